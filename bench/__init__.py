@@ -1,0 +1,1 @@
+"""Benchmarks: ``meshmpc bench NAME --json`` prints one JSON object per result line."""

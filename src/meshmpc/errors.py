@@ -1,0 +1,27 @@
+"""The exception hierarchy shared by every meshmpc layer.
+
+Every error subclasses :class:`MeshMPCError` and, where one fits, the matching
+builtin (``ValueError``, ``ConnectionError``, ``TimeoutError``...), so callers
+can catch either the library's base error or the builtin they already handle.
+"""
+
+
+class MeshMPCError(Exception):
+    """Base class of every error meshmpc raises on purpose."""
+
+
+class ConfigError(MeshMPCError, ValueError):
+    """A configuration file is missing, malformed or inconsistent.
+
+    The message names the file and the field so the user knows what to edit.
+    """
+
+    def __init__(self, path: object, field: str, problem: str) -> None:
+        self.path = str(path)
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{self.path}: field {field!r}: {problem}")
+
+
+class DataError(MeshMPCError, ValueError):
+    """Input data breaks its schema or cannot be read."""
