@@ -1,0 +1,1 @@
+# Bindings for the ring kernel family (csrc/ring*.c); see _core.pyx.
