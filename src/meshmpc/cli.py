@@ -27,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"meshmpc {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for entry in sorted(entry_points(group="meshmpc.commands"), key=lambda e: e.name):
-        register = entry.load()
+        try:
+            register = entry.load()
+        except ImportError as exc:  # a plug-in that fails to import must not break the rest
+            print(f"meshmpc: command {entry.name!r} unavailable: {exc}", file=sys.stderr)
+            continue
         register(subparsers)
     return parser
 
