@@ -341,19 +341,20 @@ class Link(asyncio.BufferedProtocol):
                 fut.set_result(None)
 
     async def _drain(self) -> None:
-        while self._backed_up():
-            self._check_usable()
+        while self._backed_up() and self.error is None:
             fut: asyncio.Future[None] = self.loop.create_future()
             self._drain_waiters.append(fut)
             await fut
-        self._check_usable()
+        if self.error is not None:
+            raise self.error
 
     async def flush(self) -> None:
         """Hand every queued record to the socket (and through the WAN shaper)."""
         self._flush_batch()
         if self._shaper is not None:
             await self._shaper.wait_idle()
-        await self._drain()
+        if not self._peer_closed:
+            await self._drain()
 
     # ----- shutdown -----------------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""Link probes: latency and throughput of every link of the mesh.
+
+Every party runs :func:`probe_links` at the same time. For each pair, the
+party listed first measures: it ping-pongs small messages (round-trip time)
+and streams a bulk array that the other acknowledges (throughput); the other
+party answers. Both ends report the figures for their link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from meshmpc.net.context import Context
+
+
+async def _measure(ctx: Context, peer: str, pings: int, bulk: np.ndarray, repeats: int) -> dict:
+    rtts = []
+    for i in range(pings):
+        start = time.perf_counter()
+        await ctx.send(peer, "ping", i)
+        await ctx.recv(peer, "pong")
+        rtts.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        await ctx.send(peer, "bulk", bulk)
+    await ctx.recv(peer, "bulk-ack")
+    elapsed = time.perf_counter() - start
+    result = {
+        "rtt_us_median": statistics.median(rtts) * 1e6,
+        "gbytes_per_s": repeats * bulk.nbytes / elapsed / 1e9,
+    }
+    await ctx.send(peer, "result", result)
+    return result
+
+
+async def _answer(ctx: Context, peer: str, pings: int, repeats: int) -> dict:
+    for _ in range(pings):
+        await ctx.send(peer, "pong", await ctx.recv(peer, "ping"))
+    for _ in range(repeats):
+        await ctx.recv(peer, "bulk")
+    await ctx.send(peer, "bulk-ack", None)
+    result: dict = await ctx.recv(peer, "result")
+    return result
+
+
+async def probe_links(
+    ctx: Context, pings: int = 200, bulk_mib: int = 16, repeats: int = 4
+) -> dict[str, dict[str, Any]]:
+    """Per-peer ``{"rtt_us_median", "gbytes_per_s"}`` for this party's links."""
+    scoped = ctx.scope("mesh-check")
+    bulk = np.zeros(bulk_mib * (1 << 20), dtype=np.uint8)
+    tasks = {}
+    for peer in ctx.peers:
+        if ctx.parties.index(peer) > ctx.index:
+            tasks[peer] = _measure(scoped, peer, pings, bulk, repeats)
+        else:
+            tasks[peer] = _answer(scoped, peer, pings, repeats)
+    results = await asyncio.gather(*tasks.values())
+    await ctx.barrier("mesh-check")
+    return dict(zip(tasks, results, strict=True))
+
+
+async def mesh_report(ctx: Context, pings: int = 200, bulk_mib: int = 16) -> dict[str, Any]:
+    """The first demo job: every link's figures plus this party's traffic."""
+    links = await probe_links(ctx, pings=pings, bulk_mib=bulk_mib)
+    return {"party": ctx.party, "links": links, "traffic": ctx.traffic().as_dict()}

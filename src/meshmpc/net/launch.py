@@ -1,0 +1,159 @@
+"""Run a job as N local processes over the real encrypted mesh on loopback.
+
+:func:`run_local` generates keys and a config for the parties, starts one
+``python -m meshmpc.net.launch`` worker per party, and collects each party's
+result. A job is any ``async def job(ctx, **kwargs)`` importable as
+``"package.module:function"``; its result must be msgpack-able (numpy arrays
+allowed). If a party fails, the others see the disconnect and exit with an
+error, and :func:`run_local` raises :class:`LaunchError` with each failed
+party's last error lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from meshmpc.errors import MeshMPCError
+from meshmpc.net import codec
+from meshmpc.net.config import WanProfile, load_config
+from meshmpc.net.context import Context
+from meshmpc.net.eventloop import run
+from meshmpc.net.keys import IdentityKey
+from meshmpc.net.local import make_local_cluster
+from meshmpc.net.tcp import TcpMesh
+
+
+class LaunchError(MeshMPCError, RuntimeError):
+    """One or more local parties failed; the message carries their errors."""
+
+
+def resolve(target: str) -> Callable[..., Awaitable[Any]]:
+    """Import ``"package.module:function"``."""
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        raise ValueError(f"job {target!r} must look like 'package.module:function'")
+    fn: Callable[..., Awaitable[Any]] = getattr(importlib.import_module(module_name), attr)
+    return fn
+
+
+def run_local(
+    parties: Sequence[str],
+    target: str,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    wan: WanProfile | None = None,
+    timeout: float = 900.0,
+    directory: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run ``target`` once per party, each in its own process; return {party: result}.
+
+    Each result dict (when the job returns a dict) gains ``peak_rss_mb`` and
+    ``wall_s`` of that party's process.
+    """
+    with tempfile.TemporaryDirectory(prefix="meshmpc-") as tmp:
+        work = Path(directory or tmp)
+        config, _ = make_local_cluster(list(parties), work, wan=wan)
+        assert config.path is not None
+        args_file = work / "job-args.msgpack"
+        args_file.write_bytes(codec.pack(kwargs or {}))
+        procs = {
+            party: _spawn(config.path, party, target, args_file, work, env) for party in parties
+        }
+        failures = _wait_all(procs, timeout, work)
+        if failures:
+            raise LaunchError("local run failed:\n" + "\n".join(failures))
+        return {p: codec.unpack((work / f"{p}.result").read_bytes()) for p in parties}
+
+
+def _spawn(
+    config: Path, party: str, target: str, args_file: Path, work: Path,
+    env: dict[str, str] | None,
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "meshmpc.net.launch", "--config", str(config), "--party", party,
+        "--target", target, "--args", str(args_file), "--result", str(work / f"{party}.result"),
+    ]
+    stderr = open(work / f"{party}.stderr", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(command, stdout=stderr, stderr=stderr, env={**os.environ, **(env or {})})
+
+
+def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: Path) -> list[str]:
+    deadline = time.monotonic() + timeout
+    failures = []
+    for party, proc in procs.items():
+        try:
+            code = proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = None
+        if code != 0:
+            tail = (work / f"{party}.stderr").read_text(errors="replace").strip().splitlines()
+            reason = "timed out" if code is None else f"exit code {code}"
+            failures.append(f"  {party} ({reason}): " + " | ".join(tail[-3:]))
+    return failures
+
+
+async def run_party(
+    config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any]
+) -> Any:
+    """Connect ``party`` to the mesh described by ``config_path`` and run ``target``."""
+    config = load_config(config_path)
+    entry = config.party(party)
+    key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
+    identity = IdentityKey.load(party, key_file)
+    job = resolve(target)
+    mesh = await TcpMesh.connect(config, party, identity)
+    try:
+        start = time.perf_counter()
+        result = await job(Context(mesh, config), **kwargs)
+        await mesh.flush()
+        if isinstance(result, dict):
+            result.setdefault("wall_s", time.perf_counter() - start)
+            result.setdefault("peak_rss_mb", peak_rss_mb())
+        return result
+    finally:
+        await mesh.close()
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _worker(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m meshmpc.net.launch")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--party", required=True)
+    parser.add_argument("--key", type=Path)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--args", type=Path)
+    parser.add_argument("--result", type=Path, required=True)
+    args = parser.parse_args(argv)
+    kwargs = codec.unpack(args.args.read_bytes()) if args.args else {}
+    try:
+        result = run(run_party(args.config, args.party, args.key, args.target, kwargs))
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"party {args.party}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    tmp = args.result.with_suffix(".tmp")
+    tmp.write_bytes(codec.pack(result))
+    tmp.replace(args.result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())
