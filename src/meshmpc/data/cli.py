@@ -1,0 +1,55 @@
+"""``meshmpc data``: check a party's data file against its schema.
+
+``meshmpc data check --schema S --input F [--report-dir D]`` writes
+``<name>.quality.txt`` and ``<name>.quality.html`` (into D, default: beside
+the input), prints the text report, and exits 0 when the data conforms to
+the schema, 1 when it does not (2 when the schema or file cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from meshmpc.data.validate import check
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``data`` command and its ``check`` subcommand."""
+    parser = subparsers.add_parser("data", help="schemas, data quality checks and validation")
+    commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    checker = commands.add_parser(
+        "check", help="check a data file against its schema; write a text and HTML report")
+    checker.add_argument("--schema", required=True, type=Path, help="schema TOML file")
+    checker.add_argument("--input", required=True,
+                         help="CSV/Parquet file or sqlite:///db?table=NAME URL")
+    checker.add_argument("--report-dir", type=Path, default=None,
+                         help="where to write the reports (default: beside the input)")
+    checker.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    checker.set_defaults(func=run_check)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _report_dir(args: argparse.Namespace) -> Path:
+    if args.report_dir is not None:
+        return Path(args.report_dir)
+    if "://" in args.input:
+        return Path.cwd()
+    return Path(args.input).resolve().parent
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Handler of ``meshmpc data check``."""
+    report = check(args.schema, args.input)
+    stem = args.schema.name.split(".")[0] if "://" in args.input else None
+    text_path, html_path = report.write(_report_dir(args), stem)
+    text = report.to_text()
+    print(text.splitlines()[2] if args.quiet else text, end="\n" if args.quiet else "")
+    print(f"reports: {text_path} {html_path}", file=sys.stderr)
+    return 0 if report.ok else 1

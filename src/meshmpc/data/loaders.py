@@ -1,0 +1,238 @@
+"""Read a party's local data in chunks: CSV, Parquet, SQLite and other databases.
+
+Every source is read as a stream of Arrow record batches of bounded size, so
+a ten-million-row file never has to fit in memory at once:
+
+* ``*.csv`` / ``*.tsv`` (optionally ``.gz``): pyarrow's streaming CSV reader;
+* ``*.parquet`` / ``*.pq``: pyarrow, one row group (or ``batch_rows``) at a time;
+* ``sqlite:///path/to.db?table=NAME`` or ``?query=SELECT...`` (or a path ending
+  in ``.db`` / ``.sqlite`` / ``.sqlite3`` with ``table=``): the standard
+  library's ``sqlite3``, ``fetchmany`` in chunks;
+* any other ``dialect://...`` URL: SQLAlchemy when it is installed (optional);
+* an open DB-API 2.0 connection object with ``query=``.
+
+Errors name the source and, where Arrow reports it, the column.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from meshmpc.data.errors import DataReadError
+
+BATCH_ROWS = 65_536
+CSV_BLOCK_BYTES = 8 << 20
+NULL_TEXT = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None"]
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Source = str | Path | Any
+
+
+def source_kind(source: Source) -> str:
+    """``csv``, ``parquet``, ``sqlite``, ``sqlalchemy`` or ``dbapi`` for a source."""
+    if not isinstance(source, str | Path):
+        if hasattr(source, "cursor"):
+            return "dbapi"
+        raise DataReadError(source, "not a path, URL or DB-API connection")
+    text = str(source)
+    if "://" in text:
+        return "sqlite" if text.startswith("sqlite://") else "sqlalchemy"
+    name = Path(text).name.lower().removesuffix(".gz")
+    for suffix, kind in ((".csv", "csv"), (".tsv", "csv"), (".parquet", "parquet"),
+                         (".pq", "parquet"), (".db", "sqlite"), (".sqlite", "sqlite"),
+                         (".sqlite3", "sqlite")):
+        if name.endswith(suffix):
+            return kind
+    raise DataReadError(text, "unknown file type; use .csv, .tsv, .parquet or a sqlite:/// URL")
+
+
+def iter_batches(
+    source: Source,
+    columns: Sequence[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+    *,
+    table: str | None = None,
+    query: str | None = None,
+    column_types: Mapping[str, pa.DataType] | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[pa.RecordBatch]:
+    """Yield the source's rows as record batches of at most ``batch_rows`` rows.
+
+    ``column_types`` fixes CSV conversion (e.g. ``pa.binary()`` to read raw
+    text for validation); ``encoding`` is the CSV text encoding.
+    """
+    kind = source_kind(source)
+    if kind == "csv":
+        yield from _csv_batches(Path(source), columns, batch_rows, column_types, encoding)
+    elif kind == "parquet":
+        yield from _parquet_batches(Path(source), columns, batch_rows)
+    else:
+        yield from _sql_batches(source, kind, columns, batch_rows, table, query)
+
+
+def load_table(source: Source, columns: Sequence[str] | None = None, **options: Any) -> pa.Table:
+    """Read a whole source into one Arrow table (same options as :func:`iter_batches`)."""
+    batches = list(iter_batches(source, columns, **options))
+    if not batches:
+        raise DataReadError(source, "has no rows")
+    return pa.Table.from_batches(batches)
+
+
+def _check_exists(path: Path) -> None:
+    if not path.is_file():
+        raise DataReadError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise DataReadError(path, "file is empty (not even a header line)")
+
+
+def _csv_batches(
+    path: Path,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    column_types: Mapping[str, pa.DataType] | None,
+    encoding: str,
+) -> Iterator[pa.RecordBatch]:
+    _check_exists(path)
+    delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=encoding)
+    convert = pacsv.ConvertOptions(
+        column_types=dict(column_types or {}),
+        include_columns=list(columns) if columns else None,
+        null_values=NULL_TEXT,
+        strings_can_be_null=True,
+    )
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=read, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=convert,
+        )
+        for batch in reader:
+            yield from _split(batch, batch_rows)
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
+        raise DataReadError(path, _csv_problem(path, exc, encoding)) from None
+
+
+def _csv_problem(path: Path, exc: Exception, encoding: str) -> str:
+    """Explain a CSV failure; for undecodable text, find the first bad line."""
+    message = str(exc)
+    if "Empty CSV" in message:
+        return "file is empty (not even a header line)"
+    if isinstance(exc, LookupError):
+        return f"unknown text encoding {encoding!r}"
+    if isinstance(exc, UnicodeDecodeError) or "UTF8" in message or "utf-8" in message.lower():
+        line = first_undecodable_line(path, encoding)
+        where = f" at line {line}" if line else ""
+        return (f"text is not valid {encoding}{where}; re-encode the file as UTF-8 or "
+                f"declare its encoding (e.g. encoding = \"gb18030\") in the schema")
+    return message
+
+
+def first_undecodable_line(path: Path, encoding: str = "utf-8") -> int | None:
+    """1-based number of the first line that does not decode (error path only)."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _split(batch: pa.RecordBatch, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, batch.num_rows, batch_rows):
+        yield batch.slice(start, batch_rows)
+
+
+def _parquet_batches(
+    path: Path, columns: Sequence[str] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    _check_exists(path)
+    try:
+        handle = pq.ParquetFile(path)
+    except pa.ArrowException as exc:
+        raise DataReadError(path, f"not a readable Parquet file: {exc}") from None
+    if columns:
+        missing = [c for c in columns if c not in handle.schema_arrow.names]
+        if missing:
+            raise DataReadError(path, f"columns not in the file: {missing}")
+    with handle:
+        yield from handle.iter_batches(batch_size=batch_rows, columns=columns)
+
+
+def _sql_batches(
+    source: Source,
+    kind: str,
+    columns: Sequence[str] | None,
+    batch_rows: int,
+    table: str | None,
+    query: str | None,
+) -> Iterator[pa.RecordBatch]:
+    connection, table, query, owned = _connect(source, kind, table, query)
+    sql = query or _select(table, columns, source)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql)
+        names = [d[0] for d in cursor.description]
+        while rows := cursor.fetchmany(batch_rows):
+            arrays = [pa.array(values) for values in zip(*rows, strict=True)]
+            batch = pa.RecordBatch.from_arrays(arrays, names=names)
+            yield batch.select(list(columns)) if columns and query else batch
+    except (sqlite3.Error, pa.ArrowException, KeyError) as exc:
+        raise DataReadError(_display(source), f"database read failed: {exc}") from None
+    finally:
+        if owned:
+            connection.close()
+
+
+def _select(table: str | None, columns: Sequence[str] | None, source: Source) -> str:
+    if not table:
+        raise DataReadError(_display(source), "name a table (?table=NAME) or a query (?query=)")
+    for name in [table, *(columns or [])]:
+        if not _IDENTIFIER.match(name):
+            raise DataReadError(_display(source), f"not a plain SQL identifier: {name!r}")
+    wanted = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    return f'SELECT {wanted} FROM "{table}"'  # noqa: S608 - identifiers checked above
+
+
+def _connect(
+    source: Source, kind: str, table: str | None, query: str | None
+) -> tuple[Any, str | None, str | None, bool]:
+    """Open the connection; returns it, the table, the query and whether we own it."""
+    if kind == "dbapi":
+        return source, table, query, False
+    text = str(source)
+    if "://" not in text:
+        path, params = Path(text), {}
+    else:
+        parts = urlsplit(text)
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        path = Path(unquote(parts.path))
+    table = table or params.get("table")
+    query = query or params.get("query")
+    if kind == "sqlite":
+        if not path.is_file():
+            raise DataReadError(text, "database file not found")
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True), table, query, True
+    return _sqlalchemy_connection(text.split("?")[0]), table, query, True
+
+
+def _sqlalchemy_connection(url: str) -> Any:
+    try:
+        import sqlalchemy
+    except ImportError:
+        raise DataReadError(url, "this database URL needs SQLAlchemy (pip install "
+                                 "sqlalchemy) or pass an open DB-API connection") from None
+    return sqlalchemy.create_engine(url).raw_connection()
+
+
+def _display(source: Source) -> str:
+    return str(source) if isinstance(source, str | Path) else type(source).__name__

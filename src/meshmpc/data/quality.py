@@ -1,0 +1,245 @@
+"""Streaming quality check of one data file against its schema.
+
+:class:`QualityChecker` consumes record batches one by one (bounded memory,
+except for the key values kept to find duplicates) and collects, per column:
+type and encoding errors, nulls where none are allowed, values outside the
+declared range or categories, invalid credit codes, and a distribution
+summary (exact count, mean, standard deviation, min and max; quantiles from
+a systematic sample of at most ``SAMPLE_CAP`` values; top categories).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meshmpc.data import uscc
+from meshmpc.data.coerce import coerce
+from meshmpc.data.report import ROWS_KEPT, ColumnSummary, Issue, QualityReport
+from meshmpc.data.schema import Column, Schema
+
+SAMPLE_CAP = 8192
+TOP_CAP = 2000
+_QUANTILES = (("p01", 0.01), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p99", 0.99))
+
+
+class ColumnTracker:
+    """Running statistics and issue rows of one column."""
+
+    def __init__(self, column: Column, is_key: bool) -> None:
+        self.column = column
+        self.is_key = is_key
+        self.present = 0
+        self.missing = 0
+        self.invalid = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+        self.low = np.inf
+        self.high = -np.inf
+        self.sample: list[np.ndarray] = []
+        self.sample_size = 0
+        self.sample_seen = 0
+        self.stride = 1
+        self.counts: dict[str, int] | None = {} if column.type != "float" else None
+        self.issues: dict[str, Issue] = {}
+        self.dates: tuple[object, object] | None = None
+
+    def flag(self, kind: str, message: str, mask: np.ndarray, first_row: int,
+             severity: str = "error") -> None:
+        """Record the rows of ``mask`` (relative to ``first_row``) under one issue."""
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            return
+        issue = self.issues.setdefault(
+            kind, Issue(kind, severity, self.column.name, message))
+        issue.count += int(hits.size)
+        room = ROWS_KEPT - len(issue.rows)
+        if room > 0:
+            issue.rows.extend(int(r) + first_row + 1 for r in hits[:room])
+
+    def add(self, array: pa.Array, first_row: int) -> pa.Array:
+        """Check one chunk; return it converted to the column's type."""
+        col = self.column
+        converted = coerce(array, col)
+        self.flag("encoding", "text is not valid UTF-8", converted.encoding_error, first_row)
+        self.flag("type_error", f"value is not a valid {col.type}", converted.type_error,
+                  first_row)
+        values = converted.values
+        null = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        null_only = null & ~converted.type_error & ~converted.encoding_error
+        self.missing += int(null_only.sum())
+        self.invalid += int((null & ~null_only).sum())
+        self.present += int((~null).sum())
+        if not col.nullable or self.is_key:
+            self.flag("null", "missing value where the schema allows none", null_only, first_row)
+        self._check_values(values, null, first_row)
+        self._summarise(values)
+        return values
+
+    def _check_values(self, values: pa.Array, null: np.ndarray, first_row: int) -> None:
+        col = self.column
+        if col.numeric and (col.min is not None or col.max is not None):
+            data = values.cast(pa.float64()).fill_null(np.nan).to_numpy()
+            with np.errstate(invalid="ignore"):
+                low = data < col.min if col.min is not None else np.zeros(len(data), bool)
+                high = data > col.max if col.max is not None else np.zeros(len(data), bool)
+            self.flag("out_of_range", f"value outside {_bounds(col)}",
+                      low | high, first_row)
+        if col.categories is not None and col.type in ("category", "string"):
+            known = pc.is_in(values, value_set=pa.array(col.categories, pa.string()))
+            bad = ~np.asarray(known.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+            self.flag("category", f"value not among the {len(col.categories)} categories",
+                      bad & ~null, first_row)
+        if col.format == "uscc":
+            self.flag("invalid_key", "not a valid unified social credit code (GB 32100-2015)",
+                      ~uscc.valid_mask(values) & ~null, first_row)
+
+    def _summarise(self, values: pa.Array) -> None:
+        col = self.column
+        if col.numeric:
+            data = values.drop_null().cast(pa.float64()).to_numpy()
+            data = data[np.isfinite(data)]
+            if data.size:
+                self.total += float(data.sum())
+                self.total_sq += float(np.square(data).sum())
+                self.low = min(self.low, float(data.min()))
+                self.high = max(self.high, float(data.max()))
+                self._keep_sample(data)
+        if col.type == "date" and len(values.drop_null()):
+            bounds = pc.min_max(values)
+            low, high = bounds["min"].as_py(), bounds["max"].as_py()
+            old = self.dates or (low, high)
+            self.dates = (min(old[0], low), max(old[1], high))
+        if self.counts is not None and not self.is_key and col.format is None:
+            self._count_values(values)
+
+    def _keep_sample(self, data: np.ndarray) -> None:
+        """Keep every ``stride``-th value; halve the sample when it outgrows the cap."""
+        offset = (-self.sample_seen) % self.stride
+        self.sample_seen += len(data)
+        self.sample.append(data[offset :: self.stride])
+        self.sample_size += len(self.sample[-1])
+        while self.sample_size > SAMPLE_CAP:
+            merged = np.concatenate(self.sample)[::2]
+            self.sample, self.sample_size, self.stride = [merged], len(merged), self.stride * 2
+
+    def _count_values(self, values: pa.Array) -> None:
+        assert self.counts is not None
+        for entry in pc.value_counts(values.drop_null()).to_pylist():
+            key = str(entry["values"])
+            self.counts[key] = self.counts.get(key, 0) + int(entry["counts"])
+        if len(self.counts) > TOP_CAP:
+            self.counts = None  # too many distinct values to be worth a top list
+
+    def summary(self) -> ColumnSummary:
+        col = self.column
+        stats: dict[str, float | str] = {}
+        if col.numeric and self.sample_size:
+            count = self.present
+            mean = self.total / count
+            stats.update(mean=mean, std=float(np.sqrt(max(self.total_sq / count - mean**2, 0))),
+                         min=self.low, max=self.high)
+            sample = np.concatenate(self.sample)
+            for label, q in _QUANTILES:
+                stats[label] = float(np.quantile(sample, q))
+        if self.dates is not None:
+            stats.update(min=str(self.dates[0]), max=str(self.dates[1]))
+        top: list[tuple[str, int]] = []
+        if self.counts:
+            stats["distinct"] = float(len(self.counts))
+            top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        return ColumnSummary(col.name, col.type, col.unit, col.sensitivity, self.present,
+                             self.missing, self.invalid, stats, top)
+
+
+def _bounds(column: Column) -> str:
+    low = "-inf" if column.min is None else f"{column.min:g}"
+    high = "inf" if column.max is None else f"{column.max:g}"
+    return f"[{low}, {high}]"
+
+
+class QualityChecker:
+    """Check a stream of batches against a schema; :meth:`finish` gives the report."""
+
+    def __init__(self, schema: Schema, path: str) -> None:
+        self.schema = schema
+        self.path = path
+        self.rows = 0
+        self.trackers = {c.name: ColumnTracker(c, c.name in schema.key) for c in schema.columns}
+        self.file_issues: list[Issue] = []
+        self.keys: list[pa.Array] = []
+        self.header_seen = False
+
+    def add(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        """Check one batch (its rows follow the previous batch's); return it converted."""
+        if not self.header_seen:
+            self._check_header(batch.schema.names)
+        names = set(batch.schema.names)
+        converted: dict[str, pa.Array] = {}
+        for name, tracker in self.trackers.items():
+            if name in names:
+                converted[name] = tracker.add(batch.column(name), self.rows)
+        if self.schema.key and all(k in converted for k in self.schema.key):
+            self.keys.append(_key_values([converted[k] for k in self.schema.key]))
+        self.rows += batch.num_rows
+        return converted
+
+    def _check_header(self, names: list[str]) -> None:
+        self.header_seen = True
+        missing = [n for n in self.schema.names if n not in names]
+        extra = [n for n in names if n not in self.trackers]
+        for name in missing:
+            self.file_issues.append(Issue("missing_column", "error", name,
+                                          "column declared in the schema is not in the file"))
+        if extra:
+            self.file_issues.append(Issue("extra_column", "warning", None,
+                                          f"columns not in the schema (ignored): {extra}"))
+
+    def finish(self) -> QualityReport:
+        """Run the whole-file checks (duplicates, missing rates) and build the report."""
+        if not self.header_seen:
+            self._check_header([])
+        issues = list(self.file_issues)
+        if self.rows == 0:
+            issues.append(Issue("empty", "error", None, "the file has no data rows"))
+        duplicate = self._duplicates()
+        for tracker in self.trackers.values():
+            issues.extend(tracker.issues.values())
+            issues.extend(self._missing_rate(tracker))
+        if duplicate is not None:
+            issues.append(duplicate)
+        return QualityReport(self.path, self.schema.path, self.schema.name, self.rows,
+                             [t.summary() for t in self.trackers.values()], issues)
+
+    def _missing_rate(self, tracker: ColumnTracker) -> list[Issue]:
+        limit = tracker.column.max_missing
+        summary_rate = tracker.missing / max(self.rows, 1)
+        if limit is None or summary_rate <= limit:
+            return []
+        return [Issue("missing_rate", "warning", tracker.column.name,
+                      f"missing rate {summary_rate:.1%} is above the declared {limit:.1%}",
+                      tracker.missing)]
+
+    def _duplicates(self) -> Issue | None:
+        if not self.keys:
+            return None
+        keys = pa.chunked_array(self.keys, type=pa.string())
+        counts = pc.value_counts(keys.drop_null())
+        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+        if len(repeated) == 0:
+            return None
+        mask = np.asarray(pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False))
+        rows = np.flatnonzero(mask)
+        column = ", ".join(self.schema.key)
+        return Issue("duplicate_key", "error", column,
+                     f"{len(repeated)} key value(s) occur more than once", int(rows.size),
+                     [int(r) + 1 for r in rows[:ROWS_KEPT]])
+
+
+def _key_values(parts: list[pa.Array]) -> pa.Array:
+    """One string per row for the (possibly composite) key."""
+    texts = [p.cast(pa.string()) for p in parts]
+    if len(texts) == 1:
+        return texts[0]
+    return pc.binary_join_element_wise(*texts, "\x1f")

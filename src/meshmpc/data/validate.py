@@ -1,0 +1,106 @@
+"""Check data against its schema, and stop a joint job when it does not conform.
+
+* :func:`check` streams a source through the quality checks and returns the
+  :class:`QualityReport` whatever it finds;
+* :func:`validate` does the same but raises :class:`SchemaViolation` (a
+  :class:`meshmpc.errors.DataError`) naming file, column and rows on any error;
+* :func:`load_validated` validates and returns the data converted to the
+  schema's types, so a job reads its input once;
+* :func:`validate_inputs` is what a job runner calls for every party's input
+  before any protocol starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from meshmpc.data.errors import SchemaViolation
+from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, source_kind
+from meshmpc.data.quality import QualityChecker
+from meshmpc.data.report import QualityReport
+from meshmpc.data.schema import Schema, load_schema
+
+SchemaLike = Schema | str | Path
+
+
+def _schema(schema: SchemaLike) -> Schema:
+    return schema if isinstance(schema, Schema) else load_schema(schema)
+
+
+def _batches(
+    schema: Schema, source: Source, batch_rows: int, **options: Any
+) -> Iterator[pa.RecordBatch]:
+    if source_kind(source) == "csv":
+        raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
+        return iter_batches(source, batch_rows=batch_rows, column_types=raw,
+                            encoding=schema.encoding)
+    return iter_batches(source, batch_rows=batch_rows, **options)
+
+
+def _display(source: Source) -> str:
+    return str(source) if isinstance(source, str | Path) else type(source).__name__
+
+
+def check(schema: SchemaLike, source: Source, batch_rows: int = BATCH_ROWS,
+          **options: Any) -> QualityReport:
+    """Run every quality check on ``source``; never raises for bad values."""
+    spec = _schema(schema)
+    checker = QualityChecker(spec, _display(source))
+    for batch in _batches(spec, source, batch_rows, **options):
+        checker.add(batch)
+    return checker.finish()
+
+
+def validate(schema_path: SchemaLike, input_path: Source, **options: Any) -> QualityReport:
+    """Check ``input_path`` against its schema; raise :class:`SchemaViolation` on errors."""
+    report = check(schema_path, input_path, **options)
+    if not report.ok:
+        raise SchemaViolation(report.path, report.problems(), report)
+    return report
+
+
+def load_validated(
+    schema: SchemaLike, source: Source, columns: Sequence[str] | None = None,
+    **options: Any,
+) -> tuple[pa.Table, QualityReport]:
+    """Validate ``source`` and return it converted to the schema's types.
+
+    Raises :class:`SchemaViolation` when the data breaks the schema.
+    """
+    spec = _schema(schema)
+    wanted = list(columns) if columns else spec.names
+    target = pa.schema([pa.field(n, spec.column(n).arrow_type) for n in wanted])
+    checker = QualityChecker(spec, _display(source))
+    batches: list[pa.RecordBatch] = []
+    for batch in _batches(spec, source, BATCH_ROWS, **options):
+        converted = checker.add(batch)
+        if all(n in converted for n in wanted):
+            batches.append(pa.RecordBatch.from_arrays([converted[n] for n in wanted],
+                                                      schema=target))
+    report = checker.finish()
+    if not report.ok:
+        raise SchemaViolation(report.path, report.problems(), report)
+    return pa.Table.from_batches(batches, schema=target), report
+
+
+def validate_inputs(
+    inputs: Mapping[str, tuple[SchemaLike, Source]],
+) -> dict[str, QualityReport]:
+    """Validate every party's input before a joint job; the error names the party.
+
+    ``inputs`` maps a party name to ``(schema, source)``. All inputs are
+    checked so that one run reports every broken file, not only the first.
+    """
+    reports: dict[str, QualityReport] = {}
+    problems: list[str] = []
+    for party, (schema, source) in inputs.items():
+        report = check(schema, source)
+        reports[party] = report
+        problems += [f"party {party}: {line}" for line in report.problems()]
+    if problems:
+        raise SchemaViolation(", ".join(inputs), problems, reports)
+    return reports
