@@ -1,0 +1,182 @@
+"""semi2k: additive secret sharing over Z_2^64 / Z_2^128 among 2..N parties.
+
+Security model: semi-honest adversary corrupting up to N-1 of N parties
+(dishonest majority), given correlated randomness from a secure source (the
+OT-based provider); the dealer provider is for tests and benchmarks only.
+Nothing is revealed beyond the outputs a caller reveals: every opened value
+is a share masked by a fresh uniform triple component. Follows SecureML
+(Mohassel-Zhang 2017) for Beaver and matrix triples and local truncation;
+see protocols/semi2k.md for rounds and bytes per operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from meshmpc.mpc import circuits
+from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
+from meshmpc.mpc.prg import Prg, fresh_key
+from meshmpc.mpc.ring import Ring
+from meshmpc.mpc.suite import Share, Suite
+from meshmpc.mpc.triples import TripleProvider
+from meshmpc.net import Context
+
+
+class Semi2k(Suite):
+    """Additive sharing x = sum_i x_i; party i holds the ring array x_i."""
+
+    name = "semi2k"
+
+    def __init__(self, ctx: Context, ring: Ring, provider: TripleProvider) -> None:
+        super().__init__(ctx, ring)
+        if len(ctx.parties) < 2:
+            raise MpcError("semi2k needs at least 2 parties")
+        self.provider = provider
+        self.leader = ctx.index == 0
+
+    def lift(self, fn: Callable[..., np.ndarray], *shares: Share) -> Share:
+        return fn(*shares)
+
+    def components(self, x: Share) -> list[np.ndarray]:
+        return [x]
+
+    def public(self, c: np.ndarray) -> Share:
+        return c.copy() if self.leader else np.zeros_like(c)
+
+    def add_public(self, x: Share, c: np.ndarray) -> Share:
+        return self.ring.add(x, c) if self.leader else self.ring.add(x, np.zeros_like(c))
+
+    def bpublic(self, c: np.ndarray) -> Share:
+        return c.copy() if self.leader else np.zeros_like(c)
+
+    # --- opening ----------------------------------------------------------------
+    async def _open(self, parts: Sequence[np.ndarray], xor: bool = False) -> list[np.ndarray]:
+        """Open several share arrays in one message per peer (sum, or XOR for words)."""
+        flat = np.concatenate([np.ascontiguousarray(p).reshape(-1) for p in parts])
+        ctx = self.ctx.scope("open")
+        tag = self.tag("v")
+        await ctx.broadcast(tag, flat)
+        total = flat
+        for other in (await ctx.recv_all(tag)).values():
+            total = total ^ other if xor else self.ring.add(total, other)
+        out, offset = [], 0
+        for p in parts:
+            out.append(total[offset: offset + p.size].reshape(p.shape))
+            offset += p.size
+        return out
+
+    # --- input / output ---------------------------------------------------------
+    async def input(self, owner: str, value: np.ndarray | None, shape: Sequence[int]) -> Share:
+        """The owner sends each peer a PRG seed; its own share is the remainder."""
+        self.check_party(owner)
+        self.next_nonce()
+        ctx = self.ctx.scope("input")
+        if self.ctx.party != owner:
+            seed = await ctx.recv(owner, self.tag("seed"))
+            return self.ring.random(Prg(bytes(seed)), shape, 0)
+        if value is None or self.ring.shape(value) != tuple(shape):
+            raise MpcError(f"party {owner}: input must have shape {tuple(shape)}")
+        share = value
+        for peer in self.ctx.peers:
+            seed = fresh_key()
+            await ctx.send(peer, self.tag("seed"), seed)
+            share = self.ring.sub(share, self.ring.random(Prg(seed), shape, 0))
+        return share
+
+    async def reveal(self, x: Share, to: str | None = None) -> np.ndarray | None:
+        self.next_nonce()
+        if to is None:
+            return (await self._open([x]))[0]
+        self.check_party(to)
+        ctx = self.ctx.scope("reveal")
+        if self.ctx.party != to:
+            await ctx.send(to, self.tag("v"), x)
+            return None
+        total = x
+        for other in (await ctx.recv_all(self.tag("v"))).values():
+            total = self.ring.add(total, other)
+        return total
+
+    # --- multiplication ---------------------------------------------------------
+    async def mul(self, x: Share, y: Share) -> Share:
+        """Beaver: open e = x - a, f = y - b; z = c + e b + f a + e f (leader)."""
+        self.next_nonce()
+        ring = self.ring
+        a, b, c = await self.provider.arith_triples(ring, ring.shape(x))
+        e, f = await self._open([ring.sub(x, a), ring.sub(y, b)])
+        z = ring.add(c, ring.add(ring.mul(e, b), ring.mul(f, a)))
+        return ring.add(z, ring.mul(e, f)) if self.leader else z
+
+    async def matmul(self, x: Share, y: Share) -> Share:
+        """Matrix Beaver: opens X - A and Y - B, so traffic is |X| + |Y|, not |XY|."""
+        self.next_nonce()
+        ring = self.ring
+        sx, sy = ring.shape(x), ring.shape(y)
+        if len(sx) != 2 or len(sy) != 2 or sx[1] != sy[0]:
+            raise MpcError(f"matmul needs (m,k) @ (k,p) shares, got {sx} @ {sy}")
+        a, b, c = await self.provider.matrix_triples(ring, sx, sy)
+        e, f = await self._open([ring.sub(x, a), ring.sub(y, b)])
+        z = ring.add(c, ring.add(ring.matmul(e, b), ring.matmul(a, f)))
+        return ring.add(z, ring.matmul(e, f)) if self.leader else z
+
+    # --- truncation ---------------------------------------------------------------
+    async def trunc(self, x: Share, bits: int) -> Share:
+        """2 parties: SecureML local shift; N > 2: one opening with a truncation pair."""
+        self.next_nonce()
+        if len(self.ctx.parties) == 2:
+            if self.leader:
+                return self.ring.sar(x, bits)
+            return self.ring.neg(self.ring.sar(self.ring.neg(x), bits))
+        return await self._trunc_with_pair(x, bits)
+
+    async def _trunc_with_pair(self, x: Share, bits: int) -> Share:
+        """Open c = x + 2^(l-2) + r; the wrap of the top bit is linear in msb(r).
+
+        Exact up to one unit in the last place for |x| < 2^(l-2); no failure event.
+        """
+        ring, l = self.ring, self.ring.bits
+        shape = ring.shape(x)
+        r, r_low, r_msb = await self.provider.trunc_pairs(ring, shape, bits)
+        bias = ring.broadcast_to(ring.from_int(np.asarray(1 << (l - 2), dtype=object)), shape)
+        (c,) = await self._open([ring.add(self.add_public(x, bias), r)])
+        c_msb = ring.from_int(ring.msb(c))
+        c_low = ring.shr(ring.shr(ring.shl(c, 1), 1), bits)
+        # carry = c_msb xor r_msb = c_msb + r_msb - 2 c_msb r_msb (c_msb public)
+        one = ring.broadcast_to(ring.from_int(1), shape)
+        two = ring.broadcast_to(ring.from_int(2), shape)
+        carry = self.add_public(ring.mul(r_msb, ring.sub(one, ring.mul(two, c_msb))), c_msb)
+        top = ring.broadcast_to(ring.from_int(np.asarray(1 << (l - 1 - bits), dtype=object)),
+                                shape)
+        shifted_bias = ring.broadcast_to(
+            ring.from_int(np.asarray(1 << (l - 2 - bits), dtype=object)), shape)
+        out = ring.sub(ring.mul(carry, top), r_low)
+        return self.add_public(out, ring.sub(c_low, shifted_bias))
+
+    # --- boolean ---------------------------------------------------------------
+    async def band(self, x: Share, y: Share) -> Share:
+        self.next_nonce()
+        a, b, c = await self.provider.and_triples(x.shape)
+        d, e = await self._open([x ^ a, y ^ b], xor=True)
+        z = c ^ (d & b) ^ (e & a)
+        return z ^ (d & e) if self.leader else z
+
+    async def msb_planes(self, x: Share) -> Share:
+        if self.ring.bits != 64:
+            raise UnsupportedOperationError("semi2k: bit decomposition needs Z_2^64")
+        mine = circuits.bitslice(x)
+        zero = np.zeros_like(mine)
+        operands = [mine if j == self.ctx.index else zero for j in range(len(self.ctx.parties))]
+        return await circuits.msb_of_sum(self, operands)
+
+    async def b2a_plane(self, bits: Share, n: int) -> Share:
+        """With a daBit r: open c = b ^ r, then b = c + r - 2 c r (c public)."""
+        self.next_nonce()
+        ring = self.ring
+        plane, r = await self.provider.dabits(ring, n)
+        (c_plane,) = await self._open([bits ^ plane], xor=True)
+        c = ring.from_int(circuits.unslice_plane(c_plane, n))
+        one = ring.from_int(np.ones(n, np.int64))
+        out = ring.mul(r, ring.sub(one, ring.add(c, c)))
+        return self.add_public(out, c)

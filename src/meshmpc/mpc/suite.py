@@ -1,0 +1,154 @@
+"""The interface every protocol suite implements (semi2k, rep3).
+
+Linear algebra and ML code talk to a :class:`Suite` only, so they do not care
+which suite runs. A suite works on *shares*: opaque per-party objects (an
+additive share array for semi2k, a pair of arrays for rep3) holding ring arrays
+of one logical shape. Local operations are plain methods; anything that talks
+to other parties is ``async``. Every operation is vectorised over whole arrays:
+one call per batch, one or two messages per round.
+
+Boolean shares hold uint64 words XOR-shared among the parties; the comparison
+circuits in :mod:`meshmpc.mpc.circuits` work on bit-sliced words (64 planes).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
+from meshmpc.mpc.ring import Ring, Shape
+from meshmpc.net import Context
+
+Share = Any
+"""A party's share: suite-specific (ndarray for semi2k, tuple of two for rep3)."""
+
+
+class Suite(ABC):
+    """One MPC protocol suite bound to a party's Context and a ring."""
+
+    name: str
+
+    def __init__(self, ctx: Context, ring: Ring) -> None:
+        self.ctx = ctx
+        self.ring = ring
+        self._nonce = 0
+
+    def next_nonce(self) -> int:
+        """Operation counter; advances identically on every party (SPMD order)."""
+        self._nonce += 1
+        return self._nonce
+
+    def tag(self, what: str) -> str:
+        """A message tag unique to this operation instance."""
+        return f"{what}/{self._nonce}"
+
+    def check_party(self, party: str) -> None:
+        if party not in self.ctx.parties:
+            raise MpcError(f"unknown party {party!r}; the parties are {self.ctx.parties}")
+
+    # --- structure (applied to every component of a share) -------------------
+    @abstractmethod
+    def lift(self, fn: Callable[..., np.ndarray], *shares: Share) -> Share:
+        """Apply a ring-array function to the matching components of shares."""
+
+    def shape(self, x: Share) -> Shape:
+        return self.ring.shape(self.components(x)[0])
+
+    @abstractmethod
+    def components(self, x: Share) -> list[np.ndarray]:
+        """The ring arrays this party holds for share x."""
+
+    # --- input / output -------------------------------------------------------
+    @abstractmethod
+    async def input(self, owner: str, value: np.ndarray | None, shape: Sequence[int]) -> Share:
+        """Secret-share ``value`` (ring array) held by ``owner``; others pass None."""
+
+    @abstractmethod
+    async def reveal(self, x: Share, to: str | None = None) -> np.ndarray | None:
+        """Open x to every party (to=None) or only to party ``to`` (others get None)."""
+
+    # --- linear, local --------------------------------------------------------
+    def add(self, x: Share, y: Share) -> Share:
+        return self.lift(self.ring.add, x, y)
+
+    def sub(self, x: Share, y: Share) -> Share:
+        return self.lift(self.ring.sub, x, y)
+
+    def neg(self, x: Share) -> Share:
+        return self.lift(self.ring.neg, x)
+
+    @abstractmethod
+    def add_public(self, x: Share, c: np.ndarray) -> Share:
+        """x + c for a public ring array c."""
+
+    def mul_public(self, x: Share, c: np.ndarray) -> Share:
+        """x * c element-wise for a public ring array c (no truncation)."""
+        return self.lift(lambda a: self.ring.mul(a, c), x)
+
+    def matmul_public(self, x: Share, c: np.ndarray, left: bool = False) -> Share:
+        """x @ c (or c @ x when ``left``) for a public ring matrix c."""
+        if left:
+            return self.lift(lambda a: self.ring.matmul(c, a), x)
+        return self.lift(lambda a: self.ring.matmul(a, c), x)
+
+    @abstractmethod
+    def public(self, c: np.ndarray) -> Share:
+        """A trivial sharing of a public ring array."""
+
+    # --- interactive arithmetic ----------------------------------------------
+    @abstractmethod
+    async def mul(self, x: Share, y: Share) -> Share:
+        """Element-wise product (same shapes)."""
+
+    @abstractmethod
+    async def matmul(self, x: Share, y: Share) -> Share:
+        """Matrix product of 2-D shares; traffic proportional to the inputs."""
+
+    @abstractmethod
+    async def trunc(self, x: Share, bits: int) -> Share:
+        """Probabilistic truncation x / 2^bits (error at most 1 unit in the last place)."""
+
+    async def trunc_exact(self, x: Share, bits: int) -> Share:
+        """Exact floor(x / 2^bits) for signed x; see each suite for support."""
+        raise UnsupportedOperationError(f"{self.name}: exact truncation is not implemented")
+
+    # --- boolean world --------------------------------------------------------
+    @abstractmethod
+    async def band(self, x: Share, y: Share) -> Share:
+        """AND of XOR-shared uint64 words (same shapes)."""
+
+    def bxor(self, x: Share, y: Share) -> Share:
+        return self.lift(np.bitwise_xor, x, y)
+
+    @abstractmethod
+    def bpublic(self, c: np.ndarray) -> Share:
+        """A trivial XOR sharing of public words."""
+
+    @abstractmethod
+    async def msb_planes(self, x: Share) -> Share:
+        """Bit-sliced XOR sharing of the top bit of every element of x (ring Z_2^64)."""
+
+    @abstractmethod
+    async def b2a_plane(self, bits: Share, n: int) -> Share:
+        """Arithmetic sharing (0/1) of the first n bits of an XOR-shared plane."""
+
+    async def msb(self, x: Share) -> Share:
+        """Arithmetic sharing of the sign bit of every element (1 where x < 0)."""
+        if self.ring.bits != 64:
+            raise UnsupportedOperationError(
+                f"{self.name}: comparisons run over Z_2^64 only (got {self.ring.name})"
+            )
+        shape = self.shape(x)
+        flat = self.lift(lambda a: a.reshape(-1), x)
+        plane = await self.msb_planes(flat)
+        bits = await self.b2a_plane(plane, int(np.prod(shape, dtype=np.int64)))
+        return self.lift(lambda a: a.reshape(shape), bits)
+
+    def traffic_note(self) -> dict[str, int]:
+        """Bytes and messages this party has sent so far (for benchmarks)."""
+        t = self.ctx.traffic()
+        return {"bytes_sent": t.bytes_sent, "messages_sent": t.messages_sent}
