@@ -1,0 +1,91 @@
+"""Shared pieces of the PSI protocols: parameters agreement, outcomes, ordering.
+
+Every PSI run starts with :func:`agree`: the parties exchange their job
+parameters and set sizes, and any difference stops the run at once with an
+error naming both parties and the field, before any key material moves.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from meshmpc.net import Context
+from meshmpc.psi.errors import PsiMismatchError
+
+STATISTICAL_SECURITY = 40
+WIRE_VERSION = 1
+
+Reveal = Literal["receiver", "all", "cardinality"]
+Indices = npt.NDArray[np.int64]
+
+
+@dataclass
+class PsiOutcome:
+    """What one party learnt from a PSI run.
+
+    ``matched``: indices into this party's digests of the intersection, in the
+    canonical order shared by every party that learns it (None when this party
+    learns no intersection). ``cardinality``: the intersection size, when known.
+    """
+
+    matched: Indices | None
+    cardinality: int | None
+    peer_size: int
+
+
+async def agree(ctx: Context, peers: list[str], params: dict[str, Any],
+                size: int) -> dict[str, int]:
+    """Exchange parameters and set sizes with ``peers``; raise on any difference.
+
+    Returns each party's set size (sizes are public in every protocol here).
+    """
+    mine = {"version": WIRE_VERSION, **params}
+    hello_out = {"params": mine, "size": int(size)}
+    for peer in peers:
+        await ctx.send(peer, "psi/hello", hello_out)
+    hellos = {peer: await ctx.recv(peer, "psi/hello") for peer in peers}
+    sizes = {ctx.party: int(size)}
+    for peer, hello in hellos.items():
+        theirs = hello.get("params", {}) if isinstance(hello, dict) else {}
+        for field in sorted(set(mine) | set(theirs)):
+            if mine.get(field) != theirs.get(field):
+                raise PsiMismatchError(ctx.party, peer, field, mine.get(field),
+                                       theirs.get(field))
+        sizes[peer] = int(hello["size"])
+    return sizes
+
+
+def truncation_bytes(*sizes: int) -> int:
+    """Bytes kept of each final value: lambda + sum log2(n) bits (HFH99), at least 8.
+
+    With lambda = 40 the probability that any two distinct items collide is at
+    most 2^-40 (union bound over the n1 * n2 pairs).
+    """
+    bits = STATISTICAL_SECURITY + sum(math.ceil(math.log2(max(n, 2))) for n in sizes)
+    return max(8, math.ceil(bits / 8))
+
+
+def canonical_order(values: npt.NDArray[np.uint8]) -> Indices:
+    """Order of rows sorted by their bytes (width <= 16): the same on every party."""
+    n, w = values.shape
+    padded = np.zeros((n, 16), dtype=np.uint8)
+    padded[:, :w] = values
+    words = padded.view(">u8")
+    return np.lexsort((words[:, 1], words[:, 0])).astype(np.int64)
+
+
+def random_permutation(n: int) -> Indices:
+    """A uniformly random permutation drawn from OS randomness (no numpy RNG)."""
+    keys = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) if n else np.empty(0, np.uint64)
+    return np.argsort(keys, kind="stable").astype(np.int64)
+
+
+def chunks(n: int, size: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges covering n items in chunks of ``size``."""
+    return [(s, min(s + size, n)) for s in range(0, n, size)]

@@ -1,0 +1,114 @@
+"""File in, file out: one party's side of a PSI job.
+
+:func:`run_job` reads the party's input (CSV or Parquet), prepares the keys,
+agrees on the parameters with its peers, runs the chosen protocol and writes
+the aligned rows atomically. The output file appears only after the protocol
+has finished: a failed or interrupted run leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshmpc.net import Context
+from meshmpc.psi import io
+from meshmpc.psi.align import Mode, aligned_table, output_columns
+from meshmpc.psi.common import PsiOutcome, Reveal, agree
+from meshmpc.psi.errors import PsiInputError
+from meshmpc.psi.keys import KeyOptions, KeyReport, PreparedKeys, prepare_keys
+from meshmpc.psi.protocols import PROTOCOLS, run_protocol
+
+
+@dataclass
+class PsiJob:
+    """One party's PSI job; every field except paths and workers must match its peers'."""
+
+    input: Path
+    keys: KeyOptions
+    peers: list[str]
+    receiver: str
+    output: Path | None = None
+    payload: list[str] | None = None
+    protocol: str = "ecdh"
+    reveal: Reveal = "all"
+    mode: Mode = "inner"
+    workers: int | None = None
+
+    def agreement(self, parties: list[str]) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol, "receiver": self.receiver, "reveal": self.reveal,
+            "mode": self.mode, "parties": parties, **self.keys.agreement(),
+        }
+
+
+@dataclass
+class PsiSummary:
+    """What a party reports after a job: sizes, intersection, output, timings, traffic."""
+
+    party: str
+    rows: int
+    keys_used: int
+    report: KeyReport
+    intersection: int | None
+    output: str | None
+    output_rows: int
+    phases: dict[str, float] = field(default_factory=dict)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@contextmanager
+def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    phases[name] = round(time.perf_counter() - start, 4)
+
+
+def _participants(ctx: Context, job: PsiJob) -> list[str]:
+    names = {ctx.party, *job.peers}
+    unknown = sorted(names - set(ctx.parties))
+    if unknown:
+        raise PsiInputError(job.input, f"party {unknown[0]!r} is not in the cluster {ctx.parties}")
+    if job.receiver not in names:
+        raise PsiInputError(job.input, f"receiver {job.receiver!r} is not one of {sorted(names)}")
+    if job.protocol not in PROTOCOLS:
+        raise PsiInputError(job.input,
+                            f"unknown protocol {job.protocol!r}; have {sorted(PROTOCOLS)}")
+    return [p for p in ctx.parties if p in names]
+
+
+async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
+    """Run one party's side of ``job`` over ``ctx`` and write its output file."""
+    phases: dict[str, float] = {}
+    parties = _participants(ctx, job)
+    columns = None if job.payload is None else [*job.keys.columns, *job.payload]
+    with _phase(phases, "read"):
+        table = io.read_table(job.input, job.keys.columns, columns)
+    with _phase(phases, "keys"):
+        prep = prepare_keys(table, job.keys, str(job.input))
+    with _phase(phases, "agree"):
+        sizes = await agree(ctx, [p for p in parties if p != ctx.party],
+                            job.agreement(parties), len(prep.digests))
+    with _phase(phases, "protocol"):
+        outcome = await run_protocol(ctx, job.protocol, parties, job.receiver, prep.digests,
+                                     sizes, job.reveal, job.workers)
+    with _phase(phases, "write"):
+        out_path, out_rows = _write_output(table, prep, outcome, job)
+    traffic = ctx.traffic()
+    return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
+                      outcome.cardinality, out_path, out_rows, phases,
+                      traffic.bytes_sent, traffic.bytes_received)
+
+
+def _write_output(table: Any, prep: PreparedKeys, outcome: PsiOutcome,
+                  job: PsiJob) -> tuple[str | None, int]:
+    if job.output is None or outcome.matched is None:
+        return None, 0
+    cols = output_columns(table.schema.names, job.keys.columns, job.payload)
+    aligned = aligned_table(table, prep.rows, outcome.matched, job.mode, cols)
+    return str(io.write_table(aligned, job.output)), aligned.num_rows

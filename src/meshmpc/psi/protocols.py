@@ -1,0 +1,31 @@
+"""Dispatch from a protocol name to the party's role in it.
+
+Every protocol takes this party's digests and returns a :class:`PsiOutcome`.
+"""
+
+from __future__ import annotations
+
+from meshmpc.net import Context
+from meshmpc.psi.common import PsiOutcome, Reveal
+from meshmpc.psi.ecdh import ecdh_receiver, ecdh_sender
+from meshmpc.psi.errors import PsiError
+from meshmpc.psi.group import GroupPool
+from meshmpc.psi.keys import Digests
+
+PROTOCOLS = {"ecdh": "two-party ECDH PSI over X25519 (HFH99)"}
+
+
+async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
+                       digests: Digests, sizes: dict[str, int], reveal: Reveal,
+                       workers: int | None) -> PsiOutcome:
+    """Run ``protocol`` among ``parties`` (this party included) on ``digests``."""
+    scoped = ctx.scope(f"psi-{protocol}")
+    if protocol == "ecdh":
+        if len(parties) != 2:
+            raise PsiError(f"party {ctx.party}: protocol 'ecdh' is two-party; got {parties}")
+        peer = next(p for p in parties if p != ctx.party)
+        with GroupPool(workers) as pool:
+            if ctx.party == receiver:
+                return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool)
+            return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool)
+    raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")

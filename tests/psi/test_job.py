@@ -1,0 +1,126 @@
+"""File in, file out: aligned outputs equal plaintext set operations."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pytest
+from conftest import random_keys, write_csv
+
+from meshmpc.net import run_parties
+from meshmpc.psi import KeyOptions, PsiJob, PsiMismatchError, run_job
+from meshmpc.psi.errors import PsiInputError
+
+
+def _files(tmp: Path, a_keys: list[str], b_keys: list[str]) -> tuple[Path, Path]:
+    a = write_csv(tmp / "bank.csv", {"credit_code": a_keys,
+                                     "income": [len(k) for k in a_keys]})
+    b = write_csv(tmp / "gov.csv", {"credit_code": b_keys, "tax": [k[::-1] for k in b_keys]})
+    return a, b
+
+
+def _run(tmp: Path, a: Path, b: Path, **over: object) -> dict:
+    def job(party: str, path: Path) -> PsiJob:
+        fields: dict = dict(input=path, keys=KeyOptions(("credit_code",)),
+                            peers=["gov" if party == "bank" else "bank"], receiver="bank",
+                            output=tmp / f"out-{party}.csv", workers=0)
+        fields.update(over.get(party, {}))  # type: ignore[call-overload]
+        fields.update({k: v for k, v in over.items() if k not in ("bank", "gov")})
+        return PsiJob(**fields)
+
+    jobs = {"bank": job("bank", a), "gov": job("gov", b)}
+
+    async def party(ctx):  # noqa: ANN001, ANN202
+        return await run_job(ctx, jobs[ctx.party])
+
+    return run_parties(["bank", "gov"], party)
+
+
+def _read(path: Path) -> list[dict]:
+    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
+        column_types={"credit_code": "string"})).to_pylist()
+
+
+@pytest.mark.parametrize("shape", ["half", "empty_a", "one", "disjoint", "full", "unicode"])
+def test_inner_join_matches_plaintext(tmp_path: Path, shape: str) -> None:
+    rng = random.Random(shape)
+    common = random_keys(rng, 30)
+    a_keys = common + random_keys(rng, 20, "a")
+    b_keys = random_keys(rng, 25, "b") + common[::-1]
+    if shape == "empty_a":
+        a_keys = []
+    elif shape == "one":
+        a_keys, b_keys = [common[0]], [common[0]]
+    elif shape == "disjoint":
+        b_keys = random_keys(rng, 40, "z")
+    elif shape == "full":
+        b_keys = list(reversed(a_keys))
+    elif shape == "unicode":
+        a_keys = [f"企业{k}" * 40 for k in a_keys]
+        b_keys = [f"企业{k}" * 40 for k in b_keys]
+    a, b = _files(tmp_path, a_keys, b_keys)
+    res = _run(tmp_path, a, b)
+    want = set(a_keys) & set(b_keys)
+    assert res["bank"].intersection == len(want)
+    out_a, out_b = _read(tmp_path / "out-bank.csv"), _read(tmp_path / "out-gov.csv")
+    assert [r["credit_code"] for r in out_a] == [r["credit_code"] for r in out_b]
+    assert set(r["credit_code"] for r in out_a) == want and len(out_a) == len(want)
+    assert all(r["tax"] == r["credit_code"][::-1] for r in out_b)
+
+
+def test_left_and_difference_modes(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    common = random_keys(rng, 10)
+    a_keys = random_keys(rng, 5, "a") + common
+    b_keys = common[:6] + random_keys(rng, 5, "b")
+    a, b = _files(tmp_path, a_keys, b_keys)
+    _run(tmp_path, a, b, mode="left")
+    left = _read(tmp_path / "out-bank.csv")
+    assert len(left) == len(a_keys)
+    matched = [r["credit_code"] for r in left if r["psi_matched"]]
+    assert matched == [r["credit_code"] for r in _read(tmp_path / "out-gov.csv")][:6]
+    assert set(matched) == set(common[:6])
+    _run(tmp_path, a, b, mode="difference")
+    diff = [r["credit_code"] for r in _read(tmp_path / "out-bank.csv")]
+    assert diff == [k for k in a_keys if k not in set(b_keys)]
+
+
+def test_receiver_only_and_cardinality(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    common = random_keys(rng, 12)
+    a, b = _files(tmp_path, common + random_keys(rng, 3), random_keys(rng, 4) + common)
+    res = _run(tmp_path, a, b, reveal="receiver")
+    assert res["bank"].output_rows == 12 and res["gov"].output is None
+    assert not (tmp_path / "out-gov.csv").exists()
+    (tmp_path / "out-bank.csv").unlink()
+    res = _run(tmp_path, a, b, reveal="cardinality")
+    assert res["bank"].intersection == 12 and res["gov"].intersection is None
+    assert res["bank"].output is None and not (tmp_path / "out-bank.csv").exists()
+
+
+def test_duplicates_and_composite_keys(tmp_path: Path) -> None:
+    a = write_csv(tmp_path / "bank.csv", {"code": ["1", "2", "2", "3", ""],
+                                          "region": ["x", "y", "y", "z", "w"]})
+    b = write_csv(tmp_path / "gov.csv", {"code": ["2", "3", "3"], "region": ["y", "q", "z"]})
+    keys = KeyOptions(("code", "region"))
+    res = _run(tmp_path, a, b, keys=keys)
+    assert res["bank"].report.duplicates == 1 and res["bank"].report.empty_examples == [5]
+    got = [(r["code"], r["region"]) for r in pacsv.read_csv(tmp_path / "out-gov.csv").to_pylist()]
+    assert sorted(got) == [(2, "y"), (3, "z")]
+
+
+def test_mismatched_parameters_fail_at_start(tmp_path: Path) -> None:
+    a, b = _files(tmp_path, ["x"], ["x"])
+    with pytest.raises(PsiMismatchError, match="'mode' differs"):
+        _run(tmp_path, a, b, bank={"mode": "left"})
+    assert not (tmp_path / "out-bank.csv").exists()
+    with pytest.raises(PsiMismatchError, match="casefold"):
+        _run(tmp_path, a, b, gov={"keys": KeyOptions(("credit_code",), casefold=True)})
+
+
+def test_missing_column_names_file(tmp_path: Path) -> None:
+    a, b = _files(tmp_path, ["x"], ["x"])
+    with pytest.raises(PsiInputError, match="gov.csv: column 'nope'"):
+        _run(tmp_path, a, b, gov={"keys": KeyOptions(("nope",))})
