@@ -9,3 +9,4 @@ independently; the stub for editors and mypy is _core.pyi.
 include "_core_kernels.pxi"
 include "_core_ring.pxi"
 include "_core_pir.pxi"
+include "_core_psi.pxi"
