@@ -112,3 +112,45 @@ def _write_output(table: Any, prep: PreparedKeys, outcome: PsiOutcome,
     cols = output_columns(table.schema.names, job.keys.columns, job.payload)
     aligned = aligned_table(table, prep.rows, outcome.matched, job.mode, cols)
     return str(io.write_table(aligned, job.output)), aligned.num_rows
+
+
+def job_from_options(options: dict[str, Any]) -> PsiJob:
+    """Build a :class:`PsiJob` from plain values (CLI arguments, msgpack job args)."""
+    keys = KeyOptions(
+        columns=tuple(options["keys"]), trim=bool(options.get("trim", True)),
+        casefold=bool(options.get("casefold", False)),
+        on_empty=options.get("on_empty", "drop"),
+        on_duplicate=options.get("on_duplicate", "first"),
+    )
+    output = options.get("output")
+    return PsiJob(
+        input=Path(options["input"]), keys=keys, peers=list(options["peers"]),
+        receiver=options["receiver"], output=Path(output) if output else None,
+        payload=options.get("payload"), protocol=options.get("protocol", "ecdh"),
+        reveal=options.get("reveal", "all"), mode=options.get("mode", "inner"),
+        workers=options.get("workers"),
+    )
+
+
+def summary_dict(summary: PsiSummary) -> dict[str, Any]:
+    """A msgpack/JSON-friendly view of a :class:`PsiSummary`."""
+    report = summary.report
+    return {
+        "party": summary.party, "rows": summary.rows, "keys_used": summary.keys_used,
+        "empty_keys": report.empty, "empty_examples": report.empty_examples,
+        "duplicate_keys": report.duplicates,
+        "duplicate_examples": [list(p) for p in report.duplicate_examples],
+        "intersection": summary.intersection, "output": summary.output,
+        "output_rows": summary.output_rows, "phases": summary.phases,
+        "bytes_sent": summary.bytes_sent, "bytes_received": summary.bytes_received,
+    }
+
+
+async def run_job_options(ctx: Context, **options: Any) -> dict[str, Any]:
+    """Entry point for launchers: run the job described by ``options``, return its summary."""
+    return summary_dict(await run_job(ctx, job_from_options(options)))
+
+
+async def run_party_jobs(ctx: Context, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Launcher entry when every party gets the same arguments: pick this party's job."""
+    return await run_job_options(ctx, **jobs[ctx.party])
