@@ -22,7 +22,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-
 from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
 PARTIES = ["bank", "gov"]
