@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 ROOT = Path(__file__).parent
 C_SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "csrc").glob("*.c"))
@@ -28,6 +28,9 @@ if PYX.exists():
     )
 
 setup(
+    # bench/ is installed as meshmpc_bench so that `meshmpc bench NAME` finds it.
+    packages=[*find_packages("src"), "meshmpc_bench"],
+    package_dir={"": "src", "meshmpc_bench": "bench"},
     ext_modules=cythonize(
         extensions,
         language_level=3,

@@ -56,11 +56,14 @@ def run_local(
     timeout: float = 900.0,
     directory: Path | None = None,
     env: dict[str, str] | None = None,
+    pin_cpus: bool = False,
 ) -> dict[str, Any]:
     """Run ``target`` once per party, each in its own process; return {party: result}.
 
     Each result dict (when the job returns a dict) gains ``peak_rss_mb`` and
-    ``wall_s`` of that party's process.
+    ``wall_s`` of that party's process. ``pin_cpus`` pins party i to CPU
+    ``i mod ncpu``, as parties on separate machines would not share a core
+    (benchmarks use it so the scheduler's placement does not add noise).
     """
     with tempfile.TemporaryDirectory(prefix="meshmpc-") as tmp:
         work = Path(directory or tmp)
@@ -68,8 +71,11 @@ def run_local(
         assert config.path is not None
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))
+        ncpu = os.cpu_count() or 1
         procs = {
-            party: _spawn(config.path, party, target, args_file, work, env) for party in parties
+            party: _spawn(config.path, party, target, args_file, work, env,
+                          i % ncpu if pin_cpus else None)
+            for i, party in enumerate(parties)
         }
         failures = _wait_all(procs, timeout, work)
         if failures:
@@ -79,12 +85,14 @@ def run_local(
 
 def _spawn(
     config: Path, party: str, target: str, args_file: Path, work: Path,
-    env: dict[str, str] | None,
+    env: dict[str, str] | None, cpu: int | None,
 ) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "meshmpc.net.launch", "--config", str(config), "--party", party,
         "--target", target, "--args", str(args_file), "--result", str(work / f"{party}.result"),
     ]
+    if cpu is not None:
+        command += ["--cpu", str(cpu)]
     stderr = open(work / f"{party}.stderr", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command, stdout=stderr, stderr=stderr, env={**os.environ, **(env or {})})
 
@@ -141,7 +149,10 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", required=True)
     parser.add_argument("--args", type=Path)
     parser.add_argument("--result", type=Path, required=True)
+    parser.add_argument("--cpu", type=int, help="pin this party to one CPU")
     args = parser.parse_args(argv)
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
     kwargs = codec.unpack(args.args.read_bytes()) if args.args else {}
     try:
         result = run(run_party(args.config, args.party, args.key, args.target, kwargs))

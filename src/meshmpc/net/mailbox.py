@@ -9,17 +9,35 @@ future receive from that peer raises the link's error, so nothing hangs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Any
 
 
 class Mailbox:
-    """Queues of received messages keyed by (peer, tag), with waiting receivers."""
+    """Queues of received messages keyed by (peer, tag), with waiting receivers.
 
-    def __init__(self) -> None:
+    With ``spin_s > 0`` a receive that has to wait keeps the event loop
+    polling (without sleeping in the kernel) for up to ``spin_s`` seconds.
+    On this class of VM waking a sleeping process costs ~35 us per message,
+    so a short spin cuts a round trip between processes from ~75 us of
+    wake-ups to ~10 us, for at most ``spin_s`` of CPU per wait. A spin that
+    does not catch the message (bulk transfers, a peer busy computing, or a
+    peer process sharing this core, which the spin would only delay) turns
+    spinning off for the next ``SPIN_BACKOFF`` waits.
+    """
+
+    SPIN_BACKOFF = 64
+
+    def __init__(self, spin_s: float = 0.0) -> None:
         self._queues: dict[tuple[str, str], deque[Any]] = {}
         self._waiters: dict[tuple[str, str], deque[asyncio.Future[Any]]] = {}
         self._failed: dict[str, BaseException] = {}
+        self._spin_s = spin_s
+        self._spin_until = 0.0
+        self._spinning = False
+        self._waiting = 0
+        self._spin_skip = 0
 
     def deliver(self, peer: str, tag: str, obj: Any) -> None:
         """Hand one received message to its waiting receiver, or queue it."""
@@ -43,14 +61,35 @@ class Mailbox:
             return obj
         if peer in self._failed:
             raise self._failed[peer]
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
         self._waiters.setdefault(key, deque()).append(fut)
+        self._waiting += 1
+        started = time.perf_counter()
+        spin = self._spin_s > 0 and self._spin_skip == 0
+        if spin:
+            self._spin_until = started + self._spin_s
+            if not self._spinning:
+                self._spinning = True
+                loop.call_soon(self._spin, loop)
+        else:
+            self._spin_skip = max(self._spin_skip - 1, 0)
         try:
             return await fut
         finally:
+            self._waiting -= 1
+            if spin and time.perf_counter() - started > self._spin_s:
+                self._spin_skip = self.SPIN_BACKOFF
             waiters = self._waiters.get(key)
             if waiters is not None and not waiters:
                 del self._waiters[key]
+
+    def _spin(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Keep the loop polling (timeout 0) while a receive waits, up to the spin budget."""
+        if self._waiting and time.perf_counter() < self._spin_until:
+            loop.call_soon(self._spin, loop)
+        else:
+            self._spinning = False
 
     def fail(self, peer: str, error: BaseException) -> None:
         """Fail every pending and future receive from ``peer`` with ``error``."""

@@ -16,7 +16,7 @@ class Mesh(abc.ABC):
     Implementations count traffic per link in :attr:`stats`.
     """
 
-    def __init__(self, party: str, parties: list[str]) -> None:
+    def __init__(self, party: str, parties: list[str], spin_s: float = 0.0) -> None:
         if party not in parties:
             raise ValueError(f"party {party!r} is not one of {parties}")
         if len(set(parties)) != len(parties):
@@ -24,7 +24,7 @@ class Mesh(abc.ABC):
         self.party = party
         self.parties = list(parties)
         self.peers = [p for p in parties if p != party]
-        self.mailbox = Mailbox()
+        self.mailbox = Mailbox(spin_s)
         self.stats: dict[str, LinkStats] = {p: LinkStats() for p in self.peers}
 
     def _check_peer(self, peer: str) -> None:

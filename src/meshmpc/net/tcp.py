@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from meshmpc.net.config import ClusterConfig, WanProfile
@@ -20,6 +21,8 @@ from meshmpc.net.link import Link
 from meshmpc.net.mesh import Mesh
 
 DEFAULT_MAX_MESSAGE = 1 << 36
+DEFAULT_SPIN_S = float(os.environ.get("MESHMPC_SPIN_US", "150")) / 1e6
+"""How long a waiting receive busy-polls before sleeping (see Mailbox)."""
 
 
 class TcpMesh(Mesh):
@@ -32,8 +35,9 @@ class TcpMesh(Mesh):
         identity: IdentityKey,
         wan: WanProfile | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        spin_s: float = DEFAULT_SPIN_S,
     ) -> None:
-        super().__init__(party, config.party_ids)
+        super().__init__(party, config.party_ids, spin_s)
         if identity.party != party:
             raise ValueError(f"identity key is for {identity.party!r}, not {party!r}")
         self.config = config

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: JSON lines, medians, common options."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from meshmpc.net.config import WanProfile
+
+
+def emit(record: dict[str, Any], as_json: bool) -> None:
+    """Print one result: a JSON object per line with --json, else aligned text."""
+    if as_json:
+        print(json.dumps(record, sort_keys=False), flush=True)
+    else:
+        fields = "  ".join(f"{k}={_fmt(v)}" for k, v in record.items() if k != "bench")
+        print(f"{record.get('bench', '?'):<16} {fields}", flush=True)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every benchmark takes."""
+    parser.add_argument("--json", action="store_true", help="one JSON object per result line")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--wan-mbps", type=float, default=None, help="emulated bandwidth cap")
+    parser.add_argument("--wan-latency-ms", type=float, default=0.0, help="added one-way latency")
+
+
+def wan_profile(args: argparse.Namespace) -> WanProfile | None:
+    if args.wan_mbps is None and not args.wan_latency_ms:
+        return None
+    return WanProfile(args.wan_mbps, args.wan_latency_ms)
+
+
+def wan_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The network condition, recorded in every result line."""
+    if wan_profile(args) is None:
+        return {"network": "loopback"}
+    return {"network": "wan", "wan_mbps": args.wan_mbps, "wan_latency_ms": args.wan_latency_ms}
+
+
+def fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
