@@ -5,9 +5,10 @@ a ten-million-row file never has to fit in memory at once:
 
 * ``*.csv`` / ``*.tsv`` (optionally ``.gz``): pyarrow's streaming CSV reader;
 * ``*.parquet`` / ``*.pq``: pyarrow, one row group (or ``batch_rows``) at a time;
-* ``sqlite:///path/to.db?table=NAME`` or ``?query=SELECT...`` (or a path ending
-  in ``.db`` / ``.sqlite`` / ``.sqlite3`` with ``table=``): the standard
-  library's ``sqlite3``, ``fetchmany`` in chunks;
+* ``sqlite:///relative.db?table=NAME``, ``sqlite:////absolute.db?query=SELECT...``
+  (SQLAlchemy's URL convention), or a path ending in ``.db`` / ``.sqlite`` /
+  ``.sqlite3`` with ``table=``: the standard library's ``sqlite3``, opened
+  read-only, ``fetchmany`` in chunks;
 * any other ``dialect://...`` URL: SQLAlchemy when it is installed (optional);
 * an open DB-API 2.0 connection object with ``query=``.
 
@@ -215,13 +216,14 @@ def _connect(
     else:
         parts = urlsplit(text)
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        path = Path(unquote(parts.path))
+        path = Path(unquote(parts.path)[1:])  # sqlite:///rel.db, sqlite:////abs/path.db
     table = table or params.get("table")
     query = query or params.get("query")
     if kind == "sqlite":
         if not path.is_file():
             raise DataReadError(text, "database file not found")
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True), table, query, True
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        return sqlite3.connect(uri, uri=True), table, query, True
     return _sqlalchemy_connection(text.split("?")[0]), table, query, True
 
 
