@@ -11,8 +11,12 @@ from meshmpc.psi.ecdh import ecdh_receiver, ecdh_sender
 from meshmpc.psi.errors import PsiError
 from meshmpc.psi.group import GroupPool
 from meshmpc.psi.keys import Digests
+from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender
 
-PROTOCOLS = {"ecdh": "two-party ECDH PSI over X25519 (HFH99)"}
+PROTOCOLS = {
+    "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
+    "kkrt": "two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16)",
+}
 
 
 async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
@@ -21,11 +25,23 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
     """Run ``protocol`` among ``parties`` (this party included) on ``digests``."""
     scoped = ctx.scope(f"psi-{protocol}")
     if protocol == "ecdh":
-        if len(parties) != 2:
-            raise PsiError(f"party {ctx.party}: protocol 'ecdh' is two-party; got {parties}")
-        peer = next(p for p in parties if p != ctx.party)
+        peer = _two_party(ctx, protocol, parties)
         with GroupPool(workers) as pool:
             if ctx.party == receiver:
                 return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool)
             return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool)
+    if protocol == "kkrt":
+        peer = _two_party(ctx, protocol, parties)
+        if reveal == "cardinality":
+            raise PsiError("cardinality-only PSI needs protocol 'ecdh': in KKRT the receiver "
+                           "sees which of its own items matched")
+        if ctx.party == receiver:
+            return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal)
+        return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal)
     raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")
+
+
+def _two_party(ctx: Context, protocol: str, parties: list[str]) -> str:
+    if len(parties) != 2:
+        raise PsiError(f"party {ctx.party}: protocol {protocol!r} is two-party; got {parties}")
+    return next(p for p in parties if p != ctx.party)

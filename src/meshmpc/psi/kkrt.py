@@ -1,0 +1,228 @@
+"""KKRT16 PSI: batched OPRF from 1-out-of-N OT extension plus cuckoo hashing.
+
+Paper: V. Kolesnikov, R. Kumaresan, M. Rosulek, N. Trieu, "Efficient Batched
+Oblivious PRF with Applications to Private Set Intersection", CCS 2016
+(eprint 2016/799). Semi-honest security, static corruption; 512 Chou-Orlandi
+base OTs (meshmpc.ot.base) with roles reversed; AES-CTR PRG; the
+pseudo-random code C(x) = AES_k1(x) || ... || AES_k4(x) (512 bits, keys drawn
+by the sender); H = BLAKE2b-128 as the random oracle.
+
+Receiver R (n items) cuckoo-hashes its digests with 3 hash functions into
+~1.27n bins (public; rehashes with more bins in the rare case of a stash) and
+runs one OT-extension instance per bin with code word C(x_b || j_b):
+  R -> S: u (64 bytes per bin)                 [the KKRT extension matrix]
+  S -> R: for j = 0, 1, 2: F(y || j) at bin h_j(y), for every y, shuffled
+          (t bytes each, t = ceil((40 + log2 nR + log2 nS) / 8))
+  R -> S: (reveal="all") positions of the matches in canonical order.
+F_b(x) = H(q_b ^ (C(x) & s)) on the sender, H(t_b) on the receiver.
+R learns the intersection (or its size: cardinality mode sends one merged,
+shuffled set) and |Y|; S learns |X| (and the intersection when reveal="all").
+Bytes per item: ~81 from R (64 x 1.27), 3t from S. See protocols/psi-kkrt.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import numpy.typing as npt
+
+from meshmpc import _core
+from meshmpc.crypto.hashing import item_hash
+from meshmpc.net import Context
+from meshmpc.ot.base import base_ot_receive, base_ot_send
+from meshmpc.psi.common import (
+    Indices,
+    PsiOutcome,
+    Reveal,
+    canonical_order,
+    chunks,
+    random_permutation,
+    truncation_bytes,
+)
+from meshmpc.psi.errors import PsiError
+from meshmpc.psi.keys import Digests
+
+CODE_BITS = 512
+CODE_BYTES = CODE_BITS // 8
+CHUNK_OTS = 1 << 17
+BIN_FACTOR = 1.27
+HASH_DOMAIN = b"meshmpc.kkrt.h1"
+U8 = npt.NDArray[np.uint8]
+
+
+def bin_count(n: int, attempt: int = 0) -> int:
+    """Cuckoo bins for n items: 1.27n (PSSZ parameters), more for small sets and retries."""
+    return int(max(BIN_FACTOR * n, 2 * n + 64) if n < 4096 else BIN_FACTOR * n) + attempt * (
+        n // 10 + 16)
+
+
+def _pad128(m: int) -> int:
+    return max(128, (m + 127) // 128 * 128)
+
+
+def tweak(digests: Digests, j: int) -> U8:
+    """Item x || j as one block: word 3 of the digest xored with a constant per hash index."""
+    out = np.array(digests, dtype=np.uint8, copy=True).reshape(-1, 16)
+    out.view("<u4")[:, 3] ^= np.uint32((0x9E3779B9 * (j + 1)) & 0xFFFFFFFF)
+    return out
+
+
+def code_keys(seed: bytes) -> U8:
+    """Round keys of the four AES keys of the pseudo-random code, from the sender's seed."""
+    keys = [hashlib.blake2b(seed + bytes([i]), digest_size=16).digest() for i in range(4)]
+    return _core.aes128_expand_many(np.frombuffer(b"".join(keys), np.uint8).reshape(4, 16))
+
+
+def codewords(round_keys: U8, blocks: U8) -> U8:
+    """C(x) for each 16-byte block: four AES encryptions side by side, (n, 64) uint8."""
+    out = np.empty((len(blocks), CODE_BYTES), dtype=np.uint8)
+    tmp = np.empty((len(blocks), 16), dtype=np.uint8)
+    for i in range(4):
+        _core.aes128_ecb_into(round_keys[i], blocks, tmp)
+        out[:, 16 * i : 16 * (i + 1)] = tmp
+    return out
+
+
+def oprf_hash(rows: U8, width: int) -> U8:
+    """H(row) truncated to ``width`` bytes for 64-byte rows."""
+    digests = item_hash(np.ascontiguousarray(rows), domain=HASH_DOMAIN)
+    return np.ascontiguousarray(digests[:, :width])
+
+
+def cuckoo(digests: Digests) -> tuple[int, npt.NDArray[np.int64], U8]:
+    """Place the receiver's digests: (bins, table, which), retrying until no stash."""
+    for attempt in range(8):
+        nbins = bin_count(len(digests), attempt)
+        table, which, stash = _core.psi_cuckoo_insert(digests, nbins)
+        if len(stash) == 0:
+            return nbins, table, which
+    raise PsiError(f"cuckoo hashing of {len(digests)} items failed 8 times (duplicate digests?)")
+
+
+SEND_ROWS = 1 << 18
+
+
+async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8) -> None:
+    for k, (s, e) in enumerate(chunks(len(rows), SEND_ROWS)):
+        await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[s:e]))
+
+
+async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int) -> U8:
+    parts = []
+    for k, (s, e) in enumerate(chunks(n, SEND_ROWS)):
+        part = np.asarray(await ctx.recv(peer, f"{tag}/{k}"), dtype=np.uint8)
+        if part.shape != (e - s, width):
+            raise PsiError(f"party {peer} sent a KKRT message of shape {part.shape} in {tag}")
+        parts.append(part)
+    return np.concatenate(parts) if parts else np.empty((0, width), np.uint8)
+
+
+def _bin_blocks(digests: Digests, m: int, table: Indices, which: U8) -> U8:
+    """The OPRF input of every bin: x || j for an occupied bin, random for an empty one."""
+    blocks = np.frombuffer(os.urandom(16 * m), dtype=np.uint8).reshape(m, 16).copy()
+    occupied = np.flatnonzero(table >= 0)
+    for j in range(3):
+        sel = occupied[which[occupied] == j]
+        blocks[sel] = tweak(digests[table[sel]], j)
+    return blocks
+
+
+async def _extend_receiver(ctx: Context, peer: str, blocks: U8, code_rk: U8) -> U8:
+    """Run the KKRT extension as its receiver; returns t rows (m, 64)."""
+    k0, k1 = await base_ot_send(ctx, peer, CODE_BITS, tag="kkrt/base")
+    rk0, rk1 = _core.aes128_expand_many(k0), _core.aes128_expand_many(k1)
+    m = len(blocks)
+    t_rows = np.empty((m, CODE_BYTES), dtype=np.uint8)
+    for start, stop in chunks(m, CHUNK_OTS):
+        w = stop - start
+        codes = codewords(code_rk, blocks[start:stop])
+        cols = np.empty((CODE_BITS, w // 8), dtype=np.uint8)
+        _core.transpose_into(codes, cols, w, CODE_BITS)
+        u = np.empty((CODE_BITS, w // 8), dtype=np.uint8)
+        await asyncio.to_thread(_core.ext_receiver_into, rk0, rk1, start // 128, cols, False, u,
+                                t_rows[start:stop])
+        await ctx.send(peer, f"kkrt/u/{start}", u)
+    return t_rows
+
+
+async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
+                        reveal: Reveal) -> PsiOutcome:
+    """Receiver side of KKRT16 PSI; returns the matches in canonical order."""
+    width = truncation_bytes(len(digests), 3 * peer_size)
+    nbins, table, which = cuckoo(digests)
+    await ctx.send(peer, "kkrt/bins", nbins)
+    code_rk = code_keys(bytes(await ctx.recv(peer, "kkrt/code")))
+    t_rows = await _extend_receiver(ctx, peer, _bin_blocks(digests, _pad128(nbins), table, which),
+                                    code_rk)
+    occupied = np.flatnonzero(table >= 0)
+    values = await asyncio.to_thread(oprf_hash, t_rows[occupied], width)
+    del t_rows
+    peer_values = await _recv_rows(ctx, peer, "kkrt/values", 3 * peer_size, width)
+    where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
+    hits = np.flatnonzero(where >= 0)
+    if reveal == "cardinality":
+        return PsiOutcome(None, len(hits), peer_size)
+    hits = hits[canonical_order(values[hits])]
+    if reveal == "all":
+        await ctx.send(peer, "kkrt/result", where[hits])
+    return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size)
+
+
+async def _extend_sender(ctx: Context, peer: str, m: int) -> tuple[U8, U8]:
+    """Run the KKRT extension as its sender; returns (q rows (m, 64), packed s)."""
+    s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), np.uint8), bitorder="little")
+    ks = await base_ot_receive(ctx, peer, s_bits, tag="kkrt/base")
+    rks = _core.aes128_expand_many(ks)
+    s = np.packbits(s_bits, bitorder="little")
+    q = np.empty((m, CODE_BYTES), dtype=np.uint8)
+    for start, stop in chunks(m, CHUNK_OTS):
+        u = np.asarray(await ctx.recv(peer, f"kkrt/u/{start}"), dtype=np.uint8)
+        if u.nbytes != CODE_BITS * (stop - start) // 8:
+            raise PsiError(f"party {peer} sent a KKRT extension matrix of {u.nbytes} bytes")
+        await asyncio.to_thread(_core.ext_sender_into, rks, s, start // 128, u, q[start:stop])
+    return q, s
+
+
+def _sender_values(q: U8, s: U8, code_rk: U8, digests: Digests, nbins: int, width: int) -> U8:
+    """F(y || j) at bin h_j(y) for j = 0, 1, 2 (j-major), computed in two threads."""
+    n = len(digests)
+    bins = _core.psi_cuckoo_bins(digests, nbins)
+    out = np.empty((3 * n, width), dtype=np.uint8)
+
+    def one(j: int, lo: int, hi: int) -> None:
+        rows = q[bins[lo:hi, j]] ^ (codewords(code_rk, tweak(digests[lo:hi], j)) & s)
+        out[j * n + lo : j * n + hi] = oprf_hash(rows, width)
+
+    step = max(1, SEND_ROWS // 2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(one, j, lo, hi) for j in range(3) for lo, hi in chunks(n, step)]
+        for job in jobs:
+            job.result()
+    return out
+
+
+async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
+                      reveal: Reveal) -> PsiOutcome:
+    """Sender side of KKRT16 PSI: evaluates the OPRF on its items and sends them shuffled."""
+    n = len(digests)
+    width = truncation_bytes(peer_size, 3 * n)
+    nbins = int(await ctx.recv(peer, "kkrt/bins"))
+    if not 0 < nbins <= 4 * peer_size + 10_000:
+        raise PsiError(f"party {peer} announced {nbins} cuckoo bins for {peer_size} items")
+    seed = os.urandom(16)
+    await ctx.send(peer, "kkrt/code", seed)
+    q, s = await _extend_sender(ctx, peer, _pad128(nbins))
+    values = await asyncio.to_thread(_sender_values, q, s, code_keys(seed), digests, nbins, width)
+    del q
+    perm = random_permutation(3 * n)
+    await _send_rows(ctx, peer, "kkrt/values", values[perm])
+    if reveal != "all":
+        return PsiOutcome(None, None, peer_size)
+    positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
+    if positions.size and (positions.min() < 0 or positions.max() >= 3 * n):
+        raise PsiError(f"party {peer} sent an intersection position outside 0..{3 * n - 1}")
+    return PsiOutcome(perm[positions] % max(n, 1), len(positions), peer_size)
