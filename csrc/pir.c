@@ -1,0 +1,409 @@
+/* PIR kernels: LWE dot products mod 2^32 (SimplePIR server answer, hint and
+ * query generation) and two-choice cuckoo placement. See meshmpc/pir.h.
+ *
+ * Why this shape: every product the protocol needs is out[i,j] = <L_i, R_j>
+ * over rows of two row-major matrices, so one cache-blocked kernel serves the
+ * server (L = database digits, uint8), the hint (R = rows of A^T) and the
+ * client (L = A or the hint, uint32). A 4x4 register tile reuses each loaded
+ * L and R vector four times; K is blocked so the R panel stays in L2.
+ */
+#include "meshmpc/pir.h"
+
+#include <immintrin.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KB 2048 /* k-block: 64 R rows x 2048 x 4 B = 512 KiB panel */
+#define JB 64
+
+#define TGT512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define TGT256 __attribute__((target("avx2")))
+#define INLINE static inline __attribute__((always_inline))
+
+int mm_pir_best_path(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        return MM_PIR_PATH_VNNI;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        return MM_PIR_PATH_AVX512;
+    if (__builtin_cpu_supports("avx2")) return MM_PIR_PATH_AVX2;
+    return MM_PIR_PATH_PORTABLE;
+}
+
+/* ---------- micro-kernels: acc[a][b] = <L_a[0:kl], R_b[0:kl]> ---------- */
+
+#define LOAD512_U8(p) _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p)))
+#define MLOAD512_U8(m, p) _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((m), (p)))
+#define LOAD512_U32(p) _mm512_loadu_si512((const void *)(p))
+#define MLOAD512_U32(m, p) _mm512_maskz_loadu_epi32((m), (p))
+
+#define MICRO512(NAME, LT, LOADL, MLOADL)                                                   \
+    INLINE TGT512 void NAME(const LT *L, size_t ldl, const uint32_t *R, size_t ldr,         \
+                            size_t kl, uint32_t acc_out[4][4], const int nr, const int nc) { \
+        __m512i acc[4][4], l[4], r[4];                                                      \
+        for (int a = 0; a < nr; a++)                                                        \
+            for (int b = 0; b < nc; b++) acc[a][b] = _mm512_setzero_si512();                \
+        size_t t = 0;                                                                       \
+        for (; t + 16 <= kl; t += 16) {                                                     \
+            for (int a = 0; a < nr; a++) l[a] = LOADL(L + a * ldl + t);                     \
+            for (int b = 0; b < nc; b++) r[b] = _mm512_loadu_si512(R + b * ldr + t);        \
+            for (int a = 0; a < nr; a++)                                                    \
+                for (int b = 0; b < nc; b++)                                                \
+                    acc[a][b] = _mm512_add_epi32(acc[a][b], _mm512_mullo_epi32(l[a], r[b])); \
+        }                                                                                   \
+        if (t < kl) {                                                                       \
+            __mmask16 m = (__mmask16)((1u << (kl - t)) - 1u);                               \
+            for (int a = 0; a < nr; a++) l[a] = MLOADL(m, L + a * ldl + t);                 \
+            for (int b = 0; b < nc; b++) r[b] = _mm512_maskz_loadu_epi32(m, R + b * ldr + t); \
+            for (int a = 0; a < nr; a++)                                                    \
+                for (int b = 0; b < nc; b++)                                                \
+                    acc[a][b] = _mm512_add_epi32(acc[a][b], _mm512_mullo_epi32(l[a], r[b])); \
+        }                                                                                   \
+        for (int a = 0; a < nr; a++)                                                        \
+            for (int b = 0; b < nc; b++)                                                    \
+                acc_out[a][b] = (uint32_t)_mm512_reduce_add_epi32(acc[a][b]);               \
+    }
+
+MICRO512(micro512_u8, uint8_t, LOAD512_U8, MLOAD512_U8)
+MICRO512(micro512_u32, uint32_t, LOAD512_U32, MLOAD512_U32)
+
+INLINE TGT256 uint32_t hsum256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
+#define LOAD256_U8(p) _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p)))
+#define LOAD256_U32(p) _mm256_loadu_si256((const __m256i *)(p))
+
+#define MICRO256(NAME, LT, LOADL)                                                           \
+    INLINE TGT256 void NAME(const LT *L, size_t ldl, const uint32_t *R, size_t ldr,         \
+                            size_t kl, uint32_t acc_out[4][4], const int nr, const int nc) { \
+        __m256i acc[4][4], l[4], r[4];                                                      \
+        for (int a = 0; a < nr; a++)                                                        \
+            for (int b = 0; b < nc; b++) acc[a][b] = _mm256_setzero_si256();                \
+        size_t t = 0;                                                                       \
+        for (; t + 8 <= kl; t += 8) {                                                       \
+            for (int a = 0; a < nr; a++) l[a] = LOADL(L + a * ldl + t);                     \
+            for (int b = 0; b < nc; b++)                                                    \
+                r[b] = _mm256_loadu_si256((const __m256i *)(R + b * ldr + t));              \
+            for (int a = 0; a < nr; a++)                                                    \
+                for (int b = 0; b < nc; b++)                                                \
+                    acc[a][b] = _mm256_add_epi32(acc[a][b], _mm256_mullo_epi32(l[a], r[b])); \
+        }                                                                                   \
+        for (int a = 0; a < nr; a++)                                                        \
+            for (int b = 0; b < nc; b++) {                                                  \
+                uint32_t s = hsum256(acc[a][b]);                                            \
+                for (size_t u = t; u < kl; u++)                                             \
+                    s += (uint32_t)L[a * ldl + u] * R[b * ldr + u];                         \
+                acc_out[a][b] = s;                                                          \
+            }                                                                               \
+    }
+
+MICRO256(micro256_u8, uint8_t, LOAD256_U8)
+MICRO256(micro256_u32, uint32_t, LOAD256_U32)
+
+#define MICRO_PORTABLE(NAME, LT)                                                            \
+    INLINE void NAME(const LT *L, size_t ldl, const uint32_t *R, size_t ldr, size_t kl,     \
+                     uint32_t acc_out[4][4], const int nr, const int nc) {                  \
+        for (int a = 0; a < nr; a++)                                                        \
+            for (int b = 0; b < nc; b++) {                                                  \
+                uint32_t s = 0;                                                             \
+                const LT *la = L + a * ldl;                                                 \
+                const uint32_t *rb = R + b * ldr;                                           \
+                for (size_t u = 0; u < kl; u++) s += (uint32_t)la[u] * rb[u];               \
+                acc_out[a][b] = s;                                                          \
+            }                                                                               \
+    }
+
+MICRO_PORTABLE(micro_port_u8, uint8_t)
+MICRO_PORTABLE(micro_port_u32, uint32_t)
+
+/* Dispatch a tile size known only at run time to a micro-kernel specialised
+ * for it (constant nr, nc let the compiler keep the tile in registers). */
+#define CASE(MICRO, A, B) \
+    case (A)*8 + (B): MICRO(L, ldl, R, ldr, kl, acc, A, B); break;
+#define DISPATCH(NAME, MICRO, LT, TGT)                                                      \
+    static TGT void NAME(const LT *L, size_t ldl, const uint32_t *R, size_t ldr, size_t kl, \
+                         uint32_t acc[4][4], int nr, int nc) {                              \
+        switch (nr * 8 + nc) {                                                              \
+            CASE(MICRO, 1, 1) CASE(MICRO, 1, 2) CASE(MICRO, 1, 3) CASE(MICRO, 1, 4)         \
+            CASE(MICRO, 2, 1) CASE(MICRO, 2, 2) CASE(MICRO, 2, 3) CASE(MICRO, 2, 4)         \
+            CASE(MICRO, 3, 1) CASE(MICRO, 3, 2) CASE(MICRO, 3, 3) CASE(MICRO, 3, 4)         \
+            CASE(MICRO, 4, 1) CASE(MICRO, 4, 2) CASE(MICRO, 4, 3) CASE(MICRO, 4, 4)         \
+            default: break;                                                                 \
+        }                                                                                   \
+    }
+
+#define NOTGT
+DISPATCH(tile512_u8, micro512_u8, uint8_t, TGT512)
+DISPATCH(tile512_u32, micro512_u32, uint32_t, TGT512)
+DISPATCH(tile256_u8, micro256_u8, uint8_t, TGT256)
+DISPATCH(tile256_u32, micro256_u32, uint32_t, TGT256)
+DISPATCH(tileport_u8, micro_port_u8, uint8_t, NOTGT)
+DISPATCH(tileport_u32, micro_port_u32, uint32_t, NOTGT)
+
+
+/* ---------- AVX-512 VNNI path for uint8 L ----------
+ * vpdpbusd multiplies unsigned bytes by signed bytes, four per 32-bit lane.
+ * Each R entry is split into four balanced signed digits r = sum_d 2^(8d) r_d
+ * (r_d in [-128, 128)), so <L_i, R_j> = sum_d 2^(8d) <L_i, R_j,d> mod 2^32,
+ * with one vpdpbusd doing 64 multiply-adds. */
+
+#define TGTVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define VSTEP 64
+
+static void split_digits(const uint32_t *R, size_t ldr, size_t nv, size_t kl, size_t kpad,
+                         int8_t *dig) {
+    for (size_t j = 0; j < nv; j++) {
+        int8_t *d0 = dig + (j * 4) * kpad;
+        for (size_t t = 0; t < kl; t++) {
+            uint32_t v = R[j * ldr + t];
+            for (int d = 0; d < 4; d++) {
+                int8_t s = (int8_t)(uint8_t)(v & 0xffu);
+                d0[(size_t)d * kpad + t] = s;
+                v = (v - (uint32_t)(int32_t)s) >> 8;
+            }
+        }
+        for (int d = 0; d < 4; d++) memset(d0 + (size_t)d * kpad + kl, 0, kpad - kl);
+    }
+}
+
+#define DP4(A, L, RB)                                                                     \
+    A##0 = _mm512_dpbusd_epi32(A##0, L, _mm512_loadu_si512(RB + t));                       \
+    A##1 = _mm512_dpbusd_epi32(A##1, L, _mm512_loadu_si512(RB + kpad + t));                \
+    A##2 = _mm512_dpbusd_epi32(A##2, L, _mm512_loadu_si512(RB + 2 * kpad + t));            \
+    A##3 = _mm512_dpbusd_epi32(A##3, L, _mm512_loadu_si512(RB + 3 * kpad + t));
+#define ZERO4(A) __m512i A##0 = _mm512_setzero_si512(), A##1 = A##0, A##2 = A##0, A##3 = A##0;
+#define FOLD4(A)                                                                          \
+    ((uint32_t)_mm512_reduce_add_epi32(A##0) + ((uint32_t)_mm512_reduce_add_epi32(A##1) << 8) + \
+     ((uint32_t)_mm512_reduce_add_epi32(A##2) << 16) +                                    \
+     ((uint32_t)_mm512_reduce_add_epi32(A##3) << 24))
+
+/* 2x2 tile: rows L0, L1 against digit panels R0, R1 (4 planes of kpad bytes each).
+ * Explicit accumulators: the compiler keeps all 16 in registers. */
+static TGTVNNI void tilevnni2x2(const uint8_t *L0, const uint8_t *L1, const int8_t *R0,
+                                const int8_t *R1, size_t kpad, size_t kl, uint32_t o[4]) {
+    ZERO4(a) ZERO4(b) ZERO4(c) ZERO4(d)
+    size_t t = 0;
+    for (; t + VSTEP <= kl; t += VSTEP) {
+        __m512i l0 = _mm512_loadu_si512(L0 + t), l1 = _mm512_loadu_si512(L1 + t);
+        DP4(a, l0, R0) DP4(b, l0, R1) DP4(c, l1, R0) DP4(d, l1, R1)
+    }
+    if (t < kl) {
+        __mmask64 m = ((__mmask64)1 << (kl - t)) - 1;
+        __m512i l0 = _mm512_maskz_loadu_epi8(m, L0 + t), l1 = _mm512_maskz_loadu_epi8(m, L1 + t);
+        DP4(a, l0, R0) DP4(b, l0, R1) DP4(c, l1, R0) DP4(d, l1, R1)
+    }
+    o[0] = FOLD4(a);
+    o[1] = FOLD4(b);
+    o[2] = FOLD4(c);
+    o[3] = FOLD4(d);
+}
+
+/* Edge tiles reuse the 2x2 kernel with a duplicated row or panel. */
+static void tilevnni(const uint8_t *L, size_t ldl, const int8_t *dig, size_t kpad, size_t kl,
+                     uint32_t acc[4][4], int nr, int nc) {
+    uint32_t o[4];
+    const uint8_t *L1 = nr > 1 ? L + ldl : L;
+    const int8_t *R1 = nc > 1 ? dig + 4 * kpad : dig;
+    tilevnni2x2(L, L1, dig, R1, kpad, kl, o);
+    acc[0][0] = o[0];
+    acc[0][1] = o[1];
+    acc[1][0] = o[2];
+    acc[1][1] = o[3];
+}
+
+/* Same blocking as dot_worker, with 2x2 tiles over digit-split R panels. */
+static void vnni_worker(const uint8_t *Lb, size_t r0, size_t r1, size_t ldl, const uint32_t *R,
+                        size_t cols, size_t ldr, size_t k, uint32_t *out, size_t ldo_r,
+                        size_t ldo_c, int8_t *dig) {
+    uint32_t acc[4][4];
+    for (size_t kb = 0; kb < k || kb == 0; kb += KB) {
+        size_t kl = k - kb < KB ? k - kb : KB, kpad = (kl + VSTEP - 1) / VSTEP * VSTEP;
+        for (size_t jb = 0; jb < cols; jb += JB) {
+            size_t je = jb + JB < cols ? jb + JB : cols;
+            split_digits(R + jb * ldr + kb, ldr, je - jb, kl, kpad, dig);
+            for (size_t i = r0; i < r1; i += 2) {
+                int nr = (int)(r1 - i < 2 ? r1 - i : 2);
+                for (size_t j = jb; j < je; j += 2) {
+                    int nc = (int)(je - j < 2 ? je - j : 2);
+                    tilevnni(Lb + i * ldl + kb, ldl, dig + (j - jb) * 4 * kpad, kpad, kl, acc, nr, nc);
+                    for (int a = 0; a < nr; a++)
+                        for (int b = 0; b < nc; b++) {
+                            uint32_t *o = out + (i + a) * ldo_r + (j + b) * ldo_c;
+                            *o = kb == 0 ? acc[a][b] : *o + acc[a][b];
+                        }
+                }
+            }
+        }
+        if (k == 0) break;
+    }
+}
+
+/* ---------- blocked driver and threads ---------- */
+
+typedef struct {
+    const void *L;
+    int l_is_u8;
+    size_t r0, r1, ldl;
+    const uint32_t *R;
+    size_t cols, ldr, k;
+    uint32_t *out;
+    size_t ldo_r, ldo_c;
+    int path;
+} dot_job;
+
+static void run_tile(const dot_job *J, size_t i, size_t j, size_t kb, size_t kl, int nr, int nc,
+                     uint32_t acc[4][4]) {
+    const uint32_t *R = J->R + j * J->ldr + kb;
+    if (J->l_is_u8) {
+        const uint8_t *L = (const uint8_t *)J->L + i * J->ldl + kb;
+        if (J->path >= MM_PIR_PATH_AVX512) tile512_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        else if (J->path == MM_PIR_PATH_AVX2) tile256_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        else tileport_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+    } else {
+        const uint32_t *L = (const uint32_t *)J->L + i * J->ldl + kb;
+        if (J->path >= MM_PIR_PATH_AVX512) tile512_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        else if (J->path == MM_PIR_PATH_AVX2) tile256_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        else tileport_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+    }
+}
+
+static void *dot_worker(void *arg) {
+    const dot_job *J = (const dot_job *)arg;
+    uint32_t acc[4][4];
+    if (J->path == MM_PIR_PATH_VNNI && J->l_is_u8) {
+        int8_t *dig = malloc((size_t)JB * 4 * KB);
+        if (dig) {
+            vnni_worker((const uint8_t *)J->L, J->r0, J->r1, J->ldl, J->R, J->cols, J->ldr, J->k,
+                        J->out, J->ldo_r, J->ldo_c, dig);
+            free(dig);
+            return NULL;
+        }
+    }
+    for (size_t kb = 0; kb < J->k || kb == 0; kb += KB) {
+        size_t kl = J->k - kb < KB ? J->k - kb : KB;
+        for (size_t jb = 0; jb < J->cols; jb += JB) {
+            size_t je = jb + JB < J->cols ? jb + JB : J->cols;
+            for (size_t i = J->r0; i < J->r1; i += 4) {
+                int nr = (int)(J->r1 - i < 4 ? J->r1 - i : 4);
+                for (size_t j = jb; j < je; j += 4) {
+                    int nc = (int)(je - j < 4 ? je - j : 4);
+                    run_tile(J, i, j, kb, kl, nr, nc, acc);
+                    for (int a = 0; a < nr; a++)
+                        for (int b = 0; b < nc; b++) {
+                            uint32_t *o = J->out + (i + a) * J->ldo_r + (j + b) * J->ldo_c;
+                            *o = kb == 0 ? acc[a][b] : *o + acc[a][b];
+                        }
+                }
+            }
+        }
+        if (J->k == 0) break;
+    }
+    return NULL;
+}
+
+static int path_ok(int path) {
+    int best = mm_pir_best_path();
+    if (path == MM_PIR_PATH_AUTO) return best;
+    if (path < 0 || path > best) return -1;
+    return path;
+}
+
+static int dot_run(const void *L, int l_is_u8, size_t rows, size_t ldl, const uint32_t *R,
+                   size_t cols, size_t ldr, size_t k, uint32_t *out, size_t ldo_r, size_t ldo_c,
+                   int nthreads, int path) {
+    int p = path_ok(path);
+    if (p < 0) return -1;
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    if ((size_t)nthreads * 64 > rows) nthreads = 1; /* tiny jobs: threads cost more */
+    dot_job jobs[64];
+    pthread_t tids[64];
+    size_t chunk = ((rows + (size_t)nthreads - 1) / (size_t)nthreads + 3) & ~(size_t)3;
+    if (chunk == 0) chunk = 4;
+    int started = 0;
+    for (int t = 0; t < nthreads; t++) {
+        size_t r0 = (size_t)t * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
+        if (r0 >= r1) break;
+        jobs[t] = (dot_job){L, l_is_u8, r0, r1, ldl, R, cols, ldr, k, out, ldo_r, ldo_c, p};
+        started++;
+    }
+    int spawned = 0;
+    for (int t = 1; t < started; t++)
+        if (pthread_create(&tids[t], NULL, dot_worker, &jobs[t]) == 0) spawned = t;
+        else break;
+    if (started > 0) dot_worker(&jobs[0]);
+    for (int t = 1; t <= spawned; t++) pthread_join(tids[t], NULL);
+    for (int t = spawned + 1; t < started; t++) dot_worker(&jobs[t]); /* create failed */
+    return p;
+}
+
+int mm_pir_dot_u8(const uint8_t *L, size_t rows, size_t ldl, const uint32_t *R, size_t cols,
+                  size_t ldr, size_t k, uint32_t *out, size_t ldo_r, size_t ldo_c, int nthreads,
+                  int path) {
+    return dot_run(L, 1, rows, ldl, R, cols, ldr, k, out, ldo_r, ldo_c, nthreads, path);
+}
+
+int mm_pir_dot_u32(const uint32_t *L, size_t rows, size_t ldl, const uint32_t *R, size_t cols,
+                   size_t ldr, size_t k, uint32_t *out, size_t ldo_r, size_t ldo_c, int nthreads,
+                   int path) {
+    return dot_run(L, 0, rows, ldl, R, cols, ldr, k, out, ldo_r, ldo_c, nthreads, path);
+}
+
+/* ---------- cuckoo placement ---------- */
+
+static int try_put(int64_t *table, uint32_t *fill, uint32_t bin, uint32_t cap, int64_t item) {
+    if (fill[bin] >= cap) return 0;
+    table[(size_t)bin * cap + fill[bin]++] = item;
+    return 1;
+}
+
+int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, size_t nbins,
+                            uint32_t cap, size_t max_kicks, int64_t *table) {
+    uint32_t *fill = calloc(nbins ? nbins : 1, sizeof(uint32_t));
+    if (!fill) return 0;
+    for (size_t s = 0; s < nbins * cap; s++) table[s] = -1;
+    uint64_t walk = 0x9e3779b97f4a7c15ull; /* deterministic victim choice: layout is public */
+    for (size_t x = 0; x < n; x++) {
+        int64_t cur = (int64_t)x;
+        uint32_t bin = c1[x];
+        if (try_put(table, fill, c1[x], cap, cur) || try_put(table, fill, c2[x], cap, cur))
+            continue;
+        size_t kicks = 0;
+        for (;;) {
+            walk = walk * 6364136223846793005ull + 1442695040888963407ull;
+            size_t slot = (size_t)bin * cap + (size_t)((walk >> 33) % cap);
+            int64_t victim = table[slot];
+            table[slot] = cur;
+            cur = victim;
+            bin = c1[cur] == bin ? c2[cur] : c1[cur];
+            if (try_put(table, fill, bin, cap, cur)) break;
+            if (++kicks > max_kicks) {
+                free(fill);
+                return cur;
+            }
+        }
+    }
+    free(fill);
+    return -1;
+}
+
+/* ---------- discrete Gaussian error ----------
+ * out[i] += v(idx) where idx is the number of cdf entries <= u[i] (branch-free
+ * binary search over a 256-entry table padded with UINT64_MAX) and
+ * v(idx) = idx - center. The table is public and 2 KiB, so it stays in L1. */
+void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, int32_t center,
+                      uint32_t *out) {
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = u[i];
+        size_t idx = 0;
+        for (size_t half = 128; half > 0; half >>= 1) idx += (size_t)(x >= cdf256[idx + half - 1]) * half;
+        out[i] += (uint32_t)((int32_t)idx - center);
+    }
+}
