@@ -83,13 +83,14 @@ def _bank_chunk(seed: int, c: int, start: int, count: int, writers: dict[str, Ta
     writers["bank"].write(frame, keys)
     table = frame.table()
     days = table.column("days_overdue").to_numpy()
-    peak_rng = seeded(seed, 2, c)
-    _, onset = onset_months(peak_rng, days)
+    timeline_rng = seeded(seed, 2, c)
+    timeline = onset_months(timeline_rng, days)
     if months:
-        monthly = bank_monthly(peak_rng, keys, table.column("loan_amount").to_numpy(),
-                               table.column("loan_term_months").to_numpy(), days, months)
+        monthly = bank_monthly(timeline_rng, keys, table.column("loan_amount").to_numpy(),
+                               table.column("loan_term_months").to_numpy(), days, timeline,
+                               months)
         writers["bank.monthly"].write(monthly)
-    return Chunk(c, firms, keys, days, onset)
+    return Chunk(c, firms, keys, days, timeline[1])
 
 
 def _partner_chunk(seed: int, party: str, p: int, chunk: Chunk, rows: int, overlap: float,

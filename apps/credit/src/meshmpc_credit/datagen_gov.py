@@ -81,7 +81,8 @@ def _registry(f: Frame, firms: Firms) -> None:
     f.num("admin_penalty_amount_3y", penalties * lognormal_level(f.rng, np.zeros(n), 1.2),
           "CNY 10k", 0, 1e5, "administrative penalty amounts, 3 years")
     f.flag("abnormal_operation_listed",
-           _sigmoid(-3.8 - 1.1 * firms.stability + 1.8 * firms.fraud), "on the abnormal list")
+           _sigmoid(-4.2 - 1.0 * firms.stability - 0.6 * firms.health + 1.8 * firms.fraud),
+           "on the abnormal list")
     f.flag("serious_violation_listed", _sigmoid(-5.5 + 1.0 * lg + 2.0 * firms.fraud),
            "on the serious-violation (dishonest) list")
     f.flag("tax_arrears_flag", _sigmoid(-3.3 - 1.2 * firms.health), "tax owed past due")
@@ -213,8 +214,8 @@ def _records(f: Frame, firms: Firms) -> None:
           "CNY 10k", 0, 1e7, "tax refunds received")
     f.count("tax_penalty_count_3y", np.exp(-2.8 + 0.7 * firms.legal - 0.4 * h), 50,
             "tax penalties")
-    f.count("dishonest_executor_count", np.exp(-4.0 + 1.2 * firms.legal + 1.2 * firms.fraud
-                                              - 0.5 * h), 50,
+    f.count("dishonest_executor_count", np.exp(-4.2 + 1.2 * firms.legal + 1.2 * firms.fraud
+                                              - 0.9 * h), 50,
             "entries on the dishonest-judgment-debtor list")
     f.count("bankruptcy_filings_3y", np.exp(-5.5 - 1.0 * h), 10, "bankruptcy filings involving it")
     f.count("consumer_complaints_3y", np.exp(-1.5 + 0.4 * firms.legal + 0.3 * s), 1000,

@@ -50,9 +50,14 @@ def _grid(n: int, months: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bank_monthly(rng: np.random.Generator, keys: pa.Array, amount: np.ndarray, term: np.ndarray,
-                 days_overdue: np.ndarray, months: int) -> Frame:
-    """The bank's loan snapshots (balance, days past due, status)."""
-    peak, onset = onset_months(rng, days_overdue)
+                 days_overdue: np.ndarray, timeline: tuple[np.ndarray, ...],
+                 months: int) -> Frame:
+    """The bank's loan snapshots (balance, days past due, status).
+
+    ``timeline`` is ``(peak, onset)`` from :func:`onset_months`, shared with the
+    partners' snapshots so their warning signs precede this first overdue month.
+    """
+    peak, onset = timeline
     row, month = _grid(len(keys), months)
     worst = days_overdue[row]
     dpd = np.where(month <= peak[row], np.clip(worst - 30 * (peak[row] - month), 0, worst),
