@@ -1,0 +1,157 @@
+"""Secure computation engine benchmark: one operator on secret-shared data.
+
+``meshmpc bench mpc --suite semi2k|rep3 --triples dealer|ot|none --op
+mul|less|sigmoid|matmul|lr_step --n N --transport memory|tcp --json`` prints
+``{"bench": "mpc", "suite", "triples", "op", "n", "transport", "wall_s",
+"bytes_sent", ...}``: the median over ``--repeats`` runs of the slowest
+party's wall time for the operator (inputs are shared before the clock starts;
+triple generation, dealer or OT, is inside the clock), and the bytes the
+busiest party sent during it (``bytes_sent_all``: summed over all parties).
+
+Operators (fixed point, Z_2^64, f = 16): ``mul`` and ``less`` on two secret
+vectors of n; ``sigmoid`` (poly8, error <= 5e-4 on [-10, 10]) on n;
+``matmul``: secret n x 100 matrix by secret 100 x 1 vector; ``lr_step``: one
+full-batch logistic-regression gradient step w - lr X^T (0.5 + 0.25 X w - y)/n
+on a secret n x 100 matrix, secret w and y. ``memory`` runs every party in
+this process over in-memory channels; ``tcp`` runs one process per party over
+the real encrypted mesh on loopback (meshmpc.net.launch.run_local).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from meshmpc_bench._common import add_common, emit, median
+
+from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.mpc.factory import make_suite
+from meshmpc.net import Context
+
+FEATURES = 100
+LEARNING_RATE = 0.1
+
+SPU_SECONDS = {  # SecretFlow SPU simulator figures quoted in issue 6 (2^20 / 100000 rows)
+    ("dealer", "mul"): 0.67, ("dealer", "less"): 2.58, ("dealer", "sigmoid"): 14.8,
+    ("dealer", "matmul"): 2.60, ("dealer", "lr_step"): 4.68,
+    ("ot", "mul"): 12.2, ("ot", "less"): 38.6,
+    ("none", "mul"): 0.75, ("none", "less"): 3.92, ("none", "sigmoid"): 15.1,
+    ("none", "matmul"): 3.81, ("none", "lr_step"): 4.10,
+}
+SPU_N = {"mul": 1 << 20, "less": 1 << 20, "sigmoid": 1 << 20, "matmul": 100_000,
+         "lr_step": 100_000}
+
+
+def _shapes(op: str, n: int) -> dict[str, tuple[int, ...]]:
+    if op in ("matmul", "lr_step"):
+        return {"x": (n, FEATURES), "w": (FEATURES, 1), "y": (n, 1)}
+    return {"x": (n,), "y": (n,)}
+
+
+async def _inputs(backend: SecureBackend, op: str, n: int) -> dict[str, SecretTensor]:
+    """Synthetic inputs: x from the first party, w and y from the last."""
+    parties = backend.suite.ctx.parties
+    owners = {"x": parties[0], "w": parties[-1], "y": parties[-1]}
+    rng = np.random.default_rng(7)  # synthetic data only
+    out = {}
+    for name, shape in _shapes(op, n).items():
+        owner = owners[name]
+        if op == "lr_step" and name == "y":
+            value = rng.integers(0, 2, size=shape).astype(np.float64)
+        else:
+            value = rng.uniform(-4.0, 4.0, size=shape)
+        mine = backend.suite.ctx.party == owner
+        out[name] = await backend.input(owner, value if mine else None, shape)
+    return out
+
+
+async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
+    """The timed operator."""
+    if op == "mul":
+        return await (t["x"] * t["y"])
+    if op == "less":
+        return await (t["x"] < t["y"])
+    if op == "sigmoid":
+        return await t["x"].sigmoid()
+    if op == "matmul":
+        return await (t["x"] @ t["w"])
+    if op == "lr_step":
+        n = t["x"].shape[0]
+        z = await (t["x"] @ t["w"])
+        residual = (await (z * 0.25)) + 0.5 - t["y"]
+        gradient = await (t["x"].T @ residual)
+        return t["w"] - await (gradient * (LEARNING_RATE / n))
+    raise ValueError(f"unknown op {op!r}")
+
+
+async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
+                    repeats: int) -> dict[str, Any]:
+    """One party's side: set up, share inputs, time ``repeats`` runs of the operator."""
+    engine = await make_suite(ctx, suite, triples=triples)
+    backend = SecureBackend(engine)
+    tensors = await _inputs(backend, op, n)
+    walls, sent = [], []
+    for _ in range(repeats):
+        await ctx.barrier(f"mpc-bench-{len(walls)}")
+        before = ctx.traffic().bytes_sent
+        start = time.perf_counter()
+        await run_op(op, tensors)
+        walls.append(time.perf_counter() - start)
+        sent.append(ctx.traffic().bytes_sent - before)
+    return {"walls": walls, "sent": sent}
+
+
+def _run(args: argparse.Namespace, parties: list[str]) -> dict[str, Any]:
+    kwargs = {"suite": args.suite, "triples": args.triples, "op": args.op, "n": args.n,
+              "repeats": args.repeats}
+    if args.transport == "memory":
+        from meshmpc.net import run_parties
+
+        return run_parties(parties, bench_job, **kwargs)
+    from meshmpc.net.launch import run_local
+
+    return run_local(parties, "meshmpc_bench.mpc:bench_job", kwargs, pin_cpus=True)
+
+
+def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
+    """The JSON line: medians over runs of the slowest party / busiest sender."""
+    runs = len(next(iter(results.values()))["walls"])
+    walls = [max(r["walls"][i] for r in results.values()) for i in range(runs)]
+    sent = [max(r["sent"][i] for r in results.values()) for i in range(runs)]
+    sent_all = [sum(r["sent"][i] for r in results.values()) for i in range(runs)]
+    out: dict[str, Any] = {
+        "bench": "mpc", "suite": args.suite, "triples": args.triples, "op": args.op,
+        "n": args.n, "transport": args.transport, "wall_s": round(median(walls), 4),
+        "bytes_sent": int(median(sent)), "bytes_sent_all": int(median(sent_all)),
+        "parties": len(results), "runs": runs, "walls": [round(w, 4) for w in walls],
+    }
+    spu = SPU_SECONDS.get((args.triples, args.op))
+    if spu is not None and SPU_N[args.op] == args.n:
+        out["spu_s"] = spu
+        out["speedup_vs_spu"] = round(spu / out["wall_s"], 2)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench mpc", description=__doc__)
+    parser.add_argument("--suite", choices=["semi2k", "rep3"], default="semi2k")
+    parser.add_argument("--triples", choices=["dealer", "ot", "none"], default=None,
+                        help="semi2k: dealer (insecure, benchmarks only) or ot; rep3: none")
+    parser.add_argument("--op", choices=["mul", "less", "sigmoid", "matmul", "lr_step"],
+                        default="mul")
+    parser.add_argument("--n", type=int, default=1 << 20)
+    parser.add_argument("--transport", choices=["memory", "tcp"], default="memory")
+    parser.add_argument("--parties", type=int, default=None,
+                        help="party count (semi2k: 2..N, default 2; rep3: 3)")
+    add_common(parser)
+    args = parser.parse_args(argv)
+    if args.triples is None:
+        args.triples = "none" if args.suite == "rep3" else "dealer"
+    if (args.suite == "rep3") != (args.triples == "none"):
+        parser.error("rep3 takes --triples none; semi2k takes --triples dealer or ot")
+    count = args.parties or (3 if args.suite == "rep3" else 2)
+    parties = ["bank", "gov", "telco", "fin", "p4", "p5"][:count]
+    emit(record(args, _run(args, parties)), args.json)
+    return 0

@@ -1,0 +1,48 @@
+"""Build a ready-to-use suite by name: the one place that picks triple providers.
+
+``await make_suite(ctx, "semi2k", triples="ot")`` or ``make_suite(ctx, "rep3")``.
+The dealer provider is only reachable by naming it (``triples="dealer"``);
+semi2k's default is the OT-based provider.
+"""
+
+from __future__ import annotations
+
+from meshmpc.mpc.errors import MpcError
+from meshmpc.mpc.rep3 import Rep3
+from meshmpc.mpc.ring import ring_for
+from meshmpc.mpc.semi2k import Semi2k
+from meshmpc.mpc.suite import Suite
+from meshmpc.mpc.triples import DealerTripleProvider, TripleProvider
+from meshmpc.net import Context
+
+SUITES = ("semi2k", "rep3")
+TRIPLE_SOURCES = ("ot", "dealer", "none")
+
+
+def make_provider(ctx: Context, triples: str) -> TripleProvider:
+    """The semi2k correlation source named ``triples`` ("ot" or "dealer")."""
+    if triples == "dealer":
+        return DealerTripleProvider(ctx)
+    if triples == "ot":
+        from meshmpc.mpc.ot_triples import OtTripleProvider
+
+        return OtTripleProvider(ctx)
+    raise MpcError(f"semi2k triples must be 'ot' or 'dealer' (insecure, tests only), "
+                   f"got {triples!r}")
+
+
+async def make_suite(ctx: Context, suite: str, triples: str = "ot",
+                     ring_bits: int = 64) -> Suite:
+    """A suite bound to ``ctx`` with its set-up done (keys exchanged, base OTs run)."""
+    ring = ring_for(ring_bits)
+    if suite == "rep3":
+        if triples not in ("none", "ot"):
+            raise MpcError(f"rep3 needs no triples; got triples={triples!r} (use 'none')")
+        rep3 = Rep3(ctx, ring)
+        await rep3.setup()
+        return rep3
+    if suite == "semi2k":
+        provider = make_provider(ctx, triples)
+        await provider.setup()
+        return Semi2k(ctx, ring, provider)
+    raise MpcError(f"unknown suite {suite!r}; choose one of {SUITES}")
