@@ -53,34 +53,36 @@ static const int BITREV4[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7
         for (int i = 0; i < 16; i++) x[i] = t[i];                                         \
     }
 
-AVX2 static void tile_avx2(const uint8_t *in, uint8_t *out, size_t rows, size_t cols, size_t r,
-                           size_t cb) {
-    size_t in_stride = cols / 8, out_stride = rows / 8;
+/* Tiles read from a strip buffer (rows x STRIP_BYTES, contiguous) so that the
+ * 32/64 rows of a tile are not a power-of-two stride apart in memory, which
+ * would map them all to one cache set and thrash L1/L2. */
+#define STRIP_BYTES 256
+
+AVX2 static void tile_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) {
     __m256i x[16], t[16];
     for (int k = 0; k < 16; k++) {
-        const uint8_t *lo = in + (r + BITREV4[k]) * in_stride + cb;
+        const uint8_t *lo = in + BITREV4[k] * in_stride;
         __m128i a = _mm_loadu_si128((const __m128i *)lo);
         __m128i b = _mm_loadu_si128((const __m128i *)(lo + 16 * in_stride));
         x[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
     }
     BYTE_TRANSPOSE16(x, t, _mm256_unpacklo_epi8, _mm256_unpackhi_epi8)
     for (int v = 0; v < 16; v++) {
-        size_t col = (cb + BITREV4[v]) * 8;
+        uint8_t *col = out + (size_t)BITREV4[v] * 8 * out_stride;
         __m256i y = x[v];
         for (int bit = 7; bit >= 0; bit--) {
             uint32_t m = (uint32_t)_mm256_movemask_epi8(y);
-            memcpy(out + (col + bit) * out_stride + r / 8, &m, 4);
+            memcpy(col + bit * out_stride, &m, 4);
             y = _mm256_slli_epi64(y, 1);
         }
     }
 }
 
-AVX512 static void tile_avx512(const uint8_t *in, uint8_t *out, size_t rows, size_t cols,
-                               size_t r, size_t cb) {
-    size_t in_stride = cols / 8, out_stride = rows / 8;
+AVX512 static void tile_avx512(const uint8_t *in, size_t in_stride, uint8_t *out,
+                               size_t out_stride) {
     __m512i x[16], t[16];
     for (int k = 0; k < 16; k++) {
-        const uint8_t *p = in + (r + BITREV4[k]) * in_stride + cb;
+        const uint8_t *p = in + BITREV4[k] * in_stride;
         __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
         z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 16 * in_stride)), 1);
         z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 32 * in_stride)), 2);
@@ -88,12 +90,31 @@ AVX512 static void tile_avx512(const uint8_t *in, uint8_t *out, size_t rows, siz
     }
     BYTE_TRANSPOSE16(x, t, _mm512_unpacklo_epi8, _mm512_unpackhi_epi8)
     for (int v = 0; v < 16; v++) {
-        size_t col = (cb + BITREV4[v]) * 8;
+        uint8_t *col = out + (size_t)BITREV4[v] * 8 * out_stride;
         __m512i y = x[v];
         for (int bit = 7; bit >= 0; bit--) {
             uint64_t m = (uint64_t)_mm512_movepi8_mask(y);
-            memcpy(out + (col + bit) * out_stride + r / 8, &m, 8);
+            memcpy(col + bit * out_stride, &m, 8);
             y = _mm512_slli_epi64(y, 1);
+        }
+    }
+}
+
+/* SIMD transpose of rows [0, rs) x column bytes [0, cbs), tile_rows at a time. */
+static void transpose_simd(const uint8_t *in, uint8_t *out, size_t rows, size_t cols,
+                           size_t rs, size_t cbs, size_t tile_rows) {
+    uint8_t strip[64 * STRIP_BYTES];
+    size_t in_stride = cols / 8, out_stride = rows / 8;
+    for (size_t r = 0; r < rs; r += tile_rows) {
+        for (size_t c0 = 0; c0 < cbs; c0 += STRIP_BYTES) {
+            size_t w = cbs - c0 < STRIP_BYTES ? cbs - c0 : STRIP_BYTES;
+            for (size_t i = 0; i < tile_rows; i++)
+                memcpy(strip + i * STRIP_BYTES, in + (r + i) * in_stride + c0, w);
+            for (size_t cb = 0; cb < w; cb += 16) {
+                uint8_t *dst = out + (c0 + cb) * 8 * out_stride + r / 8;
+                if (tile_rows == 64) tile_avx512(strip + cb, STRIP_BYTES, dst, out_stride);
+                else tile_avx2(strip + cb, STRIP_BYTES, dst, out_stride);
+            }
         }
     }
 }
@@ -106,11 +127,7 @@ void mm_transpose(const uint8_t *in, uint8_t *out, size_t rows, size_t cols, int
     else if (path >= MM_PATH_AESNI && (f & MM_CPU_AVX2)) tile_rows = 32;
     size_t rs = tile_rows ? rows / tile_rows * tile_rows : 0;
     size_t cbs = tile_rows ? (cols / 8) / 16 * 16 : 0;
-    for (size_t r = 0; r < rs; r += tile_rows)
-        for (size_t cb = 0; cb < cbs; cb += 16) {
-            if (tile_rows == 64) tile_avx512(in, out, rows, cols, r, cb);
-            else tile_avx2(in, out, rows, cols, r, cb);
-        }
+    if (rs && cbs) transpose_simd(in, out, rows, cols, rs, cbs, tile_rows);
     if (cbs < cols / 8) transpose_portable(in, out, rows, cols, 0, rs, cbs, cols / 8);
     if (rs < rows) transpose_portable(in, out, rows, cols, rs, rows, 0, cols / 8);
 }

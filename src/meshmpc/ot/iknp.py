@@ -1,0 +1,208 @@
+"""IKNP OT extension: correlated OT with a global delta, random OT, chosen-message OT.
+
+Paper: Y. Ishai, J. Kilian, K. Nissim, E. Petrank, "Extending Oblivious
+Transfers Efficiently", CRYPTO 2003; hashing per Guo-Katz-Wang-Yu (S&P 2020).
+Security: semi-honest, static corruption; base OTs per :mod:`meshmpc.ot.base`;
+AES-CTR as the PRG G; the tweakable correlation-robust hash H(j, x).
+
+Set-up (once per direction): 128 base OTs with the roles reversed. The
+extension receiver holds seed pairs (k0_i, k1_i); the extension sender holds
+k_{s_i} for its random 128-bit delta s.
+
+Each batch of m OTs (m rounded up to 128), one message receiver -> sender:
+  u^i = G(k0_i) ^ G(k1_i) ^ r     (128 x m bits = 16 bytes per OT)
+Outputs (rows after a bit transpose, all work in C):
+  receiver t_j = rows of G(k0_i);  sender q_j = rows of G(k_{s_i}) ^ s_i u^i,
+  so that t_j = q_j ^ r_j * delta   (correlated OT, "COT").
+Random OT hashes: sender (H(j, q_j), H(j, q_j ^ delta)), receiver H(j, t_j).
+Chosen-message OT adds one message sender -> receiver of 32 bytes per OT.
+
+Both parties must call matching methods in the same order on a direction
+(one Sender object at one party, the Receiver at the other); each call is one
+batch, and its tags are numbered so independent directions never mix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from meshmpc import _core
+from meshmpc.crypto.bits import select_rows
+from meshmpc.crypto.hashing import tccr_hash
+from meshmpc.crypto.prg import Prg
+from meshmpc.net.context import Context
+from meshmpc.ot.base import base_ot_receive, base_ot_send
+from meshmpc.ot.errors import OtInputError, OtProtocolError
+
+KAPPA = 128
+CHUNK_OTS = 1 << 19
+"""OTs per wire message: 8 MiB of u per chunk keeps memory flat and lets the
+two parties overlap computing one chunk with sending the next."""
+
+U8 = npt.NDArray[np.uint8]
+T = TypeVar("T")
+
+
+def _pad128(n: int) -> int:
+    return (n + 127) // 128 * 128
+
+
+def _choice_bits(choices: npt.ArrayLike) -> U8:
+    bits = np.ascontiguousarray(choices, dtype=np.uint8).reshape(-1)
+    if bits.size and bits.max() > 1:
+        raise OtInputError("OT choice bits must be 0 or 1")
+    return bits
+
+
+def _blocks(data: npt.ArrayLike, n: int, name: str) -> U8:
+    arr = np.ascontiguousarray(data)
+    if arr.nbytes != 16 * n:
+        raise OtInputError(f"{name}: expected {n} messages of 16 bytes, got {arr.nbytes} bytes")
+    return arr.view(np.uint8).reshape(n, 16)
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run a GIL-free C call off the event loop so the mesh can keep flushing."""
+    return await asyncio.to_thread(fn, *args)
+
+
+class _Direction:
+    """State shared by both ends of one direction: context, peer, counters."""
+
+    def __init__(self, ctx: Context, peer: str, name: str, prg: Prg | None) -> None:
+        self.ctx = ctx.scope(name)
+        self.peer = peer
+        self.prg = prg or Prg()
+        self.block_counter = 0  # PRG position of every column (in 128-OT blocks)
+        self.ot_counter = 0  # OTs produced so far: the hash tweak of the next one
+        self._batch = 0
+
+    def next_tag(self, what: str) -> str:
+        self._batch += 1
+        return f"{what}/{self._batch}"
+
+
+class CotSender(_Direction):
+    """Extension sender of one direction: holds delta, gets q_j with t_j = q_j ^ r_j delta."""
+
+    delta: U8
+    _round_keys: U8
+
+    @classmethod
+    async def setup(
+        cls, ctx: Context, peer: str, prg: Prg | None = None, name: str = "iknp"
+    ) -> CotSender:
+        """Run the 128 base OTs (as their receiver) with ``peer``."""
+        self = cls(ctx, peer, name, prg)
+        s_bits = self.prg.bits(KAPPA)
+        keys = await base_ot_receive(self.ctx, peer, s_bits, self.prg.fork())
+        self.delta = np.packbits(s_bits, bitorder="little")
+        self._round_keys = _core.aes128_expand_many(keys)
+        return self
+
+    async def _extend(self, n: int, tag: str) -> U8:
+        q = np.empty((_pad128(n), 16), dtype=np.uint8)
+        for start in range(0, q.shape[0], CHUNK_OTS):
+            rows = q[start : start + CHUNK_OTS]
+            u = await self.ctx.recv(self.peer, f"{tag}/{start}")
+            if not isinstance(u, np.ndarray) or u.nbytes != rows.shape[0] * 16:
+                raise OtProtocolError(self.peer, f"OT extension matrix of wrong size in {tag}")
+            await _in_thread(
+                _core.ext_sender_into, self._round_keys, self.delta, self.block_counter, u, rows
+            )
+            self.block_counter += rows.shape[0] // 128
+        return q[:n]
+
+    async def cot(self, n: int) -> U8:
+        """n correlated OTs: returns q (n, 16); the receiver's t_j = q_j ^ r_j * delta."""
+        q = await self._extend(n, self.next_tag("cot"))
+        self.ot_counter += q.shape[0]
+        return q
+
+    async def rot(self, n: int) -> tuple[U8, U8]:
+        """n random OTs: returns (m0, m1), each (n, 16); the receiver gets m_{r_j}."""
+        q = await self.cot(n)
+        tweak = self.ot_counter - n
+        m0 = tccr_hash(q, tweak)
+        m1 = tccr_hash(q ^ self.delta, tweak)
+        return m0, m1
+
+    async def send(self, m0: npt.ArrayLike, m1: npt.ArrayLike) -> None:
+        """Chosen-message OT of 16-byte messages: the receiver learns m0[j] or m1[j]."""
+        n = np.asarray(m0).nbytes // 16
+        x0, x1 = _blocks(m0, n, "m0"), _blocks(m1, n, "m1")
+        tag = self.next_tag("chosen")
+        pad0, pad1 = await self.rot(n)
+        await self.ctx.send(self.peer, tag, np.concatenate([x0 ^ pad0, x1 ^ pad1]))
+
+
+class CotReceiver(_Direction):
+    """Extension receiver of one direction: chooses r_j, gets t_j = q_j ^ r_j delta."""
+
+    _round_keys0: U8
+    _round_keys1: U8
+
+    @classmethod
+    async def setup(
+        cls, ctx: Context, peer: str, prg: Prg | None = None, name: str = "iknp"
+    ) -> CotReceiver:
+        """Run the 128 base OTs (as their sender) with ``peer``."""
+        self = cls(ctx, peer, name, prg)
+        k0, k1 = await base_ot_send(self.ctx, peer, KAPPA, self.prg.fork())
+        self._round_keys0 = _core.aes128_expand_many(k0)
+        self._round_keys1 = _core.aes128_expand_many(k1)
+        return self
+
+    async def _extend(self, bits: U8, tag: str) -> U8:
+        n = bits.size
+        padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
+        t = np.empty((padded.size, 16), dtype=np.uint8)
+        for start in range(0, padded.size, CHUNK_OTS):
+            rows = t[start : start + CHUNK_OTS]
+            r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
+            u = np.empty((KAPPA, r.size), dtype=np.uint8)
+            await _in_thread(
+                _core.ext_receiver_into, self._round_keys0, self._round_keys1,
+                self.block_counter, r, True, u, rows,
+            )
+            self.block_counter += rows.shape[0] // 128
+            await self.ctx.send(self.peer, f"{tag}/{start}", u)
+        return t[:n]
+
+    async def cot(self, choices: npt.ArrayLike) -> U8:
+        """Correlated OTs with the given choice bits (0/1); returns t (n, 16)."""
+        bits = _choice_bits(choices)
+        t = await self._extend(bits, self.next_tag("cot"))
+        self.ot_counter += bits.size
+        return t
+
+    async def random_cot(self, n: int) -> tuple[U8, U8]:
+        """n correlated OTs with random choices; returns (choices 0/1 (n,), t (n, 16))."""
+        bits = self.prg.bits(n)
+        return bits, await self.cot(bits)
+
+    async def rot(self, choices: npt.ArrayLike | int) -> tuple[U8, U8]:
+        """Random OTs; ``choices`` 0/1 bits or a count (random choices).
+
+        Returns (choices, m) with m[j] = the sender's m_{choices[j]}[j].
+        """
+        bits = self.prg.bits(choices) if isinstance(choices, int) else _choice_bits(choices)
+        t = await self.cot(bits)
+        return bits, tccr_hash(t, self.ot_counter - bits.size)
+
+    async def receive(self, choices: npt.ArrayLike) -> U8:
+        """Chosen-message OT: returns m_{choices[j]}[j] as (n, 16) uint8."""
+        bits = _choice_bits(choices)
+        tag = self.next_tag("chosen")
+        _, pads = await self.rot(bits)
+        masked = await self.ctx.recv(self.peer, tag)
+        n = bits.size
+        if not isinstance(masked, np.ndarray) or masked.nbytes != 32 * n:
+            raise OtProtocolError(self.peer, f"chosen-OT messages of wrong size in {tag}")
+        y = masked.view(np.uint8).reshape(2 * n, 16)
+        return select_rows(np.packbits(bits, bitorder="little"), y[:n], y[n:]) ^ pads
