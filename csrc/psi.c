@@ -145,3 +145,15 @@ int64_t psi_cuckoo_insert(const uint8_t *items, size_t n, uint64_t nbins, size_t
     }
     return nstash;
 }
+
+void psi_permutation(const uint64_t *rand, int64_t n, int64_t *out)
+{
+    for (int64_t i = 0; i < n; i++)
+        out[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(((unsigned __int128)rand[i] * (uint64_t)(i + 1)) >> 64);
+        int64_t t = out[i];
+        out[i] = out[j];
+        out[j] = t;
+    }
+}

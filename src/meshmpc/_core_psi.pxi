@@ -13,6 +13,7 @@ cdef extern from "meshmpc/psi.h":
     uint64_t c_psi_cuckoo_bin "psi_cuckoo_bin"(const uint8_t *x, int j, uint64_t nbins) nogil
     int64_t c_psi_cuckoo_insert "psi_cuckoo_insert"(const uint8_t *items, size_t n, uint64_t nbins, size_t max_kicks,
                               int64_t *table, uint8_t *which, int64_t *stash) nogil
+    void c_psi_permutation "psi_permutation"(const uint64_t *rand, int64_t n, int64_t *out) nogil
 
 
 def _psi_rows(object values, str name, size_t min_width=8):
@@ -97,3 +98,15 @@ def psi_cuckoo_insert(object items, uint64_t nbins, size_t max_kicks=500):
     with nogil:
         ns = c_psi_cuckoo_insert(ip, v.shape[0], nbins, max_kicks, &tv[0], &wv[0], &sv[0])
     return table, which, stash[:ns].copy()
+
+
+def psi_permutation(object rand):
+    """A permutation of 0..n-1 (int64) from n 64-bit random words (Fisher-Yates in C)."""
+    cdef const uint64_t[::1] r = np.ascontiguousarray(rand, dtype=np.uint64)
+    out = np.empty(r.shape[0], dtype=np.int64)
+    cdef int64_t[::1] ov = out
+    if r.shape[0] == 0:
+        return out
+    with nogil:
+        c_psi_permutation(&r[0], r.shape[0], &ov[0])
+    return out

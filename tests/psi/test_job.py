@@ -5,13 +5,22 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import random_keys, write_csv
 
 from meshmpc.net import run_parties
 from meshmpc.psi import KeyOptions, PsiJob, PsiMismatchError, run_job
-from meshmpc.psi.errors import PsiInputError
+from meshmpc.psi.errors import PsiError, PsiInputError
+
+
+def random_keys(rng: random.Random, n: int, prefix: str = "") -> list[str]:
+    return [f"{prefix}{rng.getrandbits(64):016x}" for _ in range(n)]
+
+
+def write_csv(path: Path, columns: dict[str, list[object]]) -> Path:
+    pacsv.write_csv(pa.table(columns), path)
+    return path
 
 
 def _files(tmp: Path, a_keys: list[str], b_keys: list[str]) -> tuple[Path, Path]:
@@ -43,8 +52,9 @@ def _read(path: Path) -> list[dict]:
         column_types={"credit_code": "string"})).to_pylist()
 
 
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
 @pytest.mark.parametrize("shape", ["half", "empty_a", "one", "disjoint", "full", "unicode"])
-def test_inner_join_matches_plaintext(tmp_path: Path, shape: str) -> None:
+def test_inner_join_matches_plaintext(tmp_path: Path, shape: str, protocol: str) -> None:
     rng = random.Random(shape)
     common = random_keys(rng, 30)
     a_keys = common + random_keys(rng, 20, "a")
@@ -61,7 +71,7 @@ def test_inner_join_matches_plaintext(tmp_path: Path, shape: str) -> None:
         a_keys = [f"企业{k}" * 40 for k in a_keys]
         b_keys = [f"企业{k}" * 40 for k in b_keys]
     a, b = _files(tmp_path, a_keys, b_keys)
-    res = _run(tmp_path, a, b)
+    res = _run(tmp_path, a, b, protocol=protocol)
     want = set(a_keys) & set(b_keys)
     assert res["bank"].intersection == len(want)
     out_a, out_b = _read(tmp_path / "out-bank.csv"), _read(tmp_path / "out-gov.csv")
@@ -70,24 +80,37 @@ def test_inner_join_matches_plaintext(tmp_path: Path, shape: str) -> None:
     assert all(r["tax"] == r["credit_code"][::-1] for r in out_b)
 
 
-def test_left_and_difference_modes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
+def test_left_and_difference_modes(tmp_path: Path, protocol: str) -> None:
     rng = random.Random(7)
     common = random_keys(rng, 10)
     a_keys = random_keys(rng, 5, "a") + common
     b_keys = common[:6] + random_keys(rng, 5, "b")
     a, b = _files(tmp_path, a_keys, b_keys)
-    _run(tmp_path, a, b, mode="left")
+    _run(tmp_path, a, b, mode="left", protocol=protocol)
     left = _read(tmp_path / "out-bank.csv")
     assert len(left) == len(a_keys)
     matched = [r["credit_code"] for r in left if r["psi_matched"]]
     assert matched == [r["credit_code"] for r in _read(tmp_path / "out-gov.csv")][:6]
     assert set(matched) == set(common[:6])
-    _run(tmp_path, a, b, mode="difference")
+    _run(tmp_path, a, b, mode="difference", protocol=protocol)
     diff = [r["credit_code"] for r in _read(tmp_path / "out-bank.csv")]
     assert diff == [k for k in a_keys if k not in set(b_keys)]
 
 
-def test_receiver_only_and_cardinality(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
+def test_receiver_only(tmp_path: Path, protocol: str) -> None:
+    rng = random.Random(3)
+    common = random_keys(rng, 12)
+    a, b = _files(tmp_path, common + random_keys(rng, 3), random_keys(rng, 4) + common)
+    res = _run(tmp_path, a, b, reveal="receiver", protocol=protocol)
+    assert res["bank"].output_rows == 12 and res["gov"].output is None
+    assert not (tmp_path / "out-gov.csv").exists()
+    got = {r["credit_code"] for r in _read(tmp_path / "out-bank.csv")}
+    assert got == set(common)
+
+
+def test_cardinality_only(tmp_path: Path) -> None:
     rng = random.Random(3)
     common = random_keys(rng, 12)
     a, b = _files(tmp_path, common + random_keys(rng, 3), random_keys(rng, 4) + common)
@@ -124,3 +147,9 @@ def test_missing_column_names_file(tmp_path: Path) -> None:
     a, b = _files(tmp_path, ["x"], ["x"])
     with pytest.raises(PsiInputError, match="gov.csv: column 'nope'"):
         _run(tmp_path, a, b, gov={"keys": KeyOptions(("nope",))})
+
+
+def test_kkrt_refuses_cardinality_only(tmp_path: Path) -> None:
+    a, b = _files(tmp_path, ["x"], ["x"])
+    with pytest.raises(PsiError, match="cardinality-only PSI needs protocol 'ecdh'"):
+        _run(tmp_path, a, b, reveal="cardinality", protocol="kkrt")

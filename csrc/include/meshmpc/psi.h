@@ -37,4 +37,9 @@ uint64_t psi_cuckoo_bin(const uint8_t *x, int j, uint64_t nbins);
 int64_t psi_cuckoo_insert(const uint8_t *items, size_t n, uint64_t nbins, size_t max_kicks,
                           int64_t *table, uint8_t *which, int64_t *stash);
 
+/* Fisher-Yates shuffle: out becomes a permutation of 0..n-1 driven by the
+ * caller's n 64-bit random words (from the OS); index i picks
+ * (rand[i] * (i + 1)) >> 64, a bias below 2^-40 for n < 2^24 per step. */
+void psi_permutation(const uint64_t *rand, int64_t n, int64_t *out);
+
 #endif

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from meshmpc import _core
 from meshmpc.net import Context
 from meshmpc.psi.errors import PsiMismatchError
 
@@ -82,8 +83,7 @@ def canonical_order(values: npt.NDArray[np.uint8]) -> Indices:
 
 def random_permutation(n: int) -> Indices:
     """A uniformly random permutation drawn from OS randomness (no numpy RNG)."""
-    keys = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) if n else np.empty(0, np.uint64)
-    return np.argsort(keys, kind="stable").astype(np.int64)
+    return _core.psi_permutation(np.frombuffer(os.urandom(8 * n), dtype=np.uint64))
 
 
 def chunks(n: int, size: int) -> list[tuple[int, int]]:

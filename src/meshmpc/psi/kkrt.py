@@ -11,7 +11,7 @@ Receiver R (n items) cuckoo-hashes its digests with 3 hash functions into
 ~1.27n bins (public; rehashes with more bins in the rare case of a stash) and
 runs one OT-extension instance per bin with code word C(x_b || j_b):
   R -> S: u (64 bytes per bin)                 [the KKRT extension matrix]
-  S -> R: for j = 0, 1, 2: F(y || j) at bin h_j(y), for every y, shuffled
+  S -> R: for j = 0, 1, 2: F(y || j) at bin h_j(y), for every y (Y shuffled)
           (t bytes each, t = ceil((40 + log2 nR + log2 nS) / 8))
   R -> S: (reveal="all") positions of the matches in canonical order.
 F_b(x) = H(q_b ^ (C(x) & s)) on the sender, H(t_b) on the receiver.
@@ -122,8 +122,12 @@ async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int) -> U
 
 
 def _bin_blocks(digests: Digests, m: int, table: Indices, which: U8) -> U8:
-    """The OPRF input of every bin: x || j for an occupied bin, random for an empty one."""
-    blocks = np.frombuffer(os.urandom(16 * m), dtype=np.uint8).reshape(m, 16).copy()
+    """The OPRF input of every bin: x || j for an occupied bin, zero for an empty one.
+
+    An empty bin's output is never compared, and u hides every code word behind
+    the PRG, so its filler needs no randomness.
+    """
+    blocks = np.zeros((m, 16), dtype=np.uint8)
     occupied = np.flatnonzero(table >= 0)
     for j in range(3):
         sel = occupied[which[occupied] == j]
@@ -159,7 +163,7 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     t_rows = await _extend_receiver(ctx, peer, _bin_blocks(digests, _pad128(nbins), table, which),
                                     code_rk)
     occupied = np.flatnonzero(table >= 0)
-    values = await asyncio.to_thread(oprf_hash, t_rows[occupied], width)
+    values = (await asyncio.to_thread(oprf_hash, t_rows, width))[occupied]
     del t_rows
     peer_values = await _recv_rows(ctx, peer, "kkrt/values", 3 * peer_size, width)
     where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
@@ -215,14 +219,16 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
         raise PsiError(f"party {peer} announced {nbins} cuckoo bins for {peer_size} items")
     seed = os.urandom(16)
     await ctx.send(peer, "kkrt/code", seed)
+    perm = random_permutation(n)
+    shuffled = digests[perm]
     q, s = await _extend_sender(ctx, peer, _pad128(nbins))
-    values = await asyncio.to_thread(_sender_values, q, s, code_keys(seed), digests, nbins, width)
+    values = await asyncio.to_thread(_sender_values, q, s, code_keys(seed), shuffled, nbins,
+                                     width)
     del q
-    perm = random_permutation(3 * n)
-    await _send_rows(ctx, peer, "kkrt/values", values[perm])
+    await _send_rows(ctx, peer, "kkrt/values", values)
     if reveal != "all":
         return PsiOutcome(None, None, peer_size)
     positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
     if positions.size and (positions.min() < 0 or positions.max() >= 3 * n):
         raise PsiError(f"party {peer} sent an intersection position outside 0..{3 * n - 1}")
-    return PsiOutcome(perm[positions] % max(n, 1), len(positions), peer_size)
+    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size)
