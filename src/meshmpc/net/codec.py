@@ -33,7 +33,7 @@ KIND_RAW_ARRAY = 1
 
 def _pack_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(obj)
+        arr = obj if obj.flags.c_contiguous else obj.copy(order="C")  # keeps 0-d shape
         head = msgpack.packb((arr.dtype.str, arr.shape))
         return msgpack.ExtType(_EXT_NDARRAY, head + arr.tobytes())
     if isinstance(obj, np.generic):

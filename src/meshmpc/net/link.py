@@ -130,7 +130,7 @@ class Link(asyncio.BufferedProtocol):
                 peer, f"disconnected in the middle of a message ({self._raw.filled} of "
                 f"{len(self._raw.view)} bytes received)"
             )
-        if self.cipher is None:
+        if not self.ready.done():
             return PeerDisconnectedError(
                 peer, "connection closed during the handshake: the peer rejected us "
                 "(is our public key pinned correctly in its config?) or went away"
