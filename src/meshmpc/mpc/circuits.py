@@ -94,3 +94,36 @@ async def msb_of_sum(suite: Suite, operands: list[Share]) -> Share:
     p = suite.lift(lambda x, o: np.concatenate([x[:-1], o]), p, ones)
     carry = await carry_into_top(suite, g, p)
     return suite.bxor(top_p, suite.lift(lambda c: c.reshape(-1), carry))
+
+
+async def carry_out_public(suite: Suite, public: np.ndarray, shared: Share) -> Share:
+    """Carry out of bit 62 of public + shared (bit-sliced, plane 63 of both zero).
+
+    With one operand public, the generate signals g = a & b and propagate
+    signals p = a ^ b are local; only the reduction tree costs ANDs.
+    """
+    words = public.shape[1]
+    g = suite.lift(lambda s: s & public, shared)
+    p = suite.bxor(shared, suite.bpublic(public))
+    g = suite.lift(lambda x: np.concatenate([x[:-1], np.zeros((1, words), np.uint64)]), g)
+    ones = suite.bpublic(np.full((1, words), np.uint64(2**64 - 1)))
+    p = suite.lift(lambda x, o: np.concatenate([x[:-1], o]), p, ones)
+    carry = await carry_into_top(suite, g, p)
+    return suite.lift(lambda c: c.reshape(-1), carry)
+
+
+async def public_at_least(suite: Suite, c: np.ndarray, r: Share, bits: int) -> Share:
+    """XOR-shared plane of [c >= r] for public c and XOR-shared r, both below 2^bits.
+
+    c - r >= 0 exactly when c + ~r + 1 carries out of ``bits`` bits; both operands
+    are shifted so that this carry lands in bit 63, and the +1 enters as a
+    carry from a pair of ones one bit below.
+    """
+    shift = np.uint64(63 - bits)
+    low_one = np.uint64(1) << np.uint64(62 - bits)
+    mask = np.uint64((1 << bits) - 1)
+    a = ((c.reshape(-1) & mask) << shift) | low_one
+    not_r = suite.bxor(r, suite.bpublic(np.full(c.size, mask, np.uint64)))
+    b = suite.lift(lambda x: ((x.reshape(-1) & mask) << shift), not_r)
+    b = suite.bxor(b, suite.bpublic(np.full(c.size, low_one, np.uint64)))
+    return await carry_out_public(suite, bitslice(a), suite.lift(bitslice, b))

@@ -131,14 +131,24 @@ class Semi2k(Suite):
             return self.ring.neg(self.ring.sar(self.ring.neg(x), bits))
         return await self._trunc_with_pair(x, bits)
 
-    async def _trunc_with_pair(self, x: Share, bits: int) -> Share:
+    async def trunc_exact(self, x: Share, bits: int) -> Share:
+        """floor(x / 2^bits) exactly for |x| < 2^(l-2): the pair method plus the borrow
+        of the low bits, [c mod 2^bits < r mod 2^bits], from one comparison circuit
+        whose generate/propagate layer is local (c is public). Z_2^64 only."""
+        self.next_nonce()
+        if self.ring.bits != 64:
+            raise UnsupportedOperationError("semi2k: exact truncation runs over Z_2^64 only")
+        return await self._trunc_with_pair(x, bits, exact=True)
+
+    async def _trunc_with_pair(self, x: Share, bits: int, exact: bool = False) -> Share:
         """Open c = x + 2^(l-2) + r; the wrap of the top bit is linear in msb(r).
 
-        Exact up to one unit in the last place for |x| < 2^(l-2); no failure event.
+        Probabilistic form: off by at most one unit in the last place for
+        |x| < 2^(l-2), with no failure event. The exact form subtracts the borrow.
         """
         ring, l = self.ring, self.ring.bits
         shape = ring.shape(x)
-        r, r_low, r_msb = await self.provider.trunc_pairs(ring, shape, bits)
+        r, r_low, r_msb, *under = await self.provider.trunc_pairs(ring, shape, bits, exact)
         bias = ring.broadcast_to(ring.from_int(np.asarray(1 << (l - 2), dtype=object)), shape)
         (c,) = await self._open([ring.add(self.add_public(x, bias), r)])
         c_msb = ring.from_int(ring.msb(c))
@@ -151,8 +161,15 @@ class Semi2k(Suite):
                                 shape)
         shifted_bias = ring.broadcast_to(
             ring.from_int(np.asarray(1 << (l - 2 - bits), dtype=object)), shape)
-        out = ring.sub(ring.mul(carry, top), r_low)
-        return self.add_public(out, ring.sub(c_low, shifted_bias))
+        out = self.add_public(ring.sub(ring.mul(carry, top), r_low),
+                              ring.sub(c_low, shifted_bias))
+        if not exact:
+            return out
+        n = int(np.prod(shape, dtype=np.int64))
+        no_borrow = await circuits.public_at_least(self, c.reshape(-1), under[0], bits)
+        keep = await self.b2a_plane(no_borrow, n)  # 1 - borrow
+        return self.add_public(ring.add(out, ring.reshape(keep, shape)),
+                               ring.broadcast_to(ring.from_int(-1), shape))
 
     # --- boolean ---------------------------------------------------------------
     async def band(self, x: Share, y: Share) -> Share:

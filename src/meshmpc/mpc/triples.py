@@ -56,8 +56,13 @@ class TripleProvider(ABC):
         """(plane, arith): a random bit vector as XOR-shared plane words and ring shares."""
 
     @abstractmethod
-    async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int) -> Arrays:
-        """(r, (r mod 2^(l-1)) >> bits, msb(r)) as ring shares, for N-party truncation."""
+    async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int,
+                          low_bits: bool = False) -> Arrays:
+        """(r, (r mod 2^(l-1)) >> bits, msb(r)) as ring shares, for N-party truncation.
+
+        With ``low_bits`` a fourth array follows: XOR shares of r mod 2^bits as
+        uint64 words (Z_2^64 only), which exact truncation compares against.
+        """
 
 
 class DealerTripleProvider(TripleProvider):
@@ -163,7 +168,8 @@ class DealerTripleProvider(TripleProvider):
             ring, lambda: ring.from_int(unslice_plane(self._xor_total(words, 0), n)), (n,), 1)
         return plane, arith
 
-    async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int) -> Arrays:
+    async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int,
+                          low_bits: bool = False) -> Arrays:
         await self.setup()
         self._nonce += 1
         r = self._draw(ring, shape, self.ctx.index, 0)
@@ -179,4 +185,8 @@ class DealerTripleProvider(TripleProvider):
 
         low = self._share_of(ring, low_shifted, shape, 1)
         top = self._share_of(ring, lambda: ring.from_int(ring.msb(total())), shape, 2)
-        return r, low, top
+        if not low_bits:
+            return r, low, top
+        mask = np.uint64((1 << bits) - 1)
+        under = self._xor_share_of(lambda: total() & mask, shape, 3)
+        return r, low, top, under
