@@ -15,11 +15,11 @@ import time
 from typing import Any
 
 import numpy as np
+from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
 from meshmpc.net.context import Context
 from meshmpc.net.eventloop import loop_kind
 from meshmpc.net.launch import run_local
-from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
 PARTIES = ["a", "b"]
 
@@ -89,7 +89,8 @@ def main(argv: list[str]) -> int:
           "gbytes_per_s": median([r["gbytes_per_s"] for r in bulk])}, args.json)
     small = [
         run_local(PARTIES, "meshmpc_bench.net:small_job",
-                  {"stream": args.stream, "pings": args.pings}, wan=wan, env=env, pin_cpus=True)["a"]
+                  {"stream": args.stream, "pings": args.pings},
+                  wan=wan, env=env, pin_cpus=True)["a"]
         for _ in range(args.repeats)
     ]
     emit({"bench": "net.small", "msg_bytes": 64, **common,

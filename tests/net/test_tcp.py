@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from meshmpc.net.config import WanProfile
 from meshmpc.net.context import Context
 from meshmpc.net.local import make_local_cluster
 from meshmpc.net.tcp import TcpMesh
-from meshmpc.net.config import WanProfile
 
 
 async def _start(parties: list[str], **kwargs: Any) -> dict[str, Context]:

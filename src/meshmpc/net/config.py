@@ -155,9 +155,11 @@ def _number(
     value = doc.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        if not (value == 0 and name == "latency_ms"):
-            raise ConfigError(path, f"{where}.{name}", f"must be a positive number, got {value!r}")
+    allowed_zero = name == "latency_ms" and value == 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or (
+        value <= 0 and not allowed_zero
+    ):
+        raise ConfigError(path, f"{where}.{name}", f"must be a positive number, got {value!r}")
     return float(value)
 
 

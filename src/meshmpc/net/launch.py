@@ -94,7 +94,8 @@ def _spawn(
     if cpu is not None:
         command += ["--cpu", str(cpu)]
     stderr = open(work / f"{party}.stderr", "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(command, stdout=stderr, stderr=stderr, env={**os.environ, **(env or {})})
+    environment = {**os.environ, **(env or {})}
+    return subprocess.Popen(command, stdout=stderr, stderr=stderr, env=environment)
 
 
 def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: Path) -> list[str]:

@@ -215,7 +215,7 @@ class Link(asyncio.BufferedProtocol):
             self._deliver(tag, payload)
         elif kind == codec.KIND_RAW_ARRAY:
             arr = codec.allocate_raw_array(payload, self.mesh.max_message_bytes)
-            self._raw = _RawReceive(tag, kind, arr, memoryview(arr.reshape(-1).view(np.uint8)))
+            self._raw = _RawReceive(tag, kind, arr, arr.reshape(-1).view(np.uint8).data)
         elif kind == KIND_PACKED_BLOB:
             size = int(payload)
             if not 0 < size <= self.mesh.max_message_bytes:
@@ -251,7 +251,8 @@ class Link(asyncio.BufferedProtocol):
 
     def _on_peer_close(self) -> None:
         self._peer_closed = True
-        self.mesh.mailbox.fail(self.peer or "?", PeerDisconnectedError(self.peer, "peer closed the link"))
+        closed = PeerDisconnectedError(self.peer, "peer closed the link")
+        self.mesh.mailbox.fail(self.peer or "?", closed)
 
     # ----- sending ------------------------------------------------------------
 
@@ -268,7 +269,7 @@ class Link(asyncio.BufferedProtocol):
         if codec.is_raw_array(obj):
             arr = np.ascontiguousarray(obj)
             header = codec.raw_array_header(tag, arr)
-            await self._send_large(codec.pack(header), memoryview(arr.reshape(-1).view(np.uint8)))
+            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data)
             return
         data = codec.pack([tag, codec.KIND_INLINE, obj])
         if len(data) > codec.RAW_ARRAY_THRESHOLD:

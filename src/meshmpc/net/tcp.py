@@ -92,7 +92,9 @@ class TcpMesh(Mesh):
                     raise fut.exception()  # type: ignore[misc]
             if pending and timeout <= 0:
                 missing = [p for p, f in self._ready.items() if not f.done()]
-                extra = f"; rejected connections claiming {self._rejected}" if self._rejected else ""
+                extra = (
+                    f"; rejected connections claiming {self._rejected}" if self._rejected else ""
+                )
                 raise ConnectTimeoutError(
                     ", ".join(missing),
                     f"never connected within {self.config.connect_timeout_s:g}s{extra}",
