@@ -58,6 +58,19 @@ def hash_and_exponentiate(scalar: bytes, digests: bytes) -> bytes:
     return exponentiate(scalar, hash_to_points(digests))
 
 
+def _watch_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the party process is gone (e.g. killed)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 class GroupPool:
     """Runs chunked group operations in worker processes (or inline when workers=0)."""
 
@@ -67,7 +80,9 @@ class GroupPool:
         self._executor: Executor | None = None
         if n > 0:
             ctx = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+            self._executor = ProcessPoolExecutor(max_workers=n, mp_context=ctx,
+                                                 initializer=_watch_parent,
+                                                 initargs=(os.getpid(),))
 
     async def run(self, fn_name: str, scalar: bytes, data: bytes) -> bytes:
         """Apply ``exponentiate`` or ``hash_and_exponentiate`` to one chunk."""

@@ -31,7 +31,7 @@ class PsiJob:
     input: Path
     keys: KeyOptions
     peers: list[str]
-    receiver: str
+    receiver: str | None = None
     output: Path | None = None
     payload: list[str] | None = None
     protocol: str = "ecdh"
@@ -41,7 +41,8 @@ class PsiJob:
 
     def agreement(self, parties: list[str]) -> dict[str, Any]:
         return {
-            "protocol": self.protocol, "receiver": self.receiver, "reveal": self.reveal,
+            "protocol": self.protocol, "receiver": receiver_of(self, parties),
+            "reveal": self.reveal,
             "mode": self.mode, "parties": parties, **self.keys.agreement(),
         }
 
@@ -69,12 +70,17 @@ def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
     phases[name] = round(time.perf_counter() - start, 4)
 
 
+def receiver_of(job: PsiJob, parties: list[str]) -> str:
+    """The designated receiver: as configured, else the first participant in cluster order."""
+    return job.receiver or parties[0]
+
+
 def _participants(ctx: Context, job: PsiJob) -> list[str]:
     names = {ctx.party, *job.peers}
     unknown = sorted(names - set(ctx.parties))
     if unknown:
         raise PsiInputError(job.input, f"party {unknown[0]!r} is not in the cluster {ctx.parties}")
-    if job.receiver not in names:
+    if job.receiver is not None and job.receiver not in names:
         raise PsiInputError(job.input, f"receiver {job.receiver!r} is not one of {sorted(names)}")
     if job.protocol not in PROTOCOLS:
         raise PsiInputError(job.input,
@@ -95,8 +101,8 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
         sizes = await agree(ctx, [p for p in parties if p != ctx.party],
                             job.agreement(parties), len(prep.digests))
     with _phase(phases, "protocol"):
-        outcome = await run_protocol(ctx, job.protocol, parties, job.receiver, prep.digests,
-                                     sizes, job.reveal, job.workers)
+        outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
+                                     prep.digests, sizes, job.reveal, job.workers)
     with _phase(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)
     traffic = ctx.traffic()
@@ -125,7 +131,7 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
     output = options.get("output")
     return PsiJob(
         input=Path(options["input"]), keys=keys, peers=list(options["peers"]),
-        receiver=options["receiver"], output=Path(output) if output else None,
+        receiver=options.get("receiver"), output=Path(output) if output else None,
         payload=options.get("payload"), protocol=options.get("protocol", "ecdh"),
         reveal=options.get("reveal", "all"), mode=options.get("mode", "inner"),
         workers=options.get("workers"),

@@ -1,0 +1,63 @@
+"""``meshmpc psi`` end to end: separate processes over the real encrypted mesh."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from meshmpc.net.local import make_local_cluster
+
+
+def _command(cfg: Path, party: str, peer: str, tmp: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "meshmpc.cli", "psi", "--config", str(cfg), "--party", party,
+            "--peer", peer, "--input", str(tmp / f"{party}.csv"), "--key", "code",
+            "--output", str(tmp / f"{party}-out.csv"), *extra]
+
+
+def _inputs(tmp: Path, n: int) -> None:
+    for party, start in (("bank", 0), ("gov", n // 2)):
+        codes = [f"c{i:08d}" for i in range(start, start + n)]
+        pacsv.write_csv(pa.table({"code": codes, "v": list(range(n))}), tmp / f"{party}.csv")
+
+
+def test_two_processes_align_rows(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 200)
+    procs = [subprocess.Popen(_command(config.path, p, q, tmp_path, "--protocol", "kkrt"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for p, q in (("bank", "gov"), ("gov", "bank"))]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    summary = json.loads(outs[0][0])
+    assert summary["intersection"] == 100
+    bank = pacsv.read_csv(tmp_path / "bank-out.csv").column("code").to_pylist()
+    gov = pacsv.read_csv(tmp_path / "gov-out.csv").column("code").to_pylist()
+    assert bank == gov and sorted(bank) == [f"c{i:08d}" for i in range(100, 200)]
+
+
+def test_dead_peer_stops_the_other_without_output(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 6000)
+    extra = ("--protocol", "ecdh", "--workers", "1")
+    bank = subprocess.Popen(_command(config.path, "bank", "gov", tmp_path, *extra),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gov = subprocess.Popen(_command(config.path, "gov", "bank", tmp_path, *extra),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.5)
+    gov.send_signal(signal.SIGKILL)
+    gov.wait()
+    _, err = bank.communicate(timeout=60)
+    assert bank.returncode != 0
+    assert b"gov" in err
+    assert not (tmp_path / "bank-out.csv").exists()
+    assert not list(tmp_path.glob(".bank-out.csv.partial*"))
+
