@@ -123,7 +123,8 @@ async def public_at_least(suite: Suite, c: np.ndarray, r: Share, bits: int) -> S
     low_one = np.uint64(1) << np.uint64(62 - bits)
     mask = np.uint64((1 << bits) - 1)
     a = ((c.reshape(-1) & mask) << shift) | low_one
-    not_r = suite.bxor(r, suite.bpublic(np.full(c.size, mask, np.uint64)))
+    flat_r = suite.lift(lambda x: x.reshape(-1), r)
+    not_r = suite.bxor(flat_r, suite.bpublic(np.full(c.size, mask, np.uint64)))
     b = suite.lift(lambda x: ((x.reshape(-1) & mask) << shift), not_r)
     b = suite.bxor(b, suite.bpublic(np.full(c.size, low_one, np.uint64)))
     return await carry_out_public(suite, bitslice(a), suite.lift(bitslice, b))

@@ -113,13 +113,13 @@ def _last_axis(x: Tensor, axis: int) -> Tensor:
 
 
 async def maximum_reduce(x: Tensor, axis: int = -1) -> Tensor:
-    """Maximum along an axis by a log-depth tournament (one comparison per level)."""
+    """Maximum along an axis by a log-depth tournament of adjacent pairs."""
     cur = _last_axis(x, axis)
     while cur.shape[-1] > 1:
         half = cur.shape[-1] // 2
-        a, b = cur[..., :half], cur[..., half: 2 * half]
+        a, b = cur[..., 0: 2 * half: 2], cur[..., 1: 2 * half: 2]
         rest = cur[..., 2 * half:]
-        a_wins = await (b < a)
+        a_wins = await (a >= b)
         winners = await select(a_wins, a, b)
         cur = winners.concat([rest], axis=-1) if rest.shape[-1] else winners
     return cur.reshape(*cur.shape[:-1])
@@ -131,9 +131,10 @@ async def argmax(x: Tensor, axis: int = -1) -> Tensor:
     idx: Any = np.broadcast_to(np.arange(cur.shape[-1], dtype=np.int64), cur.shape)
     while cur.shape[-1] > 1:
         half = cur.shape[-1] // 2
-        a, b, rest = cur[..., :half], cur[..., half: 2 * half], cur[..., 2 * half:]
-        ia, ib, irest = idx[..., :half], idx[..., half: 2 * half], idx[..., 2 * half:]
-        a_wins = await (b < a)
+        a, b, rest = cur[..., 0: 2 * half: 2], cur[..., 1: 2 * half: 2], cur[..., 2 * half:]
+        ia, ib = idx[..., 0: 2 * half: 2], idx[..., 1: 2 * half: 2]
+        irest = idx[..., 2 * half:]
+        a_wins = await (a >= b)  # adjacent blocks: ties go to the lower index
         both = await (a_wins.concat([a_wins], axis=-1) * _pair(a - b, ia - ib))
         winners, new_idx = both[..., :half] + b, both[..., half:] + ib
         cur = winners.concat([rest], axis=-1) if rest.shape[-1] else winners
