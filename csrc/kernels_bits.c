@@ -245,8 +245,26 @@ void mm_and(const uint8_t *a, const uint8_t *b, uint8_t *out, size_t nbytes) {
     for (size_t i = 0; i < nbytes; i++) out[i] = (uint8_t)(a[i] & b[i]);
 }
 
+static void select_words(const uint8_t *bits, const uint8_t *a, const uint8_t *b, uint8_t *out,
+                         size_t n, size_t words) {
+    for (size_t j = 0; j < n; j++) {
+        uint64_t m = (uint64_t)0 - ((bits[j / 8] >> (j % 8)) & 1);
+        for (size_t i = 0; i < words; i++) {
+            uint64_t x, y;
+            memcpy(&x, a + 8 * (j * words + i), 8);
+            memcpy(&y, b + 8 * (j * words + i), 8);
+            x ^= (x ^ y) & m;
+            memcpy(out + 8 * (j * words + i), &x, 8);
+        }
+    }
+}
+
 void mm_select(const uint8_t *bits, const uint8_t *a, const uint8_t *b, uint8_t *out, size_t n,
                size_t width) {
+    if (width % 8 == 0) {
+        select_words(bits, a, b, out, n, width / 8);
+        return;
+    }
     for (size_t j = 0; j < n; j++) {
         uint8_t m = (uint8_t)(0 - ((bits[j / 8] >> (j % 8)) & 1));
         const uint8_t *pa = a + j * width, *pb = b + j * width;

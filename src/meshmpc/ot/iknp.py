@@ -126,19 +126,28 @@ class CotSender(_Direction):
 
     async def rot(self, n: int) -> tuple[U8, U8]:
         """n random OTs: returns (m0, m1), each (n, 16); the receiver gets m_{r_j}."""
+        pads = await self._random_pads(n)
+        return pads[:n], pads[n:]
+
+    async def _random_pads(self, n: int) -> U8:
+        """(2n, 16): H(j, q_j) for the first n rows, H(j, q_j ^ delta) for the rest."""
         q = await self.cot(n)
         tweak = self.ot_counter - n
-        m0 = tccr_hash(q, tweak)
-        m1 = tccr_hash(q ^ self.delta, tweak)
-        return m0, m1
+        pads = np.empty((2 * n, 16), dtype=np.uint8)
+        tccr_hash(q, tweak, out=pads[:n])
+        np.bitwise_xor(q, self.delta, out=q)
+        tccr_hash(q, tweak, out=pads[n:])
+        return pads
 
     async def send(self, m0: npt.ArrayLike, m1: npt.ArrayLike) -> None:
         """Chosen-message OT of 16-byte messages: the receiver learns m0[j] or m1[j]."""
         n = np.asarray(m0).nbytes // 16
         x0, x1 = _blocks(m0, n, "m0"), _blocks(m1, n, "m1")
         tag = self.next_tag("chosen")
-        pad0, pad1 = await self.rot(n)
-        await self.ctx.send(self.peer, tag, np.concatenate([x0 ^ pad0, x1 ^ pad1]))
+        masked = await self._random_pads(n)
+        np.bitwise_xor(masked[:n], x0, out=masked[:n])
+        np.bitwise_xor(masked[n:], x1, out=masked[n:])
+        await self.ctx.send(self.peer, tag, masked)
 
 
 class CotReceiver(_Direction):
@@ -193,7 +202,7 @@ class CotReceiver(_Direction):
         """
         bits = self.prg.bits(choices) if isinstance(choices, int) else _choice_bits(choices)
         t = await self.cot(bits)
-        return bits, tccr_hash(t, self.ot_counter - bits.size)
+        return bits, tccr_hash(t, self.ot_counter - bits.size, out=t)
 
     async def receive(self, choices: npt.ArrayLike) -> U8:
         """Chosen-message OT: returns m_{choices[j]}[j] as (n, 16) uint8."""
@@ -205,4 +214,5 @@ class CotReceiver(_Direction):
         if not isinstance(masked, np.ndarray) or masked.nbytes != 32 * n:
             raise OtProtocolError(self.peer, f"chosen-OT messages of wrong size in {tag}")
         y = masked.view(np.uint8).reshape(2 * n, 16)
-        return select_rows(np.packbits(bits, bitorder="little"), y[:n], y[n:]) ^ pads
+        out = select_rows(np.packbits(bits, bitorder="little"), y[:n], y[n:])
+        return np.bitwise_xor(out, pads, out=out)

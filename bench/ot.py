@@ -1,0 +1,124 @@
+"""``meshmpc bench ot``: base OT and OT extension, two processes over the real mesh.
+
+* ``ot.base``: 128 Chou-Orlandi base OTs (``wall_s``).
+* ``ot.cot`` / ``ot.rot`` / ``ot.chosen``: IKNP correlated (global delta),
+  random and chosen-message OT in one batch of ``--n`` (``ots_per_s``;
+  ``bytes_per_ot`` counts every wire byte both ways, AEAD framing included).
+* ``ot.kkrt``: KKRT OPRF batch of ``--n-kkrt`` inputs (``oprfs_per_s``).
+
+Both parties run as separate processes (``meshmpc.net.launch.run_local``,
+pinned to separate CPUs) over the encrypted loopback mesh; a barrier precedes
+each timed batch and a final acknowledgement closes it. Figures are medians of
+``--repeats`` batches after one warm-up batch, all on one set of base OTs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
+
+from meshmpc.crypto.prg import Prg
+from meshmpc.net.context import Context
+from meshmpc.net.launch import run_local
+from meshmpc.ot.iknp import CotReceiver, CotSender
+from meshmpc.ot.kkrt import KkrtReceiver, KkrtSender
+
+SENDER, RECEIVER = "a", "b"
+
+
+async def _timed(ctx: Context, name: str, op: Callable[[], Awaitable[object]]) -> tuple[float, int]:
+    """Wall time and wire bytes (both ways) of one batch, fenced by a barrier and an ack."""
+    peer = ctx.peers[0]
+    await ctx.barrier(name)
+    before = ctx.traffic()
+    start = time.perf_counter()
+    await op()
+    await ctx.exchange(peer, f"{name}/done", None)
+    wall = time.perf_counter() - start
+    after = ctx.traffic()
+    moved = (after.bytes_sent - before.bytes_sent) + (after.bytes_received - before.bytes_received)
+    return wall, moved
+
+
+async def _repeat(
+    ctx: Context, name: str, repeats: int, op: Callable[[], Awaitable[object]]
+) -> dict[str, float]:
+    await _timed(ctx, f"{name}/warm", op)
+    runs = [await _timed(ctx, f"{name}/{i}", op) for i in range(repeats)]
+    return {"wall_s": median([w for w, _ in runs]), "bytes": median([b for _, b in runs])}
+
+
+async def base_ops(ctx: Context, repeats: int) -> dict[str, float]:
+    peer, counter = ctx.peers[0], iter(range(10**6))
+
+    async def op() -> object:
+        name = f"base{next(counter)}"
+        if ctx.party == SENDER:
+            return await CotSender.setup(ctx, peer, Prg(), name)
+        return await CotReceiver.setup(ctx, peer, Prg(), name)
+
+    return await _repeat(ctx, "base", repeats, op)
+
+
+async def extension_ops(ctx: Context, n: int, repeats: int) -> dict[str, dict[str, float]]:
+    peer = ctx.peers[0]
+    results = {}
+    if ctx.party == SENDER:
+        s = await CotSender.setup(ctx, peer)
+        m0 = Prg().blocks(n)
+        ops: dict[str, Callable[[], Awaitable[object]]] = {
+            "cot": lambda: s.cot(n), "rot": lambda: s.rot(n), "chosen": lambda: s.send(m0, m0)}
+    else:
+        r = await CotReceiver.setup(ctx, peer)
+        choices = Prg().bits(n)
+        ops = {"cot": lambda: r.cot(choices), "rot": lambda: r.rot(choices),
+               "chosen": lambda: r.receive(choices)}
+    for name, op in ops.items():
+        results[name] = await _repeat(ctx, name, repeats, op)
+    return results
+
+
+async def kkrt_ops(ctx: Context, n: int, repeats: int) -> dict[str, float]:
+    peer = ctx.peers[0]
+    if ctx.party == SENDER:
+        sender = await KkrtSender.setup(ctx, peer)
+        return await _repeat(ctx, "kkrt", repeats, lambda: sender.extend(n))
+    receiver = await KkrtReceiver.setup(ctx, peer)
+    inputs = Prg().blocks(n)
+    return await _repeat(ctx, "kkrt", repeats, lambda: receiver.encode(inputs))
+
+
+async def job(ctx: Context, n: int, n_kkrt: int, repeats: int) -> dict[str, Any]:
+    """Everything measured in one launch: base OT, extension, KKRT."""
+    return {
+        "base": await base_ops(ctx, repeats),
+        "ext": await extension_ops(ctx, n, repeats),
+        "kkrt": await kkrt_ops(ctx, n_kkrt, repeats),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench ot", description=__doc__)
+    add_common(parser)
+    parser.add_argument("--n", type=int, default=1 << 23, help="OTs per extension batch")
+    parser.add_argument("--n-kkrt", type=int, default=1 << 20, help="inputs per KKRT batch")
+    args = parser.parse_args(argv)
+    kwargs = {"n": args.n, "n_kkrt": args.n_kkrt, "repeats": args.repeats}
+    out = run_local([SENDER, RECEIVER], "meshmpc_bench.ot:job", kwargs,
+                    wan=wan_profile(args), pin_cpus=True)
+    common = {"encrypted": True, **wan_fields(args)}
+    base_wall = max(out[p]["base"]["wall_s"] for p in out)
+    emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall}, args.json)
+    for name in ("cot", "rot", "chosen"):
+        wall = max(out[p]["ext"][name]["wall_s"] for p in out)
+        moved = out[SENDER]["ext"][name]["bytes"]
+        emit({"bench": f"ot.{name}", "n": args.n, **common, "ots_per_s": args.n / wall,
+              "bytes_per_ot": moved / args.n}, args.json)
+    emit({"bench": "ot.kkrt", "n": args.n_kkrt, **common,
+          "oprfs_per_s": args.n_kkrt / max(out[p]["kkrt"]["wall_s"] for p in out),
+          "bytes_per_oprf": out[SENDER]["kkrt"]["bytes"] / args.n_kkrt}, args.json)
+    return 0
