@@ -39,7 +39,7 @@ from meshmpc_credit.datagen_frame import Firms, draw_firms, seeded
 from meshmpc_credit.datagen_gov import gov_frame
 from meshmpc_credit.datagen_monthly import bank_monthly, onset_months, partner_monthly, risk_list
 from meshmpc_credit.datagen_partners import fin_frame, telco_frame
-from meshmpc_credit.datagen_writer import TableWriter
+from meshmpc_credit.datagen_writer import BackgroundWrites, TableWriter
 
 PARTIES = ("bank", "gov", "fin", "telco")
 PARTNERS = ("gov", "fin", "telco")
@@ -100,19 +100,20 @@ def _partner_chunk(seed: int, party: str, p: int, chunk: Chunk, rows: int, overl
     shared = np.sort(seeded(seed, 20 + p, chunk.index).permutation(n)[: round(overlap * n)])
     start = rows * (p + 1) + chunk.index * ROW_GROUP
     others = draw_firms(seeded(seed, 30 + p, chunk.index), _serials(seed, start, n - shared.size))
-    firms = _concat(chunk.firms.take(shared), others)
-    keys = pa.concat_arrays([chunk.keys.take(pa.array(shared)), firm_keys(others)])
-    frame = _FRAMES[party](seeded(seed, 40 + p, chunk.index), firms)
+    # shuffled before the features are drawn, so the file does not list the bank's firms first
     order = seeded(seed, 50 + p, chunk.index).permutation(n)
-    writers[party].write(frame, keys, order)
+    firms = _concat(chunk.firms.take(shared), others).take(order)
+    keys = pa.concat_arrays([chunk.keys.take(pa.array(shared)), firm_keys(others)])
+    keys = keys.take(pa.array(order))
+    frame = _FRAMES[party](seeded(seed, 40 + p, chunk.index), firms)
+    writers[party].write(frame, keys)
     listed = risk_list(party, seeded(seed, 60 + p, chunk.index), keys, firms, frame.table())
     if listed is not None:
         writers[f"{party}.risklist"].write(listed)
     if months and shared.size:
-        severe = chunk.days_overdue[shared] >= 90
-        monthly = partner_monthly(party, seeded(seed, 70 + p, chunk.index), keys[: shared.size],
-                                  firms.take(np.arange(shared.size)), chunk.onset[shared], severe,
-                                  months)
+        monthly = partner_monthly(party, seeded(seed, 70 + p, chunk.index),
+                                  chunk.keys.take(pa.array(shared)), chunk.firms.take(shared),
+                                  chunk.onset[shared], chunk.days_overdue[shared] >= 90, months)
         writers[f"{party}.monthly"].write(monthly)
     return int(shared.size)
 
@@ -155,16 +156,21 @@ def generate(out_dir: Path, rows: int, seed: int, fmt: str = "parquet",
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [*PARTIES, *(f"{p}.risklist" for p in PARTNERS)]
     names += [f"{p}.monthly" for p in PARTIES] if months else []
-    writers = {name: TableWriter(out_dir, name, fmt, name.split(".")[0]) for name in names}
+    background = BackgroundWrites()
+    writers = {name: TableWriter(out_dir, name, fmt, name.split(".")[0], background)
+               for name in names}
     shared = dict.fromkeys(PARTNERS, 0)
-    for c, start, count in _chunks(rows):
-        chunk = _bank_chunk(seed, c, start, count, writers, months)
-        for p, party in enumerate(PARTNERS):
-            shared[party] += _partner_chunk(seed, party, p, chunk, rows, shares[party], writers,
-                                            months)
     files: dict[str, Path] = {}
-    for writer in writers.values():
-        files.update(writer.close())
+    try:
+        for c, start, count in _chunks(rows):
+            chunk = _bank_chunk(seed, c, start, count, writers, months)
+            for p, party in enumerate(PARTNERS):
+                shared[party] += _partner_chunk(seed, party, p, chunk, rows, shares[party],
+                                                writers, months)
+        for writer in writers.values():
+            files.update(writer.close())
+    finally:
+        background.close()
     manifest = {"rows": rows, "seed": seed, "format": fmt, "overlap": shares,
                 "months": months, "shared_with_bank": shared,
                 "rows_written": {n: w.rows for n, w in writers.items()},
