@@ -12,10 +12,12 @@ from meshmpc.psi.errors import PsiError
 from meshmpc.psi.group import GroupPool
 from meshmpc.psi.keys import Digests
 from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender
+from meshmpc.psi.multiparty import multiparty_psi
 
 PROTOCOLS = {
     "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
     "kkrt": "two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16)",
+    "ecdh-mp": "multi-party ECDH PSI, result to the receiver only",
 }
 
 
@@ -38,6 +40,9 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
         if ctx.party == receiver:
             return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal)
         return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal)
+    if protocol == "ecdh-mp":
+        with GroupPool(workers) as pool:
+            return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)
     raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")
 
 
