@@ -145,3 +145,25 @@ def test_transcript_is_stable(transcript) -> None:
     out = run_parties(["s", "r"], job)
     assert out["r"][:, 0].tolist() == [1, 0, 1]
     assert transcript.hexdigest() == COT_TRANSCRIPT
+
+
+async def arith_job(ctx: Context, x: np.ndarray, choices: np.ndarray) -> object:
+    if ctx.party == "s":
+        sender = await CotSender.setup(ctx, "r")
+        return await sender.send_correlated(x)
+    receiver = await CotReceiver.setup(ctx, "s")
+    width = 1 if x.ndim == 1 else x.shape[1]
+    return await receiver.receive_correlated(choices, width)
+
+
+@pytest.mark.parametrize("shape", [(1,), (333,), (200, 2)])
+def test_arithmetic_correlated_ot(shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(shape[0])
+    x = rng.integers(0, 2**64, shape, dtype=np.uint64)
+    choices = rng.integers(0, 2, shape[0]).astype(np.uint8)
+    out = run_parties(["s", "r"], arith_job, x, choices)
+    a, got = out["s"], out["r"]
+    b = choices if x.ndim == 1 else choices[:, None]
+    assert got.shape == x.shape == a.shape
+    assert np.array_equal(got, a + x * b.astype(np.uint64))
+    assert len(np.unique(a)) == a.size

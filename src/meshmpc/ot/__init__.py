@@ -21,6 +21,10 @@ numpy arrays, 16-byte messages as (n, 16) uint8 - ``.view(np.uint64)`` gives
     await pool.sender.send(m0, m1)
     m = await pool.receiver.receive(choices)
 
+    # arithmetic correlated OT over Z_2^64 (Gilboa products, OT-based triples)
+    a = await pool.sender.send_correlated(x)       # x uint64 (n,) or (n, 2)
+    y = await pool.receiver.receive_correlated(choices)   # y = a + choices * x mod 2^64
+
     # KKRT OPRF (1-out-of-N OT with a pseudo-random code) for KKRT PSI
     oprf_key_holder = await pool.kkrt_sender()    # the peer: await pool.kkrt_receiver()
     key = await oprf_key_holder.extend(m)          # peer: values = await recv.encode(inputs)

@@ -83,13 +83,13 @@ async def base_ot_receive(
         raise OtInputError("base OT choices must be 0 or 1")
     prg = prg or Prg()
     scalars = [_scalar(prg) for _ in range(bits.size)]
+    # b_i G does not depend on A: compute it before waiting for the sender.
+    b_points = [bytes(sodium.crypto_scalarmult_ed25519_base_noclamp(b)) for b in scalars]
     a_point = await ctx.recv(peer, f"{tag}/A")
     if not isinstance(a_point, bytes) or not sodium.crypto_core_ed25519_is_valid_point(a_point):
         raise OtProtocolError(peer, "sender's base-OT point A is invalid")
-    b_points = []
-    for b, c in zip(scalars, bits, strict=True):
-        b_point = bytes(sodium.crypto_scalarmult_ed25519_base_noclamp(b))
-        b_points.append(bytes(sodium.crypto_core_ed25519_add(b_point, a_point)) if c else b_point)
+    for j in np.flatnonzero(bits).tolist():
+        b_points[j] = bytes(sodium.crypto_core_ed25519_add(b_points[j], a_point))
     await ctx.send(peer, f"{tag}/B", b"".join(b_points))
     keys = np.empty((bits.size, 16), dtype=np.uint8)
     for i, (b, b_point) in enumerate(zip(scalars, b_points, strict=True)):
