@@ -92,7 +92,8 @@ async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
     engine = await make_suite(ctx, suite, triples=triples)
     backend = SecureBackend(engine)
     tensors = await _inputs(backend, op, n)
-    walls, sent = [], []
+    walls: list[float] = []
+    sent: list[int] = []
     for _ in range(repeats):
         await ctx.barrier(f"mpc-bench-{len(walls)}")
         before = ctx.traffic().bytes_sent

@@ -22,12 +22,14 @@ import numpy as np
 
 from meshmpc.mpc import nonlinear
 
-T = TypeVar("T", bound="TensorBase")
+TensorT = TypeVar("TensorT", bound="TensorBase")
 Operand = Any  # a tensor of the same backend, a numpy array or a Python number
 
 
 class TensorBase(ABC):
     """numpy-like surface over a backend's primitives."""
+
+    __array_ufunc__ = None  # numpy defers to our reflected operators (array @ tensor)
 
     @property
     @abstractmethod
@@ -39,46 +41,46 @@ class TensorBase(ABC):
         """Fraction bits of the encoding (0 for bits and integers)."""
 
     @abstractmethod
-    def add(self: T, other: Operand) -> T: ...
+    def add(self: TensorT, other: Operand) -> TensorT: ...
 
     @abstractmethod
-    def neg(self: T) -> T: ...
+    def neg(self: TensorT) -> TensorT: ...
 
     @abstractmethod
-    async def mul(self: T, other: Operand) -> T: ...
+    async def mul(self: TensorT, other: Operand) -> TensorT: ...
 
     @abstractmethod
-    async def matmul(self: T, other: Operand) -> T: ...
+    async def matmul(self: TensorT, other: Operand) -> TensorT: ...
 
     @abstractmethod
-    async def rmatmul(self: T, other: Operand) -> T:
+    async def rmatmul(self: TensorT, other: Operand) -> TensorT:
         """other @ self for a public matrix other."""
 
     @abstractmethod
-    async def msb(self: T) -> T:
+    async def msb(self: TensorT) -> TensorT:
         """1 where the value is negative, else 0 (scale 0)."""
 
     @abstractmethod
-    async def ldexp(self: T, k: int) -> T:
+    async def ldexp(self: TensorT, k: int) -> TensorT:
         """self * 2^k for an integer k (k < 0 truncates; local for k >= 0)."""
 
     @abstractmethod
-    def sum(self: T, axis: int | None = None, keepdims: bool = False) -> T: ...
+    def sum(self: TensorT, axis: int | None = None, keepdims: bool = False) -> TensorT: ...
 
     @abstractmethod
-    def reshape(self: T, *shape: Any) -> T: ...
+    def reshape(self: TensorT, *shape: Any) -> TensorT: ...
 
     @abstractmethod
-    def transpose(self: T, axes: Sequence[int] | None = None) -> T: ...
+    def transpose(self: TensorT, axes: Sequence[int] | None = None) -> TensorT: ...
 
     @abstractmethod
-    def __getitem__(self: T, key: Any) -> T: ...
+    def __getitem__(self: TensorT, key: Any) -> TensorT: ...
 
     @abstractmethod
-    def broadcast_to(self: T, shape: Sequence[int]) -> T: ...
+    def broadcast_to(self: TensorT, shape: Sequence[int]) -> TensorT: ...
 
     @abstractmethod
-    def concat(self: T, others: Sequence[T], axis: int = 0) -> T:
+    def concat(self: TensorT, others: Sequence[TensorT], axis: int = 0) -> TensorT:
         """Concatenate self and others along axis."""
 
     @abstractmethod
@@ -98,114 +100,114 @@ class TensorBase(ABC):
         return self.shape[0]
 
     @property
-    def T(self: T) -> T:  # noqa: N802 - numpy's name
+    def T(self: TensorT) -> TensorT:  # noqa: N802 - numpy's name
         return self.transpose()
 
-    def flatten(self: T) -> T:
+    def flatten(self: TensorT) -> TensorT:
         return self.reshape(-1)
 
-    def mean(self: T, axis: int | None = None) -> Awaitable[T]:
+    def mean(self: TensorT, axis: int | None = None) -> Awaitable[TensorT]:
         count = self.size if axis is None else self.shape[axis]
         return self.sum(axis).mul(1.0 / count)
 
     # --- operators ------------------------------------------------------------
-    def __add__(self: T, other: Operand) -> T:
+    def __add__(self: TensorT, other: Operand) -> TensorT:
         return self.add(other)
 
-    def __radd__(self: T, other: Operand) -> T:
+    def __radd__(self: TensorT, other: Operand) -> TensorT:
         return self.add(other)
 
-    def __neg__(self: T) -> T:
+    def __neg__(self: TensorT) -> TensorT:
         return self.neg()
 
-    def __sub__(self: T, other: Operand) -> T:
+    def __sub__(self: TensorT, other: Operand) -> TensorT:
         return self.add(-other if isinstance(other, TensorBase) else -np.asarray(other))
 
-    def __rsub__(self: T, other: Operand) -> T:
+    def __rsub__(self: TensorT, other: Operand) -> TensorT:
         return self.neg().add(other)
 
-    def __mul__(self: T, other: Operand) -> Awaitable[T]:
+    def __mul__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self.mul(other)
 
-    def __rmul__(self: T, other: Operand) -> Awaitable[T]:
+    def __rmul__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self.mul(other)
 
-    def __matmul__(self: T, other: Operand) -> Awaitable[T]:
+    def __matmul__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self.matmul(other)
 
-    def __rmatmul__(self: T, other: Operand) -> Awaitable[T]:
+    def __rmatmul__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self.rmatmul(other)
 
-    def __truediv__(self: T, other: Operand) -> Awaitable[T]:
+    def __truediv__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         if isinstance(other, TensorBase):
             return nonlinear.divide(self, other)
         return self.mul(1.0 / np.asarray(other, dtype=np.float64))
 
-    def dot(self: T, other: Operand) -> Awaitable[T]:
+    def dot(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self.matmul(other)
 
     # --- comparisons (awaitable 0/1 tensors) ------------------------------------
-    def __lt__(self: T, other: Operand) -> Awaitable[T]:  # type: ignore[override]
+    def __lt__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return (self - other).msb()
 
-    def __gt__(self: T, other: Operand) -> Awaitable[T]:  # type: ignore[override]
+    def __gt__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return (self.neg() + other).msb()
 
-    async def _not(self: T, bit: Awaitable[T]) -> T:
+    async def _not(self: TensorT, bit: Awaitable[TensorT]) -> TensorT:
         return (await bit).neg() + 1
 
-    def __le__(self: T, other: Operand) -> Awaitable[T]:  # type: ignore[override]
+    def __le__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self._not(self.__gt__(other))
 
-    def __ge__(self: T, other: Operand) -> Awaitable[T]:  # type: ignore[override]
+    def __ge__(self: TensorT, other: Operand) -> Awaitable[TensorT]:
         return self._not(self.__lt__(other))
 
     # --- non-linear functions (meshmpc.mpc.nonlinear) ---------------------------
-    def sign(self: T) -> Awaitable[T]:
+    def sign(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.sign(self)
 
-    def abs(self: T) -> Awaitable[T]:
+    def abs(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.absolute(self)
 
-    def relu(self: T) -> Awaitable[T]:
+    def relu(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.relu(self)
 
-    def clip(self: T, low: float, high: float) -> Awaitable[T]:
+    def clip(self: TensorT, low: float, high: float) -> Awaitable[TensorT]:
         return nonlinear.clip(self, low, high)
 
-    def max(self: T, axis: int = -1) -> Awaitable[T]:
+    def max(self: TensorT, axis: int = -1) -> Awaitable[TensorT]:
         return nonlinear.maximum_reduce(self, axis)
 
-    def argmax(self: T, axis: int = -1) -> Awaitable[T]:
+    def argmax(self: TensorT, axis: int = -1) -> Awaitable[TensorT]:
         return nonlinear.argmax(self, axis)
 
-    def sigmoid(self: T, method: str = "poly8") -> Awaitable[T]:
+    def sigmoid(self: TensorT, method: str = "poly8") -> Awaitable[TensorT]:
         return nonlinear.sigmoid(self, method)
 
-    def exp(self: T) -> Awaitable[T]:
+    def exp(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.exp(self)
 
-    def log(self: T) -> Awaitable[T]:
+    def log(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.log(self)
 
-    def reciprocal(self: T) -> Awaitable[T]:
+    def reciprocal(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.reciprocal(self)
 
-    def sqrt(self: T) -> Awaitable[T]:
+    def sqrt(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.sqrt(self)
 
-    def rsqrt(self: T) -> Awaitable[T]:
+    def rsqrt(self: TensorT) -> Awaitable[TensorT]:
         return nonlinear.rsqrt(self)
 
-    def softmax(self: T, axis: int = -1) -> Awaitable[T]:
+    def softmax(self: TensorT, axis: int = -1) -> Awaitable[TensorT]:
         return nonlinear.softmax(self, axis)
 
 
-def select(cond: T, a: Operand, b: Operand) -> Awaitable[T]:
+def select(cond: TensorT, a: Operand, b: Operand) -> Awaitable[TensorT]:
     """cond ? a : b element-wise for a 0/1 tensor cond."""
     return nonlinear.select(cond, a, b)
 
 
-def concatenate(tensors: Sequence[T], axis: int = 0) -> T:
+def concatenate(tensors: Sequence[TensorT], axis: int = 0) -> TensorT:
     """numpy.concatenate for tensors of one backend."""
     return tensors[0].concat(list(tensors[1:]), axis)

@@ -88,7 +88,8 @@ class PlainTensor(TensorBase):
         return PlainTensor(self.value * 2.0**k, REAL_SCALE if k < 0 else self._scale)
 
     def sum(self, axis: int | None = None, keepdims: bool = False) -> PlainTensor:
-        return PlainTensor(np.sum(self.value, axis=axis, keepdims=keepdims), self._scale)
+        return PlainTensor(np.asarray(np.sum(self.value, axis=axis, keepdims=keepdims)),
+                           self._scale)
 
     def reshape(self, *shape: Any) -> PlainTensor:
         dims = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) \

@@ -73,8 +73,8 @@ async def carry_into_top(suite: Suite, g: Share, p: Share) -> Share:
             suite.lift(lambda a: np.concatenate([a, a]), hi_p),
             suite.lift(lambda a, b: np.concatenate([a, b]), lo_g, lo_p),
         )
-        g = suite.bxor(hi_g, suite.lift(lambda a: a[:half], both))
-        p = suite.lift(lambda a: a[half:], both)
+        g = suite.bxor(hi_g, suite.lift(lambda a, h=half: a[:h], both))
+        p = suite.lift(lambda a, h=half: a[h:], both)
         count = half
     return g
 

@@ -202,6 +202,8 @@ class Rep3(Suite):
         sub = (lambda a, b: a ^ b) if xor else ring.sub
         zero = ring.zeros(shape)
         if i == owner:  # holds (c_o, c_{o+1}); c_o = r from k_o (shared with o-1)
+            if value is None:
+                raise MpcError(f"rep3: party {self.ctx.party} must supply its value")
             r = ring.random(own, shape, nonce, 5)
             other = sub(value, r)
             await ctx.send(self.next_party, tag, other)

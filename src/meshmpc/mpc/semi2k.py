@@ -146,10 +146,10 @@ class Semi2k(Suite):
         Probabilistic form: off by at most one unit in the last place for
         |x| < 2^(l-2), with no failure event. The exact form subtracts the borrow.
         """
-        ring, l = self.ring, self.ring.bits
+        ring, width = self.ring, self.ring.bits
         shape = ring.shape(x)
         r, r_low, r_msb, *under = await self.provider.trunc_pairs(ring, shape, bits, exact)
-        bias = ring.broadcast_to(ring.from_int(np.asarray(1 << (l - 2), dtype=object)), shape)
+        bias = ring.broadcast_to(ring.from_int(np.asarray(1 << (width - 2), dtype=object)), shape)
         (c,) = await self._open([ring.add(self.add_public(x, bias), r)])
         c_msb = ring.from_int(ring.msb(c))
         c_low = ring.shr(ring.shr(ring.shl(c, 1), 1), bits)
@@ -157,10 +157,10 @@ class Semi2k(Suite):
         one = ring.broadcast_to(ring.from_int(1), shape)
         two = ring.broadcast_to(ring.from_int(2), shape)
         carry = self.add_public(ring.mul(r_msb, ring.sub(one, ring.mul(two, c_msb))), c_msb)
-        top = ring.broadcast_to(ring.from_int(np.asarray(1 << (l - 1 - bits), dtype=object)),
+        top = ring.broadcast_to(ring.from_int(np.asarray(1 << (width - 1 - bits), dtype=object)),
                                 shape)
         shifted_bias = ring.broadcast_to(
-            ring.from_int(np.asarray(1 << (l - 2 - bits), dtype=object)), shape)
+            ring.from_int(np.asarray(1 << (width - 2 - bits), dtype=object)), shape)
         out = self.add_public(ring.sub(ring.mul(carry, top), r_low),
                               ring.sub(c_low, shifted_bias))
         if not exact:
