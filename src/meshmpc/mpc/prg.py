@@ -36,9 +36,9 @@ class Prg:
         if len(key) != KEY_BYTES:
             raise ValueError(f"PRG key must be {KEY_BYTES} bytes, got {len(key)}")
         self._master = _core.aes128_expand(bytes(key))
-        self._epochs: dict[int, object] = {0: self._master}
+        self._epochs: dict[int, np.ndarray] = {0: self._master}
 
-    def _round_keys(self, epoch: int) -> object:
+    def _round_keys(self, epoch: int) -> np.ndarray:
         if epoch not in self._epochs:
             block = np.zeros(16, dtype=np.uint8)
             block[:8] = np.frombuffer(epoch.to_bytes(8, "little"), dtype=np.uint8)
