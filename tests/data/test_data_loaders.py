@@ -90,3 +90,20 @@ def test_wrong_encoding_names_the_line(tmp_path):
         load_table(path, column_types={"name": pa.string()})
     decoded = load_table(path, encoding="gbk")
     assert decoded.column("name").to_pylist() == ["abc", "华为"]
+
+
+def test_prefetch_keeps_order_and_reraises_reader_errors():
+    from meshmpc.data.loaders import prefetch
+
+    batches = [pa.record_batch({"i": [k]}) for k in range(20)]
+    assert [b.column(0)[0].as_py() for b in prefetch(iter(batches))] == list(range(20))
+
+    def failing():
+        yield batches[0]
+        raise DataReadError("f.csv", "broken at row 7")
+
+    with pytest.raises(DataReadError, match="row 7"):
+        list(prefetch(failing()))
+    early = prefetch(iter(batches), depth=1)
+    next(early)
+    early.close()  # stops the reader thread without draining

@@ -17,8 +17,10 @@ Errors name the source and, where Arrow reports it, the column.
 
 from __future__ import annotations
 
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,45 @@ def load_table(source: Source, columns: Sequence[str] | None = None, **options: 
     if not batches:
         raise DataReadError(source, "has no rows")
     return pa.Table.from_batches(batches)
+
+
+def prefetch(batches: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Read ahead on a thread: decoding the next batches overlaps checking this one.
+
+    At most ``depth`` batches wait in the queue (bounded memory). Errors of the
+    reader are re-raised here; stopping early stops the reader.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(("batch", batch), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            slots.put(("error", exc))
+
+    reader = threading.Thread(target=produce, name="data-prefetch", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _check_exists(path: Path) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from meshmpc.data.errors import SchemaViolation
-from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, source_kind
+from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, prefetch, source_kind
 from meshmpc.data.quality import QualityChecker
 from meshmpc.data.report import QualityReport
 from meshmpc.data.schema import Schema, load_schema
@@ -36,9 +36,9 @@ def _batches(
 ) -> Iterator[pa.RecordBatch]:
     if source_kind(source) == "csv":
         raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
-        return iter_batches(source, batch_rows=batch_rows, column_types=raw,
-                            encoding=schema.encoding)
-    return iter_batches(source, batch_rows=batch_rows, **options)
+        return prefetch(iter_batches(source, batch_rows=batch_rows, column_types=raw,
+                                     encoding=schema.encoding))
+    return prefetch(iter_batches(source, batch_rows=batch_rows, **options))
 
 
 def _display(source: Source) -> str:
