@@ -38,6 +38,7 @@ class PsiJob:
     reveal: Reveal = "all"
     mode: Mode = "inner"
     workers: int | None = None
+    cache_dir: Path | None = None
 
     def agreement(self, parties: list[str]) -> dict[str, Any]:
         return {
@@ -102,7 +103,8 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
                             job.agreement(parties), len(prep.digests))
     with _phase(phases, "protocol"):
         outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
-                                     prep.digests, sizes, job.reveal, job.workers)
+                                     prep.digests, sizes, job.reveal, job.workers,
+                                     job.cache_dir or job.input.parent / ".meshmpc-psi-cache")
     with _phase(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)
     traffic = ctx.traffic()
@@ -135,6 +137,7 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
         payload=options.get("payload"), protocol=options.get("protocol", "ecdh"),
         reveal=options.get("reveal", "all"), mode=options.get("mode", "inner"),
         workers=options.get("workers"),
+        cache_dir=Path(options["cache_dir"]) if options.get("cache_dir") else None,
     )
 
 

@@ -5,6 +5,8 @@ Every protocol takes this party's digests and returns a :class:`PsiOutcome`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from meshmpc.net import Context
 from meshmpc.psi.common import PsiOutcome, Reveal
 from meshmpc.psi.ecdh import ecdh_receiver, ecdh_sender
@@ -13,17 +15,19 @@ from meshmpc.psi.group import GroupPool
 from meshmpc.psi.keys import Digests
 from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender
 from meshmpc.psi.multiparty import multiparty_psi
+from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
 
 PROTOCOLS = {
     "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
     "kkrt": "two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16)",
     "ecdh-mp": "multi-party ECDH PSI, result to the receiver only",
+    "unbalanced": "OPRF PSI with the server's set preprocessed once and cached",
 }
 
 
 async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
                        digests: Digests, sizes: dict[str, int], reveal: Reveal,
-                       workers: int | None) -> PsiOutcome:
+                       workers: int | None, cache_dir: Path | None = None) -> PsiOutcome:
     """Run ``protocol`` among ``parties`` (this party included) on ``digests``."""
     scoped = ctx.scope(f"psi-{protocol}")
     if protocol == "ecdh":
@@ -32,11 +36,17 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
             if ctx.party == receiver:
                 return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool)
             return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool)
+    if protocol in ("kkrt", "unbalanced") and reveal == "cardinality":
+        raise PsiError(f"cardinality-only PSI needs protocol 'ecdh': in {protocol!r} the "
+                       "receiver sees which of its own items matched")
+    if protocol == "unbalanced":
+        peer = _two_party(ctx, protocol, parties)
+        cache = cache_dir or Path(".meshmpc-psi-cache")
+        if ctx.party == receiver:
+            return await unbalanced_client(scoped, peer, digests, reveal, cache)
+        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers)
     if protocol == "kkrt":
         peer = _two_party(ctx, protocol, parties)
-        if reveal == "cardinality":
-            raise PsiError("cardinality-only PSI needs protocol 'ecdh': in KKRT the receiver "
-                           "sees which of its own items matched")
         if ctx.party == receiver:
             return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal)
         return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal)

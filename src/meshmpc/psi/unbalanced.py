@@ -1,0 +1,135 @@
+"""Unbalanced PSI: a large server set preprocessed once, small clients pay per item.
+
+Built on the 2HashDH OPRF of :mod:`meshmpc.crypto.oprf` (Jarecki-Kiayias-
+Krawczyk-Xu 2016; the PSI use follows Kiss-Liu-Schneider-Asokan-Pinkas,
+"Private Set Intersection for Unequal Set Sizes with Mobile Applications",
+PETS 2017). The server S holds a long-term OPRF key k and its preprocessed set
+T = shuffle({F_k(y)[:16]}), cached on disk with k (mode 0600) and reused for
+every client and query until its input changes.
+
+Per query (client C = the receiver, with n_C items):
+  C -> S: the id of the copy of T it has cached, if any        (16 bytes)
+  S -> C: the id of T, and T itself unless C's copy is current  (16 bytes per item, once)
+  C -> S: r * H1(x) for each x                                  (32 bytes per item)
+  S -> C: k * r * H1(x)                                         (32 bytes per item)
+  C: F_k(x) = H2(x, r^-1 k r H1(x)); matches against T.
+  (reveal="all") C -> S: positions of the matches in T, in canonical order.
+Semi-honest security under one-more-gap-DH in the random-oracle model. C learns
+the intersection and |Y|; S learns n_C (and the intersection with reveal="all").
+C's cost: 2 n_C scalar multiplications; S's: n_C per query plus |Y| once.
+See protocols/psi-unbalanced.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from meshmpc import _core
+from meshmpc.crypto import oprf
+from meshmpc.net import Context
+from meshmpc.psi.common import PsiOutcome, Reveal, canonical_order, random_permutation
+from meshmpc.psi.errors import PsiError
+from meshmpc.psi.keys import Digests
+
+VALUE_BYTES = 16
+
+
+def _set_fingerprint(digests: Digests) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(digests).tobytes(), digest_size=16).hexdigest()
+
+
+def _evaluate_blinded(scalar: bytes, points: list[bytes]) -> list[bytes]:
+    return oprf.OprfKey(scalar).evaluate_blinded(points)
+
+
+def _split(blob: bytes, size: int) -> list[bytes]:
+    return [blob[i : i + size] for i in range(0, len(blob), size)]
+
+
+def preprocess(digests: Digests, cache_dir: Path,
+               workers: int | None = None) -> dict[str, np.ndarray]:
+    """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``."""
+    path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}.npz"
+    if path.exists():
+        with np.load(path) as cached:
+            return {k: cached[k] for k in cached.files}
+    key = oprf.OprfKey.generate()
+    perm = random_permutation(len(digests))
+    items = [bytes(d) for d in digests[perm]]
+    values = b"".join(v[:VALUE_BYTES] for v in oprf.evaluate_many(key, items, workers))
+    table = np.frombuffer(values, np.uint8).reshape(-1, VALUE_BYTES)
+    set_id = np.frombuffer(hashlib.blake2b(values, digest_size=16).digest(), np.uint8)
+    state: dict[str, np.ndarray] = {
+        "key": np.frombuffer(key.scalar, np.uint8), "perm": perm, "table": table,
+        "set_id": set_id,
+    }
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = cache_dir / f".{path.name}.{os.getpid()}.npz"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        np.savez(fh, key=state["key"], perm=perm, table=table, set_id=set_id)
+    os.replace(tmp, path)
+    return state
+
+
+async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: Reveal,
+                            cache_dir: Path, workers: int | None) -> PsiOutcome:
+    """Server side: answers the client's blinded points; sends T when the client lacks it."""
+    state = await asyncio.to_thread(preprocess, digests, cache_dir, workers)
+    client_has = bytes(await ctx.recv(peer, "ub/have"))
+    set_id = state["set_id"].tobytes()
+    await ctx.send(peer, "ub/id", set_id)
+    if client_has != set_id:
+        await ctx.send(peer, "ub/table", np.ascontiguousarray(state["table"]))
+    points = _split(bytes(await ctx.recv(peer, "ub/blinded")), oprf.POINT_BYTES)
+    answer = await asyncio.to_thread(oprf.parallel_map, _evaluate_blinded,
+                                     (state["key"].tobytes(),), points, workers)
+    await ctx.send(peer, "ub/evaluated", b"".join(answer))
+    if reveal != "all":
+        return PsiOutcome(None, None, len(points))
+    positions = np.asarray(await ctx.recv(peer, "ub/result"), dtype=np.int64)
+    if positions.size and (positions.min() < 0 or positions.max() >= len(digests)):
+        raise PsiError(f"party {peer} sent a position outside the table of {len(digests)} items")
+    return PsiOutcome(state["perm"][positions], len(positions), len(points))
+
+
+def _client_cache(cache_dir: Path, peer: str) -> Path:
+    return cache_dir / f"unbalanced-table-{peer}.npz"
+
+
+async def _client_table(ctx: Context, peer: str, cache_dir: Path) -> np.ndarray:
+    path = _client_cache(cache_dir, peer)
+    cached_id, table = b"", None
+    if path.exists():
+        with np.load(path) as c:
+            cached_id, table = c["set_id"].tobytes(), c["table"]
+    await ctx.send(peer, "ub/have", cached_id)
+    set_id = bytes(await ctx.recv(peer, "ub/id"))
+    if set_id != cached_id or table is None:
+        table = np.asarray(await ctx.recv(peer, "ub/table"), dtype=np.uint8)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        np.savez(path, set_id=np.frombuffer(set_id, np.uint8), table=table)
+    return table.reshape(-1, VALUE_BYTES)
+
+
+async def unbalanced_client(ctx: Context, peer: str, digests: Digests, reveal: Reveal,
+                            cache_dir: Path) -> PsiOutcome:
+    """Client side: OPRF on its own items, matched against the server's table."""
+    table = await _client_table(ctx, peer, cache_dir)
+    batch = await asyncio.to_thread(oprf.blind, [bytes(d) for d in digests])
+    await ctx.send(peer, "ub/blinded", b"".join(batch.points))
+    evaluated = _split(bytes(await ctx.recv(peer, "ub/evaluated")), oprf.POINT_BYTES)
+    outputs = await asyncio.to_thread(oprf.finalize, batch, evaluated)
+    mine = np.frombuffer(b"".join(v[:VALUE_BYTES] for v in outputs), np.uint8)
+    mine = mine.reshape(-1, VALUE_BYTES)
+    where = _core.psi_match(mine, table) if len(mine) else np.empty(0, np.int64)
+    hits = np.flatnonzero(where >= 0).astype(np.int64)
+    hits = hits[canonical_order(mine[hits])]
+    if reveal == "all":
+        await ctx.send(peer, "ub/result", where[hits])
+    return PsiOutcome(hits, len(hits), len(table))

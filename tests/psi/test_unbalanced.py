@@ -1,0 +1,43 @@
+"""Unbalanced PSI: exact results, and the server's preprocessing is cached and reused."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from meshmpc.net import run_parties
+from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
+
+
+def _digests(n: int) -> np.ndarray:
+    return np.frombuffer(os.urandom(16 * n), np.uint8).reshape(-1, 16)
+
+
+def _run(server_set: np.ndarray, client_set: np.ndarray, tmp: Path, reveal: str = "all") -> dict:
+    async def party(ctx):  # noqa: ANN001, ANN202
+        if ctx.party == "bank":
+            return await unbalanced_client(ctx, "gov", client_set, reveal, tmp / "client")
+        return await unbalanced_server(ctx, "bank", server_set, reveal, tmp / "server", 1)
+
+    return run_parties(["bank", "gov"], party)
+
+
+def test_matches_and_cache_reuse(tmp_path: Path) -> None:
+    server = _digests(300)
+    client = np.concatenate([_digests(5), server[[7, 250, 3]]])
+    res = _run(server, client, tmp_path)
+    assert sorted(res["bank"].matched.tolist()) == [5, 6, 7]
+    assert np.array_equal(client[res["bank"].matched], server[res["gov"].matched])
+    cached = list((tmp_path / "server").glob("unbalanced-*.npz"))
+    assert len(cached) == 1 and oct(cached[0].stat().st_mode & 0o777) == "0o600"
+    before = cached[0].stat().st_mtime_ns
+    res2 = _run(server, client[:6], tmp_path, reveal="receiver")
+    assert res2["bank"].matched.tolist() == [5] and res2["gov"].matched is None
+    assert cached[0].stat().st_mtime_ns == before  # reused, not recomputed
+
+
+def test_empty_client(tmp_path: Path) -> None:
+    res = _run(_digests(10), _digests(0), tmp_path)
+    assert res["bank"].cardinality == 0 and res["gov"].cardinality == 0
