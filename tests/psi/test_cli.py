@@ -46,13 +46,14 @@ def test_two_processes_align_rows(tmp_path: Path) -> None:
 def test_dead_peer_stops_the_other_without_output(tmp_path: Path) -> None:
     config, _ = make_local_cluster(["bank", "gov"], tmp_path)
     assert config.path is not None
-    _inputs(tmp_path, 6000)
+    _inputs(tmp_path, 30000)
     extra = ("--protocol", "ecdh", "--workers", "1")
     bank = subprocess.Popen(_command(config.path, "bank", "gov", tmp_path, *extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     gov = subprocess.Popen(_command(config.path, "gov", "bank", tmp_path, *extra),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.5)
+    time.sleep(2.0)
+    assert gov.poll() is None, "gov finished before it could be killed: enlarge the inputs"
     gov.send_signal(signal.SIGKILL)
     gov.wait()
     _, err = bank.communicate(timeout=60)
