@@ -78,6 +78,30 @@ def ring128_to_double(
 
 # --- pir (LWE matrix-vector products mod 2^32) ---
 
+PIR_PATH_AUTO: int
+PIR_PATH_PORTABLE: int
+PIR_PATH_AVX2: int
+PIR_PATH_AVX512: int
+PIR_PATH_VNNI: int
+
+def pir_best_path() -> int: ...
+def pir_dot_u8_into(
+    L: npt.NDArray[np.uint8], R: npt.NDArray[np.uint32], out: npt.NDArray[np.uint32],
+    nthreads: int = 1, path: int = -1,
+) -> int: ...
+def pir_dot_u32_into(
+    L: npt.NDArray[np.uint32], R: npt.NDArray[np.uint32], out: npt.NDArray[np.uint32],
+    nthreads: int = 1, path: int = -1,
+) -> int: ...
+def pir_cuckoo_place(
+    c1: npt.NDArray[np.uint32], c2: npt.NDArray[np.uint32], nbins: int, cap: int,
+    max_kicks: int = 2000,
+) -> tuple[npt.NDArray[np.int64], int]: ...
+def pir_gauss_add_into(
+    u: npt.NDArray[np.uint64], cdf256: npt.NDArray[np.uint64], center: int,
+    out: npt.NDArray[np.uint32],
+) -> None: ...
+
 # --- psi (hash-table matching, first occurrences, cuckoo hashing) ---
 
 def psi_match(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]: ...

@@ -1,0 +1,313 @@
+"""The keyword layer: OPRF-keyed records in a bucketed, cuckoo-hashed byte matrix.
+
+Every record key x is mapped by the server's OPRF to F(x); BLAKE2b(F(x), key =
+the version's salt) gives the record's bucket, its two candidate columns in
+that bucket, an 8-byte tag and a 16-byte AES key. The slot stored is
+``tag || AES-128-CTR_key(len || record || padding)``, so the whole matrix can
+be public: without F(x) a slot is indistinguishable from the random bytes that
+fill empty slots. A client that obtained F(x) obliviously reads both candidate
+columns of x's bucket with SimplePIR and looks for the tag.
+
+Layout: the database D (uint8, one byte per Z_256 digit) has ``buckets``
+row blocks of ``slots * slot_bytes`` rows and ``columns`` columns; slot j of
+column c in bucket b holds its bytes down column c, at rows
+``b * rows_per_bucket + j * slot_bytes ...``. Buckets are the batch code: a
+batch of k keys costs about 2 * t(k) passes of each bucket's rows instead of
+2 * k passes of the whole matrix (see :func:`bucket_capacity`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from meshmpc import _core
+from meshmpc.crypto.oprf import OprfKey, hash_to_group, parallel_map
+from meshmpc.crypto.prg import Prg
+from meshmpc.pir import lwe
+from meshmpc.pir.errors import PirInputError, PirProtocolError
+
+TAG_BYTES = 8
+LEN_BYTES = 2
+MAX_RECORD_BYTES = 65535
+MATERIAL_BYTES = 36  # bucket u32, column u32 x 2, tag 8, AES key 16
+LOAD_FACTOR = 0.9  # cuckoo fill target (2 choices, >= 4 slots per bin: threshold ~0.97)
+BATCH_FAILURE_LOG2 = -40  # a batch overflows a bucket with probability <= 2^-40
+_PERSONAL = b"meshmpc-pir-v1"
+_ZERO_NONCE = bytes(16)  # each AES key seals exactly one record
+
+
+@dataclass(frozen=True)
+class PirParams:
+    """Everything public about one database version (sent with the hint)."""
+
+    version: str
+    n_records: int
+    record_bytes: int  # declared maximum; 0 = membership mode
+    buckets: int
+    slots: int
+    columns: int
+    seed: bytes
+    salt: bytes
+    lwe_n: int = lwe.LWE_N
+    log_p: int = lwe.LOG_P
+
+    @property
+    def slot_bytes(self) -> int:
+        return TAG_BYTES + (LEN_BYTES + self.record_bytes if self.record_bytes else 0)
+
+    @property
+    def rows_per_bucket(self) -> int:
+        return self.slots * self.slot_bytes
+
+    @property
+    def rows(self) -> int:
+        return self.buckets * self.rows_per_bucket
+
+    def to_wire(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_wire(cls, obj: Any, peer: str) -> PirParams:
+        """Check a peer's parameters field by field before trusting them."""
+        if not isinstance(obj, dict):
+            raise PirProtocolError(f"party {peer!r} sent parameters that are not a mapping")
+        try:
+            params = cls(**{k: obj[k] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError) as exc:
+            raise PirProtocolError(f"party {peer!r} sent parameters without {exc}") from exc
+        params.check(peer)
+        return params
+
+    def check(self, peer: str) -> None:
+        ints = ("n_records", "record_bytes", "buckets", "slots", "columns", "lwe_n", "log_p")
+        for name in ints:
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise PirProtocolError(f"party {peer!r}: parameter {name!r} is not a count")
+        if (self.lwe_n, self.log_p) != (lwe.LWE_N, lwe.LOG_P):
+            raise PirProtocolError(
+                f"party {peer!r} uses LWE n={self.lwe_n}, log p={self.log_p}; this client "
+                f"supports n={lwe.LWE_N}, log p={lwe.LOG_P} only"
+            )
+        if min(self.buckets, self.slots) < 1 or self.columns < 2:
+            raise PirProtocolError(f"party {peer!r}: empty table geometry")
+        if self.record_bytes > MAX_RECORD_BYTES:
+            raise PirProtocolError(f"party {peer!r}: record_bytes above {MAX_RECORD_BYTES}")
+        for name in ("seed", "salt"):
+            if not isinstance(getattr(self, name), bytes) or len(getattr(self, name)) != 16:
+                raise PirProtocolError(f"party {peer!r}: parameter {name!r} is not 16 bytes")
+
+
+@dataclass
+class Placement:
+    """Where keys live: bucket, two candidate columns, tag and sealing key."""
+
+    bucket: npt.NDArray[np.int64]
+    col1: npt.NDArray[np.int64]
+    col2: npt.NDArray[np.int64]
+    tags: npt.NDArray[np.uint8]  # (n, TAG_BYTES)
+    keys: npt.NDArray[np.uint8]  # (n, 16)
+
+
+def key_bytes(value: object) -> bytes:
+    """The canonical bytes of a key value (str as UTF-8, int as decimal)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int | np.integer):
+        return str(int(value)).encode()
+    raise PirInputError(f"key {value!r} is neither text, bytes nor an integer")
+
+
+def material(prf_output: bytes, salt: bytes) -> bytes:
+    """Per-key material from F(x): BLAKE2b keyed with the version's salt."""
+    return hashlib.blake2b(
+        prf_output, digest_size=MATERIAL_BYTES, key=salt, person=_PERSONAL
+    ).digest()
+
+
+def place(materials: npt.NDArray[np.uint8], buckets: int, columns: int) -> Placement:
+    """Split (n, MATERIAL_BYTES) material into positions, tags and keys."""
+    words = np.ascontiguousarray(materials[:, :12]).view("<u4").astype(np.int64)
+    return Placement(
+        bucket=words[:, 0] % buckets,
+        col1=words[:, 1] % columns,
+        col2=words[:, 2] % columns,
+        tags=materials[:, 12 : 12 + TAG_BYTES],
+        keys=materials[:, 20:36],
+    )
+
+
+def seal(key: bytes, record: bytes, record_bytes: int) -> bytes:
+    """AES-128-CTR of len || record || zero padding (empty in membership mode)."""
+    if not record_bytes:
+        return b""
+    body = len(record).to_bytes(LEN_BYTES, "little") + record.ljust(record_bytes, b"\0")
+    enc = Cipher(algorithms.AES(key), modes.CTR(_ZERO_NONCE)).encryptor()
+    return enc.update(body) + enc.finalize()
+
+
+def unseal(key: bytes, sealed: bytes) -> bytes:
+    """Inverse of :func:`seal` (a labelled slot's payload to the record)."""
+    dec = Cipher(algorithms.AES(key), modes.CTR(_ZERO_NONCE)).decryptor()
+    body = dec.update(sealed) + dec.finalize()
+    length = int.from_bytes(body[:LEN_BYTES], "little")
+    return body[LEN_BYTES : LEN_BYTES + length]
+
+
+def _seal_chunk(
+    scalar: bytes, salt: bytes, record_bytes: int, rows: Sequence[tuple[bytes, bytes]]
+) -> list[bytes]:
+    """Worker: material || sealed payload for each (key, record) of a chunk."""
+    from nacl.bindings import crypto_scalarmult_ed25519_noclamp as mul
+
+    from meshmpc.crypto.oprf import finalize_output
+
+    out = []
+    for key, record in rows:
+        mat = material(finalize_output(key, bytes(mul(scalar, hash_to_group(key)))), salt)
+        out.append(mat + seal(mat[20:36], record, record_bytes))
+    return out
+
+
+def bucket_capacity(keys: int, buckets: int) -> int:
+    """Queries per bucket for a batch of ``keys``: a public function of the count.
+
+    The smallest t with buckets * P[Binomial(keys, 1/buckets) > t] <= 2^-40, so
+    the padding never depends on which keys are asked (overflow is handled by
+    splitting the batch, which happens with probability <= 2^-40).
+    """
+    if buckets == 1 or keys <= 1:
+        return max(keys, 1) if buckets == 1 else 1
+    i = np.arange(keys + 1, dtype=np.float64)
+    log_pmf = (
+        np.array([math.lgamma(keys + 1) - math.lgamma(x + 1) - math.lgamma(keys - x + 1)
+                  for x in range(keys + 1)])
+        + i * math.log(1.0 / buckets) + (keys - i) * math.log1p(-1.0 / buckets)
+    )
+    log_tail = np.logaddexp.accumulate(log_pmf[::-1])[::-1]  # log P[X >= i]
+    bound = BATCH_FAILURE_LOG2 * math.log(2) - math.log(buckets)
+    ok = np.flatnonzero(np.append(log_tail[1:], -np.inf) <= bound)  # P[X > t] small enough
+    return int(ok[0])
+
+
+def choose_buckets(n_records: int) -> int:
+    """Row blocks for the batch code: 1 below 2^17 records, up to 16 at 2^20."""
+    if n_records < 1 << 17:
+        return 1
+    return int(min(16, 2 ** (int(math.log2(n_records)) - 16)))
+
+
+def choose_slots(max_load: int, slot_bytes: int) -> int:
+    """Slots per column: tall enough to keep the hint small, at least 4 for cuckoo."""
+    digits = max_load / LOAD_FACTOR * slot_bytes
+    return int(max(4, min(4096, math.ceil(math.sqrt(digits / 24) / slot_bytes))))
+
+
+def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
+                  key_name: str) -> None:
+    """Reject duplicate keys and over-long records, naming the rows."""
+    if not 0 <= record_bytes <= MAX_RECORD_BYTES:
+        raise PirInputError(f"record_bytes must be in [0, {MAX_RECORD_BYTES}], got {record_bytes}")
+    seen: dict[bytes, int] = {}
+    for row, key in enumerate(keys):
+        first = seen.setdefault(key, row)
+        if first != row:
+            raise PirInputError(
+                f"key column {key_name!r}: value {key!r} appears in rows {first} and {row}; "
+                "keys must be unique (merge the records first)"
+            )
+    if records is None:
+        return
+    if len(records) != len(keys):
+        raise PirInputError(f"{len(keys)} keys but {len(records)} records")
+    for row, rec in enumerate(records):
+        if len(rec) > record_bytes:
+            raise PirInputError(
+                f"row {row} (key {keys[row]!r}): record of {len(rec)} bytes exceeds the "
+                f"declared maximum of {record_bytes}; raise record_bytes or trim the record"
+            )
+
+
+@dataclass
+class PirDatabase:
+    """One built version: public parameters, the matrix, its hint, the OPRF key."""
+
+    params: PirParams
+    db: npt.NDArray[np.uint8]
+    hint: npt.NDArray[np.uint32]
+    oprf_key: OprfKey
+
+    def bucket_rows(self, bucket: int) -> npt.NDArray[np.uint8]:
+        r = self.params.rows_per_bucket
+        return self.db[bucket * r : (bucket + 1) * r]
+
+
+def _geometry(mats: npt.NDArray[np.uint8], params: PirParams) -> tuple[PirParams, np.ndarray]:
+    """Grow the column count until cuckoo placement succeeds; return the slot table."""
+    columns = params.columns
+    while True:
+        pos = place(mats, params.buckets, columns)
+        g1 = (pos.bucket * columns + pos.col1).astype(np.uint32)
+        g2 = (pos.bucket * columns + pos.col2).astype(np.uint32)
+        table, failed = _core.pir_cuckoo_place(g1, g2, params.buckets * columns, params.slots)
+        if failed < 0:
+            return PirParams(**{**params.to_wire(), "columns": columns}), table
+        columns = int(columns * 1.05) + 1
+
+
+def _write_slots(db: np.ndarray, table: np.ndarray, slots: np.ndarray, params: PirParams) -> None:
+    """Copy each placed slot's bytes down its column (vectorised, in chunks)."""
+    where = np.flatnonzero(table >= 0)
+    items = table[where]
+    s, m, size = params.slots, params.columns, params.slot_bytes
+    bins, j = where // s, where % s
+    row0 = (bins // m) * params.rows_per_bucket + j * size
+    col = bins % m
+    offsets = np.arange(size)
+    for lo in range(0, len(where), 1 << 15):
+        hi = lo + (1 << 15)
+        db[row0[lo:hi, None] + offsets, col[lo:hi, None]] = slots[items[lo:hi]]
+
+
+def build_database(
+    keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
+    key_name: str = "key", workers: int | None = None, buckets: int | None = None,
+) -> PirDatabase:
+    """Server offline phase: OPRF every key, seal records, place, fill, compute the hint.
+
+    ``buckets`` overrides :func:`choose_buckets` (tests use it to exercise the
+    batch code on small tables).
+    """
+    keys = [key_bytes(k) for k in keys]
+    rec = records if record_bytes else None
+    check_records(keys, rec, record_bytes, key_name)
+    oprf_key, salt, seed = OprfKey.generate(), os.urandom(16), os.urandom(16)
+    rows = list(zip(keys, rec if rec is not None else [b""] * len(keys), strict=True))
+    sealed = parallel_map(_seal_chunk, (oprf_key.scalar, salt, record_bytes), rows, workers)
+    n = len(keys)
+    blob = np.frombuffer(b"".join(sealed), dtype=np.uint8)
+    width = MATERIAL_BYTES + (LEN_BYTES + record_bytes if record_bytes else 0)
+    blob = blob.reshape(n, width)
+    mats = blob[:, :MATERIAL_BYTES]
+    buckets = buckets or choose_buckets(n)
+    loads = np.bincount(place(mats, buckets, 2).bucket, minlength=buckets)
+    draft = PirParams(os.urandom(8).hex(), n, record_bytes, buckets, 1, 2, seed, salt)
+    slots = choose_slots(int(loads.max(initial=0)), draft.slot_bytes)
+    columns = max(2, math.ceil(int(loads.max(initial=0)) / (LOAD_FACTOR * slots)))
+    params, table = _geometry(mats, PirParams(**{**draft.to_wire(), "slots": slots,
+                                                 "columns": columns}))
+    slot_bytes = np.concatenate([mats[:, 12 : 12 + TAG_BYTES], blob[:, MATERIAL_BYTES:]], axis=1)
+    db = Prg().fill(np.empty((params.rows, params.columns), dtype=np.uint8))
+    _write_slots(db, table, slot_bytes, params)
+    a_t = np.ascontiguousarray(lwe.expand_matrix(seed, params.columns, lwe.LWE_N).T)
+    return PirDatabase(params, db, lwe.hint(db, a_t), oprf_key)

@@ -1,0 +1,42 @@
+"""The Ed25519 OPRF: blinded evaluation equals the direct PRF; bad points fail."""
+
+import pytest
+
+from meshmpc.crypto import oprf
+
+
+def test_blinded_evaluation_equals_direct_prf() -> None:
+    key = oprf.OprfKey.generate()
+    items = [b"alice", b"bob", b"", b"alice"]
+    batch = oprf.blind(items)
+    outputs = oprf.finalize(batch, key.evaluate_blinded(batch.points))
+    assert outputs == key.evaluate(items)
+    assert outputs[0] == outputs[3] and len(set(outputs[:3])) == 3
+
+
+def test_blinding_hides_the_item() -> None:
+    first, second = oprf.blind([b"same"]), oprf.blind([b"same"])
+    assert first.points != second.points  # fresh r each time
+
+
+def test_different_keys_give_unrelated_outputs() -> None:
+    a, b = oprf.OprfKey.generate(), oprf.OprfKey.generate()
+    assert a.evaluate([b"x"]) != b.evaluate([b"x"])
+
+
+@pytest.mark.parametrize("bad", [bytes(32), b"\x01" + bytes(31), b"short"])
+def test_server_rejects_invalid_points(bad: bytes) -> None:
+    with pytest.raises(oprf.OprfError, match="blinded element 0"):
+        oprf.OprfKey.generate().evaluate_blinded([bad])
+
+
+def test_client_rejects_a_wrong_count() -> None:
+    batch = oprf.blind([b"a", b"b"])
+    with pytest.raises(oprf.OprfError, match="1 elements for 2 items"):
+        oprf.finalize(batch, batch.points[:1])
+
+
+def test_parallel_evaluation_matches_serial() -> None:
+    key = oprf.OprfKey.generate()
+    items = [b"%d" % i for i in range(64)]
+    assert oprf.parallel_map(oprf._evaluate_chunk, (key.scalar,), items, 1) == key.evaluate(items)

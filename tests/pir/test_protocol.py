@@ -1,0 +1,170 @@
+"""Keyword PIR end to end over the in-memory mesh: client and server as two parties."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from meshmpc.net import Context, run_parties
+from meshmpc.pir import lwe
+from meshmpc.pir.client import PirClient
+from meshmpc.pir.errors import PirProtocolError, StaleHintError
+from meshmpc.pir.server import DATA, REQ, RESP, PirServer
+from meshmpc.pir.table import build_database
+
+KEYS = [b"9131%06d" % i for i in range(400)]
+RECORDS = [b"MARK-%d;" % i * (1 + i % 5) for i in range(400)]
+
+
+@pytest.fixture(scope="module")
+def server_db() -> Any:
+    return build_database(KEYS, RECORDS, 48, buckets=2)
+
+
+def run(server: PirServer, client_fn: Any) -> Any:
+    async def party(ctx: Context) -> Any:
+        if ctx.party == "fin":
+            return await server.serve(ctx, "bank")
+        client = PirClient(ctx, "fin")
+        try:
+            return await client_fn(client, ctx)
+        finally:
+            await client.close()
+
+    return run_parties(["fin", "bank"], party)["bank"]
+
+
+def test_found_not_found_and_duplicates(server_db: Any) -> None:
+    asked = [KEYS[3], b"unknown", KEYS[399], KEYS[3], KEYS[0]]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query(asked)
+
+    hits = run(PirServer(server_db), go)
+    assert [h.key for h in hits] == asked
+    assert [h.found for h in hits] == [True, False, True, True, True]
+    assert hits[0].record == RECORDS[3] and hits[2].record == RECORDS[399]
+    assert hits[1].record is None and hits[3] == hits[0]
+
+
+def test_batch_spanning_buckets_returns_every_record(server_db: Any) -> None:
+    asked = KEYS[::3] + [b"absent-%d" % i for i in range(20)]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query(asked)
+
+    hits = run(PirServer(server_db), go)
+    for h in hits:
+        assert h.found == (h.key in KEYS)
+        if h.found:
+            assert h.record == RECORDS[KEYS.index(h.key)]
+
+
+def test_empty_database_and_membership_mode() -> None:
+    empty = PirServer(build_database([], [], 16))
+    member = PirServer(build_database(KEYS[:50], None, 0))
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query([KEYS[1], b"nobody"])
+
+    assert [h.found for h in run(empty, go)] == [False, False]
+    hits = run(member, go)
+    assert [h.found for h in hits] == [True, False] and hits[0].record is None
+
+
+def test_maximum_length_records() -> None:
+    records = [bytes([i]) * 64 for i in range(30)]
+    server = PirServer(build_database(KEYS[:30], records, 64))
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query(KEYS[:30])
+
+    assert [h.record for h in run(server, go)] == records
+
+
+def test_server_sees_the_same_sizes_whatever_the_keys(server_db: Any) -> None:
+    """Found or not, which keys: every message the server receives has one size."""
+
+    def traffic(asked: list[bytes]) -> tuple[int, int]:
+        async def party(ctx: Context) -> Any:
+            if ctx.party == "fin":
+                await PirServer(server_db).serve(ctx, "bank")
+                t = ctx.traffic()
+                return t.bytes_received, t.messages_received
+            client = PirClient(ctx, "fin")
+            await client.query(asked)
+            await client.close()
+
+        return run_parties(["fin", "bank"], party)["fin"]
+
+    sizes = {traffic(a) for a in ([KEYS[1], KEYS[2]], [b"nope", b"nada"], [KEYS[7], b"x"])}
+    assert len(sizes) == 1
+
+
+def test_client_cannot_read_records_it_did_not_ask_for(server_db: Any) -> None:
+    """The answers carry whole columns of other records: all of them stay sealed."""
+    seen: list[np.ndarray] = []
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        original = lwe.decode
+
+        def spy(*args: Any) -> Any:
+            seen.append(original(*args))
+            return seen[-1]
+
+        lwe.decode = spy
+        try:
+            return await client.query([KEYS[5]])
+        finally:
+            lwe.decode = original
+
+    hits = run(PirServer(server_db), go)
+    assert hits[0].record == RECORDS[5]
+    decoded = b"".join(d.tobytes() for d in seen)
+    p = server_db.params
+    assert len(decoded) >= 2 * p.rows_per_bucket  # both columns, with other slots
+    assert b"MARK-" not in decoded  # no plaintext of any record, not even the asked one
+
+
+def test_stale_hint_is_detected_and_refreshed(server_db: Any) -> None:
+    server = PirServer(server_db)
+    newer = build_database([b"fresh"], [b"new record"], 16)
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        await client.refresh()
+        server.swap(newer)
+        with pytest.raises(StaleHintError, match="party 'fin' now serves database version"):
+            await client.query([b"fresh"], auto_refresh=False)
+        return await client.query([b"fresh"])
+
+    hits = run(server, go)
+    assert hits[0].found and hits[0].record == b"new record"
+
+
+def test_malformed_query_gets_a_clear_error(server_db: Any) -> None:
+    async def party(ctx: Context) -> Any:
+        if ctx.party == "fin":
+            return await PirServer(server_db).serve(ctx, "bank")
+        version = server_db.params.version
+        await ctx.send("fin", REQ, {"op": "query", "version": version, "per_bucket": 1})
+        await ctx.send("fin", DATA, np.zeros((3, 5), np.uint32))
+        reply = await ctx.recv("fin", RESP)
+        await ctx.send("fin", REQ, {"op": "launch"})
+        unknown = await ctx.recv("fin", RESP)
+        await ctx.send("fin", REQ, {"op": "close"})
+        return reply, unknown
+
+    reply, unknown = run_parties(["fin", "bank"], party)["bank"]
+    assert reply["error"] == "malformed" and "uint32 array of shape" in reply["detail"]
+    assert "unknown request 'launch'" in unknown["detail"]
+
+
+def test_client_raises_on_server_rejection(server_db: Any) -> None:
+    async def go(client: PirClient, ctx: Context) -> Any:
+        await client.refresh()
+        assert client.params is not None
+        client._a = client._a[:-3].copy()  # corrupt: queries 3 columns short
+        with pytest.raises(PirProtocolError, match="rejected the request"):
+            await client.query([KEYS[0]], auto_refresh=False)
+
+    run(PirServer(server_db), go)

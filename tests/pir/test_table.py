@@ -1,0 +1,68 @@
+"""The keyword table: sealing, geometry, input checks, batch capacity."""
+
+import numpy as np
+import pytest
+
+from meshmpc.pir import table
+from meshmpc.pir.errors import PirInputError, PirProtocolError
+
+
+def test_seal_unseal_roundtrip_and_padding() -> None:
+    key = bytes(range(16))
+    sealed = table.seal(key, b"hello", 32)
+    assert len(sealed) == table.LEN_BYTES + 32
+    assert b"hello" not in sealed
+    assert table.unseal(key, sealed) == b"hello"
+    assert table.unseal(bytes(16), sealed) != b"hello"
+
+
+def test_duplicate_server_keys_name_both_rows() -> None:
+    with pytest.raises(PirInputError, match=r"rows 0 and 2"):
+        table.build_database([b"a", b"b", b"a"], [b"1", b"2", b"3"], 8, key_name="credit_code")
+
+
+def test_overlong_record_names_the_row() -> None:
+    with pytest.raises(PirInputError, match=r"row 1 .*9 bytes exceeds .* 8"):
+        table.build_database([b"a", b"b"], [b"1", b"x" * 9], 8)
+
+
+def test_bucket_capacity_bounds_overflow() -> None:
+    assert table.bucket_capacity(1, 16) == 1
+    assert table.bucket_capacity(7, 1) == 7
+    t = table.bucket_capacity(1000, 16)
+    assert 1000 / 16 < t < 1000
+    # an empirical check: the maximum load of random batches stays below t
+    rng = np.random.default_rng(5)
+    loads = [np.bincount(rng.integers(0, 16, 1000), minlength=16).max() for _ in range(200)]
+    assert max(loads) <= t
+
+
+def test_table_holds_every_record_in_one_of_its_columns() -> None:
+    keys = [b"k%d" % i for i in range(500)]
+    db = table.build_database(keys, [b"r%d" % i for i in range(500)], 6, buckets=2)
+    p = db.params
+    assert db.db.shape == (p.rows, p.columns) and db.hint.shape == (p.rows, 1024)
+    mats = np.frombuffer(
+        b"".join(table.material(f, p.salt) for f in db.oprf_key.evaluate(keys)), np.uint8
+    ).reshape(len(keys), -1)
+    pos = table.place(mats, p.buckets, p.columns)
+    for i in range(0, 500, 37):
+        rows = db.bucket_rows(int(pos.bucket[i]))
+        found = []
+        for col in {int(pos.col1[i]), int(pos.col2[i])}:  # the two choices may coincide
+            slots = rows[:, col].reshape(p.slots, p.slot_bytes)
+            found += [s for s in slots if (s[:8] == pos.tags[i]).all()]
+        assert len(found) == 1
+        assert table.unseal(pos.keys[i].tobytes(), found[0][8:].tobytes()) == b"r%d" % i
+
+
+def test_params_from_wire_rejects_wrong_lwe_parameters() -> None:
+    db = table.build_database([b"a"], [b"1"], 4)
+    wire = db.params.to_wire()
+    table.PirParams.from_wire(wire, "fin")
+    with pytest.raises(PirProtocolError, match="party 'fin' uses LWE n=512"):
+        table.PirParams.from_wire({**wire, "lwe_n": 512}, "fin")
+    with pytest.raises(PirProtocolError, match="'salt' is not 16 bytes"):
+        table.PirParams.from_wire({**wire, "salt": b"x"}, "fin")
+    with pytest.raises(PirProtocolError, match="without"):
+        table.PirParams.from_wire({"version": "x"}, "fin")
