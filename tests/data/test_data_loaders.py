@@ -107,3 +107,15 @@ def test_prefetch_keeps_order_and_reraises_reader_errors():
     early = prefetch(iter(batches), depth=1)
     next(early)
     early.close()  # stops the reader thread without draining
+
+
+def test_csv_takes_types_from_the_schema_beside_it(tmp_path):
+    (tmp_path / "firms.csv").write_text("credit_code,n\n914403001922038216,7\n", encoding="utf-8")
+    inferred = load_table(tmp_path / "firms.csv")
+    assert pa.types.is_integer(inferred.schema.field("credit_code").type)  # Arrow's guess
+    (tmp_path / "firms.schema.toml").write_text(
+        "[[columns]]\nname = 'credit_code'\ntype = 'string'\n"
+        "[[columns]]\nname = 'n'\ntype = 'float'\n", encoding="utf-8")
+    typed = load_table(tmp_path / "firms.csv")
+    assert typed.column("credit_code").to_pylist() == ["914403001922038216"]
+    assert typed.schema.field("n").type == pa.float64()

@@ -31,6 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from meshmpc.data.errors import DataReadError
+from meshmpc.data.schema import Schema, load_schema
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
@@ -66,20 +67,37 @@ def iter_batches(
     table: str | None = None,
     query: str | None = None,
     column_types: Mapping[str, pa.DataType] | None = None,
-    encoding: str = "utf-8",
+    encoding: str | None = None,
+    schema: Schema | str | Path | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Yield the source's rows as record batches of at most ``batch_rows`` rows.
 
-    ``column_types`` fixes CSV conversion (e.g. ``pa.binary()`` to read raw
-    text for validation); ``encoding`` is the CSV text encoding.
+    CSV text has no types, so CSV columns take their types from ``schema``,
+    or by default from ``<name>.schema.toml`` beside the file when there is one
+    (otherwise Arrow infers them, and a numeric-looking credit code would become
+    an integer). ``column_types`` overrides single columns (e.g. ``pa.binary()``
+    to read raw text for validation); ``encoding`` overrides the schema's.
     """
     kind = source_kind(source)
     if kind == "csv":
-        yield from _csv_batches(Path(source), columns, batch_rows, column_types, encoding)
+        spec = _csv_schema(Path(source), schema)
+        types = {c.name: c.arrow_type for c in spec.columns} if spec else {}
+        types.update(column_types or {})
+        text = encoding or (spec.encoding if spec else "utf-8")
+        yield from _csv_batches(Path(source), columns, batch_rows, types, text)
     elif kind == "parquet":
         yield from _parquet_batches(Path(source), columns, batch_rows)
     else:
         yield from _sql_batches(source, kind, columns, batch_rows, table, query)
+
+
+def _csv_schema(path: Path, schema: Schema | str | Path | None) -> Schema | None:
+    if isinstance(schema, Schema):
+        return schema
+    if schema is not None:
+        return load_schema(schema)
+    beside = path.with_name(path.name.split(".")[0] + ".schema.toml")
+    return load_schema(beside) if beside.is_file() else None
 
 
 def load_table(source: Source, columns: Sequence[str] | None = None, **options: Any) -> pa.Table:

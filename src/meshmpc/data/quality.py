@@ -192,6 +192,10 @@ class QualityChecker:
         self.rows += batch.num_rows
         return converted
 
+    def close(self) -> None:
+        """Stop the worker threads (idempotent); :meth:`finish` calls it too."""
+        self.pool.shutdown()
+
     def _check_header(self, names: list[str]) -> None:
         self.header_seen = True
         missing = [n for n in self.schema.names if n not in names]
@@ -205,7 +209,7 @@ class QualityChecker:
 
     def finish(self) -> QualityReport:
         """Run the whole-file checks (duplicates, missing rates) and build the report."""
-        self.pool.shutdown()
+        self.close()
         if not self.header_seen:
             self._check_header([])
         issues = list(self.file_issues)

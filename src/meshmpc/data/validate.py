@@ -37,7 +37,7 @@ def _batches(
     if source_kind(source) == "csv":
         raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
         return prefetch(iter_batches(source, batch_rows=batch_rows, column_types=raw,
-                                     encoding=schema.encoding))
+                                     schema=schema))
     return prefetch(iter_batches(source, batch_rows=batch_rows, **options))
 
 
@@ -50,8 +50,11 @@ def check(schema: SchemaLike, source: Source, batch_rows: int = BATCH_ROWS,
     """Run every quality check on ``source``; never raises for bad values."""
     spec = _schema(schema)
     checker = QualityChecker(spec, _display(source))
-    for batch in _batches(spec, source, batch_rows, **options):
-        checker.add(batch)
+    try:
+        for batch in _batches(spec, source, batch_rows, **options):
+            checker.add(batch)
+    finally:
+        checker.close()
     return checker.finish()
 
 
@@ -76,11 +79,14 @@ def load_validated(
     target = pa.schema([pa.field(n, spec.column(n).arrow_type) for n in wanted])
     checker = QualityChecker(spec, _display(source))
     batches: list[pa.RecordBatch] = []
-    for batch in _batches(spec, source, BATCH_ROWS, **options):
-        converted = checker.add(batch)
-        if all(n in converted for n in wanted):
-            batches.append(pa.RecordBatch.from_arrays([converted[n] for n in wanted],
-                                                      schema=target))
+    try:
+        for batch in _batches(spec, source, BATCH_ROWS, **options):
+            converted = checker.add(batch)
+            if all(n in converted for n in wanted):
+                batches.append(pa.RecordBatch.from_arrays([converted[n] for n in wanted],
+                                                          schema=target))
+    finally:
+        checker.close()
     report = checker.finish()
     if not report.ok:
         raise SchemaViolation(report.path, report.problems(), report)
