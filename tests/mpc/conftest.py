@@ -21,6 +21,7 @@ CONFIGS = {
     "semi2k-3": ("semi2k", "dealer", 3),
     "semi2k-4": ("semi2k", "dealer", 4),
     "rep3": ("rep3", "none", 3),
+    "semi2k-ot": ("semi2k", "ot", 2),
 }
 PARTIES = ["bank", "gov", "fin", "telco"]
 

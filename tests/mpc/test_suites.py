@@ -51,6 +51,8 @@ def _values(ring: Ring, n: int = 64) -> tuple[np.ndarray, np.ndarray, list[int]]
 @pytest.mark.parametrize("bits", [64, 128])
 def test_ring_protocols_match_plain_ring(config: str, bits: int) -> None:
     suite, triples, count = CONFIGS[config]
+    if triples == "ot" and bits == 128:
+        pytest.skip("OT triples run over Z_2^64 only (tested to refuse in test_triples)")
     ring = ring_for(bits)
     xs, ys, xi = _values(ring)
     out = run_parties(PARTIES[:count], ring_job, suite, triples, bits, xs, ys)

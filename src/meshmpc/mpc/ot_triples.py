@@ -1,0 +1,205 @@
+"""OT-based correlated randomness for semi2k: no trusted party.
+
+Security: semi-honest, any number of corrupted parties (dishonest majority),
+inheriting the IKNP OT extension's model (protocols/ot.md). Every party draws
+its own random shares; the cross terms between two parties come from OTs.
+
+* Arithmetic triples: c = (sum a_i)(sum b_i). Each cross product a_i b_j is a
+  Gilboa product (Gilboa, CRYPTO 1999): party j's 64 bits of b_j are its
+  choices in 64 arithmetic correlated OTs (``send_correlated`` of meshmpc.ot)
+  whose sender inputs are a_i 2^k; the receiver gets m0 + b_jk a_i 2^k, the
+  sender keeps -m0. 64 OTs and 64 x (16 + 8) bytes per ordered pair and element.
+* Matrix triples A @ B: the receiver's choices are the bits of its A entries
+  and the sender's correlation is its row of B (up to two columns per OT), so
+  the cost is 64 mk ceil(p/2) OTs per ordered pair.
+* AND triples: each cross term a_i & b_j from one random OT per bit, with one
+  correction bit from the sender (so that a_i is the same for every peer).
+* daBits: each party draws random bits r_i; the arithmetic sharing of their XOR
+  is folded in N - 1 steps b <- b + r_i - 2 b r_i, each product b r_i by
+  correlated OTs towards party i.
+
+Truncation pairs (N > 2 parties, exact truncation) are not generated yet:
+two-party semi2k truncates locally and needs none. Z_2^64 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+
+from meshmpc.mpc.circuits import plane_words
+from meshmpc.mpc.errors import UnsupportedOperationError
+from meshmpc.mpc.prg import Prg, fresh_key
+from meshmpc.mpc.ring import Ring
+from meshmpc.mpc.triples import Arrays, TripleProvider
+from meshmpc.net import Context
+from meshmpc.ot import OtPool, setup_pools
+
+CHUNK_ELEMENTS = 1 << 14  # elements per OT batch: 2^20 OTs, bounded memory
+SHIFTS = np.arange(64, dtype=np.uint64)
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """(n,) uint64 -> (n*64,) uint8 choice bits, bit k of element j at j*64 + k."""
+    return ((values[:, None] >> SHIFTS) & np.uint64(1)).astype(np.uint8).reshape(-1)
+
+
+def _ring64(ring: Ring) -> None:
+    if ring.bits != 64:
+        raise UnsupportedOperationError(
+            f"semi2k with OT triples runs over Z_2^64 only (got {ring.name}); "
+            "use the dealer for Z_2^128 tests or rep3")
+
+
+class OtTripleProvider(TripleProvider):
+    """Correlations from IKNP OT extension between every pair of parties."""
+
+    name = "ot"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.pools: dict[str, OtPool] = {}
+        self._prg = Prg(fresh_key())
+        self._nonce = 0
+
+    async def setup(self) -> None:
+        if not self.pools:
+            self.pools = await setup_pools(self.ctx.scope("ot-triples"))
+
+    def _random(self, count: int) -> np.ndarray:
+        self._nonce += 1
+        return self._prg.words(count, self._nonce)
+
+    # --- arithmetic -------------------------------------------------------------------
+    async def _gilboa(self, pool: OtPool, mine: np.ndarray, choices_of: np.ndarray,
+                      width: int) -> np.ndarray:
+        """Share of (my correlation x its bits) + (its correlation x my bits) with one peer.
+
+        ``mine``: (r, width) words I send per element, ``choices_of``: (r,) words whose
+        bits I choose with. Returns (r, width) shares, summed over the 64 bits.
+        """
+        rows = mine.shape[0]
+        x = (mine[:, None, :] << SHIFTS[None, :, None]).reshape(rows * 64, width)
+        sent, got = await asyncio.gather(
+            pool.sender.send_correlated(x if width > 1 else x.reshape(-1)),
+            pool.receiver.receive_correlated(_bits(choices_of), width),
+        )
+        sent = sent.reshape(rows, 64, width)
+        got = got.reshape(rows, 64, width)
+        return np.subtract(got.sum(axis=1, dtype=np.uint64), sent.sum(axis=1, dtype=np.uint64),
+                           dtype=np.uint64)
+
+    async def _cross(self, x: np.ndarray, y: np.ndarray, width: int = 1) -> np.ndarray:
+        """Shares of sum over peers of (x_me (.) y_peer + x_peer (.) y_me), in chunks.
+
+        x: (r, width) correlations, y: (r,) choice words; both this party's.
+        """
+        total = np.zeros_like(x)
+        for start in range(0, x.shape[0], CHUNK_ELEMENTS):
+            part = slice(start, start + CHUNK_ELEMENTS)
+            shares = await asyncio.gather(*(
+                self._gilboa(pool, x[part], y[part], width) for pool in self.pools.values()))
+            for s in shares:
+                total[part] += s
+        return total
+
+    async def arith_triples(self, ring: Ring, shape: Sequence[int]) -> Arrays:
+        _ring64(ring)
+        await self.setup()
+        n = int(np.prod(shape, dtype=np.int64))
+        a, b = self._random(n), self._random(n)
+        cross = await self._cross(a.reshape(n, 1), b)
+        c = a * b + cross.reshape(n)
+        return a.reshape(shape), b.reshape(shape), c.reshape(shape)
+
+    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int]) -> Arrays:
+        """C = A @ B: choices are bits of A[s, t], correlations rows B[t, cols]."""
+        _ring64(ring)
+        await self.setup()
+        (m, k), (_, p) = sx, sy
+        a = self._random(m * k).reshape(m, k)
+        b = self._random(k * p).reshape(k, p)
+        c = np.matmul(a, b, dtype=np.uint64)
+        for col in range(0, p, 2):
+            cols = slice(col, min(col + 2, p))
+            width = cols.stop - cols.start
+            corr = np.broadcast_to(b[None, :, cols], (m, k, width)).reshape(m * k, width)
+            shares = await self._cross(np.ascontiguousarray(corr), a.reshape(-1), width)
+            c[:, cols] += shares.reshape(m, k, width).sum(axis=1, dtype=np.uint64)
+        return a, b, c
+
+    # --- boolean ------------------------------------------------------------------------
+    async def _and_cross(self, pool: OtPool, a_bits: np.ndarray,
+                         b_bits: np.ndarray) -> np.ndarray:
+        """Shares of a_me & b_peer ^ a_peer & b_me (bit arrays) via random OT + correction."""
+        n = a_bits.size
+
+        async def as_sender() -> np.ndarray:
+            m0, m1 = await pool.sender.rot(n)
+            u, v = m0[:, 0] & 1, m1[:, 0] & 1
+            tag = f"and-fix/{self._nonce}"
+            await self.ctx.scope("ot-and").send(pool.peer, tag,
+                                                np.packbits(u ^ v ^ a_bits, bitorder="little"))
+            return u
+
+        async def as_receiver() -> np.ndarray:
+            _, m = await pool.receiver.rot(b_bits)
+            fix = await self.ctx.scope("ot-and").recv(pool.peer, f"and-fix/{self._nonce}")
+            d = np.unpackbits(np.asarray(fix, dtype=np.uint8), count=n, bitorder="little")
+            return (m[:, 0] & 1) ^ (b_bits & d)
+
+        u, w = await asyncio.gather(as_sender(), as_receiver())
+        return u ^ w
+
+    async def and_triples(self, shape: Sequence[int]) -> Arrays:
+        await self.setup()
+        count = int(np.prod(shape, dtype=np.int64))
+        a, b = self._random(count), self._random(count)
+        a_bits = np.unpackbits(a.view(np.uint8), bitorder="little")
+        b_bits = np.unpackbits(b.view(np.uint8), bitorder="little")
+        c_bits = a_bits & b_bits
+        for s in await asyncio.gather(*(self._and_cross(p, a_bits, b_bits)
+                                        for p in self.pools.values())):
+            c_bits ^= s
+        c = np.packbits(c_bits, bitorder="little").view(np.uint64)
+        return a.reshape(shape), b.reshape(shape), c.reshape(shape)
+
+    async def dabits(self, ring: Ring, n: int) -> Arrays:
+        """Random bits r_i per party; arithmetic XOR folded one party at a time."""
+        _ring64(ring)
+        await self.setup()
+        words = plane_words(n)
+        plane = self._random(words)
+        if n % 64:
+            plane[-1] &= np.uint64((1 << (n % 64)) - 1)
+        mine = np.unpackbits(plane.view(np.uint8), count=n, bitorder="little").astype(np.uint64)
+        acc = mine.copy() if self.ctx.index == 0 else np.zeros(n, np.uint64)
+        for i, party in enumerate(self.ctx.parties[1:], start=1):
+            prod = await self._times_bits_of(party, acc, mine if self.ctx.index == i else None)
+            if self.ctx.index == i:
+                acc = acc + mine
+            acc = acc - prod - prod
+        return plane, acc
+
+    async def _times_bits_of(self, party: str, acc: np.ndarray,
+                             bits: np.ndarray | None) -> np.ndarray:
+        """Shares of (sum of acc shares) * bits, where ``party`` holds the bits."""
+        if self.ctx.party != party:
+            sent = await self.pools[party].sender.send_correlated(acc)
+            return np.subtract(np.uint64(0), sent, dtype=np.uint64)
+        assert bits is not None
+        choices = bits.astype(np.uint8)
+        got = await asyncio.gather(*(pool.receiver.receive_correlated(choices)
+                                     for pool in self.pools.values()))
+        out = acc * bits
+        for g in got:
+            out = out + g
+        return out
+
+    async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int,
+                          low_bits: bool = False) -> Arrays:
+        raise UnsupportedOperationError(
+            "semi2k with OT triples: truncation pairs are not generated yet, so N > 2 parties "
+            "and exact truncation need triples='dealer' (tests) or the rep3 suite")
