@@ -157,3 +157,12 @@ def test_large_file_statistics_match_numpy(tmp_path):
     assert summary.stats["mean"] == pytest.approx(values.mean())
     assert summary.stats["std"] == pytest.approx(values.std(), rel=1e-6)
     assert summary.stats["p50"] == pytest.approx(np.median(values), rel=0.05)
+
+
+def test_std_is_stable_for_large_offsets(tmp_path):
+    values = 1e9 + np.arange(100_000) % 7 * 0.001
+    pq.write_table(pa.table({"v": values}), tmp_path / "v.parquet", row_group_size=7_000)
+    schema = tmp_path / "v.schema.toml"
+    schema.write_text("[[columns]]\nname = 'v'\ntype = 'float'\n", encoding="utf-8")
+    summary = check(schema, tmp_path / "v.parquet", batch_rows=3_000).columns[0]
+    assert summary.stats["std"] == pytest.approx(values.std(), rel=1e-6)

@@ -37,8 +37,9 @@ class ColumnTracker:
         self.present = 0
         self.missing = 0
         self.invalid = 0
-        self.total = 0.0
-        self.total_sq = 0.0
+        self.finite = 0
+        self.mean = 0.0
+        self.squares = 0.0
         self.low = np.inf
         self.high = -np.inf
         self.sample: list[np.ndarray] = []
@@ -105,8 +106,7 @@ class ColumnTracker:
             data = values.drop_null().cast(pa.float64()).to_numpy()
             data = data[np.isfinite(data)]
             if data.size:
-                self.total += float(data.sum())
-                self.total_sq += float(np.square(data).sum())
+                self._merge_moments(data)
                 self.low = min(self.low, float(data.min()))
                 self.high = max(self.high, float(data.max()))
                 self._keep_sample(data)
@@ -117,6 +117,16 @@ class ColumnTracker:
             self.dates = (min(old[0], low), max(old[1], high))
         if self.counts is not None and not self.is_key and col.format is None:
             self._count_values(values)
+
+    def _merge_moments(self, data: np.ndarray) -> None:
+        """Chan et al.'s pairwise update of count, mean and squared deviations (stable)."""
+        count, mean = len(data), float(data.mean())
+        squares = float(np.square(data - mean).sum())
+        total = self.finite + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.squares += squares + delta * delta * self.finite * count / total
+        self.finite = total
 
     def _keep_sample(self, data: np.ndarray) -> None:
         """Keep every ``stride``-th value; halve the sample when it outgrows the cap."""
@@ -139,10 +149,8 @@ class ColumnTracker:
     def summary(self) -> ColumnSummary:
         col = self.column
         stats: dict[str, float | str] = {}
-        if col.numeric and self.sample_size:
-            count = self.present
-            mean = self.total / count
-            stats.update(mean=mean, std=float(np.sqrt(max(self.total_sq / count - mean**2, 0))),
+        if col.numeric and self.finite:
+            stats.update(mean=self.mean, std=float(np.sqrt(self.squares / self.finite)),
                          min=self.low, max=self.high)
             sample = np.concatenate(self.sample)
             for label, q in _QUANTILES:

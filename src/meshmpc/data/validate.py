@@ -108,5 +108,6 @@ def validate_inputs(
         reports[party] = report
         problems += [f"party {party}: {line}" for line in report.problems()]
     if problems:
-        raise SchemaViolation(", ".join(inputs), problems, reports)
+        broken = ", ".join(p for p, r in reports.items() if not r.ok)
+        raise SchemaViolation(f"the joint job's input from {broken}", problems, reports)
     return reports
