@@ -153,3 +153,24 @@ def test_kkrt_refuses_cardinality_only(tmp_path: Path) -> None:
     a, b = _files(tmp_path, ["x"], ["x"])
     with pytest.raises(PsiError, match="cardinality-only PSI needs protocol 'ecdh'"):
         _run(tmp_path, a, b, reveal="cardinality", protocol="kkrt")
+
+
+@pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
+@pytest.mark.parametrize("mode", ["inner", "left"])
+def test_bucketed_run_matches_plaintext(tmp_path: Path, protocol: str, mode: str) -> None:
+    rng = random.Random(11)
+    common = random_keys(rng, 300)
+    a_keys = common + random_keys(rng, 200, "a") + [common[5], ""]
+    b_keys = random_keys(rng, 250, "b") + common[::-1]
+    a, b = _files(tmp_path, a_keys, b_keys)
+    res = _run(tmp_path, a, b, protocol=protocol, mode=mode, bucket_rows=64)
+    assert res["bank"].intersection == 300
+    assert res["bank"].report.duplicates == 1 and res["bank"].report.empty == 1
+    assert res["bank"].report.duplicate_examples == [(501, 6)]
+    out_a, out_b = _read(tmp_path / "out-bank.csv"), _read(tmp_path / "out-gov.csv")
+    if mode == "inner":
+        assert [r["credit_code"] for r in out_a] == [r["credit_code"] for r in out_b]
+        assert set(r["credit_code"] for r in out_a) == set(common) and len(out_a) == 300
+    else:
+        assert len(out_a) == 500 and sum(r["psi_matched"] for r in out_a) == 300
+    assert not list(tmp_path.glob(".psi-spill-*"))

@@ -89,3 +89,12 @@ def random_permutation(n: int) -> Indices:
 def chunks(n: int, size: int) -> list[tuple[int, int]]:
     """[start, stop) ranges covering n items in chunks of ``size``."""
     return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+async def exchange_sizes(ctx: Context, peers: list[str], size: int, tag: str) -> dict[str, int]:
+    """Tell ``peers`` this party's set size and learn theirs (sizes are public)."""
+    for peer in peers:
+        await ctx.send(peer, f"psi/size/{tag}", int(size))
+    sizes = {peer: int(await ctx.recv(peer, f"psi/size/{tag}")) for peer in peers}
+    sizes[ctx.party] = int(size)
+    return sizes

@@ -82,6 +82,19 @@ class BatchSource:
         fields = [pa.field(f.name, pa.string()) if f.name in self.keys else f for f in schema]
         return pa.schema([f for f in fields if self.include is None or f.name in self.include])
 
+    def estimate_rows(self) -> int:
+        """Row count: exact for Parquet, from the file size and a sample for CSV."""
+        if self.format == "parquet":
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        size = self.path.stat().st_size
+        sample = _csv_reader(self.path, self.keys, self.include, 1 << 20)
+        batch = next(iter(sample), None)
+        if batch is None or batch.num_rows == 0:
+            return 0
+        if size <= (1 << 20):
+            return int(pa.Table.from_batches([batch, *sample]).num_rows)
+        return int(size / ((1 << 20) / batch.num_rows)) + 1
+
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         try:
             if self.format == "csv":

@@ -8,72 +8,26 @@ has finished: a failed or interrupted run leaves no output behind.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from meshmpc.net import Context
 from meshmpc.psi import io
-from meshmpc.psi.align import Mode, aligned_table, output_columns
-from meshmpc.psi.common import PsiOutcome, Reveal, agree
+from meshmpc.psi.align import aligned_table, output_columns
+from meshmpc.psi.bucketed import run_bucketed
+from meshmpc.psi.common import PsiOutcome, agree, exchange_sizes
 from meshmpc.psi.errors import PsiInputError
-from meshmpc.psi.keys import KeyOptions, KeyReport, PreparedKeys, prepare_keys
+from meshmpc.psi.keys import KeyOptions, PreparedKeys, prepare_keys
 from meshmpc.psi.protocols import PROTOCOLS, run_protocol
-
-
-@dataclass
-class PsiJob:
-    """One party's PSI job; every field except paths and workers must match its peers'."""
-
-    input: Path
-    keys: KeyOptions
-    peers: list[str]
-    receiver: str | None = None
-    output: Path | None = None
-    payload: list[str] | None = None
-    protocol: str = "ecdh"
-    reveal: Reveal = "all"
-    mode: Mode = "inner"
-    workers: int | None = None
-    cache_dir: Path | None = None
-
-    def agreement(self, parties: list[str]) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol, "receiver": receiver_of(self, parties),
-            "reveal": self.reveal,
-            "mode": self.mode, "parties": parties, **self.keys.agreement(),
-        }
-
-
-@dataclass
-class PsiSummary:
-    """What a party reports after a job: sizes, intersection, output, timings, traffic."""
-
-    party: str
-    rows: int
-    keys_used: int
-    report: KeyReport
-    intersection: int | None
-    output: str | None
-    output_rows: int
-    phases: dict[str, float] = field(default_factory=dict)
-    bytes_sent: int = 0
-    bytes_received: int = 0
-
-
-@contextmanager
-def _phase(phases: dict[str, float], name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    phases[name] = round(time.perf_counter() - start, 4)
-
-
-def receiver_of(job: PsiJob, parties: list[str]) -> str:
-    """The designated receiver: as configured, else the first participant in cluster order."""
-    return job.receiver or parties[0]
+from meshmpc.psi.spec import (
+    DEFAULT_BUCKET_ROWS,
+    PsiJob,
+    PsiSummary,
+    phase_timer,
+    receiver_of,
+)
+from meshmpc.psi.stream import bucket_count
 
 
 def _participants(ctx: Context, job: PsiJob) -> list[str]:
@@ -90,27 +44,41 @@ def _participants(ctx: Context, job: PsiJob) -> list[str]:
 
 
 async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
-    """Run one party's side of ``job`` over ``ctx`` and write its output file."""
+    """Run one party's side of ``job`` over ``ctx`` and write its output file.
+
+    Inputs up to ``job.bucket_rows`` rows (the larger party's count decides) run
+    in memory; larger ones are bucketed by key hash (:mod:`meshmpc.psi.stream`).
+    """
     phases: dict[str, float] = {}
     parties = _participants(ctx, job)
+    peers = [p for p in parties if p != ctx.party]
     columns = None if job.payload is None else [*job.keys.columns, *job.payload]
-    with _phase(phases, "read"):
-        table = io.read_table(job.input, job.keys.columns, columns)
-    with _phase(phases, "keys"):
-        prep = prepare_keys(table, job.keys, str(job.input))
-    with _phase(phases, "agree"):
-        sizes = await agree(ctx, [p for p in parties if p != ctx.party],
-                            job.agreement(parties), len(prep.digests))
-    with _phase(phases, "protocol"):
+    source = io.BatchSource(job.input, job.keys.columns, columns)
+    with phase_timer(phases, "agree"):
+        estimate = await asyncio.to_thread(source.estimate_rows)
+        estimates = await agree(ctx, peers, job.agreement(parties), estimate)
+    buckets = bucket_count(max(estimates.values()), job.bucket_rows)
+    if buckets > 1:
+        return await run_bucketed(ctx, job, parties, source, buckets, phases)
+    with phase_timer(phases, "read"):
+        table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
+    with phase_timer(phases, "keys"):
+        prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
+    with phase_timer(phases, "protocol"):
+        sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
         outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
                                      prep.digests, sizes, job.reveal, job.workers,
-                                     job.cache_dir or job.input.parent / ".meshmpc-psi-cache")
-    with _phase(phases, "write"):
+                                     _cache_dir(job))
+    with phase_timer(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)
     traffic = ctx.traffic()
     return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
                       outcome.cardinality, out_path, out_rows, phases,
                       traffic.bytes_sent, traffic.bytes_received)
+
+
+def _cache_dir(job: PsiJob) -> Path:
+    return job.cache_dir or job.input.parent / ".meshmpc-psi-cache"
 
 
 def _write_output(table: Any, prep: PreparedKeys, outcome: PsiOutcome,
@@ -138,6 +106,8 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
         reveal=options.get("reveal", "all"), mode=options.get("mode", "inner"),
         workers=options.get("workers"),
         cache_dir=Path(options["cache_dir"]) if options.get("cache_dir") else None,
+        bucket_rows=int(options.get("bucket_rows") or DEFAULT_BUCKET_ROWS),
+        progress=bool(options.get("progress", False)),
     )
 
 

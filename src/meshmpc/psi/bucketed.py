@@ -1,0 +1,117 @@
+"""The bucketed path of a PSI job: bounded memory for inputs of any size.
+
+See :mod:`meshmpc.psi.stream` for the bucketing itself. Each bucket runs the
+job's protocol under its own tag scope; the output file is written bucket by
+bucket to a temporary file and renamed into place only after the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from meshmpc import _core
+from meshmpc.net import Context
+from meshmpc.psi import io
+from meshmpc.psi.align import MATCHED_COLUMN, aligned_table, output_columns
+from meshmpc.psi.common import PsiOutcome, exchange_sizes
+from meshmpc.psi.errors import PsiInputError
+from meshmpc.psi.keys import EXAMPLES, KeyReport
+from meshmpc.psi.protocols import run_protocol
+from meshmpc.psi.spec import PsiJob, PsiSummary, phase_timer, receiver_of
+from meshmpc.psi.stream import Progress, Spill, bucket_keys, spill_input
+
+
+def learns_output(job: PsiJob, party: str, parties: list[str]) -> bool:
+    """Whether this party gets rows: it learns the intersection and has an output path."""
+    if job.output is None or job.reveal == "cardinality":
+        return False
+    return job.reveal == "all" or party == receiver_of(job, parties)
+
+
+def _dedup(digests: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], job: PsiJob,
+           report: KeyReport) -> npt.NDArray[np.int64]:
+    """Local indices of first occurrences; repeats counted with global row numbers."""
+    first = _core.psi_first_index(digests) if len(digests) else np.empty(0, np.int64)
+    local = np.arange(len(first))
+    repeated = np.flatnonzero(first != local)
+    examples = [(int(rows[i]) + 1, int(rows[first[i]]) + 1) for i in repeated[:EXAMPLES]]
+    report.merge(KeyReport(duplicates=len(repeated), duplicate_examples=examples))
+    if len(repeated) and job.keys.on_duplicate == "error":
+        ex = ", ".join(f"row {r} repeats row {f}" for r, f in examples)
+        raise PsiInputError(job.input, f"duplicate keys ({ex})", ",".join(job.keys.columns))
+    return local[first == local]
+
+
+async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b: int,
+                  empty: pa.Table, report: KeyReport) -> tuple[PsiOutcome, pa.Table]:
+    table = await asyncio.to_thread(spill.load, b)
+    if table is None:
+        data, digests, rows = empty, np.empty((0, 16), np.uint8), np.empty(0, np.int64)
+    else:
+        data, digests, rows = bucket_keys(table)
+    kept = _dedup(digests, rows, job, report)
+    scoped = ctx.scope(f"bucket{b}")
+    peers = [p for p in parties if p != ctx.party]
+    sizes = await exchange_sizes(scoped, peers, len(kept), "bucket")
+    outcome = await run_protocol(scoped, job.protocol, parties, receiver_of(job, parties),
+                                 np.ascontiguousarray(digests[kept]), sizes, job.reveal,
+                                 job.workers, job.cache_dir)
+    if outcome.matched is None:
+        return outcome, empty
+    return outcome, aligned_table(data, kept, outcome.matched, job.mode, data.schema.names)
+
+
+def _output_schema(schema: pa.Schema, job: PsiJob) -> pa.Schema:
+    if job.mode == "left":
+        return schema.append(pa.field(MATCHED_COLUMN, pa.bool_()))
+    return schema
+
+
+async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io.BatchSource,
+                       buckets: int, phases: dict[str, float]) -> PsiSummary:
+    """Spill the input into ``buckets`` buckets, then run PSI bucket by bucket."""
+    progress = Progress(ctx.party, job.progress)
+    cols = output_columns(source.schema.names, job.keys.columns, job.payload)
+    empty = source.schema.empty_table().select(cols)
+    spill_root = (job.output or job.input).parent
+    with tempfile.TemporaryDirectory(prefix=".psi-spill-", dir=spill_root) as tmp:
+        spill = Spill(Path(tmp), buckets)
+        with phase_timer(phases, "read_bucket"):
+            report = await asyncio.to_thread(spill_input, source, job.keys, cols, spill, progress)
+        writer = (io.TableWriter(job.output, _output_schema(empty.schema, job))
+                  if job.output is not None and learns_output(job, ctx.party, parties) else None)
+        try:
+            with phase_timer(phases, "protocol"):
+                total, kept = await _all_buckets(ctx, job, parties, spill, empty, report, writer,
+                                                 progress)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    progress.done()
+    out = str(writer.commit()) if writer is not None else None
+    traffic = ctx.traffic()
+    return PsiSummary(ctx.party, report.rows, kept, report, total, out,
+                      writer.rows if writer else 0, phases, traffic.bytes_sent,
+                      traffic.bytes_received)
+
+
+async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,
+                       empty: pa.Table, report: KeyReport, writer: io.TableWriter | None,
+                       progress: Progress) -> tuple[int | None, int]:
+    total: int | None = None
+    kept = report.rows - report.empty
+    for b in range(spill.buckets):
+        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report)
+        if outcome.cardinality is not None:
+            total = (total or 0) + outcome.cardinality
+        if writer is not None and aligned.num_rows:
+            await asyncio.to_thread(writer.write, aligned)
+        progress.update("buckets", b + 1, spill.buckets)
+    return total, kept - report.duplicates

@@ -1,0 +1,72 @@
+"""What a PSI job is (:class:`PsiJob`) and what a party reports (:class:`PsiSummary`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshmpc.psi.align import Mode
+from meshmpc.psi.common import Reveal
+from meshmpc.psi.keys import KeyOptions, KeyReport
+
+DEFAULT_BUCKET_ROWS = 1 << 22
+
+
+@dataclass
+class PsiJob:
+    """One party's PSI job; every field except paths and workers must match its peers'."""
+
+    input: Path
+    keys: KeyOptions
+    peers: list[str]
+    receiver: str | None = None
+    output: Path | None = None
+    payload: list[str] | None = None
+    protocol: str = "ecdh"
+    reveal: Reveal = "all"
+    mode: Mode = "inner"
+    workers: int | None = None
+    cache_dir: Path | None = None
+    bucket_rows: int = DEFAULT_BUCKET_ROWS
+    progress: bool = False
+
+    def agreement(self, parties: list[str]) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol, "receiver": receiver_of(self, parties),
+            "reveal": self.reveal, "bucket_rows": self.bucket_rows,
+            "mode": self.mode, "parties": parties, **self.keys.agreement(),
+        }
+
+
+@dataclass
+class PsiSummary:
+    """What a party reports after a job: sizes, intersection, output, timings, traffic."""
+
+    party: str
+    rows: int
+    keys_used: int
+    report: KeyReport
+    intersection: int | None
+    output: str | None
+    output_rows: int
+    phases: dict[str, float] = field(default_factory=dict)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@contextmanager
+def phase_timer(phases: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    phases[name] = round(time.perf_counter() - start, 4)
+
+
+def receiver_of(job: PsiJob, parties: list[str]) -> str:
+    """The designated receiver: as configured, else the first participant in cluster order."""
+    return job.receiver or parties[0]
+
+

@@ -1,0 +1,150 @@
+"""Bucketing for inputs larger than memory: spill by key hash, then PSI per bucket.
+
+Both parties split their rows into the same B buckets by a hash of the key
+digest (bits independent of the cuckoo hash functions), written to temporary
+Arrow IPC files in one streaming pass. Equal keys land in the same bucket on
+every party, so the intersection is the union of per-bucket intersections;
+each bucket (about ``bucket_rows`` rows) runs the chosen protocol on its own
+while the output grows bucket by bucket. Memory stays bounded by one bucket
+plus one input batch, whatever the input size. The output order is
+bucket-major, canonical within each bucket: still the same on every party.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from meshmpc.psi.io import BatchSource
+from meshmpc.psi.keys import KeyOptions, KeyReport, PreparedKeys, combined_keys, digest_items
+
+ROW_COLUMN = "__psi_row"
+DIGEST_COLUMN = "__psi_digest"
+
+
+def bucket_count(max_rows: int, bucket_rows: int) -> int:
+    """Buckets for the larger party's row count: a power of two, 1 when it fits."""
+    if max_rows <= bucket_rows:
+        return 1
+    return 1 << math.ceil(math.log2(max_rows / bucket_rows))
+
+
+def bucket_ids(digests: npt.NDArray[np.uint8], buckets: int) -> npt.NDArray[np.int64]:
+    """Bucket of each digest from its last 32-bit word (cuckoo hashing uses words 0-2)."""
+    word = np.ascontiguousarray(digests).view("<u4")[:, 3].astype(np.uint64)
+    return ((word * np.uint64(buckets)) >> np.uint64(32)).astype(np.int64)
+
+
+class Spill:
+    """Per-bucket Arrow IPC files of (row number, digest, output columns)."""
+
+    def __init__(self, directory: Path, buckets: int) -> None:
+        self.directory = directory
+        self.buckets = buckets
+        self._writers: list[ipc.RecordBatchStreamWriter | None] = [None] * buckets
+        self.schema: pa.Schema | None = None
+
+    def path(self, b: int) -> Path:
+        return self.directory / f"bucket-{b:05d}.arrow"
+
+    def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
+        self.schema = table.schema
+        order = np.argsort(ids, kind="stable")
+        bounds = np.searchsorted(ids[order], np.arange(self.buckets + 1))
+        for b in range(self.buckets):
+            lo, hi = bounds[b], bounds[b + 1]
+            if hi > lo:
+                part = table.take(pa.array(order[lo:hi]))
+                self._writer(b, table.schema).write_table(part)
+
+    def _writer(self, b: int, schema: pa.Schema) -> ipc.RecordBatchStreamWriter:
+        writer = self._writers[b]
+        if writer is None:
+            writer = ipc.new_stream(str(self.path(b)), schema)
+            self._writers[b] = writer
+        return writer
+
+    def close(self) -> None:
+        for w in self._writers:
+            if w is not None:
+                w.close()
+
+    def load(self, b: int) -> pa.Table | None:
+        """Bucket b's rows (None when empty)."""
+        if not self.path(b).exists():
+            return None
+        with ipc.open_stream(str(self.path(b))) as reader:
+            return reader.read_all()
+
+
+def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
+                spill: Spill, progress: Progress) -> KeyReport:
+    """Stream the input once: digest keys, drop empty ones, write rows to their bucket."""
+    report = KeyReport()
+    first_row = 1
+    for batch in source:
+        keys, empty = combined_keys(batch, opts, str(source.path), first_row)
+        report.merge(_empty_report(batch.num_rows, empty, first_row))
+        keep = np.flatnonzero(~empty)
+        digests = digest_items(keys.take(pa.array(keep)) if len(keep) < len(empty) else keys)
+        table = pa.Table.from_batches([batch]).select(list(columns)).take(pa.array(keep))
+        table = table.append_column(ROW_COLUMN, pa.array(keep + first_row - 1, pa.int64()))
+        table = table.append_column(DIGEST_COLUMN, pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(16), len(digests), [None, pa.py_buffer(digests.tobytes())]))
+        spill.add(table, bucket_ids(digests, spill.buckets))
+        first_row += batch.num_rows
+        progress.update("reading", first_row - 1)
+    spill.close()
+    return report
+
+
+def _empty_report(rows: int, empty: npt.NDArray[np.bool_], first_row: int) -> KeyReport:
+    where = np.flatnonzero(empty)
+    return KeyReport(rows=rows, empty=len(where),
+                     empty_examples=[int(r) + first_row for r in where[:5]])
+
+
+def bucket_keys(table: pa.Table) -> tuple[pa.Table, npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """A bucket's rows (without the spill columns), digests and 0-based input rows."""
+    raw = table.column(DIGEST_COLUMN).combine_chunks()
+    digests = np.frombuffer(raw.buffers()[1], np.uint8)[raw.offset * 16 :][: 16 * len(raw)]
+    rows = table.column(ROW_COLUMN).to_numpy()
+    data = table.drop_columns([ROW_COLUMN, DIGEST_COLUMN])
+    return data, digests.reshape(-1, 16).copy(), rows
+
+
+class Progress:
+    """A one-line progress display on stderr (silent unless enabled)."""
+
+    def __init__(self, party: str, enabled: bool) -> None:
+        self.party = party
+        self.enabled = enabled
+        self.start = time.monotonic()
+        self._last = 0.0
+
+    def update(self, stage: str, done: int, total: int | None = None) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.5 and done != total):
+            return
+        self._last = now
+        frac = f" {100 * done / total:5.1f}%" if total else ""
+        of = f"/{total}" if total else ""
+        sys.stderr.write(f"\rpsi {self.party}: {stage} {done}{of}{frac} "
+                         f"[{now - self.start:6.1f} s]")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+__all__ = ["PreparedKeys", "Progress", "Spill", "bucket_count", "bucket_ids", "bucket_keys",
+           "spill_input"]
