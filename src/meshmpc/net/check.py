@@ -8,7 +8,6 @@ party answers. Both ends report the figures for their link.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from typing import Any
@@ -51,18 +50,23 @@ async def _answer(ctx: Context, peer: str, pings: int, repeats: int) -> dict:
 async def probe_links(
     ctx: Context, pings: int = 200, bulk_mib: int = 16, repeats: int = 4
 ) -> dict[str, dict[str, Any]]:
-    """Per-peer ``{"rtt_us_median", "gbytes_per_s"}`` for this party's links."""
+    """Per-peer ``{"rtt_us_median", "gbytes_per_s"}`` for this party's links.
+
+    Links are measured one at a time (all parties step through the pairs in
+    the same order, with a barrier between pairs), so one link's bulk
+    transfer does not disturb another link's latency figure.
+    """
     scoped = ctx.scope("mesh-check")
     bulk = np.zeros(bulk_mib * (1 << 20), dtype=np.uint8)
-    tasks = {}
-    for peer in ctx.peers:
-        if ctx.parties.index(peer) > ctx.index:
-            tasks[peer] = _measure(scoped, peer, pings, bulk, repeats)
-        else:
-            tasks[peer] = _answer(scoped, peer, pings, repeats)
-    results = await asyncio.gather(*tasks.values())
-    await ctx.barrier("mesh-check")
-    return dict(zip(tasks, results, strict=True))
+    results: dict[str, dict[str, Any]] = {}
+    for i, first in enumerate(ctx.parties):
+        for second in ctx.parties[i + 1 :]:
+            if ctx.party == first:
+                results[second] = await _measure(scoped, second, pings, bulk, repeats)
+            elif ctx.party == second:
+                results[first] = await _answer(scoped, first, pings, repeats)
+            await ctx.barrier(f"mesh-check/{first}/{second}")
+    return results
 
 
 async def mesh_report(ctx: Context, pings: int = 200, bulk_mib: int = 16) -> dict[str, Any]:

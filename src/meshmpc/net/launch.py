@@ -72,6 +72,8 @@ def run_local(
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))
         ncpu = os.cpu_count() or 1
+        if len(parties) > ncpu:  # parties share cores: busy-polling would only steal them
+            env = {"MESHMPC_SPIN_US": "0", **(env or {})}
         procs = {
             party: _spawn(config.path, party, target, args_file, work, env,
                           i % ncpu if pin_cpus else None)
