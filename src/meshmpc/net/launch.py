@@ -118,9 +118,14 @@ def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: P
 
 
 async def run_party(
-    config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any]
+    config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any],
+    measure: bool = False,
 ) -> Any:
-    """Connect ``party`` to the mesh described by ``config_path`` and run ``target``."""
+    """Connect ``party`` to the mesh described by ``config_path`` and run ``target``.
+
+    With ``measure``, a dict result gains the job's ``wall_s`` and the
+    process's ``peak_rss_mb`` (unless the job set them itself).
+    """
     config = load_config(config_path)
     entry = config.party(party)
     key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
@@ -131,7 +136,7 @@ async def run_party(
         start = time.perf_counter()
         result = await job(Context(mesh, config), **kwargs)
         await mesh.flush()
-        if isinstance(result, dict):
+        if measure and isinstance(result, dict):
             result.setdefault("wall_s", time.perf_counter() - start)
             result.setdefault("peak_rss_mb", peak_rss_mb())
         return result
@@ -158,7 +163,7 @@ def _worker(argv: Sequence[str] | None = None) -> int:
         os.sched_setaffinity(0, {args.cpu})
     kwargs = codec.unpack(args.args.read_bytes()) if args.args else {}
     try:
-        result = run(run_party(args.config, args.party, args.key, args.target, kwargs))
+        result = run(run_party(args.config, args.party, args.key, args.target, kwargs, True))
     except Exception as exc:
         traceback.print_exc()
         print(f"party {args.party}: {type(exc).__name__}: {exc}", file=sys.stderr)
