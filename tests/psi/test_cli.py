@@ -47,12 +47,16 @@ def test_dead_peer_stops_the_other_without_output(tmp_path: Path) -> None:
     config, _ = make_local_cluster(["bank", "gov"], tmp_path)
     assert config.path is not None
     _inputs(tmp_path, 30000)
-    extra = ("--protocol", "ecdh", "--workers", "1")
+    extra = ("--protocol", "ecdh", "--workers", "1", "--progress")
     bank = subprocess.Popen(_command(config.path, "bank", "gov", tmp_path, *extra),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     gov = subprocess.Popen(_command(config.path, "gov", "bank", tmp_path, *extra),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    assert gov.stderr is not None
+    line = gov.stderr.readline()
+    while line and b"running ecdh" not in line:  # wait until gov is inside the protocol
+        line = gov.stderr.readline()
+    time.sleep(0.3)
     assert gov.poll() is None, "gov finished before it could be killed: enlarge the inputs"
     gov.send_signal(signal.SIGKILL)
     gov.wait()

@@ -50,6 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--on-empty", default="drop", choices=["drop", "error"])
     parser.add_argument("--on-duplicate", default="first", choices=["first", "error"])
     parser.add_argument("--workers", type=int, help="ECDH worker processes (default: cores)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
+                        default=sys.stderr.isatty(), help="progress on stderr")
+    parser.add_argument("--bucket-rows", type=int,
+                        help="rows per bucket above which inputs are bucketed (default 4M)")
     parser.add_argument("--cache-dir", type=Path,
                         help="unbalanced PSI cache (default: .meshmpc-psi-cache by the input)")
     parser.set_defaults(func=run)
@@ -64,6 +68,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "mode": args.mode, "trim": not args.no_trim, "casefold": args.casefold,
         "on_empty": args.on_empty, "on_duplicate": args.on_duplicate, "workers": args.workers,
         "cache_dir": str(args.cache_dir) if args.cache_dir else None,
+        "progress": args.progress, "bucket_rows": args.bucket_rows,
     }
 
 

@@ -27,7 +27,7 @@ from meshmpc.psi.spec import (
     phase_timer,
     receiver_of,
 )
-from meshmpc.psi.stream import bucket_count
+from meshmpc.psi.stream import Progress, bucket_count
 
 
 def _participants(ctx: Context, job: PsiJob) -> list[str]:
@@ -64,6 +64,8 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
         table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
     with phase_timer(phases, "keys"):
         prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
+    progress = Progress(ctx.party, job.progress)
+    progress.stage(f"running {job.protocol} on {len(prep.digests)} keys")
     with phase_timer(phases, "protocol"):
         sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
         outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
@@ -71,6 +73,7 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
                                      _cache_dir(job))
     with phase_timer(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)
+    progress.stage(f"done: intersection {outcome.cardinality}, output {out_path}")
     traffic = ctx.traffic()
     return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
                       outcome.cardinality, out_path, out_rows, phases,

@@ -141,6 +141,13 @@ class Progress:
                          f"[{now - self.start:6.1f} s]")
         sys.stderr.flush()
 
+    def stage(self, text: str) -> None:
+        """One line announcing a stage of the run."""
+        if self.enabled:
+            elapsed = time.monotonic() - self.start
+            sys.stderr.write(f"psi {self.party}: {text} [{elapsed:6.1f} s]\n")
+            sys.stderr.flush()
+
     def done(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
