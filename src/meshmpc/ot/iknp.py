@@ -40,8 +40,8 @@ from meshmpc.ot.base import base_ot_receive, base_ot_send
 from meshmpc.ot.errors import OtInputError, OtProtocolError
 
 KAPPA = 128
-CHUNK_OTS = 1 << 19
-"""OTs per wire message: 8 MiB of u per chunk keeps memory flat and lets the
+CHUNK_OTS = 1 << 17
+"""OTs per wire message: 2 MiB of u per chunk keeps memory flat and lets the
 two parties overlap computing one chunk with sending the next."""
 
 U8 = npt.NDArray[np.uint8]

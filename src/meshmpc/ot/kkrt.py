@@ -34,8 +34,8 @@ from meshmpc.ot.iknp import CotReceiver, CotSender, _in_thread, _pad128
 
 CODE_BITS = 512
 CODE_BYTES = CODE_BITS // 8
-CHUNK_INPUTS = 1 << 17
-"""Inputs per wire message (8 MiB of u)."""
+CHUNK_INPUTS = 1 << 15
+"""Inputs per wire message (2 MiB of u)."""
 _DOMAIN = b"meshmpc.kkrt.1"
 
 U8 = npt.NDArray[np.uint8]
