@@ -102,3 +102,17 @@ def test_select_rows_and_xor_where() -> None:
     xor_where(pack_bits(choice), delta, rows)
     assert np.array_equal(rows, a ^ (choice[:, None] * delta))
     assert np.array_equal(unpack_bits(pack_bits(choice), n), choice)
+
+
+def test_raw_xor_and_bindings() -> None:
+    from meshmpc import _core
+
+    rng = np.random.default_rng(9)
+    a, b = rng.integers(0, 256, 1001, np.uint8), rng.integers(0, 256, 1001, np.uint8)
+    out = np.empty_like(a)
+    _core.xor_into(a, b, out)
+    assert np.array_equal(out, a ^ b)
+    _core.and_into(a, b, out)
+    assert np.array_equal(out, a & b)
+    with pytest.raises(ValueError, match="contiguous"):
+        _core.xor_into(a[::2], b[::2], out)

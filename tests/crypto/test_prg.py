@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshmpc.crypto import Aes128, Prg
 from meshmpc.crypto.aes import available_paths
@@ -59,3 +61,14 @@ def test_bad_seed_and_buffer_raise() -> None:
         Prg(b"x" * 15)
     with pytest.raises(KernelInputError, match="contiguous"):
         Prg(SEED).fill(np.zeros((4, 4), np.uint8)[:, ::2])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 100), min_size=1, max_size=6))
+def test_any_request_sizes_follow_the_keystream(sizes: list[int]) -> None:
+    prg = Prg(SEED)
+    ref = Aes128(SEED).counter_blocks(0, sum((n + 15) // 16 for n in sizes)).tobytes()
+    pos = 0
+    for n in sizes:
+        assert prg.random_bytes(n) == ref[pos : pos + n]
+        pos += (n + 15) // 16 * 16
