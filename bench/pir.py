@@ -55,7 +55,7 @@ async def _server(ctx: Context, rows: int, record_bytes: int, setup_repeats: int
 
     keys, records = synthetic_keys(rows), synthetic_records(rows, record_bytes, 1)
     setup = []
-    for _ in range(setup_repeats):
+    for _run in range(setup_repeats):
         start = time.perf_counter()
         database = build_database(keys, records, record_bytes)
         setup.append(time.perf_counter() - start)
