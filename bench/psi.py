@@ -27,20 +27,41 @@ from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_prof
 PARTIES = ["bank", "gov"]
 
 
+GEN_CHUNK = 1 << 22
+KEY_MULTIPLIER = 0x5DEECE66D1  # odd: i -> i * M mod 2^50 is a bijection (distinct keys)
+
+
+def _codes(ids: np.ndarray) -> pa.Array:
+    """Credit-code-like keys: "91" + 16 digits, distinct for distinct ids < 2^50."""
+    mixed = (ids.astype(np.uint64) * np.uint64(KEY_MULTIPLIER)) & np.uint64((1 << 50) - 1)
+    digits = pc.utf8_lpad(pc.cast(pa.array(mixed), pa.string()), 16, "0")
+    return pc.binary_join_element_wise("91", digits, "")
+
+
 def synthetic_inputs(directory: Path, rows: int, overlap: float, seed: int = 1) -> dict[str, Path]:
-    """Two CSVs of ``rows`` rows each sharing ``overlap * rows`` keys (synthetic data)."""
+    """Two CSVs of ``rows`` rows each sharing ``overlap * rows`` keys (synthetic data).
+
+    bank holds ids [0, rows), gov ids [0, common) and [rows, 2 rows - common);
+    written in chunks so that 10^8-row inputs need little memory. Existing
+    files with the same name are reused (generation of 10^8 rows is slow).
+    """
     rng = np.random.default_rng(seed)
     common = int(round(overlap * rows))
-    ids = rng.permutation(2 * rows - common).astype(np.int64) * 7919 + 10**15
-    sets = {"bank": ids[:rows], "gov": np.concatenate([ids[:common], ids[rows:]])}
+    ranges = {"bank": [(0, rows)], "gov": [(0, common), (rows, 2 * rows - common)]}
     paths = {}
-    for party, values in sets.items():
-        values = values[rng.permutation(len(values))]
-        codes = pc.binary_join_element_wise("91", pc.cast(pa.array(values), pa.string()), "")
-        table = pa.table({"credit_code": codes,
-                          "feature": pa.array(rng.integers(0, 1000, len(values)))})
-        paths[party] = directory / f"{party}.csv"
-        pacsv.write_csv(table, paths[party])
+    for party, spans in ranges.items():
+        paths[party] = directory / f"{party}-{rows}-{overlap}.csv"
+        if paths[party].exists():
+            continue
+        tmp = paths[party].with_suffix(".partial")
+        schema = pa.schema([("credit_code", pa.string()), ("feature", pa.int64())])
+        with pacsv.CSVWriter(tmp, schema) as writer:
+            for lo, hi in spans:
+                for start in range(lo, hi, GEN_CHUNK):
+                    ids = np.arange(start, min(start + GEN_CHUNK, hi), dtype=np.int64)
+                    feature = pa.array(rng.integers(0, 1000, len(ids)))
+                    writer.write_table(pa.table({"credit_code": _codes(ids), "feature": feature}))
+        tmp.replace(paths[party])
     return paths
 
 
@@ -50,7 +71,7 @@ def _jobs(paths: dict[str, Path], directory: Path, args: argparse.Namespace) -> 
             "input": str(paths[party]), "output": str(directory / f"{party}-aligned.csv"),
             "keys": ["credit_code"], "peers": [p for p in PARTIES if p != party],
             "receiver": "bank", "protocol": args.protocol, "reveal": args.reveal,
-            "workers": args.workers,
+            "workers": args.workers, "bucket_rows": args.bucket_rows,
         }
         for party in PARTIES
     }
@@ -73,11 +94,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--reveal", default="all", choices=["receiver", "all", "cardinality"])
     parser.add_argument("--workers", type=int, default=None, help="group workers per party")
+    parser.add_argument("--data-dir", type=Path, help="keep generated inputs here (reused)")
+    parser.add_argument("--bucket-rows", type=int, default=None, help="rows per PSI bucket")
     add_common(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="meshmpc-bench-psi-") as tmp:
         directory = Path(tmp)
-        paths = synthetic_inputs(directory, args.rows, args.overlap)
+        data_dir = args.data_dir or directory
+        data_dir.mkdir(parents=True, exist_ok=True)
+        paths = synthetic_inputs(data_dir, args.rows, args.overlap)
         runs = [_one_run(paths, directory, args) for _ in range(args.repeats)]
     emit(_record(runs, args), args.json)
     return 0
