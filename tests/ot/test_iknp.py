@@ -125,7 +125,7 @@ def test_extension_kernel_paths_agree(m: int) -> None:
         assert all(np.array_equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
-COT_TRANSCRIPT = "91bce7e8f7164d1ebf3bf4fed89b9d238c234fb8d92392edca54c835b2fdded2"
+COT_TRANSCRIPT = "99db84578bfc4925a51822731fbac56be74f1fb15113c03ea033e8357f78bfb2"
 
 
 def test_transcript_is_stable(transcript) -> None:
@@ -136,11 +136,16 @@ def test_transcript_is_stable(transcript) -> None:
             await sender.cot(200)
             await sender.rot(10)
             await sender.send(np.zeros((3, 16), np.uint8), np.ones((3, 16), np.uint8))
+            await sender.prefill(100)
+            await sender.send_correlated(np.arange(20, dtype=np.uint64))
             return None
         receiver = await CotReceiver.setup(ctx, "s", Prg(b"R" * 16))
         await receiver.random_cot(200)
         await receiver.rot(10)
-        return await receiver.receive([1, 0, 1])
+        got = await receiver.receive([1, 0, 1])
+        await receiver.prefill(100)
+        await receiver.receive_correlated(np.ones(20, np.uint8))
+        return got
 
     out = run_parties(["s", "r"], job)
     assert out["r"][:, 0].tolist() == [1, 0, 1]
@@ -167,3 +172,36 @@ def test_arithmetic_correlated_ot(shape: tuple[int, ...]) -> None:
     assert got.shape == x.shape == a.shape
     assert np.array_equal(got, a + x * b.astype(np.uint64))
     assert len(np.unique(a)) == a.size
+
+
+async def stock_job(ctx: Context) -> object:
+    if ctx.party == "s":
+        sender = await CotSender.setup(ctx, "r")
+        await sender.prefill(1000)
+        q = await sender.cot(300)  # from stock
+        pads = await sender.rot(500)  # from stock
+        fresh = await sender.cot(400)  # 200 left in stock: fresh extension
+        await sender.send(np.zeros((150, 16), np.uint8), np.ones((150, 16), np.uint8))
+        return sender.delta, q, pads, fresh, sender.stocked
+    receiver = await CotReceiver.setup(ctx, "s")
+    await receiver.prefill(1000)
+    choices = np.arange(300, dtype=np.uint8) % 2
+    before = ctx.traffic().bytes_sent
+    t = await receiver.cot(choices)
+    online = ctx.traffic().bytes_sent - before
+    rot = await receiver.rot(500)
+    fresh = await receiver.random_cot(400)
+    got = await receiver.receive(np.ones(150, np.uint8))
+    return choices, t, online, rot, fresh, got, receiver.stocked
+
+
+def test_prefilled_stock_serves_later_calls() -> None:
+    out = run_parties(["s", "r"], stock_job)
+    delta, q, (m0, m1), fresh_q, sender_left = out["s"]
+    choices, t, online, (rot_choices, m), (fresh_c, fresh_t), got, receiver_left = out["r"]
+    assert np.array_equal(t, q ^ (choices[:, None] * delta))
+    assert online < 300  # 300 derandomisation bits, not 300 * 16 bytes
+    assert np.array_equal(m, np.where(rot_choices[:, None] == 1, m1, m0))
+    assert np.array_equal(fresh_t, fresh_q ^ (fresh_c[:, None] * delta))
+    assert np.array_equal(got, np.ones((150, 16), np.uint8))
+    assert sender_left == receiver_left == 50

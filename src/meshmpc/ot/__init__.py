@@ -25,6 +25,10 @@ numpy arrays, 16-byte messages as (n, 16) uint8 - ``.view(np.uint64)`` gives
     a = await pool.sender.send_correlated(x)       # x uint64 (n,) or (n, 2)
     y = await pool.receiver.receive_correlated(choices)   # y = a + choices * x mod 2^64
 
+    # pre-computation: both parties stock random COTs ahead of time; later calls
+    # of at most the stocked size send only 1 bit per OT online
+    await pool.sender.prefill(n)                   # peer: await pool.receiver.prefill(n)
+
     # KKRT OPRF (1-out-of-N OT with a pseudo-random code) for KKRT PSI
     oprf_key_holder = await pool.kkrt_sender()    # the peer: await pool.kkrt_receiver()
     key = await oprf_key_holder.extend(m)          # peer: values = await recv.encode(inputs)

@@ -17,14 +17,23 @@ Outputs (rows after a bit transpose, all work in C):
 Random OT hashes: sender (H(j, q_j), H(j, q_j ^ delta)), receiver H(j, t_j).
 Chosen-message OT adds one message sender -> receiver of 32 bytes per OT.
 
+Pre-computation: ``prefill(n)`` on both ends extends n random COTs ahead of
+time into a stock; later ``cot`` / ``rot`` / ``send`` calls of at most the
+stocked size consume it and only send the derandomisation bits
+d = choices ^ stocked choices (1 bit per OT, Beaver's trick), so the online
+phase costs n / 8 bytes instead of 16 n.
+
 Both parties must call matching methods in the same order on a direction
 (one Sender object at one party, the Receiver at the other); each call is one
-batch, and its tags are numbered so independent directions never mix.
+batch, and its tags are numbered so independent directions never mix. Calls
+on one object are serialised by a lock, so concurrent coroutines cannot mix
+PRG positions; their order must still match across the two parties.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
-from meshmpc.crypto.bits import select_rows
+from meshmpc.crypto.bits import select_rows, xor_where
 from meshmpc.crypto.hashing import tccr_hash
 from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
@@ -78,20 +87,59 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(fn, *args)
 
 
+class _Stock:
+    """FIFO of pre-computed rows (several parallel arrays), taken in order."""
+
+    def __init__(self) -> None:
+        self._parts: deque[tuple[np.ndarray, ...]] = deque()
+        self.size = 0
+
+    def put(self, *arrays: np.ndarray) -> None:
+        self._parts.append(arrays)
+        self.size += arrays[0].shape[0]
+
+    def take(self, n: int) -> tuple[np.ndarray, ...]:
+        taken: list[tuple[np.ndarray, ...]] = []
+        need = n
+        while need:
+            part = self._parts[0]
+            k = min(need, part[0].shape[0])
+            taken.append(tuple(a[:k] for a in part))
+            if k == part[0].shape[0]:
+                self._parts.popleft()
+            else:
+                self._parts[0] = tuple(a[k:] for a in part)
+            need -= k
+        self.size -= n
+        return tuple(np.concatenate(cols) for cols in zip(*taken, strict=True))
+
+
 class _Direction:
-    """State shared by both ends of one direction: context, peer, counters."""
+    """State shared by both ends of one direction: context, peer, counters, stock."""
 
     def __init__(self, ctx: Context, peer: str, name: str, prg: Prg | None) -> None:
         self.ctx = ctx.scope(name)
         self.peer = peer
         self.prg = prg or Prg()
         self.block_counter = 0  # PRG position of every column (in 128-OT blocks)
-        self.ot_counter = 0  # OTs produced so far: the hash tweak of the next one
+        self.hash_counter = 0  # OTs hashed so far: the tweak of the next hash
+        self.lock = asyncio.Lock()
+        self.stock = _Stock()
         self._batch = 0
 
     def next_tag(self, what: str) -> str:
         self._batch += 1
         return f"{what}/{self._batch}"
+
+    def next_tweak(self, n: int) -> int:
+        start = self.hash_counter
+        self.hash_counter += n
+        return start
+
+    @property
+    def stocked(self) -> int:
+        """Pre-computed random COTs not yet consumed."""
+        return self.stock.size
 
 
 class CotSender(_Direction):
@@ -125,21 +173,37 @@ class CotSender(_Direction):
             self.block_counter += rows.shape[0] // 128
         return q[:n]
 
+    async def prefill(self, n: int) -> None:
+        """Pre-compute n random COTs into the stock (the receiver calls prefill(n) too)."""
+        async with self.lock:
+            self.stock.put(await self._extend(n, self.next_tag("fill")))
+
     async def cot(self, n: int) -> U8:
         """n correlated OTs: returns q (n, 16); the receiver's t_j = q_j ^ r_j * delta."""
-        q = await self._extend(n, self.next_tag("cot"))
-        self.ot_counter += q.shape[0]
+        async with self.lock:
+            return await self._cot(n)
+
+    async def _cot(self, n: int) -> U8:
+        tag = self.next_tag("cot")
+        if self.stock.size < n:
+            return await self._extend(n, tag)
+        (q,) = self.stock.take(n)
+        flips = await self.ctx.recv(self.peer, tag)
+        if not isinstance(flips, np.ndarray) or flips.nbytes != (n + 7) // 8:
+            raise OtProtocolError(self.peer, f"derandomisation bits of wrong size in {tag}")
+        xor_where(flips, self.delta, q)
         return q
 
     async def rot(self, n: int) -> tuple[U8, U8]:
         """n random OTs: returns (m0, m1), each (n, 16); the receiver gets m_{r_j}."""
-        pads = await self._random_pads(n)
+        async with self.lock:
+            pads = await self._random_pads(n)
         return pads[:n], pads[n:]
 
     async def _random_pads(self, n: int) -> U8:
         """(2n, 16): H(j, q_j) for the first n rows, H(j, q_j ^ delta) for the rest."""
-        q = await self.cot(n)
-        tweak = self.ot_counter - n
+        q = await self._cot(n)
+        tweak = self.next_tweak(n)
         pads = np.empty((2 * n, 16), dtype=np.uint8)
         tccr_hash(q, tweak, out=pads[:n])
         np.bitwise_xor(q, self.delta, out=q)
@@ -150,11 +214,12 @@ class CotSender(_Direction):
         """Chosen-message OT of 16-byte messages: the receiver learns m0[j] or m1[j]."""
         n = np.asarray(m0).nbytes // 16
         x0, x1 = _blocks(m0, n, "m0"), _blocks(m1, n, "m1")
-        tag = self.next_tag("chosen")
-        masked = await self._random_pads(n)
-        np.bitwise_xor(masked[:n], x0, out=masked[:n])
-        np.bitwise_xor(masked[n:], x1, out=masked[n:])
-        await self.ctx.send(self.peer, tag, masked)
+        async with self.lock:
+            tag = self.next_tag("chosen")
+            masked = await self._random_pads(n)
+            np.bitwise_xor(masked[:n], x0, out=masked[:n])
+            np.bitwise_xor(masked[n:], x1, out=masked[n:])
+            await self.ctx.send(self.peer, tag, masked)
 
     async def send_correlated(self, x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
         """Arithmetic correlated OT over Z_2^64 (Gilboa): the receiver gets a + b_j x_j.
@@ -164,10 +229,11 @@ class CotSender(_Direction):
         """
         words = _words(x)
         n, w = words.shape
-        tag = self.next_tag("acot")
-        pads = (await self._random_pads(n)).view(np.uint64)
-        a, m1 = pads[:n, :w], pads[n:, :w]
-        await self.ctx.send(self.peer, tag, np.ascontiguousarray(a - m1 + words))
+        async with self.lock:
+            tag = self.next_tag("acot")
+            pads = (await self._random_pads(n)).view(np.uint64)
+            a, m1 = pads[:n, :w], pads[n:, :w]
+            await self.ctx.send(self.peer, tag, np.ascontiguousarray(a - m1 + words))
         return np.ascontiguousarray(a).reshape(np.shape(x))
 
 
@@ -204,11 +270,25 @@ class CotReceiver(_Direction):
             await self.ctx.send(self.peer, f"{tag}/{start}", u)
         return t[:n]
 
+    async def prefill(self, n: int) -> None:
+        """Pre-compute n random COTs into the stock (the sender calls prefill(n) too)."""
+        async with self.lock:
+            bits = self.prg.bits(n)
+            self.stock.put(bits, await self._extend(bits, self.next_tag("fill")))
+
     async def cot(self, choices: npt.ArrayLike) -> U8:
         """Correlated OTs with the given choice bits (0/1); returns t (n, 16)."""
         bits = _choice_bits(choices)
-        t = await self._extend(bits, self.next_tag("cot"))
-        self.ot_counter += bits.size
+        async with self.lock:
+            return await self._cot(bits)
+
+    async def _cot(self, bits: U8) -> U8:
+        tag = self.next_tag("cot")
+        n = bits.size
+        if self.stock.size < n:
+            return await self._extend(bits, tag)
+        stocked_bits, t = self.stock.take(n)
+        await self.ctx.send(self.peer, tag, np.packbits(bits ^ stocked_bits, bitorder="little"))
         return t
 
     async def random_cot(self, n: int) -> tuple[U8, U8]:
@@ -222,8 +302,12 @@ class CotReceiver(_Direction):
         Returns (choices, m) with m[j] = the sender's m_{choices[j]}[j].
         """
         bits = self.prg.bits(choices) if isinstance(choices, int) else _choice_bits(choices)
-        t = await self.cot(bits)
-        return bits, tccr_hash(t, self.ot_counter - bits.size, out=t)
+        async with self.lock:
+            return bits, await self._rot(bits)
+
+    async def _rot(self, bits: U8) -> U8:
+        t = await self._cot(bits)
+        return tccr_hash(t, self.next_tweak(bits.size), out=t)
 
     async def receive_correlated(
         self, choices: npt.ArrayLike, width: int = 1
@@ -235,9 +319,10 @@ class CotReceiver(_Direction):
         if width not in (1, 2):
             raise OtInputError(f"correlated OT width must be 1 or 2 words, got {width}")
         bits = _choice_bits(choices)
-        tag = self.next_tag("acot")
-        _, pads = await self.rot(bits)
-        d = await self.ctx.recv(self.peer, tag)
+        async with self.lock:
+            tag = self.next_tag("acot")
+            pads = await self._rot(bits)
+            d = await self.ctx.recv(self.peer, tag)
         n = bits.size
         if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != n * width:
             raise OtProtocolError(self.peer, f"correlated-OT corrections of wrong size in {tag}")
@@ -249,9 +334,10 @@ class CotReceiver(_Direction):
     async def receive(self, choices: npt.ArrayLike) -> U8:
         """Chosen-message OT: returns m_{choices[j]}[j] as (n, 16) uint8."""
         bits = _choice_bits(choices)
-        tag = self.next_tag("chosen")
-        _, pads = await self.rot(bits)
-        masked = await self.ctx.recv(self.peer, tag)
+        async with self.lock:
+            tag = self.next_tag("chosen")
+            pads = await self._rot(bits)
+            masked = await self.ctx.recv(self.peer, tag)
         n = bits.size
         if not isinstance(masked, np.ndarray) or masked.nbytes != 32 * n:
             raise OtProtocolError(self.peer, f"chosen-OT messages of wrong size in {tag}")
