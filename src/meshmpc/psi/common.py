@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -38,6 +39,20 @@ class PsiOutcome:
     matched: Indices | None
     cardinality: int | None
     peer_size: int
+    steps: dict[str, float] = field(default_factory=dict)
+
+
+class Stopwatch:
+    """Wall time per protocol step (``lap`` closes the current step)."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.steps[name] = round(self.steps.get(name, 0.0) + now - self._last, 4)
+        self._last = now
 
 
 async def agree(ctx: Context, peers: list[str], params: dict[str, Any],
@@ -54,10 +69,9 @@ async def agree(ctx: Context, peers: list[str], params: dict[str, Any],
     sizes = {ctx.party: int(size)}
     for peer, hello in hellos.items():
         theirs = hello.get("params", {}) if isinstance(hello, dict) else {}
-        for field in sorted(set(mine) | set(theirs)):
-            if mine.get(field) != theirs.get(field):
-                raise PsiMismatchError(ctx.party, peer, field, mine.get(field),
-                                       theirs.get(field))
+        for name in sorted(set(mine) | set(theirs)):
+            if mine.get(name) != theirs.get(name):
+                raise PsiMismatchError(ctx.party, peer, name, mine.get(name), theirs.get(name))
         sizes[peer] = int(hello["size"])
     return sizes
 

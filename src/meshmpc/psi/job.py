@@ -71,6 +71,7 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
         outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
                                      prep.digests, sizes, job.reveal, job.workers,
                                      _cache_dir(job))
+    phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
     with phase_timer(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)
     progress.stage(f"done: intersection {outcome.cardinality}, output {out_path}")

@@ -38,6 +38,7 @@ from meshmpc.psi.common import (
     Indices,
     PsiOutcome,
     Reveal,
+    Stopwatch,
     canonical_order,
     chunks,
     random_permutation,
@@ -135,10 +136,12 @@ def _bin_blocks(digests: Digests, m: int, table: Indices, which: U8) -> U8:
     return blocks
 
 
-async def _extend_receiver(ctx: Context, peer: str, blocks: U8, code_rk: U8) -> U8:
+async def _extend_receiver(ctx: Context, peer: str, blocks: U8, code_rk: U8,
+                           watch: Stopwatch) -> U8:
     """Run the KKRT extension as its receiver; returns t rows (m, 64)."""
     k0, k1 = await base_ot_send(ctx, peer, CODE_BITS, tag="kkrt/base")
     rk0, rk1 = _core.aes128_expand_many(k0), _core.aes128_expand_many(k1)
+    watch.lap("base_ot")
     m = len(blocks)
     t_rows = np.empty((m, CODE_BYTES), dtype=np.uint8)
     for start, stop in chunks(m, CHUNK_OTS):
@@ -150,6 +153,7 @@ async def _extend_receiver(ctx: Context, peer: str, blocks: U8, code_rk: U8) -> 
         await asyncio.to_thread(_core.ext_receiver_into, rk0, rk1, start // 128, cols, False, u,
                                 t_rows[start:stop])
         await ctx.send(peer, f"kkrt/u/{start}", u)
+    watch.lap("extension")
     return t_rows
 
 
@@ -157,29 +161,36 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
                         reveal: Reveal) -> PsiOutcome:
     """Receiver side of KKRT16 PSI; returns the matches in canonical order."""
     width = truncation_bytes(len(digests), 3 * peer_size)
+    watch = Stopwatch()
     nbins, table, which = cuckoo(digests)
+    blocks = _bin_blocks(digests, _pad128(nbins), table, which)
+    watch.lap("cuckoo")
     await ctx.send(peer, "kkrt/bins", nbins)
     code_rk = code_keys(bytes(await ctx.recv(peer, "kkrt/code")))
-    t_rows = await _extend_receiver(ctx, peer, _bin_blocks(digests, _pad128(nbins), table, which),
-                                    code_rk)
+    t_rows = await _extend_receiver(ctx, peer, blocks, code_rk, watch)
     occupied = np.flatnonzero(table >= 0)
     values = (await asyncio.to_thread(oprf_hash, t_rows, width))[occupied]
     del t_rows
+    watch.lap("oprf_hash")
     peer_values = await _recv_rows(ctx, peer, "kkrt/values", 3 * peer_size, width)
+    watch.lap("wait_values")
     where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
     hits = np.flatnonzero(where >= 0)
+    watch.lap("match")
     if reveal == "cardinality":
-        return PsiOutcome(None, len(hits), peer_size)
+        return PsiOutcome(None, len(hits), peer_size, watch.steps)
     hits = hits[canonical_order(values[hits])]
     if reveal == "all":
         await ctx.send(peer, "kkrt/result", where[hits])
-    return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size)
+    watch.lap("result")
+    return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size, watch.steps)
 
 
-async def _extend_sender(ctx: Context, peer: str, m: int) -> tuple[U8, U8]:
+async def _extend_sender(ctx: Context, peer: str, m: int, watch: Stopwatch) -> tuple[U8, U8]:
     """Run the KKRT extension as its sender; returns (q rows (m, 64), packed s)."""
     s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), np.uint8), bitorder="little")
     ks = await base_ot_receive(ctx, peer, s_bits, tag="kkrt/base")
+    watch.lap("base_ot")
     rks = _core.aes128_expand_many(ks)
     s = np.packbits(s_bits, bitorder="little")
     q = np.empty((m, CODE_BYTES), dtype=np.uint8)
@@ -188,6 +199,7 @@ async def _extend_sender(ctx: Context, peer: str, m: int) -> tuple[U8, U8]:
         if u.nbytes != CODE_BITS * (stop - start) // 8:
             raise PsiError(f"party {peer} sent a KKRT extension matrix of {u.nbytes} bytes")
         await asyncio.to_thread(_core.ext_sender_into, rks, s, start // 128, u, q[start:stop])
+    watch.lap("extension")
     return q, s
 
 
@@ -214,6 +226,7 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     """Sender side of KKRT16 PSI: evaluates the OPRF on its items and sends them shuffled."""
     n = len(digests)
     width = truncation_bytes(peer_size, 3 * n)
+    watch = Stopwatch()
     nbins = int(await ctx.recv(peer, "kkrt/bins"))
     if not 0 < nbins <= 4 * peer_size + 10_000:
         raise PsiError(f"party {peer} announced {nbins} cuckoo bins for {peer_size} items")
@@ -221,14 +234,18 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     await ctx.send(peer, "kkrt/code", seed)
     perm = random_permutation(n)
     shuffled = digests[perm]
-    q, s = await _extend_sender(ctx, peer, _pad128(nbins))
+    watch.lap("wait_bins")
+    q, s = await _extend_sender(ctx, peer, _pad128(nbins), watch)
     values = await asyncio.to_thread(_sender_values, q, s, code_keys(seed), shuffled, nbins,
                                      width)
     del q
+    watch.lap("oprf_values")
     await _send_rows(ctx, peer, "kkrt/values", values)
+    watch.lap("send_values")
     if reveal != "all":
-        return PsiOutcome(None, None, peer_size)
+        return PsiOutcome(None, None, peer_size, watch.steps)
     positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
     if positions.size and (positions.min() < 0 or positions.max() >= 3 * n):
         raise PsiError(f"party {peer} sent an intersection position outside 0..{3 * n - 1}")
-    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size)
+    watch.lap("result")
+    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size, watch.steps)
