@@ -16,7 +16,7 @@ from meshmpc.ot import iknp
 from meshmpc.ot.errors import OtInputError
 from meshmpc.ot.iknp import CotReceiver, CotSender
 
-SIZES = [1, 100, 128, 129, 1000, 4097]
+SIZES = [1, 100, 128, 129, 0, 1000, 4097]
 
 
 def seeded(ctx: Context, seed: int | None) -> Prg | None:
@@ -178,6 +178,7 @@ async def stock_job(ctx: Context) -> object:
     if ctx.party == "s":
         sender = await CotSender.setup(ctx, "r")
         await sender.prefill(1000)
+        assert (await sender.cot(0)).shape == (0, 16)
         q = await sender.cot(300)  # from stock
         pads = await sender.rot(500)  # from stock
         fresh = await sender.cot(400)  # 200 left in stock: fresh extension
@@ -185,6 +186,7 @@ async def stock_job(ctx: Context) -> object:
         return sender.delta, q, pads, fresh, sender.stocked
     receiver = await CotReceiver.setup(ctx, "s")
     await receiver.prefill(1000)
+    assert (await receiver.cot([])).shape == (0, 16)
     choices = np.arange(300, dtype=np.uint8) % 2
     before = ctx.traffic().bytes_sent
     t = await receiver.cot(choices)

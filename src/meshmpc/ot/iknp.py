@@ -185,7 +185,7 @@ class CotSender(_Direction):
 
     async def _cot(self, n: int) -> U8:
         tag = self.next_tag("cot")
-        if self.stock.size < n:
+        if not 0 < n <= self.stock.size:
             return await self._extend(n, tag)
         (q,) = self.stock.take(n)
         flips = await self.ctx.recv(self.peer, tag)
@@ -285,7 +285,7 @@ class CotReceiver(_Direction):
     async def _cot(self, bits: U8) -> U8:
         tag = self.next_tag("cot")
         n = bits.size
-        if self.stock.size < n:
+        if not 0 < n <= self.stock.size:
             return await self._extend(bits, tag)
         stocked_bits, t = self.stock.take(n)
         await self.ctx.send(self.peer, tag, np.packbits(bits ^ stocked_bits, bitorder="little"))
