@@ -119,6 +119,7 @@ def _record(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
         "peak_rss_mb": round(max(mid[p]["peak_rss_mb"] for p in PARTIES), 1),
         "intersection": mid["bank"]["intersection"],
         "launch_s": round(median([r["launch_s"] for r in runs]), 3),
+        "cpu_s": {p: mid[p].get("cpu_s") for p in PARTIES},
         "phases": mid["bank"]["phases"], "phases_sender": mid["gov"]["phases"],
         **wan_fields(args),
     }

@@ -9,6 +9,7 @@ has finished: a failed or interrupted run leaves no output behind.
 from __future__ import annotations
 
 import asyncio
+import resource
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,15 @@ def summary_dict(summary: PsiSummary) -> dict[str, Any]:
         "intersection": summary.intersection, "output": summary.output,
         "output_rows": summary.output_rows, "phases": summary.phases,
         "bytes_sent": summary.bytes_sent, "bytes_received": summary.bytes_received,
+        "cpu_s": round(_cpu_seconds(), 3),
     }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this party's process and its finished workers (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 async def run_job_options(ctx: Context, **options: Any) -> dict[str, Any]:
