@@ -4,6 +4,8 @@
 * ``ot.cot`` / ``ot.rot`` / ``ot.chosen``: IKNP correlated (global delta),
   random and chosen-message OT in one batch of ``--n`` (``ots_per_s``;
   ``bytes_per_ot`` counts every wire byte both ways, AEAD framing included).
+* ``ot.cot_online``: the same COTs drawn from a pre-computed stock
+  (``prefill``), so only the 1-bit derandomisation travels online.
 * ``ot.kkrt``: KKRT OPRF batch of ``--n-kkrt`` inputs (``oprfs_per_s``).
 
 Both parties run as separate processes (``meshmpc.net.launch.run_local``,
@@ -79,6 +81,14 @@ async def extension_ops(ctx: Context, n: int, repeats: int) -> dict[str, dict[st
                "chosen": lambda: r.receive(choices)}
     for name, op in ops.items():
         results[name] = await _repeat(ctx, name, repeats, op)
+    direction = s if ctx.party == SENDER else r
+    runs = []
+    for i in range(repeats + 1):
+        await direction.prefill(n)  # untimed: the offline phase
+        runs.append(await _timed(ctx, f"online/{i}", ops["cot"]))
+    runs = runs[1:]
+    results["cot_online"] = {"wall_s": median([w for w, _ in runs]),
+                             "bytes": median([b for _, b in runs])}
     return results
 
 
@@ -113,7 +123,7 @@ def main(argv: list[str]) -> int:
     common = {"encrypted": True, **wan_fields(args)}
     base_wall = max(out[p]["base"]["wall_s"] for p in out)
     emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall}, args.json)
-    for name in ("cot", "rot", "chosen"):
+    for name in ("cot", "rot", "chosen", "cot_online"):
         wall = max(out[p]["ext"][name]["wall_s"] for p in out)
         moved = out[SENDER]["ext"][name]["bytes"]
         emit({"bench": f"ot.{name}", "n": args.n, **common, "ots_per_s": args.n / wall,
