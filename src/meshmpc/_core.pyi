@@ -75,6 +75,16 @@ def ring128_from_double(
 def ring128_to_double(
     a: npt.NDArray[np.uint64], out: npt.NDArray[np.float64], f: int
 ) -> None: ...
+def gc_garble_and(
+    rk: npt.NDArray[np.uint8], tweak: int, a0: npt.NDArray[np.uint8], b0: npt.NDArray[np.uint8],
+    delta: npt.NDArray[np.uint8], color: int, c0: npt.NDArray[np.uint8],
+    tables: npt.NDArray[np.uint8],
+) -> None: ...
+def gc_eval_and(
+    rk: npt.NDArray[np.uint8], tweak: int, a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8],
+    color: int, tables: npt.NDArray[np.uint8], c: npt.NDArray[np.uint8],
+) -> None: ...
+def gc_colors(labels: npt.NDArray[np.uint8], color: int, out: npt.NDArray[np.uint8]) -> None: ...
 
 # --- pir (LWE matrix-vector products mod 2^32) ---
 

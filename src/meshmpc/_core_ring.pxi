@@ -141,3 +141,74 @@ def ring128_to_double(const uint64_t[::1] a, double[::1] out, unsigned f):
     if n:
         with nogil:
             _c_ring128_to_double(&a[0], &out[0], n, f)
+
+
+# --- half-gates garbling (csrc/gc.c): layers of AND gates over 16-byte labels ---
+
+cdef extern from "meshmpc/gc.h":
+    void _c_gc_garble_and "gc_garble_and"(const uint8_t *k, uint64_t tweak, const uint8_t *a0,
+                                          const uint8_t *b0, const uint8_t *delta,
+                                          unsigned color, uint8_t *c0, uint8_t *tables,
+                                          uint8_t *scratch, size_t n) nogil
+    void _c_gc_eval_and "gc_eval_and"(const uint8_t *k, uint64_t tweak, const uint8_t *a,
+                                      const uint8_t *b, unsigned color, const uint8_t *tables,
+                                      uint8_t *c, uint8_t *scratch, size_t n) nogil
+    void _c_gc_colors "gc_colors"(const uint8_t *labels, unsigned color, uint8_t *out,
+                                  size_t n) nogil
+
+from libc.stdint cimport uint8_t
+import numpy as _ring_np
+
+
+cdef size_t _labels(const uint8_t[:, ::1] x, str name) except? 0:
+    if x.shape[1] != 16:
+        raise ValueError(f"{name}: labels must be (n, 16) uint8")
+    return x.shape[0]
+
+
+def gc_garble_and(const uint8_t[::1] rk, uint64_t tweak, const uint8_t[:, ::1] a0,
+                  const uint8_t[:, ::1] b0, const uint8_t[::1] delta, unsigned color,
+                  uint8_t[:, ::1] c0, uint8_t[:, ::1] tables):
+    """Garble n AND gates (half-gates): output zero-labels c0 (n,16), tables (n,32)."""
+    cdef size_t n = _labels(a0, "a0")
+    if rk.shape[0] != 176 or delta.shape[0] != 16 or color >= 128:
+        raise ValueError("need 176-byte round keys, a 16-byte delta and color < 128")
+    if <size_t>b0.shape[0] != n or <size_t>c0.shape[0] != n or <size_t>tables.shape[0] != n \
+            or tables.shape[1] != 32 or c0.shape[1] != 16 or b0.shape[1] != 16:
+        raise ValueError("gc_garble_and: a0, b0, c0 (n,16) and tables (n,32) must agree")
+    if n == 0:
+        return
+    scratch = _ring_np.empty((4 * n, 16), dtype=_ring_np.uint8)
+    cdef uint8_t[:, ::1] s = scratch
+    with nogil:
+        _c_gc_garble_and(&rk[0], tweak, &a0[0, 0], &b0[0, 0], &delta[0], color, &c0[0, 0],
+                         &tables[0, 0], &s[0, 0], n)
+
+
+def gc_eval_and(const uint8_t[::1] rk, uint64_t tweak, const uint8_t[:, ::1] a,
+                const uint8_t[:, ::1] b, unsigned color, const uint8_t[:, ::1] tables,
+                uint8_t[:, ::1] c):
+    """Evaluate n garbled AND gates on active labels a, b (n,16): active outputs c."""
+    cdef size_t n = _labels(a, "a")
+    if rk.shape[0] != 176 or color >= 128:
+        raise ValueError("need 176-byte round keys and color < 128")
+    if <size_t>b.shape[0] != n or <size_t>c.shape[0] != n or <size_t>tables.shape[0] != n \
+            or tables.shape[1] != 32 or c.shape[1] != 16 or b.shape[1] != 16:
+        raise ValueError("gc_eval_and: a, b, c (n,16) and tables (n,32) must agree")
+    if n == 0:
+        return
+    scratch = _ring_np.empty((2 * n, 16), dtype=_ring_np.uint8)
+    cdef uint8_t[:, ::1] s = scratch
+    with nogil:
+        _c_gc_eval_and(&rk[0], tweak, &a[0, 0], &b[0, 0], color, &tables[0, 0], &c[0, 0],
+                       &s[0, 0], n)
+
+
+def gc_colors(const uint8_t[:, ::1] labels, unsigned color, uint8_t[::1] out):
+    """out[i] = bit ``color`` of label i."""
+    cdef size_t n = _labels(labels, "labels")
+    if <size_t>out.shape[0] != n or color >= 128:
+        raise ValueError("gc_colors: out must have one byte per label, color < 128")
+    if n:
+        with nogil:
+            _c_gc_colors(&labels[0, 0], color, &out[0], n)

@@ -22,15 +22,17 @@ CONFIGS = {
     "semi2k-4": ("semi2k", "dealer", 4),
     "rep3": ("rep3", "none", 3),
     "semi2k-ot": ("semi2k", "ot", 2),
+    "semi2k-gc": ("semi2k", "dealer", 2),
 }
 PARTIES = ["bank", "gov", "fin", "telco"]
 
 Program = Callable[..., Awaitable[Any]]
 
 
-async def _secure_job(ctx: Context, suite: str, triples: str, ring_bits: int,
-                      exact: bool, program: Program, inputs: dict[str, np.ndarray]) -> Any:
-    engine = await make_suite(ctx, suite, triples=triples, ring_bits=ring_bits)
+async def _secure_job(ctx: Context, suite: str, triples: str, ring_bits: int, exact: bool,
+                      comparison: str, program: Program, inputs: dict[str, np.ndarray]) -> Any:
+    engine = await make_suite(ctx, suite, triples=triples, ring_bits=ring_bits,
+                              comparison=comparison)
     backend = SecureBackend(engine, FixedPoint(ring_bits=ring_bits, exact_trunc=exact))
     owner = ctx.parties[0]
     tensors = {}
@@ -45,8 +47,9 @@ def run_secure(config: str, program: Program, ring_bits: int = 64, exact: bool =
                **inputs: np.ndarray) -> Any:
     """Run ``program(backend, **tensors)`` under a configuration; party 0's revealed result."""
     suite, triples, count = CONFIGS[config]
+    comparison = "gc" if config.endswith("-gc") else "circuit"
     results = run_parties(PARTIES[:count], _secure_job, suite, triples, ring_bits, exact,
-                          program, inputs)
+                          comparison, program, inputs)
     return results[PARTIES[0]]
 
 

@@ -17,9 +17,9 @@ from .conftest import CONFIGS, PARTIES
 EDGE64 = [0, 1, -1, 2**62 - 1, -(2**62), 12345, -98765]
 
 
-async def ring_job(ctx: Context, suite: str, triples: str, bits: int,
+async def ring_job(ctx: Context, suite: str, triples: str, bits: int, comparison: str,
                    xs: np.ndarray, ys: np.ndarray) -> dict[str, object]:
-    s = await make_suite(ctx, suite, triples=triples, ring_bits=bits)
+    s = await make_suite(ctx, suite, triples=triples, ring_bits=bits, comparison=comparison)
     ring = s.ring
     first, last = ctx.parties[0], ctx.parties[-1]
     x = await s.input(first, xs if ctx.party == first else None, ring.shape(xs))
@@ -55,7 +55,8 @@ def test_ring_protocols_match_plain_ring(config: str, bits: int) -> None:
         pytest.skip("OT triples run over Z_2^64 only (tested to refuse in test_triples)")
     ring = ring_for(bits)
     xs, ys, xi = _values(ring)
-    out = run_parties(PARTIES[:count], ring_job, suite, triples, bits, xs, ys)
+    comparison = "gc" if config.endswith("-gc") else "circuit"
+    out = run_parties(PARTIES[:count], ring_job, suite, triples, bits, comparison, xs, ys)
     res = out[PARTIES[0]]
     assert np.array_equal(res["x"], xs)
     assert res["x_to_last"] is None and np.array_equal(out[PARTIES[count - 1]]["x_to_last"], xs)

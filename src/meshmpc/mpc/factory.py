@@ -32,10 +32,16 @@ def make_provider(ctx: Context, triples: str) -> TripleProvider:
 
 
 async def make_suite(ctx: Context, suite: str, triples: str = "ot",
-                     ring_bits: int = 64) -> Suite:
-    """A suite bound to ``ctx`` with its set-up done (keys exchanged, base OTs run)."""
+                     ring_bits: int = 64, comparison: str = "circuit") -> Suite:
+    """A suite bound to ``ctx`` with its set-up done (keys exchanged, base OTs run).
+
+    ``comparison`` (semi2k): "circuit" (bit-sliced GMW, default) or "gc" (half-gates).
+    """
     ring = ring_for(ring_bits)
     if suite == "rep3":
+        if comparison != "circuit":
+            raise MpcError("rep3 compares with its replicated circuit; comparison='gc' is "
+                           "a semi2k option")
         if triples not in ("none", "ot"):
             raise MpcError(f"rep3 needs no triples; got triples={triples!r} (use 'none')")
         rep3 = Rep3(ctx, ring)
@@ -44,5 +50,5 @@ async def make_suite(ctx: Context, suite: str, triples: str = "ot",
     if suite == "semi2k":
         provider = make_provider(ctx, triples)
         await provider.setup()
-        return Semi2k(ctx, ring, provider)
+        return Semi2k(ctx, ring, provider, comparison)
     raise MpcError(f"unknown suite {suite!r}; choose one of {SUITES}")

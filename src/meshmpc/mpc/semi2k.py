@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from meshmpc import _core
+from meshmpc.gc import GcSign
 from meshmpc.mpc import circuits
 from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
 from meshmpc.mpc.prg import Prg, fresh_key
@@ -22,6 +24,11 @@ from meshmpc.mpc.ring import Ring
 from meshmpc.mpc.suite import Share, Suite
 from meshmpc.mpc.triples import TripleProvider
 from meshmpc.net import Context
+from meshmpc.ot import OtPool
+
+COMPARISONS = ("circuit", "gc")
+"""circuit: bit-sliced GMW carry circuit with AND triples (default, fastest);
+gc: half-gates garbled circuit over IKNP correlated OT (2 parties)."""
 
 
 class Semi2k(Suite):
@@ -29,12 +36,19 @@ class Semi2k(Suite):
 
     name = "semi2k"
 
-    def __init__(self, ctx: Context, ring: Ring, provider: TripleProvider) -> None:
+    def __init__(self, ctx: Context, ring: Ring, provider: TripleProvider,
+                 comparison: str = "circuit") -> None:
         super().__init__(ctx, ring)
         if len(ctx.parties) < 2:
             raise MpcError("semi2k needs at least 2 parties")
+        if comparison not in COMPARISONS:
+            raise MpcError(f"semi2k comparison must be one of {COMPARISONS}, got {comparison!r}")
+        if comparison == "gc" and len(ctx.parties) != 2:
+            raise MpcError("semi2k comparison='gc' (garbled circuits) needs exactly 2 parties")
         self.provider = provider
+        self.comparison = comparison
         self.leader = ctx.index == 0
+        self._gc: GcSign | None = None
 
     def lift(self, fn: Callable[..., np.ndarray], *shares: Share) -> Share:
         return fn(*shares)
@@ -182,10 +196,23 @@ class Semi2k(Suite):
     async def msb_planes(self, x: Share) -> Share:
         if self.ring.bits != 64:
             raise UnsupportedOperationError("semi2k: bit decomposition needs Z_2^64")
+        if self.comparison == "gc":
+            return await self._msb_plane_gc(x)
         mine = circuits.bitslice(x)
         zero = np.zeros_like(mine)
         operands = [mine if j == self.ctx.index else zero for j in range(len(self.ctx.parties))]
         return await circuits.msb_of_sum(self, operands)
+
+    async def _msb_plane_gc(self, x: Share) -> Share:
+        """Sign bits by half-gates garbling (meshmpc.gc): party 0 garbles."""
+        if self._gc is None:
+            peer = self.ctx.peers[0]
+            pool = await OtPool.setup(self.ctx.scope("gc-ot"), peer)
+            self._gc = GcSign(self.ctx, pool, garbler=self.leader)
+        bits = (await self._gc.msb_shares(x)).astype(np.uint64)
+        plane = np.empty(circuits.plane_words(bits.size), dtype=np.uint64)
+        _core.ring_u64_to_plane(bits, plane)
+        return plane
 
     async def b2a_plane(self, bits: Share, n: int) -> Share:
         """With a daBit r: open c = b ^ r, then b = c + r - 2 c r (c public)."""
