@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,8 @@ def _dedup(digests: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], job: Psi
 
 
 async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b: int,
-                  empty: pa.Table, report: KeyReport) -> tuple[PsiOutcome, pa.Table]:
+                  empty: pa.Table, report: KeyReport,
+                  session: Any) -> tuple[PsiOutcome, pa.Table]:
     table = await asyncio.to_thread(spill.load, b)
     if table is None:
         data, digests, rows = empty, np.empty((0, 16), np.uint8), np.empty(0, np.int64)
@@ -61,7 +63,7 @@ async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b
     sizes = await exchange_sizes(scoped, peers, len(kept), "bucket")
     outcome = await run_protocol(scoped, job.protocol, parties, receiver_of(job, parties),
                                  np.ascontiguousarray(digests[kept]), sizes, job.reveal,
-                                 job.workers, job.cache_dir)
+                                 job.workers, job.cache_dir, session)
     if outcome.matched is None:
         return outcome, empty
     return outcome, aligned_table(data, kept, outcome.matched, job.mode, data.schema.names)
@@ -107,8 +109,10 @@ async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spi
                        progress: Progress) -> tuple[int | None, int]:
     total: int | None = None
     kept = report.rows - report.empty
+    session = None
     for b in range(spill.buckets):
-        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report)
+        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report, session)
+        session = outcome.session
         if outcome.cardinality is not None:
             total = (total or 0) + outcome.cardinality
         if writer is not None and aligned.num_rows:

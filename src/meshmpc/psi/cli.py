@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
                         default=sys.stderr.isatty(), help="progress on stderr")
     parser.add_argument("--bucket-rows", type=int,
-                        help="rows per bucket above which inputs are bucketed (default 4M)")
+                        help="rows per bucket above which inputs are bucketed (default 2M)")
     parser.add_argument("--cache-dir", type=Path,
                         help="unbalanced PSI cache (default: .meshmpc-psi-cache by the input)")
     parser.set_defaults(func=run)

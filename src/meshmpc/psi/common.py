@@ -34,12 +34,15 @@ class PsiOutcome:
     ``matched``: indices into this party's digests of the intersection, in the
     canonical order shared by every party that learns it (None when this party
     learns no intersection). ``cardinality``: the intersection size, when known.
+    ``steps``: wall time per protocol step. ``session``: protocol state a
+    following batch (bucket) of the same job may reuse (e.g. KKRT base OTs).
     """
 
     matched: Indices | None
     cardinality: int | None
     peer_size: int
     steps: dict[str, float] = field(default_factory=dict)
+    session: Any = None
 
 
 class Stopwatch:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -136,38 +138,80 @@ def _bin_blocks(digests: Digests, m: int, table: Indices, which: U8) -> U8:
     return blocks
 
 
-async def _extend_receiver(ctx: Context, peer: str, blocks: U8, code_rk: U8,
-                           watch: Stopwatch) -> U8:
-    """Run the KKRT extension as its receiver; returns t rows (m, 64)."""
+@dataclass
+class KkrtKeys:
+    """One party's KKRT set-up, reused by every batch (bucket) of a job.
+
+    Receiver: round keys of both base-OT seeds per column (rk0, rk1); sender:
+    the seeds it chose (rks) and its 512-bit s. ``ctr`` is the next PRG block
+    counter: batches use disjoint counter ranges, so reusing the base OTs is
+    the same as one long extension.
+    """
+
+    code_rk: U8
+    rk0: U8 = field(default_factory=lambda: np.empty(0, np.uint8))
+    rk1: U8 = field(default_factory=lambda: np.empty(0, np.uint8))
+    rks: U8 = field(default_factory=lambda: np.empty(0, np.uint8))
+    s: U8 = field(default_factory=lambda: np.empty(0, np.uint8))
+    ctr: int = 0
+
+
+async def receiver_setup(ctx: Context, peer: str) -> KkrtKeys:
+    """Base OTs (as their sender) and the code keys the sender draws."""
     k0, k1 = await base_ot_send(ctx, peer, CODE_BITS, tag="kkrt/base")
-    rk0, rk1 = _core.aes128_expand_many(k0), _core.aes128_expand_many(k1)
-    watch.lap("base_ot")
+    code_rk = code_keys(bytes(await ctx.recv(peer, "kkrt/code")))
+    return KkrtKeys(code_rk, rk0=_core.aes128_expand_many(k0), rk1=_core.aes128_expand_many(k1))
+
+
+async def sender_setup(ctx: Context, peer: str) -> KkrtKeys:
+    """Base OTs (as their receiver, choice bits s) and fresh code keys."""
+    s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), np.uint8), bitorder="little")
+    ks = await base_ot_receive(ctx, peer, s_bits, tag="kkrt/base")
+    seed = os.urandom(16)
+    await ctx.send(peer, "kkrt/code", seed)
+    return KkrtKeys(code_keys(seed), rks=_core.aes128_expand_many(ks),
+                    s=np.packbits(s_bits, bitorder="little"))
+
+
+def _place(digests: Digests) -> tuple[int, Indices, U8, U8]:
+    nbins, table, which = cuckoo(digests)
+    return nbins, table, which, _bin_blocks(digests, _pad128(nbins), table, which)
+
+
+async def _extend_receiver(ctx: Context, peer: str, blocks: U8, keys: KkrtKeys) -> U8:
+    """Run the KKRT extension as its receiver; returns t rows (m, 64)."""
     m = len(blocks)
     t_rows = np.empty((m, CODE_BYTES), dtype=np.uint8)
     for start, stop in chunks(m, CHUNK_OTS):
         w = stop - start
-        codes = codewords(code_rk, blocks[start:stop])
+        codes = codewords(keys.code_rk, blocks[start:stop])
         cols = np.empty((CODE_BITS, w // 8), dtype=np.uint8)
         _core.transpose_into(codes, cols, w, CODE_BITS)
         u = np.empty((CODE_BITS, w // 8), dtype=np.uint8)
-        await asyncio.to_thread(_core.ext_receiver_into, rk0, rk1, start // 128, cols, False, u,
-                                t_rows[start:stop])
+        await asyncio.to_thread(_core.ext_receiver_into, keys.rk0, keys.rk1,
+                                keys.ctr + start // 128, cols, False, u, t_rows[start:stop])
         await ctx.send(peer, f"kkrt/u/{start}", u)
-    watch.lap("extension")
+    keys.ctr += m // 128
     return t_rows
 
 
 async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                        reveal: Reveal) -> PsiOutcome:
-    """Receiver side of KKRT16 PSI; returns the matches in canonical order."""
+                        reveal: Reveal, keys: KkrtKeys | None = None) -> PsiOutcome:
+    """Receiver side of KKRT16 PSI; returns the matches in canonical order.
+
+    ``keys`` from an earlier batch skips the base OTs; the outcome's ``keys``
+    attribute carries them to the next batch.
+    """
     width = truncation_bytes(len(digests), 3 * peer_size)
     watch = Stopwatch()
-    nbins, table, which = cuckoo(digests)
-    blocks = _bin_blocks(digests, _pad128(nbins), table, which)
+    placing = asyncio.ensure_future(asyncio.to_thread(_place, digests))
+    keys = keys or await receiver_setup(ctx, peer)
+    watch.lap("base_ot")
+    nbins, table, which, blocks = await placing
     watch.lap("cuckoo")
     await ctx.send(peer, "kkrt/bins", nbins)
-    code_rk = code_keys(bytes(await ctx.recv(peer, "kkrt/code")))
-    t_rows = await _extend_receiver(ctx, peer, blocks, code_rk, watch)
+    t_rows = await _extend_receiver(ctx, peer, blocks, keys)
+    watch.lap("extension")
     occupied = np.flatnonzero(table >= 0)
     values = (await asyncio.to_thread(oprf_hash, t_rows, width))[occupied]
     del t_rows
@@ -178,74 +222,88 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     hits = np.flatnonzero(where >= 0)
     watch.lap("match")
     if reveal == "cardinality":
-        return PsiOutcome(None, len(hits), peer_size, watch.steps)
+        return PsiOutcome(None, len(hits), peer_size, watch.steps, keys)
     hits = hits[canonical_order(values[hits])]
     if reveal == "all":
         await ctx.send(peer, "kkrt/result", where[hits])
     watch.lap("result")
-    return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size, watch.steps)
+    return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size, watch.steps,
+                      keys)
 
 
-async def _extend_sender(ctx: Context, peer: str, m: int, watch: Stopwatch) -> tuple[U8, U8]:
-    """Run the KKRT extension as its sender; returns (q rows (m, 64), packed s)."""
-    s_bits = np.unpackbits(np.frombuffer(os.urandom(CODE_BYTES), np.uint8), bitorder="little")
-    ks = await base_ot_receive(ctx, peer, s_bits, tag="kkrt/base")
-    watch.lap("base_ot")
-    rks = _core.aes128_expand_many(ks)
-    s = np.packbits(s_bits, bitorder="little")
+async def _extend_sender(ctx: Context, peer: str, m: int, keys: KkrtKeys) -> U8:
+    """Run the KKRT extension as its sender; returns q rows (m, 64)."""
     q = np.empty((m, CODE_BYTES), dtype=np.uint8)
     for start, stop in chunks(m, CHUNK_OTS):
         u = np.asarray(await ctx.recv(peer, f"kkrt/u/{start}"), dtype=np.uint8)
         if u.nbytes != CODE_BITS * (stop - start) // 8:
             raise PsiError(f"party {peer} sent a KKRT extension matrix of {u.nbytes} bytes")
-        await asyncio.to_thread(_core.ext_sender_into, rks, s, start // 128, u, q[start:stop])
-    watch.lap("extension")
-    return q, s
+        await asyncio.to_thread(_core.ext_sender_into, keys.rks, keys.s, keys.ctr + start // 128,
+                                u, q[start:stop])
+    keys.ctr += m // 128
+    return q
 
 
-def _sender_values(q: U8, s: U8, code_rk: U8, digests: Digests, nbins: int, width: int) -> U8:
-    """F(y || j) at bin h_j(y) for j = 0, 1, 2 (j-major), computed in two threads."""
+def _in_two_threads(work: list[tuple[int, int, int]], fn: Callable[[int, int, int], None]) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for job in [pool.submit(fn, *w) for w in work]:
+            job.result()
+
+
+def _masked_codes(keys: KkrtKeys, digests: Digests) -> U8:
+    """C(y || j) & s for every y and j = 0, 1, 2 (j-major), before q is known."""
+    n = len(digests)
+    out = np.empty((3 * n, CODE_BYTES), dtype=np.uint8)
+
+    def one(j: int, lo: int, hi: int) -> None:
+        out[j * n + lo : j * n + hi] = codewords(keys.code_rk, tweak(digests[lo:hi], j)) & keys.s
+
+    _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
+    return out
+
+
+def _sender_values(q: U8, masked: U8, digests: Digests, nbins: int, width: int) -> U8:
+    """F(y || j) = H(q[h_j(y)] ^ (C(y || j) & s)) for j = 0, 1, 2 (j-major)."""
     n = len(digests)
     bins = _core.psi_cuckoo_bins(digests, nbins)
     out = np.empty((3 * n, width), dtype=np.uint8)
 
     def one(j: int, lo: int, hi: int) -> None:
-        rows = q[bins[lo:hi, j]] ^ (codewords(code_rk, tweak(digests[lo:hi], j)) & s)
+        rows = q[bins[lo:hi, j]] ^ masked[j * n + lo : j * n + hi]
         out[j * n + lo : j * n + hi] = oprf_hash(rows, width)
 
-    step = max(1, SEND_ROWS // 2)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(one, j, lo, hi) for j in range(3) for lo, hi in chunks(n, step)]
-        for job in jobs:
-            job.result()
+    _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
     return out
 
 
 async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                      reveal: Reveal) -> PsiOutcome:
+                      reveal: Reveal, keys: KkrtKeys | None = None) -> PsiOutcome:
     """Sender side of KKRT16 PSI: evaluates the OPRF on its items and sends them shuffled."""
     n = len(digests)
     width = truncation_bytes(peer_size, 3 * n)
     watch = Stopwatch()
+    keys = keys or await sender_setup(ctx, peer)
+    watch.lap("base_ot")
+    perm = random_permutation(n)
+    shuffled = np.ascontiguousarray(digests[perm])
+    masking = asyncio.ensure_future(asyncio.to_thread(_masked_codes, keys, shuffled))
     nbins = int(await ctx.recv(peer, "kkrt/bins"))
     if not 0 < nbins <= 4 * peer_size + 10_000:
         raise PsiError(f"party {peer} announced {nbins} cuckoo bins for {peer_size} items")
-    seed = os.urandom(16)
-    await ctx.send(peer, "kkrt/code", seed)
-    perm = random_permutation(n)
-    shuffled = digests[perm]
     watch.lap("wait_bins")
-    q, s = await _extend_sender(ctx, peer, _pad128(nbins), watch)
-    values = await asyncio.to_thread(_sender_values, q, s, code_keys(seed), shuffled, nbins,
-                                     width)
-    del q
+    q = await _extend_sender(ctx, peer, _pad128(nbins), keys)
+    watch.lap("extension")
+    masked = await masking
+    watch.lap("wait_codes")
+    values = await asyncio.to_thread(_sender_values, q, masked, shuffled, nbins, width)
+    del q, masked
     watch.lap("oprf_values")
     await _send_rows(ctx, peer, "kkrt/values", values)
     watch.lap("send_values")
     if reveal != "all":
-        return PsiOutcome(None, None, peer_size, watch.steps)
+        return PsiOutcome(None, None, peer_size, watch.steps, keys)
     positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
     if positions.size and (positions.min() < 0 or positions.max() >= 3 * n):
         raise PsiError(f"party {peer} sent an intersection position outside 0..{3 * n - 1}")
     watch.lap("result")
-    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size, watch.steps)
+    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size, watch.steps, keys)

@@ -6,6 +6,7 @@ Every protocol takes this party's digests and returns a :class:`PsiOutcome`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from meshmpc.net import Context
 from meshmpc.psi.common import PsiOutcome, Reveal
@@ -27,8 +28,12 @@ PROTOCOLS = {
 
 async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
                        digests: Digests, sizes: dict[str, int], reveal: Reveal,
-                       workers: int | None, cache_dir: Path | None = None) -> PsiOutcome:
-    """Run ``protocol`` among ``parties`` (this party included) on ``digests``."""
+                       workers: int | None, cache_dir: Path | None = None,
+                       session: Any = None) -> PsiOutcome:
+    """Run ``protocol`` among ``parties`` (this party included) on ``digests``.
+
+    ``session`` is the ``session`` of the previous batch's outcome, if any.
+    """
     scoped = ctx.scope(f"psi-{protocol}")
     if protocol == "ecdh":
         peer = _two_party(ctx, protocol, parties)
@@ -48,8 +53,8 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
     if protocol == "kkrt":
         peer = _two_party(ctx, protocol, parties)
         if ctx.party == receiver:
-            return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal)
-        return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal)
+            return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal, session)
+        return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal, session)
     if protocol == "ecdh-mp":
         with GroupPool(workers) as pool:
             return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)

@@ -13,7 +13,7 @@ from meshmpc.psi.align import Mode
 from meshmpc.psi.common import Reveal
 from meshmpc.psi.keys import KeyOptions, KeyReport
 
-DEFAULT_BUCKET_ROWS = 1 << 22
+DEFAULT_BUCKET_ROWS = 1 << 21
 
 
 @dataclass
