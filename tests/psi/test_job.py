@@ -35,8 +35,8 @@ def _run(tmp: Path, a: Path, b: Path, **over: object) -> dict:
         fields: dict = dict(input=path, keys=KeyOptions(("credit_code",)),
                             peers=["gov" if party == "bank" else "bank"], receiver="bank",
                             output=tmp / f"out-{party}.csv", workers=0)
-        fields.update(over.get(party, {}))  # type: ignore[call-overload]
         fields.update({k: v for k, v in over.items() if k not in ("bank", "gov")})
+        fields.update(over.get(party, {}))  # type: ignore[call-overload]
         return PsiJob(**fields)
 
     jobs = {"bank": job("bank", a), "gov": job("gov", b)}
@@ -174,3 +174,29 @@ def test_bucketed_run_matches_plaintext(tmp_path: Path, protocol: str, mode: str
     else:
         assert len(out_a) == 500 and sum(r["psi_matched"] for r in out_a) == 300
     assert not list(tmp_path.glob(".psi-spill-*"))
+
+
+def test_protocol_mismatch_fails_at_start(tmp_path: Path) -> None:
+    a, b = _files(tmp_path, ["x"], ["x"])
+    with pytest.raises(PsiMismatchError, match="'protocol' differs"):
+        _run(tmp_path, a, b, bank={"protocol": "kkrt"})
+
+
+def test_parquet_in_and_out_with_payload(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": [1, 2, 3, 4], "x": [1.5, 2.5, 3.5, 4.5], "drop": [0] * 4}),
+                   tmp_path / "bank.parquet")
+    pq.write_table(pa.table({"id": ["4", "2", "9"], "y": ["d", "b", "z"]}),
+                   tmp_path / "gov.parquet")
+    res = _run(tmp_path, tmp_path / "bank.parquet", tmp_path / "gov.parquet",
+               keys=KeyOptions(("id",)), protocol="kkrt",
+               bank={"payload": ["x"], "output": tmp_path / "bank.parquet.out.parquet"},
+               gov={"output": tmp_path / "gov.out.parquet"})
+    assert res["bank"].intersection == 2
+    bank = pq.read_table(tmp_path / "bank.parquet.out.parquet")
+    gov = pq.read_table(tmp_path / "gov.out.parquet")
+    assert bank.column_names == ["id", "x"] and gov.column_names == ["id", "y"]
+    assert bank.column("id").to_pylist() == gov.column("id").to_pylist()
+    pairs = zip(bank.column("id").to_pylist(), bank.column("x").to_pylist(), strict=True)
+    assert sorted(pairs) == [("2", 2.5), ("4", 4.5)]
