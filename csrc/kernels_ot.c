@@ -3,6 +3,7 @@
  * into per-OT rows. One call covers a whole batch; Python only orchestrates.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "meshmpc/kernels.h"
 
@@ -58,5 +59,34 @@ int mm_ext_sender(const mm_aes_key *ks, const uint8_t *s, size_t k, uint64_t ctr
         mm_transpose(qcols, q_rows + j0 * (k / 8), k, w, path);
     }
     free(qcols);
+    return 0;
+}
+
+/* KKRT OPRF outputs for a batch, fused so that no temporaries reach Python. */
+#define KKRT_GROUP 64
+
+static void kkrt_frame(uint8_t frame[72], uint64_t index, const uint8_t *row, const uint8_t *code,
+                       const uint8_t s[64]) {
+    for (int b = 0; b < 8; b++) frame[b] = (uint8_t)(index >> (8 * b));
+    for (int b = 0; b < 64; b++) frame[8 + b] = (uint8_t)(row[b] ^ (code ? (code[b] & s[b]) : 0));
+}
+
+int mm_kkrt_oprf(mm_blake2b_fn fn, const uint8_t personal[16], const mm_aes_key code_keys[4],
+                 const uint8_t s[64], const uint8_t *rows, const int64_t *idx, uint64_t index0,
+                 const uint8_t *x, size_t n, uint8_t *out, int path) {
+    static const uint8_t salt[16] = {0};
+    uint8_t words[4][KKRT_GROUP * 16], code[64], frame[72];
+    for (size_t g = 0; g < n; g += KKRT_GROUP) {
+        size_t cnt = n - g < KKRT_GROUP ? n - g : KKRT_GROUP;
+        if (x)
+            for (int k = 0; k < 4; k++) mm_aes128_ecb(&code_keys[k], x + 16 * g, words[k], cnt, path);
+        for (size_t i = 0; i < cnt; i++) {
+            uint64_t j = idx ? (uint64_t)idx[g + i] : (uint64_t)(g + i);
+            if (x)
+                for (int k = 0; k < 4; k++) memcpy(code + 16 * k, words[k] + 16 * i, 16);
+            kkrt_frame(frame, index0 + j, rows + 64 * j, x ? code : NULL, s);
+            if (fn(out + 16 * (g + i), 16, frame, 72, NULL, 0, salt, personal) != 0) return -1;
+        }
+    }
     return 0;
 }

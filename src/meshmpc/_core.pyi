@@ -47,6 +47,10 @@ def ext_receiver_into(
 def ext_sender_into(
     ks: np.ndarray, s: np.ndarray, ctr: int, u: np.ndarray, q_rows: np.ndarray, path: int = -1
 ) -> None: ...
+def kkrt_oprf_into(
+    fn_address: int, personal: bytes, code_keys: np.ndarray, s: np.ndarray, rows: np.ndarray,
+    idx: np.ndarray | None, index0: int, x: np.ndarray | None, out: np.ndarray, path: int = -1,
+) -> None: ...
 
 # --- ring (Z_2^64 / Z_2^128 arithmetic for secret sharing) ---
 # Z_2^128 arrays are flat uint64 word arrays, two words (lo, hi) per element.

@@ -46,6 +46,9 @@ cdef extern from "meshmpc/kernels.h":
                         int path) nogil
     int mm_ext_sender(const mm_aes_key *ks, const uint8_t *s, size_t k, uint64_t ctr,
                       const uint8_t *u, size_t m, uint8_t *q_rows, int path) nogil
+    int mm_kkrt_oprf(mm_blake2b_fn fn, const uint8_t *personal, const mm_aes_key *code_keys,
+                     const uint8_t *s, const uint8_t *rows, const int64_t *idx, uint64_t index0,
+                     const uint8_t *x, size_t n, uint8_t *out, int path) nogil
 
 PATH_AUTO = -1
 PATH_PORTABLE = 0
@@ -286,3 +289,34 @@ def ext_sender_into(ks, s, uint64_t ctr, u, q_rows, int path=-1) -> None:
         rc = mm_ext_sender(pk, ps, k, ctr, pu, m, pq, path)
     if rc:
         raise MemoryError("OT extension sender: out of memory")
+
+
+def kkrt_oprf_into(size_t fn_address, bytes personal, code_keys, s, rows, idx, uint64_t index0,
+                   x, out, int path=-1) -> None:
+    """KKRT OPRF values (see mm_kkrt_oprf); idx and x may be None."""
+    cdef Py_ssize_t n = out.shape[0], nrows = rows.shape[0]
+    if len(personal) != 16:
+        raise ValueError("personal must be 16 bytes")
+    if idx is not None:
+        if idx.dtype != _kn_np.int64 or idx.shape[0] != n:
+            raise ValueError(f"idx: expected {n} int64 indices")
+        if n and (idx.min() < 0 or idx.max() >= nrows):
+            raise ValueError(f"idx: indices must lie in 0..{nrows - 1}")
+    elif n > nrows:
+        raise ValueError(f"{n} outputs but only {nrows} rows")
+    cdef const uint8_t* pp = personal
+    cdef const mm_aes_key* pk = <const mm_aes_key*>_kn_in(code_keys, "code_keys", 4 * 176)
+    cdef const uint8_t* ps = _kn_in(s, "s", 64)
+    cdef const uint8_t* pr = _kn_in(rows, "rows", 64 * nrows)
+    cdef const int64_t* pi = NULL
+    cdef const uint8_t* px = NULL
+    if idx is not None:
+        pi = <const int64_t*>_kn_in(idx, "idx", 8 * n)
+    if x is not None:
+        px = _kn_in(x, "x", 16 * n)
+    cdef uint8_t* po = _kn_out(out, "out", 16 * n)
+    cdef int rc
+    with nogil:
+        rc = mm_kkrt_oprf(<mm_blake2b_fn>fn_address, pp, pk, ps, pr, pi, index0, px, n, po, path)
+    if rc:
+        raise RuntimeError("BLAKE2b failed inside libsodium")

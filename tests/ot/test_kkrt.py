@@ -72,3 +72,19 @@ def test_bad_inputs_raise() -> None:
 
     with pytest.raises(OtInputError, match=r"\(n, 16\)"):
         run_parties(["s", "r"], job)
+
+
+def test_oprf_matches_its_definition() -> None:
+    import hashlib
+
+    from meshmpc.crypto.aes import Aes128
+
+    x = np.random.default_rng(3).integers(0, 256, (40, 16), np.uint8)
+    key, values = (v[0] for v in run_parties(["s", "r"], oprf_job, [x], None).values())
+    code_keys = Prg(key._code.seed).blocks(4)
+    for j in (0, 17, 39):
+        code = b"".join(Aes128(k.tobytes()).encrypt(x[j : j + 1]).tobytes() for k in code_keys)
+        row = key._q[j] ^ (np.frombuffer(code, np.uint8) & key._s)
+        digest = hashlib.blake2b(j.to_bytes(8, "little") + row.tobytes(), digest_size=16,
+                                 person=b"meshmpc.kkrt.1").digest()
+        assert digest == values[j].tobytes() == key.evaluate([j], x[j : j + 1])[0].tobytes()

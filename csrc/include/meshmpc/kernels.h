@@ -111,5 +111,12 @@ int mm_ext_receiver(const mm_aes_key *k0, const mm_aes_key *k1, size_t k, uint64
  * Returns 0, or -1 when memory runs out. */
 int mm_ext_sender(const mm_aes_key *ks, const uint8_t *s, size_t k, uint64_t ctr,
                   const uint8_t *u, size_t m, uint8_t *q_rows, int path);
+/* KKRT OPRF values out[i] = BLAKE2b-128(LE64(index0 + j) || row_j ^ (C(x_i) & s)),
+ * personalised, with j = idx[i] (or i when idx is NULL) and C(x) the four AES
+ * encryptions of x under code_keys. With x NULL the row is hashed as is (the
+ * receiver's side). rows holds 64-byte rows; the caller checks every j. */
+int mm_kkrt_oprf(mm_blake2b_fn fn, const uint8_t personal[16], const mm_aes_key code_keys[4],
+                 const uint8_t s[64], const uint8_t *rows, const int64_t *idx, uint64_t index0,
+                 const uint8_t *x, size_t n, uint8_t *out, int path);
 
 #endif

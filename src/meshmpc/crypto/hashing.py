@@ -48,8 +48,11 @@ def tccr_hash(
 
 
 @cache
-def _blake2b_address() -> int:
-    """Address of libsodium's crypto_generichash_blake2b_salt_personal in PyNaCl."""
+def blake2b_address() -> int:
+    """Address of libsodium's crypto_generichash_blake2b_salt_personal in PyNaCl.
+
+    C kernels that hash whole batches (item_hash, KKRT) call it through this pointer.
+    """
     import nacl.bindings  # noqa: F401  (runs sodium_init)
     from nacl._sodium import ffi, lib
 
@@ -113,5 +116,5 @@ def item_hash(
         raise KernelInputError(f"item_hash: key must be at most 64 bytes, got {len(key)}")
     data, offsets = _flatten(items)
     out = np.empty((len(offsets) - 1, 16), dtype=np.uint8)
-    _core.item_hash_into(_blake2b_address(), data, offsets, bytes(key), _personal(domain), out)
+    _core.item_hash_into(blake2b_address(), data, offsets, bytes(key), _personal(domain), out)
     return out

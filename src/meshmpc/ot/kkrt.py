@@ -23,9 +23,8 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
-from meshmpc.crypto.aes import Aes128
 from meshmpc.crypto.bits import transpose
-from meshmpc.crypto.hashing import item_hash
+from meshmpc.crypto.hashing import blake2b_address
 from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
@@ -45,22 +44,42 @@ class _Code:
     """The pseudo-random code: four AES-128 permutations of the 128-bit input."""
 
     def __init__(self, seed: bytes) -> None:
-        keys = Prg(seed).blocks(4)
-        self._aes = [Aes128(k.tobytes()) for k in keys]
+        self.seed = seed
+        self.round_keys = _core.aes128_expand_many(Prg(seed).blocks(4))
 
     def encode(self, x: U8) -> U8:
         """(n, 16) inputs to (n, 64) code words."""
-        return np.hstack([aes.encrypt(x) for aes in self._aes])
+        out = np.empty((4, x.shape[0], 16), dtype=np.uint8)
+        for k in range(4):
+            _core.aes128_ecb_into(self.round_keys[k], x, out[k])
+        return np.ascontiguousarray(out.transpose(1, 0, 2)).reshape(-1, CODE_BYTES)
 
 
-def _oprf_hash(index0: int, rows: U8, indices: npt.NDArray[np.int64] | None = None) -> U8:
-    """BLAKE2b-128 of (64-bit index || 64-byte row) for each row."""
-    n = rows.shape[0]
-    idx = np.arange(index0, index0 + n, dtype=np.int64) if indices is None else index0 + indices
-    framed = np.empty((n, 8 + CODE_BYTES), dtype=np.uint8)
-    framed[:, :8] = idx.astype("<u8").view(np.uint8).reshape(n, 8)
-    framed[:, 8:] = rows
-    return item_hash(framed, domain=_DOMAIN)
+def _oprf(
+    index0: int,
+    rows: U8,
+    code: _Code | None = None,
+    s: U8 | None = None,
+    indices: npt.NDArray[np.int64] | None = None,
+    x: U8 | None = None,
+) -> U8:
+    """BLAKE2b-128(LE64(index0 + j) || row_j ^ (C(x) & s)) per output, in one C call.
+
+    Without ``x`` the rows are hashed as they are (the receiver's values).
+    """
+    n = rows.shape[0] if indices is None else indices.shape[0]
+    out = np.empty((n, 16), dtype=np.uint8)
+    keys = code.round_keys if code is not None else _NO_CODE
+    mask = s if s is not None else _NO_MASK
+    _core.kkrt_oprf_into(
+        blake2b_address(), _PERSONAL, keys, mask, rows, indices, index0, x, out
+    )
+    return out
+
+
+_PERSONAL = _DOMAIN.ljust(16, b"\0")
+_NO_CODE = np.zeros((4, 176), dtype=np.uint8)
+_NO_MASK = np.zeros(CODE_BYTES, dtype=np.uint8)
 
 
 def _inputs(x: npt.ArrayLike) -> U8:
@@ -88,8 +107,7 @@ class KkrtKey:
             raise OtInputError(f"{idx.size} indices for {pts.shape[0]} inputs")
         if idx.size and (idx.min() < 0 or idx.max() >= self.size):
             raise OtInputError(f"KKRT index out of range 0..{self.size - 1}")
-        rows = self._q[idx] ^ (self._code.encode(pts) & self._s)
-        return _oprf_hash(self.index0, rows, idx)
+        return _oprf(self.index0, self._q, self._code, self._s, idx, pts)
 
 
 class KkrtSender:
@@ -192,6 +210,6 @@ class KkrtReceiver:
             )
             self._blocks += n // 128
             await self.ctx.send(self.peer, f"u/{self._batch}/{start}", u)
-        out = _oprf_hash(self._index, t[:m])
+        out = _oprf(self._index, t[:m])
         self._index += m
         return out
