@@ -125,3 +125,32 @@ def test_comparison_on_128_bit_ring_is_refused() -> None:
 
     with pytest.raises(UnsupportedOperationError, match="Z_2\\^64"):
         run_parties(["a", "b"], job)
+
+
+async def reuse_job(ctx: Context, triples: str, xs: np.ndarray, ws: np.ndarray) -> object:
+    s = await make_suite(ctx, "semi2k", triples=triples)
+    x = await s.input(ctx.parties[0], xs if ctx.index == 0 else None, xs.shape)
+    w = await s.input(ctx.parties[-1], ws if ctx.index == len(ctx.parties) - 1 else None,
+                      ws.shape)
+    first = ctx.traffic().bytes_sent
+    xw = await s.matmul(x, w)
+    cost_first = ctx.traffic().bytes_sent - first
+    before = ctx.traffic().bytes_sent
+    xt_r = await s.matmul(s.transpose(x), xw)  # reuses X - A, transposed
+    cost_reuse = ctx.traffic().bytes_sent - before
+    again = await s.matmul(x, s.add(w, w))  # reuses X - A as is
+    return ([await s.reveal(v) for v in (xw, xt_r, again)], cost_first, cost_reuse)
+
+
+@pytest.mark.parametrize("triples,count", [("dealer", 2), ("dealer", 3), ("ot", 2)])
+def test_opened_matrix_is_reused_for_transpose_and_repeats(triples: str, count: int) -> None:
+    rng = np.random.default_rng(8)
+    xs = RING64.from_int(rng.integers(-1000, 1000, size=(40, 6)))
+    ws = RING64.from_int(rng.integers(-1000, 1000, size=(6, 1)))
+    (xw, xt_r, again), cost_first, cost_reuse = run_parties(
+        PARTIES[:count], reuse_job, triples, xs, ws)[PARTIES[0]]
+    assert np.array_equal(xw, RING64.matmul(xs, ws))
+    assert np.array_equal(xt_r, RING64.matmul(np.ascontiguousarray(xs.T), xw))
+    assert np.array_equal(again, RING64.matmul(xs, ws + ws))
+    if triples == "dealer":  # OT triple generation dominates the OT traffic
+        assert cost_reuse < cost_first / 3  # only the 40 x 1 operand was opened

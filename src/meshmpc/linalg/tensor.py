@@ -218,8 +218,7 @@ class SecretTensor(TensorBase):
         return self._lift(lambda a: ring.reshape(a, target))
 
     def transpose(self, axes: Sequence[int] | None = None) -> SecretTensor:
-        ring = self.backend.ring
-        return self._lift(lambda a: ring.transpose(a, axes))
+        return self._new(self.suite.transpose(self.share, axes))
 
     def __getitem__(self, key: Any) -> SecretTensor:
         ring = self.backend.ring

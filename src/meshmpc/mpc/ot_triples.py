@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -114,12 +115,19 @@ class OtTripleProvider(TripleProvider):
         c = a * b + cross.reshape(n)
         return a.reshape(shape), b.reshape(shape), c.reshape(shape)
 
-    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int]) -> Arrays:
-        """C = A @ B: choices are bits of A[s, t], correlations rows B[t, cols]."""
+    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int],
+                             reuse: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """C = A @ B: choices are bits of A[s, t], correlations rows B[t, cols].
+
+        ``reuse=(A, transposed)`` takes this party's share of an earlier A.
+        """
         _ring64(ring)
         await self.setup()
         (m, k), (_, p) = sx, sy
-        a = self._random(m * k).reshape(m, k)
+        if reuse is None:
+            a = self._random(m * k).reshape(m, k)
+        else:
+            a = np.ascontiguousarray(reuse[0].T if reuse[1] else reuse[0])
         b = self._random(k * p).reshape(k, p)
         c = np.matmul(a, b, dtype=np.uint64)
         for col in range(0, p, 2):
@@ -128,7 +136,7 @@ class OtTripleProvider(TripleProvider):
             corr = np.broadcast_to(b[None, :, cols], (m, k, width)).reshape(m * k, width)
             shares = await self._cross(np.ascontiguousarray(corr), a.reshape(-1), width)
             c[:, cols] += shares.reshape(m, k, width).sum(axis=1, dtype=np.uint64)
-        return a, b, c
+        return a, b, c, (a if reuse is None else reuse[0])
 
     # --- boolean ------------------------------------------------------------------------
     async def _and_cross(self, pool: OtPool, a_bits: np.ndarray,

@@ -11,7 +11,9 @@ see protocols/semi2k.md for rounds and bytes per operator.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -26,6 +28,7 @@ from meshmpc.mpc.triples import TripleProvider
 from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
+MASK_CACHE = 4  # opened matrices remembered for reuse (each holds two arrays of |X|)
 COMPARISONS = ("circuit", "gc")
 """circuit: bit-sliced GMW carry circuit with AND triples (default, fastest);
 gc: half-gates garbled circuit over IKNP correlated OT (2 parties)."""
@@ -49,6 +52,8 @@ class Semi2k(Suite):
         self.comparison = comparison
         self.leader = ctx.index == 0
         self._gc: GcSign | None = None
+        self._masks: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
+        self._transposes: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
 
     def lift(self, fn: Callable[..., np.ndarray], *shares: Share) -> Share:
         return fn(*shares)
@@ -124,16 +129,58 @@ class Semi2k(Suite):
         return ring.add(z, ring.mul(e, f)) if self.leader else z
 
     async def matmul(self, x: Share, y: Share) -> Share:
-        """Matrix Beaver: opens X - A and Y - B, so traffic is |X| + |Y|, not |XY|."""
+        """Matrix Beaver: opens X - A and Y - B, so traffic is |X| + |Y|, not |XY|.
+
+        The opened X - A is remembered for the last few left operands: a later
+        product by the same X or by its transpose (X @ w, then X^T @ r in a
+        gradient step, or every iteration of a training loop) opens only Y - B'
+        against a fresh triple that reuses A (A^T B' for the transpose).
+        """
         self.next_nonce()
         ring = self.ring
         sx, sy = ring.shape(x), ring.shape(y)
         if len(sx) != 2 or len(sy) != 2 or sx[1] != sy[0]:
             raise MpcError(f"matmul needs (m,k) @ (k,p) shares, got {sx} @ {sy}")
-        a, b, c = await self.provider.matrix_triples(ring, sx, sy)
-        e, f = await self._open([ring.sub(x, a), ring.sub(y, b)])
+        known = self._known_mask(x)
+        if known is None:
+            a, b, c, handle = await self.provider.matrix_triples(ring, sx, sy)
+            e, f = await self._open([ring.sub(x, a), ring.sub(y, b)])
+            self._remember_mask(x, a, e, handle)
+        else:
+            a, e, handle, transposed = known
+            a, b, c, _ = await self.provider.matrix_triples(ring, sx, sy,
+                                                              reuse=(handle, transposed))
+            (f,) = await self._open([ring.sub(y, b)])
         z = ring.add(c, ring.add(ring.matmul(e, b), ring.matmul(a, f)))
         return ring.add(z, ring.matmul(e, f)) if self.leader else z
+
+    def clear_mask_cache(self) -> None:
+        """Forget opened matrices (benchmarks time one product from scratch)."""
+        self._masks.clear()
+        self._transposes.clear()
+
+    def transpose(self, x: Share, axes: Sequence[int] | None = None) -> Share:
+        if not (x.ndim == 2 and axes in (None, (1, 0), [1, 0])):
+            return self.ring.transpose(x, axes)
+        out = x.T  # a view: a later product by it reuses x's opened mask, no copy needed
+        _bounded_put(self._transposes, id(out), (out, x))
+        return out
+
+    def _remember_mask(self, x: Share, a: np.ndarray, e: np.ndarray, handle: object) -> None:
+        _bounded_put(self._masks, id(x), (x, a, e, handle))
+
+    def _known_mask(self, x: Share) -> tuple[np.ndarray, np.ndarray, object, bool] | None:
+        """(A, E, handle, transposed) when x, or the matrix x transposes, was opened."""
+        entry = self._masks.get(id(x))
+        if entry is not None and entry[0] is x:
+            return entry[1], entry[2], entry[3], False
+        lineage = self._transposes.get(id(x))
+        if lineage is None or lineage[0] is not x:
+            return None
+        entry = self._masks.get(id(lineage[1]))
+        if entry is None or entry[0] is not lineage[1]:
+            return None
+        return entry[1].T, entry[2].T, entry[3], True  # views: numpy's matmul takes them
 
     # --- truncation ---------------------------------------------------------------
     async def trunc(self, x: Share, bits: int) -> Share:
@@ -224,3 +271,13 @@ class Semi2k(Suite):
         one = ring.from_int(np.ones(n, np.int64))
         out = ring.mul(r, ring.sub(one, ring.add(c, c)))
         return self.add_public(out, c)
+
+
+def _bounded_put(cache: OrderedDict[int, tuple[Any, ...]], key: int,
+                 value: tuple[Any, ...]) -> None:
+    """Insert, evicting the oldest entries beyond MASK_CACHE (the value pins its arrays,
+    so an id is never reused while its entry lives)."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > MASK_CACHE:
+        cache.popitem(last=False)

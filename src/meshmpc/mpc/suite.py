@@ -55,6 +55,10 @@ class Suite(ABC):
     def lift(self, fn: Callable[..., np.ndarray], *shares: Share) -> Share:
         """Apply a ring-array function to the matching components of shares."""
 
+    def transpose(self, x: Share, axes: Sequence[int] | None = None) -> Share:
+        """Transposed share (a suite may remember the lineage to reuse masks)."""
+        return self.lift(lambda a: self.ring.transpose(a, axes), x)
+
     def shape(self, x: Share) -> Shape:
         return self.ring.shape(self.components(x)[0])
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,15 @@ class TripleProvider(ABC):
         """Shares of (a, b, c) with c = a * b element-wise."""
 
     @abstractmethod
-    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int]) -> Arrays:
-        """Shares of (A, B, C) with C = A @ B for A of shape sx and B of shape sy."""
+    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int],
+                             reuse: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+        """Shares of (A, B, C) with C = A @ B, plus a handle naming A.
+
+        A has shape sx and B shape sy. With ``reuse=(handle, transposed)`` the A of
+        an earlier triple (transposed or not) is used again with a fresh B, so that
+        a matrix opened once as X - A can be multiplied again (X @ w, then X^T @ r)
+        without a second opening; A must then have shape sx already.
+        """
 
     @abstractmethod
     async def and_triples(self, shape: Sequence[int]) -> Arrays:
@@ -79,6 +87,7 @@ class DealerTripleProvider(TripleProvider):
         super().__init__(ctx)
         self._prg: Prg | None = None
         self._nonce = 0
+        self._a_totals: dict[int, np.ndarray] = {}
 
     async def setup(self) -> None:
         if self._prg is not None:
@@ -124,16 +133,36 @@ class DealerTripleProvider(TripleProvider):
             shape, 2)
         return a, b, c
 
-    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int]) -> Arrays:
+    async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int],
+                             reuse: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
         await self.setup()
         self._nonce += 1
-        me = self.ctx.index
-        a, b = self._draw(ring, sx, me, 0), self._draw(ring, sy, me, 1)
+        me, nonce = self.ctx.index, self._nonce
+        a_nonce, transposed = (nonce, False) if reuse is None else reuse
+        a_shape = tuple(reversed(sx)) if transposed else tuple(sx)
+
+        def a_of(party: int) -> np.ndarray:
+            a = ring.random(self._prg_or_fail(), a_shape, a_nonce, party * 16)
+            return a.T if transposed else a  # a view; numpy's matmul takes it
+
+        def a_total() -> np.ndarray:
+            total = self._a_totals.get(a_nonce)
+            if total is None:
+                total = a_of(0) if not transposed else a_of(0).T
+                for j in range(1, len(self.ctx.parties)):
+                    total = ring.add(total, a_of(j).T if transposed else a_of(j))
+                self._a_totals = {a_nonce: total}  # keep the latest A for reuse
+            return total.T if transposed else total
+
+        a, b = a_of(me), self._draw(ring, sy, me, 1)
         sz = (*sx[:-1], sy[-1])
         c = self._share_of(
-            ring, lambda: ring.matmul(self._total(ring, sx, 0), self._total(ring, sy, 1)),
-            sz, 2)
-        return a, b, c
+            ring, lambda: ring.matmul(a_total(), self._total(ring, sy, 1)), sz, 2)
+        return a, b, c, a_nonce
+
+    def _prg_or_fail(self) -> Prg:
+        assert self._prg is not None, "call setup() first"
+        return self._prg
 
     def _xor_total(self, shape: Sequence[int], slot: int) -> np.ndarray:
         total = self._draw(RING64, shape, 0, slot)
