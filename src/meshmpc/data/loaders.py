@@ -35,6 +35,7 @@ from meshmpc.data.schema import Schema, load_schema
 
 BATCH_ROWS = 65_536
 CSV_BLOCK_BYTES = 8 << 20
+PARQUET_BUFFER = 8 << 20
 NULL_TEXT = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None"]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -217,7 +218,8 @@ def _parquet_batches(
 ) -> Iterator[pa.RecordBatch]:
     _check_exists(path)
     try:
-        handle = pq.ParquetFile(path)
+        # no pre-buffering: pyarrow would otherwise hold many row groups at once
+        handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
     except pa.ArrowException as exc:
         raise DataReadError(path, f"not a readable Parquet file: {exc}") from None
     if columns:

@@ -1,7 +1,8 @@
 """Streaming quality check of one data file against its schema.
 
 :class:`QualityChecker` consumes record batches one by one (bounded memory,
-except for the key values kept to find duplicates) and collects, per column:
+except for an 8-byte fingerprint per row kept to find duplicate keys) and
+collects, per column:
 type and encoding errors, nulls where none are allowed, values outside the
 declared range or categories, invalid credit codes, and a distribution
 summary (exact count, mean, standard deviation, min and max; quantiles from
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 
 from meshmpc.data import uscc
 from meshmpc.data.coerce import coerce
+from meshmpc.data.keyhash import fingerprints, key_strings, repeated_rows
 from meshmpc.data.report import ROWS_KEPT, ColumnSummary, Issue, QualityReport
 from meshmpc.data.schema import Column, Schema
 
@@ -180,7 +182,8 @@ class QualityChecker:
         self.rows = 0
         self.trackers = {c.name: ColumnTracker(c, c.name in schema.key) for c in schema.columns}
         self.file_issues: list[Issue] = []
-        self.keys: list[pa.Array] = []
+        self.prints: list[np.ndarray] = []
+        self.key_valid: list[np.ndarray] = []
         self.header_seen = False
         self.pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="quality")
 
@@ -196,7 +199,9 @@ class QualityChecker:
                                 present)
         converted = {name: values for (name, _), values in zip(present, results, strict=True)}
         if self.schema.key and all(k in converted for k in self.schema.key):
-            self.keys.append(_key_values([converted[k] for k in self.schema.key]))
+            keys = key_strings([converted[k] for k in self.schema.key])
+            self.prints.append(fingerprints(keys))
+            self.key_valid.append(np.asarray(keys.is_valid().to_numpy(zero_copy_only=False)))
         self.rows += batch.num_rows
         return converted
 
@@ -215,15 +220,19 @@ class QualityChecker:
             self.file_issues.append(Issue("extra_column", "warning", None,
                                           f"columns not in the schema (ignored): {extra}"))
 
-    def finish(self) -> QualityReport:
-        """Run the whole-file checks (duplicates, missing rates) and build the report."""
+    def finish(self, duplicates: tuple[np.ndarray, int] | None = None) -> QualityReport:
+        """Build the report with the whole-file checks.
+
+        ``duplicates`` is ``(rows, distinct values)`` of the confirmed duplicate
+        keys (see :func:`meshmpc.data.validate.check`), None when there are none.
+        """
         self.close()
         if not self.header_seen:
             self._check_header([])
         issues = list(self.file_issues)
         if self.rows == 0:
             issues.append(Issue("empty", "error", None, "the file has no data rows"))
-        duplicate = self._duplicates()
+        duplicate = self._duplicates(duplicates)
         for tracker in self.trackers.values():
             issues.extend(tracker.issues.values())
             issues.extend(self._missing_rate(tracker))
@@ -241,25 +250,18 @@ class QualityChecker:
                       f"missing rate {summary_rate:.1%} is above the declared {limit:.1%}",
                       tracker.missing)]
 
-    def _duplicates(self) -> Issue | None:
-        if not self.keys:
+    def duplicate_candidates(self) -> np.ndarray:
+        """0-based rows whose key fingerprint repeats; the caller confirms them exactly."""
+        if not self.prints:
+            return np.zeros(0, dtype=np.int64)
+        prints, self.prints = np.concatenate(self.prints), []
+        valid, self.key_valid = np.concatenate(self.key_valid), []
+        return repeated_rows(prints, valid)
+
+    def _duplicates(self, confirmed: tuple[np.ndarray, int] | None) -> Issue | None:
+        if confirmed is None or confirmed[0].size == 0:
             return None
-        keys = pa.chunked_array(self.keys, type=pa.string())
-        counts = pc.value_counts(keys.drop_null())
-        repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-        if len(repeated) == 0:
-            return None
-        mask = np.asarray(pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False))
-        rows = np.flatnonzero(mask)
-        column = ", ".join(self.schema.key)
-        return Issue("duplicate_key", "error", column,
-                     f"{len(repeated)} key value(s) occur more than once", int(rows.size),
+        rows, values = confirmed
+        return Issue("duplicate_key", "error", ", ".join(self.schema.key),
+                     f"{values} key value(s) occur more than once", int(rows.size),
                      [int(r) + 1 for r in rows[:ROWS_KEPT]])
-
-
-def _key_values(parts: list[pa.Array]) -> pa.Array:
-    """One string per row for the (possibly composite) key."""
-    texts = [p.cast(pa.string()) for p in parts]
-    if len(texts) == 1:
-        return texts[0]
-    return pc.binary_join_element_wise(*texts, "\x1f")

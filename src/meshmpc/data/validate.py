@@ -16,9 +16,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from meshmpc.data.coerce import coerce
 from meshmpc.data.errors import SchemaViolation
+from meshmpc.data.keyhash import key_strings
 from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, prefetch, source_kind
 from meshmpc.data.quality import QualityChecker
 from meshmpc.data.report import QualityReport
@@ -55,7 +59,32 @@ def check(schema: SchemaLike, source: Source, batch_rows: int = BATCH_ROWS,
             checker.add(batch)
     finally:
         checker.close()
-    return checker.finish()
+    return checker.finish(_confirm_duplicates(spec, source, checker, **options))
+
+
+def _confirm_duplicates(
+    spec: Schema, source: Source, checker: QualityChecker, **options: Any
+) -> tuple[np.ndarray, int] | None:
+    """Re-read the key columns of the candidate rows and compare the actual values."""
+    candidates = checker.duplicate_candidates()
+    if candidates.size == 0:
+        return None
+    columns = [spec.column(k) for k in spec.key]
+    found: list[pa.Array] = []
+    start = 0
+    for batch in _batches(spec, source, BATCH_ROWS, **options):
+        stop = start + batch.num_rows
+        inside = candidates[(candidates >= start) & (candidates < stop)] - start
+        if inside.size:
+            picked = batch.take(pa.array(inside))
+            found.append(key_strings([coerce(picked.column(c.name), c).values
+                                      for c in columns]))
+        start = stop
+    keys = pa.chunked_array(found, type=pa.string())
+    counts = pc.value_counts(keys.drop_null())
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    mask = np.asarray(pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False))
+    return candidates[mask], len(repeated)
 
 
 def validate(schema_path: SchemaLike, input_path: Source, **options: Any) -> QualityReport:
@@ -87,7 +116,7 @@ def load_validated(
                                                           schema=target))
     finally:
         checker.close()
-    report = checker.finish()
+    report = checker.finish(_confirm_duplicates(spec, source, checker, **options))
     if not report.ok:
         raise SchemaViolation(report.path, report.problems(), report)
     return pa.Table.from_batches(batches, schema=target), report
