@@ -89,9 +89,9 @@ async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
 
 
 async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
-                    repeats: int) -> dict[str, Any]:
+                    repeats: int, comparison: str = "circuit") -> dict[str, Any]:
     """One party's side: set up, share inputs, time ``repeats`` runs of the operator."""
-    engine = await make_suite(ctx, suite, triples=triples)
+    engine = await make_suite(ctx, suite, triples=triples, comparison=comparison)
     backend = SecureBackend(engine)
     tensors = await _inputs(backend, op, n)
     walls: list[float] = []
@@ -110,7 +110,7 @@ async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
 
 def _run(args: argparse.Namespace, parties: list[str]) -> dict[str, Any]:
     kwargs = {"suite": args.suite, "triples": args.triples, "op": args.op, "n": args.n,
-              "repeats": args.repeats}
+              "repeats": args.repeats, "comparison": args.comparison}
     if args.transport == "memory":
         from meshmpc.net import run_parties
 
@@ -132,8 +132,11 @@ def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
         "bytes_sent": int(median(sent)), "bytes_sent_all": int(median(sent_all)),
         "parties": len(results), "runs": runs, "walls": [round(w, 4) for w in walls],
     }
+    if args.comparison != "circuit":
+        out["comparison"] = args.comparison
     spu = SPU_SECONDS.get((args.triples, args.op))
-    if spu is not None and SPU_N[args.op] == args.n:
+    if spu is not None and SPU_N[args.op] == args.n and len(results) == (
+            3 if args.suite == "rep3" else 2):
         out["spu_s"] = spu
         out["speedup_vs_spu"] = round(spu / out["wall_s"], 2)
     return out
@@ -148,6 +151,8 @@ def main(argv: list[str]) -> int:
                         default="mul")
     parser.add_argument("--n", type=int, default=1 << 20)
     parser.add_argument("--transport", choices=["memory", "tcp"], default="memory")
+    parser.add_argument("--comparison", choices=["circuit", "gc"], default="circuit",
+                        help="semi2k comparison: bit-sliced circuit (default) or garbled circuit")
     parser.add_argument("--parties", type=int, default=None,
                         help="party count (semi2k: 2..N, default 2; rep3: 3)")
     add_common(parser)
