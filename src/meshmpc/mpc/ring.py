@@ -110,6 +110,19 @@ class Ring(ABC):
     def neg(self, a: np.ndarray) -> np.ndarray:
         return self.sub(self.zeros(self.shape(a)), a)
 
+    def iadd(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a += b in place (a must be a contiguous array this caller owns); returns a."""
+        return self._inplace(a, b, subtract=False)
+
+    def isub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a -= b in place; returns a."""
+        return self._inplace(a, b, subtract=True)
+
+    def _inplace(self, a: np.ndarray, b: np.ndarray, subtract: bool) -> np.ndarray:
+        result = self.sub(a, b) if subtract else self.add(a, b)
+        a[...] = result
+        return a
+
     def shl(self, a: np.ndarray, s: int) -> np.ndarray:
         return self.mul(a, self.broadcast_to(self.from_int(1 << s), self.shape(a)))
 
@@ -127,6 +140,11 @@ class Ring64(Ring):
 
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.add(a, b, dtype=np.uint64)
+
+    def _inplace(self, a: np.ndarray, b: np.ndarray, subtract: bool) -> np.ndarray:
+        if subtract:
+            return np.subtract(a, b, out=a, dtype=np.uint64)
+        return np.add(a, b, out=a, dtype=np.uint64)
 
     def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.subtract(a, b, dtype=np.uint64)

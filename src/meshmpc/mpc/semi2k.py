@@ -77,9 +77,12 @@ class Semi2k(Suite):
         ctx = self.ctx.scope("open")
         tag = self.tag("v")
         await ctx.broadcast(tag, flat)
-        total = flat
+        total = flat.copy()
         for other in (await ctx.recv_all(tag)).values():
-            total = total ^ other if xor else self.ring.add(total, other)
+            if xor:
+                np.bitwise_xor(total, other, out=total)
+            else:
+                self.ring.iadd(total, other)
         out, offset = [], 0
         for p in parts:
             out.append(total[offset: offset + p.size].reshape(p.shape))

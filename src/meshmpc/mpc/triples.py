@@ -110,7 +110,7 @@ class DealerTripleProvider(TripleProvider):
     def _total(self, ring: Ring, shape: Sequence[int], slot: int) -> np.ndarray:
         total = self._draw(ring, shape, 0, slot)
         for j in range(1, len(self.ctx.parties)):
-            total = ring.add(total, self._draw(ring, shape, j, slot))
+            ring.iadd(total, self._draw(ring, shape, j, slot))
         return total
 
     def _share_of(self, ring: Ring, value_fn: Callable[[], np.ndarray],
@@ -118,9 +118,9 @@ class DealerTripleProvider(TripleProvider):
         """This party's additive share of value_fn() (only the last party evaluates it)."""
         if not self._is_last():
             return self._draw(ring, shape, self.ctx.index, slot)
-        share = value_fn()
+        share = np.ascontiguousarray(value_fn())
         for j in range(len(self.ctx.parties) - 1):
-            share = ring.sub(share, self._draw(ring, shape, j, slot))
+            ring.isub(share, self._draw(ring, shape, j, slot))
         return share
 
     async def arith_triples(self, ring: Ring, shape: Sequence[int]) -> Arrays:
@@ -148,9 +148,9 @@ class DealerTripleProvider(TripleProvider):
         def a_total() -> np.ndarray:
             total = self._a_totals.get(a_nonce)
             if total is None:
-                total = a_of(0) if not transposed else a_of(0).T
+                total = ring.random(self._prg_or_fail(), a_shape, a_nonce, 0)
                 for j in range(1, len(self.ctx.parties)):
-                    total = ring.add(total, a_of(j).T if transposed else a_of(j))
+                    ring.iadd(total, ring.random(self._prg_or_fail(), a_shape, a_nonce, j * 16))
                 self._a_totals = {a_nonce: total}  # keep the latest A for reuse
             return total.T if transposed else total
 
