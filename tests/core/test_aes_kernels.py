@@ -84,3 +84,11 @@ def test_bad_key_and_buffers_raise() -> None:
     readonly.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         _core.aes128_ctr_into(_core.aes128_expand(FIXED_KEY), 0, readonly)
+
+
+def test_forced_paths_clamp_to_the_cpu() -> None:
+    best = _core.best_path()
+    assert _core.resolve_path(-1) == best
+    assert _core.resolve_path(99) == best
+    assert _core.resolve_path(0) == 0
+    assert PATHS == list(range(best + 1))

@@ -88,8 +88,9 @@ async def base_ot_receive(
     a_point = await ctx.recv(peer, f"{tag}/A")
     if not isinstance(a_point, bytes) or not sodium.crypto_core_ed25519_is_valid_point(a_point):
         raise OtProtocolError(peer, "sender's base-OT point A is invalid")
-    for j in np.flatnonzero(bits).tolist():
-        b_points[j] = bytes(sodium.crypto_core_ed25519_add(b_points[j], a_point))
+    # Both candidates for every i, so the time spent does not depend on the choices.
+    shifted = [bytes(sodium.crypto_core_ed25519_add(p, a_point)) for p in b_points]
+    b_points = [(p, s)[c] for p, s, c in zip(b_points, shifted, bits.tolist(), strict=True)]
     await ctx.send(peer, f"{tag}/B", b"".join(b_points))
     keys = np.empty((bits.size, 16), dtype=np.uint8)
     for i, (b, b_point) in enumerate(zip(scalars, b_points, strict=True)):
