@@ -151,8 +151,3 @@ class Suite(ABC):
         plane = await self.msb_planes(flat)
         bits = await self.b2a_plane(plane, int(np.prod(shape, dtype=np.int64)))
         return self.lift(lambda a: a.reshape(shape), bits)
-
-    def traffic_note(self) -> dict[str, int]:
-        """Bytes and messages this party has sent so far (for benchmarks)."""
-        t = self.ctx.traffic()
-        return {"bytes_sent": t.bytes_sent, "messages_sent": t.messages_sent}
