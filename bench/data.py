@@ -7,7 +7,9 @@
   schema (``meshmpc data check`` without writing reports); ``cells_per_s``
   counts rows x schema columns.
 
-Figures are medians over ``--repeats`` runs (peak RSS: the maximum).
+Figures are medians over ``--repeats`` runs (peak RSS: the maximum);
+``cpu_seconds`` (user + system, all threads) shows how much of the wall time
+was our own work on a shared machine.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ rows, months, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 start = time.perf_counter()
 generate(out, rows, seed=7, months=months)
 took = time.perf_counter() - start
-print(json.dumps({"seconds": took,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": took, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mb": usage.ru_maxrss / 1024}))
 """
 
 
@@ -48,21 +51,24 @@ def bench_datagen(rows: int, months: int, repeats: int, out: Path) -> dict[str, 
     seconds = median([r["seconds"] for r in runs])
     return {"bench": "data.datagen", "rows": rows, "parties": 4, "months": months,
             "format": "parquet", "seconds": round(seconds, 3),
+            "cpu_seconds": round(median([r["cpu_seconds"] for r in runs]), 3),
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(
                 max(r["peak_rss_mb"] for r in runs), 1), "repeats": repeats}
 
 
 def bench_check(party: str, out: Path, repeats: int) -> dict[str, Any]:
     schema = load_schema(out / f"{party}.schema.toml")
-    times, rows = [], 0
+    times, cpu, rows = [], [], 0
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         report = check(schema, out / f"{party}.parquet")
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
         rows = report.rows
     seconds = median(times)
     return {"bench": "data.check", "party": party, "rows": rows,
             "columns": len(schema.columns), "seconds": round(seconds, 3),
+            "cpu_seconds": round(median(cpu), 3),
             "rows_per_s": round(rows / seconds),
             "cells_per_s": round(rows * len(schema.columns) / seconds), "ok": report.ok,
             "repeats": repeats}
