@@ -40,7 +40,7 @@ def test_transcript_is_stable(transcript) -> None:
 
     run_parties(["s", "r"], job)
     assert transcript.hexdigest() == (
-        "5c7bfb29829c222352b9931bc3d2d4c2276dfabe5e8dfd11b77c4f9e1be385ce"
+        "34361c2f33287109f27dad9549430432b44cc517ccb86f159309c3aa4ea616e0"
     )
 
 
@@ -49,7 +49,7 @@ def test_invalid_point_from_receiver_is_rejected() -> None:
         if ctx.party == "s":
             return await base_ot_send(ctx, "r", 2)
         await ctx.recv("s", "baseot/A")
-        await ctx.send("s", "baseot/B", b"\x00" * 64)  # the identity: small order
+        await ctx.send("s", "baseot/B", b"\x00" * 128)  # u = 0: a small-order point
         return None
 
     with pytest.raises(OtProtocolError, match="party 'r'"):
@@ -62,3 +62,14 @@ def test_bad_choice_bits_raise() -> None:
 
     with pytest.raises(OtInputError, match="0 or 1"):
         run_parties(["r", "s"], job)
+
+
+def test_montgomery_map_matches_libsodium() -> None:
+    import nacl.bindings as sodium
+
+    from meshmpc.ot.base import _montgomery_u
+
+    prg = Prg(b"m" * 16)
+    points = [bytes(sodium.crypto_scalarmult_ed25519_base(prg.random_bytes(32))) for _ in range(9)]
+    expected = [bytes(sodium.crypto_sign_ed25519_pk_to_curve25519(p)) for p in points]
+    assert _montgomery_u(points) == expected

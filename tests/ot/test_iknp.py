@@ -125,7 +125,7 @@ def test_extension_kernel_paths_agree(m: int) -> None:
         assert all(np.array_equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
-COT_TRANSCRIPT = "99db84578bfc4925a51822731fbac56be74f1fb15113c03ea033e8357f78bfb2"
+COT_TRANSCRIPT = "265b6351d796a7e9da4650de65668a61899adeeecce2ebaf13a0b0b628e101e6"
 
 
 def test_transcript_is_stable(transcript) -> None:

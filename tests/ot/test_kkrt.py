@@ -59,7 +59,7 @@ def test_transcript_is_stable(transcript) -> None:
     assert transcript.hexdigest() == KKRT_TRANSCRIPT
 
 
-KKRT_TRANSCRIPT = "fc31dc1a1f25405f730cbcc95a1b99fdab240133a58f28a8f25a259b11b1e63a"
+KKRT_TRANSCRIPT = "18f71daedaac61bbf71479b57f760ac07821611bbce0340b904140f93fab22c9"
 
 
 def test_bad_inputs_raise() -> None:
