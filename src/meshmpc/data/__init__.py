@@ -7,11 +7,15 @@
 * :mod:`~meshmpc.data.quality` / :mod:`~meshmpc.data.report`: the streaming
   quality check and its text/HTML report;
 * :mod:`~meshmpc.data.validate`: :func:`validate` (raises on schema breaks),
-  :func:`load_validated`, :func:`validate_inputs` (run before every joint job);
+  :func:`load_validated`, :func:`validate_inputs` (all inputs in one process);
+* :mod:`~meshmpc.data.jobcheck`: :func:`validate_party_input`, run by every
+  party at the start of a joint job (each checks its own data; one bad input
+  stops the job everywhere, revealing only which party failed);
 * :mod:`~meshmpc.data.uscc`: unified social credit codes (GB 32100-2015).
 """
 
 from meshmpc.data.errors import DataReadError, SchemaFileError, SchemaViolation
+from meshmpc.data.jobcheck import PeerInputError, validate_party_input
 from meshmpc.data.loaders import iter_batches, load_table
 from meshmpc.data.report import ColumnSummary, Issue, QualityReport
 from meshmpc.data.schema import Column, Schema, dump_schema, load_schema, write_schema
@@ -22,6 +26,7 @@ __all__ = [
     "ColumnSummary",
     "DataReadError",
     "Issue",
+    "PeerInputError",
     "QualityReport",
     "Schema",
     "SchemaFileError",
@@ -34,5 +39,6 @@ __all__ = [
     "load_validated",
     "validate",
     "validate_inputs",
+    "validate_party_input",
     "write_schema",
 ]
