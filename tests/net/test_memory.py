@@ -53,3 +53,21 @@ def test_unknown_peer_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match="unknown peer 'nobody'"):
         run_parties(["a", "b"], job)
+
+
+def test_subgroup_sees_only_its_parties_over_the_same_links() -> None:
+    async def job(ctx: Context) -> list[str] | None:
+        if ctx.party == "c":
+            await ctx.send("a", "x", "from c")
+            return None
+        group = ctx.subgroup(["b", "a"])
+        await group.broadcast("hello", ctx.party)
+        got = await group.recv_all("hello")
+        if ctx.party == "a":
+            assert await ctx.recv("c", "x") == "from c"
+        with pytest.raises(ValueError, match="unknown peer 'c'"):
+            await group.send("c", "x", 1)
+        return [*group.parties, *got.values()]
+
+    out = run_parties(["a", "b", "c"], job)
+    assert out["a"] == ["a", "b", "b"] and out["b"] == ["a", "b", "a"]

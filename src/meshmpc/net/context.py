@@ -12,7 +12,7 @@ import asyncio
 import os
 from typing import Any
 
-from meshmpc.net.mesh import Mesh
+from meshmpc.net.mesh import Mesh, SubgroupMesh
 from meshmpc.net.stats import LinkStats, total
 
 
@@ -44,6 +44,12 @@ class Context:
     @property
     def index(self) -> int:
         return self.mesh.parties.index(self.mesh.party)
+
+    def subgroup(self, parties: list[str]) -> Context:
+        """A Context over only ``parties`` (this party among them), e.g. the
+        compute parties of a suite while other parties only provide inputs.
+        Messages still travel on the same links; tags are not changed."""
+        return Context(SubgroupMesh(self.mesh, parties), self.config, self.prefix)
 
     def scope(self, name: str) -> Context:
         """A Context whose tags live under ``name`` (nested scopes compose)."""

@@ -53,3 +53,27 @@ class Mesh(abc.ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+class SubgroupMesh(Mesh):
+    """A view of ``base`` restricted to some of its parties (same links and mailbox)."""
+
+    def __init__(self, base: Mesh, parties: list[str]) -> None:
+        unknown = [p for p in parties if p not in base.parties]
+        if unknown:
+            raise ValueError(f"{base.party}: {unknown} are not in the mesh {base.parties}")
+        ordered = [p for p in base.parties if p in parties]
+        super().__init__(base.party, ordered)
+        self.base = base
+        self.mailbox = base.mailbox
+        self.stats = {p: base.stats[p] for p in self.peers}
+
+    async def send(self, peer: str, tag: str, obj: Any) -> None:
+        self._check_peer(peer)
+        await self.base.send(peer, tag, obj)
+
+    async def flush(self) -> None:
+        await self.base.flush()
+
+    async def close(self) -> None:
+        """Closing a view leaves the underlying mesh open."""
