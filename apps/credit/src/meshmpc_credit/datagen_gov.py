@@ -35,9 +35,11 @@ def gov_frame(rng: np.random.Generator, firms: Firms) -> Frame:
     """The government's table for ``firms``."""
     frame = Frame(rng, firms.n)
     _registry(frame, firms)
+    _justice(frame, firms)
     series = _quarterly(frame, firms)
     _aggregates(frame, firms, series)
     _records(frame, firms)
+    _other_records(frame, firms)
     return frame
 
 
@@ -66,6 +68,11 @@ def _registry(f: Frame, firms: Firms) -> None:
     f.count("trademark_count", np.exp(-0.5 + 0.7 * s), 2000, "registered trademarks")
     f.count("patent_count", np.exp(-1.0 + 0.8 * s + 0.8 * np.isin(firms.industry, [1, 6, 8])),
             5000, "granted patents")
+
+
+def _justice(f: Frame, firms: Firms) -> None:
+    """Lawsuits, enforcement, penalties, official lists and pledges."""
+    n, s, lg = firms.n, firms.size, firms.legal
     defendant = f.rng.poisson(np.exp(-1.7 + 0.9 * lg + 0.3 * firms.leverage))
     f.count("litigation_count_3y", np.exp(-1.3 + 0.3 * s + 0.5 * lg) + defendant, 500,
             "lawsuits involving the firm, 3 years")
@@ -189,6 +196,12 @@ def _records(f: Frame, firms: Firms) -> None:
           missing=0.15)
     f.num("electricity_growth_yoy", 0.05 * h + 0.08 * z(n), "ratio", -1, 10,
           "electricity use growth", missing=0.15, decimals=4)
+
+
+def _other_records(f: Frame, firms: Firms) -> None:
+    """Environment, safety, subsidies, assets, customs and tax-office records."""
+    n, z, s, h = firms.n, f.rng.standard_normal, firms.size, firms.health
+    rng = f.rng
     f.count("env_penalty_count_3y", np.exp(-3.0 + 0.6 * firms.legal), 50, "environmental penalties")
     f.count("safety_incident_count_3y", np.exp(-3.5 + 0.4 * firms.legal), 50, "safety incidents")
     f.count("quality_inspection_fail_count_3y", np.exp(-3.0 + 0.5 * firms.legal), 50,

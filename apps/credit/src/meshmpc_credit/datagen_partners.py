@@ -34,6 +34,7 @@ def fin_frame(rng: np.random.Generator, firms: Firms) -> Frame:
     frame = Frame(rng, firms.n)
     _windows(frame, firms)
     _accounts(frame, firms)
+    _behaviour(frame, firms)
     return frame
 
 
@@ -102,6 +103,12 @@ def _accounts(f: Frame, firms: Firms) -> None:
     f.flag("current_overdue_flag", _sigmoid(-4.0 + 1.1 * firms.risk), "a loan is overdue now")
     f.num("current_overdue_amount", np.exp(8 + 0.8 * firms.risk + z(n))
           * (firms.risk + 0.7 * z(n) > 2.2), "CNY", 0, 1e9, "amount overdue now")
+
+
+def _behaviour(f: Frame, firms: Firms) -> None:
+    """Which kinds of lender, application behaviour, devices and e-commerce sales."""
+    rng, n, lev, h, s = f.rng, firms.n, firms.leverage, firms.health, firms.size
+    z = rng.standard_normal
     f.count("consumer_finance_platforms", np.exp(-0.8 + 0.7 * lev), 100,
             "consumer-finance companies borrowed from")
     f.count("bank_online_platforms", np.exp(-0.2 + 0.3 * s + 0.3 * h), 100,
