@@ -146,7 +146,8 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench mpc", description=__doc__)
     parser.add_argument("--suite", choices=["semi2k", "rep3"], default="semi2k")
     parser.add_argument("--triples", choices=["dealer", "ot", "none"], default=None,
-                        help="semi2k: dealer (insecure, benchmarks only) or ot; rep3: none")
+                        help="semi2k: ot (default) or dealer (insecure, benchmarks only); "
+                             "rep3: none")
     parser.add_argument("--op", choices=["mul", "less", "sigmoid", "matmul", "lr_step"],
                         default="mul")
     parser.add_argument("--n", type=int, default=1 << 20)
@@ -158,7 +159,7 @@ def main(argv: list[str]) -> int:
     add_common(parser)
     args = parser.parse_args(argv)
     if args.triples is None:
-        args.triples = "none" if args.suite == "rep3" else "dealer"
+        args.triples = "none" if args.suite == "rep3" else "ot"  # the dealer only by name
     if (args.suite == "rep3") != (args.triples == "none"):
         parser.error("rep3 takes --triples none; semi2k takes --triples dealer or ot")
     count = args.parties or (3 if args.suite == "rep3" else 2)
