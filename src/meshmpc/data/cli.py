@@ -4,6 +4,9 @@
 ``<name>.quality.txt`` and ``<name>.quality.html`` (into D, default: beside
 the input), prints the text report, and exits 0 when the data conforms to
 the schema, 1 when it does not (2 when the schema or file cannot be read).
+
+``meshmpc data infer --input F [--out S] [--ranges]`` drafts a schema for a
+new source from one pass over it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from meshmpc.data.infer import infer_schema
+from meshmpc.data.schema import dump_schema, write_schema
 from meshmpc.data.validate import check
 
 
@@ -28,6 +33,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="where to write the reports (default: beside the input)")
     checker.add_argument("--quiet", action="store_true", help="print only the verdict line")
     checker.set_defaults(func=run_check)
+    drafter = commands.add_parser(
+        "infer", help="draft a schema TOML from a data file (review it before use)")
+    drafter.add_argument("--input", required=True,
+                         help="CSV/Parquet file or sqlite:///db?table=NAME URL")
+    drafter.add_argument("--out", type=Path, default=None,
+                         help="schema file to write (default: print it)")
+    drafter.add_argument("--ranges", action="store_true",
+                         help="declare the observed min/max of numeric columns")
+    drafter.set_defaults(func=run_infer)
     parser.set_defaults(func=lambda args: _usage(parser))
 
 
@@ -53,3 +67,14 @@ def run_check(args: argparse.Namespace) -> int:
     print(text.splitlines()[2] if args.quiet else text, end="\n" if args.quiet else "")
     print(f"reports: {text_path} {html_path}", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    """Handler of ``meshmpc data infer``."""
+    schema = infer_schema(args.input, ranges=args.ranges)
+    if args.out is None:
+        print(dump_schema(schema), end="")
+    else:
+        write_schema(schema, args.out)
+        print(f"wrote {args.out} ({len(schema.columns)} columns; key {list(schema.key)})")
+    return 0

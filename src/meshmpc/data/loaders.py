@@ -70,18 +70,20 @@ def iter_batches(
     column_types: Mapping[str, pa.DataType] | None = None,
     encoding: str | None = None,
     schema: Schema | str | Path | None = None,
+    schema_beside: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """Yield the source's rows as record batches of at most ``batch_rows`` rows.
 
     CSV text has no types, so CSV columns take their types from ``schema``,
     or by default from ``<name>.schema.toml`` beside the file when there is one
-    (otherwise Arrow infers them, and a numeric-looking credit code would become
-    an integer). ``column_types`` overrides single columns (e.g. ``pa.binary()``
-    to read raw text for validation); ``encoding`` overrides the schema's.
+    (``schema_beside=False`` skips that; without a schema Arrow infers the types,
+    and a numeric-looking credit code becomes an integer). ``column_types``
+    overrides single columns (e.g. ``pa.binary()`` to read raw text for
+    validation); ``encoding`` overrides the schema's.
     """
     kind = source_kind(source)
     if kind == "csv":
-        spec = _csv_schema(Path(source), schema)
+        spec = _csv_schema(Path(source), schema, schema_beside)
         types = {c.name: c.arrow_type for c in spec.columns} if spec else {}
         types.update(column_types or {})
         text = encoding or (spec.encoding if spec else "utf-8")
@@ -92,13 +94,13 @@ def iter_batches(
         yield from _sql_batches(source, kind, columns, batch_rows, table, query)
 
 
-def _csv_schema(path: Path, schema: Schema | str | Path | None) -> Schema | None:
+def _csv_schema(path: Path, schema: Schema | str | Path | None, beside_ok: bool) -> Schema | None:
     if isinstance(schema, Schema):
         return schema
     if schema is not None:
         return load_schema(schema)
     beside = path.with_name(path.name.split(".")[0] + ".schema.toml")
-    return load_schema(beside) if beside.is_file() else None
+    return load_schema(beside) if beside_ok and beside.is_file() else None
 
 
 def load_table(source: Source, columns: Sequence[str] | None = None, **options: Any) -> pa.Table:
