@@ -6,8 +6,9 @@
   :class:`meshmpc.errors.DataError`) naming file, column and rows on any error;
 * :func:`load_validated` validates and returns the data converted to the
   schema's types, so a job reads its input once;
-* :func:`validate_inputs` is what a job runner calls for every party's input
-  before any protocol starts.
+* :func:`validate_inputs` checks every party's input in one process (the
+  local demo); in a real joint job each party calls
+  :func:`meshmpc.data.jobcheck.validate_party_input` on its own node.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ def _schema(schema: SchemaLike) -> Schema:
 
 
 def _batches(
-    schema: Schema, source: Source, batch_rows: int, **options: Any
+    schema: Schema, source: Source, batch_rows: int, columns: list[str] | None = None,
+    **options: Any,
 ) -> Iterator[pa.RecordBatch]:
     if source_kind(source) == "csv":
         raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
-        return prefetch(iter_batches(source, batch_rows=batch_rows, column_types=raw,
+        return prefetch(iter_batches(source, columns, batch_rows, column_types=raw,
                                      schema=schema))
-    return prefetch(iter_batches(source, batch_rows=batch_rows, **options))
+    return prefetch(iter_batches(source, columns, batch_rows, **options))
 
 
 def _display(source: Source) -> str:
@@ -72,7 +74,7 @@ def _confirm_duplicates(
     columns = [spec.column(k) for k in spec.key]
     found: list[pa.Array] = []
     start = 0
-    for batch in _batches(spec, source, BATCH_ROWS, **options):
+    for batch in _batches(spec, source, BATCH_ROWS, list(spec.key), **options):
         stop = start + batch.num_rows
         inside = candidates[(candidates >= start) & (candidates < stop)] - start
         if inside.size:
