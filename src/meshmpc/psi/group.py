@@ -71,26 +71,36 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+INLINE_BYTES = 256 * 32
+"""Chunks up to this size run in the party's own process: starting workers
+costs more than a few hundred scalar multiplications."""
+
+
 class GroupPool:
-    """Runs chunked group operations in worker processes (or inline when workers=0)."""
+    """Runs chunked group operations in worker processes (or inline when workers=0).
+
+    Workers start on the first chunk too large to run inline.
+    """
 
     def __init__(self, workers: int | None = None) -> None:
-        n = (os.cpu_count() or 1) if workers is None else workers
-        self.workers = n
+        self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._executor: Executor | None = None
-        if n > 0:
+
+    def _pool(self) -> Executor:
+        if self._executor is None:
             ctx = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=n, mp_context=ctx,
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
                                                  initializer=_watch_parent,
                                                  initargs=(os.getpid(),))
+        return self._executor
 
     async def run(self, fn_name: str, scalar: bytes, data: bytes) -> bytes:
         """Apply ``exponentiate`` or ``hash_and_exponentiate`` to one chunk."""
         fn = {"exp": exponentiate, "hash_exp": hash_and_exponentiate}[fn_name]
-        if self._executor is None:
+        if self.workers <= 0 or len(data) <= INLINE_BYTES:
             return fn(scalar, data)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, scalar, data)
+        return await loop.run_in_executor(self._pool(), fn, scalar, data)
 
     def close(self) -> None:
         if self._executor is not None:
