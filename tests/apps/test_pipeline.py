@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from meshmpc_credit.datagen import generate
-from meshmpc_credit.pipeline import KEY, _features, _train, credit_job
+from meshmpc_credit.pipeline import KEY, credit_job, party_features, train_logistic
+from meshmpc_credit.plainmodel import auc
 
 from meshmpc.linalg import PlainBackend
 from meshmpc.net import run_parties
@@ -51,12 +52,12 @@ def test_screening_finds_exactly_the_listed_applicants(job) -> None:
 def test_secure_model_matches_the_plaintext_computation(job) -> None:
     root, results = job
     tables = {p: pq.read_table(root / "out" / f"{p}.aligned.parquet") for p in PARTIES}
-    x = np.hstack([*(_features(tables[p]) for p in PARTIES), np.ones((tables["bank"].num_rows, 1))])
+    ones = np.ones((tables["bank"].num_rows, 1))
+    x = np.hstack([*(party_features(tables[p]) for p in PARTIES), ones])
     y = tables["bank"].column("default_12m").to_numpy().astype(float).reshape(-1, 1)
     backend = PlainBackend()
-    weights = asyncio.run(_train(backend, backend.constant(x[0::2]), backend.constant(y[0::2]),
-                                 2, 1.0))
-    from meshmpc_credit.plainmodel import auc
+    train_x, train_y = backend.constant(x[0::2]), backend.constant(y[0::2])
+    weights = asyncio.run(train_logistic(backend, train_x, train_y, 2, 1.0))
 
     expected = auc(y[1::2, 0], (x[1::2] @ weights.value)[:, 0])
     assert results["bank"]["auc_joint"] == pytest.approx(expected, abs=0.01)

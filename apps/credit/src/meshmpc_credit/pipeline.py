@@ -158,7 +158,7 @@ async def _screen(ctx: Context, data: Path, applicants: int) -> dict[str, Any] |
     return {"asked": len(asked), "hits": hits, "flagged": len(flagged)}
 
 
-def _features(table: pa.Table) -> np.ndarray:
+def party_features(table: pa.Table) -> np.ndarray:
     """This party's standardised feature matrix (fitted on the even rows only)."""
     columns = [c for c in table.column_names if c != KEY and c not in LABEL_COLUMNS]
     train = table.take(np.arange(0, table.num_rows, 2))
@@ -168,7 +168,7 @@ def _features(table: pa.Table) -> np.ndarray:
 
 async def _rate(ctx: Context, table: pa.Table, steps: int, learning_rate: float) -> dict:
     """Train the joint model on secret shares; the bank learns test scores and AUCs."""
-    mine = _features(table)
+    mine = party_features(table)
     widths = await _exchange_widths(ctx, mine.shape[1])
     rows = table.num_rows
     fixed = FixedPoint()
@@ -188,7 +188,7 @@ async def _rate(ctx: Context, table: pa.Table, steps: int, learning_rate: float)
         if ctx.party == "bank" else None
     y = await backend.input("bank", labels, (rows, 1))
     train, test = np.arange(0, rows, 2), np.arange(1, rows, 2)
-    weights = await _train(backend, x[train], y[train], steps, learning_rate)
+    weights = await train_logistic(backend, x[train], y[train], steps, learning_rate)
     revealed = await (await (x[test] @ weights)).reveal(to="bank")
     if ctx.party != "bank":
         return {"features": int(mine.shape[1])}
@@ -230,8 +230,8 @@ async def _exchange_widths(ctx: Context, width: int) -> dict[str, int]:
     return {ctx.party: width, **await ctx.recv_all("width")}
 
 
-async def _train(backend: SecureBackend, x: SecretTensor, y: SecretTensor, steps: int,
-                 learning_rate: float, l2: float = 1.0) -> SecretTensor:
+async def train_logistic(backend: SecureBackend, x: SecretTensor, y: SecretTensor,
+                         steps: int, learning_rate: float, l2: float = 1.0) -> SecretTensor:
     """Full-batch gradient descent with L2 decay: w -= lr (X^T (sigmoid(X w) - y) + l2 w) / n."""
     n, d = x.shape
     weights = backend.constant(np.zeros((d, 1)))
