@@ -24,9 +24,6 @@
 int mm_pir_best_path(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-        return MM_PIR_PATH_VNNI;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl"))
         return MM_PIR_PATH_AVX512;
     if (__builtin_cpu_supports("avx2")) return MM_PIR_PATH_AVX2;
@@ -148,103 +145,6 @@ DISPATCH(tileport_u8, micro_port_u8, uint8_t, NOTGT)
 DISPATCH(tileport_u32, micro_port_u32, uint32_t, NOTGT)
 
 
-/* ---------- AVX-512 VNNI path for uint8 L ----------
- * vpdpbusd multiplies unsigned bytes by signed bytes, four per 32-bit lane.
- * Each R entry is split into four balanced signed digits r = sum_d 2^(8d) r_d
- * (r_d in [-128, 128)), so <L_i, R_j> = sum_d 2^(8d) <L_i, R_j,d> mod 2^32,
- * with one vpdpbusd doing 64 multiply-adds. */
-
-#define TGTVNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-#define VSTEP 64
-
-static void split_digits(const uint32_t *R, size_t ldr, size_t nv, size_t kl, size_t kpad,
-                         int8_t *dig) {
-    for (size_t j = 0; j < nv; j++) {
-        int8_t *d0 = dig + (j * 4) * kpad;
-        for (size_t t = 0; t < kl; t++) {
-            uint32_t v = R[j * ldr + t];
-            for (int d = 0; d < 4; d++) {
-                int8_t s = (int8_t)(uint8_t)(v & 0xffu);
-                d0[(size_t)d * kpad + t] = s;
-                v = (v - (uint32_t)(int32_t)s) >> 8;
-            }
-        }
-        for (int d = 0; d < 4; d++) memset(d0 + (size_t)d * kpad + kl, 0, kpad - kl);
-    }
-}
-
-#define DP4(A, L, RB)                                                                     \
-    A##0 = _mm512_dpbusd_epi32(A##0, L, _mm512_loadu_si512(RB + t));                       \
-    A##1 = _mm512_dpbusd_epi32(A##1, L, _mm512_loadu_si512(RB + kpad + t));                \
-    A##2 = _mm512_dpbusd_epi32(A##2, L, _mm512_loadu_si512(RB + 2 * kpad + t));            \
-    A##3 = _mm512_dpbusd_epi32(A##3, L, _mm512_loadu_si512(RB + 3 * kpad + t));
-#define ZERO4(A) __m512i A##0 = _mm512_setzero_si512(), A##1 = A##0, A##2 = A##0, A##3 = A##0;
-#define FOLD4(A)                                                                          \
-    ((uint32_t)_mm512_reduce_add_epi32(A##0) + ((uint32_t)_mm512_reduce_add_epi32(A##1) << 8) + \
-     ((uint32_t)_mm512_reduce_add_epi32(A##2) << 16) +                                    \
-     ((uint32_t)_mm512_reduce_add_epi32(A##3) << 24))
-
-/* 2x2 tile: rows L0, L1 against digit panels R0, R1 (4 planes of kpad bytes each).
- * Explicit accumulators: the compiler keeps all 16 in registers. */
-static TGTVNNI void tilevnni2x2(const uint8_t *L0, const uint8_t *L1, const int8_t *R0,
-                                const int8_t *R1, size_t kpad, size_t kl, uint32_t o[4]) {
-    ZERO4(a) ZERO4(b) ZERO4(c) ZERO4(d)
-    size_t t = 0;
-    for (; t + VSTEP <= kl; t += VSTEP) {
-        __m512i l0 = _mm512_loadu_si512(L0 + t), l1 = _mm512_loadu_si512(L1 + t);
-        DP4(a, l0, R0) DP4(b, l0, R1) DP4(c, l1, R0) DP4(d, l1, R1)
-    }
-    if (t < kl) {
-        __mmask64 m = ((__mmask64)1 << (kl - t)) - 1;
-        __m512i l0 = _mm512_maskz_loadu_epi8(m, L0 + t), l1 = _mm512_maskz_loadu_epi8(m, L1 + t);
-        DP4(a, l0, R0) DP4(b, l0, R1) DP4(c, l1, R0) DP4(d, l1, R1)
-    }
-    o[0] = FOLD4(a);
-    o[1] = FOLD4(b);
-    o[2] = FOLD4(c);
-    o[3] = FOLD4(d);
-}
-
-/* Edge tiles reuse the 2x2 kernel with a duplicated row or panel. */
-static void tilevnni(const uint8_t *L, size_t ldl, const int8_t *dig, size_t kpad, size_t kl,
-                     uint32_t acc[4][4], int nr, int nc) {
-    uint32_t o[4];
-    const uint8_t *L1 = nr > 1 ? L + ldl : L;
-    const int8_t *R1 = nc > 1 ? dig + 4 * kpad : dig;
-    tilevnni2x2(L, L1, dig, R1, kpad, kl, o);
-    acc[0][0] = o[0];
-    acc[0][1] = o[1];
-    acc[1][0] = o[2];
-    acc[1][1] = o[3];
-}
-
-/* Same blocking as dot_worker, with 2x2 tiles over digit-split R panels. */
-static void vnni_worker(const uint8_t *Lb, size_t r0, size_t r1, size_t ldl, const uint32_t *R,
-                        size_t cols, size_t ldr, size_t k, uint32_t *out, size_t ldo_r,
-                        size_t ldo_c, int8_t *dig) {
-    uint32_t acc[4][4];
-    for (size_t kb = 0; kb < k || kb == 0; kb += KB) {
-        size_t kl = k - kb < KB ? k - kb : KB, kpad = (kl + VSTEP - 1) / VSTEP * VSTEP;
-        for (size_t jb = 0; jb < cols; jb += JB) {
-            size_t je = jb + JB < cols ? jb + JB : cols;
-            split_digits(R + jb * ldr + kb, ldr, je - jb, kl, kpad, dig);
-            for (size_t i = r0; i < r1; i += 2) {
-                int nr = (int)(r1 - i < 2 ? r1 - i : 2);
-                for (size_t j = jb; j < je; j += 2) {
-                    int nc = (int)(je - j < 2 ? je - j : 2);
-                    tilevnni(Lb + i * ldl + kb, ldl, dig + (j - jb) * 4 * kpad, kpad, kl, acc, nr, nc);
-                    for (int a = 0; a < nr; a++)
-                        for (int b = 0; b < nc; b++) {
-                            uint32_t *o = out + (i + a) * ldo_r + (j + b) * ldo_c;
-                            *o = kb == 0 ? acc[a][b] : *o + acc[a][b];
-                        }
-                }
-            }
-        }
-        if (k == 0) break;
-    }
-}
-
 /* ---------- blocked driver and threads ---------- */
 
 typedef struct {
@@ -263,12 +163,12 @@ static void run_tile(const dot_job *J, size_t i, size_t j, size_t kb, size_t kl,
     const uint32_t *R = J->R + j * J->ldr + kb;
     if (J->l_is_u8) {
         const uint8_t *L = (const uint8_t *)J->L + i * J->ldl + kb;
-        if (J->path >= MM_PIR_PATH_AVX512) tile512_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        if (J->path == MM_PIR_PATH_AVX512) tile512_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
         else if (J->path == MM_PIR_PATH_AVX2) tile256_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
         else tileport_u8(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
     } else {
         const uint32_t *L = (const uint32_t *)J->L + i * J->ldl + kb;
-        if (J->path >= MM_PIR_PATH_AVX512) tile512_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
+        if (J->path == MM_PIR_PATH_AVX512) tile512_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
         else if (J->path == MM_PIR_PATH_AVX2) tile256_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
         else tileport_u32(L, J->ldl, R, J->ldr, kl, acc, nr, nc);
     }
@@ -277,15 +177,6 @@ static void run_tile(const dot_job *J, size_t i, size_t j, size_t kb, size_t kl,
 static void *dot_worker(void *arg) {
     const dot_job *J = (const dot_job *)arg;
     uint32_t acc[4][4];
-    if (J->path == MM_PIR_PATH_VNNI && J->l_is_u8) {
-        int8_t *dig = malloc((size_t)JB * 4 * KB);
-        if (dig) {
-            vnni_worker((const uint8_t *)J->L, J->r0, J->r1, J->ldl, J->R, J->cols, J->ldr, J->k,
-                        J->out, J->ldo_r, J->ldo_c, dig);
-            free(dig);
-            return NULL;
-        }
-    }
     for (size_t kb = 0; kb < J->k || kb == 0; kb += KB) {
         size_t kl = J->k - kb < KB ? J->k - kb : KB;
         for (size_t jb = 0; jb < J->cols; jb += JB) {

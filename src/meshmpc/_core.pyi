@@ -96,7 +96,6 @@ PIR_PATH_AUTO: int
 PIR_PATH_PORTABLE: int
 PIR_PATH_AVX2: int
 PIR_PATH_AVX512: int
-PIR_PATH_VNNI: int
 
 def pir_best_path() -> int: ...
 def pir_dot_u8_into(

@@ -25,11 +25,10 @@ PIR_PATH_AUTO = -1
 PIR_PATH_PORTABLE = 0
 PIR_PATH_AVX2 = 1
 PIR_PATH_AVX512 = 2
-PIR_PATH_VNNI = 3
 
 
 def pir_best_path() -> int:
-    """Fastest PIR kernel path this CPU supports (0 portable, 1 AVX2, 2 AVX-512, 3 AVX-512 VNNI)."""
+    """Fastest PIR kernel path this CPU supports (0 portable, 1 AVX2, 2 AVX-512)."""
     return mm_pir_best_path()
 
 

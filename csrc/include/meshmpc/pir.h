@@ -16,7 +16,6 @@
 #define MM_PIR_PATH_PORTABLE 0
 #define MM_PIR_PATH_AVX2 1
 #define MM_PIR_PATH_AVX512 2
-#define MM_PIR_PATH_VNNI 3 /* AVX-512 VNNI for uint8 L; uint32 L uses AVX-512 */
 
 /* Best path this CPU supports (MM_PIR_PATH_*). */
 int mm_pir_best_path(void);

@@ -39,6 +39,7 @@ TAG_BYTES = 8
 LEN_BYTES = 2
 MAX_RECORD_BYTES = 65535
 MATERIAL_BYTES = 36  # bucket u32, column u32 x 2, tag 8, AES key 16
+MAX_COLUMNS = 400_000  # decoding error <= 2^-40 per entry needs columns below ~465k
 LOAD_FACTOR = 0.9  # cuckoo fill target (2 choices, >= 4 slots per bin: threshold ~0.97)
 BATCH_FAILURE_LOG2 = -40  # a batch overflows a bucket with probability <= 2^-40
 _PERSONAL = b"meshmpc-pir-v1"
@@ -260,6 +261,11 @@ def _geometry(mats: npt.NDArray[np.uint8], params: PirParams) -> tuple[PirParams
         g1 = (pos.bucket * columns + pos.col1).astype(np.uint32)
         g2 = (pos.bucket * columns + pos.col2).astype(np.uint32)
         table, failed = _core.pir_cuckoo_place(g1, g2, params.buckets * columns, params.slots)
+        if columns > MAX_COLUMNS:
+            raise PirInputError(
+                f"{params.n_records} records need {columns} columns per bucket, above the "
+                f"{MAX_COLUMNS} the LWE parameters decode correctly; pass more buckets"
+            )
         if failed < 0:
             return PirParams(**{**params.to_wire(), "columns": columns}), table
         columns = int(columns * 1.05) + 1
