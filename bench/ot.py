@@ -3,7 +3,9 @@
 * ``ot.base``: 128 Chou-Orlandi base OTs (``wall_s``).
 * ``ot.cot`` / ``ot.rot`` / ``ot.chosen``: IKNP correlated (global delta),
   random and chosen-message OT in one batch of ``--n`` (``ots_per_s``;
-  ``bytes_per_ot`` counts every wire byte both ways, AEAD framing included).
+  ``bytes_per_ot`` sums the bytes both parties sent, AEAD framing included;
+  ``ots_per_cpu_s`` divides by the busier party's CPU time, which stays
+  meaningful when other jobs share the machine).
 * ``ot.cot_online``: the same COTs drawn from a pre-computed stock
   (``prefill``), so only the 1-bit derandomisation travels online.
 * ``ot.kkrt``: KKRT OPRF batch of ``--n-kkrt`` inputs (``oprfs_per_s``).
@@ -32,18 +34,26 @@ from meshmpc.ot.kkrt import KkrtReceiver, KkrtSender
 SENDER, RECEIVER = "a", "b"
 
 
-async def _timed(ctx: Context, name: str, op: Callable[[], Awaitable[object]]) -> tuple[float, int]:
-    """Wall time and wire bytes (both ways) of one batch, fenced by a barrier and an ack."""
+async def _timed(
+    ctx: Context, name: str, op: Callable[[], Awaitable[object]]
+) -> tuple[float, int, float]:
+    """Wall time, bytes sent and CPU time of this party in one batch.
+
+    The batch is fenced by a barrier and an ack. CPU time (all threads of the
+    process) shows the party's own cost when the machine is shared.
+
+    Only sent bytes are counted: a peer may start sending before this party
+    leaves the barrier, so received bytes could fall outside the window.
+    """
     peer = ctx.peers[0]
     await ctx.barrier(name)
     before = ctx.traffic()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     await op()
     await ctx.exchange(peer, f"{name}/done", None)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     after = ctx.traffic()
-    moved = (after.bytes_sent - before.bytes_sent) + (after.bytes_received - before.bytes_received)
-    return wall, moved
+    return wall, after.bytes_sent - before.bytes_sent, cpu
 
 
 async def _repeat(
@@ -51,7 +61,12 @@ async def _repeat(
 ) -> dict[str, float]:
     await _timed(ctx, f"{name}/warm", op)
     runs = [await _timed(ctx, f"{name}/{i}", op) for i in range(repeats)]
-    return {"wall_s": median([w for w, _ in runs]), "bytes": median([b for _, b in runs])}
+    return _summary(runs)
+
+
+def _summary(runs: list[tuple[float, int, float]]) -> dict[str, float]:
+    return {"wall_s": median([r[0] for r in runs]), "bytes": median([r[1] for r in runs]),
+            "cpu_s": median([r[2] for r in runs])}
 
 
 async def base_ops(ctx: Context, repeats: int) -> dict[str, float]:
@@ -86,9 +101,7 @@ async def extension_ops(ctx: Context, n: int, repeats: int) -> dict[str, dict[st
     for i in range(repeats + 1):
         await direction.prefill(n)  # untimed: the offline phase
         runs.append(await _timed(ctx, f"online/{i}", ops["cot"]))
-    runs = runs[1:]
-    results["cot_online"] = {"wall_s": median([w for w, _ in runs]),
-                             "bytes": median([b for _, b in runs])}
+    results["cot_online"] = _summary(runs[1:])
     return results
 
 
@@ -125,10 +138,11 @@ def main(argv: list[str]) -> int:
     emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall}, args.json)
     for name in ("cot", "rot", "chosen", "cot_online"):
         wall = max(out[p]["ext"][name]["wall_s"] for p in out)
-        moved = out[SENDER]["ext"][name]["bytes"]
+        moved = sum(out[p]["ext"][name]["bytes"] for p in out)
+        cpu = max(out[p]["ext"][name]["cpu_s"] for p in out)
         emit({"bench": f"ot.{name}", "n": args.n, **common, "ots_per_s": args.n / wall,
-              "bytes_per_ot": moved / args.n}, args.json)
+              "bytes_per_ot": moved / args.n, "ots_per_cpu_s": args.n / cpu}, args.json)
     emit({"bench": "ot.kkrt", "n": args.n_kkrt, **common,
           "oprfs_per_s": args.n_kkrt / max(out[p]["kkrt"]["wall_s"] for p in out),
-          "bytes_per_oprf": out[SENDER]["kkrt"]["bytes"] / args.n_kkrt}, args.json)
+          "bytes_per_oprf": sum(out[p]["kkrt"]["bytes"] for p in out) / args.n_kkrt}, args.json)
     return 0
