@@ -1,6 +1,6 @@
 """``meshmpc bench ot``: base OT and OT extension, two processes over the real mesh.
 
-* ``ot.base``: 128 Chou-Orlandi base OTs (``wall_s``).
+* ``ot.base``: 128 Chou-Orlandi base OTs (``wall_s``; ``cpu_s`` of the busier party).
 * ``ot.cot`` / ``ot.rot`` / ``ot.chosen``: IKNP correlated (global delta),
   random and chosen-message OT in one batch of ``--n`` (``ots_per_s``;
   ``bytes_per_ot`` sums the bytes both parties sent, AEAD framing included;
@@ -135,7 +135,9 @@ def main(argv: list[str]) -> int:
                     wan=wan_profile(args), pin_cpus=True)
     common = {"encrypted": True, **wan_fields(args)}
     base_wall = max(out[p]["base"]["wall_s"] for p in out)
-    emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall}, args.json)
+    base_cpu = max(out[p]["base"]["cpu_s"] for p in out)
+    emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall, "cpu_s": base_cpu},
+         args.json)
     for name in ("cot", "rot", "chosen", "cot_online"):
         wall = max(out[p]["ext"][name]["wall_s"] for p in out)
         moved = sum(out[p]["ext"][name]["bytes"] for p in out)
