@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meshmpc import _core
 from meshmpc.crypto.aes import available_paths
@@ -207,3 +209,19 @@ def test_prefilled_stock_serves_later_calls() -> None:
     assert np.array_equal(fresh_t, fresh_q ^ (fresh_c[:, None] * delta))
     assert np.array_equal(got, np.ones((150, 16), np.uint8))
     assert sender_left == receiver_left == 50
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 700), min_size=1, max_size=4), st.binary(min_size=2, max_size=2))
+def test_relations_hold_for_any_batch_sequence(sizes: list[int], seed: bytes) -> None:
+    async def job(ctx: Context) -> object:
+        prg = Prg(seed * 7 + bytes([ctx.index, 0]))
+        if ctx.party == "s":
+            sender = await CotSender.setup(ctx, "r", prg)
+            return sender.delta, [await sender.rot(n) for n in sizes]
+        receiver = await CotReceiver.setup(ctx, "s", prg)
+        return [await receiver.rot(n) for n in sizes]
+
+    out = run_parties(["s", "r"], job)
+    for (m0, m1), (choices, m) in zip(out["s"][1], out["r"], strict=True):
+        assert np.array_equal(m, np.where(choices[:, None] == 1, m1, m0))
