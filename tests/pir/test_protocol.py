@@ -1,5 +1,6 @@
 """Keyword PIR end to end over the in-memory mesh: client and server as two parties."""
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -163,7 +164,8 @@ def test_client_raises_on_server_rejection(server_db: Any) -> None:
     async def go(client: PirClient, ctx: Context) -> Any:
         await client.refresh()
         assert client.params is not None
-        client._a = client._a[:-3].copy()  # corrupt: queries 3 columns short
+        # corrupt: a client that believes in more buckets sends a query of the wrong shape
+        client.params = dataclasses.replace(client.params, buckets=client.params.buckets + 1)
         with pytest.raises(PirProtocolError, match="rejected the request"):
             await client.query([KEYS[0]], auto_refresh=False)
 
