@@ -286,15 +286,22 @@ int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, si
 }
 
 /* ---------- discrete Gaussian error ----------
- * out[i] += v(idx) where idx is the number of cdf entries <= u[i] (branch-free
- * binary search over a 256-entry table padded with UINT64_MAX) and
- * v(idx) = idx - center. The table is public and 2 KiB, so it stays in L1. */
-void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, int32_t center,
-                      uint32_t *out) {
+ * out[i] += v(idx) where idx is the number of cdf entries <= u[i] and
+ * v(idx) = idx - center. Fast path: lut[u >> 48] holds the answer when no cdf
+ * boundary falls inside that 2^48-wide interval (all but ~0.3% of draws);
+ * otherwise a branch-free binary search over the 256-entry table (padded with
+ * UINT64_MAX). Both tables are public; they fit in L2. */
+void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const int8_t *lut,
+                      int32_t center, uint32_t *out) {
     for (size_t i = 0; i < n; i++) {
         uint64_t x = u[i];
-        size_t idx = 0;
-        for (size_t half = 128; half > 0; half >>= 1) idx += (size_t)(x >= cdf256[idx + half - 1]) * half;
-        out[i] += (uint32_t)((int32_t)idx - center);
+        int32_t v = lut[x >> 48];
+        if (v == MM_PIR_GAUSS_AMBIGUOUS) {
+            size_t idx = 0;
+            for (size_t half = 128; half > 0; half >>= 1)
+                idx += (size_t)(x >= cdf256[idx + half - 1]) * half;
+            v = (int32_t)idx - center;
+        }
+        out[i] += (uint32_t)v;
     }
 }

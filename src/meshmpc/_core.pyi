@@ -96,6 +96,7 @@ PIR_PATH_AUTO: int
 PIR_PATH_PORTABLE: int
 PIR_PATH_AVX2: int
 PIR_PATH_AVX512: int
+PIR_GAUSS_AMBIGUOUS: int
 
 def pir_best_path() -> int: ...
 def pir_dot_u8_into(
@@ -111,8 +112,8 @@ def pir_cuckoo_place(
     max_kicks: int = 2000,
 ) -> tuple[npt.NDArray[np.int64], int]: ...
 def pir_gauss_add_into(
-    u: npt.NDArray[np.uint64], cdf256: npt.NDArray[np.uint64], center: int,
-    out: npt.NDArray[np.uint32],
+    u: npt.NDArray[np.uint64], cdf256: npt.NDArray[np.uint64], lut: npt.NDArray[np.int8],
+    center: int, out: npt.NDArray[np.uint32],
 ) -> None: ...
 
 # --- psi (hash-table matching, first occurrences, cuckoo hashing) ---

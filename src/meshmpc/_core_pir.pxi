@@ -4,7 +4,7 @@
 # (row slices of a bigger array are fine); the output may be any 2-D uint32
 # view (e.g. a transposed one). The C calls release the GIL.
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 import numpy as _pir_np
 
@@ -18,13 +18,14 @@ cdef extern from "meshmpc/pir.h":
                        size_t ldo_c, int nthreads, int path) nogil
     int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, size_t nbins,
                                 uint32_t cap, size_t max_kicks, int64_t *table) nogil
-    void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, int32_t center,
-                          uint32_t *out) nogil
+    void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256,
+                          const int8_t *lut, int32_t center, uint32_t *out) nogil
 
 PIR_PATH_AUTO = -1
 PIR_PATH_PORTABLE = 0
 PIR_PATH_AVX2 = 1
 PIR_PATH_AVX512 = 2
+PIR_GAUSS_AMBIGUOUS = 127
 
 
 def pir_best_path() -> int:
@@ -95,14 +96,18 @@ def pir_cuckoo_place(const uint32_t[::1] c1, const uint32_t[::1] c2, size_t nbin
     return table, int(failed)
 
 
-def pir_gauss_add_into(const uint64_t[::1] u, const uint64_t[::1] cdf256, int32_t center,
-                       uint32_t[::1] out) -> None:
-    """out[i] += (number of cdf256 entries <= u[i]) - center, mod 2^32."""
-    if cdf256.shape[0] != 256:
-        raise ValueError("pir gauss: the cdf table must have 256 entries")
+def pir_gauss_add_into(const uint64_t[::1] u, const uint64_t[::1] cdf256, const int8_t[::1] lut,
+                       int32_t center, uint32_t[::1] out) -> None:
+    """out[i] += (number of cdf256 entries <= u[i]) - center, mod 2^32.
+
+    lut[u >> 48] must hold that value wherever it is the same for the whole
+    interval, else PIR_GAUSS_AMBIGUOUS (127).
+    """
+    if cdf256.shape[0] != 256 or lut.shape[0] != 65536:
+        raise ValueError("pir gauss: need a 256-entry cdf and a 65536-entry lut")
     if u.shape[0] != out.shape[0]:
         raise ValueError(f"pir gauss: {u.shape[0]} uniforms for {out.shape[0]} outputs")
     if u.shape[0] == 0:
         return
     with nogil:
-        mm_pir_gauss_add(&u[0], u.shape[0], &cdf256[0], center, &out[0])
+        mm_pir_gauss_add(&u[0], u.shape[0], &cdf256[0], &lut[0], center, &out[0])

@@ -88,5 +88,19 @@ def test_gauss_table_lookup_counts_entries() -> None:
     cdf[:4] = [10, 20, 30, 40]
     u = np.array([0, 9, 10, 25, 40, 2**63], dtype=np.uint64)
     out = np.zeros(6, np.uint32)
-    _core.pir_gauss_add_into(u, cdf, 2, out)
+    ambiguous = np.full(65536, _core.PIR_GAUSS_AMBIGUOUS, np.int8)
+    _core.pir_gauss_add_into(u, cdf, ambiguous, 2, out)  # binary-search path only
     assert out.view(np.int32).tolist() == [-2, -2, -1, 0, 2, 2]
+
+
+def test_gauss_lookup_table_agrees_with_binary_search() -> None:
+    from meshmpc.pir import lwe
+
+    u = np.random.default_rng(9).integers(0, 2**64, 300_000, dtype=np.uint64)
+    u[:100] = lwe.gaussian_cdf()[:100]  # exactly on boundaries
+    fast, slow = np.zeros(len(u), np.uint32), np.zeros(len(u), np.uint32)
+    _core.pir_gauss_add_into(u, lwe.gaussian_cdf(), lwe.gaussian_lut(), lwe.TAIL, fast)
+    ambiguous = np.full(65536, _core.PIR_GAUSS_AMBIGUOUS, np.int8)
+    _core.pir_gauss_add_into(u, lwe.gaussian_cdf(), ambiguous, lwe.TAIL, slow)
+    assert (fast == slow).all()
+    assert (lwe.gaussian_lut() == _core.PIR_GAUSS_AMBIGUOUS).mean() < 0.01

@@ -38,8 +38,11 @@ int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, si
                             uint32_t cap, size_t max_kicks, int64_t *table);
 
 /* Add discrete Gaussian samples to out: for each uniform u[i], idx = number
- * of entries of the ascending 256-entry cdf that are <= u[i]; out[i] += idx - center. */
-void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, int32_t center,
-                      uint32_t *out);
+ * of entries of the ascending 256-entry cdf that are <= u[i]; out[i] += idx - center.
+ * lut (65536 entries) gives idx - center directly for u[i] >> 48 when that
+ * interval holds no cdf boundary, else MM_PIR_GAUSS_AMBIGUOUS. */
+#define MM_PIR_GAUSS_AMBIGUOUS 127
+void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const int8_t *lut,
+                      int32_t center, uint32_t *out);
 
 #endif

@@ -59,11 +59,33 @@ def gaussian_cdf() -> npt.NDArray[np.uint64]:
     return cdf
 
 
+@functools.cache
+def gaussian_lut() -> npt.NDArray[np.int8]:
+    """Sample value for each top-16-bit prefix of the uniform word, where unique.
+
+    Prefix h covers [h * 2^48, (h + 1) * 2^48); if no CDF boundary lies inside,
+    every word with that prefix gives the same sample, else the entry is
+    PIR_GAUSS_AMBIGUOUS and the C kernel falls back to the binary search.
+    """
+    cdf = gaussian_cdf()
+    starts = np.arange(65536, dtype=np.uint64) << np.uint64(48)
+    ends = starts | np.uint64((1 << 48) - 1)
+    lo = np.searchsorted(cdf, starts, side="right")  # entries <= start
+    hi = np.searchsorted(cdf, ends, side="right")
+    lut = (lo.astype(np.int64) - TAIL).astype(np.int8)
+    lut[lo != hi] = _core.PIR_GAUSS_AMBIGUOUS
+    return lut
+
+
 def add_gaussian(out: U32, prg: Prg) -> None:
     """out += discrete Gaussian noise (sigma = SIGMA), one sample per entry."""
     flat = out.reshape(-1)
-    uniforms = prg.uint64(flat.size)
-    _core.pir_gauss_add_into(uniforms, gaussian_cdf(), TAIL, flat)
+    chunk = 1 << 22  # bounded scratch: 32 MiB of uniforms at a time
+    uniforms = np.empty(min(chunk, flat.size), dtype=np.uint64)
+    for lo in range(0, flat.size, chunk):
+        part = flat[lo : lo + chunk]
+        words = prg.fill(uniforms[: part.size])
+        _core.pir_gauss_add_into(words, gaussian_cdf(), gaussian_lut(), TAIL, part)
 
 
 def expand_matrix(seed: bytes, rows: int, cols: int) -> U32:
