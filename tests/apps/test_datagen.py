@@ -161,3 +161,17 @@ def test_cli_writes_the_files(tmp_path, capsys):
     names = {p.name for p in tmp_path.iterdir()}
     assert {"bank.csv", "gov.csv", "fin.csv", "telco.csv", "bank.schema.toml"} <= names
     assert "100 rows per party" in capsys.readouterr().out
+
+
+def test_per_partner_overlap_from_the_command_line(tmp_path):
+    from meshmpc_credit.cli import main
+
+    assert datagen.parse_overlap("0.5") == 0.5
+    assert datagen.parse_overlap("gov=0.2, fin=1") == {"gov": 0.2, "fin": 1.0}
+    assert main(["datagen", "--rows", "200", "--out", str(tmp_path), "--months", "0",
+                 "--overlap", "gov=0.2,fin=1"]) == 0
+    shared = json.loads((tmp_path / "datagen.json").read_text())["shared_with_bank"]
+    assert shared == {"gov": 40, "fin": 200, "telco": 160}
+    with pytest.raises(SystemExit):
+        main(["datagen", "--overlap", "gov:0.2"])
+    assert main(["datagen", "--rows", "10", "--out", str(tmp_path), "--overlap", "bank=0.5"]) == 2

@@ -119,3 +119,12 @@ def test_csv_takes_types_from_the_schema_beside_it(tmp_path):
     typed = load_table(tmp_path / "firms.csv")
     assert typed.column("credit_code").to_pylist() == ["914403001922038216"]
     assert typed.schema.field("n").type == pa.float64()
+
+
+def test_other_database_urls_need_sqlalchemy_or_a_connection():
+    import importlib.util
+
+    if importlib.util.find_spec("sqlalchemy") is not None:
+        pytest.skip("SQLAlchemy is installed: the URL would really be opened")
+    with pytest.raises(DataReadError, match="SQLAlchemy"):
+        load_table("postgresql://db.example/credit?table=loans")

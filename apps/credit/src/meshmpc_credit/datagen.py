@@ -180,6 +180,19 @@ def generate(out_dir: Path, rows: int, seed: int, fmt: str = "parquet",
     return files
 
 
+def parse_overlap(text: str) -> float | dict[str, float]:
+    """``0.8`` or ``gov=0.9,fin=0.5`` (partners not named keep their default)."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+        return {party.strip(): float(value) for party, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or party=share pairs like gov=0.9,fin=0.5, got {text!r}"
+        ) from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``datagen`` to ``meshmpc-credit`` (and ``meshmpc credit``)."""
     parser = subparsers.add_parser("datagen", help="write the four-party reference dataset")
@@ -187,8 +200,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--out", type=Path, default=Path("data"), help="output folder")
     parser.add_argument("--format", choices=("parquet", "csv"), default="parquet")
-    parser.add_argument("--overlap", type=float, default=None,
-                        help="share of each partner's rows that are bank applicants "
+    parser.add_argument("--overlap", type=parse_overlap, default=None,
+                        help="share of each partner's rows that are bank applicants: one "
+                             "number for all, or e.g. gov=0.9,fin=0.5 "
                              "(default gov 0.9, fin 0.7, telco 0.8)")
     parser.add_argument("--months", type=int, default=MONTHS,
                         help="monthly snapshots per applicant (0: none; default 12)")
