@@ -47,6 +47,14 @@ def ext_receiver_into(
 def ext_sender_into(
     ks: np.ndarray, s: np.ndarray, ctr: int, u: np.ndarray, q_rows: np.ndarray, path: int = -1
 ) -> None: ...
+def softspoken_receiver_into(
+    leaf_keys: np.ndarray, k: int, ctr: int, r: np.ndarray, corrections: np.ndarray,
+    t_rows: np.ndarray, path: int = -1,
+) -> None: ...
+def softspoken_sender_into(
+    leaf_keys: np.ndarray, k: int, delta: np.ndarray, ctr: int, corrections: np.ndarray,
+    q_rows: np.ndarray, path: int = -1,
+) -> None: ...
 def kkrt_oprf_into(
     fn_address: int, personal: bytes, code_keys: np.ndarray, s: np.ndarray, rows: np.ndarray,
     idx: np.ndarray | None, index0: int, x: np.ndarray | None, out: np.ndarray, path: int = -1,

@@ -49,6 +49,12 @@ cdef extern from "meshmpc/kernels.h":
     int mm_kkrt_oprf(mm_blake2b_fn fn, const uint8_t *personal, const mm_aes_key *code_keys,
                      const uint8_t *s, const uint8_t *rows, const int64_t *idx, uint64_t index0,
                      const uint8_t *x, size_t n, uint8_t *out, int path) nogil
+    int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr,
+                               const uint8_t *r, size_t m, uint8_t *corrections,
+                               uint8_t *t_rows, int path) nogil
+    int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t *delta,
+                             uint64_t ctr, const uint8_t *corrections, size_t m,
+                             uint8_t *q_rows, int path) nogil
 
 PATH_AUTO = -1
 PATH_PORTABLE = 0
@@ -320,3 +326,44 @@ def kkrt_oprf_into(size_t fn_address, bytes personal, code_keys, s, rows, idx, u
         rc = mm_kkrt_oprf(<mm_blake2b_fn>fn_address, pp, pk, ps, pr, pi, index0, px, n, po, path)
     if rc:
         raise RuntimeError("BLAKE2b failed inside libsodium")
+
+
+cdef size_t _kn_softspoken_m(object leaf_keys, int k, object rows) except 0:
+    if k not in (1, 2, 4, 8):
+        raise ValueError(f"SoftSpoken: k={k} must be 1, 2, 4 or 8")
+    if leaf_keys.shape[0] != (128 // k) << k:
+        raise ValueError(f"SoftSpoken: expected {(128 // k) << k} leaf keys")
+    cdef size_t m = rows.shape[0]
+    if m == 0 or m % 128:
+        raise ValueError(f"SoftSpoken: m={m} must be a positive multiple of 128")
+    return m
+
+
+def softspoken_receiver_into(leaf_keys, int k, uint64_t ctr, r, corrections, t_rows,
+                             int path=-1) -> None:
+    """SoftSpoken receiver batch: m = t_rows.shape[0] OTs (see mm_softspoken_receiver)."""
+    cdef size_t m = _kn_softspoken_m(leaf_keys, k, t_rows)
+    cdef const mm_aes_key* pk = <const mm_aes_key*>_kn_in(leaf_keys, "leaf_keys", 176 * leaf_keys.shape[0])
+    cdef const uint8_t* pr = _kn_in(r, "r", m // 8)
+    cdef uint8_t* pc = _kn_out(corrections, "corrections", (128 // k) * m // 8)
+    cdef uint8_t* pt = _kn_out(t_rows, "t_rows", 16 * m)
+    cdef int rc
+    with nogil:
+        rc = mm_softspoken_receiver(pk, k, ctr, pr, m, pc, pt, path)
+    if rc:
+        raise MemoryError("SoftSpoken receiver: out of memory")
+
+
+def softspoken_sender_into(leaf_keys, int k, delta, uint64_t ctr, corrections, q_rows,
+                           int path=-1) -> None:
+    """SoftSpoken sender batch: m = q_rows.shape[0] OTs (see mm_softspoken_sender)."""
+    cdef size_t m = _kn_softspoken_m(leaf_keys, k, q_rows)
+    cdef const mm_aes_key* pk = <const mm_aes_key*>_kn_in(leaf_keys, "leaf_keys", 176 * leaf_keys.shape[0])
+    cdef const uint8_t* pd = _kn_in(delta, "delta", 16)
+    cdef const uint8_t* pc = _kn_in(corrections, "corrections", (128 // k) * m // 8)
+    cdef uint8_t* pq = _kn_out(q_rows, "q_rows", 16 * m)
+    cdef int rc
+    with nogil:
+        rc = mm_softspoken_sender(pk, k, pd, ctr, pc, m, pq, path)
+    if rc:
+        raise MemoryError("SoftSpoken sender: out of memory")

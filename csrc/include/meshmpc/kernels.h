@@ -111,6 +111,18 @@ int mm_ext_receiver(const mm_aes_key *k0, const mm_aes_key *k1, size_t k, uint64
  * Returns 0, or -1 when memory runs out. */
 int mm_ext_sender(const mm_aes_key *ks, const uint8_t *s, size_t k, uint64_t ctr,
                   const uint8_t *u, size_t m, uint8_t *q_rows, int path);
+/* SoftSpokenOT batch (Roy 2022, repetition code): leaf_keys holds 128/k chunks of
+ * 2^k expanded leaf seeds (k in 1, 2, 4, 8), m is a multiple of 128. Receiver:
+ * r = m choice bits (packed), writes corrections (128/k rows of m bits) and
+ * t_rows (m x 16 bytes). Sender: its punctured leaf in chunk i (bits ik..ik+k-1
+ * of delta) is never read; writes q_rows with q_j = t_j ^ r_j delta.
+ * Both return 0, or -1 when memory runs out. */
+int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, const uint8_t *r,
+                           size_t m, uint8_t *corrections, uint8_t *t_rows, int path);
+int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t delta[16],
+                         uint64_t ctr, const uint8_t *corrections, size_t m, uint8_t *q_rows,
+                         int path);
+
 /* KKRT OPRF values out[i] = BLAKE2b-128(LE64(index0 + j) || row_j ^ (C(x_i) & s)),
  * personalised, with j = idx[i] (or i when idx is NULL) and C(x) the four AES
  * encryptions of x under code_keys. With x NULL the row is hashed as is (the

@@ -1,0 +1,113 @@
+/* SoftSpokenOT (Roy, CRYPTO 2022) with the repetition code, semi-honest:
+ * small-field VOLE from punctured GGM trees, turned into correlated OT.
+ *
+ * There are c = 128 / k chunks of 2^k leaf seeds. For chunk i and leaf x the
+ * PRG gives m bits r_{i,x}. The receiver (all leaves known) computes
+ *   V_i[l] = XOR_{x : bit l of x = 1} r_{i,x},  U_i = XOR_x r_{i,x};
+ * the sender (leaf delta_i unknown, delta_i = bits ik..ik+k-1 of delta) computes
+ *   W_i[l] = XOR_{x : bit l of x != delta_il} r_{i,x} = V_i[l] ^ delta_il U_i.
+ * The receiver sends C_i = U_i ^ r; the sender adds delta_il C_i, so row ik+l
+ * of Q equals row ik+l of T xor delta_{ik+l} r, and the transposed rows satisfy
+ * q_j = t_j ^ r_j delta, exactly like IKNP, for 128 / k bits of traffic per OT.
+ * Sums use the halving trick: about 2^(k+1) vector XORs per chunk.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "meshmpc/kernels.h"
+
+static void xor_into(uint8_t *dst, const uint8_t *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] ^= src[i];
+}
+
+/* Level sums of one chunk over a column tile of wb bytes. leaves holds 2^k
+ * vectors of wb bytes and is destroyed; rows[l] gets the sum for bit l of x
+ * differing from bit l of flip; returns the total sum in leaves[0]. */
+static void chunk_sums(uint8_t *leaves, int k, size_t wb, uint32_t flip, uint8_t *rows,
+                       size_t row_stride) {
+    size_t count = (size_t)1 << k;
+    for (int l = 0; l < k; l++, count >>= 1) {
+        uint8_t *row = rows + (size_t)l * row_stride;
+        size_t first = ((flip >> l) & 1) ? 0 : 1; /* the y with bit 0 != flip_l */
+        memcpy(row, leaves + first * wb, wb);
+        for (size_t y = first + 2; y < count; y += 2) xor_into(row, leaves + y * wb, wb);
+        for (size_t y = 0; y < count / 2; y++) {
+            uint8_t *dst = leaves + y * wb;
+            if (y) memcpy(dst, leaves + 2 * y * wb, wb);
+            xor_into(dst, leaves + (2 * y + 1) * wb, wb);
+        }
+    }
+}
+
+static size_t tile_bits(int k, size_t m) {
+    size_t w = ((size_t)1 << 19) / ((size_t)1 << k); /* leaves of one chunk: <= 64 KiB */
+    if (w > 4096) w = 4096;
+    w = w / 128 * 128;
+    if (w < 128) w = 128;
+    return w < m ? w : m;
+}
+
+static void expand_leaves(const mm_aes_key *keys, int k, int skip, uint64_t ctr, size_t w,
+                          uint8_t *leaves, int path) {
+    size_t wb = w / 8;
+    for (int x = 0; x < (1 << k); x++) {
+        if (x == skip) memset(leaves + (size_t)x * wb, 0, wb);
+        else mm_aes128_ctr(&keys[x], ctr, leaves + (size_t)x * wb, w / 128, path);
+    }
+}
+
+int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, const uint8_t *r,
+                           size_t m, uint8_t *corrections, uint8_t *t_rows, int path) {
+    size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
+    uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);
+    if (!leaves || !tile) {
+        free(leaves);
+        free(tile);
+        return -1;
+    }
+    for (size_t j0 = 0; j0 < m; j0 += w) {
+        size_t cw = m - j0 < w ? m - j0 : w, wb = cw / 8;
+        for (size_t i = 0; i < c; i++) {
+            expand_leaves(leaf_keys + (i << k), k, -1, ctr + j0 / 128, cw, leaves, path);
+            chunk_sums(leaves, k, wb, 0, tile + i * k * wb, wb);
+            uint8_t *ci = corrections + i * row_bytes + j0 / 8;
+            for (size_t b = 0; b < wb; b++) ci[b] = (uint8_t)(leaves[b] ^ r[j0 / 8 + b]);
+        }
+        mm_transpose(tile, t_rows + j0 * 16, 128, cw, path);
+    }
+    free(leaves);
+    free(tile);
+    return 0;
+}
+
+int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t delta[16],
+                         uint64_t ctr, const uint8_t *corrections, size_t m, uint8_t *q_rows,
+                         int path) {
+    size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
+    uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);
+    if (!leaves || !tile) {
+        free(leaves);
+        free(tile);
+        return -1;
+    }
+    for (size_t j0 = 0; j0 < m; j0 += w) {
+        size_t cw = m - j0 < w ? m - j0 : w, wb = cw / 8;
+        for (size_t i = 0; i < c; i++) {
+            uint32_t d = 0;
+            for (int l = 0; l < k; l++) {
+                size_t bit = i * (size_t)k + (size_t)l;
+                d |= (uint32_t)((delta[bit / 8] >> (bit % 8)) & 1) << l;
+            }
+            expand_leaves(leaf_keys + (i << k), k, (int)d, ctr + j0 / 128, cw, leaves, path);
+            uint8_t *rows = tile + i * k * wb;
+            chunk_sums(leaves, k, wb, d, rows, wb);
+            const uint8_t *ci = corrections + i * row_bytes + j0 / 8;
+            for (int l = 0; l < k; l++)
+                if ((d >> l) & 1) xor_into(rows + (size_t)l * wb, ci, wb);
+        }
+        mm_transpose(tile, q_rows + j0 * 16, 128, cw, path);
+    }
+    free(leaves);
+    free(tile);
+    return 0;
+}
