@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from meshmpc.crypto.oprf import OprfError
 from meshmpc.net import Context
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirProtocolError
@@ -72,7 +73,7 @@ class PirServer:
                 return served
             try:
                 await self._handle(ctx, client, op, header)
-            except PirProtocolError as exc:
+            except (PirProtocolError, OprfError) as exc:
                 await ctx.send(client, RESP, {"error": "malformed", "detail": str(exc),
                                               "version": self._db.params.version})
             served += 1
