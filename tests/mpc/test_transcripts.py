@@ -17,10 +17,10 @@ from meshmpc.net.context import Context
 from .conftest import Transcript
 
 EXPECTED = {
-    "semi2k-mul": "89394941f2ab1740212f27d4c3ccf1f2fe4f0d0a93d35ed281a216f68b3ce990",
-    "semi2k-matmul": "96adaaecfe98fa42d7a769cd9f84839cf3876f3e7a9c2b53465210502f0c3e14",
-    "semi2k-trunc3": "79a3d0e9273a3b33bc1ccc71ac1661dd3d082d6231b833b22554b71cfa8a3b72",
-    "semi2k-less": "cf30c8f95f95eca5dd2816bc9b8d7528e7bb1f344150a2663c3888f0c1a7b9b8",
+    "semi2k-mul": "17dda8425b939e4e1933a35fb43113ddda222dcb19ed61540f2b799bf182c394",
+    "semi2k-matmul": "edba7c6a7882e00d2c79042fe468cbc4a2185c53c714edb12b20da274df73ee0",
+    "semi2k-trunc3": "81164c26111ef9dfacd6bedceadcd7dd68e2f2a9ed6ed138f22b64c71367323d",
+    "semi2k-less": "719873ae361904278a4d060bb021509fbe840c70be10377fa89db230b3f7815a",
     "rep3-mul": "4639049d535daad13149554aad55e91e682073f3e6b93307c95d52336d4c6530",
     "rep3-matmul": "b37bc9011010729a47d966044e0b0c33ecccf585bc18a8800fa97def855780bb",
     "rep3-trunc": "1fce0175011a8b6ac093e543a685298dac7dcf877a281fb6281aea4ab52c4a57",

@@ -72,21 +72,26 @@ class Semi2k(Suite):
 
     # --- opening ----------------------------------------------------------------
     async def _open(self, parts: Sequence[np.ndarray], xor: bool = False) -> list[np.ndarray]:
-        """Open several share arrays in one message per peer (sum, or XOR for words)."""
-        flat = np.concatenate([np.ascontiguousarray(p).reshape(-1) for p in parts])
+        """Open share arrays (sum, or XOR for words): one message per part and peer.
+
+        Each part travels as its own top-level array (raw buffers when large), and
+        the sum accumulates in place into a received array: no concatenation copy.
+        """
         ctx = self.ctx.scope("open")
         tag = self.tag("v")
-        await ctx.broadcast(tag, flat)
-        total = flat.copy()
-        for other in (await ctx.recv_all(tag)).values():
-            if xor:
-                np.bitwise_xor(total, other, out=total)
-            else:
-                self.ring.iadd(total, other)
-        out, offset = [], 0
-        for p in parts:
-            out.append(total[offset: offset + p.size].reshape(p.shape))
-            offset += p.size
+        flats = [np.ascontiguousarray(p).reshape(-1) for p in parts]
+        for i, flat in enumerate(flats):
+            await ctx.broadcast(f"{tag}/{i}", flat)
+        out = []
+        for i, (part, flat) in enumerate(zip(parts, flats, strict=True)):
+            received = list((await ctx.recv_all(f"{tag}/{i}")).values())
+            total = received[0] if received[0].flags.writeable else received[0].copy()
+            for other in [*received[1:], flat]:
+                if xor:
+                    np.bitwise_xor(total, other, out=total)
+                else:
+                    self.ring.iadd(total, other)
+            out.append(total.reshape(part.shape))
         return out
 
     # --- input / output ---------------------------------------------------------
