@@ -11,20 +11,51 @@
  * q_j = t_j ^ r_j delta, exactly like IKNP, for 128 / k bits of traffic per OT.
  * Sums use the halving trick: about 2^(k+1) vector XORs per chunk.
  */
+#include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "meshmpc/kernels.h"
 
-static void xor_into(uint8_t *dst, const uint8_t *src, size_t n) {
+static void xor_portable(uint8_t *dst, const uint8_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] ^= src[i];
+}
+
+__attribute__((target("avx512f"))) static void xor_avx512(uint8_t *dst, const uint8_t *src,
+                                                          size_t n) {
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        _mm512_storeu_si512(dst + i, _mm512_xor_si512(_mm512_loadu_si512(dst + i),
+                                                      _mm512_loadu_si512(src + i)));
+    xor_portable(dst + i, src + i, n - i);
+}
+
+__attribute__((target("avx2"))) static void xor_avx2(uint8_t *dst, const uint8_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(dst + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(src + i));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, b));
+    }
+    xor_portable(dst + i, src + i, n - i);
+}
+
+typedef void (*xor_fn)(uint8_t *, const uint8_t *, size_t);
+
+/* The widest XOR the requested path may use (the result is the same for all). */
+static xor_fn pick_xor(int path) {
+    int f = mm_cpu_features();
+    if (path < 0) path = MM_PATH_VAES;
+    if (path >= MM_PATH_VAES && (f & MM_CPU_AVX512)) return xor_avx512;
+    if (path >= MM_PATH_AESNI && (f & MM_CPU_AVX2)) return xor_avx2;
+    return xor_portable;
 }
 
 /* Level sums of one chunk over a column tile of wb bytes. leaves holds 2^k
  * vectors of wb bytes and is destroyed; rows[l] gets the sum for bit l of x
  * differing from bit l of flip; returns the total sum in leaves[0]. */
 static void chunk_sums(uint8_t *leaves, int k, size_t wb, uint32_t flip, uint8_t *rows,
-                       size_t row_stride) {
+                       size_t row_stride, xor_fn xor_into) {
     size_t count = (size_t)1 << k;
     for (int l = 0; l < k; l++, count >>= 1) {
         uint8_t *row = rows + (size_t)l * row_stride;
@@ -40,8 +71,10 @@ static void chunk_sums(uint8_t *leaves, int k, size_t wb, uint32_t flip, uint8_t
 }
 
 static size_t tile_bits(int k, size_t m) {
-    size_t w = ((size_t)1 << 19) / ((size_t)1 << k); /* leaves of one chunk: <= 64 KiB */
-    if (w > 4096) w = 4096;
+    /* Leaves of one chunk stay within 256 KiB (L2); wide tiles amortise the
+     * per-leaf AES call over many counter blocks. */
+    size_t w = ((size_t)1 << 21) / ((size_t)1 << k);
+    if (w > 8192) w = 8192;
     w = w / 128 * 128;
     if (w < 128) w = 128;
     return w < m ? w : m;
@@ -59,6 +92,7 @@ static void expand_leaves(const mm_aes_key *keys, int k, int skip, uint64_t ctr,
 int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, const uint8_t *r,
                            size_t m, uint8_t *corrections, uint8_t *t_rows, int path) {
     size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
+    xor_fn xor_into = pick_xor(path);
     uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);
     if (!leaves || !tile) {
         free(leaves);
@@ -69,7 +103,7 @@ int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, con
         size_t cw = m - j0 < w ? m - j0 : w, wb = cw / 8;
         for (size_t i = 0; i < c; i++) {
             expand_leaves(leaf_keys + (i << k), k, -1, ctr + j0 / 128, cw, leaves, path);
-            chunk_sums(leaves, k, wb, 0, tile + i * k * wb, wb);
+            chunk_sums(leaves, k, wb, 0, tile + i * k * wb, wb, xor_into);
             uint8_t *ci = corrections + i * row_bytes + j0 / 8;
             for (size_t b = 0; b < wb; b++) ci[b] = (uint8_t)(leaves[b] ^ r[j0 / 8 + b]);
         }
@@ -84,6 +118,7 @@ int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t delta
                          uint64_t ctr, const uint8_t *corrections, size_t m, uint8_t *q_rows,
                          int path) {
     size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
+    xor_fn xor_into = pick_xor(path);
     uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);
     if (!leaves || !tile) {
         free(leaves);
@@ -100,7 +135,7 @@ int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t delta
             }
             expand_leaves(leaf_keys + (i << k), k, (int)d, ctr + j0 / 128, cw, leaves, path);
             uint8_t *rows = tile + i * k * wb;
-            chunk_sums(leaves, k, wb, d, rows, wb);
+            chunk_sums(leaves, k, wb, d, rows, wb, xor_into);
             const uint8_t *ci = corrections + i * row_bytes + j0 / 8;
             for (int l = 0; l < k; l++)
                 if ((d >> l) & 1) xor_into(rows + (size_t)l * wb, ci, wb);
