@@ -8,6 +8,7 @@
   meaningful when other jobs share the machine).
 * ``ot.cot_online``: the same COTs drawn from a pre-computed stock
   (``prefill``), so only the 1-bit derandomisation travels online.
+* ``ot.cot_softspoken_k{k}``: SoftSpokenOT correlated OTs (128/k bits per OT).
 * ``ot.kkrt``: KKRT OPRF batch of ``--n-kkrt`` inputs (``oprfs_per_s``).
 
 Both parties run as separate processes (``meshmpc.net.launch.run_local``,
@@ -30,6 +31,7 @@ from meshmpc.net.context import Context
 from meshmpc.net.launch import run_local
 from meshmpc.ot.iknp import CotReceiver, CotSender
 from meshmpc.ot.kkrt import KkrtReceiver, KkrtSender
+from meshmpc.ot.softspoken import SoftSpokenReceiver, SoftSpokenSender
 
 SENDER, RECEIVER = "a", "b"
 
@@ -105,6 +107,17 @@ async def extension_ops(ctx: Context, n: int, repeats: int) -> dict[str, dict[st
     return results
 
 
+async def softspoken_ops(ctx: Context, n: int, k: int, repeats: int) -> dict[str, float]:
+    """SoftSpoken correlated OTs (chosen choices) in batches of n."""
+    peer = ctx.peers[0]
+    if ctx.party == SENDER:
+        s = await SoftSpokenSender.setup(ctx, peer, k=k)
+        return await _repeat(ctx, f"ss{k}", repeats, lambda: s.cot(n))
+    r = await SoftSpokenReceiver.setup(ctx, peer, k=k)
+    choices = Prg().bits(n)
+    return await _repeat(ctx, f"ss{k}", repeats, lambda: r.cot(choices))
+
+
 async def kkrt_ops(ctx: Context, n: int, repeats: int) -> dict[str, float]:
     peer = ctx.peers[0]
     if ctx.party == SENDER:
@@ -115,11 +128,16 @@ async def kkrt_ops(ctx: Context, n: int, repeats: int) -> dict[str, float]:
     return await _repeat(ctx, "kkrt", repeats, lambda: receiver.encode(inputs))
 
 
-async def job(ctx: Context, n: int, n_kkrt: int, repeats: int) -> dict[str, Any]:
-    """Everything measured in one launch: base OT, extension, KKRT."""
+async def job(
+    ctx: Context, n: int, n_kkrt: int, repeats: int, ks: list[int]
+) -> dict[str, Any]:
+    """Everything measured in one launch: base OT, extension, SoftSpoken, KKRT."""
+    ext = await extension_ops(ctx, n, repeats)
+    for k in ks:
+        ext[f"cot_softspoken_k{k}"] = await softspoken_ops(ctx, n, k, repeats)
     return {
         "base": await base_ops(ctx, repeats),
-        "ext": await extension_ops(ctx, n, repeats),
+        "ext": ext,
         "kkrt": await kkrt_ops(ctx, n_kkrt, repeats),
     }
 
@@ -129,8 +147,11 @@ def main(argv: list[str]) -> int:
     add_common(parser)
     parser.add_argument("--n", type=int, default=1 << 23, help="OTs per extension batch")
     parser.add_argument("--n-kkrt", type=int, default=1 << 20, help="inputs per KKRT batch")
+    parser.add_argument("--softspoken-k", type=int, nargs="*", default=[2, 4, 8],
+                        help="SoftSpoken k values to measure (none to skip)")
     args = parser.parse_args(argv)
-    kwargs = {"n": args.n, "n_kkrt": args.n_kkrt, "repeats": args.repeats}
+    kwargs = {"n": args.n, "n_kkrt": args.n_kkrt, "repeats": args.repeats,
+              "ks": list(args.softspoken_k)}
     out = run_local([SENDER, RECEIVER], "meshmpc_bench.ot:job", kwargs,
                     wan=wan_profile(args), pin_cpus=True)
     common = {"encrypted": True, **wan_fields(args)}
@@ -138,7 +159,9 @@ def main(argv: list[str]) -> int:
     base_cpu = max(out[p]["base"]["cpu_s"] for p in out)
     emit({"bench": "ot.base", "count": 128, **common, "wall_s": base_wall, "cpu_s": base_cpu},
          args.json)
-    for name in ("cot", "rot", "chosen", "cot_online"):
+    names = ["cot", "rot", "chosen", "cot_online"]
+    names += [f"cot_softspoken_k{k}" for k in args.softspoken_k]
+    for name in names:
         wall = max(out[p]["ext"][name]["wall_s"] for p in out)
         moved = sum(out[p]["ext"][name]["bytes"] for p in out)
         cpu = max(out[p]["ext"][name]["cpu_s"] for p in out)

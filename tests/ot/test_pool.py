@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from meshmpc.net import run_parties
 from meshmpc.net.context import Context
 from meshmpc.ot.pool import setup_pools
 
 
-async def pool_job(ctx: Context) -> object:
-    pools = await setup_pools(ctx)
+async def pool_job(ctx: Context, engine: str) -> object:
+    pools = await setup_pools(ctx, engine=engine)
     results = {}
     for peer, pool in pools.items():
         draws = []
@@ -30,8 +31,9 @@ async def pool_job(ctx: Context) -> object:
     return results
 
 
-def test_three_party_pools_serve_both_directions() -> None:
-    out = run_parties(["a", "b", "c"], pool_job)
+@pytest.mark.parametrize("engine", ["iknp", "softspoken"])
+def test_three_party_pools_serve_both_directions(engine: str) -> None:
+    out = run_parties(["a", "b", "c"], pool_job, engine)
     for low, high in [("a", "b"), ("a", "c"), ("b", "c")]:
         lo, hi = out[low][high], out[high][low]
         _, delta, q = lo[0]
@@ -45,3 +47,13 @@ def test_three_party_pools_serve_both_directions() -> None:
         assert np.array_equal(key.evaluate(np.arange(50), x), values)
     deltas = {out[p][q][0][1].tobytes() for p, q in [("a", "b"), ("a", "c"), ("b", "c")]}
     assert len(deltas) == 3
+
+
+def test_unknown_engine_raises() -> None:
+    from meshmpc.ot.errors import OtInputError
+
+    async def job(ctx: Context) -> object:
+        return await setup_pools(ctx, engine="silent")
+
+    with pytest.raises(OtInputError, match="unknown OT engine"):
+        run_parties(["a", "b"], job)

@@ -1,4 +1,4 @@
-"""Oblivious transfer: base OT, IKNP extension, KKRT 1-out-of-N OT, pools.
+"""Oblivious transfer: base OT, IKNP / SoftSpoken extension, KKRT 1-out-of-N OT, pools.
 
 How to use (every call is ``async`` and takes whole batches; outputs are
 numpy arrays, 16-byte messages as (n, 16) uint8 - ``.view(np.uint64)`` gives
@@ -7,6 +7,7 @@ numpy arrays, 16-byte messages as (n, 16) uint8 - ``.view(np.uint64)`` gives
     from meshmpc.ot import OtPool
 
     pool = await OtPool.setup(ctx, peer)          # base OTs, both directions, once
+                                                   # (SoftSpokenOT k=4; engine="iknp" too)
 
     # correlated OT with a global delta (this party sends, the peer receives)
     q = await pool.sender.cot(n)                   # sender: q (n, 16), pool.sender.delta (16,)
@@ -38,6 +39,8 @@ Matching calls on the two parties must come in the same order per direction.
 Protocol costs, rounds and security: protocols/ot.md. Stand-alone pieces:
 :func:`meshmpc.ot.base.base_ot_send` / :func:`~meshmpc.ot.base.base_ot_receive`,
 :class:`~meshmpc.ot.iknp.CotSender` / :class:`~meshmpc.ot.iknp.CotReceiver`,
+:class:`~meshmpc.ot.softspoken.SoftSpokenSender` /
+:class:`~meshmpc.ot.softspoken.SoftSpokenReceiver` (same methods),
 :class:`~meshmpc.ot.kkrt.KkrtSender` / :class:`~meshmpc.ot.kkrt.KkrtReceiver`.
 """
 
@@ -46,6 +49,7 @@ from meshmpc.ot.errors import OtInputError, OtProtocolError
 from meshmpc.ot.iknp import CotReceiver, CotSender
 from meshmpc.ot.kkrt import KkrtKey, KkrtReceiver, KkrtSender
 from meshmpc.ot.pool import OtPool, setup_pools
+from meshmpc.ot.softspoken import SoftSpokenReceiver, SoftSpokenSender
 
 __all__ = [
     "CotReceiver",
@@ -56,6 +60,8 @@ __all__ = [
     "OtInputError",
     "OtPool",
     "OtProtocolError",
+    "SoftSpokenReceiver",
+    "SoftSpokenSender",
     "base_ot_receive",
     "base_ot_send",
     "setup_pools",

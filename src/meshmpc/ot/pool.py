@@ -1,10 +1,12 @@
 """A correlation pool per pair of parties: base OTs once, OT extension on demand.
 
-``OtPool.setup(ctx, peer)`` runs the 128 base OTs of both IKNP directions
-concurrently (each party is the extension sender in one direction and the
-receiver in the other). Later layers (PSI, triples, comparison) then draw
-correlated, random or chosen OTs of any batch size from ``pool.sender`` /
-``pool.receiver`` without redoing base OTs; KKRT OPRF instances can be seeded
+``OtPool.setup(ctx, peer)`` runs the 128 base OTs of both OT-extension
+directions concurrently (SoftSpokenOT with k = 4 by default: 4 bytes per OT
+on the wire; ``engine="iknp"`` for classic IKNP at 16 bytes per OT); each
+party is the extension sender in one direction and the receiver in the other.
+Later layers (PSI, triples, comparison) then draw correlated, random or
+chosen OTs of any batch size from ``pool.sender`` / ``pool.receiver``
+without redoing base OTs; KKRT OPRF instances can be seeded
 from the pool too (:meth:`OtPool.kkrt_sender` / :meth:`OtPool.kkrt_receiver`).
 
 Ordering rule: for each direction, both parties issue matching calls in the
@@ -19,8 +21,12 @@ import asyncio
 
 from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
+from meshmpc.ot.errors import OtInputError
 from meshmpc.ot.iknp import CotReceiver, CotSender
 from meshmpc.ot.kkrt import KkrtReceiver, KkrtSender
+from meshmpc.ot.softspoken import DEFAULT_K, SoftSpokenReceiver, SoftSpokenSender
+
+DEFAULT_ENGINE = "softspoken"
 
 
 def _direction(sender: str, receiver: str) -> str:
@@ -39,14 +45,27 @@ class OtPool:
         self._kkrt = 0
 
     @classmethod
-    async def setup(cls, ctx: Context, peer: str, prg: Prg | None = None) -> OtPool:
-        """Base OTs for both directions with ``peer`` (one round trip each, concurrent)."""
+    async def setup(
+        cls, ctx: Context, peer: str, prg: Prg | None = None, engine: str = DEFAULT_ENGINE,
+        k: int = DEFAULT_K,
+    ) -> OtPool:
+        """Base OTs for both directions with ``peer`` (one round trip each, concurrent).
+
+        ``engine`` is "iknp" (16 bytes per OT) or "softspoken" (128/k bits per
+        OT, k in 1, 2, 4, 8); both parties must pick the same.
+        """
         prg = prg or Prg()
         me = ctx.party
-        sender, receiver = await asyncio.gather(
-            CotSender.setup(ctx, peer, prg.fork(), _direction(me, peer)),
-            CotReceiver.setup(ctx, peer, prg.fork(), _direction(peer, me)),
-        )
+        out, into = _direction(me, peer), _direction(peer, me)
+        if engine == "iknp":
+            pair = (CotSender.setup(ctx, peer, prg.fork(), out),
+                    CotReceiver.setup(ctx, peer, prg.fork(), into))
+        elif engine == "softspoken":
+            pair = (SoftSpokenSender.setup(ctx, peer, prg.fork(), out, k),
+                    SoftSpokenReceiver.setup(ctx, peer, prg.fork(), into, k))
+        else:
+            raise OtInputError(f"unknown OT engine {engine!r}; use 'iknp' or 'softspoken'")
+        sender, receiver = await asyncio.gather(*pair)
         return cls(peer, sender, receiver)
 
     async def kkrt_sender(self) -> KkrtSender:
@@ -63,8 +82,12 @@ class OtPool:
         return await KkrtReceiver.from_random_ots(self.sender, f"kkrt{self._kkrt}")
 
 
-async def setup_pools(ctx: Context, prg: Prg | None = None) -> dict[str, OtPool]:
+async def setup_pools(
+    ctx: Context, prg: Prg | None = None, engine: str = DEFAULT_ENGINE, k: int = DEFAULT_K
+) -> dict[str, OtPool]:
     """One pool with every peer, all set up concurrently."""
     prg = prg or Prg()
-    pools = await asyncio.gather(*(OtPool.setup(ctx, p, prg.fork()) for p in ctx.peers))
+    pools = await asyncio.gather(
+        *(OtPool.setup(ctx, p, prg.fork(), engine, k) for p in ctx.peers)
+    )
     return dict(zip(ctx.peers, pools, strict=True))
