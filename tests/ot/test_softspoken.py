@@ -113,7 +113,7 @@ def test_bad_k_raises() -> None:
         run_parties(["r", "s"], job)
 
 
-SOFTSPOKEN_TRANSCRIPT = "8df40597106e6b76bb4c451528a583741d14273d280b4ac3357c7f66cf835fdd"
+SOFTSPOKEN_TRANSCRIPT = "06938b7e7218e7c9a694c7196621fd93c9d3d6b62e8b195edcfc071a314c402d"
 
 
 def test_transcript_is_stable(transcript) -> None:

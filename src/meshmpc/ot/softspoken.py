@@ -5,7 +5,8 @@ VOLE in the Minicrypt Model", CRYPTO 2022 (eprint 2022/192); the semi-honest
 protocol with the repetition code. Security: semi-honest, static corruption;
 128 base OTs (:mod:`meshmpc.ot.base`); AES-CTR as the leaf PRG; the GGM trees
 double seeds with the tweakable correlation-robust hash (GKWY20) under
-fixed-key AES, H(tweak, s) for tweak = depth * 2^20 + position (all distinct).
+fixed-key AES, H(tweak, s) for tweak = 2^62 + depth * 2^20 + position (all
+distinct, and apart from the tweaks of the random-OT hashes).
 
 Set-up (once per direction), c = 128 / k chunks of 2^k leaves:
   base OTs: extension receiver sends, extension sender receives with
@@ -39,6 +40,8 @@ from meshmpc.ot.iknp import KAPPA, CotReceiver, CotSender, _in_thread, _pad128
 
 DEFAULT_K = 4
 CHUNK_OTS = 1 << 17
+GGM_TWEAKS = 1 << 62
+"""Tweak domain of the GGM doubling, apart from the OT hashes (which count from 0)."""
 
 U8 = npt.NDArray[np.uint8]
 
@@ -53,7 +56,7 @@ def _expand(nodes: U8, depth: int) -> U8:
     """Children (c, 2N, 16) of nodes (c, N, 16): H(tweak, s), one tweak per child."""
     c, count = nodes.shape[:2]
     doubled = np.repeat(nodes, 2, axis=1).reshape(-1, 16)
-    return tccr_hash(doubled, depth << 20).reshape(c, 2 * count, 16)
+    return tccr_hash(doubled, GGM_TWEAKS + (depth << 20)).reshape(c, 2 * count, 16)
 
 
 def _delta_chunks(delta_bits: U8, k: int) -> npt.NDArray[np.int64]:
