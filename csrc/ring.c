@@ -47,6 +47,20 @@ void ring_u64_to_plane(const uint64_t *bits, size_t n, uint64_t *plane) {
     for (size_t i = 0; i < n; i++) plane[i >> 6] |= (bits[i] & 1ULL) << (i & 63);
 }
 
+void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t k, size_t m, size_t p) {
+    memset(out, 0, m * p * sizeof(uint64_t));
+    for (size_t t = 0; t < k; t++) {
+        const uint64_t *row = a + t * m;
+        const uint64_t *brow = b + t * p;
+        for (size_t j = 0; j < p; j++) {
+            uint64_t scale = brow[j];
+            uint64_t *col = out + j;
+            for (size_t i = 0; i < m; i++) col[i * p] += row[i] * scale;
+        }
+    }
+}
+
 static inline u128 load128(const uint64_t *p) { return ((u128)p[1] << 64) | p[0]; }
 
 static inline void store128(uint64_t *p, u128 v) {

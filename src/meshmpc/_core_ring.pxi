@@ -7,6 +7,9 @@ cdef extern from "meshmpc/ring.h":
     void _c_ring_bitslice64 "ring_bitslice64"(const uint64_t *x, size_t n, uint64_t *planes, size_t w) nogil
     void _c_ring_plane_to_u64 "ring_plane_to_u64"(const uint64_t *plane, size_t n, uint64_t *out) nogil
     void _c_ring_u64_to_plane "ring_u64_to_plane"(const uint64_t *bits, size_t n, uint64_t *plane) nogil
+    void _c_ring64_matmul_tn "ring64_matmul_tn"(const uint64_t *a, const uint64_t *b,
+                                                uint64_t *out, size_t k, size_t m,
+                                                size_t p) nogil
     void _c_ring128_add "ring128_add"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
     void _c_ring128_sub "ring128_sub"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
     void _c_ring128_mul "ring128_mul"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
@@ -50,6 +53,22 @@ def ring_u64_to_plane(const uint64_t[::1] bits, uint64_t[::1] plane):
         return
     with nogil:
         _c_ring_u64_to_plane(&bits[0], n, &plane[0])
+
+
+def ring64_matmul_tn(const uint64_t[:, ::1] a, const uint64_t[:, ::1] b,
+                     uint64_t[:, ::1] out):
+    """out (m x p) = a.T @ b mod 2^64 for a stored as (k, m) and b as (k, p)."""
+    cdef size_t k = a.shape[0], m = a.shape[1], p = b.shape[1]
+    if <size_t>b.shape[0] != k or <size_t>out.shape[0] != m or <size_t>out.shape[1] != p:
+        raise ValueError(f"ring64_matmul_tn: ({k},{m})^T @ ({b.shape[0]},{p}) into "
+                         f"({out.shape[0]},{out.shape[1]}) does not match")
+    if m == 0 or p == 0:
+        return
+    if k == 0:
+        out[:, :] = 0
+        return
+    with nogil:
+        _c_ring64_matmul_tn(&a[0, 0], &b[0, 0], &out[0, 0], k, m, p)
 
 
 cdef size_t _pairs(const uint64_t[::1] a, uint64_t[::1] out) except? 0:

@@ -78,9 +78,11 @@ def test_ring128_has_32_significant_bits(config: str) -> None:
 
 
 def test_ring64_probabilistic_truncation_error_is_one_ulp(config: str) -> None:
+    # products stay below 2^42 at scale 2f: local truncation fails with probability
+    # about 2^-21 per element, so this check is not flaky
     rng = np.random.default_rng(7)
-    x = rng.uniform(-2.0**7, 2.0**7, 5000)
-    y = rng.uniform(-2.0**7, 2.0**7, 5000)
+    x = rng.uniform(-2.0**5, 2.0**5, 5000)
+    y = rng.uniform(-2.0**5, 2.0**5, 5000)
 
     async def program(backend: Any, x: Any, y: Any) -> Any:
         return await (x * y)

@@ -19,6 +19,12 @@ void ring_plane_to_u64(const uint64_t *plane, size_t n, uint64_t *out);
 /* Pack n 0/1 words (only bit 0 used) into one plane of ceil(n/64) words. */
 void ring_u64_to_plane(const uint64_t *bits, size_t n, uint64_t *plane);
 
+/* out (m x p) = A^T @ B over Z_2^64, where A is stored row-major as k x m and B as
+ * k x p: one streaming pass over the rows of A (numpy's integer matmul walks a
+ * transposed operand column by column). */
+void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t k, size_t m, size_t p);
+
 /* Z_2^128 element-wise: out = a op b over n elements (2n words each). */
 void ring128_add(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);
 void ring128_sub(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);

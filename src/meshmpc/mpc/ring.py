@@ -153,6 +153,11 @@ class Ring64(Ring):
         return np.multiply(a, b, dtype=np.uint64)
 
     def matmul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 2 and b.ndim == 2 and a.T.flags.c_contiguous and not a.flags.c_contiguous:
+            # a transposed view (X^T in a gradient): stream X's rows in C
+            out = np.empty((a.shape[0], b.shape[1]), dtype=np.uint64)
+            _core.ring64_matmul_tn(a.T, np.ascontiguousarray(b, dtype=np.uint64), out)
+            return out
         return np.matmul(a, b, dtype=np.uint64)
 
     def sum(self, a: np.ndarray, axis: int | None = None) -> np.ndarray:

@@ -133,8 +133,8 @@ class Semi2k(Suite):
         ring = self.ring
         a, b, c = await self.provider.arith_triples(ring, ring.shape(x))
         e, f = await self._open([ring.sub(x, a), ring.sub(y, b)])
-        z = ring.add(c, ring.add(ring.mul(e, b), ring.mul(f, a)))
-        return ring.add(z, ring.mul(e, f)) if self.leader else z
+        right = ring.add(b, f) if self.leader else b  # e b + e f = e (b + f)
+        return ring.add(c, ring.add(ring.mul(e, right), ring.mul(f, a)))
 
     async def matmul(self, x: Share, y: Share) -> Share:
         """Matrix Beaver: opens X - A and Y - B, so traffic is |X| + |Y|, not |XY|.
@@ -159,8 +159,9 @@ class Semi2k(Suite):
             a, b, c, _ = await self.provider.matrix_triples(ring, sx, sy,
                                                               reuse=(handle, transposed))
             (f,) = await self._open([ring.sub(y, b)])
-        z = ring.add(c, ring.add(ring.matmul(e, b), ring.matmul(a, f)))
-        return ring.add(z, ring.matmul(e, f)) if self.leader else z
+        # z = c + e b + a f (+ e f at the leader), with e b + e f = e (b + f)
+        right = ring.add(b, f) if self.leader else b
+        return ring.add(c, ring.add(ring.matmul(e, right), ring.matmul(a, f)))
 
     def clear_mask_cache(self) -> None:
         """Forget opened matrices (benchmarks time one product from scratch)."""
