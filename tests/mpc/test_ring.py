@@ -65,3 +65,12 @@ def test_encoding_out_of_range_raises() -> None:
         RING64.encode(np.array([2.0**50]), 16)
     with pytest.raises(MpcError, match="unsupported ring"):
         ring_for(32)
+
+
+@pytest.mark.parametrize("k,m,p", [(1, 1, 1), (37, 5, 1), (200, 100, 3), (0, 4, 2)])
+def test_ring64_transposed_matmul_kernel_matches_numpy(k: int, m: int, p: int) -> None:
+    rng = np.random.default_rng(k + m + p)
+    a = rng.integers(0, 2**64, size=(k, m), dtype=np.uint64)
+    b = rng.integers(0, 2**64, size=(k, p), dtype=np.uint64)
+    expected = np.matmul(np.ascontiguousarray(a.T), b, dtype=np.uint64)
+    assert np.array_equal(RING64.matmul(a.T, b), expected)  # the C path (a.T is a view)
