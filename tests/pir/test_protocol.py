@@ -174,3 +174,17 @@ def test_client_raises_on_server_rejection(server_db: Any) -> None:
             await client.query([KEYS[0]], auto_refresh=False)
 
     run(PirServer(server_db), go)
+
+
+def test_rebuild_in_the_background_then_clients_refresh(server_db: Any) -> None:
+    server = PirServer(server_db)
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        before = await client.query([KEYS[2], b"late"])
+        await server.rebuild([b"late", KEYS[2]], [b"added", b"changed"], 16)
+        after = await client.query([KEYS[2], b"late"])  # stale hint: refreshed on the fly
+        return before, after
+
+    before, after = run(server, go)
+    assert [h.record for h in before] == [RECORDS[2], None]
+    assert [h.record for h in after] == [b"changed", b"added"]
