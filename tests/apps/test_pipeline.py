@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from meshmpc_credit.datagen import generate
@@ -63,3 +64,30 @@ def test_secure_model_matches_the_plaintext_computation(job) -> None:
     assert results["bank"]["auc_joint"] == pytest.approx(expected, abs=0.01)
     assert results["bank"]["joint_features"] == x.shape[1] - 1
     assert "auc_joint" not in results["gov"]  # scores go to the bank only
+
+
+def test_a_bad_input_stops_every_party_before_any_protocol(tmp_path: Path) -> None:
+    from meshmpc.data.jobcheck import PeerInputError
+    from meshmpc.errors import DataError
+
+    generate(tmp_path / "data", rows=50, seed=3)
+    fin = tmp_path / "data" / "fin.parquet"
+    table = pq.read_table(fin)
+    codes = table.column(KEY).to_pylist()
+    codes[4] = "NOT-A-CREDIT-CODE"
+    pq.write_table(table.set_column(0, KEY, pa.array(codes)), fin)
+
+    async def run_all() -> list[BaseException | dict]:
+        from meshmpc.net import Context
+        from meshmpc.net.memory import MemoryMesh
+
+        meshes = MemoryMesh.group(PARTIES)
+        return await asyncio.gather(
+            *(credit_job(Context(meshes[p]), str(tmp_path / "data"), str(tmp_path / "out"))
+              for p in PARTIES), return_exceptions=True)
+
+    outcomes = dict(zip(PARTIES, asyncio.run(run_all()), strict=True))
+    assert isinstance(outcomes["fin"], DataError) and "credit_code" in str(outcomes["fin"])
+    for party in ("bank", "gov", "telco"):
+        assert isinstance(outcomes[party], PeerInputError) and "fin" in str(outcomes[party])
+    assert not (tmp_path / "out" / "bank.aligned.parquet").exists()

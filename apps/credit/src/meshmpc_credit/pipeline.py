@@ -3,8 +3,9 @@
 Every party runs :func:`credit_job` in its own process with its own files;
 only protocol messages cross the mesh. Stages:
 
-1. **validate**: each party checks its data against its schema (stops the job
-   with the file, column and rows on a violation);
+1. **validate**: each party checks its data against its schema on its own
+   node; one bad input stops every party before any protocol runs (its owner
+   gets the file, column and rows; the others learn only which party failed);
 2. **align**: two-party KKRT PSI between the bank and each partner on
    ``credit_code``; the bank intersects the results and every party writes its
    rows of the entities all four hold, in one common order;
@@ -31,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from meshmpc.data import validate
+from meshmpc.data.jobcheck import validate_party_input
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
 from meshmpc.mpc.factory import make_suite
 from meshmpc.mpc.fixedpoint import FixedPoint
@@ -64,7 +65,7 @@ async def credit_job(ctx: Context, data_dir: str, out_dir: str, applicants: int 
     times: dict[str, float] = {}
     start = time.perf_counter()
     own = data / f"{ctx.party}.parquet"
-    validate(data / f"{ctx.party}.schema.toml", own)
+    await validate_party_input(ctx.scope("validate"), data / f"{ctx.party}.schema.toml", own)
     _timed(times, "validate", start)
 
     start = time.perf_counter()
