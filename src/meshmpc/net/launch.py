@@ -72,8 +72,11 @@ def run_local(
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))
         ncpu = os.cpu_count() or 1
+        # One BLAS thread per party: idle OpenBLAS threads busy-wait and steal the
+        # cores the other parties run on.
+        env = {"OPENBLAS_NUM_THREADS": "1", **(env or {})}
         if len(parties) > ncpu:  # parties share cores: busy-polling would only steal them
-            env = {"MESHMPC_SPIN_US": "0", **(env or {})}
+            env = {"MESHMPC_SPIN_US": "0", **env}
         procs = {
             party: _spawn(config.path, party, target, args_file, work, env,
                           i % ncpu if pin_cpus else None)
