@@ -62,6 +62,11 @@ class Rep3(Suite):
     def components(self, x: Share) -> list[np.ndarray]:
         return [x[0], x[1]]
 
+    def transpose(self, x: Share, axes: Sequence[int] | None = None) -> Share:
+        if x[0].ndim == 2 and axes in (None, (1, 0), [1, 0]):
+            return (x[0].T, x[1].T)  # views: the ring's matmul streams them in C
+        return self.lift(lambda a: self.ring.transpose(a, axes), x)
+
     def _place(self, comp: int, value: np.ndarray) -> Pair:
         """The sharing whose component ``comp`` is value and the others zero."""
         i, zero = self.ctx.index, np.zeros_like(value)
