@@ -20,7 +20,7 @@ from meshmpc.psi.bucketed import run_bucketed
 from meshmpc.psi.common import PsiOutcome, agree, exchange_sizes
 from meshmpc.psi.errors import PsiInputError
 from meshmpc.psi.keys import KeyOptions, PreparedKeys, prepare_keys
-from meshmpc.psi.protocols import PROTOCOLS, run_protocol
+from meshmpc.psi.protocols import PROTOCOLS, prepare_session, run_protocol
 from meshmpc.psi.spec import (
     DEFAULT_BUCKET_ROWS,
     PsiJob,
@@ -61,17 +61,26 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
     buckets = bucket_count(max(estimates.values()), job.bucket_rows)
     if buckets > 1:
         return await run_bucketed(ctx, job, parties, source, buckets, phases)
-    with phase_timer(phases, "read"):
-        table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
-    with phase_timer(phases, "keys"):
-        prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
+    receiver = receiver_of(job, parties)
+    setup = (asyncio.ensure_future(prepare_session(ctx, job.protocol, parties, receiver))
+             if job.reveal != "cardinality" else None)
+    try:
+        with phase_timer(phases, "read"):
+            table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
+        with phase_timer(phases, "keys"):
+            prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
+        with phase_timer(phases, "setup_wait"):
+            session = await setup if setup is not None else None
+    except BaseException:
+        if setup is not None:
+            setup.cancel()
+        raise
     progress = Progress(ctx.party, job.progress)
     progress.stage(f"running {job.protocol} on {len(prep.digests)} keys")
     with phase_timer(phases, "protocol"):
         sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
-        outcome = await run_protocol(ctx, job.protocol, parties, receiver_of(job, parties),
-                                     prep.digests, sizes, job.reveal, job.workers,
-                                     _cache_dir(job))
+        outcome = await run_protocol(ctx, job.protocol, parties, receiver, prep.digests, sizes,
+                                     job.reveal, job.workers, _cache_dir(job), session)
     phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
     with phase_timer(phases, "write"):
         out_path, out_rows = _write_output(table, prep, outcome, job)

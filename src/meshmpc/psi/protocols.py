@@ -14,7 +14,7 @@ from meshmpc.psi.ecdh import ecdh_receiver, ecdh_sender
 from meshmpc.psi.errors import PsiError
 from meshmpc.psi.group import GroupPool
 from meshmpc.psi.keys import Digests
-from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender
+from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender, receiver_setup, sender_setup
 from meshmpc.psi.multiparty import multiparty_psi
 from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
 
@@ -59,6 +59,21 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
         with GroupPool(workers) as pool:
             return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)
     raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")
+
+
+async def prepare_session(ctx: Context, protocol: str, parties: list[str],
+                          receiver: str) -> Any:
+    """Set-up that needs no input (KKRT base OTs), run while the input is being read.
+
+    Returns the ``session`` to hand to :func:`run_protocol`, or None.
+    """
+    if protocol != "kkrt" or len(parties) != 2:
+        return None
+    scoped = ctx.scope(f"psi-{protocol}")
+    peer = _two_party(ctx, protocol, parties)
+    if ctx.party == receiver:
+        return await receiver_setup(scoped, peer)
+    return await sender_setup(scoped, peer)
 
 
 def _two_party(ctx: Context, protocol: str, parties: list[str]) -> str:
