@@ -64,17 +64,7 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
     receiver = receiver_of(job, parties)
     setup = (asyncio.ensure_future(prepare_session(ctx, job.protocol, parties, receiver))
              if job.reveal != "cardinality" else None)
-    try:
-        with phase_timer(phases, "read"):
-            table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
-        with phase_timer(phases, "keys"):
-            prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
-        with phase_timer(phases, "setup_wait"):
-            session = await setup if setup is not None else None
-    except BaseException:
-        if setup is not None:
-            setup.cancel()
-        raise
+    table, prep, session = await _read_and_prepare(job, columns, setup, phases)
     progress = Progress(ctx.party, job.progress)
     progress.stage(f"running {job.protocol} on {len(prep.digests)} keys")
     with phase_timer(phases, "protocol"):
@@ -89,6 +79,24 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
     return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
                       outcome.cardinality, out_path, out_rows, phases,
                       traffic.bytes_sent, traffic.bytes_received)
+
+
+async def _read_and_prepare(job: PsiJob, columns: list[str] | None,
+                            setup: asyncio.Future[Any] | None,
+                            phases: dict[str, float]) -> tuple[Any, PreparedKeys, Any]:
+    """Read and digest the input while the input-free protocol set-up runs."""
+    try:
+        with phase_timer(phases, "read"):
+            table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
+        with phase_timer(phases, "keys"):
+            prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
+        with phase_timer(phases, "setup_wait"):
+            session = await setup if setup is not None else None
+    except BaseException:
+        if setup is not None:
+            setup.cancel()
+        raise
+    return table, prep, session
 
 
 def _cache_dir(job: PsiJob) -> Path:
