@@ -174,8 +174,8 @@ static void run_tile(const dot_job *J, size_t i, size_t j, size_t kb, size_t kl,
     }
 }
 
-static void *dot_worker(void *arg) {
-    const dot_job *J = (const dot_job *)arg;
+/* Rows [J->r0, J->r1) of the product, k-blocked and tiled. */
+static void dot_block(const dot_job *J) {
     uint32_t acc[4][4];
     for (size_t kb = 0; kb < J->k || kb == 0; kb += KB) {
         size_t kl = J->k - kb < KB ? J->k - kb : KB;
@@ -196,6 +196,25 @@ static void *dot_worker(void *arg) {
         }
         if (J->k == 0) break;
     }
+}
+
+/* Threads pull row chunks from a shared counter, so a thread slowed down by
+ * other load on its core does not hold the whole product back. */
+typedef struct {
+    dot_job job; /* r0, r1 unused */
+    size_t rows, chunk, next;
+} dot_queue;
+
+static void *dot_worker(void *arg) {
+    dot_queue *Q = (dot_queue *)arg;
+    for (;;) {
+        size_t r0 = __atomic_fetch_add(&Q->next, Q->chunk, __ATOMIC_RELAXED);
+        if (r0 >= Q->rows) break;
+        dot_job J = Q->job;
+        J.r0 = r0;
+        J.r1 = r0 + Q->chunk < Q->rows ? r0 + Q->chunk : Q->rows;
+        dot_block(&J);
+    }
     return NULL;
 }
 
@@ -214,24 +233,19 @@ static int dot_run(const void *L, int l_is_u8, size_t rows, size_t ldl, const ui
     if (nthreads < 1) nthreads = 1;
     if (nthreads > 64) nthreads = 64;
     if ((size_t)nthreads * 64 > rows) nthreads = 1; /* tiny jobs: threads cost more */
-    dot_job jobs[64];
+    /* ~8 chunks per thread (multiples of 4 rows, at least 64): enough to
+     * balance, few enough that R panels are not re-read too often. */
+    size_t chunk = (rows / ((size_t)nthreads * 8) + 3) & ~(size_t)3;
+    if (chunk < 64) chunk = 64;
+    dot_queue Q = {{L, l_is_u8, 0, 0, ldl, R, cols, ldr, k, out, ldo_r, ldo_c, p}, rows, chunk, 0};
     pthread_t tids[64];
-    size_t chunk = ((rows + (size_t)nthreads - 1) / (size_t)nthreads + 3) & ~(size_t)3;
-    if (chunk == 0) chunk = 4;
-    int started = 0;
-    for (int t = 0; t < nthreads; t++) {
-        size_t r0 = (size_t)t * chunk, r1 = r0 + chunk < rows ? r0 + chunk : rows;
-        if (r0 >= r1) break;
-        jobs[t] = (dot_job){L, l_is_u8, r0, r1, ldl, R, cols, ldr, k, out, ldo_r, ldo_c, p};
-        started++;
-    }
     int spawned = 0;
-    for (int t = 1; t < started; t++)
-        if (pthread_create(&tids[t], NULL, dot_worker, &jobs[t]) == 0) spawned = t;
-        else break;
-    if (started > 0) dot_worker(&jobs[0]);
-    for (int t = 1; t <= spawned; t++) pthread_join(tids[t], NULL);
-    for (int t = spawned + 1; t < started; t++) dot_worker(&jobs[t]); /* create failed */
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&tids[spawned], NULL, dot_worker, &Q) != 0) break;
+        spawned++;
+    }
+    dot_worker(&Q);
+    for (int t = 0; t < spawned; t++) pthread_join(tids[t], NULL);
     return p;
 }
 
