@@ -125,3 +125,26 @@ def test_wan_emulation_caps_bandwidth_and_adds_latency(run_checked) -> None:
         await _close(ctxs)
 
     run_checked(main())
+
+
+def test_wan_emulation_keeps_record_order_under_load(run_checked) -> None:
+    """Many records released within the same millisecond must keep their order."""
+
+    async def main() -> None:
+        ctxs = await _start(["a", "b"], wan=WanProfile(bandwidth_mbps=2000, latency_ms=1))
+        a, b = ctxs["a"], ctxs["b"]
+        payload = np.arange(3 << 20, dtype=np.uint8)
+
+        async def smalls() -> None:
+            for i in range(20_000):
+                await a.send("b", "s", i)
+                if i % 20 == 0:
+                    await asyncio.sleep(0)
+
+        await asyncio.gather(smalls(), *(a.send("b", "big", payload) for _ in range(4)))
+        assert [await b.recv("a", "s") for _ in range(20_000)] == list(range(20_000))
+        for _ in range(4):
+            assert np.array_equal(await b.recv("a", "big"), payload)
+        await _close(ctxs)
+
+    run_checked(main())

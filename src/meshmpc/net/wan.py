@@ -9,13 +9,20 @@ e.g. 100 Mbps / 50 ms beside the loopback ones.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 from meshmpc.net.config import WanProfile
 
 
 class WanShaper:
-    """Delays writes to emulate a slow link; exposes its backlog for flow control."""
+    """Delays writes to emulate a slow link; exposes its backlog for flow control.
+
+    Records wait in one FIFO queue with their release times (which never
+    decrease) and a single timer releases the head: per-record timers could
+    fire out of order, since event loops round timer deadlines (uvloop to
+    whole milliseconds), and a reordered record is a broken link.
+    """
 
     def __init__(
         self,
@@ -30,27 +37,41 @@ class WanShaper:
         self._latency_s = profile.latency_ms / 1000.0
         self._on_drained = on_drained
         self._link_free_at = 0.0
+        self._queue: deque[tuple[float, bytes | bytearray]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
         self.backlog = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     def write(self, data: bytes | bytearray) -> None:
-        """Schedule ``data`` for delivery after serialisation time plus latency."""
+        """Queue ``data`` for delivery after serialisation time plus latency."""
         now = self._loop.time()
         start = max(now, self._link_free_at)
         serialise = len(data) / self._bytes_per_s if self._bytes_per_s else 0.0
         self._link_free_at = start + serialise
+        self._queue.append((self._link_free_at + self._latency_s, data))
         self.backlog += len(data)
         self._idle.clear()
-        self._loop.call_at(self._link_free_at + self._latency_s, self._deliver, data)
+        if self._timer is None:
+            self._arm()
 
-    def _deliver(self, data: bytes | bytearray) -> None:
-        self.backlog -= len(data)
-        self._write(data)
-        if self.backlog == 0:
+    def _arm(self) -> None:
+        self._timer = self._loop.call_at(self._queue[0][0], self._release)
+
+    def _release(self) -> None:
+        """Deliver, in order, every record whose time has come; re-arm for the rest."""
+        self._timer = None
+        now = self._loop.time()
+        while self._queue and self._queue[0][0] <= now:
+            _, data = self._queue.popleft()
+            self.backlog -= len(data)
+            self._write(data)
+        if self._queue:
+            self._arm()
+        else:
             self._idle.set()
         self._on_drained()
 
     async def wait_idle(self) -> None:
-        """Wait until every scheduled write has been handed to the transport."""
+        """Wait until every queued write has been handed to the transport."""
         await self._idle.wait()
