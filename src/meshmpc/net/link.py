@@ -307,8 +307,11 @@ class Link(asyncio.BufferedProtocol):
                 self._flush_batch(force=True)
                 assert self.cipher is not None
                 for offset in range(0, len(payload), CHUNK_SIZE):
-                    chunk = payload[offset : offset + CHUNK_SIZE]
-                    self._write(self.cipher.seal(framing.CHUNK, chunk))
+                    header, body = self.cipher.seal_parts(
+                        framing.CHUNK, payload[offset : offset + CHUNK_SIZE]
+                    )
+                    self._write(header)
+                    self._write(body)
                     if self._backed_up():
                         await self._drain()
             finally:

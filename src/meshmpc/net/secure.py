@@ -19,7 +19,6 @@ reordering, above it a drop, and any modification fails authentication.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +152,15 @@ class SessionCipher:
         self.send_counter += 1
         return out
 
+    def seal_parts(self, record_type: int, plaintext: bytes | memoryview) -> tuple[bytes, bytes]:
+        """The record as (header, ciphertext): for large plaintexts, this skips the
+        zero-filled output buffer of :meth:`seal` and the copy into it."""
+        body_len = len(plaintext) + TAG_SIZE
+        header = framing.pack_header(body_len, self.send_counter, record_type)
+        body = self._send.encrypt(_nonce(self.send_counter), plaintext, header)
+        self.send_counter += 1
+        return header, body
+
     def _check_counter(self, counter: int) -> None:
         if counter < self.recv_counter:
             raise ReplayedFrameError(
@@ -186,6 +194,3 @@ class SessionCipher:
                                      "authentication (tampered or corrupted)") from exc
         self.recv_counter += 1
 
-
-def random_bytes(n: int) -> bytes:
-    return os.urandom(n)
