@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
+from meshmpc.net.check import ping, pong
 from meshmpc.net.context import Context
 from meshmpc.net.eventloop import loop_kind
 from meshmpc.net.launch import run_local
@@ -53,18 +54,12 @@ async def small_job(ctx: Context, stream: int, pings: int) -> dict[str, Any]:
             await ctx.send(peer, "s", message)
         await ctx.recv(peer, "ack")
         rate = stream / (time.perf_counter() - start)
-        rtts = []
-        for _ in range(pings):
-            t0 = time.perf_counter()
-            await ctx.send(peer, "ping", message)
-            await ctx.recv(peer, "pong")
-            rtts.append(time.perf_counter() - t0)
-        return {"msgs_per_s": rate, "rtt_us_median": median(rtts) * 1e6}
+        rtt = await ping(ctx, peer, pings, message)
+        return {"msgs_per_s": rate, "rtt_us_median": rtt * 1e6}
     for _ in range(stream):
         await ctx.recv(peer, "s")
     await ctx.send(peer, "ack", None)
-    for _ in range(pings):
-        await ctx.send(peer, "pong", await ctx.recv(peer, "ping"))
+    await pong(ctx, peer, pings)
     return {}
 
 

@@ -17,20 +17,33 @@ import numpy as np
 from meshmpc.net.context import Context
 
 
-async def _measure(ctx: Context, peer: str, pings: int, bulk: np.ndarray, repeats: int) -> dict:
+async def ping(ctx: Context, peer: str, count: int, message: object = b"") -> float:
+    """Median round-trip time in seconds of ``count`` ping-pongs with ``peer``
+    (which runs :func:`pong`)."""
     rtts = []
-    for i in range(pings):
+    for _ in range(count):
         start = time.perf_counter()
-        await ctx.send(peer, "ping", i)
+        await ctx.send(peer, "ping", message)
         await ctx.recv(peer, "pong")
         rtts.append(time.perf_counter() - start)
+    return statistics.median(rtts)
+
+
+async def pong(ctx: Context, peer: str, count: int) -> None:
+    """Answer ``count`` pings from ``peer``."""
+    for _ in range(count):
+        await ctx.send(peer, "pong", await ctx.recv(peer, "ping"))
+
+
+async def _measure(ctx: Context, peer: str, pings: int, bulk: np.ndarray, repeats: int) -> dict:
+    rtt = await ping(ctx, peer, pings)
     start = time.perf_counter()
     for _ in range(repeats):
         await ctx.send(peer, "bulk", bulk)
     await ctx.recv(peer, "bulk-ack")
     elapsed = time.perf_counter() - start
     result = {
-        "rtt_us_median": statistics.median(rtts) * 1e6,
+        "rtt_us_median": rtt * 1e6,
         "gbytes_per_s": repeats * bulk.nbytes / elapsed / 1e9,
     }
     await ctx.send(peer, "result", result)
@@ -38,8 +51,7 @@ async def _measure(ctx: Context, peer: str, pings: int, bulk: np.ndarray, repeat
 
 
 async def _answer(ctx: Context, peer: str, pings: int, repeats: int) -> dict:
-    for _ in range(pings):
-        await ctx.send(peer, "pong", await ctx.recv(peer, "ping"))
+    await pong(ctx, peer, pings)
     for _ in range(repeats):
         await ctx.recv(peer, "bulk")
     await ctx.send(peer, "bulk-ack", None)
