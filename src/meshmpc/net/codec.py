@@ -29,6 +29,8 @@ _EXT_NDARRAY = 1
 
 KIND_INLINE = 0
 KIND_RAW_ARRAY = 1
+KIND_PACKED_BLOB = 2
+"""An inline message over ``RAW_ARRAY_THRESHOLD`` bytes, sent as chunk records."""
 
 
 def _pack_default(obj: Any) -> Any:

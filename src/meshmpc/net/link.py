@@ -44,8 +44,6 @@ CHUNK_SIZE = 1024 * 1024
 HIGH_WATER = 8 * 1024 * 1024
 """Senders wait when this many bytes are queued below the link."""
 
-KIND_PACKED_BLOB = 2
-
 
 @dataclass
 class _RawReceive:
@@ -216,7 +214,7 @@ class Link(asyncio.BufferedProtocol):
         elif kind == codec.KIND_RAW_ARRAY:
             arr = codec.allocate_raw_array(payload, self.mesh.max_message_bytes)
             self._raw = _RawReceive(tag, kind, arr, arr.reshape(-1).view(np.uint8).data)
-        elif kind == KIND_PACKED_BLOB:
+        elif kind == codec.KIND_PACKED_BLOB:
             size = int(payload)
             if not 0 < size <= self.mesh.max_message_bytes:
                 raise MalformedMessageError(f"bad message size {size}", self.peer)
@@ -238,7 +236,7 @@ class Link(asyncio.BufferedProtocol):
         if raw.filled == len(raw.view):
             self._raw = None
             raw.view.release()
-            if raw.kind == KIND_PACKED_BLOB:
+            if raw.kind == codec.KIND_PACKED_BLOB:
                 tag, _kind, obj = codec.unpack(bytes(raw.target))
                 self._deliver(tag, obj)
             else:
@@ -273,7 +271,8 @@ class Link(asyncio.BufferedProtocol):
             return
         data = codec.pack([tag, codec.KIND_INLINE, obj])
         if len(data) > codec.RAW_ARRAY_THRESHOLD:
-            await self._send_large(codec.pack([tag, KIND_PACKED_BLOB, len(data)]), memoryview(data))
+            header = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
+            await self._send_large(header, memoryview(data))
             return
         self._enqueue(data)
         if self._backed_up():
