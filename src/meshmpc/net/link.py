@@ -271,8 +271,8 @@ class Link(asyncio.BufferedProtocol):
             return
         data = codec.pack([tag, codec.KIND_INLINE, obj])
         if len(data) > codec.RAW_ARRAY_THRESHOLD:
-            header = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
-            await self._send_large(header, memoryview(data))
+            announce = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
+            await self._send_large(announce, memoryview(data))
             return
         self._enqueue(data)
         if self._backed_up():
