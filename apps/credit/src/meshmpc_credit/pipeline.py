@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meshmpc.data.jobcheck import validate_party_input
@@ -112,7 +113,7 @@ async def _align(ctx: Context, own: Path, out: Path) -> pa.Table:
         await asyncio.gather(*(run_job(ctx.scope(p), job_from_options(job(p, pairs[p])))
                                for p in partners))
         tables = {p: pq.read_table(pairs[p]) for p in partners}
-        own_keys = pq.read_table(own, columns=[KEY]).column(KEY).to_numpy(zero_copy_only=False)
+        own_keys = pq.read_table(own, columns=[KEY]).column(KEY).combine_chunks()
         table, keep = _common_rows(own_keys, tables)
         for p in partners:
             await ctx.send(p, "keep", keep[p])
@@ -120,18 +121,19 @@ async def _align(ctx: Context, own: Path, out: Path) -> pa.Table:
     return table
 
 
-def _common_rows(own_keys: np.ndarray, tables: dict[str, pa.Table]
+def _common_rows(own_keys: pa.Array, tables: dict[str, pa.Table]
                  ) -> tuple[pa.Table, dict[str, np.ndarray]]:
     """The bank's rows held by every partner, in the bank's file order, and each
-    pair table's positions of them."""
-    common = set(own_keys)
+    pair table's positions of them (vectorised: no per-row Python)."""
+    held = pa.array(np.ones(len(own_keys), dtype=bool))
     for table in tables.values():
-        common &= set(table.column(KEY).to_numpy(zero_copy_only=False))
-    order = [k for k in own_keys if k in common]
-    keep = {}
-    for partner, table in tables.items():
-        position = {k: i for i, k in enumerate(table.column(KEY).to_numpy(zero_copy_only=False))}
-        keep[partner] = np.array([position[k] for k in order], dtype=np.int64)
+        held = pc.and_(held, pc.is_in(own_keys, value_set=table.column(KEY).combine_chunks()))
+    order = own_keys.filter(held)
+    keep = {
+        partner: pc.index_in(order, value_set=table.column(KEY).combine_chunks())
+        .to_numpy(zero_copy_only=False).astype(np.int64)
+        for partner, table in tables.items()
+    }
     first = next(iter(tables))
     return tables[first].take(keep[first]), keep
 
