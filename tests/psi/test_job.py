@@ -200,3 +200,58 @@ def test_parquet_in_and_out_with_payload(tmp_path: Path) -> None:
     assert bank.column("id").to_pylist() == gov.column("id").to_pylist()
     pairs = zip(bank.column("id").to_pylist(), bank.column("x").to_pylist(), strict=True)
     assert sorted(pairs) == [("2", 2.5), ("4", 4.5)]
+
+
+def _schema(path: Path, low: int) -> None:
+    path.write_text(
+        'name = "bank"\nkey = ["credit_code"]\n\n'
+        '[[columns]]\nname = "credit_code"\ntype = "string"\n\n'
+        f'[[columns]]\nname = "income"\ntype = "int"\nmin = {low}\n'
+    )
+
+
+def test_input_breaking_its_schema_stops_both_parties_without_output(tmp_path: Path) -> None:
+    import asyncio
+
+    from meshmpc.data.jobcheck import PeerInputError
+    from meshmpc.errors import DataError
+    from meshmpc.net import Context, MemoryMesh
+
+    rng = random.Random(5)
+    a, b = _files(tmp_path, random_keys(rng, 20), random_keys(rng, 20))
+    _schema(tmp_path / "bank.schema.toml", low=100)  # every income is 16: out of range
+    meshes = MemoryMesh.group(["bank", "gov"])
+
+    def job(party: str, path: Path) -> PsiJob:
+        return PsiJob(input=path, keys=KeyOptions(("credit_code",)), receiver="bank",
+                      peers=["gov" if party == "bank" else "bank"], protocol="kkrt",
+                      output=tmp_path / f"out-{party}.csv")
+
+    async def both() -> list:
+        return await asyncio.gather(run_job(Context(meshes["bank"]), job("bank", a)),
+                                    run_job(Context(meshes["gov"]), job("gov", b)),
+                                    return_exceptions=True)
+
+    bank, gov = asyncio.run(both())
+    assert isinstance(bank, DataError) and "income" in str(bank) and "bank.csv" in str(bank)
+    assert isinstance(gov, PeerInputError) and "bank" in str(gov)
+    assert not (tmp_path / "out-bank.csv").exists() and not (tmp_path / "out-gov.csv").exists()
+
+
+def test_input_meeting_its_schema_runs_and_no_validate_skips_it(tmp_path: Path) -> None:
+    rng = random.Random(6)
+    common = random_keys(rng, 10)
+    a, b = _files(tmp_path, common + random_keys(rng, 5), common)
+    _schema(tmp_path / "bank.schema.toml", low=1)
+    out = _run(tmp_path, a, b, protocol="kkrt")
+    assert out["bank"].intersection == 10 and "validate" in out["bank"].phases
+    _schema(tmp_path / "bank.schema.toml", low=100)
+    skipped = _run(tmp_path, a, b, protocol="kkrt", validate=False)
+    assert skipped["bank"].intersection == 10 and "validate" not in skipped["bank"].phases
+
+
+def test_validation_switch_must_match(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    a, b = _files(tmp_path, random_keys(rng, 5), random_keys(rng, 5))
+    with pytest.raises(PsiMismatchError, match="validate"):
+        _run(tmp_path, a, b, protocol="kkrt", gov={"validate": False})

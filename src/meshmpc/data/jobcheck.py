@@ -14,6 +14,7 @@ one tiny message per pair of parties.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meshmpc.data.errors import SchemaViolation
@@ -51,6 +52,34 @@ async def validate_party_input(ctx: Context, schema: SchemaLike, source: Source)
             failure = SchemaViolation(report.path, report.problems(), report)
     except DataError as exc:
         failure = exc
+    await _exchange_verdicts(ctx, failure)
+    assert report is not None
+    return report
+
+
+async def validate_if_declared(
+    ctx: Context, schema: SchemaLike | None, source: Source
+) -> QualityReport | None:
+    """:func:`validate_party_input` for jobs where a schema is optional.
+
+    A party that declares no schema (``schema=None``) checks nothing and votes
+    "passed", so every party still takes part in the one-round verdict exchange.
+    """
+    if schema is not None:
+        return await validate_party_input(ctx, schema, source)
+    await _exchange_verdicts(ctx, None)
+    return None
+
+
+def schema_beside(path: str | Path) -> Path | None:
+    """``<name>.schema.toml`` next to a data file, if there is one (the loaders' convention)."""
+    path = Path(path)
+    candidate = path.with_name(path.name.split(".")[0] + ".schema.toml")
+    return candidate if candidate.is_file() else None
+
+
+async def _exchange_verdicts(ctx: Context, failure: DataError | None) -> None:
+    """Tell every peer whether this party's input passed; raise if any input failed."""
     scope = ctx.scope("data.validate")
     await scope.broadcast("verdict", failure is None)
     verdicts = await scope.recv_all("verdict")
@@ -59,5 +88,3 @@ async def validate_party_input(ctx: Context, schema: SchemaLike, source: Source)
     failed = [p for p in ctx.parties if p in verdicts and not verdicts[p]]
     if failed:
         raise PeerInputError(failed)
-    assert report is not None
-    return report

@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="rows per bucket above which inputs are bucketed (default 2M)")
     parser.add_argument("--cache-dir", type=Path,
                         help="unbalanced PSI cache (default: .meshmpc-psi-cache by the input)")
+    parser.add_argument("--schema", type=Path,
+                        help="check the input against this schema first "
+                        "(default: <name>.schema.toml beside the input, when present)")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="skip the schema check (every party must agree)")
     parser.set_defaults(func=run)
 
 
@@ -69,6 +74,7 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
         "on_empty": args.on_empty, "on_duplicate": args.on_duplicate, "workers": args.workers,
         "cache_dir": str(args.cache_dir) if args.cache_dir else None,
         "progress": args.progress, "bucket_rows": args.bucket_rows,
+        "schema": str(args.schema) if args.schema else None, "validate": not args.no_validate,
     }
 
 

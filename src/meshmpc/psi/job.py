@@ -13,6 +13,7 @@ import resource
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data.jobcheck import schema_beside, validate_if_declared
 from meshmpc.net import Context
 from meshmpc.psi import io
 from meshmpc.psi.align import aligned_table, output_columns
@@ -58,6 +59,10 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
     with phase_timer(phases, "agree"):
         estimate = await asyncio.to_thread(source.estimate_rows)
         estimates = await agree(ctx, peers, job.agreement(parties), estimate)
+    if job.validate:
+        with phase_timer(phases, "validate"):
+            schema = job.schema or schema_beside(job.input)
+            await validate_if_declared(ctx.subgroup(parties), schema, job.input)
     buckets = bucket_count(max(estimates.values()), job.bucket_rows)
     if buckets > 1:
         return await run_bucketed(ctx, job, parties, source, buckets, phases)
@@ -130,6 +135,8 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
         cache_dir=Path(options["cache_dir"]) if options.get("cache_dir") else None,
         bucket_rows=int(options.get("bucket_rows") or DEFAULT_BUCKET_ROWS),
         progress=bool(options.get("progress", False)),
+        schema=Path(options["schema"]) if options.get("schema") else None,
+        validate=bool(options.get("validate", True)),
     )
 
 

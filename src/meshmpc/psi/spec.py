@@ -33,12 +33,16 @@ class PsiJob:
     cache_dir: Path | None = None
     bucket_rows: int = DEFAULT_BUCKET_ROWS
     progress: bool = False
+    schema: Path | None = None
+    """Schema to check the input against first (default: ``<name>.schema.toml`` beside it)."""
+    validate: bool = True
 
     def agreement(self, parties: list[str]) -> dict[str, Any]:
         return {
             "protocol": self.protocol, "receiver": receiver_of(self, parties),
             "reveal": self.reveal, "bucket_rows": self.bucket_rows,
-            "mode": self.mode, "parties": parties, **self.keys.agreement(),
+            "mode": self.mode, "parties": parties, "validate": self.validate,
+            **self.keys.agreement(),
         }
 
 
