@@ -82,7 +82,8 @@ def _one_run(paths: dict[str, Path], directory: Path, args: argparse.Namespace) 
 
     start = time.perf_counter()
     results = run_local(PARTIES, "meshmpc.psi.job:run_party_jobs",
-                        {"jobs": _jobs(paths, directory, args)}, wan=wan_profile(args))
+                        {"jobs": _jobs(paths, directory, args)}, wan=wan_profile(args),
+                        timeout=args.timeout)
     launch = time.perf_counter() - start
     return {"launch_s": launch, **{p: results[p] for p in PARTIES}}
 
@@ -95,6 +96,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reveal", default="all", choices=["receiver", "all", "cardinality"])
     parser.add_argument("--workers", type=int, default=None, help="group workers per party")
     parser.add_argument("--data-dir", type=Path, help="keep generated inputs here (reused)")
+    parser.add_argument("--timeout", type=float, default=3600.0,
+                        help="seconds before a run is stopped (10^8 rows over WAN need ~20 min)")
     parser.add_argument("--bucket-rows", type=int, default=None, help="rows per PSI bucket")
     add_common(parser)
     args = parser.parse_args(argv)
