@@ -261,14 +261,20 @@ class CotReceiver(_Direction):
         for start in range(0, padded.size, CHUNK_OTS):
             rows = t[start : start + CHUNK_OTS]
             r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
-            u = np.empty((KAPPA, r.size), dtype=np.uint8)
-            await _in_thread(
-                _core.ext_receiver_into, self._round_keys0, self._round_keys1,
-                self.block_counter, r, True, u, rows,
-            )
+            correction = await self._extend_chunk(r, rows)
             self.block_counter += rows.shape[0] // 128
-            await self.ctx.send(self.peer, f"{tag}/{start}", u)
+            await self.ctx.send(self.peer, f"{tag}/{start}", correction)
         return t[:n]
+
+    async def _extend_chunk(self, r: U8, rows: U8) -> U8:
+        """Fill ``rows`` with t for the packed choice bits ``r``; return the sender's
+        correction (IKNP: u, KAPPA rows of one bit per OT). Engines override this."""
+        u = np.empty((KAPPA, r.size), dtype=np.uint8)
+        await _in_thread(
+            _core.ext_receiver_into, self._round_keys0, self._round_keys1,
+            self.block_counter, r, True, u, rows,
+        )
+        return u
 
     async def prefill(self, n: int) -> None:
         """Pre-compute n random COTs into the stock (the sender calls prefill(n) too)."""

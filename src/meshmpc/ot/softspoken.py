@@ -168,18 +168,11 @@ class SoftSpokenReceiver(CotReceiver):
         self._leaf_keys = _core.aes128_expand_many(leaves)
         return self
 
-    async def _extend(self, bits: U8, tag: str) -> U8:
-        n = bits.size
-        padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
-        t = np.empty((padded.size, 16), dtype=np.uint8)
-        for start in range(0, padded.size, CHUNK_OTS):
-            rows = t[start : start + CHUNK_OTS]
-            r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
-            corr = np.empty((KAPPA // self.k, r.size), dtype=np.uint8)
-            await _in_thread(
-                _core.softspoken_receiver_into, self._leaf_keys, self.k, self.block_counter,
-                r, corr, rows,
-            )
-            self.block_counter += rows.shape[0] // 128
-            await self.ctx.send(self.peer, f"{tag}/{start}", corr)
-        return t[:n]
+    async def _extend_chunk(self, r: U8, rows: U8) -> U8:
+        """SoftSpoken's correction: KAPPA / k rows of one bit per OT."""
+        corr = np.empty((KAPPA // self.k, r.size), dtype=np.uint8)
+        await _in_thread(
+            _core.softspoken_receiver_into, self._leaf_keys, self.k, self.block_counter,
+            r, corr, rows,
+        )
+        return corr
