@@ -36,10 +36,10 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
 from meshmpc.ot.errors import OtInputError, OtProtocolError
-from meshmpc.ot.iknp import KAPPA, CotReceiver, CotSender, _in_thread, _pad128
+from meshmpc.ot.iknp import CHUNK_OTS, KAPPA, CotReceiver, CotSender, _in_thread, _pad128
 
 DEFAULT_K = 4
-CHUNK_OTS = 1 << 17
+# CHUNK_OTS comes from iknp: the shared receiver extension loop and this sender must agree.
 GGM_TWEAKS = 1 << 62
 """Tweak domain of the GGM doubling, apart from the OT hashes (which count from 0)."""
 
