@@ -73,6 +73,16 @@ def unpack(data: bytes | memoryview) -> Any:
         raise MalformedMessageError(f"cannot decode message: {exc}") from exc
 
 
+def unpack_stream(data: bytes) -> msgpack.Unpacker:
+    """An iterator over the msgpack items concatenated in ``data`` (a BATCH record)."""
+    unpacker = msgpack.Unpacker(
+        ext_hook=_unpack_ext, raw=False, strict_map_key=False,
+        max_buffer_size=max(len(data), 1 << 20),
+    )
+    unpacker.feed(data)
+    return unpacker
+
+
 def is_raw_array(obj: Any) -> bool:
     """True when ``obj`` travels as raw chunk records rather than inline."""
     return isinstance(obj, np.ndarray) and obj.nbytes >= RAW_ARRAY_THRESHOLD

@@ -19,7 +19,6 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-import msgpack
 import numpy as np
 
 from meshmpc.net import codec, framing
@@ -192,13 +191,8 @@ class Link(asyncio.BufferedProtocol):
             return
         if self._raw is not None:
             raise MalformedMessageError("message interleaved with a large message", self.peer)
-        unpacker = msgpack.Unpacker(
-            ext_hook=codec._unpack_ext, raw=False, strict_map_key=False,
-            max_buffer_size=max(len(plain), 1 << 20),
-        )
-        unpacker.feed(plain)
         try:
-            for item in unpacker:
+            for item in codec.unpack_stream(plain):
                 self._on_item(item)
         except NetworkError:
             raise
