@@ -1,0 +1,1 @@
+"""Vertical learning: owner-matrix products, binning/WOE, LR, boosting, scorecards."""
