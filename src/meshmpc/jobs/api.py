@@ -16,6 +16,20 @@ writes what they return (see ../shared/docs/JOBS.md):
   (only what the step reveals to this party; stable field names per component).
 
 Artefacts are written under a temporary name and renamed when complete.
+
+``inputs`` holds the outputs of *all* ancestor steps of the step (not only those
+named in ``after``), keyed by step id, in the runner's topological order with the
+nearest ancestor last; :func:`find_table` and :func:`find_model` look an artefact
+up by name, nearest first. Conventions shared by the built-in components:
+
+- table ``aligned``: this party's rows of the entities every party holds, in the
+  common order (``psi.align``);
+- table ``features``: this party's model features for those rows, one float
+  column per feature, at the label holder also the label column (named as in
+  ``parties.<bank>.label``) and ``obs_date`` when declared (``ml.binning`` emits
+  WOE values, ``ml.select`` the selected subset);
+- models named after the component's last word (``binning``, ``logistic``,
+  ``scorecard``), each holding only this party's part of the model.
 """
 
 from __future__ import annotations
@@ -91,6 +105,22 @@ class StepContext:
         """The party whose input declares a label (the bank), if any."""
         holders = [p for p, spec in self.parties.items() if spec.label]
         return holders[0] if holders else None
+
+
+def find_table(inputs: Mapping[str, StepOutput], name: str) -> pa.Table | None:
+    """The table ``name`` of the nearest ancestor step that produced one."""
+    for output in reversed(list(inputs.values())):
+        if name in output.tables:
+            return output.tables[name]
+    return None
+
+
+def find_model(inputs: Mapping[str, StepOutput], name: str) -> dict[str, Any] | None:
+    """The model ``name`` of the nearest ancestor step that produced one."""
+    for output in reversed(list(inputs.values())):
+        if name in output.models:
+            return output.models[name]
+    return None
 
 
 class Component(Protocol):
