@@ -1,0 +1,1 @@
+"""The platform node: database, REST API, grants and approvals, audit log, users and roles."""
