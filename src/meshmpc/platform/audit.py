@@ -32,9 +32,9 @@ log of 10^6 entries verifies in seconds with bounded memory.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import logging.handlers
-import json
 import struct
 import time
 from collections.abc import Iterable, Iterator, Mapping
