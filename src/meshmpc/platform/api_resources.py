@@ -1,0 +1,359 @@
+"""REST resources of a node: datasets, grants, jobs and approvals, models, audit.
+
+See :mod:`meshmpc.platform.api` for the conventions (auth, CSRF, errors, paging).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from meshmpc.errors import MeshMPCError
+from meshmpc.platform.api import ApiError, node_of, page, paging, requires
+from meshmpc.platform.audit import verify
+from meshmpc.platform.auth import Principal
+from meshmpc.platform.grants import DatasetUse
+from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
+from meshmpc.platform.node import Node
+
+DATASET_PREFIX = "dataset:"
+
+
+class DatasetBody(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    uri: str
+    schema_path: str | None = None
+    key: str | None = None
+    description: str | None = None
+
+
+class GrantBody(BaseModel):
+    dataset: str
+    grantee: str
+    components: list[str] = []
+    initiators: list[str] = []
+    purposes: list[str] = []
+    expires: float | None = None
+    max_uses: int | None = Field(None, ge=1)
+    max_lookups_per_day: int | None = Field(None, ge=0)
+    max_lookups_total: int | None = Field(None, ge=0)
+    auto_approve: bool = False
+
+
+class JobBody(BaseModel):
+    spec: str
+    purpose: str | None = None
+
+
+class DecisionBody(BaseModel):
+    reason: str | None = None
+
+
+def _dataset_json(d: Dataset, full: bool) -> dict[str, Any]:
+    public: dict[str, Any] = {"name": d.name, "columns": d.columns, "row_count": d.row_count,
+              "published": d.published, "description": d.description}
+    if full:
+        public |= {"uri": d.uri, "schema_path": d.schema_path, "key": d.key, "quality": d.quality,
+                   "created": d.created}
+    return public
+
+
+def _describe_source(body: DatasetBody, node_dir: Path) -> tuple[list[Any], int | None, dict]:
+    """Columns, row count and a quality summary of a dataset being registered."""
+    quality: dict[str, Any] = {}
+    if body.schema_path:
+        from meshmpc.data.validate import check
+
+        report = check(body.schema_path, body.uri)
+        html_dir = node_dir / "datasets" / body.name
+        report.write(html_dir, "quality")
+        quality = {"ok": report.ok, "rows": report.rows, "errors": len(report.errors),
+                   "warnings": len(report.warnings), "problems": report.problems()[:50],
+                   "html": str(html_dir / "quality.html")}
+        columns = [{"name": c.name, "type": getattr(c, "dtype", "")} for c in report.columns]
+        return columns, report.rows, quality
+    if body.uri.endswith(".parquet") and Path(body.uri).exists():
+        meta = pq.read_metadata(body.uri)
+        columns = [{"name": f.name, "type": str(f.type)} for f in meta.schema.to_arrow_schema()]
+        return columns, meta.num_rows, quality
+    from meshmpc.data.loaders import load_table
+
+    table = load_table(body.uri)
+    return ([{"name": f.name, "type": str(f.type)} for f in table.schema], table.num_rows,
+            quality)
+
+
+def _job_uses(node: Node, spec: dict[str, Any], initiator: str,
+              purpose: str | None) -> list[DatasetUse]:
+    """The datasets of this node a job would use, with the components it runs on them."""
+    mine = (spec.get("parties") or {}).get(node.party)
+    if not mine or initiator == node.party:  # a node's own jobs need no grant of its own data
+        return []
+    data = str(mine.get("data", ""))
+    if not data:
+        return []
+    name = data[len(DATASET_PREFIX):] if data.startswith(DATASET_PREFIX) else data
+    components = tuple(sorted({str(step.get("component")) for step in spec.get("steps", [])
+                               if node.party in step.get("parties", spec["parties"])}))
+    return [DatasetUse(name, initiator, components, purpose)]
+
+
+def _parse_spec(text: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ApiError(400, "bad_job", f"job file is not YAML: {exc}") from exc
+    if not isinstance(spec, dict) or not spec.get("parties") or not spec.get("steps"):
+        raise ApiError(400, "bad_job", "a job needs `name`, `parties` and `steps` "
+                       "(see docs: JOBS.md)")
+    return spec
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "name": job.name, "initiator": job.initiator, "state": job.state,
+            "error": job.error, "purpose": job.purpose, "submitted_by": job.submitted_by,
+            "created": job.created, "started": job.started, "finished": job.finished,
+            "parties": [{"party": p.party, "approval": p.approval, "approver": p.approver,
+                         "reason": p.reason} for p in job.parties],
+            "steps": [{"party": s.party, "step": s.step, "state": s.state, "error": s.error,
+                       "started": s.started, "finished": s.finished,
+                       "bytes_sent": s.bytes_sent} for s in job.steps]}
+
+
+def dataset_routes(router: APIRouter) -> None:
+    @router.get("/datasets")
+    def datasets(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        limit, offset = paging(limit, offset)
+        with node_of(request).db.session() as s:
+            total = s.scalar(select(func.count()).select_from(Dataset)) or 0
+            rows = s.scalars(select(Dataset).order_by(Dataset.name).limit(limit)
+                             .offset(offset)).all()
+            return page([_dataset_json(d, True) for d in rows], total, limit, offset)
+
+    @router.post("/datasets", status_code=201)
+    def register(body: DatasetBody, request: Request,
+                 who: Principal = Depends(requires("datasets.write"))  # noqa: B008
+                 ) -> dict[str, Any]:
+        node = node_of(request)
+        try:
+            columns, rows, quality = _describe_source(body, node.config.directory)
+        except MeshMPCError as exc:
+            raise ApiError(400, "bad_dataset", f"dataset {body.name!r}: {exc}") from exc
+        with node.db.session() as s:
+            if s.scalar(select(Dataset).where(Dataset.name == body.name)) is not None:
+                raise ApiError(409, "exists", f"dataset {body.name!r} is registered already")
+            dataset = Dataset(name=body.name, uri=body.uri, schema_path=body.schema_path,
+                              key=body.key, columns=columns, row_count=rows, quality=quality,
+                              description=body.description)
+            s.add(dataset)
+            result = _dataset_json(dataset, True)
+        node.audit.append("dataset.register", who.name, {"dataset": body.name, "rows": rows})
+        return result
+
+    @router.post("/datasets/{name}/publish")
+    def publish(name: str, request: Request,
+                who: Principal = Depends(requires("datasets.write"))  # noqa: B008
+                ) -> dict[str, Any]:
+        node = node_of(request)
+        with node.db.session() as s:
+            dataset = s.scalar(select(Dataset).where(Dataset.name == name))
+            if dataset is None:
+                raise ApiError(404, "not_found", f"no dataset {name!r}")
+            dataset.published = True
+            result = _dataset_json(dataset, False)
+        node.audit.append("dataset.publish", who.name, {"dataset": name})
+        return result
+
+    @router.get("/datasets/{name}/quality.html", response_class=HTMLResponse)
+    def quality_html(name: str, request: Request,
+                     who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                     ) -> HTMLResponse:
+        with node_of(request).db.session() as s:
+            dataset = s.scalar(select(Dataset).where(Dataset.name == name))
+            html = (dataset.quality or {}).get("html") if dataset else None
+        if not html or not Path(html).exists():
+            raise ApiError(404, "not_found", f"no quality report for {name!r} (register it "
+                           "with a schema_path to get one)")
+        return HTMLResponse(Path(html).read_text())
+
+
+def grant_routes(router: APIRouter) -> None:
+    @router.get("/grants")
+    def grants(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+               limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        limit, offset = paging(limit, offset)
+        with node_of(request).db.session() as s:
+            total = s.scalar(select(func.count()).select_from(Grant)) or 0
+            rows = s.scalars(select(Grant).order_by(Grant.id).limit(limit).offset(offset)).all()
+            items = [{c.name: getattr(g, c.name) for c in Grant.__table__.columns} for g in rows]
+        return page(items, total, limit, offset)
+
+    @router.post("/grants", status_code=201)
+    def create(body: GrantBody, request: Request,
+               who: Principal = Depends(requires("grants.write"))  # noqa: B008
+               ) -> dict[str, Any]:
+        node = node_of(request)
+        fields = body.model_dump(exclude={"dataset", "grantee"})
+        grant_id = node.grants.create(body.dataset, body.grantee, who.name, **fields)
+        node.audit.append("grant.create", who.name, {"grant": grant_id, **body.model_dump()})
+        return {"id": grant_id}
+
+    @router.post("/grants/{grant_id}/revoke")
+    def revoke(grant_id: int, request: Request,
+               who: Principal = Depends(requires("grants.write"))  # noqa: B008
+               ) -> dict[str, Any]:
+        node = node_of(request)
+        node.grants.revoke(grant_id)
+        node.audit.append("grant.revoke", who.name, {"grant": grant_id})
+        return {"id": grant_id, "revoked": True}
+
+
+def job_routes(router: APIRouter) -> None:
+    @router.get("/jobs")
+    def jobs(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+             limit: int = 50, offset: int = 0, state: str | None = None) -> dict[str, Any]:
+        limit, offset = paging(limit, offset)
+        query = select(Job).order_by(Job.created.desc())
+        count = select(func.count()).select_from(Job)
+        if state:
+            query, count = query.where(Job.state == state), count.where(Job.state == state)
+        with node_of(request).db.session() as s:
+            total = s.scalar(count) or 0
+            rows = s.scalars(query.limit(limit).offset(offset)).all()
+            return page([_job_json(j) for j in rows], total, limit, offset)
+
+    @router.post("/jobs", status_code=201)
+    def submit(body: JobBody, request: Request,
+               who: Principal = Depends(requires("jobs.submit"))  # noqa: B008
+               ) -> dict[str, Any]:
+        node = node_of(request)
+        spec = _parse_spec(body.spec)
+        job_id = f"{spec.get('name', 'job')}-{time.strftime('%Y%m%d%H%M%S')}-" \
+                 f"{secrets.token_hex(3)}"
+        with node.db.session() as s:
+            job = Job(id=job_id, name=str(spec.get("name", "job")), initiator=node.party,
+                      spec=body.spec, purpose=body.purpose, submitted_by=who.name)
+            job.parties = [JobParty(party=p, approval="approved" if p == node.party else "pending")
+                           for p in spec["parties"]]
+            job.steps = [JobStep(party=p, step=str(step["id"])) for step in spec["steps"]
+                         for p in step.get("parties", spec["parties"])]
+            s.add(job)
+            result = _job_json(job)
+        node.audit.append("job.submit", who.name, {"job": job_id, "purpose": body.purpose,
+                                                   "parties": list(spec["parties"])})
+        return result
+
+    @router.get("/jobs/{job_id}")
+    def get_job(job_id: str, request: Request,
+                who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                ) -> dict[str, Any]:
+        with node_of(request).db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no job {job_id!r}")
+            return _job_json(job)
+
+    def decide(job_id: str, request: Request, who: Principal, approve: bool,
+               reason: str | None) -> dict[str, Any]:
+        node = node_of(request)
+        with node.db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no job {job_id!r}")
+            if job.submitted_by == who.name:
+                raise ApiError(403, "maker_checker", f"{who.name} submitted job {job_id}; "
+                               "another approver must decide")
+            if approve:
+                node.grants.check_job(_job_uses(node, _parse_spec(job.spec), job.initiator,
+                                                job.purpose))
+            mine = next(p for p in job.parties if p.party == node.party)
+            mine.approval = "approved" if approve else "rejected"
+            mine.approver, mine.reason, mine.decided = who.name, reason, time.time()
+            if not approve:
+                job.state, job.error = "Rejected", f"{node.party}: rejected by {who.name}" + (
+                    f": {reason}" if reason else "")
+            result = _job_json(job)
+        node.audit.append("job.approve" if approve else "job.reject", who.name,
+                          {"job": job_id, "reason": reason})
+        return result
+
+    @router.post("/jobs/{job_id}/approve")
+    def approve(job_id: str, body: DecisionBody, request: Request,
+                who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
+                ) -> dict[str, Any]:
+        return decide(job_id, request, who, True, body.reason)
+
+    @router.post("/jobs/{job_id}/reject")
+    def reject(job_id: str, body: DecisionBody, request: Request,
+               who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
+               ) -> dict[str, Any]:
+        return decide(job_id, request, who, False, body.reason)
+
+
+def model_and_audit_routes(router: APIRouter) -> None:
+    @router.get("/models")
+    def models(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+               limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        limit, offset = paging(limit, offset)
+        with node_of(request).db.session() as s:
+            total = s.scalar(select(func.count()).select_from(ModelVersion)) or 0
+            rows = s.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit)
+                             .offset(offset)).all()
+            items = [{c.name: getattr(m, c.name) for c in ModelVersion.__table__.columns}
+                     for m in rows]
+        return page(items, total, limit, offset)
+
+    @router.post("/models/{model_id}/deploy")
+    def deploy(model_id: int, request: Request,
+               who: Principal = Depends(requires("models.deploy"))  # noqa: B008
+               ) -> dict[str, Any]:
+        node = node_of(request)
+        with node.db.session() as s:
+            model = s.get(ModelVersion, model_id)
+            if model is None:
+                raise ApiError(404, "not_found", f"no model version {model_id}")
+            for other in s.scalars(select(ModelVersion).where(ModelVersion.name == model.name)):
+                other.deployed = other.id == model_id
+            name, version = model.name, model.version
+        node.audit.append("model.deploy", who.name, {"model": name, "version": version})
+        return {"id": model_id, "name": name, "version": version, "deployed": True}
+
+    @router.get("/audit")
+    def audit(request: Request, who: Principal = Depends(requires("audit.read")),  # noqa: B008
+              kind: str | None = None, actor: str | None = None, since: float | None = None,
+              limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        limit, offset = paging(limit, offset)
+        node = node_of(request)
+        items = node.audit.search(kind, actor, since, limit, offset)
+        return page(items, node.audit.seq, limit, offset)
+
+    @router.get("/audit/verify")
+    def audit_verify(request: Request,
+                     who: Principal = Depends(requires("audit.read"))  # noqa: B008
+                     ) -> dict[str, Any]:
+        node = node_of(request)
+        node.audit.checkpoint()
+        report = verify(node.db.engine, node.party, node.identity.signing_key.verify_key)
+        node.audit.append("audit.verify", who.name, {"ok": report.ok,
+                                                     "entries": report.entries})
+        return report.to_json()
+
+
+def resource_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+    dataset_routes(router)
+    grant_routes(router)
+    job_routes(router)
+    model_and_audit_routes(router)
+    return router
