@@ -168,3 +168,15 @@ def test_audit_records_writes_and_verifies(gov_node, tmp_path):
 def test_openapi_served(gov_node):
     spec = TestClient(gov_node.app).get("/api/v1/openapi.json").json()
     assert "/api/v1/jobs/{job_id}/approve" in spec["paths"]
+
+
+def test_head_revision_constant_matches_migrations(gov_node):
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from meshmpc.platform.db import HEAD_REVISION, MIGRATIONS
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    assert gov_node.node.db.current_revision() == HEAD_REVISION

@@ -1,4 +1,8 @@
-"""``meshmpc audit``: verify a node's audit log and export the heads it anchors for a peer.
+"""``meshmpc node`` (init, serve, status, user) and ``meshmpc audit`` (verify, anchors).
+
+``meshmpc node init --party bank --dir node/`` creates the node (keys, config,
+database, first administrator); ``meshmpc node serve --dir node/`` runs its
+HTTP API; ``meshmpc node status --dir node/`` prints its health.
 
 ``meshmpc audit verify --db sqlite:///node/node.db --party bank --public-key KEY``
 checks the chain and the node's signed checkpoints; each ``--anchors FILE``
@@ -10,14 +14,128 @@ log verifies, 1 when a problem is found (each one printed), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from meshmpc.errors import ConfigError
 from meshmpc.net.keys import public_key_from_b64
 from meshmpc.platform.audit import AuditError, Checkpoint, verify
+
+
+def register_node(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("node", help="a party's node: init, serve, status, user",
+                                   description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="node_command", metavar="ACTION", required=True)
+    init = commands.add_parser("init", help="create a node directory (keys, config, database)")
+    init.add_argument("--party", required=True, help="this node's party id, e.g. bank")
+    init.add_argument("--dir", required=True, type=Path, help="node directory to create")
+    init.add_argument("--admin", default="admin", help="first administrator account (admin)")
+    init.add_argument("--http-listen", default="127.0.0.1:8700",
+                      help="address:port of the HTTP API (default 127.0.0.1:8700)")
+    init.add_argument("--db", default="", help="database URL (default: SQLite node/node.db; "
+                      "postgresql://user@host/db for PostgreSQL)")
+    init.set_defaults(func=run_init)
+    serve = commands.add_parser("serve", help="run the node's HTTP API until stopped")
+    serve.add_argument("--dir", required=True, type=Path, help="node directory")
+    serve.set_defaults(func=run_serve)
+    status = commands.add_parser("status", help="ask a running node for its health")
+    status.add_argument("--dir", required=True, type=Path, help="node directory")
+    status.set_defaults(func=run_status)
+    user = commands.add_parser("user", help="add an account (run on the node's machine)")
+    user.add_argument("--dir", required=True, type=Path, help="node directory")
+    user.add_argument("--name", required=True, help="account name")
+    user.add_argument("--roles", required=True,
+                      help="comma-separated: admin, security, auditor, analyst, approver, "
+                           "strategy_editor (admin/security/auditor never together)")
+    user.set_defaults(func=run_user)
+
+
+def _password(prompt: str) -> str:
+    from_env = os.environ.get("MESHMPC_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise ConfigError("<stdin>", "password", "set MESHMPC_PASSWORD or run interactively")
+    first = getpass.getpass(prompt)
+    if getpass.getpass("again: ") != first:
+        raise ConfigError("<stdin>", "password", "the two passwords differ")
+    return first
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from meshmpc.platform.node import init_node
+
+    password = _password(f"password for {args.admin}: ")
+    config, uri = init_node(args.dir, args.party, args.admin, password,
+                            http_listen=args.http_listen, db=args.db)
+    pub = (config.directory / "keys" / f"{config.party}.pub").read_text().strip()
+    print(f"node {config.party} created in {config.directory}")
+    print(f"  database: {config.db_url}")
+    print(f"  public key (give it to your peers): {pub}")
+    if uri:
+        print(f"  {args.admin}: enrol this TOTP secret in an authenticator app now "
+              f"(shown once): {uri}")
+    print(f"  start it with: meshmpc node serve --dir {config.directory}")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from meshmpc.platform.api import create_app
+    from meshmpc.platform.node import Node
+
+    node = Node.open(args.dir)
+    host, _, port = node.config.http_listen.rpartition(":")
+    node.audit.append("node.start", "system", {"http_listen": node.config.http_listen})
+    app = create_app(node)
+    config = uvicorn.Config(app, host=host or "127.0.0.1", port=int(port), log_level="info",
+                            access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except OSError as exc:
+        raise ConfigError(args.dir / "node.toml", "http_listen",
+                          f"cannot listen on {node.config.http_listen}: {exc.strerror}") from exc
+    node.audit.append("node.stop", "system", {})
+    node.audit.checkpoint()
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from meshmpc.platform.node import NodeConfig
+
+    config = NodeConfig.load(args.dir)
+    url = f"http://{config.http_listen}/api/v1/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (own node)
+            health = json.loads(response.read())
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"node {config.party}: not answering at {url}: {exc}")
+        return 1
+    print(f"node {health['party']}: {health['status']}, version {health['version']}, "
+          f"{health['audit_entries']} audit entries")
+    return 0
+
+
+def run_user(args: argparse.Namespace) -> int:
+    from meshmpc.platform.node import Node
+
+    node = Node.open(args.dir)
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    uri = node.accounts.create_user(args.name, _password(f"password for {args.name}: "), roles)
+    node.audit.append("user.create", "local-operator", {"user": args.name, "roles": roles})
+    print(f"user {args.name} created with roles {', '.join(roles)}")
+    if uri:
+        print(f"  enrol this TOTP secret now (shown once): {uri}")
+    return 0
 
 
 def register_audit(subparsers: argparse._SubParsersAction) -> None:

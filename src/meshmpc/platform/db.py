@@ -20,6 +20,8 @@ from sqlalchemy.orm import sessionmaker
 from meshmpc.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD_REVISION = "0001"
+"""The newest migration; a database already there skips Alembic at start-up (tested equal)."""
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -51,8 +53,16 @@ class NodeDatabase:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent, fast when already there)."""
+        if self.current_revision() == HEAD_REVISION:
+            return
         from alembic import command
         from alembic.config import Config
 
