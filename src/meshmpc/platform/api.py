@@ -14,7 +14,9 @@ Conventions every endpoint follows:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -240,14 +242,30 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_body(exc.status_code, "http_error", str(exc.detail))
 
 
-def create_app(node: Node) -> FastAPI:
-    """The ASGI application serving one node's API."""
+def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
+    """The ASGI application serving one node's API (heartbeats to peers while it runs)."""
+    from meshmpc.platform.api_peer import heartbeat_loop, peer_router
     from meshmpc.platform.api_resources import resource_router
+    from meshmpc.platform.orchestrate import Orchestrator
+    from meshmpc.platform.peering import ReplayGuard
+
+    orchestrator = Orchestrator(node)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        beat = asyncio.ensure_future(heartbeat_loop(orchestrator)) if heartbeats else None
+        yield
+        if beat is not None:
+            beat.cancel()
 
     app = FastAPI(title=f"meshmpc node ({node.party})", version=__version__,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,
+                  lifespan=lifespan)
     app.state.node = node
+    app.state.orchestrator = orchestrator
+    app.state.replays = ReplayGuard()
     install_error_handlers(app)
     app.include_router(core_router())
     app.include_router(resource_router())
+    app.include_router(peer_router())
     return app

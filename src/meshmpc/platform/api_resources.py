@@ -5,8 +5,6 @@ See :mod:`meshmpc.platform.api` for the conventions (auth, CSRF, errors, paging)
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ from meshmpc.platform.api import ApiError, node_of, page, paging, requires
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.grants import DatasetUse
-from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
+from meshmpc.platform.models import Dataset, Grant, Job, ModelVersion
 from meshmpc.platform.node import Node
 
 DATASET_PREFIX = "dataset:"
@@ -91,7 +89,7 @@ def _describe_source(body: DatasetBody, node_dir: Path) -> tuple[list[Any], int 
             quality)
 
 
-def _job_uses(node: Node, spec: dict[str, Any], initiator: str,
+def job_uses(node: Node, spec: dict[str, Any], initiator: str,
               purpose: str | None) -> list[DatasetUse]:
     """The datasets of this node a job would use, with the components it runs on them."""
     mine = (spec.get("parties") or {}).get(node.party)
@@ -106,7 +104,7 @@ def _job_uses(node: Node, spec: dict[str, Any], initiator: str,
     return [DatasetUse(name, initiator, components, purpose)]
 
 
-def _parse_spec(text: str) -> dict[str, Any]:
+def parse_spec(text: str) -> dict[str, Any]:
     import yaml
 
     try:
@@ -234,38 +232,30 @@ def job_routes(router: APIRouter) -> None:
             return page([_job_json(j) for j in rows], total, limit, offset)
 
     @router.post("/jobs", status_code=201)
-    def submit(body: JobBody, request: Request,
-               who: Principal = Depends(requires("jobs.submit"))  # noqa: B008
-               ) -> dict[str, Any]:
-        node = node_of(request)
-        spec = _parse_spec(body.spec)
-        job_id = f"{spec.get('name', 'job')}-{time.strftime('%Y%m%d%H%M%S')}-" \
-                 f"{secrets.token_hex(3)}"
-        with node.db.session() as s:
-            job = Job(id=job_id, name=str(spec.get("name", "job")), initiator=node.party,
-                      spec=body.spec, purpose=body.purpose, submitted_by=who.name)
-            job.parties = [JobParty(party=p, approval="approved" if p == node.party else "pending")
-                           for p in spec["parties"]]
-            job.steps = [JobStep(party=p, step=str(step["id"])) for step in spec["steps"]
-                         for p in step.get("parties", spec["parties"])]
-            s.add(job)
-            result = _job_json(job)
-        node.audit.append("job.submit", who.name, {"job": job_id, "purpose": body.purpose,
-                                                   "parties": list(spec["parties"])})
-        return result
+    async def submit(body: JobBody, request: Request,
+                     who: Principal = Depends(requires("jobs.submit"))  # noqa: B008
+                     ) -> dict[str, Any]:
+        job_id = await request.app.state.orchestrator.submit(body.spec, body.purpose, who.name)
+        return _get_job(node_of(request), job_id)
 
     @router.get("/jobs/{job_id}")
     def get_job(job_id: str, request: Request,
                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
                 ) -> dict[str, Any]:
-        with node_of(request).db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None:
-                raise ApiError(404, "not_found", f"no job {job_id!r}")
-            return _job_json(job)
+        return _get_job(node_of(request), job_id)
 
-    def decide(job_id: str, request: Request, who: Principal, approve: bool,
-               reason: str | None) -> dict[str, Any]:
+    @router.get("/jobs/{job_id}/log")
+    def job_log(job_id: str, request: Request,
+                who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                ) -> dict[str, Any]:
+        node = node_of(request)
+        _get_job(node, job_id)
+        path = node.config.directory / "jobs" / job_id / "run.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return {"id": job_id, "party": node.party, "log": text[-200_000:]}
+
+    async def decide(job_id: str, request: Request, who: Principal, approve: bool,
+                     reason: str | None) -> dict[str, Any]:
         node = node_of(request)
         with node.db.session() as s:
             job = s.get(Job, job_id)
@@ -274,31 +264,39 @@ def job_routes(router: APIRouter) -> None:
             if job.submitted_by == who.name:
                 raise ApiError(403, "maker_checker", f"{who.name} submitted job {job_id}; "
                                "another approver must decide")
-            if approve:
-                node.grants.check_job(_job_uses(node, _parse_spec(job.spec), job.initiator,
-                                                job.purpose))
-            mine = next(p for p in job.parties if p.party == node.party)
-            mine.approval = "approved" if approve else "rejected"
-            mine.approver, mine.reason, mine.decided = who.name, reason, time.time()
-            if not approve:
-                job.state, job.error = "Rejected", f"{node.party}: rejected by {who.name}" + (
-                    f": {reason}" if reason else "")
-            result = _job_json(job)
-        node.audit.append("job.approve" if approve else "job.reject", who.name,
-                          {"job": job_id, "reason": reason})
-        return result
+            mine = next((p for p in job.parties if p.party == node.party), None)
+            if mine is None or mine.approval != "pending":
+                raise ApiError(409, "decided", f"job {job_id} has no pending approval here")
+        await request.app.state.orchestrator.decide(job_id, who.name, approve, reason)
+        return _get_job(node, job_id)
 
     @router.post("/jobs/{job_id}/approve")
-    def approve(job_id: str, body: DecisionBody, request: Request,
-                who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
-                ) -> dict[str, Any]:
-        return decide(job_id, request, who, True, body.reason)
+    async def approve(job_id: str, body: DecisionBody, request: Request,
+                      who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
+                      ) -> dict[str, Any]:
+        return await decide(job_id, request, who, True, body.reason)
 
     @router.post("/jobs/{job_id}/reject")
-    def reject(job_id: str, body: DecisionBody, request: Request,
-               who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
-               ) -> dict[str, Any]:
-        return decide(job_id, request, who, False, body.reason)
+    async def reject(job_id: str, body: DecisionBody, request: Request,
+                     who: Principal = Depends(requires("jobs.approve"))  # noqa: B008
+                     ) -> dict[str, Any]:
+        return await decide(job_id, request, who, False, body.reason)
+
+    @router.post("/jobs/{job_id}/cancel")
+    async def cancel(job_id: str, request: Request,
+                     who: Principal = Depends(requires("jobs.cancel"))  # noqa: B008
+                     ) -> dict[str, Any]:
+        _get_job(node_of(request), job_id)
+        await request.app.state.orchestrator.cancel(job_id, who.name)
+        return _get_job(node_of(request), job_id)
+
+
+def _get_job(node: Node, job_id: str) -> dict[str, Any]:
+    with node.db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise ApiError(404, "not_found", f"no job {job_id!r}")
+        return _job_json(job)
 
 
 def model_and_audit_routes(router: APIRouter) -> None:

@@ -1,0 +1,110 @@
+"""Routes other nodes call (``/api/v1/peer/...``), every one authenticated by a signed request.
+
+See :mod:`meshmpc.platform.peering` for the signature and
+:mod:`meshmpc.platform.orchestrate` for what each message does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+
+from meshmpc import __version__
+from meshmpc.platform.models import Dataset, Peer
+from meshmpc.platform.orchestrate import Orchestrator
+from meshmpc.platform.peering import PeerUnavailable, authenticate_peer
+
+HEARTBEAT_S = 5.0
+DOWN_AFTER_S = 15.0
+
+
+def peer_router() -> APIRouter:
+    router = APIRouter(prefix="/api/v1/peer")
+
+    def orchestrator(request: Request) -> Orchestrator:
+        result: Orchestrator = request.app.state.orchestrator
+        return result
+
+    @router.post("/heartbeat")
+    async def heartbeat(request: Request) -> dict[str, Any]:
+        sender, _ = await authenticate_peer(request)
+        node = request.app.state.node
+        with node.db.session() as s:
+            peer = s.get(Peer, sender)
+            if peer is not None:
+                peer.last_seen, peer.status, peer.reason = time.time(), "up", None
+        return {"party": node.party, "version": __version__}
+
+    @router.post("/datasets")
+    async def published(request: Request) -> dict[str, Any]:
+        await authenticate_peer(request)
+        node = request.app.state.node
+        with node.db.session() as s:
+            rows = s.scalars(select(Dataset).where(Dataset.published.is_(True))).all()
+            return {"items": [{"name": d.name, "columns": d.columns, "row_count": d.row_count,
+                               "description": d.description} for d in rows]}
+
+    @router.post("/jobs")
+    async def job(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        result: dict[str, Any] = await orchestrator(request).on_job(sender, payload)
+        return result
+
+    @router.post("/jobs/decision")
+    async def decision(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        await orchestrator(request).on_decision(sender, payload)
+        return {"ok": True}
+
+    @router.post("/jobs/start")
+    async def start(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        await orchestrator(request).on_start(sender, payload)
+        return {"ok": True}
+
+    @router.post("/jobs/status")
+    async def status(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        await orchestrator(request).on_status(sender, payload)
+        return {"ok": True}
+
+    @router.post("/jobs/cancel")
+    async def cancel(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        await orchestrator(request).on_cancel(sender, payload)
+        return {"ok": True}
+
+    return router
+
+
+async def heartbeat_loop(orchestrator: Orchestrator) -> None:
+    """Ping every peer; a peer silent for DOWN_AFTER_S is shown down, with the reason."""
+    node = orchestrator.node
+    while True:
+        with node.db.session() as s:
+            peers = [(p.party, p.api_url) for p in s.scalars(select(Peer)) if p.api_url]
+        for party, url in peers:
+            start = time.perf_counter()
+            try:
+                answer = await orchestrator.client.post(party, url, "/api/v1/peer/heartbeat", {})
+                update = {"status": "up", "reason": None, "last_seen": time.time(),
+                          "latency_ms": round((time.perf_counter() - start) * 1000, 1),
+                          "software_version": answer.get("version")}
+            except PeerUnavailable as exc:
+                update = {"reason": str(exc)}
+            with node.db.session() as s:
+                peer = s.get(Peer, party)
+                if peer is None:
+                    continue
+                for key, value in update.items():
+                    setattr(peer, key, value)
+                silent = time.time() - (peer.last_seen or 0)
+                if "reason" in update and update["reason"] and silent > DOWN_AFTER_S:
+                    peer.status = "down"
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(HEARTBEAT_S)

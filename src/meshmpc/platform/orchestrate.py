@@ -1,0 +1,411 @@
+"""Job orchestration between nodes: submit, approve under grants, start together, report status.
+
+The life of a job (states as Kuscia names them)::
+
+    initiator's node                     each participant's node
+    submit ── job ───────────────────►   check grants: none -> Rejected at once (reason sent)
+                                         auto-approving grant -> approved; else an approver
+           ◄────────────────── decision ──
+    all approved: Pending ── start ──────►  Pending
+    run own side (child process)            run own side (child process)
+    Running / step status ◄──────────────►  Running / step status (each party tells every other)
+    Succeeded | Failed (party and step named)
+
+Each node runs its side as a child process (``meshmpc job run FILE --party P
+--config cluster.toml``) under a memory limit and a time limit; the job's
+parties talk to each other over the encrypted mesh, not through this
+channel. A node rewrites only its own party's ``data: dataset:NAME`` to the
+registered location; the others' paths are never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from meshmpc.errors import MeshMPCError
+from meshmpc.platform.api_resources import DATASET_PREFIX, job_uses, parse_spec
+from meshmpc.platform.grants import GrantError
+from meshmpc.platform.models import Dataset, Job, JobParty, JobStep, Peer
+from meshmpc.platform.node import Node
+from meshmpc.platform.peering import PeerClient, PeerUnavailable
+
+MANIFEST_POLL_S = 0.5
+
+
+class OrchestrationError(MeshMPCError, RuntimeError):
+    """A job cannot go on: named party, named reason."""
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)
+
+
+class Orchestrator:
+    """The job state machine of one node; its API handlers call into it."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.client = PeerClient(node.party, node.identity.signing_key)
+        self.children: dict[str, asyncio.subprocess.Process] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    # --- helpers -----------------------------------------------------------------------
+    def _peer_urls(self) -> dict[str, str | None]:
+        with self.node.db.session() as s:
+            return {p.party: p.api_url for p in s.scalars(select(Peer))}
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _tell(self, parties: list[str], path: str, payload: dict[str, Any]) -> dict[str, str]:
+        """Send to several peers at once; returns the parties that failed, with why."""
+        urls = self._peer_urls()
+        results = await asyncio.gather(*(self.client.post(p, urls.get(p), path, payload)
+                                         for p in parties), return_exceptions=True)
+        return {p: str(r) for p, r in zip(parties, results, strict=True)
+                if isinstance(r, Exception)}
+
+    def _job(self, s: Any, job_id: str) -> Job:
+        job = s.get(Job, job_id)
+        if job is None:
+            raise OrchestrationError(f"{self.node.party}: no job {job_id!r}")
+        return job
+
+    # --- initiator -----------------------------------------------------------------------
+    async def submit(self, spec_text: str, purpose: str | None, who: str) -> str:
+        spec = parse_spec(spec_text)
+        parties = list(spec["parties"])
+        if self.node.party not in parties:
+            raise OrchestrationError(f"{self.node.party} is not a party of this job; submit it "
+                                     f"at one of {parties}")
+        job_id = f"{spec.get('name', 'job')}-{time.strftime('%Y%m%d%H%M%S')}-" \
+                 f"{secrets.token_hex(3)}"
+        self._store(job_id, spec, spec_text, self.node.party, purpose, who)
+        self.node.audit.append("job.submit", who, {"job": job_id, "purpose": purpose,
+                                                   "parties": parties})
+        others = [p for p in parties if p != self.node.party]
+        failed = await self._tell(others, "/api/v1/peer/jobs", {
+            "id": job_id, "spec": spec_text, "initiator": self.node.party, "purpose": purpose})
+        if failed:
+            reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
+            self._finish(job_id, "Failed", f"could not deliver the job: {reason}")
+        else:
+            await self._maybe_start(job_id)
+        return job_id
+
+    def _store(self, job_id: str, spec: dict[str, Any], spec_text: str, initiator: str,
+               purpose: str | None, who: str) -> None:
+        with self.node.db.session() as s:
+            if s.get(Job, job_id) is not None:
+                raise OrchestrationError(f"job {job_id} exists already")
+            job = Job(id=job_id, name=str(spec.get("name", "job")), initiator=initiator,
+                      spec=spec_text, purpose=purpose, submitted_by=who)
+            job.parties = [JobParty(party=p, approval="approved" if p == initiator else
+                                    "pending") for p in spec["parties"]]
+            job.steps = [JobStep(party=p, step=str(step["id"])) for step in spec["steps"]
+                         for p in step.get("parties", spec["parties"])]
+            s.add(job)
+
+    async def on_decision(self, sender: str, payload: dict[str, Any]) -> None:
+        """A participant's approval or rejection reached the initiator (or a peer)."""
+        job_id = str(payload["id"])
+        approve = payload.get("approval") == "approved"
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            entry = next((p for p in job.parties if p.party == sender), None)
+            if entry is None:
+                raise OrchestrationError(f"{sender} is not a party of job {job_id}")
+            entry.approval = "approved" if approve else "rejected"
+            entry.approver, entry.reason = payload.get("approver"), payload.get("reason")
+            entry.decided = time.time()
+            initiator = job.initiator
+        self.node.audit.append("job.peer_decision", sender, {"job": job_id,
+                                                            "approval": entry.approval})
+        if not approve:
+            reason = f"{sender} rejected the job" + (f": {entry.reason}" if entry.reason else "")
+            self._finish(job_id, "Rejected", reason)
+            if initiator == self.node.party:
+                await self._tell(self._others(job_id, exclude=[sender]),
+                                 "/api/v1/peer/jobs/cancel", {"id": job_id, "reason": reason})
+        elif initiator == self.node.party:
+            await self._maybe_start(job_id)
+
+    def _others(self, job_id: str, exclude: list[str] | None = None) -> list[str]:
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            skip = {self.node.party, *(exclude or [])}
+            return [p.party for p in job.parties if p.party not in skip]
+
+    async def _maybe_start(self, job_id: str) -> None:
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if job.state != "AwaitingApproval" or any(p.approval != "approved"
+                                                      for p in job.parties):
+                return
+            job.state = "Pending"
+        failed = await self._tell(self._others(job_id), "/api/v1/peer/jobs/start",
+                                  {"id": job_id})
+        if failed:
+            reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
+            self._finish(job_id, "Failed", f"could not start: {reason}")
+            return
+        self._spawn(self.run_local(job_id))
+
+    # --- participant -----------------------------------------------------------------------
+    async def on_job(self, sender: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A job arrived from its initiator: store it, check grants, maybe approve at once."""
+        spec_text, purpose = str(payload["spec"]), payload.get("purpose")
+        if payload.get("initiator") != sender:
+            raise OrchestrationError(f"{sender} sent a job naming {payload.get('initiator')!r} "
+                                     "as its initiator")
+        spec = parse_spec(spec_text)
+        job_id = str(payload["id"])
+        self._store(job_id, spec, spec_text, sender, purpose, f"{sender}:remote")
+        self.node.audit.append("job.received", sender, {"job": job_id, "purpose": purpose})
+        try:
+            grants = self.node.grants.check_job(job_uses(self.node, spec, sender, purpose))
+        except GrantError as exc:
+            await self.decide(job_id, "grants", False, str(exc), notify_async=True)
+            return {"approval": "rejected", "reason": str(exc)}
+        if grants and all(g.auto_approve for g in grants):
+            await self.decide(job_id, f"auto:grant {grants[0].id}", True, None,
+                              notify_async=True)
+            return {"approval": "approved"}
+        return {"approval": "pending"}
+
+    async def decide(self, job_id: str, approver: str, approve: bool, reason: str | None,
+                     notify_async: bool = False) -> None:
+        """This node's decision on a job; sent to every other party of it."""
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if approve:
+                self.node.grants.check_job(job_uses(self.node, parse_spec(job.spec),
+                                                    job.initiator, job.purpose))
+            mine = next(p for p in job.parties if p.party == self.node.party)
+            mine.approval = "approved" if approve else "rejected"
+            mine.approver, mine.reason, mine.decided = approver, reason, time.time()
+            if not approve:
+                job.state = "Rejected"
+                job.error = f"{self.node.party}: rejected by {approver}" + (
+                    f": {reason}" if reason else "")
+            initiator = job.initiator
+        self.node.audit.append("job.approve" if approve else "job.reject", approver,
+                               {"job": job_id, "reason": reason})
+        payload = {"id": job_id, "approval": "approved" if approve else "rejected",
+                   "approver": approver, "reason": reason}
+        targets = self._others(job_id)
+        if initiator == self.node.party:
+            if approve:
+                await self._maybe_start(job_id)
+            return
+        coro = self._tell(targets, "/api/v1/peer/jobs/decision", payload)
+        if notify_async:
+            self._spawn(coro)
+        else:
+            await coro
+
+    async def on_start(self, sender: str, payload: dict[str, Any]) -> None:
+        job_id = str(payload["id"])
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if job.initiator != sender:
+                raise OrchestrationError(f"only {job.initiator} may start job {job_id}")
+            if any(p.approval != "approved" for p in job.parties):
+                raise OrchestrationError(f"{self.node.party}: job {job_id} is not approved by "
+                                         f"every party")
+            job.state = "Pending"
+        self._spawn(self.run_local(job_id))
+
+    async def on_cancel(self, sender: str, payload: dict[str, Any]) -> None:
+        job_id = str(payload["id"])
+        child = self.children.get(job_id)
+        if child is not None and child.returncode is None:
+            child.kill()
+        self._finish(job_id, "Cancelled", f"cancelled by {sender}: {payload.get('reason')}")
+
+    async def cancel(self, job_id: str, who: str) -> None:
+        await self.on_cancel(self.node.party, {"id": job_id, "reason": f"{who}"})
+        await self._tell(self._others(job_id), "/api/v1/peer/jobs/cancel",
+                         {"id": job_id, "reason": f"cancelled by {who} at {self.node.party}"})
+
+    async def on_status(self, sender: str, payload: dict[str, Any]) -> None:
+        """A party's step states (sent by every party to every other)."""
+        job_id = str(payload["id"])
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            for row in job.steps:
+                if row.party == sender and row.step in payload.get("steps", {}):
+                    info = payload["steps"][row.step]
+                    row.state, row.error = info.get("state", row.state), info.get("error")
+                    row.bytes_sent = info.get("bytes_sent")
+        if payload.get("final_state") == "Failed":
+            self._finish(job_id, "Failed", payload.get("error") or f"{sender} failed")
+
+    def _finish(self, job_id: str, state: str, error: str | None) -> None:
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if job.state in ("Succeeded", "Failed", "Rejected", "Cancelled"):
+                return
+            job.state, job.error, job.finished = state, error, time.time()
+        self.node.audit.append(f"job.{state.lower()}", "system", {"job": job_id,
+                                                                   "error": error})
+
+    # --- running this party's side --------------------------------------------------------
+    def _workdir(self, job_id: str) -> Path:
+        path = self.node.config.directory / "jobs" / job_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _local_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """This party's copy of the job with ``dataset:NAME`` resolved to the registered URI."""
+        mine = dict(spec["parties"][self.node.party] or {})
+        data = str(mine.get("data", ""))
+        if data.startswith(DATASET_PREFIX):
+            name = data[len(DATASET_PREFIX):]
+            with self.node.db.session() as s:
+                dataset = s.scalar(select(Dataset).where(Dataset.name == name))
+                if dataset is None:
+                    raise OrchestrationError(f"{self.node.party}: no dataset {name!r} registered")
+                mine["data"] = dataset.uri
+        return {**spec, "parties": {**spec["parties"], self.node.party: mine}}
+
+    def _cluster_toml(self, parties: list[str]) -> str:
+        lines = [f"[cluster]\nid = {_toml_str('node-jobs')}\n"]
+        with self.node.db.session() as s:
+            peers = {p.party: p for p in s.scalars(select(Peer))}
+        me = self.node.config
+        for party in parties:
+            lines.append("[[parties]]")
+            lines.append(f"id = {_toml_str(party)}")
+            if party == self.node.party:
+                lines.append(f"address = {_toml_str(me.mesh_address or me.mesh_listen)}")
+                if me.mesh_address and me.mesh_address != me.mesh_listen:
+                    lines.append(f"listen = {_toml_str(me.mesh_listen)}")
+                lines.append(f"public_key = {_toml_str(self.node.identity.public_b64)}")
+                lines.append(f"key_file = {_toml_str(str(me.key_path))}")
+            else:
+                peer = peers.get(party)
+                if peer is None:
+                    raise OrchestrationError(f"{self.node.party}: peer {party} is not "
+                                             "registered (PUT /api/v1/peers/{party})")
+                lines.append(f"address = {_toml_str(peer.address)}")
+                lines.append(f"public_key = {_toml_str(peer.public_key)}")
+            lines.append("")
+        return "\n".join(lines)
+
+    def _limits(self) -> Any:
+        memory = self.node.config.job_memory_mb * 2**20
+
+        def apply() -> None:  # runs in the child before exec
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        return apply
+
+    async def run_local(self, job_id: str) -> None:
+        """Run this party's side as a child process and report its step states."""
+        try:
+            with self.node.db.session() as s:
+                job = self._job(s, job_id)
+                spec = self._local_spec(parse_spec(job.spec))
+                job.state, job.started = "Running", time.time()
+            workdir = self._workdir(job_id)
+            (workdir / "job.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+            (workdir / "cluster.toml").write_text(self._cluster_toml(list(spec["parties"])))
+        except MeshMPCError as exc:
+            await self._report(job_id, {}, "Failed", str(exc))
+            return
+        self.node.audit.append("job.start", "system", {"job": job_id})
+        cmd = [sys.executable, "-m", "meshmpc.cli", "job", "run", str(workdir / "job.yaml"),
+               "--party", self.node.party, "--config", str(workdir / "cluster.toml"),
+               "--out", str(workdir / "out"), "--quiet"]
+        log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed below)
+        child = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log,
+                                                     preexec_fn=self._limits(),
+                                                     env={**os.environ})
+        self.children[job_id] = child
+        watcher = asyncio.ensure_future(self._watch_manifest(job_id, workdir))
+        try:
+            code = await asyncio.wait_for(child.wait(), self.node.config.job_timeout_s)
+        except TimeoutError:
+            child.kill()
+            code = -9
+        finally:
+            watcher.cancel()
+            log.close()
+        steps = self._steps_of(workdir, spec)
+        if code == 0:
+            await self._report(job_id, steps, "Succeeded", None)
+        else:
+            await self._report(job_id, steps, "Failed", self._error_of(workdir, code))
+
+    def _manifest(self, workdir: Path, spec: dict[str, Any]) -> dict[str, Any]:
+        path = workdir / "out" / str(spec.get("name", "job")) / self.node.party / "manifest.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
+
+    def _steps_of(self, workdir: Path, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        states = {"ran": "Succeeded", "resumed": "Succeeded", "failed": "Failed",
+                  "not-a-party": "Skipped", "running": "Running"}
+        steps = self._manifest(workdir, spec).get("steps", {}) or {}
+        return {sid: {"state": states.get(str(e.get("status")), str(e.get("status"))),
+                      "error": e.get("error"), "bytes_sent": e.get("bytes_sent")}
+                for sid, e in steps.items() if isinstance(e, dict)}
+
+    @staticmethod
+    def _error_of(workdir: Path, code: int) -> str:
+        if code == -9:
+            return "the job ran past its time limit and was stopped"
+        tail = (workdir / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
+        return " | ".join(tail) or f"the job process exited with code {code}"
+
+    async def _watch_manifest(self, job_id: str, workdir: Path) -> None:
+        last: dict[str, Any] = {}
+        with self.node.db.session() as s:
+            spec = parse_spec(self._job(s, job_id).spec)
+        while True:
+            await asyncio.sleep(MANIFEST_POLL_S)
+            steps = self._steps_of(workdir, spec)
+            if steps != last:
+                last = steps
+                self._record_steps(job_id, self.node.party, steps)
+                with contextlib.suppress(PeerUnavailable):
+                    await self._tell(self._others(job_id), "/api/v1/peer/jobs/status",
+                                     {"id": job_id, "steps": steps})
+
+    def _record_steps(self, job_id: str, party: str, steps: dict[str, dict[str, Any]]) -> None:
+        with self.node.db.session() as s:
+            for row in self._job(s, job_id).steps:
+                if row.party == party and row.step in steps:
+                    row.state = steps[row.step]["state"]
+                    row.error = steps[row.step].get("error")
+                    row.bytes_sent = steps[row.step].get("bytes_sent")
+
+    async def _report(self, job_id: str, steps: dict[str, Any], state: str,
+                      error: str | None) -> None:
+        self._record_steps(job_id, self.node.party, steps)
+        message = f"{self.node.party}: {error}" if error else None
+        self._finish(job_id, state, message)
+        await self._tell(self._others(job_id), "/api/v1/peer/jobs/status",
+                         {"id": job_id, "steps": steps, "final_state": state, "error": message})
+        if state == "Succeeded":
+            with self.node.db.session() as s:
+                job = self._job(s, job_id)
+                if all(r.state in ("Succeeded", "Skipped") for r in job.steps
+                       if r.party == self.node.party):
+                    job.state = "Succeeded"
