@@ -292,7 +292,7 @@ async def _call_component(run: _Run, step: StepSpec, component: Resolved,
         step_parties=list(step.parties), party_params=dict(step.party_params.get(run.me, {})),
         workdir=workdir,
         progress=lambda done, total, what: run.progress.update(step.id, done, total, what),
-        options={**run.options, "security": step.security},
+        options={**run.options, "security": step.security, "job_dir": run.spec.base_dir},
     )
     inputs = {a: run.outputs[a] for a in run.spec.ancestors(step.id) if a in run.outputs}
     output = await component.run(context, inputs, dict(step.params))

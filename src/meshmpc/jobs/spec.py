@@ -62,6 +62,8 @@ class JobSpec:
     security: str
     source: str
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    base_dir: str = ""
+    """The folder relative paths resolve against (components get it as options["job_dir"])."""
 
     def step(self, step_id: str) -> StepSpec:
         return next(s for s in self.steps if s.id == step_id)
@@ -171,7 +173,7 @@ def parse_job(raw: Mapping[str, Any], where: str, base: Path,
     known = set(components) if components is not None else None
     steps = [_step(where, i, s, list(parties), security, known) for i, s in enumerate(steps_raw)]
     return JobSpec(name, parties, tuple(topological_order(where, steps)), security, where,
-                   dict(raw))
+                   dict(raw), str(base))
 
 
 def _security(where: str, field_name: str, value: Any) -> str:
