@@ -196,3 +196,13 @@ def test_progress_reports_reach_the_sink(tmp_path: Path, name: str) -> None:
     asyncio.run(all_parties())
     state = json.loads((tmp_path / "bank.json").read_text())
     assert state["status"] == "finished" and state["done"] == 2 and state["total"] == 2
+
+
+def test_a_killed_run_leaves_only_a_hidden_folder_that_the_next_run_removes(
+        tmp_path: Path) -> None:
+    stale = tmp_path / "tj" / "bank" / ".tmp-first-deadbeef"
+    stale.mkdir(parents=True)
+    (stale / "numbers.parquet").write_bytes(b"half")
+    run(job(chain()[:1]), tmp_path, resume=True)
+    assert not stale.exists()
+    assert (tmp_path / "tj" / "bank" / "first" / "numbers.parquet").exists()

@@ -43,12 +43,13 @@ def _run(args: argparse.Namespace) -> int:
     if (args.party is None) != (args.config is None):
         print("meshmpc job run: --party and --config go together", file=sys.stderr)
         return 2
+    quiet = args.quiet or not sys.stderr.isatty()  # bars only on a terminal
     if args.party is not None:
         result = run_job_node(args.job, args.party, args.config, args.out, key=args.key,
-                              resume=args.resume, quiet=args.quiet)
+                              resume=args.resume, quiet=quiet)
         results = {args.party: result}
     else:
-        results = run_job_local(args.job, args.out, resume=args.resume, quiet=args.quiet,
+        results = run_job_local(args.job, args.out, resume=args.resume, quiet=quiet,
                                 timeout=args.timeout)
     if args.json:
         print(json.dumps(results, indent=1, default=str))

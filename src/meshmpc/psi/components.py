@@ -42,6 +42,7 @@ from meshmpc.data.jobcheck import schema_beside, validate_if_declared
 from meshmpc.data.loaders import load_table, source_kind
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.net import Context
+from meshmpc.psi import io
 from meshmpc.psi.errors import PsiError
 from meshmpc.psi.job import job_from_options, run_job
 
@@ -139,7 +140,7 @@ async def _partner_side(ctx: Context, hub: str, source: Path, key: str, protocol
         _pair_job(source, key, hub, hub, protocol, pair)))
     table = pq.read_table(pair)
     keep = _checked_positions(await ctx.recv(hub, "keep"), table.num_rows, hub)
-    return table.take(pa.array(keep)), {"rows": _rows(source),
+    return table.take(pa.array(keep)), {"rows": _rows(source, key),
                                         "pairwise_intersection_with_hub": table.num_rows}
 
 
@@ -158,23 +159,23 @@ async def _hub_side(ctx: Context, source: Path, key: str, protocol: str,
                     scratch: Path) -> tuple[pa.Table, dict[str, Any]]:
     partners = ctx.peers
     if not partners:
-        table = pq.read_table(source)
+        table = io.read_table(source, [key], None)
         return table, {"rows": table.num_rows, "pairwise_intersection": {}}
     pairs = {p: scratch / f"pair-{p}.parquet" for p in partners}
     await asyncio.gather(*(run_job(ctx.scope(p), job_from_options(
         _pair_job(source, key, p, ctx.party, protocol, pairs[p]))) for p in partners))
     tables = {p: pq.read_table(pairs[p]) for p in partners}
-    own_keys = pq.read_table(source, columns=[key]).column(key).combine_chunks()
+    own_keys = io.read_table(source, [key], [key]).column(key).combine_chunks()
     table, keep = common_rows(own_keys, key, tables)
     await asyncio.gather(*(ctx.send(p, "keep", keep[p]) for p in partners))
     return table, {"rows": len(own_keys),
                    "pairwise_intersection": {p: t.num_rows for p, t in tables.items()}}
 
 
-def _rows(source: Path) -> int:
-    if source.suffix.lower() in (".parquet", ".pq"):
+def _rows(source: Path, key: str) -> int:
+    if io.file_format(source) == "parquet":
         return int(pq.ParquetFile(source).metadata.num_rows)
-    return int(load_table(source).num_rows)
+    return int(io.read_table(source, [key], [key]).num_rows)
 
 
 def common_rows(own_keys: pa.Array, key: str, tables: dict[str, pa.Table]
