@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import threading
 import time
@@ -21,6 +22,13 @@ from typing import Any
 from tqdm import tqdm
 
 MIN_INTERVAL_S = 0.2
+
+
+def _size() -> dict[str, int]:
+    """The terminal's size for tqdm, with a fallback when it reports none (a bare pty
+    reports 0 x 0, and tqdm would then hide every bar)."""
+    size = shutil.get_terminal_size((100, 24))
+    return {"ncols": size.columns or 100, "nrows": size.lines or 24}
 
 
 class ProgressSink:
@@ -51,7 +59,7 @@ class TqdmProgress(ProgressSink):
         self._close_bar()
         self._label = f"{self.party} [{index}/{count}] {step_id}"
         self._bar = tqdm(total=None, desc=self._label, file=sys.stderr, leave=True,
-                         mininterval=MIN_INTERVAL_S, dynamic_ncols=True)
+                         mininterval=MIN_INTERVAL_S, **_size())
 
     def update(self, step_id: str, done: int, total: int, what: str) -> None:
         if self._bar is None:
@@ -121,8 +129,8 @@ class ProgressMonitor:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         width = max(len(p) for p in files) if files else 0
         self._bars = {p: tqdm(total=1, desc=p.ljust(width), file=sys.stderr, leave=True,
-                              position=i, dynamic_ncols=True, bar_format=(
-                                  "{desc} {bar:20} {postfix}"))
+                              position=i, **_size(),
+                              bar_format="{desc} {bar:20} {postfix}")
                       for i, p in enumerate(files)}
 
     def __enter__(self) -> ProgressMonitor:

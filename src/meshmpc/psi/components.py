@@ -98,18 +98,21 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
     data, key = _own_input(step)
     ctx = step.ctx
     if check:
+        step.progress(0, 3, "checking the input against its schema")
         schema = step.me.extra.get("schema") or schema_beside(data)
         await validate_if_declared(ctx, schema, data)
     scratch = step.workdir / ".psi"
     scratch.mkdir()
     try:
         source = await asyncio.to_thread(_psi_input, data, scratch)
+        step.progress(1, 3, f"{protocol} PSI with {'every partner' if step.party == hub else hub}")
         if step.party == hub:
             table, learnt = await _hub_side(ctx, source, key, protocol, scratch)
         else:
             table, learnt = await _partner_side(ctx, hub, source, key, protocol, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    step.progress(3, 3, f"{table.num_rows} common rows")
     report = {"construction": construction, "protocol": protocol, "hub": hub,
               "parties": list(step.step_parties), "aligned_rows": table.num_rows,
               **learnt, "leakage": LEAKAGE[construction]}

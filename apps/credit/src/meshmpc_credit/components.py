@@ -26,9 +26,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from meshmpc.data.loaders import load_table
 from meshmpc.jobs.api import StepContext, StepOutput, find_table
 from meshmpc_credit.pipeline import COMPUTE_PARTIES, KEY, rate, screen_applicants, serve_risk_list
 
@@ -75,7 +76,7 @@ async def screen(step: StepContext, inputs: Mapping[str, StepOutput],
     if not step.me.data:
         raise ValueError(f"party {step.party}: credit.screen needs parties.{step.party}.data")
     applicants = int(params.get("applicants", 200))
-    keys = pq.read_table(step.me.data, columns=[key]).column(key).to_pylist()[:applicants]
+    keys = load_table(step.me.data, [key]).column(key).slice(0, applicants).to_pylist()
     holders = [p for p in step.step_parties if p != querier]
     report, table = await screen_applicants(step.ctx, [str(k) for k in keys], holders)
     return StepOutput(tables={"screened": table}, report=report)
@@ -101,9 +102,10 @@ async def secure_lr(step: StepContext, inputs: Mapping[str, StepOutput],
     key = step.me.key or KEY
     report, scores = await rate(step.ctx, aligned, holder, label, compute,
                                 int(params.get("steps", 5)),
-                                float(params.get("learning_rate", 1.0)), key)
+                                float(params.get("learning_rate", 1.0)), key,
+                                step.progress)
     tables = {}
     if scores is not None:
-        keys = aligned.column(key).take(pa.array(range(1, aligned.num_rows, 2)))
+        keys = aligned.column(key).take(pa.array(np.arange(1, aligned.num_rows, 2)))
         tables["scores"] = pa.table({key: keys, "score": pa.array(scores)})
     return StepOutput(tables=tables, report=report)

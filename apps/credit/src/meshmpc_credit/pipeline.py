@@ -19,7 +19,7 @@ These are the building blocks of the ``credit.*`` job components
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,7 @@ LABEL_COLUMNS = {LABEL, "days_overdue"}  # outcomes, never features
 COMPUTE_PARTIES = ["bank", "gov"]
 """The two parties that run the secure computation (semi2k, OT-made triples); the
 others secret-share their columns to them and learn nothing."""
-RISK_LIST_HOLDERS = ["fin", "gov"]
-"""Partners whose risk lists the bank screens applicants against."""
+Progress = Callable[[int, int, str], None]
 
 
 async def serve_risk_list(ctx: Context, risk_list: Path, key: str, querier: str) -> int:
@@ -87,7 +86,8 @@ def party_features(table: pa.Table, key: str = KEY, label: str | None = LABEL) -
 
 async def rate(ctx: Context, table: pa.Table, label_holder: str, label: str,
                compute: Sequence[str], steps: int, learning_rate: float,
-               key: str = KEY) -> tuple[dict[str, Any], np.ndarray | None]:
+               key: str = KEY, progress: Progress | None = None
+               ) -> tuple[dict[str, Any], np.ndarray | None]:
     """Train the joint model on secret shares; the label holder learns test scores and AUCs.
 
     Returns this party's report and, at the label holder, the revealed scores
@@ -114,7 +114,8 @@ async def rate(ctx: Context, table: pa.Table, label_holder: str, label: str,
         if ctx.party == label_holder else None
     y = await backend.input(label_holder, labels, (rows, 1))
     train, test = np.arange(0, rows, 2), np.arange(1, rows, 2)
-    weights = await train_logistic(backend, x[train], y[train], steps, learning_rate)
+    weights = await train_logistic(backend, x[train], y[train], steps, learning_rate,
+                                   progress=progress)
     revealed = await (await (x[test] @ weights)).reveal(to=label_holder)
     if ctx.party != label_holder:
         return report, None
@@ -171,12 +172,15 @@ async def _exchange_widths(ctx: Context, width: int) -> dict[str, int]:
 
 
 async def train_logistic(backend: SecureBackend, x: SecretTensor, y: SecretTensor,
-                         steps: int, learning_rate: float, l2: float = 1.0) -> SecretTensor:
+                         steps: int, learning_rate: float, l2: float = 1.0,
+                         progress: Progress | None = None) -> SecretTensor:
     """Full-batch gradient descent with L2 decay: w -= lr (X^T (sigmoid(X w) - y) + l2 w) / n."""
     n, d = x.shape
     weights = backend.constant(np.zeros((d, 1)))
     decay = 1.0 - learning_rate * l2 / n
-    for _ in range(steps):
+    for step in range(steps):
+        if progress is not None:
+            progress(step, steps, "gradient steps on secret shares")
         predictions = await (await (x @ weights)).sigmoid()
         gradient = await (x.T @ (predictions - y))
         weights = await (weights * decay) - await (gradient * (learning_rate / n))
