@@ -82,6 +82,9 @@ class StepContext:
     (``party_params.<me>`` of the job file, never sent to others); ``workdir``
     is the step's temporary artefact directory (renamed into place by the
     runner on success); ``progress(done, total, what)`` reports progress.
+    ``options`` carries the runner's settings: ``security`` (the step's
+    security mode) and ``job_dir`` (the folder relative paths of the job file
+    resolve against, for extra party fields a component reads as paths).
     """
 
     ctx: Context

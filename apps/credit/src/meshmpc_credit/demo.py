@@ -4,24 +4,31 @@
 2. check every file against its schema and write quality reports (text, HTML);
 3. start the four parties as separate processes over the encrypted mesh on
    loopback and report every link;
-4. run the pre-loan job (:mod:`meshmpc_credit.pipeline`) in those processes:
-   align rows (PSI), screen applicants against risk lists (PIR), train a joint
-   credit model on secret shares and score held-out rows for the bank.
+4. run the pre-loan job file ``jobs/preloan.yaml`` on the job runner
+   (:mod:`meshmpc.jobs`), one process per party: align rows (``psi.align``),
+   screen applicants against risk lists (``credit.screen``), train a joint
+   credit model on secret shares and score held-out rows for the bank
+   (``credit.secure_lr``). Artefacts go to ``<out>/preloan/<party>/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from meshmpc.data import validate
+from meshmpc.jobs.local import run_job_local
+from meshmpc.jobs.spec import read_yaml
 from meshmpc.net.launch import run_local
 from meshmpc_credit.datagen import generate
 
 PARTIES = ["bank", "gov", "fin", "telco"]
+JOB_FILE = Path(__file__).with_name("jobs") / "preloan.yaml"
+"""The demo's job; switching the demo to other steps is an edit of this file only."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--applicants", type=int, default=200, help="applicants screened")
     parser.add_argument("--steps", type=int, default=5, help="training steps of the model")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
 
@@ -68,25 +76,58 @@ def form_mesh() -> dict[str, Any]:
     return results
 
 
-def credit_job(files: dict[str, Path], out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    kwargs = {"data_dir": str(files["bank"].parent), "out_dir": str(out / "parties"),
-              "applicants": args.applicants, "steps": args.steps}
-    results = run_local(PARTIES, "meshmpc_credit.pipeline:credit_job", kwargs)
+def job_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The demo's job file with the command line's sizes applied to the steps that take them."""
+    raw = read_yaml(JOB_FILE)
+    for step in raw.get("steps", []):
+        params = step.setdefault("params", {})
+        if step.get("component") == "credit.screen":
+            params["applicants"] = args.applicants
+        elif step.get("component") == "credit.secure_lr":
+            params["steps"] = args.steps
+    return raw
+
+
+def credit_job(out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the pre-loan job file on the job runner, one process per party."""
+    raw = job_spec(args)
+    quiet = args.quiet or not sys.stderr.isatty()
+    print(f"    job file {JOB_FILE.name}: " + " -> ".join(s["id"] for s in raw["steps"]))
+    results = run_job_local(raw, out, base_dir=out, quiet=quiet)
     bank = results["bank"]
-    print(f"    align:  {bank['aligned_rows']} entities held by all four parties "
-          f"(KKRT PSI bank<->each partner), same row order on every node")
-    screen = bank["screen"]
-    print(f"    screen: {screen['asked']} applicants asked by keyword PIR; hits "
-          + ", ".join(f"{k} {v}" for k, v in screen["hits"].items())
-          + f"; {screen['flagged']} flagged (partners learn nothing of whom was asked)")
-    print(f"    rate:   logistic regression on {bank['joint_features']} features from four "
-          f"parties, {args.steps} steps on {bank['train_rows']} rows, on secret shares")
-    print(f"            held-out AUC {bank['auc_joint']:.3f} joint vs "
-          f"{bank['auc_bank_only']:.3f} bank-only ({bank['test_rows']} rows)")
+    for step in raw["steps"]:
+        print_step(step, bank["steps"][step["id"]]["report"])
     for party in PARTIES:
-        times = ", ".join(f"{k} {v:.2f}s" for k, v in results[party]["times_s"].items())
+        steps = results[party]["steps"]
+        times = ", ".join(f"{k} {v['wall_s']:.2f}s" for k, v in steps.items() if v.get("wall_s"))
         print(f"    {party:<6} sent {results[party]['bytes_sent'] / 1e6:8.1f} MB   {times}")
+    print(f"    artefacts and manifests: {out / raw['name']}/<party>/")
     return results
+
+
+def print_step(step: dict[str, Any], report: dict[str, Any]) -> None:
+    """One line (or two) per step of what the bank learnt."""
+    component, name = step["component"], step["id"]
+    if not report:
+        print(f"    {name}: ({component}) nothing to report at the bank")
+    elif component == "psi.align":
+        pairs = ", ".join(f"{p} {n}" for p, n in report["pairwise_intersection"].items())
+        print(f"    {name}:  {report['aligned_rows']} entities held by all four parties "
+              f"({report['protocol'].upper()} PSI bank<->each partner, {report['construction']}; "
+              f"pairwise {pairs}), same row order on every node")
+    elif component == "credit.screen":
+        print(f"    {name}: {report['asked']} applicants asked by keyword PIR; hits "
+              + ", ".join(f"{k} {v}" for k, v in report["hits"].items())
+              + f"; {report['flagged']} flagged (partners learn nothing of whom was asked)")
+    elif component == "credit.secure_lr":
+        print(f"    {name}:   logistic regression on {report['joint_features']} features from "
+              f"four parties, {report['steps']} steps on {report['train_rows']} rows, on secret "
+              "shares")
+        print(f"            held-out AUC {report['auc_joint']:.3f} joint vs "
+              f"{report['auc_bank_only']:.3f} bank-only ({report['test_rows']} rows)")
+    else:
+        text = json.dumps(report, default=str)
+        print(f"    {name}: ({component}) {text[:300]}{'...' if len(text) > 300 else ''}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     start = _stage(3, "four parties form the encrypted mesh (one process each)")
     summary["mesh"] = form_mesh()
     _done(start)
-    start = _stage(4, "pre-loan job: align (PSI), screen (PIR), rate (secure logistic regression)")
-    summary["credit"] = credit_job(files, args.out, args)
+    start = _stage(4, "pre-loan job on the job runner: every party runs the same job file")
+    summary["credit"] = credit_job(args.out, args)
     _done(start)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\nsummary written to {args.out / 'summary.json'}")
