@@ -1,0 +1,173 @@
+"""Two real nodes on loopback: register data, grant, submit, approve, run, fetch results; refusals."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyotp
+import pytest
+
+from meshmpc.platform.node import Node, init_node
+
+PASSWORD = "correct horse battery"
+JOB = """
+name: align-only
+parties:
+  bank: {{data: {bank_data}, key: credit_code, label: default_12m}}
+  gov: {{data: "dataset:{dataset}", key: credit_code}}
+steps:
+  - {{id: align, component: psi.align, params: {{protocol: kkrt, validate: false}}}}
+"""
+
+
+def _port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _totp(uri):
+    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
+
+
+class RunningNode:
+    def __init__(self, tmp_path, party):
+        self.party, self.http, self.mesh = party, _port(), _port()
+        config, uri = init_node(tmp_path / party, party, "root", PASSWORD,
+                                http_listen=f"127.0.0.1:{self.http}",
+                                mesh_listen=f"127.0.0.1:{self.mesh}", password_memory_mb=8)
+        node = Node(config)
+        self.public_key = node.identity.public_b64
+        self.otps = {"root": _totp(uri)}
+        for name, roles in {"ana": ["analyst"], "appr": ["approver"], "sec": ["security"]}.items():
+            uri = node.accounts.create_user(name, PASSWORD, roles)
+            self.otps[name] = _totp(uri) if uri else None
+        self.dir = config.directory
+        self.url = f"http://127.0.0.1:{self.http}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "meshmpc.cli", "node", "serve",
+                                      "--dir", str(self.dir)], env={**os.environ},
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                httpx.get(self.url + "/api/v1/health", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"node {party} did not start")
+
+    def client(self, name):
+        otp = self.otps.get(name)
+        r = httpx.post(self.url + "/api/v1/auth/login", json={
+            "name": name, "password": PASSWORD, "otp": otp.now() if otp else None,
+            "kind": "token"})
+        assert r.status_code == 200, r.text
+        return httpx.Client(base_url=self.url + "/api/v1", timeout=30,
+                            headers={"Authorization": f"Bearer {r.json()['token']}"})
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("nodes")
+    bank, gov = RunningNode(tmp_path, "bank"), RunningNode(tmp_path, "gov")
+    try:
+        for me, other in ((bank, gov), (gov, bank)):
+            r = me.client("root").put(f"/peers/{other.party}", json={
+                "address": f"127.0.0.1:{other.mesh}", "public_key": other.public_key,
+                "api_url": other.url})
+            assert r.status_code == 200, r.text
+        keys = [f"9111{i:014d}" for i in range(60)]
+        pq.write_table(pa.table({"credit_code": keys[:40],
+                                 "default_12m": [i % 2 for i in range(40)]}),
+                       tmp_path / "bank.parquet")
+        pq.write_table(pa.table({"credit_code": keys[20:], "reg_capital": list(range(40))}),
+                       tmp_path / "registry.parquet")
+        yield bank, gov, tmp_path
+    finally:
+        bank.stop()
+        gov.stop()
+
+
+@pytest.fixture
+def two_nodes(nodes, request):
+    """The running nodes, a dataset of this test's own at gov, and a job file using it."""
+    bank, gov, tmp_path = nodes
+    name = request.node.name.replace("test_", "")[:40]
+    r = gov.client("ana").post("/datasets", json={"name": name,
+                                                  "uri": str(tmp_path / "registry.parquet")})
+    assert r.status_code == 201, r.text
+    spec = JOB.format(bank_data=tmp_path / "bank.parquet", dataset=name)
+    return bank, gov, spec, name
+
+
+def _wait_state(client, job_id, states, timeout=90):
+    deadline = time.time() + timeout
+    job = {}
+    while time.time() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job.get("state") in states:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job stayed {job.get('state')}: {job}")
+
+
+def test_job_refused_without_grant(two_nodes):
+    bank, gov, spec, dataset = two_nodes
+    r = bank.client("ana").post("/jobs", json={"spec": spec, "purpose": "credit_approval"})
+    assert r.status_code == 201, r.text
+    job = _wait_state(bank.client("ana"), r.json()["id"], {"Rejected", "Failed"})
+    assert job["state"] == "Rejected"
+    assert dataset in job["error"] and "no grant" in job["error"]
+
+
+def test_granted_job_approved_runs_on_both_nodes(two_nodes):
+    bank, gov, spec, dataset = two_nodes
+    r = gov.client("sec").post("/grants", json={"dataset": dataset, "grantee": "bank",
+                                                "components": ["psi.align"]})
+    assert r.status_code == 201, r.text
+    job_id = bank.client("ana").post("/jobs", json={"spec": spec,
+                                                    "purpose": "credit_approval"}).json()["id"]
+    gov_view = _wait_state(gov.client("appr"), job_id, {"AwaitingApproval"}, timeout=10)
+    assert {p["party"]: p["approval"] for p in gov_view["parties"]} == {
+        "bank": "approved", "gov": "pending"}
+    approved_at = time.time()
+    r = gov.client("appr").post(f"/jobs/{job_id}/approve", json={"reason": "grant 1"})
+    assert r.status_code == 200, r.text
+    for node in (bank, gov):
+        job = _wait_state(node.client("ana"), job_id, {"Succeeded", "Failed"})
+        assert job["state"] == "Succeeded", job
+        assert job["started"] - approved_at < 2.0
+        steps = {(s["party"], s["step"]): s["state"] for s in job["steps"]}
+        assert steps[(node.party, "align")] == "Succeeded"
+    aligned = pq.read_table(gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align"
+                            / "aligned.parquet")
+    assert aligned.num_rows == 20
+
+
+def test_approver_rejection_stops_job_everywhere(two_nodes):
+    bank, gov, spec, dataset = two_nodes
+    gov.client("sec").post("/grants", json={"dataset": dataset, "grantee": "bank"})
+    job_id = bank.client("ana").post("/jobs", json={"spec": spec}).json()["id"]
+    _wait_state(gov.client("appr"), job_id, {"AwaitingApproval"}, timeout=10)
+    gov.client("appr").post(f"/jobs/{job_id}/reject", json={"reason": "purpose missing"})
+    job = _wait_state(bank.client("ana"), job_id, {"Rejected"}, timeout=10)
+    assert "purpose missing" in job["error"]
+
+
+def test_forged_peer_request_refused(two_nodes):
+    bank, gov, spec, _ = two_nodes
+    r = httpx.post(gov.url + "/api/v1/peer/jobs", json={"id": "x", "spec": spec,
+                                                        "initiator": "bank"},
+                   headers={"X-Meshmpc-Party": "bank", "X-Meshmpc-Time": str(time.time()),
+                            "X-Meshmpc-Signature": "AAAA"})
+    assert r.status_code == 401 and "bad signature" in r.json()["error"]["message"]
