@@ -1,4 +1,4 @@
-"""Two real nodes on loopback: register data, grant, submit, approve, run, fetch results; refusals."""
+"""Two real nodes on loopback: data, grant, submit, approve, run, results; and the refusals."""
 
 import os
 import socket
