@@ -42,10 +42,27 @@ class NodeClients:
         return client
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    from .postgres import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Every node test runs on SQLite (the default) and on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return ""
+    return request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
-def gov_node(tmp_path):
-    config, uri = init_node(tmp_path / "gov", "gov", "root", PASSWORD,
-                             password_memory_mb=8)
+def gov_node(tmp_path, db_url):
+    config, uri = init_node(tmp_path / "gov", "gov", "root", PASSWORD, db=db_url,
+                            password_memory_mb=8)
     node = Node(config)
     clients = NodeClients(node, create_app(node))
     clients.otps["root"] = otp_of(uri)
