@@ -8,13 +8,27 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean
+.PHONY: demo test bench install build lint typecheck clean system-deps
+
+# Debian packages the suite uses (a PostgreSQL server for the node tests). Installed when
+# missing and running as root (as CI does); otherwise the tests that need them are skipped
+# and say which command installs them.
+DEB_TEST := postgresql
 
 demo: build
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
 
-test: build
+test: build system-deps
 	$(PY) -m pytest -q
+
+system-deps:
+	@missing=""; for p in $(DEB_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages:$$missing (apt-get install -y$$missing);" \
+	    "the tests that need them will be skipped"; fi; fi
 
 bench: build
 	$(VENV)/bin/meshmpc bench all --json

@@ -195,3 +195,13 @@ def test_entries_forwarded_to_syslog(tmp_path):
     message = server.recv(4096).decode()
     assert '"kind": "grant.create"' in message and '"grantee": "gov"' in message
     server.close()
+
+
+def test_postgresql_log_verifies_and_refuses_rewrites(postgres):
+    url = postgres.new_database().replace("postgresql://", "postgresql+psycopg://")
+    log = AuditLog(url, "bank", KEY, checkpoint_every=5)
+    log.append_many([("job.step", "alice", {"i": i}) for i in range(12)])
+    assert verify(url, "bank", KEY.verify_key).ok
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_entries SET actor='mallory' WHERE seq=3")
