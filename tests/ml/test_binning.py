@@ -167,3 +167,11 @@ def test_fine_bins_quantile_equal_numpy():
     expected = np.unique(np.quantile(values, np.linspace(0, 1, 11)[1:-1]))
     assert np.allclose(fine.features[0].edges, expected)
     assert np.array_equal(fine.groups[:, 0], np.searchsorted(expected, values, side="right"))
+
+
+def test_honest_majority_equals_dishonest(tmp_path):
+    names = ["bank", "gov", "fin"]
+    rep3 = _run(names, tmp_path / "rep3", params={"security": "honest-majority", "bins": 6})
+    semi = _run(names, tmp_path / "semi", params=DEALER)
+    for party in names:
+        assert rep3[party].models["binning"] == semi[party].models["binning"]

@@ -344,8 +344,8 @@ def woe_table(fine: FineBins, bins: Mapping[str, FeatureBins],
     """The WOE of every row's final bin, straight from the fine bin indices."""
     columns = {}
     for j, f in enumerate(fine.features):
-        final = mappings[f.name][fine.groups[:, j]]
-        columns[f.name] = pa.array(bins[f.name].woe[final])
+        by_fine = bins[f.name].woe[mappings[f.name]]  # WOE of each fine bin: one gather
+        columns[f.name] = pa.array(by_fine[fine.groups[:, j]])
     return pa.table(columns)
 
 

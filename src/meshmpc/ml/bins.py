@@ -86,6 +86,20 @@ def _manual_cuts(name: str, cuts: Any) -> list[float]:
     return values
 
 
+def bin_of(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Number of edges <= each value (NaN: 0), i.e. ``searchsorted(side="right")``.
+
+    With few edges, one vectorised comparison per edge beats a binary search per
+    value (about three times faster for 10 bins at 10^6 rows).
+    """
+    if len(edges) > 32:
+        return np.searchsorted(np.asarray(edges), values, side="right")
+    index = np.zeros(values.shape, dtype=np.uint8)
+    for edge in edges:
+        index += values >= edge
+    return index
+
+
 def numeric_feature(name: str, column: pa.ChunkedArray, method: str, bins: int,
                     manual: Sequence[float] | None) -> tuple[FineFeature, np.ndarray]:
     """Fine bins of a numeric column and the bin of every row."""
@@ -94,7 +108,7 @@ def numeric_feature(name: str, column: pa.ChunkedArray, method: str, bins: int,
     if len(edges) + 2 > MAX_FINE_BINS:
         raise BinningError(f"column {name!r}: {len(edges) + 1} bins; at most "
                            f"{MAX_FINE_BINS - 1} fit (lower bins / fine_bins)")
-    index = np.searchsorted(np.asarray(edges), values, side="right")
+    index = bin_of(values, edges)
     missing = np.isnan(values)
     has_missing = bool(missing.any())
     if has_missing:
@@ -141,7 +155,8 @@ def fine_bins(table: pa.Table, columns: Sequence[str], method: str, bins: int,
     if unknown:
         raise BinningError(f"manual_cuts name column(s) {unknown} that are not features here")
     features: list[FineFeature] = []
-    groups = np.zeros((table.num_rows, len(columns)), dtype=np.uint8)
+    # column-major: each feature's indices are contiguous (written and read per feature)
+    groups = np.zeros((table.num_rows, len(columns)), dtype=np.uint8, order="F")
     for j, name in enumerate(columns):
         column = table.column(name)
         if name in manual_cuts or (name not in categorical and is_numeric(column.type)):
