@@ -11,9 +11,10 @@ steps (SPMD) over the step's mesh:
    announces its layout: bins per feature to all (the product needs the
    shape), feature names and kinds to the bank; no cut point or category
    leaves the owner;
-3. the bank secret-shares the n x 2 matrix [label, 1]; for each owner in turn
-   one ``OwnerProduct.grouped_sum`` over all its features gives the bad and
-   total count of every fine bin, revealed to the bank only;
+3. the bank secret-shares its label; for each owner in turn one
+   ``OwnerProduct.grouped_sum`` over all its features gives the bad count of
+   every fine bin, revealed to the bank only; the owner sends the bank its
+   row count per fine bin (which the bank would learn anyway);
 4. the bank merges bins (:mod:`meshmpc.ml.merge`), enforces the minimum rows
    per bin and the re-binning limit (:mod:`meshmpc.ml.rebin`), and sends each
    owner its merge plan and WOE per bin, or a refusal to everyone.
@@ -26,7 +27,7 @@ final WOE and row count of its own bins (a bin's bad rate, so bins are at
 least ``min_rows`` rows) and, with an observation date, every aligned row's
 observation date. Nothing else: no label, no other party's bins. Costs: one
 grouped_sum per owner (the product's cost for an n x sum(bins) one-hot
-matrix and a 2-column vector) plus O(n) for the dates and O(bins) messages.
+matrix and the label vector) plus O(n) for the dates and O(bins) messages.
 """
 
 from __future__ import annotations
@@ -242,25 +243,51 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
                          layouts: dict[str, list[dict[str, Any]]], y: np.ndarray | None,
                          fine: FineBins | None, n: int, factory: ProductFactory,
                          params: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """Bad and total count of every owner's fine bins, revealed to the bank only."""
+    """Bad and total count of every owner's fine bins, at the bank only: the bad counts
+    from one grouped_sum of the shared label per owner, the totals (which the owner
+    knows and the bank would learn anyway) sent by the owner in the clear."""
     counts: dict[str, np.ndarray] = {}
     if not any(layouts[o] for o in owners):
         return counts
     product = await factory(ctx.scope("mpc"), params)
-    backend = product.backend
-    matrix = np.stack([y, np.ones_like(y)], axis=1) if y is not None else None
-    shared = await backend.input(bank, matrix, shape=(n, 2), integer=True)
+    shared = await product.backend.input(bank, y, shape=(n,), integer=True)
     for owner in owners:
         n_groups = [int(f["n_bins"]) for f in layouts[owner]]
         if not n_groups:
             continue
-        groups = fine.groups if owner == step.party and fine is not None else None
+        mine = fine if owner == step.party else None
         step.progress(owners.index(owner), len(owners), f"grouped sums of {owner}")
-        sums = await product.grouped_sum(owner, groups, shared, n_groups)
+        sums = await product.grouped_sum(owner, mine.groups if mine else None, shared,
+                                         n_groups)
+        if mine is not None:
+            await ctx.send(bank, "totals", _totals(mine))
         opened = await sums.reveal(to=bank)
         if opened is not None:
-            counts[owner] = np.rint(np.asarray(opened)).astype(np.int64).reshape(-1, 2)
+            totals = _check_totals(step, owner, await ctx.recv(owner, "totals"), n_groups, n)
+            bad = np.rint(np.asarray(opened)).astype(np.int64).reshape(-1)
+            if np.any(bad < 0) or np.any(bad > totals):
+                raise BinningError(f"{_where(step)}: bad counts of {owner}'s bins exceed "
+                                   f"their row counts; its bin indices are inconsistent")
+            counts[owner] = np.stack([bad, totals], axis=1)
     return counts
+
+
+def _totals(fine: FineBins) -> np.ndarray:
+    return np.concatenate([np.bincount(fine.groups[:, j], minlength=f.n_bins)
+                           for j, f in enumerate(fine.features)]).astype(np.int64)
+
+
+def _check_totals(step: StepContext, owner: str, totals: Any, n_groups: list[int],
+                  n: int) -> np.ndarray:
+    """The owner's per-bin row counts, checked against its layout and the row count."""
+    ok = isinstance(totals, np.ndarray) and totals.dtype == np.int64 \
+        and totals.shape == (sum(n_groups),) and bool(np.all(totals >= 0))
+    if ok:
+        bounds = np.cumsum([0, *n_groups])
+        ok = bool(np.all(np.add.reduceat(totals, bounds[:-1]) == n))
+    if not ok:
+        raise BinningError(f"{_where(step)}: malformed bin counts from {owner}")
+    return totals
 
 
 def _split(counts: np.ndarray, layout: list[dict[str, Any]]) -> list[np.ndarray]:
