@@ -175,3 +175,10 @@ def test_honest_majority_equals_dishonest(tmp_path):
     semi = _run(names, tmp_path / "semi", params=DEALER)
     for party in names:
         assert rep3[party].models["binning"] == semi[party].models["binning"]
+
+
+def test_unknown_or_public_private_parameters_rejected(tmp_path):
+    with pytest.raises(BinningError, match=r"unknown ml.binning parameter\(s\) \['colour'\]"):
+        _run(["bank", "gov"], tmp_path, params={**DEALER, "colour": "red"})
+    with pytest.raises(BinningError, match="manual_cuts are private"):
+        _run(["bank", "gov"], tmp_path, params={**DEALER, "manual_cuts": {"capital": [0.0]}})

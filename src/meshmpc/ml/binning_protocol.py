@@ -82,6 +82,9 @@ class Settings:
         unknown = sorted(set(merged) - known)
         if unknown:
             raise BinningError(f"unknown ml.binning parameter(s) {unknown}")
+        if merged.get("missing", "separate") != "separate":
+            raise BinningError("missing: only 'separate' (missing values in their own bin, "
+                               "merged only when smaller than the minimum) is supported")
         values = {k: merged[k] for k in cls.__dataclass_fields__ if k in merged}
         for name in ("exclude", "categorical"):
             values[name] = tuple(params.get(name, ())) + tuple(party_params.get(name, ()))
