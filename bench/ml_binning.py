@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "features": sum(counts.values()), "parties": len(parties),
         "wall_s": round(median(walls), 3), "bytes_sent": int(sent[best]),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results.values()), 1),
-        "features_per_party": counts, "bins": args.bins, "triples": args.triples,
+        "features_per_party": counts, "bins": args.bins,
+        "triples": args.triples if args.security == "dishonest-majority" else "none",
         "checked": results[parties[0]]["checked"], "runs": runs,
         "walls": [round(w, 3) for w in walls], **wan_fields(args),
     }

@@ -17,15 +17,17 @@ The correlation is computed securely: each party standardises its own WOE
 columns Z_p (local), shares its within-party block Z_p^T Z_p / n, and every
 cross-party block is one owner product Z_i^T <Z_j> / n (``rmatvec``) with
 Z_j secret-shared by its owner. The comparisons |C_st| > corr_max run on
-shares; then, in IV order, each feature's "correlated with a kept one" bit
-(a sum of the secret comparison bits over the already-kept features, tested
-for > 0) is opened. Revealed: to the bank, the IV and names of every party's
-passing features (it learnt them in ``ml.binning``); to every party, the IV
-rank order of the correlation candidates (as party and index) and which of
-them are dropped. Not revealed: any correlation value or comparison bit.
+shares in one batch; then, in IV order, each feature's "correlated with a
+kept one" bit (the OR of the secret comparison bits over the already-kept
+features, kept up to date with one multiplication per kept feature) is
+opened. Revealed: to the bank, the IV and names of every party's passing
+features (it learnt them in ``ml.binning``); to every party, the IV rank
+order of the correlation candidates (as party and index) and which of them
+are dropped. Not revealed: any correlation value or comparison bit.
 Security model: semi-honest, that of the owner product. Costs: the products
 (d_i x d_j outputs), one batched multiplication and comparison over the
-d x d matrix, and one comparison per candidate in sequence (d rounds).
+d x d matrix, then per candidate in IV order one opening and, when kept, one
+multiplication of d values (about 2d rounds).
 """
 
 from __future__ import annotations
@@ -162,23 +164,27 @@ async def correlation_shares(product: OwnerProduct, parties: list[str], me: str,
 
 async def greedy_drop(corr: SecretTensor, order: list[int], corr_max: float) -> list[bool]:
     """Dropped flag per position of ``order`` (indices into corr): drop a feature whose
-    |corr| with an already-kept one exceeds corr_max. Only the flags are opened."""
+    |corr| with an already-kept one exceeds corr_max. Only the flags are opened.
+
+    All comparisons run in one batch (<B> = [C^2 > corr_max^2], 0/1 shares); then
+    <hits>_t = OR of B_st over the kept s is kept up to date with one batched
+    multiplication per kept feature (a OR b = a + b - ab), so each candidate
+    costs one opening and at most one multiplication round.
+    """
     squared = await corr.mul(corr)
     over = await (squared > corr_max * corr_max)
-    kept: list[int] = []
+    hits: SecretTensor | None = None
     dropped: list[bool] = []
     for t in order:
-        if not kept:
-            kept.append(t)
-            dropped.append(False)
-            continue
-        hits = over[t][np.asarray(kept)].sum().reshape(1)
-        flag = await (await hits.neg().msb()).reveal()
-        assert flag is not None
-        is_dropped = bool(flag[0] > 0.5)
-        dropped.append(is_dropped)
-        if not is_dropped:
-            kept.append(t)
+        if hits is not None:
+            flag = await hits[t].reshape(1).reveal()
+            assert flag is not None
+            if flag[0] > 0.5:
+                dropped.append(True)
+                continue
+        dropped.append(False)
+        row = over[t]
+        hits = row if hits is None else hits + row - await hits.mul(row)
     return dropped
 
 
