@@ -119,24 +119,30 @@ async def bench_job(ctx: Context, parties: list[str], counts: dict[str, int], ro
     return {"walls": walls, "sent": sent, "checked": checked}
 
 
+def _add(parser: argparse.ArgumentParser, flag: str, **options: Any) -> None:
+    """Add ``flag`` unless another benchmark of the dispatcher already added it."""
+    if flag not in parser._option_string_actions:  # noqa: SLF001 - argparse has no query API
+        parser.add_argument(flag, **options)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the binning benchmark (shared with bench/ml.py's dispatcher)."""
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--features", default="bank=8,gov=120,fin=64,telco=29",
-                        help="party=count pairs, the label holder first")
-    parser.add_argument("--bins", type=int, default=10)
-    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
-                        default="dishonest-majority")
-    parser.add_argument("--triples", choices=["ot", "dealer"], default="ot",
-                        help="semi2k correlations: ot (default) or dealer (insecure, "
-                             "benchmarks only)")
-    parser.add_argument("--check-cells", type=int, default=20_000_000,
-                        help="check IVs against the plaintext up to rows x features cells")
-    parser.add_argument("--timeout", type=float, default=3600.0)
+    """The options of the binning benchmark (shared with bench/ml.py's dispatcher, which
+    may already define some of them: those are left as they are)."""
+    _add(parser, "--rows", type=int, default=20_000)
+    _add(parser, "--features", default="bank=8,gov=120,fin=64,telco=29",
+         help="party=count pairs, the label holder first")
+    _add(parser, "--bins", type=int, default=10)
+    _add(parser, "--security", choices=["dishonest-majority", "honest-majority"],
+         default="dishonest-majority")
+    _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
+         help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
+    _add(parser, "--check-cells", type=int, default=20_000_000,
+         help="check IVs against the plaintext up to rows x features cells")
+    _add(parser, "--timeout", type=float, default=3600.0)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the benchmark and return its JSON record (the dispatcher's entry point)."""
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Run the benchmark and return its JSON records (the dispatcher's entry point)."""
     from meshmpc.net.launch import run_local
 
     counts = parse_features(args.features)
@@ -160,7 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "checked": results[parties[0]]["checked"], "runs": runs,
         "walls": [round(w, 3) for w in walls], **wan_fields(args),
     }
-    return record
+    return [record]
 
 
 def main(argv: list[str]) -> int:
@@ -169,6 +175,6 @@ def main(argv: list[str]) -> int:
     add_common(parser)
     parser.set_defaults(repeats=3)
     args = parser.parse_args(argv)
-    record = run(args)
+    (record,) = run(args)
     emit(record, args.json)
     return 0 if record["checked"] is not False else 1

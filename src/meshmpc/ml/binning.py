@@ -216,7 +216,9 @@ class Binning:
                                f"{missing[:5]}; pass the columns the model was fitted on")
         columns = {name: pa.array(f.transform(table.column(name), self.default_woe))
                    for name, f in self.features.items()}
-        return pa.table(columns) if columns else pa.table({}).slice(0, 0)
+        if not columns:  # no features: an empty table that still has the rows
+            return pa.table({"rows": pa.nulls(table.num_rows)}).drop_columns(["rows"])
+        return pa.table(columns)
 
     def report(self) -> dict[str, Any]:
         """``{"iv": {feature: value}, "bins": {feature: [...]}}`` for report.json."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -43,6 +43,7 @@ import pyarrow as pa
 from meshmpc.data import asof
 from meshmpc.errors import MeshMPCError
 from meshmpc.jobs.api import StepContext
+from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.ml import merge, rebin
 from meshmpc.ml.backends import owner_product
 from meshmpc.ml.binning import Binning, FeatureBins
@@ -53,7 +54,8 @@ from meshmpc.net import Context
 
 MAX_FEATURES = 100_000
 """Features one owner may announce (bounds what a peer's layout makes us allocate)."""
-ProductFactory = Callable[[Context, Mapping[str, Any]], Awaitable[OwnerProduct]]
+ProductFactory = Callable[[Context, Mapping[str, Any], str], Awaitable[OwnerProduct]]
+"""``(ctx, params, label_holder) -> OwnerProduct``, e.g. ``backends.owner_product``."""
 
 
 @dataclass(frozen=True)
@@ -252,8 +254,10 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
     counts: dict[str, np.ndarray] = {}
     if not any(layouts[o] for o in owners):
         return counts
-    product = await factory(ctx.scope("mpc"), params)
-    shared = await product.backend.input(bank, y, shape=(n,), integer=True)
+    product = await factory(ctx.scope("mpc"), params, bank)
+    backend = cast(SecureBackend | None, product.backend)  # None at an input provider
+    shared = cast(SecretTensor, await backend.input(bank, y, shape=(n,), integer=True)
+                  if backend is not None else None)
     for owner in owners:
         n_groups = [int(f["n_bins"]) for f in layouts[owner]]
         if not n_groups:
@@ -264,7 +268,7 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
                                          n_groups)
         if mine is not None:
             await ctx.send(bank, "totals", _totals(mine))
-        opened = await sums.reveal(to=bank)
+        opened = await sums.reveal(to=bank) if sums is not None else None
         if opened is not None:
             totals = _check_totals(step, owner, await ctx.recv(owner, "totals"), n_groups, n)
             bad = np.rint(np.asarray(opened)).astype(np.int64).reshape(-1)
@@ -376,6 +380,8 @@ def woe_table(fine: FineBins, bins: Mapping[str, FeatureBins],
     for j, f in enumerate(fine.features):
         by_fine = bins[f.name].woe[mappings[f.name]]  # WOE of each fine bin: one gather
         columns[f.name] = pa.array(by_fine[fine.groups[:, j]])
+    if not columns:  # no features here: an empty table that still has the rows
+        return pa.table({"rows": pa.nulls(fine.groups.shape[0])}).drop_columns(["rows"])
     return pa.table(columns)
 
 

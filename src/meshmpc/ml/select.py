@@ -228,9 +228,15 @@ async def _correlation_flags(ctx: Context, step: StepContext, order: list[tuple[
                              dims: Mapping[str, int], z: np.ndarray, n: int,
                              settings: SelectParams, params: Mapping[str, Any],
                              factory: ProductFactory) -> list[bool]:
-    if len(order) <= 1:
+    if len(order) <= 1 or settings.corr_max >= 1.0:  # nothing can be over the limit
         return [False] * len(order)
-    product = await factory(ctx.scope("mpc"), params)
+    bank = step.label_holder
+    assert bank is not None
+    product = await factory(ctx.scope("mpc"), params, bank)
+    if product.backend is None:
+        raise BinningError(f"party {step.party}, step {step.step_id}: the correlation filter "
+                           f"needs every feature owner among the compute parties; run "
+                           f"ml.select with security: dishonest-majority, or corr_max: 1.0")
     corr = await correlation_shares(product, step.step_parties, step.party, z, dims, n)
     # position of (party, index) in the party-ordered correlation matrix
     offsets, start = {}, 0
