@@ -211,25 +211,35 @@ def _local_fine(step: StepContext, table: pa.Table, settings: Settings,
         raise BinningError(f"{_where(step)}: {exc}") from None
 
 
-def _check_layout(step: StepContext, sender: str, layout: Any) -> list[dict[str, Any]]:
+def _check_layout(step: StepContext, sender: str, layout: Any,
+                  full: bool) -> list[dict[str, Any]]:
+    """A received layout: at the bank full entries, elsewhere bin counts only."""
     ok = isinstance(layout, list) and len(layout) <= MAX_FEATURES and all(
         isinstance(f, Mapping) and isinstance(f.get("n_bins"), int)
-        and 1 <= f["n_bins"] <= MAX_FINE_BINS and f.get("kind") in ("numeric", "categorical")
+        and 1 <= f["n_bins"] <= MAX_FINE_BINS
+        and (not full or (f.get("kind") in ("numeric", "categorical")
+                          and isinstance(f.get("name"), str)
+                          and isinstance(f.get("missing"), bool)
+                          and isinstance(f.get("manual"), bool)))
         for f in layout)
     if not ok:
         raise BinningError(f"{_where(step)}: malformed bin layout from {sender}")
     return [dict(f) for f in layout]
 
 
-async def _exchange_layouts(step: StepContext, ctx: Context, owners: list[str],
+async def _exchange_layouts(step: StepContext, ctx: Context, bank: str, owners: list[str],
                             fine: FineBins | None, error: str | None
                             ) -> dict[str, list[dict[str, Any]]]:
-    """Every party says whether it is ready; owners add their layouts. One party's
-    error stops every party (naming it) before any secure computation."""
+    """Every party says whether it is ready; owners add their layouts (names and kinds
+    to the bank only, bins per feature to the others). One party's error stops every
+    party (naming it) before any secure computation."""
     peers = [p for p in step.step_parties if p != step.party]
     layout = [f.layout() for f in fine.features] if fine and step.party in owners else []
-    message: Any = {"ok": False, "reason": error} if error else {"ok": True, "layout": layout}
-    await _broadcast(ctx, peers, "layout", message)
+    sizes = [{"n_bins": f["n_bins"]} for f in layout]
+    for peer in peers:
+        message: Any = {"ok": False, "reason": error} if error else \
+            {"ok": True, "layout": layout if peer == bank else sizes}
+        await ctx.send(peer, "layout", message)
     if error:
         raise BinningError(error)
     layouts: dict[str, list[dict[str, Any]]] = {}
@@ -240,7 +250,8 @@ async def _exchange_layouts(step: StepContext, ctx: Context, owners: list[str],
             continue
         status = _check_status(step, party, await ctx.recv(party, "layout"))
         if party in owners:
-            layouts[party] = _check_layout(step, party, status.get("layout"))
+            layouts[party] = _check_layout(step, party, status.get("layout"),
+                                           full=step.party == bank)
     return layouts
 
 
@@ -403,7 +414,7 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     else:
         obs = await _owner_start(step, ctx, bank, table)
     fine, excluded, error = _prepare(step, table, obs, settings)
-    layouts = await _exchange_layouts(step, ctx, owners, fine, error)
+    layouts = await _exchange_layouts(step, ctx, bank, owners, fine, error)
     assert fine is not None
     counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine,
                                   table.num_rows, factory, params)
