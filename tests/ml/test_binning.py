@@ -182,3 +182,13 @@ def test_unknown_or_public_private_parameters_rejected(tmp_path):
         _run(["bank", "gov"], tmp_path, params={**DEALER, "colour": "red"})
     with pytest.raises(BinningError, match="manual_cuts are private"):
         _run(["bank", "gov"], tmp_path, params={**DEALER, "manual_cuts": {"capital": [0.0]}})
+
+
+def test_reference_product_in_blocks_equals_one_call(tmp_path, monkeypatch):
+    from meshmpc.ml import binning_protocol
+
+    whole = _run(["bank", "gov"], tmp_path / "whole")
+    monkeypatch.setattr(binning_protocol, "REFERENCE_BLOCK_CELLS", 3 * N)  # ~1 feature a call
+    blocks = _run(["bank", "gov"], tmp_path / "blocks")
+    assert blocks["gov"].models["binning"] == whole["gov"].models["binning"]
+    assert blocks["bank"].report["iv_all"] == whole["bank"].report["iv_all"]

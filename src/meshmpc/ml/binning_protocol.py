@@ -43,17 +43,19 @@ import pyarrow as pa
 from meshmpc.data import asof
 from meshmpc.errors import MeshMPCError
 from meshmpc.jobs.api import StepContext
-from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
 from meshmpc.ml import merge, rebin
 from meshmpc.ml.backends import owner_product
 from meshmpc.ml.binning import Binning, FeatureBins
 from meshmpc.ml.bins import MAX_FINE_BINS, METHODS, FineBins, apply_plan, fine_bins
-from meshmpc.ml.product import OwnerProduct
+from meshmpc.ml.product import OwnerProduct, SharedInputProduct
 from meshmpc.ml.woe import SMOOTHING, BinningError
 from meshmpc.net import Context
 
 MAX_FEATURES = 100_000
 """Features one owner may announce (bounds what a peer's layout makes us allocate)."""
+REFERENCE_BLOCK_CELLS = 1 << 22
+"""One-hot cells per grouped_sum call with the reference product (32 MB of shares)."""
 ProductFactory = Callable[[Context, Mapping[str, Any], str], Awaitable[OwnerProduct]]
 """``(ctx, params, label_holder) -> OwnerProduct``, e.g. ``backends.owner_product``."""
 
@@ -275,8 +277,7 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
             continue
         mine = fine if owner == step.party else None
         step.progress(owners.index(owner), len(owners), f"grouped sums of {owner}")
-        sums = await product.grouped_sum(owner, mine.groups if mine else None, shared,
-                                         n_groups)
+        sums = await _grouped_sums(product, owner, mine, shared, n_groups, n)
         if mine is not None:
             await ctx.send(bank, "totals", _totals(mine))
         opened = await sums.reveal(to=bank) if sums is not None else None
@@ -288,6 +289,36 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
                                    f"their row counts; its bin indices are inconsistent")
             counts[owner] = np.stack([bad, totals], axis=1)
     return counts
+
+
+async def _grouped_sums(product: OwnerProduct, owner: str, mine: FineBins | None,
+                        shared: SecretTensor, n_groups: list[int], n: int
+                        ) -> SecretTensor | None:
+    """One grouped_sum over all the owner's features; with the reference product (which
+    shares the whole one-hot matrix) in blocks of at most REFERENCE_BLOCK_CELLS cells,
+    so no single message or triple outgrows the mesh's limits."""
+    if type(product) is not SharedInputProduct:
+        return await product.grouped_sum(owner, mine.groups if mine else None, shared,
+                                         n_groups)
+    parts: list[SecretTensor] = []
+    for block in _blocks(n_groups, n):
+        groups = np.ascontiguousarray(mine.groups[:, block]) if mine is not None else None
+        parts.append(await product.grouped_sum(owner, groups, shared,
+                                               [n_groups[j] for j in block]))
+    return concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _blocks(n_groups: list[int], n: int) -> list[list[int]]:
+    """Consecutive feature blocks whose one-hot matrices hold at most the cell limit."""
+    blocks: list[list[int]] = [[]]
+    cells = 0
+    for j, bins in enumerate(n_groups):
+        if blocks[-1] and cells + n * bins > REFERENCE_BLOCK_CELLS:
+            blocks.append([])
+            cells = 0
+        blocks[-1].append(j)
+        cells += n * bins
+    return blocks
 
 
 def _totals(fine: FineBins) -> np.ndarray:
