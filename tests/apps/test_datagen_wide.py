@@ -89,6 +89,7 @@ def test_job_excludes_the_leak_which_would_inflate_auc(wide, tmp_path):
     tables = _aligned(wide)
     label = tables["bank"].column("default_12m").to_numpy().astype(float)
     inputs = {p: {"align": StepOutput(tables={"aligned": t})} for p, t in tables.items()}
+    fin_unused = tables["fin"].column_names[13:-2]  # keep 12 features and the leak (speed)
     runs = {}
     for obs in ("application_date", None):
         parties = {"bank": PartyInput("bank", key="credit_code", label="default_12m",
@@ -97,7 +98,8 @@ def test_job_excludes_the_leak_which_would_inflate_auc(wide, tmp_path):
         runs[obs] = run_component(binning, parties, inputs, {"triples": "dealer"},
                                   tmp_path / str(obs),
                                   party_params={"bank": {"exclude": ["days_overdue"],
-                                                         "min_bin_rows": 50}})
+                                                         "min_bin_rows": 50},
+                                                "fin": {"exclude": fin_unused}})
     honest, leaky = runs["application_date"], runs[None]
     assert honest["fin"].report["excluded_asof"] == [LEAK]
     assert LEAK not in honest["fin"].tables["features"].column_names
