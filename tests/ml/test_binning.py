@@ -192,3 +192,13 @@ def test_reference_product_in_blocks_equals_one_call(tmp_path, monkeypatch):
     blocks = _run(["bank", "gov"], tmp_path / "blocks")
     assert blocks["gov"].models["binning"] == whole["gov"].models["binning"]
     assert blocks["bank"].report["iv_all"] == whole["bank"].report["iv_all"]
+
+
+def test_ot_triples_no_dealer(tmp_path):
+    """The default correlations (OT-made triples, no dealer) give the same bins."""
+    tables = {p: t.slice(0, 400) for p, t in _tables().items()}
+    tables["gov"] = tables["gov"].select(["id", "capital"])
+    ot = _run(["bank", "gov"], tmp_path / "ot", params={"bins": 4}, tables=tables)
+    dealer = _run(["bank", "gov"], tmp_path / "d", params={**DEALER, "bins": 4}, tables=tables)
+    assert ot["gov"].models["binning"] == dealer["gov"].models["binning"]
+    assert ot["gov"].report["iv"]["capital"] > 0.05
