@@ -202,3 +202,28 @@ def test_ot_triples_no_dealer(tmp_path):
     dealer = _run(["bank", "gov"], tmp_path / "d", params={**DEALER, "bins": 4}, tables=tables)
     assert ot["gov"].models["binning"] == dealer["gov"].models["binning"]
     assert ot["gov"].report["iv"]["capital"] > 0.05
+
+
+def test_snapshots_joined_as_of_the_observation_date(tmp_path):
+    """A partner's snapshot value recorded after a row's observation date is never used:
+    its later, label-revealing snapshot would otherwise give a huge IV."""
+    import pyarrow.parquet as pq
+
+    obs = pa.array(np.full(N, 19_800, np.int32), type=pa.date32())  # 2024-03-18
+    tables = _tables()
+    tables["bank"] = tables["bank"].append_column("obs", obs)
+    early = RISK + np.random.default_rng(9).normal(size=N)
+    snap = pa.table({"id": np.concatenate([IDS, IDS]),
+                     "when": pa.array(np.r_[np.full(N, 19_700), np.full(N, 19_900)]
+                                      .astype(np.int32), type=pa.date32()),
+                     "score": np.concatenate([early, LABEL * 10.0])})
+    pq.write_table(snap, tmp_path / "snap.parquet")
+    parties = _parties(["bank", "gov"])
+    parties["bank"] = PartyInput("bank", key="id", label="y", obs_date="obs")
+    inputs = {p: {"align": StepOutput(tables={"aligned": tables[p]})} for p in parties}
+    spec = {"data": str(tmp_path / "snap.parquet"), "date": "when", "columns": ["score"]}
+    out = run_component(binning, parties, inputs, DEALER, tmp_path,
+                        party_params={"bank": {"min_bin_rows": 20}, "gov": {"snapshots": spec}})
+    iv = out["gov"].report["iv"]["score"]
+    bins = Binning.from_dict(out["gov"].models["binning"]).features["score"]
+    assert 0.05 < iv < 1.0 and bins.n_bins > 2  # the early snapshot, not the label copy

@@ -76,6 +76,7 @@ class Settings:
     categorical: tuple[str, ...] = ()
     manual_cuts: Mapping[str, Any] = field(default_factory=dict)
     recorded_at: Mapping[str, str] = field(default_factory=dict)
+    snapshots: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, params: Mapping[str, Any], party_params: Mapping[str, Any]) -> Settings:
@@ -197,10 +198,33 @@ def _as_of(step: StepContext, table: pa.Table, obs: np.ndarray | None,
            settings: Settings) -> tuple[pa.Table, list[str]]:
     """The table as of the observation dates, and the columns left with no value."""
     if obs is None:
+        if settings.snapshots:
+            raise BinningError(f"{_where(step)}: snapshots are joined as of the observation "
+                               f"date; declare parties.<bank>.obs_date")
         return table, []
+    if settings.snapshots:
+        table = _join_snapshots(step, table, obs, settings.snapshots)
     pairs = asof.recorded_at_columns(table, settings.recorded_at)
     masked = asof.mask_recorded_after(table, obs, pairs)
     return masked, asof.unavailable_columns(masked, list(pairs))
+
+
+def _join_snapshots(step: StepContext, table: pa.Table, obs: np.ndarray,
+                    spec: Mapping[str, Any]) -> pa.Table:
+    """This party's snapshot file (``party_params.snapshots: {data, date, columns}``)
+    joined to its aligned rows as of each row's observation date."""
+    from meshmpc.data import load_table
+
+    key = step.me.key
+    if not key or "data" not in spec or "date" not in spec:
+        raise BinningError(f"{_where(step)}: snapshots need {{data: file, date: column}} "
+                           f"and parties.{step.party}.key")
+    snapshots = load_table(spec["data"])
+    dates = pa.array(obs.astype(np.int32), type=pa.date32())
+    left = table.append_column("__obs_date__", dates)
+    joined = asof.asof_join(left, snapshots, key, "__obs_date__", str(spec["date"]),
+                            spec.get("columns"))
+    return joined.drop_columns(["__obs_date__"])
 
 
 def _local_fine(step: StepContext, table: pa.Table, settings: Settings,

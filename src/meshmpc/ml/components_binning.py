@@ -6,7 +6,9 @@ manual), ``bins`` (10), ``fine_bins`` (50, the starting bins of chi-merge),
 ``min_bin_share`` (0.05), ``exclude``, ``categorical``, ``security``
 (dishonest-majority | honest-majority), ``triples`` (ot; dealer only in tests).
 ``party_params`` (private): ``manual_cuts: {column: [cuts]}``, ``exclude``,
-``categorical``, ``recorded_at: {column: recorded-at column}``; at the bank
+``categorical``, ``recorded_at: {column: recorded-at column}``, ``snapshots:
+{data: file, date: column, columns: [...]}`` (joined as of the observation
+date, :func:`meshmpc.data.asof.asof_join`); at the bank
 also ``min_bin_share`` / ``min_bin_rows`` (the minimum rows per released bin,
 default max(5 % of rows, 50)) and ``max_rebinnings`` (5). Inputs: table
 ``aligned``. Outputs: table ``features``, model ``binning``, report (see
