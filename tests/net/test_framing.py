@@ -97,8 +97,13 @@ def test_codec_rejects_unsendable_objects() -> None:
 
 def test_raw_array_header_is_checked() -> None:
     with pytest.raises(MalformedMessageError, match="inconsistent"):
-        codec.allocate_raw_array(["<u8", [10], 79], max_bytes=1 << 20)
+        codec.check_raw_array_header(["<u8", [10], 79], max_bytes=1 << 20)
     with pytest.raises(MalformedMessageError, match="exceeds the message limit"):
-        codec.allocate_raw_array(["<u8", [1 << 20], 8 << 20], max_bytes=1 << 20)
-    with pytest.raises(MalformedMessageError, match="bad raw array header"):
-        codec.allocate_raw_array(["not-a-dtype", [1], 1], max_bytes=1 << 20)
+        codec.check_raw_array_header(["<u8", [1 << 20], 8 << 20], max_bytes=1 << 20)
+    with pytest.raises(MalformedMessageError, match="bad dtype"):
+        codec.check_raw_array_header(["not-a-dtype", [1], 1], max_bytes=1 << 20)
+    for dtype in ["O", "V8", "<U4", "(4,)u1"]:
+        with pytest.raises(MalformedMessageError):
+            codec.check_raw_array_header([dtype, [1], 8], max_bytes=1 << 20)
+    with pytest.raises(MalformedMessageError, match="inconsistent"):
+        codec.check_raw_array_header(["<u8", [0], 0], max_bytes=1 << 20)

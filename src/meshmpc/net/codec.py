@@ -9,8 +9,13 @@ Two encodings exist, and the sender picks by size:
   extension objects holding ``(dtype, shape, raw bytes)``;
 * raw: a top-level array of at least ``RAW_ARRAY_THRESHOLD`` bytes is
   announced by a small header item and its bytes follow as chunk records that
-  the receiver decrypts straight into a freshly allocated array: no
-  per-element encoding and no extra copy on either side.
+  the receiver decrypts straight into a buffer that grows as they arrive
+  (see :mod:`meshmpc.net.receive`): no per-element encoding and no extra copy.
+
+Every unpack runs with explicit msgpack limits derived from the size of the
+data at hand (no string, binary, array, map or extension can claim more
+elements than there are bytes), and numpy dtypes from the wire are limited to
+plain numbers (no objects, records or sub-arrays).
 """
 
 from __future__ import annotations
@@ -43,14 +48,60 @@ def _pack_default(obj: Any) -> Any:
     raise TypeError(f"cannot send object of type {type(obj).__name__}")
 
 
+def _limits(size: int) -> dict[str, int]:
+    """msgpack limits for ``size`` bytes of input: nothing may claim more than is there."""
+    size = max(size, 1)
+    return {
+        "max_buffer_size": size, "max_str_len": size, "max_bin_len": size,
+        "max_array_len": size, "max_map_len": size // 2 + 1, "max_ext_len": size,
+    }
+
+
+def _item_limits(size: int) -> dict[str, int]:
+    """The per-item limits of :func:`_limits` (``unpackb`` takes no buffer size)."""
+    limits = _limits(size)
+    del limits["max_buffer_size"]
+    return limits
+
+
+def wire_dtype(spec: Any) -> np.dtype:
+    """A dtype received from a peer: plain bool, integer, float or complex only."""
+    if not isinstance(spec, str) or len(spec) > 8:
+        raise MalformedMessageError(f"bad dtype {spec!r}")
+    try:
+        dtype = np.dtype(spec)
+    except (TypeError, ValueError) as exc:
+        raise MalformedMessageError(f"bad dtype {spec!r}") from exc
+    if dtype.kind not in "biufc" or dtype.fields is not None or dtype.subdtype is not None:
+        raise MalformedMessageError(f"dtype {spec!r} is not a plain number type")
+    return dtype
+
+
+def wire_shape(spec: Any) -> tuple[int, ...]:
+    """A shape received from a peer: up to 32 non-negative ints."""
+    if not isinstance(spec, list | tuple) or len(spec) > 32:
+        raise MalformedMessageError(f"bad shape {spec!r}")
+    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in spec):
+        raise MalformedMessageError(f"bad shape {spec!r}")
+    return tuple(spec)
+
+
 def _unpack_ext(code: int, data: bytes) -> Any:
     if code != _EXT_NDARRAY:
         raise MalformedMessageError(f"unknown msgpack extension type {code}")
-    unpacker = msgpack.Unpacker(use_list=False, raw=False)
+    unpacker = msgpack.Unpacker(use_list=False, raw=False, **_limits(len(data)))
     unpacker.feed(data)
-    dtype, shape = unpacker.unpack()
+    head = unpacker.unpack()
+    if not isinstance(head, tuple) or len(head) != 2:
+        raise MalformedMessageError("bad array extension header")
+    dtype, shape = wire_dtype(head[0]), wire_shape(head[1])
     offset = unpacker.tell()
-    return np.frombuffer(data, dtype=np.dtype(dtype), offset=offset).reshape(shape).copy()
+    count = 1
+    for s in shape:
+        count *= s
+    if count * dtype.itemsize != len(data) - offset:
+        raise MalformedMessageError("array extension size does not match its header")
+    return np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape).copy()
 
 
 _packer = msgpack.Packer(default=_pack_default, use_bin_type=True, autoreset=True)
@@ -65,7 +116,8 @@ def unpack(data: bytes | memoryview) -> Any:
     """Inverse of :func:`pack`."""
     try:
         return msgpack.unpackb(
-            data, ext_hook=_unpack_ext, raw=False, use_list=True, strict_map_key=False
+            data, ext_hook=_unpack_ext, raw=False, use_list=True, strict_map_key=False,
+            **_item_limits(len(data)),
         )
     except MalformedMessageError:
         raise
@@ -76,8 +128,7 @@ def unpack(data: bytes | memoryview) -> Any:
 def unpack_stream(data: bytes) -> msgpack.Unpacker:
     """An iterator over the msgpack items concatenated in ``data`` (a BATCH record)."""
     unpacker = msgpack.Unpacker(
-        ext_hook=_unpack_ext, raw=False, strict_map_key=False,
-        max_buffer_size=max(len(data), 1 << 20),
+        ext_hook=_unpack_ext, raw=False, strict_map_key=False, **_limits(len(data))
     )
     unpacker.feed(data)
     return unpacker
@@ -93,25 +144,22 @@ def raw_array_header(tag: str, arr: np.ndarray) -> list[Any]:
     return [tag, KIND_RAW_ARRAY, [arr.dtype.str, list(arr.shape), int(arr.nbytes)]]
 
 
-def allocate_raw_array(meta: Any, max_bytes: int) -> np.ndarray:
-    """Allocate the destination array a raw-array header announces, checking it first."""
-    try:
-        dtype_str, shape, nbytes = meta
-        dtype = np.dtype(dtype_str)
-        shape = tuple(int(s) for s in shape)
-        count = 1
-        for s in shape:
-            count *= s
-        nbytes = int(nbytes)
-    except Exception as exc:
-        raise MalformedMessageError(f"bad raw array header {meta!r}: {exc}") from exc
-    if dtype.hasobject or any(s < 0 for s in shape) or count * dtype.itemsize != nbytes:
-        raise MalformedMessageError(f"inconsistent raw array header {meta!r}")
+def check_raw_array_header(meta: Any, max_bytes: int) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Validate a raw-array header ``[dtype, shape, nbytes]``; nothing is allocated here."""
+    if not isinstance(meta, list | tuple) or len(meta) != 3:
+        raise MalformedMessageError(f"bad raw array header {meta!r:.100}")
+    dtype, shape, nbytes = wire_dtype(meta[0]), wire_shape(meta[1]), meta[2]
+    count = 1
+    for s in shape:
+        count *= s
+    if not isinstance(nbytes, int) or nbytes <= 0 or count * dtype.itemsize != nbytes:
+        raise MalformedMessageError(f"inconsistent raw array header {meta!r:.100}")
     if nbytes > max_bytes:
         raise MalformedMessageError(
-            f"announced array of {nbytes} bytes exceeds the message limit of {max_bytes}"
+            f"announced array of {nbytes} bytes exceeds the message limit of {max_bytes} "
+            "(cluster.max_message_bytes)"
         )
-    return np.empty(shape, dtype=dtype)
+    return dtype, shape, nbytes
 
 
 def encoded_size(obj: Any) -> int:
