@@ -152,7 +152,7 @@ class Link(asyncio.BufferedProtocol):
 
     def _loss_error(self, exc: Exception | None) -> NetworkError:
         peer = self.peer
-        if not self.authenticated:
+        if not self.ready.done():
             return HandshakeRejected(
                 peer, "connection closed during the handshake: the peer rejected us "
                 "(is our public key pinned correctly in its config?) or went away"
