@@ -12,9 +12,10 @@ Two encodings exist, and the sender picks by size:
   the receiver decrypts straight into a buffer that grows as they arrive
   (see :mod:`meshmpc.net.receive`): no per-element encoding and no extra copy.
 
-Every unpack runs with explicit msgpack limits derived from the size of the
-data at hand (no string, binary, array, map or extension can claim more
-elements than there are bytes), and numpy dtypes from the wire are limited to
+Every unpack first runs a structural check in C (``wire_msgpack_check``: no
+container may announce more elements than the bytes left could hold, which
+bounds what the decoder preallocates by the input size), then msgpack with
+explicit limits derived from the size of the data at hand; numpy dtypes from the wire are limited to
 plain numbers (no objects, records or sub-arrays).
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from meshmpc._core import wire_msgpack_check
 from meshmpc.net.errors import MalformedMessageError
 
 RAW_ARRAY_THRESHOLD = 64 * 1024
@@ -89,7 +91,10 @@ def wire_shape(spec: Any) -> tuple[int, ...]:
 def _unpack_ext(code: int, data: bytes) -> Any:
     if code != _EXT_NDARRAY:
         raise MalformedMessageError(f"unknown msgpack extension type {code}")
-    unpacker = msgpack.Unpacker(use_list=False, raw=False, **_limits(len(data)))
+    unpacker = msgpack.Unpacker(
+        use_list=False, raw=False, max_buffer_size=len(data), max_str_len=16, max_bin_len=0,
+        max_array_len=32, max_map_len=0, max_ext_len=0,
+    )  # the header is (dtype string, shape of <= 32 ints); the array bytes follow it
     unpacker.feed(data)
     head = unpacker.unpack()
     if not isinstance(head, tuple) or len(head) != 2:
@@ -112,8 +117,20 @@ def pack(item: Any) -> bytes:
     return _packer.pack(item)
 
 
+def check_structure(data: bytes | memoryview, expect_one: bool = False) -> None:
+    """Refuse malformed msgpack, and containers announcing more than the data holds."""
+    result = wire_msgpack_check(data)
+    if result < 0:
+        raise MalformedMessageError(
+            f"malformed or over-announcing msgpack at byte {-result - 1} of {len(data)}"
+        )
+    if expect_one and result != 1:
+        raise MalformedMessageError(f"expected one msgpack object, found {result}")
+
+
 def unpack(data: bytes | memoryview) -> Any:
     """Inverse of :func:`pack`."""
+    check_structure(data, expect_one=True)
     try:
         return msgpack.unpackb(
             data, ext_hook=_unpack_ext, raw=False, use_list=True, strict_map_key=False,
@@ -127,6 +144,7 @@ def unpack(data: bytes | memoryview) -> Any:
 
 def unpack_stream(data: bytes) -> msgpack.Unpacker:
     """An iterator over the msgpack items concatenated in ``data`` (a BATCH record)."""
+    check_structure(data)
     unpacker = msgpack.Unpacker(
         ext_hook=_unpack_ext, raw=False, strict_map_key=False, **_limits(len(data))
     )
