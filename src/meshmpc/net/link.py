@@ -138,6 +138,8 @@ class Link(asyncio.BufferedProtocol):
         try:
             for record in self.reader.buffer_updated(nbytes):
                 self._on_record(record)
+        except MalformedMessageError as exc:  # raised by the codec, which knows no peer
+            self._fail(exc if exc.peer else MalformedMessageError(str(exc), self.peer))
         except NetworkError as exc:
             self._fail(exc)
 
