@@ -101,6 +101,7 @@ class Link(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._peer_closed = False
+        self._close_error: PeerDisconnectedError | None = None  # the peer's CLOSE or ABORT
         self._closing = False
         self._lost = self.loop.create_future()
         self._raw: LargeReceive | None = None
@@ -168,8 +169,8 @@ class Link(asyncio.BufferedProtocol):
                 peer, f"disconnected in the middle of a message ({self._raw.filled} of "
                 f"{self._raw.total} bytes received)"
             )
-        if self._peer_closed:
-            return PeerDisconnectedError(peer, "peer closed the link")
+        if self._close_error is not None:
+            return self._close_error
         return PeerDisconnectedError(peer, f"connection lost ({exc or 'peer closed the socket'})")
 
     def pause_writing(self) -> None:
@@ -302,6 +303,7 @@ class Link(asyncio.BufferedProtocol):
 
     def _on_peer_close(self, error: PeerDisconnectedError) -> None:
         self._peer_closed = True
+        self._close_error = error
         if self.registered and self.peer is not None:
             self.owner.mailbox.fail(self.peer, error)
 
@@ -310,7 +312,9 @@ class Link(asyncio.BufferedProtocol):
     def _check_usable(self) -> None:
         if self.error is not None:
             raise self.error
-        if self._peer_closed or self._closing:
+        if self._close_error is not None:
+            raise self._close_error
+        if self._closing:
             raise PeerDisconnectedError(self.peer, "link is closed")
 
     async def send(self, tag: str, obj: Any) -> None:
