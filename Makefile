@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean
+.PHONY: demo test bench install build lint typecheck clean fuzz
 
 demo: build
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
@@ -22,6 +22,13 @@ bench: build
 lint: build
 	$(VENV)/bin/ruff check src apps bench tests
 	$(VENV)/bin/mypy
+
+# Coverage-guided fuzzing (atheris) of every target in tests/fuzz/targets/, FUZZ_SECONDS each;
+# new inputs join tests/fuzz/corpus/<target>/, which `make test` replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: build
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 install: $(STAMP)
 

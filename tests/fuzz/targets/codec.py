@@ -1,0 +1,46 @@
+"""The message codec: msgpack items (with numpy extensions) as received in BATCH records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshmpc.net import codec
+from meshmpc.net.errors import MalformedMessageError
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
+    try:
+        obj = codec.unpack(data)
+    except MalformedMessageError:
+        obj = None
+    else:
+        _repack(obj)
+    try:
+        items = list(codec.unpack_stream(data))
+    except MalformedMessageError:
+        return
+    for item in items:
+        _repack(item)
+        if isinstance(item, list) and len(item) == 3 and item[1] == codec.KIND_RAW_ARRAY:
+            try:
+                codec.check_raw_array_header(item[2], 1 << 20)
+            except MalformedMessageError:
+                pass
+
+
+def _repack(obj: Any) -> None:
+    """What decoded must encode again (protocol code forwards what it receives)."""
+    try:
+        codec.pack(obj)
+    except (TypeError, ValueError, OverflowError):
+        if not _has_odd_keys(obj):
+            raise
+
+
+def _has_odd_keys(obj: Any) -> bool:
+    """msgpack decodes map keys (e.g. floats, None) that some encoders reject."""
+    if isinstance(obj, dict):
+        return True
+    if isinstance(obj, list):
+        return any(_has_odd_keys(x) for x in obj)
+    return False
