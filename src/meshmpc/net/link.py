@@ -256,7 +256,8 @@ class Link(asyncio.BufferedProtocol):
     def _on_item(self, item: Any) -> None:
         if self._raw is not None:
             raise MalformedMessageError("message after a large-message header", self.peer)
-        if not isinstance(item, list) or len(item) != 3 or not isinstance(item[0], str):
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                and type(item[1]) is int):
             raise MalformedMessageError("message item is not [tag, kind, payload]", self.peer)
         tag, kind, payload = item
         limit = self.owner.max_message_bytes

@@ -21,7 +21,8 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
         return
     for item in items:
         _repack(item)
-        if isinstance(item, list) and len(item) == 3 and item[1] == codec.KIND_RAW_ARRAY:
+        if isinstance(item, list) and len(item) == 3 and type(item[1]) is int and (
+                item[1] == codec.KIND_RAW_ARRAY):
             try:
                 codec.check_raw_array_header(item[2], 1 << 20)
             except MalformedMessageError:
