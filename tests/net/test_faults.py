@@ -20,7 +20,6 @@ from meshmpc.net import framing
 from meshmpc.net.config import ClusterConfig
 from meshmpc.net.context import Context
 from meshmpc.net.errors import (
-    AuthenticationError,
     ConnectTimeoutError,
     DroppedFrameError,
     FrameTooLargeError,

@@ -7,6 +7,7 @@ loopback (issue #10 defects 1-3) or checks a start-up feature (issue #11).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 
@@ -39,10 +40,8 @@ async def _poke(port: int, data: bytes, linger: float = 0.0) -> bytes:
     await writer.drain()
     await asyncio.sleep(linger)
     got = b""
-    try:
+    with contextlib.suppress(TimeoutError, ConnectionError):
         got = await asyncio.wait_for(reader.read(4096), 0.05 if linger else 0.01)
-    except (TimeoutError, ConnectionError):
-        pass
     writer.transport.abort()
     return got
 
@@ -232,7 +231,7 @@ def test_fingerprint_mismatch_names_both_fingerprints(run_checked) -> None:
     err_a, err_b = run_checked(main())
     for err, peer in [(err_a, "b"), (err_b, "a")]:
         assert isinstance(err, ConfigMismatchError) and err.peer == peer
-    config_fps = {str(err_a).split("fingerprint ")[1][:16], str(err_b).split("fingerprint ")[1][:16]}
+    config_fps = {str(e).split("fingerprint ")[1][:16] for e in (err_a, err_b)}
     assert len(config_fps) == 2 and all(fp in str(err_a) for fp in config_fps)
 
 
@@ -304,3 +303,20 @@ def test_listen_address_is_separate_from_the_advertised_one(run_checked) -> None
         await asyncio.gather(a.close(), b.close())
 
     run_checked(main())
+
+
+def test_port_in_use_is_one_clear_error(run_checked) -> None:
+    async def main() -> NetworkError:
+        config, ids = make_local_cluster(["a", "b"], connect_timeout_s=1)
+        squatter = await asyncio.start_server(lambda r, w: None, "127.0.0.1",
+                                              config.party("a").port)
+        try:
+            with pytest.raises(NetworkError) as info:
+                await TcpMesh.connect(config, "a", ids["a"], on_waiting=None)
+        finally:
+            squatter.close()
+            await squatter.wait_closed()
+        return info.value
+
+    err = run_checked(main())
+    assert "a cannot listen on 127.0.0.1:" in str(err) and "listen" in str(err)

@@ -20,6 +20,7 @@ with an error naming it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any, Protocol, cast
 
@@ -29,7 +30,6 @@ from nacl.signing import VerifyKey
 from meshmpc.net import codec, framing
 from meshmpc.net.config import WanProfile
 from meshmpc.net.errors import (
-    AuthenticationError,
     HandshakeRejected,
     MalformedMessageError,
     NetworkError,
@@ -477,7 +477,5 @@ def _tune_socket(sock: socket.socket | None) -> None:
     ]
     for level, name, value in options:
         if name:
-            try:
+            with contextlib.suppress(OSError):  # not every platform has every option
                 sock.setsockopt(level, name, value)
-            except OSError:  # not every platform has every option
-                pass

@@ -39,7 +39,7 @@ class LargeReceive:
         end = self.filled + size
         if end > len(self.buffer):
             self._grow(end)
-        with memoryview(self.buffer) as view:
+        with self.buffer.data as view:
             decrypt_into(view[self.filled : end])
         self.filled = end
         return end == self.total
@@ -59,4 +59,4 @@ class LargeReceive:
     def blob(self) -> memoryview:
         """The completed packed blob's bytes."""
         assert self.filled == self.total == len(self.buffer)
-        return memoryview(self.buffer)
+        return self.buffer.data

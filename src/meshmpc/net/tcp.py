@@ -310,8 +310,10 @@ class TcpMesh(Mesh):
                 await self._server.wait_closed()
             self._server = None
 
-    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
-        await self.close(exc if isinstance(exc, BaseException) else None)
+    async def __aexit__(self, *exc: object) -> None:
+        """Leaving ``async with`` on an exception tells the peers why."""
+        error = exc[1] if len(exc) > 1 else None
+        await self.close(error if isinstance(error, BaseException) else None)
 
 
 def _members(config: ClusterConfig, party: str, parties: Sequence[str] | None) -> list[str]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from targets._linkfix import feed, make_link
-
 from meshmpc.net import framing
 from meshmpc.net.errors import ProtocolMismatchError
 from meshmpc.net.secure import MAX_HELLO, parse_hello
+from targets._linkfix import feed, make_link
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls

@@ -3,9 +3,8 @@ CLOSE and ABORT (AES-GCM replaced by a null cipher so every byte reaches the par
 
 from __future__ import annotations
 
-from targets._linkfix import feed, make_link
-
 from meshmpc.net import framing
+from targets._linkfix import feed, make_link
 
 
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
