@@ -2,11 +2,14 @@
 
 A peer announces a large message's size in a small header and sends the
 bytes as CHUNK records. The receiver never allocates the announced size up
-front: the buffer starts at one chunk and doubles (``ndarray.resize``, a
-``realloc`` that the C library can often do without copying) only as data
-arrives, so a lying announcement costs nothing. Chunks are decrypted straight
-into the buffer; the finished buffer becomes the array (viewed with the
-announced dtype and shape) without a copy.
+front: the buffer starts at one chunk and, when full, is replaced by one up
+to ``GROWTH`` times the bytes received so far. The new buffer is
+uninitialised, so its untouched pages are not resident: resident memory
+follows the data that arrived, and address space reserved stays within
+``GROWTH`` times it. The large factor keeps copying small: a 64 MiB message
+is copied once for its first 1 MiB, a 1 GiB message for its first 65 MiB.
+Chunks are decrypted straight into the buffer; the finished buffer becomes
+the array (viewed with the announced dtype and shape) without a copy.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from meshmpc.net.errors import MalformedMessageError
+
+GROWTH = 64
+"""A buffer may reserve this many times the bytes received (up to the message size)."""
 
 
 @dataclass
@@ -45,11 +51,10 @@ class LargeReceive:
         return end == self.total
 
     def _grow(self, needed: int) -> None:
-        capacity = min(self.total, max(needed, 2 * len(self.buffer)))
-        if len(self.buffer) == 0:
-            self.buffer = np.empty(capacity, dtype=np.uint8)
-        else:
-            self.buffer.resize(capacity, refcheck=False)  # no views of it are alive
+        capacity = min(self.total, max(needed, GROWTH * self.filled))
+        grown = np.empty(capacity, dtype=np.uint8)
+        grown[: self.filled] = self.buffer[: self.filled]
+        self.buffer = grown
 
     def array(self) -> np.ndarray:
         """The completed raw array, with the announced dtype and shape."""
