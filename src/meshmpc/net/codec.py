@@ -22,7 +22,6 @@ plain numbers (no objects, records or sub-arrays).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -142,20 +141,19 @@ def unpack(data: bytes | memoryview) -> Any:
         raise MalformedMessageError(f"cannot decode message: {exc}") from exc
 
 
-def unpack_stream(data: bytes) -> Iterator[Any]:
-    """The msgpack items concatenated in ``data`` (a BATCH record), one at a time;
-    any decoding problem raises :class:`MalformedMessageError`."""
+def unpack_stream(data: bytes) -> list[Any]:
+    """The msgpack items concatenated in ``data`` (a BATCH record); any decoding
+    problem raises :class:`MalformedMessageError`."""
     check_structure(data)
+    size = max(len(data), 1)
     unpacker = msgpack.Unpacker(
-        ext_hook=_unpack_ext, raw=False, strict_map_key=False, **_limits(len(data))
+        ext_hook=_unpack_ext, raw=False, strict_map_key=False, max_buffer_size=size,
+        max_str_len=size, max_bin_len=size, max_array_len=size, max_map_len=size // 2 + 1,
+        max_ext_len=size,
     )
     unpacker.feed(data)
-    return _items(unpacker)
-
-
-def _items(unpacker: msgpack.Unpacker) -> Iterator[Any]:
     try:
-        yield from unpacker
+        return list(unpacker)
     except MalformedMessageError:
         raise
     except Exception as exc:

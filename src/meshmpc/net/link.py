@@ -102,6 +102,7 @@ class Link(asyncio.BufferedProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._peer_closed = False
         self._close_error: PeerDisconnectedError | None = None  # the peer's CLOSE or ABORT
+        self._orderly_close = False
         self._closing = False
         self._lost = self.loop.create_future()
         self._raw: LargeReceive | None = None
@@ -191,6 +192,7 @@ class Link(asyncio.BufferedProtocol):
             self._on_chunk(record)
         elif record.record_type == framing.CLOSE:
             self._cipher().open(record)
+            self._orderly_close = True
             self._on_peer_close(PeerDisconnectedError(self.peer, "peer closed the link"))
         elif record.record_type == framing.ABORT:
             reason = one_line(self._cipher().open(record).decode("utf-8", "replace"))
@@ -256,7 +258,7 @@ class Link(asyncio.BufferedProtocol):
     def _on_item(self, item: Any) -> None:
         if self._raw is not None:
             raise MalformedMessageError("message after a large-message header", self.peer)
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+        if not (type(item) is list and len(item) == 3 and type(item[0]) is str
                 and type(item[1]) is int):
             raise MalformedMessageError("message item is not [tag, kind, payload]", self.peer)
         tag, kind, payload = item
@@ -417,6 +419,11 @@ class Link(asyncio.BufferedProtocol):
             await self._drain()
 
     # ----- shutdown -----------------------------------------------------------
+
+    @property
+    def closing(self) -> bool:
+        """True once either side closed the link in order (CLOSE, or our own close)."""
+        return self._closing or self._orderly_close
 
     async def close(self, timeout: float = 5.0, reason: str | None = None) -> None:
         """Orderly close: flush, send CLOSE (or ABORT with ``reason``), close the socket."""

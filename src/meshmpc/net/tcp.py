@@ -258,8 +258,10 @@ class TcpMesh(Mesh):
         self.connections.discard(link)
         self._pending.pop(link, None)
         if link.registered:
-            event(logging.WARNING, "link.failed", party=self.party, peer=link.peer,
-                  error=type(error).__name__, reason=one_line(str(error), 200))
+            closing = link.closing
+            event(logging.INFO if closing else logging.WARNING,
+                  "link.closed" if closing else "link.failed", party=self.party,
+                  peer=link.peer, error=type(error).__name__, reason=one_line(str(error), 200))
             if link.peer is not None:
                 self._set_ready_error(link.peer, error)
             return
