@@ -160,6 +160,32 @@ def unpack_stream(data: bytes) -> list[Any]:
         raise MalformedMessageError(f"cannot decode message: {exc}") from exc
 
 
+class BatchDecoder:
+    """Decodes one link's BATCH records with one reusable msgpack Unpacker.
+
+    Building an Unpacker costs about twice as much as decoding a small batch,
+    and a link decodes a batch per flight; the structural check runs on every
+    batch, the Unpacker's limits are the link's record limit.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._unpacker = msgpack.Unpacker(
+            ext_hook=_unpack_ext, raw=False, strict_map_key=False, **_limits(max_bytes)
+        )
+
+    def decode(self, data: bytes) -> list[Any]:
+        """The items of one BATCH record; any problem raises MalformedMessageError
+        (after which this decoder, like its link, must not be used again)."""
+        check_structure(data)
+        try:
+            self._unpacker.feed(data)
+            return list(self._unpacker)
+        except MalformedMessageError:
+            raise
+        except Exception as exc:
+            raise MalformedMessageError(f"cannot decode message: {exc}") from exc
+
+
 def is_raw_array(obj: Any) -> bool:
     """True when ``obj`` travels as raw chunk records rather than inline."""
     return isinstance(obj, np.ndarray) and obj.nbytes >= RAW_ARRAY_THRESHOLD

@@ -108,10 +108,9 @@ class RecordReader:
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Writable space for the next bytes from the socket."""
-        free = len(self._buf) - self._end
-        if free < min(self.min_free, len(self._buf) // 2 + 1) or (
-            self._start + self._needed() > len(self._buf)
-        ):
+        size = len(self._buf)
+        free = size - self._end
+        if (free < self.min_free and free <= size >> 1) or self._start + self._needed() > size:
             self._make_room()
         return memoryview(self._buf)[self._end :]
 

@@ -95,6 +95,7 @@ class Link(asyncio.BufferedProtocol):
         )
         self.handshake = Handshake(owner.identity, owner.fingerprint, dialer)
         self.cipher: SessionCipher | None = None
+        self._decoder: codec.BatchDecoder | None = None
         self.ready: asyncio.Future[Link] = self.loop.create_future()
         self.stats = LinkStats()
         self.error: NetworkError | None = None
@@ -215,6 +216,7 @@ class Link(asyncio.BufferedProtocol):
             self.handshake.verify_peer(bytes(record.body), self.owner.pinned_key(self.peer))
             self.authenticated = True
             self.reader.set_limits(self.owner.max_frame_bytes)
+            self._decoder = codec.BatchDecoder(self.owner.max_frame_bytes)
             self.cipher = self.handshake.session(self.peer)
             self._write(self.cipher.seal(framing.BATCH, b""))  # key confirmation
         elif rtype == framing.BATCH and self.cipher is not None:
@@ -247,8 +249,9 @@ class Link(asyncio.BufferedProtocol):
             return
         if self._raw is not None:
             raise MalformedMessageError("message interleaved with a large message", self.peer)
+        assert self._decoder is not None
         try:
-            for item in codec.unpack_stream(plain):
+            for item in self._decoder.decode(plain):
                 self._on_item(item)
         except NetworkError:
             raise

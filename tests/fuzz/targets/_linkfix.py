@@ -7,7 +7,7 @@ from typing import Any
 
 from nacl.signing import VerifyKey
 
-from meshmpc.net import framing
+from meshmpc.net import codec, framing
 from meshmpc.net.errors import HandshakeRejected, NetworkError
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.link import Link
@@ -76,6 +76,7 @@ def make_link(authenticated: bool) -> tuple[Link, Owner]:
         link.authenticated = link.registered = True
         link.cipher = NullCipher()  # type: ignore[assignment]
         link.reader.set_limits(owner.max_frame_bytes, 4096)
+        link._decoder = codec.BatchDecoder(owner.max_frame_bytes)
         link.ready.set_result(link)
     return link, owner
 

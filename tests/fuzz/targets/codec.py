@@ -19,6 +19,14 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
     try:
         items = list(codec.unpack_stream(data))
     except MalformedMessageError:
+        items = None
+    try:  # the links' reusable decoder must agree with a fresh one, twice in a row
+        decoder = codec.BatchDecoder(1 << 16)
+        again = [decoder.decode(data), decoder.decode(data)]
+    except MalformedMessageError:
+        again = None
+    assert (items is None) == (again is None), "decoders disagree"
+    if items is None:
         return
     for item in items:
         _repack(item)
