@@ -49,7 +49,22 @@ static size_t header(const uint8_t *p, size_t n, size_t pos, uint64_t *skip, uin
     return 1 + (size_t)lenbytes;
 }
 
-int64_t wire_msgpack_check(const uint8_t *p, size_t n) {
+static int is_str(uint8_t b) {
+    return (b >= 0xa0 && b <= 0xbf) || b == 0xd9 || b == 0xda || b == 0xdb;
+}
+
+/* The batch rule for the object starting with byte b (see wire.h). */
+static int item_ok(uint8_t b, int depth, const uint64_t *remaining, int max_kind) {
+    if (depth == 0) return b == 0x93;
+    if (depth == 1) {
+        uint64_t slot = 3 - remaining[0];
+        if (slot == 0) return is_str(b);
+        if (slot == 1) return b <= (uint8_t)max_kind;
+    }
+    return 1;
+}
+
+int64_t wire_msgpack_check(const uint8_t *p, size_t n, int batch, int max_kind) {
     uint64_t remaining[WIRE_MSGPACK_MAX_DEPTH];
     int depth = 0;
     uint64_t expected = 0; /* elements all open containers still expect */
@@ -57,6 +72,7 @@ int64_t wire_msgpack_check(const uint8_t *p, size_t n) {
     int64_t objects = 0;
     while (pos < n) {
         uint64_t skip, count;
+        if (batch && !item_ok(p[pos], depth, remaining, max_kind)) return -(int64_t)(1 + pos);
         size_t h = header(p, n, pos, &skip, &count);
         if (h == 0) return -(int64_t)(1 + pos);
         size_t start = pos;

@@ -143,4 +143,6 @@ def psi_cuckoo_insert(
 
 # --- wire (checks on bytes from the network) ---
 
-def wire_msgpack_check(data: bytes | bytearray | memoryview) -> int: ...
+def wire_msgpack_check(
+    data: bytes | bytearray | memoryview, batch: int = 0, max_kind: int = 0
+) -> int: ...

@@ -21,7 +21,10 @@
 /* Returns the number of top-level objects in p[0..n) when every object is
  * complete and well formed under the rule above, or -(1 + offset) of the first
  * offending byte (a reserved byte 0xc1, a truncated object, an over-announcing
- * container, or nesting deeper than WIRE_MSGPACK_MAX_DEPTH). */
-int64_t wire_msgpack_check(const uint8_t *p, size_t n);
+ * container, or nesting deeper than WIRE_MSGPACK_MAX_DEPTH). With batch != 0,
+ * every top-level object must also be a message item [tag, kind, payload]: a
+ * 3-element array whose first element is a string and second a positive
+ * fixint <= max_kind. */
+int64_t wire_msgpack_check(const uint8_t *p, size_t n, int batch, int max_kind);
 
 #endif

@@ -116,9 +116,11 @@ def pack(item: Any) -> bytes:
     return _packer.pack(item)
 
 
-def check_structure(data: bytes | memoryview, expect_one: bool = False) -> None:
-    """Refuse malformed msgpack, and containers announcing more than the data holds."""
-    result = wire_msgpack_check(data)
+def check_structure(data: bytes | memoryview, expect_one: bool = False,
+                    batch: bool = False) -> None:
+    """Refuse malformed msgpack, and containers announcing more than the data holds;
+    with ``batch``, also anything but ``[tag: str, kind: 0..2, payload]`` items."""
+    result = wire_msgpack_check(data, int(batch), KIND_PACKED_BLOB)
     if result < 0:
         raise MalformedMessageError(
             f"malformed or over-announcing msgpack at byte {-result - 1} of {len(data)}"
@@ -174,9 +176,10 @@ class BatchDecoder:
         )
 
     def decode(self, data: bytes) -> list[Any]:
-        """The items of one BATCH record; any problem raises MalformedMessageError
+        """The ``[tag, kind, payload]`` items of one BATCH record (checked in C to be
+        a str, an int 0..2 and anything); any problem raises MalformedMessageError
         (after which this decoder, like its link, must not be used again)."""
-        check_structure(data)
+        check_structure(data, batch=True)
         try:
             self._unpacker.feed(data)
             return list(self._unpacker)

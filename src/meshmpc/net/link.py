@@ -261,20 +261,16 @@ class Link(asyncio.BufferedProtocol):
     def _on_item(self, item: Any) -> None:
         if self._raw is not None:
             raise MalformedMessageError("message after a large-message header", self.peer)
-        if not (type(item) is list and len(item) == 3 and type(item[0]) is str
-                and type(item[1]) is int):
-            raise MalformedMessageError("message item is not [tag, kind, payload]", self.peer)
-        tag, kind, payload = item
-        limit = self.owner.max_message_bytes
+        tag, kind, payload = item  # shape checked in C by BatchDecoder: str, 0..2, any
         if kind == codec.KIND_INLINE:
             self._deliver(tag, payload)
         elif kind == codec.KIND_RAW_ARRAY:
+            limit = self.owner.max_message_bytes
             dtype, shape, nbytes = codec.check_raw_array_header(payload, limit)
             self._raw = LargeReceive(tag, kind, nbytes, dtype, shape)
         elif kind == codec.KIND_PACKED_BLOB:
-            if isinstance(payload, bool) or not isinstance(payload, int) or not (
-                0 < payload <= limit
-            ):
+            limit = self.owner.max_message_bytes
+            if type(payload) is not int or not 0 < payload <= limit:
                 raise MalformedMessageError(
                     f"bad message size {payload!r:.40} (limit {limit}, "
                     "cluster.max_message_bytes)", self.peer,
