@@ -167,3 +167,12 @@ def test_party_ids_are_plain(tmp_path: Path, bad_id: str) -> None:
                    + _party("b", "127.0.0.1:7002"))
     with pytest.raises(ConfigError, match=r"parties\[0\].id"):
         load_config(path)
+
+
+def test_to_toml_escapes_strings(tmp_path: Path) -> None:
+    import dataclasses
+
+    config, _ = make_local_cluster(["bank", "gov"])
+    odd = dataclasses.replace(config, cluster_id='sme "credit"\\\n\x7f 信用')
+    path = _config(tmp_path, odd.to_toml())
+    assert load_config(path).cluster_id == odd.cluster_id

@@ -137,7 +137,7 @@ class ClusterConfig:
         """Serialise back to TOML (the format :func:`load_config` reads)."""
         lines = [
             "[cluster]",
-            f'id = "{self.cluster_id}"',
+            f"id = {_toml_str(self.cluster_id)}",
             f"connect_timeout_s = {self.connect_timeout_s}",
             f"handshake_timeout_s = {self.handshake_timeout_s}",
             f"max_handshakes = {self.max_handshakes}",
@@ -149,12 +149,13 @@ class ClusterConfig:
             if self.wan.bandwidth_mbps is not None:
                 lines.append(f"bandwidth_mbps = {self.wan.bandwidth_mbps}")
         for p in self.parties:
-            lines += ["", "[[parties]]", f'id = "{p.id}"', f'address = "{p.address}"']
+            lines += ["", "[[parties]]", f"id = {_toml_str(p.id)}",
+                      f"address = {_toml_str(p.address)}"]
             if p.listen_host is not None or p.listen_port is not None:
-                lines.append(f'listen = "{_join(*p.bind)}"')
-            lines.append(f'public_key = "{public_key_to_b64(p.public_key)}"')
+                lines.append(f"listen = {_toml_str(_join(*p.bind))}")
+            lines.append(f"public_key = {_toml_str(public_key_to_b64(p.public_key))}")
             if p.key_file is not None:
-                lines.append(f'key_file = "{p.key_file}"')
+                lines.append(f"key_file = {_toml_str(str(p.key_file))}")
         return "\n".join(lines) + "\n"
 
 
@@ -268,6 +269,19 @@ def _integer(doc: dict[str, Any], name: str, path: Path | None, default: int) ->
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(path, f"cluster.{name}", f"must be a positive integer, got {value!r}")
     return value
+
+
+def _toml_str(text: str) -> str:
+    """``text`` as a TOML basic string (quotes, backslashes, controls escaped)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _join(host: str, port: int) -> str:
