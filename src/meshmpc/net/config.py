@@ -291,9 +291,12 @@ def _join(host: str, port: int) -> str:
 def _host_port(doc: dict[str, Any], name: str, path: Path | None, where: str) -> tuple[str, int]:
     text = _string(doc, name, path, where)
     host, sep, port_text = text.rpartition(":")
-    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if host.startswith("[") and host.endswith("]"):  # [IPv6]:port
+        host = host[1:-1]
+    ok_port = port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536
+    if not sep or not host or not ok_port or any(c in host for c in '[]" \t\n'):
         raise ConfigError(path, f"{where}.{name}", f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port_text)
+    return host, int(port_text)
 
 
 def _party(index: int, doc: Any, path: Path | None) -> PartyConfig:
