@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean system-deps
+.PHONY: demo test bench install build lint typecheck clean system-deps fuzz
 
 # Debian packages the suite uses (a PostgreSQL server for the node tests). Installed when
 # missing and running as root (as CI does); otherwise the tests that need them are skipped
@@ -36,6 +36,13 @@ bench: build
 lint: build
 	$(VENV)/bin/ruff check src apps bench tests
 	$(VENV)/bin/mypy
+
+# Coverage-guided fuzzing (atheris) of every target in tests/fuzz/targets/, FUZZ_SECONDS each;
+# new inputs join tests/fuzz/corpus/<target>/, which `make test` replays.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: build
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 install: $(STAMP)
 

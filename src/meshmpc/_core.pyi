@@ -140,3 +140,9 @@ def psi_permutation(rand: npt.ArrayLike) -> npt.NDArray[np.int64]: ...
 def psi_cuckoo_insert(
     items: npt.ArrayLike, nbins: int, max_kicks: int = 500
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+
+# --- wire (checks on bytes from the network) ---
+
+def wire_msgpack_check(
+    data: bytes | bytearray | memoryview, batch: int = 0, max_kind: int = 0
+) -> int: ...

@@ -97,8 +97,59 @@ def test_codec_rejects_unsendable_objects() -> None:
 
 def test_raw_array_header_is_checked() -> None:
     with pytest.raises(MalformedMessageError, match="inconsistent"):
-        codec.allocate_raw_array(["<u8", [10], 79], max_bytes=1 << 20)
+        codec.check_raw_array_header(["<u8", [10], 79], max_bytes=1 << 20)
     with pytest.raises(MalformedMessageError, match="exceeds the message limit"):
-        codec.allocate_raw_array(["<u8", [1 << 20], 8 << 20], max_bytes=1 << 20)
-    with pytest.raises(MalformedMessageError, match="bad raw array header"):
-        codec.allocate_raw_array(["not-a-dtype", [1], 1], max_bytes=1 << 20)
+        codec.check_raw_array_header(["<u8", [1 << 20], 8 << 20], max_bytes=1 << 20)
+    with pytest.raises(MalformedMessageError, match="bad dtype"):
+        codec.check_raw_array_header(["not-a-dtype", [1], 1], max_bytes=1 << 20)
+    for dtype in ["O", "V8", "<U4", "(4,)u1"]:
+        with pytest.raises(MalformedMessageError):
+            codec.check_raw_array_header([dtype, [1], 8], max_bytes=1 << 20)
+    with pytest.raises(MalformedMessageError, match="inconsistent"):
+        codec.check_raw_array_header(["<u8", [0], 0], max_bytes=1 << 20)
+
+
+# Wire version 2 (issue #10): HELLO changed from msgpack to this fixed layout.
+HELLO_V2_VECTOR = (
+    "4d4d5043" "02" + bytes(range(32)).hex() + bytes(range(32, 64)).hex() + "04" + "62616e6b"
+)
+
+
+def test_hello_layout_known_answer() -> None:
+    from meshmpc.net.secure import WIRE_VERSION, pack_hello, parse_hello
+
+    assert WIRE_VERSION == 2
+    body = pack_hello("bank", bytes(range(32)), bytes(range(32, 64)))
+    assert body.hex() == HELLO_V2_VECTOR
+    hello = parse_hello(body)
+    assert (hello.party, hello.fingerprint, hello.ephemeral_public) == (
+        "bank", bytes(range(32)), bytes(range(32, 64)))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"MMPC", bytes.fromhex(HELLO_V2_VECTOR)[:-1], bytes.fromhex(HELLO_V2_VECTOR) + b"x",
+     b"MMPC\x01" + bytes(69), b"XXXX" + bytes.fromhex(HELLO_V2_VECTOR)[4:],
+     bytes.fromhex(HELLO_V2_VECTOR)[:69] + b"\x00"],
+    ids=["empty", "magic-only", "short", "long", "v1", "magic", "no-id"],
+)
+def test_malformed_hello_is_refused(body: bytes) -> None:
+    from meshmpc.net.errors import ProtocolMismatchError
+    from meshmpc.net.secure import parse_hello
+
+    with pytest.raises(ProtocolMismatchError):
+        parse_hello(body)
+
+
+def test_nested_announcements_cannot_inflate_the_decoder() -> None:
+    import tracemalloc
+
+    data = b"\xdc\xff\xff" * 21_845  # 64 KiB of array headers, each claiming 65,535 items
+    tracemalloc.start()
+    with pytest.raises(MalformedMessageError, match="over-announcing"):
+        codec.unpack(data)
+    with pytest.raises(MalformedMessageError):
+        list(codec.unpack_stream(data))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20  # was ~82 MB before the structural check

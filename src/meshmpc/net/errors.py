@@ -55,3 +55,11 @@ class MalformedMessageError(NetworkError):
 
 class ProtocolMismatchError(NetworkError):
     """The peer speaks another wire version or belongs to another cluster."""
+
+
+class ConfigMismatchError(NetworkError):
+    """An authenticated peer runs with a different cluster config (fingerprint)."""
+
+
+class HandshakeRejected(NetworkError):
+    """An unauthenticated connection was dropped (logged; never fails a peer)."""

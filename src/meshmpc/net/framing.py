@@ -5,8 +5,13 @@ Every record is ``header || body``. The 13-byte header is
 authenticated as the AEAD's associated data; the body is the AEAD ciphertext
 (plaintext during the two handshake records). :class:`RecordReader` cuts an
 arbitrary byte stream into records, accepting the bytes in any slicing (one
-byte at a time included), and refuses a length above the configured limit
+byte at a time included), and refuses a length above its current limit
 before buffering it.
+
+Memory follows what has arrived, not what a header announces: the buffer
+starts small (``PREAUTH_BUFFER`` bytes before authentication, where records
+are capped at ``PREAUTH_MAX_RECORD``) and grows at most to twice the bytes
+actually received plus one read's worth.
 """
 
 from __future__ import annotations
@@ -25,10 +30,16 @@ AUTH = 2  # plaintext handshake: signature over the transcript
 BATCH = 3  # encrypted: a run of msgpack message items
 CHUNK = 4  # encrypted: raw bytes of the message announced last
 CLOSE = 5  # encrypted, empty: orderly shutdown
-RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE})
+ABORT = 6  # encrypted: the sender stops with an error; body is its one-line reason
+RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE, ABORT})
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-_MIN_FREE = 256 * 1024
+PREAUTH_MAX_RECORD = 256
+"""Largest record accepted before the peer is authenticated (HELLO is <= 134 bytes)."""
+PREAUTH_BUFFER = 512
+"""Initial buffer of a connection: all an unauthenticated stranger gets."""
+MIN_FREE = 256 * 1024
+"""Room for one socket read once authenticated."""
 
 
 def pack_header(body_len: int, counter: int, record_type: int) -> bytes:
@@ -53,16 +64,35 @@ class RecordReader:
     buffer, ``buffer_updated(n)`` returns the records completed by those n
     bytes. Records are views into the buffer (no copy); the buffer is
     compacted only between calls, so a record's view must be consumed before
-    the next ``get_buffer``.
+    the next ``get_buffer``. :meth:`set_limits` raises the record limit and
+    read size once the peer is authenticated.
     """
 
-    def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, peer: str | None = None) -> None:
+    def __init__(
+        self, max_frame: int = DEFAULT_MAX_FRAME, peer: str | None = None,
+        initial: int = PREAUTH_BUFFER, min_free: int = MIN_FREE,
+    ) -> None:
         self.max_frame = max_frame
         self.peer = peer
-        self._buf = bytearray(1 << 20)
+        self.min_free = min_free
+        self._buf = bytearray(initial)
         self._start = 0
         self._end = 0
         self.bytes_read = 0
+
+    def set_limits(self, max_frame: int, min_free: int = MIN_FREE) -> None:
+        """Change the record limit and the read size (e.g. after authentication)."""
+        self.max_frame = max_frame
+        self.min_free = min_free
+
+    def release(self) -> None:
+        """Drop the buffer (a dead link keeps no memory)."""
+        self._buf = bytearray()
+        self._start = self._end = 0
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
 
     @property
     def partial(self) -> bool:
@@ -74,20 +104,24 @@ class RecordReader:
         if self._end - self._start < HEADER_SIZE:
             return HEADER_SIZE
         body_len = int.from_bytes(self._buf[self._start : self._start + 4], "little")
-        return HEADER_SIZE + body_len
+        return HEADER_SIZE + min(body_len, self.max_frame)
 
     def get_buffer(self, sizehint: int = -1) -> memoryview:
         """Writable space for the next bytes from the socket."""
-        free = len(self._buf) - self._end
-        needed = self._needed()
-        if free < _MIN_FREE or self._start + needed > len(self._buf):
-            self._compact(max(needed, HEADER_SIZE) + _MIN_FREE)
+        size = len(self._buf)
+        free = size - self._end
+        if (free < self.min_free and free <= size >> 1) or self._start + self._needed() > size:
+            self._make_room()
         return memoryview(self._buf)[self._end :]
 
-    def _compact(self, capacity: int) -> None:
+    def _make_room(self) -> None:
+        """Move the unfinished record to the front; grow with the data received."""
         pending = self._end - self._start
+        wanted = self._needed() + self.min_free
+        allowed = max(2 * pending + self.min_free, HEADER_SIZE + PREAUTH_MAX_RECORD)
+        capacity = max(min(wanted, allowed), pending + 1)
         if capacity > len(self._buf):
-            new = bytearray(max(capacity, 2 * len(self._buf)))
+            new = bytearray(max(capacity, min(2 * len(self._buf), allowed)))
             new[:pending] = self._buf[self._start : self._end]
             self._buf = new
         elif self._start:

@@ -1,13 +1,17 @@
 """The secure channel: handshake and per-direction AEAD with frame counters.
 
-Handshake (SIGMA-style, two plaintext records each way):
+Handshake (SIGMA-style, two plaintext records each way, then key confirmation):
 
-1. HELLO: ``{v, cluster, party, eph}``: the sender's claimed party id and a
-   fresh X25519 ephemeral public key (libsodium via PyNaCl).
+1. HELLO, a fixed binary layout (no general-purpose parser touches
+   unauthenticated bytes): ``"MMPC" | u8 wire version | 32-byte config
+   fingerprint | 32-byte X25519 ephemeral public key (libsodium via PyNaCl) |
+   u8 n | n bytes of the claimed party id``.
 2. AUTH: an Ed25519 signature by the sender's identity key over
-   ``"meshmpc-auth-v1" || transcript || party``, where the transcript is the
+   ``"meshmpc-auth-v2" || transcript || party``, where the transcript is the
    SHA-512 of the dialer's HELLO then the listener's HELLO. The peer checks
-   it against the public key pinned for that party in the cluster config.
+   it against the public key pinned for that party in the cluster config, and
+   only then compares config fingerprints (so a mismatch is reported by the
+   authenticated peer, never by a stranger).
 
 Session keys: HKDF-SHA256 over the X25519 shared secret, salted with the
 transcript, gives one AES-256-GCM key per direction, fresh for every link.
@@ -19,10 +23,9 @@ reordering, above it a drop, and any modification fails authentication.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
-from typing import Any
 
-import msgpack
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,6 +37,7 @@ from nacl.signing import VerifyKey
 from meshmpc.net import framing
 from meshmpc.net.errors import (
     AuthenticationError,
+    ConfigMismatchError,
     DroppedFrameError,
     ProtocolMismatchError,
     ReplayedFrameError,
@@ -41,10 +45,15 @@ from meshmpc.net.errors import (
 )
 from meshmpc.net.keys import IdentityKey
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 TAG_SIZE = 16
-_AUTH_LABEL = b"meshmpc-auth-v1"
-_KDF_INFO = b"meshmpc-session-v1"
+HELLO_MAGIC = b"MMPC"
+_HELLO_FIXED = struct.Struct("<4sB32s32sB")
+MAX_PARTY_ID = 64
+MAX_HELLO = _HELLO_FIXED.size + MAX_PARTY_ID
+SIGNATURE_SIZE = 64
+_AUTH_LABEL = b"meshmpc-auth-v2"
+_KDF_INFO = b"meshmpc-session-v2"
 
 
 @dataclass
@@ -53,40 +62,56 @@ class Hello:
 
     party: str
     ephemeral_public: bytes
+    fingerprint: bytes
     raw: bytes
+
+
+def pack_hello(party: str, fingerprint: bytes, ephemeral_public: bytes) -> bytes:
+    """The HELLO body: fixed fields then the party id."""
+    name = party.encode()
+    if not 0 < len(name) <= MAX_PARTY_ID:
+        raise ValueError(f"party id {party!r} must be 1-{MAX_PARTY_ID} bytes")
+    return _HELLO_FIXED.pack(HELLO_MAGIC, WIRE_VERSION, fingerprint, ephemeral_public,
+                             len(name)) + name
+
+
+def parse_hello(body: bytes) -> Hello:
+    """Parse a HELLO body; anything but the exact layout raises ProtocolMismatchError."""
+    if len(body) < _HELLO_FIXED.size or body[:4] != HELLO_MAGIC:
+        raise ProtocolMismatchError(None, "not a meshmpc handshake (bad magic or length)")
+    magic, version, fingerprint, eph, n = _HELLO_FIXED.unpack_from(body)
+    if version != WIRE_VERSION:
+        raise ProtocolMismatchError(
+            None, f"peer speaks wire version {version}, we speak {WIRE_VERSION}: "
+            "run the same meshmpc version on every node"
+        )
+    name = body[_HELLO_FIXED.size :]
+    if not 0 < n <= MAX_PARTY_ID or len(name) != n:
+        raise ProtocolMismatchError(None, "malformed handshake hello (party id length)")
+    try:
+        party = name.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise ProtocolMismatchError(None, "malformed handshake hello (party id)") from exc
+    if not party.isprintable():
+        raise ProtocolMismatchError(None, "malformed handshake hello (party id)")
+    return Hello(party, bytes(eph), bytes(fingerprint), bytes(body))
 
 
 class Handshake:
     """State of one side of the handshake."""
 
-    def __init__(self, identity: IdentityKey, cluster_id: str, dialer: bool) -> None:
+    def __init__(self, identity: IdentityKey, fingerprint: bytes, dialer: bool) -> None:
         self.identity = identity
-        self.cluster_id = cluster_id
+        self.fingerprint = fingerprint
         self.dialer = dialer
         self._eph_public, self._eph_secret = crypto_box_keypair()
-        self.own_hello = msgpack.packb(
-            {"v": WIRE_VERSION, "cluster": cluster_id, "party": identity.party,
-             "eph": self._eph_public}
-        )
+        self.own_hello = pack_hello(identity.party, fingerprint, self._eph_public)
         self.peer_hello: Hello | None = None
 
     def read_hello(self, body: bytes) -> Hello:
-        """Parse and check the peer's HELLO (version, cluster, well-formed key)."""
-        try:
-            doc: dict[str, Any] = msgpack.unpackb(body)
-            version, cluster = doc["v"], doc["cluster"]
-            party, eph = doc["party"], doc["eph"]
-        except Exception as exc:
-            raise ProtocolMismatchError(None, f"malformed handshake hello: {exc}") from exc
-        if version != WIRE_VERSION:
-            raise ProtocolMismatchError(party, f"peer speaks wire version {version}, "
-                                        f"we speak {WIRE_VERSION}")
-        if cluster != self.cluster_id:
-            raise ProtocolMismatchError(party, f"peer belongs to cluster {cluster!r}, "
-                                        f"not {self.cluster_id!r}")
-        if not isinstance(party, str) or not isinstance(eph, bytes) or len(eph) != 32:
-            raise ProtocolMismatchError(None, "malformed handshake hello")
-        self.peer_hello = Hello(party, eph, body)
+        """Parse the peer's HELLO (layout and version; the fingerprint is checked after
+        the peer has authenticated, by :meth:`verify_peer`)."""
+        self.peer_hello = parse_hello(body)
         return self.peer_hello
 
     def transcript(self) -> bytes:
@@ -102,16 +127,25 @@ class Handshake:
         return self.identity.sign(_AUTH_LABEL + self.transcript() + self.identity.party.encode())
 
     def verify_peer(self, signature: bytes, pinned: VerifyKey) -> None:
-        """Check the peer's AUTH signature against its pinned identity key."""
+        """Check the peer's AUTH signature against its pinned identity key, then that
+        the peer runs with the same cluster config (fingerprint)."""
         assert self.peer_hello is not None
         peer = self.peer_hello.party
         message = _AUTH_LABEL + self.transcript() + peer.encode()
         try:
+            if len(signature) != SIGNATURE_SIZE:
+                raise ValueError("bad signature length")
             pinned.verify(message, signature)
         except (BadSignatureError, ValueError, TypeError) as exc:
             raise AuthenticationError(
                 peer, "identity key does not match the key pinned in the cluster config"
             ) from exc
+        if self.peer_hello.fingerprint != self.fingerprint:
+            raise ConfigMismatchError(
+                peer, f"cluster config differs: ours has fingerprint {self.fingerprint.hex()[:16]}"
+                f", {peer}'s has {self.peer_hello.fingerprint.hex()[:16]}; give every node the "
+                "same cluster config (only listen, key_file and timeouts may differ)"
+            )
 
     def session(self, peer: str) -> SessionCipher:
         """Derive this link's fresh directional keys."""

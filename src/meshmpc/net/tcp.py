@@ -1,28 +1,56 @@
 """The TCP mesh: one authenticated, encrypted link between every pair of parties.
 
-Each party listens on its configured address and dials every party listed
-after it in the cluster config (so each pair has exactly one link). Dialing
-retries with exponential backoff until ``connect_timeout_s``; a peer that
-never shows up, or that fails authentication, stops :meth:`TcpMesh.start`
-with an error naming it.
+Each party listens on its bind address (``listen``, else ``address``) and
+dials, at their advertised addresses, the parties listed after it (so each
+pair has exactly one link). A mesh may use only some of the cluster's
+parties (``parties=``): it then waits for those alone. Start-up order does
+not matter: dialing retries with backoff until the connect timeout, and a
+line is printed every few seconds while a peer is awaited.
+
+Strangers cannot hurt a mesh: a connection that fails its handshake, claims
+a party it cannot prove, or duplicates a registered link is logged and
+dropped at once (its memory freed); at most ``max_handshakes`` connections
+may be unauthenticated at a time (the oldest is dropped for a new one), and
+each has ``handshake_timeout_s`` to finish. Only registered, authenticated
+links fail a peer's mailbox or :meth:`TcpMesh.start`; an authenticated peer
+whose config fingerprint differs fails start-up with both fingerprints named.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from nacl.signing import VerifyKey
+
 from meshmpc.net.config import ClusterConfig, WanProfile
-from meshmpc.net.errors import AuthenticationError, ConnectTimeoutError, NetworkError
+from meshmpc.net.errors import (
+    ConfigMismatchError,
+    ConnectTimeoutError,
+    HandshakeRejected,
+    NetworkError,
+)
 from meshmpc.net.keys import IdentityKey
-from meshmpc.net.link import Link
+from meshmpc.net.link import Link, one_line
+from meshmpc.net.log import RateLimit, event
 from meshmpc.net.mesh import Mesh
 
-DEFAULT_MAX_MESSAGE = 1 << 36
 DEFAULT_SPIN_S = float(os.environ.get("MESHMPC_SPIN_US", "150")) / 1e6
 """How long a waiting receive busy-polls before sleeping (see Mailbox)."""
+WAIT_REPORT_S = 5.0
+"""Seconds between "waiting for ..." lines during start-up."""
+BACKOFF_START_S, BACKOFF_MAX_S = 0.02, 1.0
+
+
+def print_waiting(line: str) -> None:
+    """Default start-up progress sink: one line on stderr."""
+    print(line, file=sys.stderr, flush=True)
 
 
 class TcpMesh(Mesh):
@@ -34,21 +62,35 @@ class TcpMesh(Mesh):
         party: str,
         identity: IdentityKey,
         wan: WanProfile | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE,
+        max_message_bytes: int | None = None,
         spin_s: float = DEFAULT_SPIN_S,
+        parties: Sequence[str] | None = None,
+        connect_timeout_s: float | None = None,
+        on_waiting: Callable[[str], None] | None = print_waiting,
+        wait_report_s: float = WAIT_REPORT_S,
     ) -> None:
-        super().__init__(party, config.party_ids, spin_s)
+        members = _members(config, party, parties)
+        super().__init__(party, members, spin_s)
         if identity.party != party:
             raise ValueError(f"identity key is for {identity.party!r}, not {party!r}")
         self.config = config
         self.identity = identity
         self.wan = wan if wan is not None else config.wan
-        self.max_message_bytes = max_message_bytes
+        self.fingerprint = config.fingerprint
+        self.max_frame_bytes = config.max_frame_bytes
+        self.max_message_bytes = max_message_bytes or config.max_message_bytes
+        self.handshake_timeout_s = config.handshake_timeout_s
+        self.connect_timeout_s = connect_timeout_s or config.connect_timeout_s
         self.links: dict[str, Link] = {}
+        self.connections: set[Link] = set()
+        self.rejected = 0
+        self.rejections: deque[str] = deque(maxlen=5)
+        self._on_waiting = on_waiting
+        self._wait_report_s = wait_report_s
+        self._pending: dict[Link, None] = {}  # inbound, unauthenticated, oldest first
         self._server: asyncio.AbstractServer | None = None
         self._ready: dict[str, asyncio.Future[Link]] = {}
-        self._rejected: list[str] = []
-        self.connections: set[Link] = set()
+        self._log_limit = RateLimit()
 
     @classmethod
     async def connect(
@@ -63,22 +105,43 @@ class TcpMesh(Mesh):
             raise
         return mesh
 
+    # ----- start-up -------------------------------------------------------------
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._ready = {p: loop.create_future() for p in self.peers}
-        me = self.config.party(self.party)
-        self._server = await loop.create_server(
-            lambda: Link(self, dialer=False), host=me.host, port=me.port, reuse_address=True
-        )
-        deadline = loop.time() + self.config.connect_timeout_s
+        host, port = self.config.party(self.party).bind
+        try:
+            self._server = await loop.create_server(
+                self._accept, host=host, port=port, reuse_address=True
+            )
+        except OSError as exc:
+            raise NetworkError(None, f"{self.party} cannot listen on {host}:{port}: "
+                               f"{exc.strerror or exc} (check `listen`/`address` for "
+                               f"{self.party} in {self.config.path or 'the cluster config'})"
+                               ) from exc
+        event(logging.INFO, "mesh.listen", party=self.party, bind=f"{host}:{port}",
+              peers=",".join(self.peers), fingerprint=self.config.fingerprint_hex)
+        deadline = loop.time() + self.connect_timeout_s
         later = self.parties[self.parties.index(self.party) + 1 :]
-        dials = [asyncio.create_task(self._dial(p, deadline)) for p in later]
+        tasks = [asyncio.create_task(self._dial(p, deadline)) for p in later]
+        tasks.append(asyncio.create_task(self._report_waiting(loop.time())))
         try:
             await self._await_links(deadline)
         finally:
-            for task in dials:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*dials, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+        event(logging.INFO, "mesh.ready", party=self.party, peers=",".join(self.peers))
+
+    def _accept(self) -> Link:
+        link = Link(self, dialer=False)
+        self.connections.add(link)
+        self._pending[link] = None
+        if len(self._pending) > self.config.max_handshakes:
+            oldest = next(iter(self._pending))
+            oldest._fail(HandshakeRejected(oldest.peer, "too many pending handshakes"))
+        return link
 
     async def _await_links(self, deadline: float) -> None:
         pending = set(self._ready.values())
@@ -91,64 +154,130 @@ class TcpMesh(Mesh):
                 if fut.exception() is not None:
                     raise fut.exception()  # type: ignore[misc]
             if pending and timeout <= 0:
-                missing = [p for p, f in self._ready.items() if not f.done()]
-                extra = (
-                    f"; rejected connections claiming {self._rejected}" if self._rejected else ""
-                )
+                missing = self.missing()
                 raise ConnectTimeoutError(
                     ", ".join(missing),
-                    f"never connected within {self.config.connect_timeout_s:g}s{extra}",
+                    f"never connected within {self.connect_timeout_s:g}s "
+                    f"(waiting at {self._addresses(missing)}){self._rejection_note()}",
                 )
 
+    def missing(self) -> list[str]:
+        """Peers whose link is not up yet."""
+        return [p for p, f in self._ready.items() if not f.done()]
+
+    def _addresses(self, peers: list[str]) -> str:
+        return ", ".join(f"{p} at {self.config.party(p).address}" for p in peers)
+
+    def _rejection_note(self) -> str:
+        if not self.rejected:
+            return ""
+        return (f"; {self.rejected} connection(s) rejected, last: "
+                f"{'; '.join(self.rejections)}")
+
+    async def _report_waiting(self, started: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._wait_report_s)
+            missing = self.missing()
+            if not missing or self._on_waiting is None:
+                continue
+            line = (f"{self.party}: waiting for {self._addresses(missing)}, "
+                    f"{loop.time() - started:.0f} s of {self.connect_timeout_s:g} s")
+            event(logging.INFO, "mesh.waiting", party=self.party, missing=",".join(missing))
+            self._on_waiting(line)
+
     async def _dial(self, peer: str, deadline: float) -> None:
+        """Dial ``peer`` until a link is registered, retrying with backoff."""
         loop = asyncio.get_running_loop()
         target = self.config.party(peer)
-        delay, attempts, last_error = 0.02, 0, ""
-        while True:
+        delay, attempts, last_error = BACKOFF_START_S, 0, ""
+        while not self._ready[peer].done():
             attempts += 1
             try:
                 _, link = await loop.create_connection(
-                    lambda: Link(self, dialer=True, expected_peer=peer), target.host, target.port
+                    lambda: self._dialed(peer), target.host, target.port
                 )
-                break
-            except OSError as exc:
-                last_error = str(exc)
+                await link.ready
+                return
+            except OSError as exc:  # NetworkError is an OSError too (ConnectionError)
+                last_error = one_line(str(exc), 200)
+                if isinstance(exc, ConfigMismatchError):
+                    return  # reported by link_dropped
             if loop.time() + delay > deadline:
-                error = ConnectTimeoutError(
-                    peer, f"no connection to {target.host}:{target.port} after {attempts} "
-                    f"attempts in {self.config.connect_timeout_s:g}s (last error: {last_error})"
-                )
-                self._set_ready_error(peer, error)
+                self._set_ready_error(peer, ConnectTimeoutError(
+                    peer, f"no link to {target.address} after {attempts} attempts in "
+                    f"{self.connect_timeout_s:g}s (last error: {last_error})"
+                ))
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
-        try:
-            await link.ready
-        except NetworkError as exc:
-            self._set_ready_error(peer, exc)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+
+    def _dialed(self, peer: str) -> Link:
+        link = Link(self, dialer=True, expected_peer=peer)
+        self.connections.add(link)
+        return link
 
     def _set_ready_error(self, peer: str, error: BaseException) -> None:
         fut = self._ready.get(peer)
         if fut is not None and not fut.done():
             fut.set_exception(error)
 
-    def link_ready(self, link: Link) -> None:
-        """Called by a link once authenticated in both directions."""
+    # ----- LinkOwner: what links ask of their mesh -------------------------------
+
+    def pinned_key(self, peer: str) -> VerifyKey:
+        return self.config.party(peer).public_key
+
+    def check_claim(self, peer: str, dialer: bool) -> None:
+        """Reject (before any crypto) a HELLO claiming a party that cannot be on this link."""
+        if peer == self.party or peer not in self._ready:
+            raise HandshakeRejected(peer, "claims a party that is not a peer of this mesh")
+        mine = self.parties.index(self.party)
+        if not dialer and self.parties.index(peer) > mine:
+            raise HandshakeRejected(peer, "dialed us, but we dial that party")
+        if peer in self.links:
+            raise HandshakeRejected(peer, "already connected")
+
+    def link_authenticated(self, link: Link) -> bool:
+        """Register a link authenticated in both directions; False for a duplicate."""
         assert link.peer is not None
+        self._pending.pop(link, None)
         fut = self._ready.get(link.peer)
-        if fut is None or fut.done():
-            link._fail(AuthenticationError(link.peer, "duplicate connection for this party"))
-            return
+        if link.peer in self.links or fut is None or fut.done():
+            return False
+        link.registered = True
+        link.stats = self.stats[link.peer]
         self.links[link.peer] = link
         fut.set_result(link)
+        event(logging.INFO, "link.up", party=self.party, peer=link.peer,
+              role="dialer" if link.dialer else "listener")
+        return True
 
-    def link_failed(self, link: Link, error: NetworkError) -> None:
-        """Called by a link that failed; a handshake failure fails that peer's start."""
-        if link.peer is None or link.peer not in self._ready:
-            self._rejected.append(str(getattr(error, "peer", None)))
+    def link_dropped(self, link: Link, error: NetworkError) -> None:
+        """A link failed: forget it at once; only a registered (or authenticated but
+        mismatched) link concerns its peer, anything else is a rejected stranger."""
+        self.connections.discard(link)
+        self._pending.pop(link, None)
+        if link.registered:
+            closing = link.closing
+            event(logging.INFO if closing else logging.WARNING,
+                  "link.closed" if closing else "link.failed", party=self.party,
+                  peer=link.peer, error=type(error).__name__, reason=one_line(str(error), 200))
+            if link.peer is not None:
+                self._set_ready_error(link.peer, error)
             return
-        if self.links.get(link.peer) is link or not link.dialer:
+        if isinstance(error, ConfigMismatchError) and link.peer is not None:
             self._set_ready_error(link.peer, error)
+            return
+        if link.dialer:
+            return  # our own dial: _dial retries and reports
+        self.rejected += 1
+        reason = one_line(f"claiming {link.peer or error.peer or '?'}: {error}", 200)
+        self.rejections.append(reason)
+        if self._log_limit.allow():
+            event(logging.WARNING, "handshake.rejected", party=self.party,
+                  count=self.rejected, reason=reason)
+
+    # ----- sending and closing -------------------------------------------------------
 
     def _link(self, peer: str) -> Link:
         self._check_peer(peer)
@@ -163,14 +292,40 @@ class TcpMesh(Mesh):
     async def flush(self) -> None:
         await asyncio.gather(*(link.flush() for link in self.links.values()))
 
-    async def close(self) -> None:
+    async def close(self, error: BaseException | str | None = None) -> None:
+        """Close every link; with ``error``, peers are told why (an ABORT record)."""
         if self._server is not None:
             self._server.close()
-        links = list(self.connections)
+        reason = None if error is None else one_line(
+            error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        )
+        if reason is not None:
+            event(logging.WARNING, "mesh.abort", party=self.party, reason=reason)
+        links = list(self.connections | set(self.links.values()))
         self.links = {}
         self.connections = set()
-        await asyncio.gather(*(link.close() for link in links), return_exceptions=True)
+        self._pending = {}
+        await asyncio.gather(*(link.close(reason=reason) for link in links),
+                             return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
             self._server = None
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Leaving ``async with`` on an exception tells the peers why."""
+        error = exc[1] if len(exc) > 1 else None
+        await self.close(error if isinstance(error, BaseException) else None)
+
+
+def _members(config: ClusterConfig, party: str, parties: Sequence[str] | None) -> list[str]:
+    """The mesh's parties in cluster order: all of them, or the subset asked for."""
+    if parties is None:
+        return config.party_ids
+    unknown = [p for p in parties if p not in config.party_ids]
+    if unknown:
+        raise ValueError(f"parties {unknown} are not in the cluster config "
+                         f"(it has {config.party_ids})")
+    if party not in parties:
+        raise ValueError(f"this party {party!r} is not among the mesh's parties {list(parties)}")
+    return [p for p in config.party_ids if p in parties]
