@@ -113,3 +113,28 @@ class SharedInputProduct(OwnerProduct):
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         sx = await self._share(owner, x, shape, integer)
         return await sx.transpose().matmul(v)
+
+
+SECURITY_MODES = ("dishonest-majority", "honest-majority", "reference")
+"""``dishonest-majority``: lattice HE (meshmpc.ml.product_he), any number of parties;
+``honest-majority``: rep3 among three compute parties (meshmpc.ml.product_rep3);
+``reference``: :class:`SharedInputProduct` over the backend's suite."""
+
+
+def make_product(backend: SecureBackend, security: str = "dishonest-majority") -> OwnerProduct:
+    """The owner-matrix product for a job's ``security`` setting.
+
+    ``dishonest-majority`` needs a semi2k backend (2 or more parties),
+    ``honest-majority`` a rep3 backend; ``reference`` works over either.
+    """
+    if security not in SECURITY_MODES:
+        raise MpcError(f"security must be one of {SECURITY_MODES}, got {security!r}")
+    if security == "dishonest-majority":
+        from meshmpc.ml.product_he import HeProduct
+
+        return HeProduct(backend)
+    if security == "honest-majority":
+        from meshmpc.ml.product_rep3 import Rep3Product
+
+        return Rep3Product(backend)
+    return SharedInputProduct(backend)
