@@ -1,9 +1,209 @@
-"""Placeholder: the fast implementation is in progress; the reference stands in."""
+"""Honest-majority owner-matrix product over rep3 (three compute parties).
+
+Security model: semi-honest, at most one of the three parties corrupted (rep3's
+model), no dealer. The owner o (one of the three) splits its encoded matrix as
+X = R + D: R is regenerated from a PRG seed it shares with the next party
+(o+1), and D = X - R is sent once to the previous party (o+2); the split is
+remembered, so later products by the same matrix (every step of a training
+loop) send nothing but the reshare. A product is local arithmetic on one n x d
+operand per party,
+
+    z_o = X (v_o + v_{o+1}),   z_{o+1} = R v_{o+2},   z_{o+2} = D v_{o+2},
+
+(each party holds the components it uses), a zero sharing and rep3's reshare
+of the n outputs: X v = z_o + z_{o+1} + z_{o+2}. The next party sees R only, the
+previous party D only (uniform, independent of X), the owner its own shares of
+v; the reshare is masked by the zero sharing. See protocols/vertical.md.
+"""
 
 from __future__ import annotations
 
-from meshmpc.ml.product import SharedInputProduct
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+
+from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.ml.product import OwnerProduct
+from meshmpc.mpc.errors import MpcError
+from meshmpc.mpc.prg import Prg, fresh_key
+from meshmpc.mpc.rep3 import Rep3
+
+ROW_BLOCK_WORDS = 1 << 22  # words per streamed block of rows (32 MiB)
+CACHE = 4  # matrices whose split is remembered
 
 
-class Rep3Product(SharedInputProduct):
-    """Temporarily the reference product (same results, n*d traffic)."""
+class Rep3Product(OwnerProduct):
+    """Owner-matrix products over a rep3 backend; the owner is one of its three parties."""
+
+    def __init__(self, backend: SecureBackend) -> None:
+        super().__init__(backend)
+        if not isinstance(backend.suite, Rep3):
+            raise MpcError("the honest-majority product needs a rep3 backend (three parties)")
+        self.suite: Rep3 = backend.suite
+        self._owned: OrderedDict[int, tuple[Any, int, bytes]] = OrderedDict()
+        self._held: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._handles = 0
+
+    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+                     shape: tuple[int, int], integer: bool = False) -> SecretTensor:
+        return await self._product(owner, x, v, shape, integer, transpose=False)
+
+    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
+        return await self._product(owner, x, v, shape, integer, transpose=True)
+
+    async def _product(self, owner: str, x: Any, v: SecretTensor, shape: tuple[int, int],
+                       integer: bool, transpose: bool) -> SecretTensor:
+        suite = self.suite
+        suite.check_party(owner)
+        n, d = shape
+        inner = n if transpose else d
+        if v.shape[0] != inner:
+            raise MpcError(f"party {self.party}: the vector has {v.shape[0]} rows, the "
+                           f"product by {owner}'s {n} x {d} matrix needs {inner}")
+        suite.next_nonce()
+        role = (suite.ctx.parties.index(self.party) - suite.ctx.parties.index(owner)) % 3
+        operand = await self._operand(owner, x, shape, role, integer)
+        v0, v1 = (a.reshape(inner, -1) for a in v.share)
+        vec = v0 if role == 2 else v1 if role == 1 else v0 + v1
+        z = _stream_product(operand, vec, transpose)
+        z += suite._zero(suite.ring, z.shape)
+        out = await suite._reshare(z)
+        rows = d if transpose else n
+        if v.ndim == 1:
+            out = (out[0].reshape(rows), out[1].reshape(rows))
+        result = SecretTensor(self.backend, out, v.scale + (0 if integer else self.backend.f))
+        if result.scale > self.backend.f:
+            result = SecretTensor(self.backend, await suite.trunc(out, result.scale
+                                                                  - self.backend.f),
+                                  self.backend.f)
+        return result
+
+    async def _operand(self, owner: str, x: Any, shape: tuple[int, int], role: int,
+                       integer: bool) -> _Operand:
+        """This party's n x d operand: X (owner), R from the seed (next), D (previous)."""
+        ctx = self.suite.ctx.scope("rep3-product")
+        tag = self.suite.tag("m")
+        parties = self.suite.ctx.parties
+        nxt = parties[(parties.index(owner) + 1) % 3]
+        prev = parties[(parties.index(owner) + 2) % 3]
+        if role == 0:
+            if x is None or tuple(x.shape) != tuple(shape):
+                raise MpcError(f"party {owner}: pass the {shape} matrix to the product you own")
+            encoded = _Encoded(x, 0 if integer else self.backend.f, owner)
+            entry = self._owned.get(id(x))
+            if entry is not None and entry[0] is x:
+                await ctx.send(nxt, tag, {"handle": entry[1]})
+                await ctx.send(prev, tag, {"handle": entry[1]})
+                return encoded
+            self._handles += 1
+            seed = fresh_key()
+            _put(self._owned, id(x), (x, self._handles, seed))
+            await ctx.send(nxt, tag, {"handle": self._handles, "seed": seed})
+            await ctx.send(prev, tag, {"handle": self._handles,
+                                       "d": _difference(encoded, seed, shape)})
+            return encoded
+        msg = await ctx.recv(owner, tag)
+        if not isinstance(msg, dict) or not isinstance(msg.get("handle"), int):
+            raise MpcError(f"party {owner}: sent a malformed matrix header")
+        key = (owner, msg["handle"])
+        if "seed" in msg or "d" in msg:
+            _put(self._held, key, _check_held(msg, shape, owner, role))
+        held = self._held.get(key)
+        if held is None:
+            raise MpcError(f"party {self.party}: {owner} refers to a matrix split this party "
+                           "no longer holds; call with a fresh matrix")
+        return _Seeded(bytes(held), shape) if role == 1 else _Stored(held)
+
+
+class _Operand:
+    shape: tuple[int, int]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _Encoded(_Operand):
+    def __init__(self, x: Any, scale: int, owner: str) -> None:
+        self.x, self.scale, self.owner = x, scale, owner
+        self.shape = tuple(x.shape)  # type: ignore[assignment]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        part = np.asarray(self.x[lo:hi], dtype=np.float64)
+        scaled = np.rint(part * 2.0 ** self.scale)
+        if scaled.size and float(np.max(np.abs(scaled))) >= 2.0 ** 62:
+            raise MpcError(f"party {self.owner}: a matrix entry is too large for Z_2^64")
+        return scaled.astype(np.int64).view(np.uint64)
+
+
+class _Seeded(_Operand):
+    def __init__(self, seed: bytes, shape: tuple[int, int]) -> None:
+        self.prg, self.shape = Prg(seed), shape
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        return _seeded_rows(self.prg, self.shape, lo, hi)
+
+
+class _Stored(_Operand):
+    def __init__(self, d: np.ndarray) -> None:
+        self.d, self.shape = d, d.shape  # type: ignore[assignment]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        return self.d[lo:hi]
+
+
+def _block_rows(shape: tuple[int, int]) -> int:
+    return max(1, ROW_BLOCK_WORDS // max(shape[1], 1))
+
+
+def _seeded_rows(prg: Prg, shape: tuple[int, int], lo: int, hi: int) -> np.ndarray:
+    """Rows lo..hi of R; block b of rows is PRG draw (nonce b), so any block regenerates."""
+    step = _block_rows(shape)
+    if lo % step or (hi - lo > step):
+        raise MpcError("seeded rows are drawn in whole blocks")
+    return prg.words((hi - lo) * shape[1], lo // step, 0).reshape(hi - lo, shape[1])
+
+
+def _difference(encoded: _Encoded, seed: bytes, shape: tuple[int, int]) -> np.ndarray:
+    prg, step = Prg(seed), _block_rows(shape)
+    out = np.empty(shape, dtype=np.uint64)
+    for lo in range(0, shape[0], step):
+        hi = min(lo + step, shape[0])
+        out[lo:hi] = encoded.rows(lo, hi) - _seeded_rows(prg, shape, lo, hi)
+    return out
+
+
+def _stream_product(operand: _Operand, vec: np.ndarray, transpose: bool) -> np.ndarray:
+    """operand @ vec (or operand^T @ vec) mod 2^64, streaming blocks of rows."""
+    n, d = operand.shape
+    out = np.zeros((d if transpose else n, vec.shape[1]), dtype=np.uint64)
+    step = _block_rows((n, d))
+    for lo in range(0, n, step):
+        hi = min(lo + step, n)
+        block = operand.rows(lo, hi)
+        if transpose:
+            out += np.matmul(block.T, vec[lo:hi], dtype=np.uint64)
+        else:
+            out[lo:hi] = np.matmul(block, vec, dtype=np.uint64)
+    return out
+
+
+def _check_held(msg: dict[str, Any], shape: tuple[int, int], owner: str, role: int) -> Any:
+    if role == 1:
+        seed = msg.get("seed")
+        if not isinstance(seed, bytes | bytearray) or len(seed) != 16:
+            raise MpcError(f"party {owner}: sent a malformed matrix seed")
+        return bytes(seed)
+    d = np.asarray(msg.get("d"))
+    if d.dtype != np.uint64 or d.shape != tuple(shape):
+        raise MpcError(f"party {owner}: sent a matrix share of shape {d.shape}, expected "
+                       f"{tuple(shape)}")
+    return d
+
+
+def _put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > CACHE:
+        cache.popitem(last=False)
