@@ -217,7 +217,7 @@ class HeProduct(OwnerProduct):
             stop = min(start + BLOCK_CHUNK, lay.row_blocks)
             outgoing: dict[str, list[np.ndarray]] = {h: [] for h in holders}
             for block in range(start, stop):
-                plains = [self.bfv.ntt_plaintext(matrix.block(lay, block, b))
+                plains = [_nonzero_plain(self.bfv, matrix.block(lay, block, b))
                           for b in range(lay.col_blocks)]
                 lo, hi = _row_span(lay, block)
                 for h in holders:
@@ -255,11 +255,16 @@ class HeProduct(OwnerProduct):
     def _block_product(self, holder: str, cts: list[Any], plains: list[Any], lay: Layout,
                        bits: int, prg: Prg, nonce: int) -> tuple[np.ndarray, np.ndarray]:
         ev = self.bfv.evaluator
-        acc = ev.multiply_plain(cts[0], plains[0])
-        for ct, plain in zip(cts[1:], plains[1:], strict=True):
-            ev.add_inplace(acc, ev.multiply_plain(ct, plain))
-        mask = prg.words(POLY_DEGREE, nonce, 0) & T_MASK
         zero = self._encryptors[holder].encrypt_zero()
+        acc = None
+        for ct, plain in zip(cts, plains, strict=True):
+            if plain is None:  # an all-zero block: SEAL refuses the (transparent) product
+                continue
+            term = ev.multiply_plain(ct, plain)
+            acc = term if acc is None else ev.add(acc, term)
+        if acc is None:
+            acc = self._encryptors[holder].encrypt_zero()
+        mask = prg.words(POLY_DEGREE, nonce, 0) & T_MASK
         out = self.bfv.finish(acc, zero, mask, bits, prg, nonce)
         owner_share = (np.uint64(0) - mask[lay.positions]) & T_MASK
         return self.bfv.compact(out, lay.positions), owner_share
@@ -316,6 +321,10 @@ class _Matrix:
             hi = min(lo + step, lay.rows)
             out[lo:hi] = np.matmul(self.rows(lo, hi).view(np.uint64), share, dtype=np.uint64)
         return out
+
+
+def _nonzero_plain(bfv: BfvContext, coeffs: np.ndarray) -> Any:
+    return bfv.ntt_plaintext(coeffs) if coeffs.any() else None
 
 
 def _row_span(lay: Layout, block: int) -> tuple[int, int]:

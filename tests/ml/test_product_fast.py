@@ -1,0 +1,138 @@
+"""The HE (dishonest-majority) and rep3 (honest-majority) products equal numpy and the
+reference, and what the HE key holder decrypts is masked."""
+
+import numpy as np
+import pytest
+
+from meshmpc.linalg import SecureBackend
+from meshmpc.ml import product_he
+from meshmpc.ml.product import make_product
+from meshmpc.mpc.errors import MpcError
+from meshmpc.mpc.factory import make_suite
+from meshmpc.net.memory import run_parties
+
+RNG = np.random.default_rng(5)
+N, D = 300, 7
+X = RNG.normal(size=(N, D))
+V = RNG.normal(size=D)
+W = RNG.normal(size=N)
+G = RNG.integers(0, 5, size=(N, 3))
+COUNTS = [5, 5, 5]
+
+
+def _expected_sums(weights: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.bincount(G[:, j], weights=weights, minlength=5)
+                           for j in range(3)])
+
+
+async def _run(ctx, suite: str, security: str, owner_index: int):
+    kwargs = {"triples": "dealer"} if suite == "semi2k" else {}
+    backend = SecureBackend(await make_suite(ctx, suite, **kwargs))
+    product = make_product(backend, security)
+    owner, other = ctx.parties[owner_index], ctx.parties[(owner_index + 1) % len(ctx.parties)]
+    mine = ctx.party == owner
+    sv = await backend.input(other, V if ctx.party == other else None, shape=(D,))
+    sw = await backend.input(other, W if ctx.party == other else None, shape=(N,))
+    vm = await backend.input(other, np.stack([V, -2 * V], 1) if ctx.party == other else None,
+                             shape=(D, 2))
+    xv = await product.matvec(owner, X if mine else None, sv, (N, D))
+    xv2 = await product.matvec(owner, X if mine else None, sv, (N, D))  # reused split
+    xm = await product.matvec(owner, X if mine else None, vm, (N, D))
+    xtw = await product.rmatvec(owner, X if mine else None, sw, (N, D))
+    sums = await product.grouped_sum(owner, G if mine else None, sw, COUNTS)
+    return [await t.reveal() for t in (xv, xv2, xm, xtw, sums)]
+
+
+def _check(results) -> None:
+    xv, xv2, xm, xtw, sums = results
+    assert np.allclose(xv, X @ V, atol=2e-3)
+    assert np.allclose(xv2, X @ V, atol=2e-3)
+    assert np.allclose(xm, X @ np.stack([V, -2 * V], 1), atol=4e-3)
+    assert np.allclose(xtw, X.T @ W, atol=2e-2)
+    assert np.allclose(sums, _expected_sums(W), atol=2e-3)
+
+
+@pytest.mark.parametrize("parties", [2, 3, 4])
+def test_he_product_equals_numpy(parties):
+    names = ["bank", "gov", "fin", "telco"][:parties]
+    results = run_parties(names, lambda ctx: _run(ctx, "semi2k", "dishonest-majority", 1))
+    for party in names:
+        _check(results[party])
+
+
+@pytest.mark.parametrize("owner_index", [0, 1, 2])
+def test_rep3_product_equals_numpy(owner_index):
+    results = run_parties(["bank", "gov", "fin"],
+                          lambda ctx: _run(ctx, "rep3", "honest-majority", owner_index))
+    _check(results["bank"])
+
+
+def test_fast_products_equal_reference():
+    ref = run_parties(["a", "b"], lambda ctx: _run(ctx, "semi2k", "reference", 0))["a"]
+    he = run_parties(["a", "b"], lambda ctx: _run(ctx, "semi2k", "dishonest-majority", 0))["a"]
+    for got, want in zip(he, ref, strict=True):
+        assert np.allclose(got, want, atol=2e-2)
+
+
+async def _integer_sums(ctx):
+    backend = SecureBackend(await make_suite(ctx, "semi2k", triples="dealer"))
+    labels = (W > 0).astype(np.int64)
+    sl = await backend.input("b", labels if ctx.party == "b" else None, shape=(N,),
+                             integer=True)
+    sums = await make_product(backend).grouped_sum("a", G if ctx.party == "a" else None, sl,
+                                                   COUNTS)
+    return await sums.reveal(), sums.scale
+
+
+def test_he_grouped_sum_of_integer_labels_is_exact():
+    sums, scale = run_parties(["a", "b"], _integer_sums)["a"]
+    assert scale == 0
+    assert np.array_equal(sums, _expected_sums((W > 0).astype(np.float64)))
+
+
+def _decrypted_values(x: np.ndarray, monkeypatch) -> np.ndarray:
+    """What the key holder decrypts (before the lift) in one 2-party product by x."""
+    seen: list[np.ndarray] = []
+    original = product_he.BfvContext.decrypt_compact
+
+    def spy(self, keys, words, positions):
+        values = original(self, keys, words, positions)
+        seen.append(values)
+        return values
+
+    monkeypatch.setattr(product_he.BfvContext, "decrypt_compact", spy)
+
+    async def job(ctx):
+        backend = SecureBackend(await make_suite(ctx, "semi2k", triples="dealer"))
+        sv = await backend.input("b", np.ones(D) if ctx.party == "b" else None, shape=(D,))
+        await make_product(backend).matvec("a", x if ctx.party == "a" else None, sv, (N, D))
+
+    run_parties(["a", "b"], job)
+    return np.concatenate(seen)
+
+
+def test_key_holder_sees_uniform_values_whatever_the_matrix(monkeypatch):
+    zero = _decrypted_values(np.zeros((N, D)), monkeypatch)
+    big = _decrypted_values(np.full((N, D), 100.0), monkeypatch)
+    for values in (zero, big):
+        top = values >> np.uint64(product_he.PLAIN_BITS - 4)  # top 4 bits of mod-2^59 values
+        counts = np.bincount(top.astype(np.int64), minlength=16)
+        assert counts.min() > 0.5 * values.size / 16  # roughly uniform: masked
+    # the unmasked results would be constant 0 or 700 * 2^32: masked they never repeat
+    assert len(np.unique(zero)) == zero.size and len(np.unique(big)) == big.size
+
+
+def test_he_rejects_out_of_range_entries():
+    async def job(ctx):
+        backend = SecureBackend(await make_suite(ctx, "semi2k", triples="dealer"))
+        sv = await backend.input("b", V if ctx.party == "b" else None, shape=(D,))
+        await make_product(backend).matvec("a", np.full((N, D), 1e6) if ctx.party == "a"
+                                           else None, sv, (N, D))
+
+    with pytest.raises(Exception, match="too large"):
+        run_parties(["a", "b"], job)
+
+
+def test_unknown_security_is_refused():
+    with pytest.raises(MpcError, match="security"):
+        make_product(None, "quantum")  # type: ignore[arg-type]
