@@ -31,11 +31,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.mpc.errors import MpcError
+
+
+@runtime_checkable
+class RowMatrix(Protocol):
+    """A matrix too large to hold: ``shape`` and row slices ``m[lo:hi]`` (an ndarray,
+    an ``np.memmap`` or a generator of row blocks). The fast products stream it."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+MatrixLike = np.ndarray | RowMatrix
+"""The owner's matrix: an ndarray, or (matvec only) any :class:`RowMatrix`."""
 
 
 class OwnerProduct(ABC):
@@ -49,12 +65,12 @@ class OwnerProduct(ABC):
         return self.backend.suite.ctx.party
 
     @abstractmethod
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         """<X @ v>; X has ``shape`` (n, d) and is passed by its owner only."""
 
     @abstractmethod
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         """<X^T @ v>; X has ``shape`` (n, d) and is passed by its owner only."""
 
@@ -100,16 +116,16 @@ class SharedInputProduct(OwnerProduct):
     multiplication cost), so use it for small data and as the test reference.
     """
 
-    async def _share(self, owner: str, x: np.ndarray | None, shape: tuple[int, int],
+    async def _share(self, owner: str, x: MatrixLike | None, shape: tuple[int, int],
                      integer: bool) -> SecretTensor:
         return await self.backend.input(owner, x, shape=shape, integer=integer)
 
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         sx = await self._share(owner, x, shape, integer)
         return await sx.matmul(v)
 
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         sx = await self._share(owner, x, shape, integer)
         return await sx.transpose().matmul(v)

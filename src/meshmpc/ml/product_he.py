@@ -22,57 +22,28 @@ NTTs are computed once per block and reused for every key holder and limb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
-from meshmpc.ml.product import OwnerProduct
-from meshmpc.ml.product_he_seal import (
-    PLAIN_BITS,
-    PLAIN_MODULUS,
-    POLY_DEGREE,
-    X_BITS,
-    BfvContext,
-    HeKeys,
-    flood_bits,
+from meshmpc.ml.product import MatrixLike, OwnerProduct
+from meshmpc.ml.product_he_owner import (
+    BLOCK_CHUNK,
+    EncodedMatrix,
+    Layout,
+    OwnerJob,
+    run_chunks,
+    vector_block,
 )
+from meshmpc.ml.product_he_seal import PLAIN_BITS, POLY_DEGREE, BfvContext, HeKeys, flood_bits
 from meshmpc.mpc.errors import MpcError
-from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
-T_MASK = np.uint64(PLAIN_MODULUS - 1)
+T_MASK = np.uint64((1 << PLAIN_BITS) - 1)
 SPLIT_SHIFT = 64 - PLAIN_BITS  # u_hi = v_j >> 5 has 59 bits: exact mod t, shifted into 2^64
 OFFSET = np.uint64(1 << (PLAIN_BITS - 2))  # |Y| < 2^57: Y + 2^57 lies in [0, 2^58)
-BLOCK_CHUNK = 16  # row blocks per message from the owner
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How an (rows x cols) matrix is cut into plaintext blocks of n_w x d_w."""
-
-    rows: int
-    cols: int
-    d_w: int
-
-    @property
-    def n_w(self) -> int:
-        return POLY_DEGREE // self.d_w
-
-    @property
-    def row_blocks(self) -> int:
-        return -(-self.rows // self.n_w)
-
-    @property
-    def col_blocks(self) -> int:
-        return -(-self.cols // self.d_w)
-
-    @property
-    def positions(self) -> np.ndarray:
-        """Coefficients holding the block's n_w outputs."""
-        return np.arange(self.n_w, dtype=np.int64) * self.d_w + self.d_w - 1
 
 
 def choose_layout(rows: int, cols: int, vectors: int) -> Layout:
@@ -100,7 +71,7 @@ class HeProduct(OwnerProduct):
             raise MpcError("the HE product runs over Z_2^64 backends only")
         self.bfv = BfvContext()
         self._keys: HeKeys | None = None
-        self._encryptors: dict[str, Any] = {}
+        self._public: dict[str, bytes] = {}
         self._pools: dict[str, OtPool] = {}
         self._calls = 0
         self._published: set[str] = set()
@@ -109,11 +80,11 @@ class HeProduct(OwnerProduct):
     def ctx(self) -> Context:
         return self.backend.suite.ctx
 
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         return await self._product(owner, x, v, shape, integer, transpose=False)
 
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         return await self._product(owner, x, v, shape, integer, transpose=True)
 
@@ -135,8 +106,9 @@ class HeProduct(OwnerProduct):
         if self.party == owner:
             if x is None:
                 raise MpcError(f"party {owner}: pass the matrix to the product you own")
-            out = await self._owner_side(ctx, _Matrix(x, shape, transpose, self, integer),
-                                         share, lay)
+            matrix = EncodedMatrix(x, shape, transpose, 0 if integer else self.backend.f,
+                                   self.party)
+            out = await self._owner_side(ctx, matrix, share, lay)
         else:
             out = await self._holder_side(ctx, owner, share, lay)
         result = SecretTensor(self.backend, out.reshape(rows) if vec else out,
@@ -154,8 +126,9 @@ class HeProduct(OwnerProduct):
                 self._keys, public = self.bfv.keygen()
                 await setup.broadcast(f"pk/{p}", public)
             else:
-                self._encryptors[p] = self.bfv.public_encryptor(
-                    await setup.recv(p, f"pk/{p}"), p)
+                public = await setup.recv(p, f"pk/{p}")
+                self.bfv.public_encryptor(public, p)  # validates it now, not in a worker
+                self._public[p] = bytes(public)
         partners = self.ctx.peers if self.party == owner else [owner]
         for peer in partners:
             if peer not in self._pools:
@@ -172,7 +145,7 @@ class HeProduct(OwnerProduct):
         keys = self._keys
         assert keys is not None
         limbs = self._limbs(share)
-        cts = [self.bfv.encrypt_coeffs(keys, _vector_block(limb[:, k], lay, b))
+        cts = [self.bfv.encrypt_coeffs(keys, vector_block(limb[:, k], lay, b))
                for limb in limbs for k in range(limb.shape[1]) for b in range(lay.col_blocks)]
         await ctx.send(owner, "in", cts)
         vectors = len(limbs) * share.shape[1]
@@ -182,13 +155,14 @@ class HeProduct(OwnerProduct):
             words = await ctx.recv(owner, f"out/{start}")
             expected = (stop - start) * vectors
             if not isinstance(words, list) or len(words) != expected:
-                raise MpcError(f"party {owner}: sent {len(words) if isinstance(words, list) else 'a non-list'} "
-                               f"result ciphertexts for blocks {start}..{stop}, expected {expected}")
+                got = len(words) if isinstance(words, list) else "no"
+                raise MpcError(f"party {owner}: sent {got} result ciphertexts for blocks "
+                               f"{start}..{stop}, expected {expected}")
             for i, block in enumerate(range(start, stop)):
                 for vec in range(vectors):
                     values = self.bfv.decrypt_compact(
                         keys, _words(words[i * vectors + vec], lay, owner), lay.positions)
-                    lo, hi = _row_span(lay, block)
+                    lo, hi = lay.span(block)
                     decrypted[vec, lo:hi] = values[: hi - lo]
         return await self._lift_holder(owner, decrypted, share.shape[1])
 
@@ -201,73 +175,33 @@ class HeProduct(OwnerProduct):
         return (hi + lo).T.copy()
 
     # --- owner -------------------------------------------------------------------------
-    async def _owner_side(self, ctx: Context, matrix: _Matrix, share: np.ndarray,
+    async def _owner_side(self, ctx: Context, matrix: EncodedMatrix, share: np.ndarray,
                           lay: Layout) -> np.ndarray:
         holders = self.ctx.peers
         k = share.shape[1]
         combined = len(self.ctx.parties) == 2
         vectors = k * (1 if combined else 2)
-        inputs = {h: await self._load_inputs(ctx, h, vectors, lay, share if combined else None)
+        inputs = {h: await self._receive_inputs(ctx, h, vectors * lay.col_blocks)
                   for h in holders}
         bits = flood_bits(lay.col_blocks, lay.row_blocks * vectors * len(holders) * POLY_DEGREE)
-        prg, masks = Prg(fresh_key()), {h: np.zeros((vectors, lay.rows), np.uint64)
-                                        for h in holders}
-        nonce = 0
-        for start in range(0, lay.row_blocks, BLOCK_CHUNK):
-            stop = min(start + BLOCK_CHUNK, lay.row_blocks)
-            outgoing: dict[str, list[np.ndarray]] = {h: [] for h in holders}
-            for block in range(start, stop):
-                plains = [_nonzero_plain(self.bfv, matrix.block(lay, block, b))
-                          for b in range(lay.col_blocks)]
-                lo, hi = _row_span(lay, block)
-                for h in holders:
-                    for vec in range(vectors):
-                        nonce += 1
-                        words, r = self._block_product(h, inputs[h][vec], plains, lay, bits,
-                                                       prg, nonce)
-                        outgoing[h].append(words)
-                        masks[h][vec, lo:hi] = r[: hi - lo]
+        job = OwnerJob(matrix, lay, bits, vectors, inputs,
+                       {h: self._public[h] for h in holders}, share if combined else None)
+        masks = {h: np.zeros((vectors, lay.rows), np.uint64) for h in holders}
+        async for index, (words, shares) in run_chunks(job):
+            lo = lay.span(index * BLOCK_CHUNK)[0]
             for h in holders:
-                await ctx.send(h, f"out/{start}", outgoing[h])
-        local = None if combined else matrix.local_product(share, lay)
+                masks[h][:, lo:lo + shares[h].shape[1]] = shares[h]
+                await ctx.send(h, f"out/{index * BLOCK_CHUNK}", words[h])
+        local = None if combined else matrix.local_product(share, lay.rows, lay.cols)
         return await self._lift_owner(masks, k, local)
 
-    async def _load_inputs(self, ctx: Context, holder: str, vectors: int, lay: Layout,
-                           own: np.ndarray | None) -> list[list[Any]]:
+    async def _receive_inputs(self, ctx: Context, holder: str, expected: int) -> list[bytes]:
         raw = await ctx.recv(holder, "in")
-        expected = vectors * lay.col_blocks
-        if not isinstance(raw, list) or len(raw) != expected:
-            raise MpcError(f"party {holder}: sent {len(raw) if isinstance(raw, list) else 'no'} "
-                           f"input ciphertexts, expected {expected}")
-        out: list[list[Any]] = []
-        for vec in range(vectors):
-            row = []
-            for b in range(lay.col_blocks):
-                ct = self.bfv.load_cipher(raw[vec * lay.col_blocks + b], holder)
-                if own is not None:  # two parties: add the owner's share, so ct holds v itself
-                    coeffs = _vector_block(own[:, vec] & T_MASK, lay, b)
-                    self.bfv.evaluator.add_plain_inplace(ct, self.bfv.plaintext(coeffs))
-                self.bfv.evaluator.transform_to_ntt_inplace(ct)
-                row.append(ct)
-            out.append(row)
-        return out
-
-    def _block_product(self, holder: str, cts: list[Any], plains: list[Any], lay: Layout,
-                       bits: int, prg: Prg, nonce: int) -> tuple[np.ndarray, np.ndarray]:
-        ev = self.bfv.evaluator
-        zero = self._encryptors[holder].encrypt_zero()
-        acc = None
-        for ct, plain in zip(cts, plains, strict=True):
-            if plain is None:  # an all-zero block: SEAL refuses the (transparent) product
-                continue
-            term = ev.multiply_plain(ct, plain)
-            acc = term if acc is None else ev.add(acc, term)
-        if acc is None:
-            acc = self._encryptors[holder].encrypt_zero()
-        mask = prg.words(POLY_DEGREE, nonce, 0) & T_MASK
-        out = self.bfv.finish(acc, zero, mask, bits, prg, nonce)
-        owner_share = (np.uint64(0) - mask[lay.positions]) & T_MASK
-        return self.bfv.compact(out, lay.positions), owner_share
+        if not isinstance(raw, list) or len(raw) != expected or not all(
+                isinstance(c, bytes | bytearray) for c in raw):
+            got = len(raw) if isinstance(raw, list) else "no"
+            raise MpcError(f"party {holder}: sent {got} input ciphertexts, expected {expected}")
+        return [bytes(c) for c in raw]
 
     async def _lift_owner(self, masks: dict[str, np.ndarray], k: int,
                           local: np.ndarray | None) -> np.ndarray:
@@ -283,59 +217,6 @@ class HeProduct(OwnerProduct):
         if local is not None:
             out += local
         return out
-
-
-class _Matrix:
-    """The owner's matrix (or its transpose), encoded block by block."""
-
-    def __init__(self, x: Any, shape: tuple[int, int], transpose: bool, product: HeProduct,
-                 integer: bool) -> None:
-        if tuple(x.shape) != tuple(shape):
-            raise MpcError(f"party {product.party}: the matrix has shape {tuple(x.shape)}, "
-                           f"the product was called with {tuple(shape)}")
-        self.x, self.transpose, self.integer = x, transpose, integer
-        self.party, self.f = product.party, product.backend.f
-
-    def rows(self, lo: int, hi: int) -> np.ndarray:
-        """Rows lo..hi of M (= X or X^T) as int64 at the product's scale."""
-        part = np.asarray(self.x[:, lo:hi]).T if self.transpose else np.asarray(self.x[lo:hi])
-        scaled = np.rint(part.astype(np.float64) * (1.0 if self.integer else 2.0 ** self.f))
-        if scaled.size and float(np.max(np.abs(scaled))) >= 2.0 ** X_BITS:
-            raise MpcError(f"party {self.party}: a matrix entry is too large for the HE product "
-                           f"(|x| * 2^{0 if self.integer else self.f} must stay below "
-                           f"2^{X_BITS}); rescale that feature")
-        return scaled.astype(np.int64)
-
-    def block(self, lay: Layout, rb: int, cb: int) -> np.ndarray:
-        lo, hi = _row_span(lay, rb)
-        part = self.rows(lo, hi)[:, cb * lay.d_w:(cb + 1) * lay.d_w]
-        block = np.zeros((lay.n_w, lay.d_w), dtype=np.int64)
-        block[: part.shape[0], : part.shape[1]] = part
-        return block[:, ::-1].reshape(-1).view(np.uint64) & T_MASK
-
-    def local_product(self, share: np.ndarray, lay: Layout) -> np.ndarray:
-        """M @ (the owner's own share) mod 2^64, row block by row block."""
-        out = np.empty((lay.rows, share.shape[1]), dtype=np.uint64)
-        step = max(1, (1 << 22) // max(lay.cols, 1))
-        for lo in range(0, lay.rows, step):
-            hi = min(lo + step, lay.rows)
-            out[lo:hi] = np.matmul(self.rows(lo, hi).view(np.uint64), share, dtype=np.uint64)
-        return out
-
-
-def _nonzero_plain(bfv: BfvContext, coeffs: np.ndarray) -> Any:
-    return bfv.ntt_plaintext(coeffs) if coeffs.any() else None
-
-
-def _row_span(lay: Layout, block: int) -> tuple[int, int]:
-    return block * lay.n_w, min((block + 1) * lay.n_w, lay.rows)
-
-
-def _vector_block(values: np.ndarray, lay: Layout, b: int) -> np.ndarray:
-    out = np.zeros(lay.d_w, dtype=np.uint64)
-    part = values[b * lay.d_w:(b + 1) * lay.d_w]
-    out[: part.size] = part
-    return out
 
 
 def _words(raw: Any, lay: Layout, owner: str) -> np.ndarray:

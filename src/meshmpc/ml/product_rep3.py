@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
-from meshmpc.ml.product import OwnerProduct
+from meshmpc.ml.product import MatrixLike, OwnerProduct
 from meshmpc.mpc.errors import MpcError
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.rep3 import Rep3
@@ -45,11 +45,11 @@ class Rep3Product(OwnerProduct):
         self._held: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._handles = 0
 
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         return await self._product(owner, x, v, shape, integer, transpose=False)
 
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         return await self._product(owner, x, v, shape, integer, transpose=True)
 
@@ -127,7 +127,7 @@ class _Operand:
 class _Encoded(_Operand):
     def __init__(self, x: Any, scale: int, owner: str) -> None:
         self.x, self.scale, self.owner = x, scale, owner
-        self.shape = tuple(x.shape)  # type: ignore[assignment]
+        self.shape = tuple(x.shape)
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
         part = np.asarray(self.x[lo:hi], dtype=np.float64)
@@ -147,7 +147,7 @@ class _Seeded(_Operand):
 
 class _Stored(_Operand):
     def __init__(self, d: np.ndarray) -> None:
-        self.d, self.shape = d, d.shape  # type: ignore[assignment]
+        self.d, self.shape = d, d.shape
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
         return self.d[lo:hi]
