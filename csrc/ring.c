@@ -61,6 +61,36 @@ void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
     }
 }
 
+void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t m, size_t k, size_t p) {
+    if (p == 1) {  /* matrix-vector: four independent accumulators per row */
+        for (size_t i = 0; i < m; i++) {
+            const uint64_t *row = a + i * k;
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            size_t t = 0;
+            for (; t + 4 <= k; t += 4) {
+                s0 += row[t] * b[t];
+                s1 += row[t + 1] * b[t + 1];
+                s2 += row[t + 2] * b[t + 2];
+                s3 += row[t + 3] * b[t + 3];
+            }
+            for (; t < k; t++) s0 += row[t] * b[t];
+            out[i] = s0 + s1 + s2 + s3;
+        }
+        return;
+    }
+    memset(out, 0, m * p * sizeof(uint64_t));
+    for (size_t i = 0; i < m; i++) {
+        const uint64_t *row = a + i * k;
+        uint64_t *orow = out + i * p;
+        for (size_t t = 0; t < k; t++) {
+            uint64_t x = row[t];
+            const uint64_t *brow = b + t * p;
+            for (size_t j = 0; j < p; j++) orow[j] += x * brow[j];
+        }
+    }
+}
+
 static inline u128 load128(const uint64_t *p) { return ((u128)p[1] << 64) | p[0]; }
 
 static inline void store128(uint64_t *p, u128 v) {

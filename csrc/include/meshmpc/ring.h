@@ -25,6 +25,11 @@ void ring_u64_to_plane(const uint64_t *bits, size_t n, uint64_t *plane);
 void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
                       size_t k, size_t m, size_t p);
 
+/* out (m x p) = A @ B over Z_2^64, A row-major m x k, B row-major k x p (p small:
+ * the owner-matrix products of meshmpc.ml, one pass over A's rows). */
+void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t m, size_t k, size_t p);
+
 /* Z_2^128 element-wise: out = a op b over n elements (2n words each). */
 void ring128_add(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);
 void ring128_sub(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);

@@ -18,18 +18,22 @@ v; the reshare is masked by the zero sharing. See protocols/vertical.md.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
+from meshmpc import _core
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.ml.product import MatrixLike, OwnerProduct
 from meshmpc.mpc.errors import MpcError
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.rep3 import Rep3
 
-ROW_BLOCK_WORDS = 1 << 22  # words per streamed block of rows (32 MiB)
+TILE_WORDS = 1 << 18  # words per tile of rows (2 MiB: regenerated R stays in cache)
+TILES_PER_MESSAGE = 16  # tiles of D per message of the one-time split
 CACHE = 4  # matrices whose split is remembered
 
 
@@ -101,23 +105,27 @@ class Rep3Product(OwnerProduct):
             seed = fresh_key()
             _put(self._owned, id(x), (x, self._handles, seed))
             await ctx.send(nxt, tag, {"handle": self._handles, "seed": seed})
-            await ctx.send(prev, tag, {"handle": self._handles,
-                                       "d": _difference(encoded, seed, shape)})
+            await ctx.send(prev, tag, {"handle": self._handles, "d": True})
+            await _send_difference(ctx, prev, tag, encoded, seed, shape)
             return encoded
         msg = await ctx.recv(owner, tag)
         if not isinstance(msg, dict) or not isinstance(msg.get("handle"), int):
             raise MpcError(f"party {owner}: sent a malformed matrix header")
         key = (owner, msg["handle"])
-        if "seed" in msg or "d" in msg:
-            _put(self._held, key, _check_held(msg, shape, owner, role))
+        if role == 1 and "seed" in msg:
+            _put(self._held, key, _Seeded(_check_seed(msg.get("seed"), owner), shape))
+        elif role == 2 and msg.get("d") is True:
+            _put(self._held, key, await _receive_difference(ctx, owner, tag, shape))
         held = self._held.get(key)
         if held is None:
             raise MpcError(f"party {self.party}: {owner} refers to a matrix split this party "
                            "no longer holds; call with a fresh matrix")
-        return _Seeded(bytes(held), shape) if role == 1 else _Stored(held)
+        return held
 
 
 class _Operand:
+    """Rows of one party's n x d operand, drawn in tiles of ``tile_rows(shape)`` rows."""
+
     shape: tuple[int, int]
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
@@ -127,7 +135,7 @@ class _Operand:
 class _Encoded(_Operand):
     def __init__(self, x: Any, scale: int, owner: str) -> None:
         self.x, self.scale, self.owner = x, scale, owner
-        self.shape = tuple(x.shape)
+        self.shape = (int(x.shape[0]), int(x.shape[1]))
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
         part = np.asarray(self.x[lo:hi], dtype=np.float64)
@@ -138,68 +146,108 @@ class _Encoded(_Operand):
 
 
 class _Seeded(_Operand):
+    """R, regenerated tile by tile: tile t of rows is PRG draw (nonce t)."""
+
     def __init__(self, seed: bytes, shape: tuple[int, int]) -> None:
         self.prg, self.shape = Prg(seed), shape
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
-        return _seeded_rows(self.prg, self.shape, lo, hi)
+        step = tile_rows(self.shape)
+        if lo % step or hi - lo > step:
+            raise MpcError("seeded rows are drawn in whole tiles")
+        return self.prg.words((hi - lo) * self.shape[1], lo // step, 0).reshape(
+            hi - lo, self.shape[1])
 
 
 class _Stored(_Operand):
-    def __init__(self, d: np.ndarray) -> None:
-        self.d, self.shape = d, d.shape
+    """D, in memory when small, else in an anonymous temporary file read back by tiles."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+        nbytes = shape[0] * shape[1] * 8
+        self.memory = np.empty(shape, np.uint64) if nbytes <= memory_limit() else None
+        # closed (and deleted) when the split is evicted from the cache and collected
+        self.file = None if self.memory is not None else tempfile.TemporaryFile()  # noqa: SIM115
+
+    def write(self, lo: int, block: np.ndarray) -> None:
+        if self.memory is not None:
+            self.memory[lo:lo + block.shape[0]] = block
+            return
+        assert self.file is not None
+        self.file.seek(lo * self.shape[1] * 8)
+        self.file.write(np.ascontiguousarray(block).data)
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
-        return self.d[lo:hi]
+        if self.memory is not None:
+            return self.memory[lo:hi]
+        assert self.file is not None
+        out = np.empty((hi - lo, self.shape[1]), np.uint64)
+        self.file.seek(lo * self.shape[1] * 8)
+        if self.file.readinto(out.data) != out.nbytes:
+            raise MpcError("rep3 product: the stored matrix share is truncated")
+        return out
 
 
-def _block_rows(shape: tuple[int, int]) -> int:
-    return max(1, ROW_BLOCK_WORDS // max(shape[1], 1))
+def memory_limit() -> int:
+    """Bytes of D kept in memory (MESHMPC_REP3_MEMORY_MB, default 1024); beyond: a file."""
+    return int(os.environ.get("MESHMPC_REP3_MEMORY_MB", "1024")) << 20
 
 
-def _seeded_rows(prg: Prg, shape: tuple[int, int], lo: int, hi: int) -> np.ndarray:
-    """Rows lo..hi of R; block b of rows is PRG draw (nonce b), so any block regenerates."""
-    step = _block_rows(shape)
-    if lo % step or (hi - lo > step):
-        raise MpcError("seeded rows are drawn in whole blocks")
-    return prg.words((hi - lo) * shape[1], lo // step, 0).reshape(hi - lo, shape[1])
+def tile_rows(shape: tuple[int, int]) -> int:
+    return max(1, TILE_WORDS // max(shape[1], 1))
 
 
-def _difference(encoded: _Encoded, seed: bytes, shape: tuple[int, int]) -> np.ndarray:
-    prg, step = Prg(seed), _block_rows(shape)
-    out = np.empty(shape, dtype=np.uint64)
-    for lo in range(0, shape[0], step):
-        hi = min(lo + step, shape[0])
-        out[lo:hi] = encoded.rows(lo, hi) - _seeded_rows(prg, shape, lo, hi)
-    return out
+def _tiles(shape: tuple[int, int]) -> list[tuple[int, int]]:
+    step = tile_rows(shape)
+    return [(lo, min(lo + step, shape[0])) for lo in range(0, shape[0], step)]
+
+
+async def _send_difference(ctx: Any, prev: str, tag: str, encoded: _Encoded, seed: bytes,
+                           shape: tuple[int, int]) -> None:
+    """Stream D = X - R to the previous party, a message per group of tiles."""
+    seeded = _Seeded(seed, shape)
+    tiles = _tiles(shape)
+    for g in range(0, len(tiles), TILES_PER_MESSAGE):
+        group = tiles[g:g + TILES_PER_MESSAGE]
+        lo = group[0][0]
+        block = np.concatenate([encoded.rows(a, b) - seeded.rows(a, b) for a, b in group])
+        await ctx.send(prev, f"{tag}/d/{lo}", block)
+        del block
+
+
+async def _receive_difference(ctx: Any, owner: str, tag: str,
+                              shape: tuple[int, int]) -> _Stored:
+    stored, tiles = _Stored(shape), _tiles(shape)
+    for g in range(0, len(tiles), TILES_PER_MESSAGE):
+        lo, hi = tiles[g][0], tiles[min(g + TILES_PER_MESSAGE, len(tiles)) - 1][1]
+        block = np.asarray(await ctx.recv(owner, f"{tag}/d/{lo}"))
+        if block.dtype != np.uint64 or block.shape != (hi - lo, shape[1]):
+            raise MpcError(f"party {owner}: sent a matrix share block of shape {block.shape}, "
+                           f"expected {(hi - lo, shape[1])}")
+        stored.write(lo, block)
+    return stored
 
 
 def _stream_product(operand: _Operand, vec: np.ndarray, transpose: bool) -> np.ndarray:
-    """operand @ vec (or operand^T @ vec) mod 2^64, streaming blocks of rows."""
+    """operand @ vec (or operand^T @ vec) mod 2^64, tile by tile in C."""
     n, d = operand.shape
+    vec = np.ascontiguousarray(vec, dtype=np.uint64)
     out = np.zeros((d if transpose else n, vec.shape[1]), dtype=np.uint64)
-    step = _block_rows((n, d))
-    for lo in range(0, n, step):
-        hi = min(lo + step, n)
-        block = operand.rows(lo, hi)
-        if transpose:
-            out += np.matmul(block.T, vec[lo:hi], dtype=np.uint64)
+    part = np.empty((d, vec.shape[1]), dtype=np.uint64) if transpose else None
+    for lo, hi in _tiles((n, d)):
+        tile = np.ascontiguousarray(operand.rows(lo, hi))
+        if part is not None:
+            _core.ring64_matmul_tn(tile, vec[lo:hi], part)
+            out += part
         else:
-            out[lo:hi] = np.matmul(block, vec, dtype=np.uint64)
+            _core.ring64_matmul_nn(tile, vec, out[lo:hi])
     return out
 
 
-def _check_held(msg: dict[str, Any], shape: tuple[int, int], owner: str, role: int) -> Any:
-    if role == 1:
-        seed = msg.get("seed")
-        if not isinstance(seed, bytes | bytearray) or len(seed) != 16:
-            raise MpcError(f"party {owner}: sent a malformed matrix seed")
-        return bytes(seed)
-    d = np.asarray(msg.get("d"))
-    if d.dtype != np.uint64 or d.shape != tuple(shape):
-        raise MpcError(f"party {owner}: sent a matrix share of shape {d.shape}, expected "
-                       f"{tuple(shape)}")
-    return d
+def _check_seed(seed: Any, owner: str) -> bytes:
+    if not isinstance(seed, bytes | bytearray) or len(seed) != 16:
+        raise MpcError(f"party {owner}: sent a malformed matrix seed")
+    return bytes(seed)
 
 
 def _put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
