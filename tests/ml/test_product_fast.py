@@ -136,3 +136,24 @@ def test_he_rejects_out_of_range_entries():
 def test_unknown_security_is_refused():
     with pytest.raises(MpcError, match="security"):
         make_product(None, "quantum")  # type: ignore[arg-type]
+
+
+def test_rep3_split_spilled_to_a_file_gives_the_same_products(monkeypatch):
+    monkeypatch.setenv("MESHMPC_REP3_MEMORY_MB", "0")
+    results = run_parties(["bank", "gov", "fin"],
+                          lambda ctx: _run(ctx, "rep3", "honest-majority", 0))
+    _check(results["fin"])
+
+
+@pytest.mark.parametrize("p", [1, 3])
+def test_matmul_nn_kernel_equals_numpy(p):
+    from meshmpc import _core
+
+    rng = np.random.default_rng(p)
+    a = rng.integers(0, 2**63, size=(37, 29), dtype=np.uint64) * np.uint64(3)
+    b = rng.integers(0, 2**63, size=(29, p), dtype=np.uint64) * np.uint64(5)
+    out = np.empty((37, p), dtype=np.uint64)
+    _core.ring64_matmul_nn(a, b, out)
+    assert np.array_equal(out, np.matmul(a, b, dtype=np.uint64))
+    with pytest.raises(ValueError, match="does not match"):
+        _core.ring64_matmul_nn(a, b, np.empty((36, p), dtype=np.uint64))
