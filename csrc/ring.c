@@ -91,6 +91,34 @@ void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
     }
 }
 
+int ring64_matmul_fixed(const double *x, const uint64_t *b, uint64_t *out,
+                        size_t m, size_t k, size_t p, double scale, double bound) {
+    memset(out, 0, m * p * sizeof(uint64_t));
+    for (size_t i = 0; i < m; i++) {
+        const double *row = x + i * k;
+        uint64_t *orow = out + i * p;
+        uint64_t acc = 0;
+        int bad = 0;
+        for (size_t t = 0; t < k; t++) {
+            double y = row[t] * scale, scaled;
+            /* round to nearest even without a libm call: exact below 2^51 */
+            if (fabs(y) < 0x1p51) scaled = (y + 0x1.8p52) - 0x1.8p52;
+            else scaled = nearbyint(y);
+            bad |= !(fabs(scaled) < bound); /* also catches NaN */
+            uint64_t e = (uint64_t)(int64_t)scaled;
+            if (p == 1) {
+                acc += e * b[t];
+            } else {
+                const uint64_t *brow = b + t * p;
+                for (size_t j = 0; j < p; j++) orow[j] += e * brow[j];
+            }
+        }
+        if (bad) return -1;
+        if (p == 1) orow[0] = acc;
+    }
+    return 0;
+}
+
 static inline u128 load128(const uint64_t *p) { return ((u128)p[1] << 64) | p[0]; }
 
 static inline void store128(uint64_t *p, u128 v) {

@@ -76,6 +76,10 @@ def ring64_matmul_tn(
 def ring64_matmul_nn(
     a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
 ) -> None: ...
+def ring64_matmul_fixed(
+    x: npt.NDArray[np.float64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64],
+    scale: float, bound: float,
+) -> None: ...
 def ring128_add(
     a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
 ) -> None: ...

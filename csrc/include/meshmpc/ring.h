@@ -30,6 +30,12 @@ void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
 void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
                       size_t m, size_t k, size_t p);
 
+/* out (m x p) = round(X * scale) @ B over Z_2^64 for a double matrix X (m x k):
+ * fixed-point encoding fused with the product, one pass over X. Returns -1 (out
+ * unspecified) if some |round(x * scale)| >= bound or x is not finite, else 0. */
+int ring64_matmul_fixed(const double *x, const uint64_t *b, uint64_t *out,
+                        size_t m, size_t k, size_t p, double scale, double bound);
+
 /* Z_2^128 element-wise: out = a op b over n elements (2n words each). */
 void ring128_add(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);
 void ring128_sub(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);

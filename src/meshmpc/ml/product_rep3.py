@@ -133,15 +133,28 @@ class _Operand:
 
 
 class _Encoded(_Operand):
+    """The owner's X; its product is encoded on the fly (one C pass over float64 rows)."""
+
     def __init__(self, x: Any, scale: int, owner: str) -> None:
         self.x, self.scale, self.owner = x, scale, owner
         self.shape = (int(x.shape[0]), int(x.shape[1]))
 
+    def float_rows(self, lo: int, hi: int) -> np.ndarray:
+        return np.ascontiguousarray(self.x[lo:hi], dtype=np.float64)
+
+    def product(self, lo: int, hi: int, vec: np.ndarray, out: np.ndarray) -> None:
+        try:
+            _core.ring64_matmul_fixed(self.float_rows(lo, hi), vec, out, 2.0 ** self.scale,
+                                      2.0 ** 62)
+        except ValueError as exc:
+            raise MpcError(f"party {self.owner}: a matrix entry in rows {lo}..{hi} is not "
+                           f"finite or too large for Z_2^64 at scale 2^{self.scale}") from exc
+
     def rows(self, lo: int, hi: int) -> np.ndarray:
-        part = np.asarray(self.x[lo:hi], dtype=np.float64)
-        scaled = np.rint(part * 2.0 ** self.scale)
-        if scaled.size and float(np.max(np.abs(scaled))) >= 2.0 ** 62:
-            raise MpcError(f"party {self.owner}: a matrix entry is too large for Z_2^64")
+        scaled = np.rint(self.float_rows(lo, hi) * 2.0 ** self.scale)
+        if scaled.size and not float(np.max(np.abs(scaled))) < 2.0 ** 62:
+            raise MpcError(f"party {self.owner}: a matrix entry in rows {lo}..{hi} is not "
+                           f"finite or too large for Z_2^64 at scale 2^{self.scale}")
         return scaled.astype(np.int64).view(np.uint64)
 
 
@@ -235,6 +248,9 @@ def _stream_product(operand: _Operand, vec: np.ndarray, transpose: bool) -> np.n
     out = np.zeros((d if transpose else n, vec.shape[1]), dtype=np.uint64)
     part = np.empty((d, vec.shape[1]), dtype=np.uint64) if transpose else None
     for lo, hi in _tiles((n, d)):
+        if part is None and isinstance(operand, _Encoded):
+            operand.product(lo, hi, vec, out[lo:hi])
+            continue
         tile = np.ascontiguousarray(operand.rows(lo, hi))
         if part is not None:
             _core.ring64_matmul_tn(tile, vec[lo:hi], part)
