@@ -157,3 +157,19 @@ def test_matmul_nn_kernel_equals_numpy(p):
     assert np.array_equal(out, np.matmul(a, b, dtype=np.uint64))
     with pytest.raises(ValueError, match="does not match"):
         _core.ring64_matmul_nn(a, b, np.empty((36, p), dtype=np.uint64))
+
+
+def test_matmul_fixed_kernel_encodes_like_the_ring():
+    from meshmpc import _core
+    from meshmpc.mpc.ring import RING64
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(23, 11)) * 50
+    x[0, :3] = [0.5 / 65536, 1.5 / 65536, -2.5 / 65536]  # ties round to even, like np.rint
+    b = rng.integers(0, 2**63, size=(11, 2), dtype=np.uint64)
+    out = np.empty((23, 2), dtype=np.uint64)
+    _core.ring64_matmul_fixed(x, b, out, 65536.0, 2.0**62)
+    assert np.array_equal(out, np.matmul(RING64.encode(x, 16), b, dtype=np.uint64))
+    x[5, 5] = np.nan
+    with pytest.raises(ValueError, match="out of range"):
+        _core.ring64_matmul_fixed(x, b, out, 65536.0, 2.0**62)
