@@ -76,11 +76,11 @@ class SyntheticMatrix:
             raise TypeError("SyntheticMatrix supports row slices only")
         lo, hi, _ = key.indices(self.shape[0])
         first, last = lo // self.BLOCK, max(lo, hi - 1) // self.BLOCK
-        start = first * self.BLOCK
         if first == last:  # the usual case: a view into one cached block, no copy
-            return self._block(first)[lo - start: hi - start]
-        whole = np.concatenate([self._block(b) for b in range(first, last + 1)])
-        return whole[lo - start: hi - start]
+            return self._block(first)[lo - first * self.BLOCK: hi - first * self.BLOCK]
+        parts = [self._block(b)[max(lo - b * self.BLOCK, 0): hi - b * self.BLOCK]
+                 for b in range(first, last + 1)]
+        return np.concatenate(parts)
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
         return np.concatenate([self[lo:lo + self.BLOCK] @ v
