@@ -72,6 +72,7 @@ class BfvContext:
         self.low_primes = np.array([m.value() for m in low.parms().coeff_modulus()],
                                    dtype=np.uint64)
         self._low_template: bytes | None = None
+        self._plain_buffers: dict[int, np.ndarray] = {}
 
     # --- keys ---------------------------------------------------------------------------
     def keygen(self) -> tuple[HeKeys, bytes]:
@@ -96,9 +97,12 @@ class BfvContext:
     def plaintext(self, coeffs: np.ndarray) -> seal.Plaintext:
         """A plaintext whose coefficients are ``coeffs`` (uint64, already mod t)."""
         n = coeffs.size
-        buf = np.empty(_PLAIN_HEAD + n, dtype=np.uint64)
-        buf[:_PLAIN_HEAD] = (_SEAL_MAGIC, 8 * (_PLAIN_HEAD + n), 0, 0, 0, 0, n,
-                             np.float64(1.0).view(np.uint64), _SEAL_MAGIC, 8 * (3 + n), n)
+        buf = self._plain_buffers.get(n)
+        if buf is None:  # SEAL's uncompressed layout: header, parms_id, count, scale, array
+            buf = np.empty(_PLAIN_HEAD + n, dtype=np.uint64)
+            buf[:_PLAIN_HEAD] = (_SEAL_MAGIC, 8 * (_PLAIN_HEAD + n), 0, 0, 0, 0, n,
+                                 np.float64(1.0).view(np.uint64), _SEAL_MAGIC, 8 * (3 + n), n)
+            self._plain_buffers[n] = buf
         buf[_PLAIN_HEAD:] = coeffs
         plain = seal.Plaintext()
         plain.load_bytes(self.context, buf.tobytes())
