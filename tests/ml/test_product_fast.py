@@ -173,3 +173,39 @@ def test_matmul_fixed_kernel_encodes_like_the_ring():
     x[5, 5] = np.nan
     with pytest.raises(ValueError, match="out of range"):
         _core.ring64_matmul_fixed(x, b, out, 65536.0, 2.0**62)
+
+
+async def _four_party_rep3(ctx):
+    """bank, gov, fin compute (rep3); telco is an input provider and owns X."""
+    compute = ctx.parties[:3]
+    backend = None
+    if ctx.party in compute:
+        backend = SecureBackend(await make_suite(ctx.subgroup(compute), "rep3"))
+    product = make_product(backend, "honest-majority", ctx=ctx)
+    mine = ctx.party == "telco"
+    results = []
+    for repeat in range(2):  # the second product reuses the replicated split
+        if backend is None:
+            sv = sw = None
+        else:
+            sv = await backend.input("gov", V if ctx.party == "gov" else None, shape=(D,))
+            sw = await backend.input("gov", W if ctx.party == "gov" else None, shape=(N,))
+        xv = await product.matvec("telco", X if mine else None, sv, (N, D))
+        xtw = await product.rmatvec("telco", X if mine else None, sw, (N, D))
+        sums = await product.grouped_sum("telco", G if mine else None, sw, COUNTS)
+        inside = await product.matvec("bank", X if ctx.party == "bank" else None, sv, (N, D))
+        if backend is None:
+            assert xv is None and xtw is None and sums is None
+            continue
+        results.append([await t.reveal() for t in (xv, xtw, sums, inside)])
+    return results
+
+
+def test_rep3_product_with_the_fourth_party_as_input_provider():
+    results = run_parties(["bank", "gov", "fin", "telco"], _four_party_rep3)
+    assert results["telco"] == []
+    for xv, xtw, sums, inside in results["fin"]:
+        assert np.allclose(xv, X @ V, atol=2e-3)
+        assert np.allclose(xtw, X.T @ W, atol=2e-2)
+        assert np.allclose(sums, _expected_sums(W), atol=2e-3)
+        assert np.allclose(inside, X @ V, atol=2e-3)

@@ -37,6 +37,7 @@ import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.mpc.errors import MpcError
+from meshmpc.net import Context
 
 
 @runtime_checkable
@@ -137,20 +138,25 @@ SECURITY_MODES = ("dishonest-majority", "honest-majority", "reference")
 ``reference``: :class:`SharedInputProduct` over the backend's suite."""
 
 
-def make_product(backend: SecureBackend, security: str = "dishonest-majority") -> OwnerProduct:
+def make_product(backend: SecureBackend | None, security: str = "dishonest-majority",
+                 ctx: Context | None = None) -> OwnerProduct:
     """The owner-matrix product for a job's ``security`` setting.
 
     ``dishonest-majority`` needs a semi2k backend (2 or more parties),
-    ``honest-majority`` a rep3 backend; ``reference`` works over either.
+    ``honest-majority`` a rep3 backend; ``reference`` works over either. With
+    honest majority in a four-party job, pass the job's ``ctx`` everywhere and
+    ``backend=None`` at the fourth party (an input provider: its products return None).
     """
     if security not in SECURITY_MODES:
         raise MpcError(f"security must be one of {SECURITY_MODES}, got {security!r}")
+    if security == "honest-majority":
+        from meshmpc.ml.product_rep3 import Rep3Product
+
+        return Rep3Product(backend, ctx)
+    if backend is None:
+        raise MpcError(f"security={security!r} needs a backend on every party")
     if security == "dishonest-majority":
         from meshmpc.ml.product_he import HeProduct
 
         return HeProduct(backend)
-    if security == "honest-majority":
-        from meshmpc.ml.product_rep3 import Rep3Product
-
-        return Rep3Product(backend)
     return SharedInputProduct(backend)

@@ -21,16 +21,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 
 from meshmpc import _core
 from meshmpc.linalg import SecretTensor, SecureBackend
-from meshmpc.ml.product import MatrixLike, OwnerProduct
+from meshmpc.ml.product import MatrixLike, OwnerProduct, one_hot
 from meshmpc.mpc.errors import MpcError
+from meshmpc.mpc.fixedpoint import FixedPoint
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.rep3 import Rep3
+from meshmpc.net import Context
 
 TILE_WORDS = 1 << 18  # words per tile of rows (2 MiB: regenerated R stays in cache)
 TILES_PER_MESSAGE = 16  # tiles of D per message of the one-time split
@@ -38,16 +41,34 @@ CACHE = 4  # matrices whose split is remembered
 
 
 class Rep3Product(OwnerProduct):
-    """Owner-matrix products over a rep3 backend; the owner is one of its three parties."""
+    """Owner-matrix products over a rep3 backend (three compute parties).
 
-    def __init__(self, backend: SecureBackend) -> None:
-        super().__init__(backend)
-        if not isinstance(backend.suite, Rep3):
+    The owner is one of the three, or an *input provider*: a further party of the
+    job (pass ``ctx``, the job's Context, and ``backend=None`` there; the compute
+    parties pass the same ``ctx`` beside their rep3 backend; the compute parties
+    are then the job's other three, and ``frac_bits`` at the provider must be the
+    backend's). Every party of the job calls every product in the same order; an
+    input provider gets ``None``.
+    """
+
+    def __init__(self, backend: SecureBackend | None, ctx: Context | None = None,
+                 frac_bits: int | None = None) -> None:
+        if backend is None and ctx is None:
+            raise MpcError("an input provider of the rep3 product passes the job's ctx")
+        if backend is not None and not isinstance(backend.suite, Rep3):
             raise MpcError("the honest-majority product needs a rep3 backend (three parties)")
-        self.suite: Rep3 = backend.suite
-        self._owned: OrderedDict[int, tuple[Any, int, bytes]] = OrderedDict()
+        self.backend = backend  # type: ignore[assignment]  # None at an input provider
+        self.suite: Rep3 | None = backend.suite if backend is not None else None  # type: ignore[assignment]
+        self.job_ctx: Context = ctx if ctx is not None else backend.suite.ctx  # type: ignore[union-attr]
+        self._owned: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
         self._held: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._handles = 0
+        self._calls = 0
+        self._frac = backend.f if backend is not None else FixedPoint(frac_bits=frac_bits).f
+
+    @property
+    def party(self) -> str:
+        return self.job_ctx.party
 
     async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
@@ -57,36 +78,112 @@ class Rep3Product(OwnerProduct):
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         return await self._product(owner, x, v, shape, integer, transpose=True)
 
+    async def grouped_sum(self, owner: str, groups: np.ndarray | None, v: SecretTensor,
+                          n_groups: Sequence[int]) -> SecretTensor:
+        if self.suite is None:  # an input provider: only the owner's one-hot matters
+            onehot = one_hot(groups, n_groups) if self.party == owner and groups is not None \
+                else None
+            n = onehot.shape[0] if onehot is not None else 0
+            return await self.rmatvec(owner, onehot, v, (n, int(sum(n_groups))), integer=True)
+        return await super().grouped_sum(owner, groups, v, n_groups)
+
     async def _product(self, owner: str, x: Any, v: SecretTensor, shape: tuple[int, int],
                        integer: bool, transpose: bool) -> SecretTensor:
+        self._calls += 1
+        if owner not in self.job_ctx.parties:
+            raise MpcError(f"unknown party {owner!r}; the parties are {self.job_ctx.parties}")
         suite = self.suite
-        suite.check_party(owner)
+        if suite is None:  # an input provider
+            if self.party == owner:
+                await self._provide(x, shape, integer)
+            return cast(SecretTensor, None)
         n, d = shape
         inner = n if transpose else d
         if v.shape[0] != inner:
             raise MpcError(f"party {self.party}: the vector has {v.shape[0]} rows, the "
                            f"product by {owner}'s {n} x {d} matrix needs {inner}")
         suite.next_nonce()
-        role = (suite.ctx.parties.index(self.party) - suite.ctx.parties.index(owner)) % 3
-        operand = await self._operand(owner, x, shape, role, integer)
         v0, v1 = (a.reshape(inner, -1) for a in v.share)
-        vec = v0 if role == 2 else v1 if role == 1 else v0 + v1
-        z = _stream_product(operand, vec, transpose)
+        if owner in suite.ctx.parties:
+            role = (suite.ctx.parties.index(self.party) - suite.ctx.parties.index(owner)) % 3
+            operand = await self._operand(owner, x, shape, role, integer)
+            vec = v0 if role == 2 else v1 if role == 1 else v0 + v1
+            z = _stream_product(operand, vec, transpose)
+        else:  # replicated X from the input provider: x_i (v_i + v_{i+1}) + x_{i+1} v_i
+            first, second = await self._receive_replicated(owner, shape)
+            z = _stream_product(first, v0 + v1, transpose)
+            z += _stream_product(second, v0, transpose)
         z += suite._zero(suite.ring, z.shape)
         out = await suite._reshare(z)
         rows = d if transpose else n
         if v.ndim == 1:
             out = (out[0].reshape(rows), out[1].reshape(rows))
-        result = SecretTensor(self.backend, out, v.scale + (0 if integer else self.backend.f))
-        if result.scale > self.backend.f:
-            result = SecretTensor(self.backend, await suite.trunc(out, result.scale
-                                                                  - self.backend.f),
-                                  self.backend.f)
+        backend = self.backend
+        result = SecretTensor(backend, out, v.scale + (0 if integer else backend.f))
+        if result.scale > backend.f:
+            result = SecretTensor(backend, await suite.trunc(out, result.scale - backend.f),
+                                  backend.f)
         return result
+
+    # --- an input provider's matrix: replicated, two of three components from seeds ----
+    async def _provide(self, x: Any, shape: tuple[int, int], integer: bool) -> None:
+        """x_0 = PRG(s0), x_1 = PRG(s1), x_2 = X - x_0 - x_1 streamed to the two parties
+        holding it; party i holds (x_i, x_{i+1}). Remembered like an owner's split."""
+        if x is None or tuple(x.shape) != tuple(shape):
+            raise MpcError(f"party {self.party}: pass the {shape} matrix to the product you "
+                           f"provide")
+        ctx, tag = self.job_ctx.scope("rep3-provide"), f"x/{self._calls}"
+        compute = [p for p in self.job_ctx.parties if p != self.party][:3]
+        entry = self._owned.get(id(x))
+        if entry is not None and entry[0] is x:
+            for p in compute:
+                await ctx.send(p, tag, {"handle": entry[1]})
+            return
+        self._handles += 1
+        _put(self._owned, id(x), (x, self._handles))
+        s0, s1 = fresh_key(), fresh_key()
+        seeds = {compute[0]: [s0, s1], compute[1]: [s1], compute[2]: [s0]}
+        for p in compute:
+            await ctx.send(p, tag, {"handle": self._handles, "seeds": seeds[p]})
+        encoded = _Encoded(x, 0 if integer else self._frac, self.party)
+        a, b = _Seeded(s0, shape), _Seeded(s1, shape)
+        tiles = _tiles(shape)
+        for g in range(0, len(tiles), TILES_PER_MESSAGE):
+            group = tiles[g:g + TILES_PER_MESSAGE]
+            block = np.concatenate([encoded.rows(lo, hi) - a.rows(lo, hi) - b.rows(lo, hi)
+                                    for lo, hi in group])
+            for p in compute[1:]:
+                await ctx.send(p, f"{tag}/d/{group[0][0]}", block)
+
+    async def _receive_replicated(self, owner: str, shape: tuple[int, int]) -> Any:
+        assert self.suite is not None
+        ctx, tag = self.job_ctx.scope("rep3-provide"), f"x/{self._calls}"
+        msg = await ctx.recv(owner, tag)
+        if not isinstance(msg, dict) or not isinstance(msg.get("handle"), int):
+            raise MpcError(f"party {owner}: sent a malformed matrix header")
+        key = (owner, msg["handle"])
+        if "seeds" in msg:
+            seeds = msg["seeds"]
+            if not isinstance(seeds, list):
+                raise MpcError(f"party {owner}: sent malformed matrix seeds")
+            seeded = [_Seeded(_check_seed(sd, owner), shape) for sd in seeds]
+            i = self.suite.ctx.index
+            if i == 0:
+                pair: tuple[_Operand, _Operand] = (seeded[0], seeded[1])
+            else:
+                stored = await _receive_difference(ctx, owner, tag, shape)
+                pair = (seeded[0], stored) if i == 1 else (stored, seeded[0])
+            _put(self._held, key, pair)
+        held = self._held.get(key)
+        if held is None:
+            raise MpcError(f"party {self.party}: {owner} refers to a matrix this party no "
+                           "longer holds; call with a fresh matrix")
+        return held
 
     async def _operand(self, owner: str, x: Any, shape: tuple[int, int], role: int,
                        integer: bool) -> _Operand:
         """This party's n x d operand: X (owner), R from the seed (next), D (previous)."""
+        assert self.suite is not None and self.backend is not None
         ctx = self.suite.ctx.scope("rep3-product")
         tag = self.suite.tag("m")
         parties = self.suite.ctx.parties
