@@ -191,11 +191,12 @@ class BfvContext:
 def flood_bits(col_blocks: int, out_coeffs: int) -> int:
     """Flooding width: 2^STAT_BITS times the product noise, union-bounded over outputs.
 
-    The noise of sum_b ct_b * pt_b is at most (6 sigma + 1/2) * N * 2^X_BITS * col_blocks
-    (fresh symmetric noise, sigma = 3.2, times the plaintexts' l1 norm, plus the
-    rounding of the encoding); ``out_coeffs`` coefficients are flooded in all.
+    The noise of sum_b ct_b * pt_b is at most (6 sigma + 1) * N * 2^X_BITS * col_blocks
+    (fresh symmetric noise, clipped at 6 sigma with sigma = 3.2, plus the rounding of
+    the holder's encoding and of the owner's added share, times the plaintexts' l1
+    norm); ``out_coeffs`` coefficients are flooded in all.
     """
-    noise = math.log2((6 * 3.2 + 0.5) * POLY_DEGREE) + X_BITS + math.log2(max(col_blocks, 1))
+    noise = math.log2((6 * 3.2 + 1.0) * POLY_DEGREE) + X_BITS + math.log2(max(col_blocks, 1))
     bits = math.ceil(noise + STAT_BITS + math.log2(max(out_coeffs, 2)))
     room = sum(DATA_PRIME_BITS) - PLAIN_BITS - 3
     if bits > room:
