@@ -184,7 +184,7 @@ async def _four_party_rep3(ctx):
     product = make_product(backend, "honest-majority", ctx=ctx)
     mine = ctx.party == "telco"
     results = []
-    for repeat in range(2):  # the second product reuses the replicated split
+    for _ in range(2):  # the second product reuses the replicated split
         if backend is None:
             sv = sw = None
         else:
