@@ -10,10 +10,13 @@ product among three parties. One-time set-up is outside the clock and reported
 beside it: HE key generation and OT base OTs (a small warm-up product), and for
 rep3 the split of X (``split_s``, ``split_bytes``). The line is
 ``{"bench": "ml.matvec", "security", "rows", "cols", "wall_s", "bytes_sent", ...}``:
-the slowest party's wall time and the busiest party's bytes sent during the
-product (``cpu_s``: CPU seconds of all parties and their workers, a figure less
-sensitive to other load on the machine); the owner checks the revealed result
-against numpy.
+the median over ``--repeats`` runs (default 1) of the slowest party's wall time
+and of the busiest party's bytes sent during the product (``cpu_s``: CPU
+seconds of all parties and their workers, a figure less sensitive to other load
+on the machine); the owner checks the revealed result against numpy.
+``--integer``: X holds the integer codes k themselves (an exact integer product,
+no truncation: semi2k with OT triples cannot truncate among more than two
+parties yet).
 
 Other ops (``binning``, ``logistic``) come from bench/ml_binning.py and
 bench/ml_logistic.py when present: each exposes ``add_arguments(parser)`` and
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from meshmpc_bench._common import add_common, emit, wan_fields, wan_profile
+from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
 from meshmpc.linalg import SecureBackend
 from meshmpc.ml.product import make_product
@@ -46,8 +49,9 @@ class SyntheticMatrix:
 
     BLOCK = 4096
 
-    def __init__(self, rows: int, cols: int) -> None:
+    def __init__(self, rows: int, cols: int, integer: bool = False) -> None:
         self.shape = (rows, cols)
+        self.divisor = 1.0 if integer else 8.0
         self._cached: tuple[int, np.ndarray] | None = None
         self._codes: np.ndarray | None = None
 
@@ -67,7 +71,7 @@ class SyntheticMatrix:
             return self._cached[1]
         codes = self._code_block(b) if self._codes is None else \
             self._codes[b * self.BLOCK:(b + 1) * self.BLOCK]
-        block = codes / 8.0
+        block = codes / self.divisor
         self._cached = (b, block)
         return block
 
@@ -91,7 +95,8 @@ def _vector(cols: int) -> np.ndarray:
     return np.random.default_rng(SEED + 1).uniform(-2.0, 2.0, size=cols)  # synthetic
 
 
-async def matvec_job(ctx: Context, security: str, rows: int, cols: int) -> dict[str, Any]:
+async def matvec_job(ctx: Context, security: str, rows: int, cols: int,
+                     repeats: int = 1, integer: bool = False) -> dict[str, Any]:
     """One party's side: set up, warm up, time one product, check it at the owner."""
     suite = "rep3" if security == "honest-majority" else "semi2k"
     backend = SecureBackend(await make_suite(ctx, suite))
@@ -101,20 +106,24 @@ async def matvec_job(ctx: Context, security: str, rows: int, cols: int) -> dict[
     v = _vector(cols)
     sv = await backend.input(holder, v if ctx.party == holder else None, shape=(cols,))
     small = await backend.input(holder, v[:4] if ctx.party == holder else None, shape=(4,))
-    await product.matvec(owner, np.ones((8, 4)) if mine else None, small, (8, 4))
-    x = SyntheticMatrix(rows, cols).materialize() if mine else None
+    await product.matvec(owner, np.ones((8, 4)) if mine else None, small, (8, 4), integer=integer)
+    x = SyntheticMatrix(rows, cols, integer).materialize() if mine else None
     out: dict[str, Any] = {}
     if security == "honest-majority":  # the one-time split of X, then the timed product
         await ctx.barrier("ml-split")
         before, start = ctx.traffic().bytes_sent, time.perf_counter()
-        await product.matvec(owner, x, sv, (rows, cols))
+        await product.matvec(owner, x, sv, (rows, cols), integer=integer)
         out.update(split_s=time.perf_counter() - start,
                    split_bytes=ctx.traffic().bytes_sent - before)
-    await ctx.barrier("ml-matvec")
-    before, start, cpu = ctx.traffic().bytes_sent, time.perf_counter(), _cpu_seconds()
-    result = await product.matvec(owner, x, sv, (rows, cols))
-    out.update(wall=time.perf_counter() - start, sent=ctx.traffic().bytes_sent - before,
-               cpu=_cpu_seconds() - cpu)
+    walls, sent, cpus = [], [], []
+    for run in range(repeats):
+        await ctx.barrier(f"ml-matvec-{run}")
+        before, start, cpu = ctx.traffic().bytes_sent, time.perf_counter(), _cpu_seconds()
+        result = await product.matvec(owner, x, sv, (rows, cols), integer=integer)
+        walls.append(time.perf_counter() - start)
+        sent.append(ctx.traffic().bytes_sent - before)
+        cpus.append(_cpu_seconds() - cpu)
+    out.update(walls=walls, sent=sent, cpu=cpus)
     opened = await result.reveal(owner)
     if mine:
         assert x is not None and opened is not None
@@ -128,12 +137,20 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def _median_over_runs(results: dict[str, Any], key: str,
+                      combine: Callable[[list[float]], float]) -> float:
+    """Median over runs of the parties' figures combined per run (max or sum)."""
+    runs = len(next(iter(results.values()))[key])
+    return median([combine([r[key][i] for r in results.values()]) for i in range(runs)])
+
+
 def _run_matvec(args: argparse.Namespace) -> list[dict[str, Any]]:
     from meshmpc.net.launch import run_local
 
     count = 3 if args.security == "honest-majority" else args.parties
     parties = PARTY_NAMES[:count]
-    kwargs = {"security": args.security, "rows": args.rows, "cols": args.cols}
+    kwargs = {"security": args.security, "rows": args.rows, "cols": args.cols,
+              "repeats": args.repeats, "integer": args.integer}
     results = run_local(parties, "meshmpc_bench.ml:matvec_job", kwargs, wan=wan_profile(args),
                         pin_cpus=False, timeout=3600.0)
     error = results[parties[0]]["max_error"]
@@ -141,11 +158,11 @@ def _run_matvec(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit(f"ml.matvec: result differs from numpy by {error}")
     record: dict[str, Any] = {
         "bench": "ml.matvec", "security": args.security, "rows": args.rows, "cols": args.cols,
-        "wall_s": round(max(r["wall"] for r in results.values()), 3),
-        "bytes_sent": int(max(r["sent"] for r in results.values())),
-        "bytes_sent_all": int(sum(r["sent"] for r in results.values())),
-        "parties": count, "max_error": error,
-        "cpu_s": round(sum(r["cpu"] for r in results.values()), 3),
+        "wall_s": round(_median_over_runs(results, "walls", max), 3),
+        "bytes_sent": int(_median_over_runs(results, "sent", max)),
+        "bytes_sent_all": int(_median_over_runs(results, "sent", sum)),
+        "parties": count, "integer": args.integer, "max_error": error,
+        "cpu_s": round(_median_over_runs(results, "cpu", sum), 3), "runs": args.repeats,
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results.values()), 1),
         **wan_fields(args),
     }
@@ -180,9 +197,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--cols", type=int, default=1000)
     parser.add_argument("--parties", type=int, default=2, help="dishonest majority: 2..6")
+    parser.add_argument("--integer", action="store_true",
+                        help="integer matrix (exact product, no fixed-point truncation)")
     parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
                         default="dishonest-majority")
     add_common(parser)
+    parser.set_defaults(repeats=1)  # one 10^6 x 1000 HE product takes minutes
     args = parser.parse_args(argv)
     for record in ops[args.op](args):
         emit(record, args.json)
