@@ -172,7 +172,10 @@ class OwnerEngine:
             if plain is None:  # an all-zero block: SEAL refuses the (transparent) product
                 continue
             term = ev.multiply_plain(ct, plain)
-            acc = term if acc is None else ev.add(acc, term)
+            if acc is None:
+                acc = term
+            else:
+                ev.add_inplace(acc, term)
         encryptor = self.encryptors[holder]
         if acc is None:
             acc = encryptor.encrypt_zero()
