@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -125,9 +126,10 @@ async def matvec_job(ctx: Context, security: str, rows: int, cols: int,
         cpus.append(_cpu_seconds() - cpu)
     out.update(walls=walls, sent=sent, cpu=cpus)
     opened = await result.reveal(owner)
-    if mine:
+    if mine:  # against numpy on v as the backend encodes it (2^-f grid)
         assert x is not None and opened is not None
-        out["max_error"] = float(np.max(np.abs(opened - x.matvec(v))))
+        grid = np.rint(v * 2.0 ** backend.f) / 2.0 ** backend.f
+        out["max_error"] = float(np.max(np.abs(opened - x.matvec(grid))))
     return out
 
 
@@ -154,8 +156,6 @@ def _run_matvec(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = run_local(parties, "meshmpc_bench.ml:matvec_job", kwargs, wan=wan_profile(args),
                         pin_cpus=False, timeout=3600.0)
     error = results[parties[0]]["max_error"]
-    if error > 1e-2:
-        raise SystemExit(f"ml.matvec: result differs from numpy by {error}")
     record: dict[str, Any] = {
         "bench": "ml.matvec", "security": args.security, "rows": args.rows, "cols": args.cols,
         "wall_s": round(_median_over_runs(results, "walls", max), 3),
@@ -166,6 +166,8 @@ def _run_matvec(args: argparse.Namespace) -> list[dict[str, Any]]:
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results.values()), 1),
         **wan_fields(args),
     }
+    # exact for integer X; fixed point: X's rounding and one truncation, ~cols * 2^-16
+    record["result_ok"] = error <= (1e-9 if args.integer else args.cols * 2.0 ** -14)
     if args.security == "honest-majority":
         record["split_s"] = round(max(r["split_s"] for r in results.values()), 3)
         record["split_bytes"] = int(max(r["split_bytes"] for r in results.values()))
@@ -204,6 +206,11 @@ def main(argv: list[str]) -> int:
     add_common(parser)
     parser.set_defaults(repeats=1)  # one 10^6 x 1000 HE product takes minutes
     args = parser.parse_args(argv)
+    status = 0
     for record in ops[args.op](args):
         emit(record, args.json)
-    return 0
+        if record.get("result_ok") is False:
+            print(f"meshmpc bench ml: {record['bench']} differs from numpy by "
+                  f"{record.get('max_error')}", file=sys.stderr)
+            status = 1
+    return status
