@@ -67,10 +67,12 @@ def test_rep3_product_equals_numpy(owner_index):
     _check(results["bank"])
 
 
-def test_fast_products_equal_reference():
-    ref = run_parties(["a", "b"], lambda ctx: _run(ctx, "semi2k", "reference", 0))["a"]
-    he = run_parties(["a", "b"], lambda ctx: _run(ctx, "semi2k", "dishonest-majority", 0))["a"]
-    for got, want in zip(he, ref, strict=True):
+@pytest.mark.parametrize(("suite", "security", "parties"), [
+    ("semi2k", "dishonest-majority", ["a", "b"]), ("rep3", "honest-majority", ["a", "b", "c"])])
+def test_fast_products_equal_reference(suite, security, parties):
+    ref = run_parties(parties, lambda ctx: _run(ctx, suite, "reference", 0))["a"]
+    fast = run_parties(parties, lambda ctx: _run(ctx, suite, security, 0))["a"]
+    for got, want in zip(fast, ref, strict=True):
         assert np.allclose(got, want, atol=2e-2)
 
 
@@ -209,3 +211,35 @@ def test_rep3_product_with_the_fourth_party_as_input_provider():
         assert np.allclose(xtw, X.T @ W, atol=2e-2)
         assert np.allclose(sums, _expected_sums(W), atol=2e-3)
         assert np.allclose(inside, X @ V, atol=2e-3)
+
+
+class _FakeContext:
+    def __init__(self, message):
+        self.message = message
+
+    async def recv(self, peer, tag):
+        return self.message
+
+
+@pytest.mark.parametrize("message", [None, [b"x"], [b"not a ciphertext"] * 3])
+def test_he_owner_rejects_malformed_inputs_naming_the_party(message):
+    import asyncio
+
+    from meshmpc.ml.product_he_seal import BfvContext
+
+    product = product_he.HeProduct.__new__(product_he.HeProduct)
+    product.bfv = BfvContext()
+
+    async def receive():
+        raw = await product._receive_inputs(_FakeContext(message), "gov", 3)
+        return [product.bfv.load_cipher(c, "gov") for c in raw]
+
+    with pytest.raises(MpcError, match="party gov"):
+        asyncio.run(receive())
+
+
+def test_rep3_rejects_a_malformed_seed_naming_the_party():
+    from meshmpc.ml.product_rep3 import _check_seed
+
+    with pytest.raises(MpcError, match="party telco"):
+        _check_seed(b"short", "telco")
