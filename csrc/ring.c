@@ -61,6 +61,64 @@ void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
     }
 }
 
+void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t m, size_t k, size_t p) {
+    if (p == 1) {  /* matrix-vector: four independent accumulators per row */
+        for (size_t i = 0; i < m; i++) {
+            const uint64_t *row = a + i * k;
+            uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            size_t t = 0;
+            for (; t + 4 <= k; t += 4) {
+                s0 += row[t] * b[t];
+                s1 += row[t + 1] * b[t + 1];
+                s2 += row[t + 2] * b[t + 2];
+                s3 += row[t + 3] * b[t + 3];
+            }
+            for (; t < k; t++) s0 += row[t] * b[t];
+            out[i] = s0 + s1 + s2 + s3;
+        }
+        return;
+    }
+    memset(out, 0, m * p * sizeof(uint64_t));
+    for (size_t i = 0; i < m; i++) {
+        const uint64_t *row = a + i * k;
+        uint64_t *orow = out + i * p;
+        for (size_t t = 0; t < k; t++) {
+            uint64_t x = row[t];
+            const uint64_t *brow = b + t * p;
+            for (size_t j = 0; j < p; j++) orow[j] += x * brow[j];
+        }
+    }
+}
+
+int ring64_matmul_fixed(const double *x, const uint64_t *b, uint64_t *out,
+                        size_t m, size_t k, size_t p, double scale, double bound) {
+    memset(out, 0, m * p * sizeof(uint64_t));
+    for (size_t i = 0; i < m; i++) {
+        const double *row = x + i * k;
+        uint64_t *orow = out + i * p;
+        uint64_t acc = 0;
+        int bad = 0;
+        for (size_t t = 0; t < k; t++) {
+            double y = row[t] * scale, scaled;
+            /* round to nearest even without a libm call: exact below 2^51 */
+            if (fabs(y) < 0x1p51) scaled = (y + 0x1.8p52) - 0x1.8p52;
+            else scaled = nearbyint(y);
+            bad |= !(fabs(scaled) < bound); /* also catches NaN */
+            uint64_t e = (uint64_t)(int64_t)scaled;
+            if (p == 1) {
+                acc += e * b[t];
+            } else {
+                const uint64_t *brow = b + t * p;
+                for (size_t j = 0; j < p; j++) orow[j] += e * brow[j];
+            }
+        }
+        if (bad) return -1;
+        if (p == 1) orow[0] = acc;
+    }
+    return 0;
+}
+
 static inline u128 load128(const uint64_t *p) { return ((u128)p[1] << 64) | p[0]; }
 
 static inline void store128(uint64_t *p, u128 v) {

@@ -73,6 +73,13 @@ def ring_u64_to_plane(bits: npt.NDArray[np.uint64], plane: npt.NDArray[np.uint64
 def ring64_matmul_tn(
     a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
 ) -> None: ...
+def ring64_matmul_nn(
+    a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
+) -> None: ...
+def ring64_matmul_fixed(
+    x: npt.NDArray[np.float64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64],
+    scale: float, bound: float,
+) -> None: ...
 def ring128_add(
     a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64], out: npt.NDArray[np.uint64]
 ) -> None: ...

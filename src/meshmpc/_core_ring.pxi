@@ -10,6 +10,13 @@ cdef extern from "meshmpc/ring.h":
     void _c_ring64_matmul_tn "ring64_matmul_tn"(const uint64_t *a, const uint64_t *b,
                                                 uint64_t *out, size_t k, size_t m,
                                                 size_t p) nogil
+    void _c_ring64_matmul_nn "ring64_matmul_nn"(const uint64_t *a, const uint64_t *b,
+                                                uint64_t *out, size_t m, size_t k,
+                                                size_t p) nogil
+    int _c_ring64_matmul_fixed "ring64_matmul_fixed"(const double *x, const uint64_t *b,
+                                                     uint64_t *out, size_t m, size_t k,
+                                                     size_t p, double scale,
+                                                     double bound) nogil
     void _c_ring128_add "ring128_add"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
     void _c_ring128_sub "ring128_sub"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
     void _c_ring128_mul "ring128_mul"(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n) nogil
@@ -69,6 +76,44 @@ def ring64_matmul_tn(const uint64_t[:, ::1] a, const uint64_t[:, ::1] b,
         return
     with nogil:
         _c_ring64_matmul_tn(&a[0, 0], &b[0, 0], &out[0, 0], k, m, p)
+
+
+def ring64_matmul_nn(const uint64_t[:, ::1] a, const uint64_t[:, ::1] b,
+                     uint64_t[:, ::1] out):
+    """out (m x p) = a @ b mod 2^64 for a (m, k) and b (k, p), p small (matrix-vector)."""
+    cdef size_t m = a.shape[0], k = a.shape[1], p = b.shape[1]
+    if <size_t>b.shape[0] != k or <size_t>out.shape[0] != m or <size_t>out.shape[1] != p:
+        raise ValueError(f"ring64_matmul_nn: ({m},{k}) @ ({b.shape[0]},{p}) into "
+                         f"({out.shape[0]},{out.shape[1]}) does not match")
+    if m == 0 or p == 0:
+        return
+    if k == 0:
+        out[:, :] = 0
+        return
+    with nogil:
+        _c_ring64_matmul_nn(&a[0, 0], &b[0, 0], &out[0, 0], m, k, p)
+
+
+def ring64_matmul_fixed(const double[:, ::1] x, const uint64_t[:, ::1] b,
+                        uint64_t[:, ::1] out, double scale, double bound):
+    """out = round(x * scale) @ b mod 2^64 (fixed-point encoding fused with the product).
+
+    Raises ValueError if an encoded entry reaches ``bound`` in magnitude or x is not finite.
+    """
+    cdef size_t m = x.shape[0], k = x.shape[1], p = b.shape[1]
+    cdef int status = 0
+    if <size_t>b.shape[0] != k or <size_t>out.shape[0] != m or <size_t>out.shape[1] != p:
+        raise ValueError(f"ring64_matmul_fixed: ({m},{k}) @ ({b.shape[0]},{p}) into "
+                         f"({out.shape[0]},{out.shape[1]}) does not match")
+    if m == 0 or p == 0:
+        return
+    if k == 0:
+        out[:, :] = 0
+        return
+    with nogil:
+        status = _c_ring64_matmul_fixed(&x[0, 0], &b[0, 0], &out[0, 0], m, k, p, scale, bound)
+    if status:
+        raise ValueError("ring64_matmul_fixed: an entry is out of range or not finite")
 
 
 cdef size_t _pairs(const uint64_t[::1] a, uint64_t[::1] out) except? 0:

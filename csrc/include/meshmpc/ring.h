@@ -25,6 +25,17 @@ void ring_u64_to_plane(const uint64_t *bits, size_t n, uint64_t *plane);
 void ring64_matmul_tn(const uint64_t *a, const uint64_t *b, uint64_t *out,
                       size_t k, size_t m, size_t p);
 
+/* out (m x p) = A @ B over Z_2^64, A row-major m x k, B row-major k x p (p small:
+ * the owner-matrix products of meshmpc.ml, one pass over A's rows). */
+void ring64_matmul_nn(const uint64_t *a, const uint64_t *b, uint64_t *out,
+                      size_t m, size_t k, size_t p);
+
+/* out (m x p) = round(X * scale) @ B over Z_2^64 for a double matrix X (m x k):
+ * fixed-point encoding fused with the product, one pass over X. Returns -1 (out
+ * unspecified) if some |round(x * scale)| >= bound or x is not finite, else 0. */
+int ring64_matmul_fixed(const double *x, const uint64_t *b, uint64_t *out,
+                        size_t m, size_t k, size_t p, double scale, double bound);
+
 /* Z_2^128 element-wise: out = a op b over n elements (2n words each). */
 void ring128_add(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);
 void ring128_sub(const uint64_t *a, const uint64_t *b, uint64_t *out, size_t n);

@@ -31,11 +31,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.mpc.errors import MpcError
+from meshmpc.net import Context
+
+
+@runtime_checkable
+class RowMatrix(Protocol):
+    """A matrix too large to hold: ``shape`` and row slices ``m[lo:hi]`` (an ndarray,
+    an ``np.memmap`` or a generator of row blocks). The fast products stream it."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+MatrixLike = np.ndarray | RowMatrix
+"""The owner's matrix: an ndarray, or (matvec only) any :class:`RowMatrix`."""
 
 
 class OwnerProduct(ABC):
@@ -49,12 +66,12 @@ class OwnerProduct(ABC):
         return self.backend.suite.ctx.party
 
     @abstractmethod
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         """<X @ v>; X has ``shape`` (n, d) and is passed by its owner only."""
 
     @abstractmethod
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         """<X^T @ v>; X has ``shape`` (n, d) and is passed by its owner only."""
 
@@ -100,16 +117,46 @@ class SharedInputProduct(OwnerProduct):
     multiplication cost), so use it for small data and as the test reference.
     """
 
-    async def _share(self, owner: str, x: np.ndarray | None, shape: tuple[int, int],
+    async def _share(self, owner: str, x: MatrixLike | None, shape: tuple[int, int],
                      integer: bool) -> SecretTensor:
         return await self.backend.input(owner, x, shape=shape, integer=integer)
 
-    async def matvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         sx = await self._share(owner, x, shape, integer)
         return await sx.matmul(v)
 
-    async def rmatvec(self, owner: str, x: np.ndarray | None, v: SecretTensor,
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
                       shape: tuple[int, int], integer: bool = False) -> SecretTensor:
         sx = await self._share(owner, x, shape, integer)
         return await sx.transpose().matmul(v)
+
+
+SECURITY_MODES = ("dishonest-majority", "honest-majority", "reference")
+"""``dishonest-majority``: lattice HE (meshmpc.ml.product_he), any number of parties;
+``honest-majority``: rep3 among three compute parties (meshmpc.ml.product_rep3);
+``reference``: :class:`SharedInputProduct` over the backend's suite."""
+
+
+def make_product(backend: SecureBackend | None, security: str = "dishonest-majority",
+                 ctx: Context | None = None) -> OwnerProduct:
+    """The owner-matrix product for a job's ``security`` setting.
+
+    ``dishonest-majority`` needs a semi2k backend (2 or more parties),
+    ``honest-majority`` a rep3 backend; ``reference`` works over either. With
+    honest majority in a four-party job, pass the job's ``ctx`` everywhere and
+    ``backend=None`` at the fourth party (an input provider: its products return None).
+    """
+    if security not in SECURITY_MODES:
+        raise MpcError(f"security must be one of {SECURITY_MODES}, got {security!r}")
+    if security == "honest-majority":
+        from meshmpc.ml.product_rep3 import Rep3Product
+
+        return Rep3Product(backend, ctx)
+    if backend is None:
+        raise MpcError(f"security={security!r} needs a backend on every party")
+    if security == "dishonest-majority":
+        from meshmpc.ml.product_he import HeProduct
+
+        return HeProduct(backend)
+    return SharedInputProduct(backend)

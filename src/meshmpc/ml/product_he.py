@@ -1,0 +1,254 @@
+"""Dishonest-majority owner-matrix product: BFV coefficient-encoded matrix-vector
+products (Cheetah's HomFC, Huang et al. USENIX Security 2022) through SEAL.
+
+Security model: semi-honest, any number of corrupted parties, no dealer. The
+owner's matrix M never leaves it; each other party ("key holder") encrypts
+its own share of v under its own BFV key, the owner multiplies by its
+plaintext blocks and returns masked, re-randomised, noise-flooded results; the
+key holder decrypts ``M u + r`` with r uniform, the owner keeps ``-r``. Nothing is
+revealed: what a key holder decrypts is uniform mod t, the ciphertexts it gets
+are fresh-looking (public-key re-randomisation) and their noise is flooded
+(2^-40 statistical distance); what the owner gets is RLWE ciphertexts.
+See protocols/vertical.md for parameters, the lift from t = 2^59 to Z_2^64 and costs.
+
+Two parties: the owner adds its own share homomorphically, so one product
+computes M v for the shared v itself (|M v| < 2^57 required, true for
+fixed-point data), and a correlated OT per output lifts the mod-2^59 shares to
+Z_2^64. N > 2 parties: every key holder's uniform share is split in limbs
+v_j = u_lo + 2^5 u_hi (u_lo < 32): M u_hi mod 2^59 shifted by 5 is exact mod
+2^64; M u_lo is small and lifted by the same OT step. The owner's plaintext
+NTTs are computed once per block and reused for every key holder and limb.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.ml.product import MatrixLike, OwnerProduct
+from meshmpc.ml.product_he_owner import (
+    BLOCK_CHUNK,
+    EncodedMatrix,
+    Layout,
+    OwnerJob,
+    run_chunks,
+    vector_block,
+)
+from meshmpc.ml.product_he_seal import PLAIN_BITS, POLY_DEGREE, BfvContext, HeKeys, flood_bits
+from meshmpc.mpc.errors import MpcError
+from meshmpc.net import Context
+from meshmpc.ot import OtPool
+
+T_MASK = np.uint64((1 << PLAIN_BITS) - 1)
+SPLIT_SHIFT = 64 - PLAIN_BITS  # u_hi = v_j >> 5 has 59 bits: exact mod t, shifted into 2^64
+OFFSET = np.uint64(1 << (PLAIN_BITS - 2))  # |Y| < 2^57: Y + 2^57 lies in [0, 2^58)
+
+
+def choose_layout(rows: int, cols: int, vectors: int) -> Layout:
+    """The block width minimising bytes: inputs (few wide blocks) vs outputs (dense)."""
+    best: tuple[float, Layout] | None = None
+    d_w = 1
+    while d_w <= POLY_DEGREE:
+        lay = Layout(rows, cols, d_w)
+        sent_in = lay.col_blocks * 2 * POLY_DEGREE * 3 * 8
+        sent_out = lay.row_blocks * (POLY_DEGREE + lay.n_w) * 2 * 8
+        cost = vectors * (sent_in + sent_out)
+        if best is None or cost < best[0]:
+            best = (cost, lay)
+        d_w *= 2
+    assert best is not None
+    return best[1]
+
+
+class HeProduct(OwnerProduct):
+    """Owner-matrix products by lattice HE over a semi2k backend (2 or more parties)."""
+
+    def __init__(self, backend: SecureBackend) -> None:
+        super().__init__(backend)
+        if backend.ring.bits != 64:
+            raise MpcError("the HE product runs over Z_2^64 backends only")
+        self.bfv = BfvContext()
+        self._keys: HeKeys | None = None
+        self._public: dict[str, bytes] = {}
+        self._pools: dict[str, OtPool] = {}
+        self._calls = 0
+        self._published: set[str] = set()
+
+    @property
+    def ctx(self) -> Context:
+        return self.backend.suite.ctx
+
+    async def matvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
+                     shape: tuple[int, int], integer: bool = False) -> SecretTensor:
+        return await self._product(owner, x, v, shape, integer, transpose=False)
+
+    async def rmatvec(self, owner: str, x: MatrixLike | None, v: SecretTensor,
+                      shape: tuple[int, int], integer: bool = False) -> SecretTensor:
+        return await self._product(owner, x, v, shape, integer, transpose=True)
+
+    # --- orchestration ---------------------------------------------------------------
+    async def _product(self, owner: str, x: Any, v: SecretTensor, shape: tuple[int, int],
+                       integer: bool, transpose: bool) -> SecretTensor:
+        self.backend.suite.check_party(owner)
+        self._calls += 1
+        rows, cols = (shape[1], shape[0]) if transpose else shape
+        vec = v.ndim == 1
+        if v.shape[0] != cols:
+            raise MpcError(f"party {self.party}: the vector has {v.shape[0]} rows but the "
+                           f"matrix of {owner} has {cols} {'rows' if transpose else 'columns'}")
+        share = v.share.reshape(cols, -1)
+        ctx = self.ctx.scope(f"he-product/{self._calls}")
+        await self._setup(owner)
+        lay = choose_layout(rows, cols, share.shape[1] * (1 if len(self.ctx.parties) == 2 else 2)
+                            * (len(self.ctx.parties) - 1))
+        if self.party == owner:
+            if x is None:
+                raise MpcError(f"party {owner}: pass the matrix to the product you own")
+            matrix = EncodedMatrix(x, shape, transpose, 0 if integer else self.backend.f,
+                                   self.party)
+            out = await self._owner_side(ctx, matrix, share, lay)
+        else:
+            out = await self._holder_side(ctx, owner, share, lay)
+        result = SecretTensor(self.backend, out.reshape(rows) if vec else out,
+                              v.scale + (0 if integer else self.backend.f))
+        return await _truncate(result)
+
+    async def _setup(self, owner: str) -> None:
+        """Key holders publish their BFV public keys; each pair gets an OT pool (once)."""
+        setup = self.ctx.scope("he-setup")
+        for p in self.ctx.parties:
+            if p == owner or p in self._published:
+                continue
+            self._published.add(p)
+            if p == self.party:
+                self._keys, public = self.bfv.keygen()
+                await setup.broadcast(f"pk/{p}", public)
+            else:
+                public = await setup.recv(p, f"pk/{p}")
+                self.bfv.public_encryptor(public, p)  # validates it now, not in a worker
+                self._public[p] = bytes(public)
+        partners = self.ctx.peers if self.party == owner else [owner]
+        for peer in partners:
+            if peer not in self._pools:
+                self._pools[peer] = await OtPool.setup(self.ctx.scope("he-ot"), peer)
+
+    # --- key holder ------------------------------------------------------------------
+    def _limbs(self, share: np.ndarray) -> list[np.ndarray]:
+        if len(self.ctx.parties) == 2:
+            return [share & T_MASK]
+        return [share >> np.uint64(SPLIT_SHIFT), share & np.uint64((1 << SPLIT_SHIFT) - 1)]
+
+    async def _holder_side(self, ctx: Context, owner: str, share: np.ndarray,
+                           lay: Layout) -> np.ndarray:
+        keys = self._keys
+        assert keys is not None
+        limbs = self._limbs(share)
+        cts = [self.bfv.encrypt_coeffs(keys, vector_block(limb[:, k], lay, b))
+               for limb in limbs for k in range(limb.shape[1]) for b in range(lay.col_blocks)]
+        await ctx.send(owner, "in", cts)
+        vectors = len(limbs) * share.shape[1]
+        decrypted = np.zeros((vectors, lay.rows), dtype=np.uint64)
+        for start in range(0, lay.row_blocks, BLOCK_CHUNK):
+            stop = min(start + BLOCK_CHUNK, lay.row_blocks)
+            words = await ctx.recv(owner, f"out/{start}")
+            expected = (stop - start) * vectors
+            if not isinstance(words, list) or len(words) != expected:
+                got = len(words) if isinstance(words, list) else "no"
+                raise MpcError(f"party {owner}: sent {got} result ciphertexts for blocks "
+                               f"{start}..{stop}, expected {expected}")
+            for i, block in enumerate(range(start, stop)):
+                for vec in range(vectors):
+                    values = self.bfv.decrypt_compact(
+                        keys, _words(words[i * vectors + vec], lay, owner), lay.positions)
+                    lo, hi = lay.span(block)
+                    decrypted[vec, lo:hi] = values[: hi - lo]
+        return await self._lift_holder(owner, decrypted, share.shape[1])
+
+    async def _lift_holder(self, owner: str, s: np.ndarray, k: int) -> np.ndarray:
+        pool = self._pools[owner]
+        if len(self.ctx.parties) == 2:
+            return (await _lift_small_receiver(pool, s.reshape(-1))).reshape(k, -1).T.copy()
+        hi = s[:k] << np.uint64(SPLIT_SHIFT)
+        lo = (await _lift_small_receiver(pool, s[k:].reshape(-1))).reshape(k, -1)
+        return (hi + lo).T.copy()
+
+    # --- owner -------------------------------------------------------------------------
+    async def _owner_side(self, ctx: Context, matrix: EncodedMatrix, share: np.ndarray,
+                          lay: Layout) -> np.ndarray:
+        holders = self.ctx.peers
+        k = share.shape[1]
+        combined = len(self.ctx.parties) == 2
+        vectors = k * (1 if combined else 2)
+        inputs = {h: await self._receive_inputs(ctx, h, vectors * lay.col_blocks)
+                  for h in holders}
+        bits = flood_bits(lay.col_blocks, lay.row_blocks * vectors * len(holders) * POLY_DEGREE)
+        job = OwnerJob(matrix, lay, bits, vectors, inputs,
+                       {h: self._public[h] for h in holders}, share if combined else None)
+        masks = {h: np.zeros((vectors, lay.rows), np.uint64) for h in holders}
+        async for index, (words, shares) in run_chunks(job):
+            lo = lay.span(index * BLOCK_CHUNK)[0]
+            for h in holders:
+                masks[h][:, lo:lo + shares[h].shape[1]] = shares[h]
+                await ctx.send(h, f"out/{index * BLOCK_CHUNK}", words[h])
+        local = None if combined else matrix.local_product(share, lay.rows, lay.cols)
+        return await self._lift_owner(masks, k, local)
+
+    async def _receive_inputs(self, ctx: Context, holder: str, expected: int) -> list[bytes]:
+        raw = await ctx.recv(holder, "in")
+        if not isinstance(raw, list) or len(raw) != expected or not all(
+                isinstance(c, bytes | bytearray) for c in raw):
+            got = len(raw) if isinstance(raw, list) else "no"
+            raise MpcError(f"party {holder}: sent {got} input ciphertexts, expected {expected}")
+        return [bytes(c) for c in raw]
+
+    async def _lift_owner(self, masks: dict[str, np.ndarray], k: int,
+                          local: np.ndarray | None) -> np.ndarray:
+        total = np.zeros((k, next(iter(masks.values())).shape[1]), dtype=np.uint64)
+        for holder, o in masks.items():
+            pool = self._pools[holder]
+            if local is None:
+                total += (await _lift_small_sender(pool, o.reshape(-1))).reshape(k, -1)
+            else:
+                total += o[:k] << np.uint64(SPLIT_SHIFT)
+                total += (await _lift_small_sender(pool, o[k:].reshape(-1))).reshape(k, -1)
+        out = total.T.copy()
+        if local is not None:
+            out += local
+        return out
+
+
+def _words(raw: Any, lay: Layout, owner: str) -> np.ndarray:
+    words = np.asarray(raw)
+    if words.dtype != np.uint64 or words.shape != (2 * (lay.n_w + POLY_DEGREE),):
+        raise MpcError(f"party {owner}: a result ciphertext has the wrong size or type")
+    return words
+
+
+async def _lift_small_sender(pool: OtPool, o: np.ndarray) -> np.ndarray:
+    """Owner's side of the lift of mod-2^59 shares of |Y| < 2^57 to Z_2^64.
+
+    With a = o + 2^57 and the holder's b (a + b = Y + 2^57 + 2^59 w), the wrap w is
+    the OR of the two top bits (bit 58): w = alpha + beta - alpha beta, and alpha beta
+    comes from one correlated OT (owner sends 2^59 alpha, holder chooses with beta).
+    """
+    a = (o + OFFSET) & T_MASK
+    alpha = a >> np.uint64(PLAIN_BITS - 1)
+    rho = await pool.sender.send_correlated(alpha << np.uint64(PLAIN_BITS))
+    return a - (alpha << np.uint64(PLAIN_BITS)) - np.asarray(rho, np.uint64) - OFFSET
+
+
+async def _lift_small_receiver(pool: OtPool, b: np.ndarray) -> np.ndarray:
+    beta = b >> np.uint64(PLAIN_BITS - 1)
+    y = await pool.receiver.receive_correlated(beta.astype(np.uint8))
+    return b - (beta << np.uint64(PLAIN_BITS)) + np.asarray(y, np.uint64)
+
+
+async def _truncate(t: SecretTensor) -> SecretTensor:
+    f = t.backend.f
+    if t.scale <= f:
+        return t
+    suite = t.suite
+    trunc = suite.trunc_exact if t.backend.fixed.exact_trunc else suite.trunc
+    return SecretTensor(t.backend, await trunc(t.share, t.scale - f), f)
