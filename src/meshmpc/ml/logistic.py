@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
+from meshmpc.ml.predict import sum_to
 from meshmpc.ml.vertical import VerticalError, VerticalSession, share_words
 
 SIGMOIDS = ("poly8", "exp", "taylor1")
@@ -44,16 +45,20 @@ class LogisticConfig:
     """Hyper-parameters (all public to the step's parties)."""
 
     epochs: int = 10
-    batch_size: int = 0
-    """Rows per step; 0 = full batch."""
-    learning_rate: float = 1.0
+    batch_size: int | None = None
+    """Rows per step; 0 = full batch; None = n_train / 32 within [64, 8192]."""
+    learning_rate: float = 0.5
     momentum: float = 0.9
+    average: bool = True
+    """Use the mean of each epoch's iterates (tail averaging: damps mini-batch noise)."""
     l2: float = 1.0
     """L2 penalty on the summed log-loss (scikit-learn's 1 / C)."""
     class_weight: str | Mapping[int, float] | None = None
     """None, "balanced", or {0: w0, 1: w1}."""
     patience: int = 2
-    tol: float = 1e-5
+    tol: float = 1e-4
+    """Minimum fall of the validation Brier score that counts as progress (well above the
+    2^-16 fixed-point resolution of the revealed score, so ties do not flip decisions)."""
     sigmoid: str = "poly8"
     strict: bool = False
     seed: int = 0
@@ -62,7 +67,7 @@ class LogisticConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise VerticalError(f"ml.logistic: epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 0:
+        if self.batch_size is not None and self.batch_size < 0:
             raise VerticalError("ml.logistic: batch_size must be 0 (full batch) or positive")
         if self.sigmoid not in SIGMOIDS:
             raise VerticalError(f"ml.logistic: sigmoid must be one of {SIGMOIDS}")
@@ -82,7 +87,9 @@ class Layout:
     def n(self) -> int:
         return int(self.order.size)
 
-    def batches(self, batch_size: int) -> list[slice]:
+    def batches(self, batch_size: int | None) -> list[slice]:
+        if batch_size is None:
+            batch_size = int(min(8192, max(64, self.n_train // 32)))
         size = batch_size or self.n_train
         return [slice(lo, min(lo + size, self.n_train)) for lo in range(0, self.n_train, size)]
 
@@ -114,6 +121,14 @@ def split_roles(n: int, test: float, validation: float, seed: int = 0) -> np.nda
     roles[share < test] = ROLE_TEST
     roles[(share >= test) & (share < test + validation)] = ROLE_VALID
     return roles
+
+
+def feature_scale(x: np.ndarray) -> np.ndarray:
+    """Per-column standard deviation (1 for constant columns), computed by the owner alone."""
+    if x.shape[0] == 0:
+        return np.ones(x.shape[1])
+    std = x.std(axis=0)
+    return np.where(std > 1e-12, std, 1.0)
 
 
 def make_layout(roles: np.ndarray, seed: int = 0) -> Layout:
@@ -159,6 +174,9 @@ class LogisticResult:
     """Strict mode, compute parties: this party's share words of all weights."""
     scores_z: np.ndarray | None = None
     """At the bank: linear scores of every aligned row in the original row order."""
+    feature_scale: np.ndarray | None = None
+    """This owner's per-feature divisors (training-row std): the secure model works on
+    x / scale, which conditions gradient descent; revealed weights are converted back."""
     history: list[float] = field(default_factory=list)
     epochs_run: int = 0
     stopped_early: bool = False
@@ -277,18 +295,26 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
     """One party's side of training; ``x`` is its n x d matrix of the aligned rows."""
     widths = await exchange_widths(session, x.shape[1])
     layout = make_layout(roles, config.seed)
-    laid = np.ascontiguousarray(x[layout.order], dtype=np.float64)
+    scale = feature_scale(x[roles == ROLE_TRAIN])
+    laid = np.ascontiguousarray(x[layout.order] / scale, dtype=np.float64)
     for owner, width in widths.items():
         if width:
             mine = laid if owner == session.ctx.party else None
             await session.register(owner, mine, (layout.n, width))
-    result = LogisticResult()
+    result = LogisticResult(feature_scale=scale)
     trained = None
     if session.computes:
         trained = await _train_compute(session, widths, laid, y, label_holder, layout, config,
                                        result)
     if not config.strict:
         await _reveal_weights(session, widths, label_holder, trained, result)
+        if result.weights is not None and result.weights.size:
+            result.weights = result.weights / scale
+        partial = x @ result.weights if result.weights is not None and result.weights.size \
+            else np.zeros(x.shape[0])
+        if result.intercept is not None:
+            partial = partial + result.intercept
+        result.scores_z = await sum_to(session.ctx.scope("scores"), label_holder, partial)
     return result
 
 
@@ -307,13 +333,19 @@ async def _train_compute(session: VerticalSession, widths: dict[str, int], laid:
     best, best_w, waited = math.inf, w, 0
     decide = session.ctx.subgroup(session.compute).scope("early-stop")
     for epoch in range(config.epochs):
-        for rows in layout.batches(config.batch_size):
+        batches = layout.batches(config.batch_size)
+        total = None
+        for rows in batches:
             w, v = await trainer.step(w, v, labels, rows)
+            total = w if total is None else total + w
+        assert total is not None
+        current = await mul_small(total, 1.0 / len(batches)) \
+            if config.average and len(batches) > 1 else w
         result.epochs_run = epoch + 1
         if not layout.n_valid:
-            best_w = w
+            best_w = current
             continue
-        score = await trainer.validation_brier(w, labels)
+        score = await trainer.validation_brier(current, labels)
         stop = False
         if session.ctx.party == bank and score is not None:
             result.history.append(round(score, 6))
@@ -328,7 +360,7 @@ async def _train_compute(session: VerticalSession, widths: dict[str, int], laid:
             verdict = await decide.recv(bank, f"stop/{epoch}")
             stop, keep = bool(verdict["stop"]), bool(verdict["keep"])
         if keep:
-            best_w = w
+            best_w = current
         if stop:
             result.stopped_early = epoch + 1 < config.epochs
             break
@@ -368,13 +400,16 @@ async def _reveal_weights(session: VerticalSession, widths: dict[str, int], bank
 
 
 def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
-                        config: LogisticConfig) -> tuple[np.ndarray, float, int]:
-    """The same algorithm on pooled plaintext (exact sigmoid): weights, intercept, epochs.
+                        config: LogisticConfig
+                        ) -> tuple[np.ndarray, float, int, list[float]]:
+    """The same algorithm on pooled plaintext (exact sigmoid): weights, intercept, epochs
+    and the validation Brier score of every epoch.
 
     Not private: a yardstick for the tests and the benchmark.
     """
     layout = make_layout(roles, config.seed)
-    xs, ys = x[layout.order], y[layout.order].astype(np.float64)
+    scale = feature_scale(x[roles == ROLE_TRAIN])
+    xs, ys = x[layout.order] / scale, y[layout.order].astype(np.float64)
     d = x.shape[1]
     rate = float(np.clip(ys[: layout.n_train].mean(), 1e-4, 1 - 1e-4))
     w = np.zeros(d + 1)
@@ -383,8 +418,11 @@ def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
     w0, w1 = _class_weights(ys[: layout.n_train], config.class_weight) \
         if config.class_weight is not None else (1.0, 1.0)
     best, best_w, waited, epochs = math.inf, w.copy(), 0, 0
+    history: list[float] = []
     for _ in range(config.epochs):
-        for rows in layout.batches(config.batch_size):
+        batches = layout.batches(config.batch_size)
+        total = np.zeros(d + 1)
+        for rows in batches:
             xb, yb = xs[rows], ys[rows]
             p = 1 / (1 + np.exp(-(xb @ w[:d] + w[d])))
             r = (p - yb) * np.where(yb == 1, w1, w0)
@@ -392,17 +430,20 @@ def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
             g[:d] += config.l2 / layout.n_train * w[:d]
             v = config.momentum * v + g
             w = w - config.learning_rate * v
+            total += w
+        current = total / len(batches) if config.average else w
         epochs += 1
         if not layout.n_valid:
-            best_w = w.copy()
+            best_w = current.copy()
             continue
         vr = layout.valid
-        pv = 1 / (1 + np.exp(-(xs[vr] @ w[:d] + w[d])))
+        pv = 1 / (1 + np.exp(-(xs[vr] @ current[:d] + current[d])))
         score = float(np.mean((pv - ys[vr]) ** 2))
+        history.append(score)
         if score < best - config.tol:
-            best, best_w, waited = score, w.copy(), 0
+            best, best_w, waited = score, current.copy(), 0
         else:
             waited += 1
         if waited >= config.patience:
             break
-    return best_w[:d], float(best_w[d]), epochs
+    return best_w[:d] / scale, float(best_w[d]), epochs, history

@@ -40,7 +40,7 @@ from meshmpc.mpc.ring import RING64
 from meshmpc.net import Context
 
 SECURITY_LEVELS = ("dishonest-majority", "honest-majority")
-PRODUCT_FACTORIES = ("meshmpc.ml.product_factory", "meshmpc.ml.product_he",
+PRODUCT_FACTORIES = ("meshmpc.ml.product", "meshmpc.ml.product_he",
                      "meshmpc.ml.product_rep3")
 """Modules searched, in order, for ``make_product(backend, security=...)``."""
 
