@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 
 from meshmpc.jobs.api import StepOutput
 from meshmpc.ml import metrics
-from meshmpc.ml.components_model import logistic
+from meshmpc.ml.components_model import logistic, predict
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles
 from meshmpc.ml.step_data import StepDataError
 from meshmpc.ml.synthetic import party_inputs, run_step, vertical_woe_data
@@ -43,13 +43,14 @@ def _sklearn_auc(data, parties, roles):
 
 
 @pytest.mark.parametrize("widths,params", [
-    ({"bank": 3, "gov": 4}, {"triples": "ot"}),
+    pytest.param({"bank": 3, "gov": 4}, {"triples": "ot"}, marks=pytest.mark.slow),
     ({"bank": 2, "gov": 3, "fin": 3}, {"security": "honest-majority"}),
     (WIDTHS4, {"security": "honest-majority"}),
-    (WIDTHS4, {"triples": "ot", "compute_parties": ["bank", "gov"]}),
+    pytest.param(WIDTHS4, {"triples": "ot", "compute_parties": ["bank", "gov"]},
+                 marks=pytest.mark.slow),
 ])
 def test_secure_lr_matches_plaintext_and_sklearn(tmp_path, widths, params):
-    n = 2000 if params.get("triples") != "ot" else 1200
+    n = 1200
     params = {"epochs": 6, "validation": 0.0, "test": 0.3, **params}
     data, outs = _train(tmp_path, widths, n, params)
     parties = list(widths)
@@ -66,7 +67,8 @@ def test_secure_lr_matches_plaintext_and_sklearn(tmp_path, widths, params):
     for p in parties:
         assert len(outs[p].models["logistic"]["weights"]) == widths[p]
         if p != "bank":
-            assert "scores" not in outs[p].tables and outs[p].models["logistic"]["intercept"] is None
+            assert "scores" not in outs[p].tables
+            assert outs[p].models["logistic"]["intercept"] is None
     # the bank's held-out AUC is within 0.005 of scikit-learn's on the same rows
     scores = bank.tables["scores"]
     test = roles == 2
@@ -91,6 +93,14 @@ def test_strict_mode_keeps_weights_shared(tmp_path):
                                           LogisticConfig(epochs=4, batch_size=500))
     z = outs["bank"].tables["scores"].column("z").to_numpy()
     assert np.allclose(z, x @ ref_w + ref_b, atol=1e-2)
+    # ml.predict scores jointly from the shares; the bank learns z only
+    inputs = _inputs(data, list(widths))
+    for p in widths:
+        inputs[p]["lr"] = outs[p]
+    again = run_step(predict, party_inputs(list(widths)), inputs,
+                     {"security": "honest-majority"}, tmp_path, "predict")
+    assert np.allclose(again["bank"].tables["scores"].column("z").to_numpy(), z, atol=1e-3)
+    assert "scores" not in again["gov"].tables
 
 
 def test_class_weights_follow_plaintext(tmp_path):
@@ -132,3 +142,17 @@ def test_early_stopping_reveals_only_validation_scores(tmp_path):
     assert np.allclose(bank["validation_brier"], history, atol=1e-3)
     for p in ("gov", "fin"):  # partners learn their weights and nothing of the validation
         assert "validation_brier" not in outs[p].report and "scores" not in outs[p].tables
+
+
+def test_dishonest_majority_with_ot_triples_four_parties(tmp_path):
+    """semi2k with OT-made triples (no dealer): two compute parties, two input providers."""
+    widths = {"bank": 2, "gov": 2, "fin": 2, "telco": 1}
+    params = {"epochs": 2, "batch_size": 200, "validation": 0.0}
+    data, outs = _train(tmp_path, widths, 500, params)
+    roles = split_roles(500, 0.3, 0.0)
+    x = np.hstack([data.woe[p] for p in widths])
+    ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,
+                                             LogisticConfig(epochs=2, batch_size=200))
+    got = np.concatenate([outs[p].models["logistic"]["weights"] for p in widths])
+    assert np.allclose(x @ got, x @ ref_w, atol=2e-2)
+    assert outs["telco"].report["compute_parties"] == ["bank", "gov"]
