@@ -110,6 +110,7 @@ class VerticalSession:
         self.backend = backend
         self.product = product
         self._shared: dict[str, SecretTensor] = {}
+        self._combined: dict[str, SecretTensor] = {}
 
     @classmethod
     async def open(cls, ctx: Context, label_holder: str, security: str = "dishonest-majority",
@@ -227,6 +228,17 @@ class VerticalSession:
 
     def shared_matrix(self, owner: str) -> SecretTensor:
         return self._shared[owner]
+
+    def combined(self, owners: Sequence[str]) -> SecretTensor | None:
+        """The owners' shared matrices side by side (one product per pass instead of one
+        per owner), when every owner's matrix was shared; else None."""
+        if not owners or any(o not in self._shared for o in owners):
+            return None
+        key = "|".join(owners)
+        if key not in self._combined:
+            first, *rest = (self._shared[o] for o in owners)
+            self._combined[key] = first.concat(rest, axis=1) if rest else first
+        return self._combined[key]
 
     async def forward(self, owner: str, x: np.ndarray | None, rows: slice,
                       w: SecretTensor, width: int) -> SecretTensor:

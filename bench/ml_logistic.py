@@ -1,0 +1,166 @@
+"""Vertical logistic regression benchmark: parties as separate processes over the mesh.
+
+``meshmpc bench ml --op logistic`` (bench/ml.py) calls :func:`run_logistic`;
+``meshmpc bench ml_logistic --rows N --features bank=8,gov=500,fin=300,telco=192
+--epochs E --security dishonest-majority|honest-majority --json`` runs it alone.
+Prints ``{"bench": "ml.logistic", "security", "rows", "features", "parties",
+"wall_s", "bytes_sent", "peak_rss_mb", "auc", "auc_plaintext", ...}``:
+
+- ``wall_s``: the slowest party's time from session set-up to the bank holding
+  the scores (training, revealing weights, scoring every row), median over
+  ``--repeats``;
+- ``bytes_sent``: all parties' bytes sent in that time (``bytes_sent_max``: the
+  busiest party's); ``peak_rss_mb``: the largest party process;
+- ``auc``: held-out AUC (30 % test rows) of the secure model at the bank;
+  ``auc_plaintext``: scikit-learn's LogisticRegression (C = 1 / l2) fitted on the
+  same training rows in this run, on the pooled plaintext (the yardstick only;
+  skipped with ``null`` above ``--plaintext-max-cells``); ``auc_bank_only``:
+  the same on the bank's columns alone.
+
+Data: every party generates its own columns from a shared latent factor
+(synthetic, seeded); the bank also the labels. The signal is spread over
+the parties so a joint model beats a bank-only one. The run checks itself:
+it fails if the secure AUC is more than 0.02 below scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
+
+from meshmpc.ml.logistic import LogisticConfig, split_roles, train
+from meshmpc.ml.metrics import auc
+from meshmpc.ml.vertical import VerticalSession
+from meshmpc.net import Context
+
+LATENT = 6
+PARTY_ORDER = ("bank", "gov", "fin", "telco")
+
+
+def parse_features(text: str) -> dict[str, int]:
+    out = {}
+    for part in text.split(","):
+        name, _, count = part.partition("=")
+        out[name.strip()] = int(count)
+    return out
+
+
+def party_columns(party: str, rows: int, width: int, seed: int) -> np.ndarray:
+    """This party's synthetic columns: loadings on the shared latent factors plus noise."""
+    latent = np.random.default_rng(seed).normal(size=(rows, LATENT))  # synthetic data only
+    rng = np.random.default_rng([seed, PARTY_ORDER.index(party) + 1 if party in PARTY_ORDER
+                                 else 99])
+    strength = 0.15 if party == "bank" else 0.6  # the bank's own data is weak
+    loadings = rng.normal(scale=strength, size=(LATENT, width))
+    x = latent @ loadings + rng.normal(size=(rows, width))
+    return np.asarray((x - x.mean(axis=0)) / x.std(axis=0), dtype=np.float64)
+
+
+def labels(rows: int, seed: int) -> np.ndarray:
+    latent = np.random.default_rng(seed).normal(size=(rows, LATENT))
+    rng = np.random.default_rng([seed, 0])
+    z = latent @ rng.normal(scale=0.7, size=LATENT) - 2.2
+    return (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(np.float64)
+
+
+async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
+                    security: str, seed: int, batch_size: int | None,
+                    triples: str) -> dict[str, Any]:
+    """One party: generate its columns, train, and (bank) evaluate on the test rows."""
+    x = party_columns(ctx.party, rows, widths[ctx.party], seed)
+    y = labels(rows, seed) if ctx.party == "bank" else None
+    roles = split_roles(rows, 0.3, 0.0, seed)
+    config = LogisticConfig(epochs=epochs, batch_size=batch_size)
+    await ctx.barrier("ml-logistic-start")
+    before = ctx.traffic().bytes_sent
+    start = time.perf_counter()
+    session = await VerticalSession.open(ctx.scope("lr"), "bank", security, triples=triples)
+    result = await train(session, x, y, "bank", roles, config)
+    wall = time.perf_counter() - start
+    out: dict[str, Any] = {"wall": wall, "sent": ctx.traffic().bytes_sent - before,
+                           "compute": session.compute}
+    if ctx.party == "bank" and y is not None and result.scores_z is not None:
+        test = roles == 2
+        out["auc"] = auc(y[test], result.scores_z[test])
+    return out
+
+
+def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, l2: float
+                   ) -> tuple[float, float]:
+    """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only)."""
+    from sklearn.linear_model import LogisticRegression
+
+    y = labels(rows, seed)
+    roles = split_roles(rows, 0.3, 0.0, seed)
+    train_rows, test = roles == 0, roles == 2
+    blocks = {p: party_columns(p, rows, w, seed) for p, w in widths.items()}
+    result = []
+    for x in (np.hstack(list(blocks.values())), blocks["bank"]):
+        model = LogisticRegression(C=1.0 / l2, max_iter=1000).fit(x[train_rows], y[train_rows])
+        result.append(auc(y[test], model.decision_function(x[test])))
+    return result[0], result[1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--features", default="bank=8,gov=120,fin=64,telco=29")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
+                        default="dishonest-majority")
+    parser.add_argument("--triples", choices=["ot", "dealer"], default="ot",
+                        help="semi2k correlations: ot (default) or dealer (insecure, "
+                             "benchmarks only)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--plaintext-max-cells", type=float, default=5e7)
+
+
+def run_logistic(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark and return its JSON record."""
+    from meshmpc.net.launch import run_local
+
+    widths = parse_features(args.features)
+    parties = list(widths)
+    kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
+              "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
+              "triples": args.triples}
+    runs = []
+    for _ in range(args.repeats):
+        runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
+                              wan=wan_profile(args), timeout=args.timeout, pin_cpus=True))
+    walls = [max(r[p]["wall"] for p in parties) for r in runs]
+    record: dict[str, Any] = {
+        "bench": "ml.logistic", "security": args.security, "rows": args.rows,
+        "features": widths, "parties": len(parties), "epochs": args.epochs,
+        "wall_s": round(median(walls), 3),
+        "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
+        "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
+        "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
+        "auc": round(float(runs[-1]["bank"]["auc"]), 4),
+        "compute_parties": runs[-1]["bank"]["compute"], "triples": args.triples,
+        "runs": len(runs), "walls": [round(w, 3) for w in walls], **wan_fields(args),
+    }
+    if args.rows * sum(widths.values()) <= args.plaintext_max_cells:
+        joint, bank_only = plaintext_aucs(args.rows, widths, args.seed, 1.0)
+        record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4)})
+        if record["auc"] < joint - 0.02:
+            raise SystemExit(f"ml.logistic: secure AUC {record['auc']} is more than 0.02 below "
+                             f"scikit-learn's {joint:.4f}")
+    else:
+        record["auc_plaintext"] = None
+    return record
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench ml_logistic", description=__doc__)
+    add_arguments(parser)
+    add_common(parser)
+    parser.set_defaults(repeats=1)
+    args = parser.parse_args(argv)
+    emit(run_logistic(args), args.json)
+    return 0
