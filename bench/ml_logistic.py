@@ -105,19 +105,28 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, l2: float
     return result[0], result[1]
 
 
+def _add(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+    """Add an option unless the dispatcher (bench/ml.py) or a sibling already has it."""
+    if flag not in parser._option_string_actions:
+        parser.add_argument(flag, **kwargs)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--features", default="bank=8,gov=120,fin=64,telco=29")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
-                        default="dishonest-majority")
-    parser.add_argument("--triples", choices=["ot", "dealer"], default="ot",
-                        help="semi2k correlations: ot (default) or dealer (insecure, "
-                             "benchmarks only)")
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--timeout", type=float, default=3600.0)
-    parser.add_argument("--plaintext-max-cells", type=float, default=5e7)
+    """This benchmark's options (``meshmpc bench ml`` adds --rows, --security, --json)."""
+    _add(parser, "--features", default="bank=8,gov=120,fin=64,telco=29",
+         help="party=count,...: columns per party")
+    _add(parser, "--epochs", type=int, default=10)
+    _add(parser, "--batch-size", type=int, default=None)
+    _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
+         help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
+    _add(parser, "--seed", type=int, default=7)
+    _add(parser, "--timeout", type=float, default=3600.0)
+    _add(parser, "--plaintext-max-cells", type=float, default=5e7)
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Entry point of ``meshmpc bench ml --op logistic``."""
+    return [run_logistic(args)]
 
 
 def run_logistic(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,6 +167,9 @@ def run_logistic(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench ml_logistic", description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
+                        default="dishonest-majority")
     add_arguments(parser)
     add_common(parser)
     parser.set_defaults(repeats=1)

@@ -156,3 +156,25 @@ def test_dishonest_majority_with_ot_triples_four_parties(tmp_path):
     got = np.concatenate([outs[p].models["logistic"]["weights"] for p in widths])
     assert np.allclose(x @ got, x @ ref_w, atol=2e-2)
     assert outs["telco"].report["compute_parties"] == ["bank", "gov"]
+
+
+def test_raw_features_standardised(tmp_path):
+    """features: raw reads the aligned columns (numbers standardised, strings one-hot)."""
+    import pyarrow as pa
+
+    widths = {"bank": 2, "gov": 2, "fin": 1}
+    data = vertical_woe_data(900, widths, seed=4)
+    inputs = {}
+    for p in widths:
+        table = data.raw_table(p)
+        if p == "bank":
+            table = table.append_column("default_12m", pa.array(data.labels.astype(np.int64)))
+            table = table.append_column("region", pa.array(["n", "s", "e"] * 300))
+        inputs[p] = {"align": StepOutput(tables={"aligned": table})}
+    outs = run_step(logistic, party_inputs(list(widths)), inputs,
+                    {"security": "honest-majority", "features": "raw", "epochs": 3,
+                     "validation": 0.0}, tmp_path, "lr")
+    model = outs["bank"].models["logistic"]
+    assert model["features"] == ["bank_f0", "bank_f1", "region=e", "region=n", "region=s"]
+    assert set(model["stats"]["bank_f0"]) == {"mean", "std"}
+    assert outs["bank"].tables["scores"].num_rows == 900

@@ -199,12 +199,23 @@ class _Trainer:
         self.slices = {p: slice(int(offsets[i]), int(offsets[i + 1]))
                        for i, p in enumerate(self.owners)}
         self.total = int(offsets[-1])
+        self._slice_key: tuple[int, int] | None = None
+        self._slice: SecretTensor | None = None
+
+    def _rows_of(self, combined: SecretTensor, rows: slice) -> SecretTensor:
+        """combined[rows], the same object for a step's forward and backward pass, so
+        semi2k opens X[rows] - A once and reuses the mask for X[rows]^T."""
+        key = (rows.start, rows.stop)
+        if self._slice_key != key:
+            self._slice_key, self._slice = key, combined[rows]
+        assert self._slice is not None
+        return self._slice
 
     async def z(self, w: SecretTensor, rows: slice) -> SecretTensor:
         combined = self.session.combined(self.owners)
         bias = w[self.total:].broadcast_to((rows.stop - rows.start,))
         if combined is not None:
-            return await (combined[rows] @ w[: self.total]) + bias
+            return await (self._rows_of(combined, rows) @ w[: self.total]) + bias
         out = None
         for owner in self.owners:
             part = await self.session.forward(owner, self.x, rows, w[self.slices[owner]],
@@ -216,7 +227,8 @@ class _Trainer:
     async def gradient(self, r: SecretTensor, rows: slice) -> SecretTensor:
         combined = self.session.combined(self.owners)
         if combined is not None:
-            return concatenate([await (combined[rows].T @ r), r.sum().reshape(1)])
+            xb = self._rows_of(combined, rows)
+            return concatenate([await (xb.T @ r), r.sum().reshape(1)])
         parts = [await self.session.backward(owner, self.x, rows, r, self.widths[owner])
                  for owner in self.owners]
         return concatenate([*parts, r.sum().reshape(1)])
