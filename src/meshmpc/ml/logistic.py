@@ -49,6 +49,8 @@ class LogisticConfig:
     """Rows per step; 0 = full batch; None = n_train / 32 within [64, 8192]."""
     learning_rate: float = 0.5
     momentum: float = 0.9
+    decay: float = 2.0
+    """Learning rate of epoch e: learning_rate / (1 + decay * e)."""
     average: bool = True
     """Use the mean of each epoch's iterates (tail averaging: damps mini-batch noise)."""
     l2: float = 1.0
@@ -240,7 +242,7 @@ class _Trainer:
         return await (p * labels["u"][rows]) - labels["yu"][rows]
 
     async def step(self, w: SecretTensor, v: SecretTensor, labels: dict[str, SecretTensor],
-                   rows: slice) -> tuple[SecretTensor, SecretTensor]:
+                   rows: slice, rate: float) -> tuple[SecretTensor, SecretTensor]:
         m = rows.stop - rows.start
         p = await (await self.z(w, rows)).sigmoid(self.config.sigmoid)
         g = await self.gradient(await self.residual(p, labels, rows), rows)
@@ -250,7 +252,7 @@ class _Trainer:
         if penalty is not None:
             g_mean = g_mean + concatenate([penalty, self.backend.constant(np.zeros(1))])
         v = (await (v * self.config.momentum)) + g_mean if self.config.momentum else g_mean
-        return w - await (v * self.config.learning_rate), v
+        return w - await (v * rate), v
 
     async def validation_brier(self, w: SecretTensor,
                                labels: dict[str, SecretTensor]) -> float | None:
@@ -354,8 +356,9 @@ async def _train_compute(session: VerticalSession, widths: dict[str, int], laid:
     for epoch in range(config.epochs):
         batches = layout.batches(config.batch_size)
         total = None
+        rate = config.learning_rate / (1.0 + config.decay * epoch)
         for rows in batches:
-            w, v = await trainer.step(w, v, labels, rows)
+            w, v = await trainer.step(w, v, labels, rows, rate)
             total = w if total is None else total + w
         assert total is not None
         current = await mul_small(total, 1.0 / len(batches)) \
@@ -438,8 +441,9 @@ def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
         if config.class_weight is not None else (1.0, 1.0)
     best, best_w, waited, epochs = math.inf, w.copy(), 0, 0
     history: list[float] = []
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         batches = layout.batches(config.batch_size)
+        rate = config.learning_rate / (1.0 + config.decay * epoch)
         total = np.zeros(d + 1)
         for rows in batches:
             xb, yb = xs[rows], ys[rows]
@@ -448,7 +452,7 @@ def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
             g = np.r_[xb.T @ r, r.sum()] / (rows.stop - rows.start)
             g[:d] += config.l2 / layout.n_train * w[:d]
             v = config.momentum * v + g
-            w = w - config.learning_rate * v
+            w = w - rate * v
             total += w
         current = total / len(batches) if config.average else w
         epochs += 1
