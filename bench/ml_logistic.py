@@ -8,7 +8,8 @@ Prints ``{"bench": "ml.logistic", "security", "rows", "features", "parties",
 
 - ``wall_s``: the slowest party's time from session set-up to the bank holding
   the scores (training, revealing weights, scoring every row), median over
-  ``--repeats``;
+  ``--repeats``; ``cpu_s``: CPU seconds of all party processes in that time (less
+  sensitive to other load on the machine than the wall time);
 - ``bytes_sent``: all parties' bytes sent in that time (``bytes_sent_max``: the
   busiest party's); ``peak_rss_mb``: the largest party process;
 - ``auc``: held-out AUC (30 % test rows) of the secure model at the bank;
@@ -123,11 +124,12 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     config = LogisticConfig(epochs=epochs, batch_size=batch_size)
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     session = await VerticalSession.open(ctx.scope("lr"), "bank", security, triples=triples)
     result = await train(session, x, y, "bank", roles, config)
     wall = time.perf_counter() - start
-    out: dict[str, Any] = {"wall": wall, "sent": ctx.traffic().bytes_sent - before,
+    out: dict[str, Any] = {"wall": wall, "cpu": time.process_time() - cpu,
+                           "sent": ctx.traffic().bytes_sent - before,
                            "compute": session.compute, "width": x.shape[1], "rows": rows}
     if ctx.party == "bank" and y is not None and result.scores_z is not None:
         test = roles == 2
@@ -215,6 +217,7 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
         "wall_s": round(median(walls), 3),
+        "cpu_s": round(median([sum(r[p]["cpu"] for p in parties) for r in runs]), 3),
         "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
         "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
         "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
