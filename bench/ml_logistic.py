@@ -16,12 +16,16 @@ Prints ``{"bench": "ml.logistic", "security", "rows", "features", "parties",
   ``auc_plaintext``: scikit-learn's LogisticRegression (C = 1 / l2) fitted on the
   same training rows in this run, on the pooled plaintext (the yardstick only;
   skipped with ``null`` above ``--plaintext-max-cells``); ``auc_bank_only``:
-  the same on the bank's columns alone.
+  the same on the bank's columns alone; ``auc_same_algorithm_plaintext``: the
+  secure algorithm run on the pooled plaintext with an exact sigmoid.
 
 Data: every party generates its own columns from a shared latent factor
 (synthetic, seeded); the bank also the labels. The signal is spread over
 the parties so a joint model beats a bank-only one. The run checks itself:
-it fails if the secure AUC is more than 0.02 below scikit-learn's.
+it fails if the secure AUC differs by more than 0.005 from the same algorithm
+on pooled plaintext (the protocol must not lose accuracy; how close the
+algorithm comes to scikit-learn's optimum is reported, not asserted, since
+with few rows per feature both overfit differently).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
-from meshmpc.ml.logistic import LogisticConfig, split_roles, train
+from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
 from meshmpc.ml.metrics import auc
 from meshmpc.ml.step_data import raw_matrix
 from meshmpc.ml.vertical import VerticalSession
@@ -137,9 +141,10 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     return out
 
 
-def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, l2: float,
-                   files: dict[str, str] | None = None) -> tuple[float, float]:
-    """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only)."""
+def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
+                   files: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only), and
+    the secure algorithm itself run on the pooled plaintext (exact sigmoid)."""
     from sklearn.linear_model import LogisticRegression
 
     if files:
@@ -153,10 +158,13 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, l2: float,
     roles = split_roles(rows, 0.3, 0.0, seed)
     train_rows, test = roles == 0, roles == 2
     result = []
-    for x in (np.hstack(list(blocks.values())), blocks["bank"]):
-        model = LogisticRegression(C=1.0 / l2, max_iter=1000).fit(x[train_rows], y[train_rows])
+    pooled = np.hstack(list(blocks.values()))
+    for x in (pooled, blocks["bank"]):
+        model = LogisticRegression(C=1.0 / config.l2, max_iter=1000).fit(x[train_rows],
+                                                                         y[train_rows])
         result.append(auc(y[test], model.decision_function(x[test])))
-    return result[0], result[1]
+    w, b, _, _ = plaintext_reference(pooled, y, roles, config)
+    return result[0], result[1], auc(y[test], pooled[test] @ w + b)
 
 
 def _add(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
@@ -226,12 +234,14 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "runs": len(runs), "walls": [round(w, 3) for w in walls], **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
-        joint, bank_only = plaintext_aucs(rows, widths, args.seed, 1.0, files)
+        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files)
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
-                       "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4)})
-        if record["auc"] < joint - 0.02:
-            raise SystemExit(f"ml.logistic: secure AUC {record['auc']} is more than 0.02 below "
-                             f"scikit-learn's {joint:.4f}")
+                       "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
+                       "auc_same_algorithm_plaintext": round(same, 4)})
+        if abs(record["auc"] - same) > 0.005:
+            raise SystemExit(f"ml.logistic: secure AUC {record['auc']} differs from the same "
+                             f"algorithm on pooled plaintext ({same:.4f}) by more than 0.005")
     else:
         record["auc_plaintext"] = None
     return record
