@@ -1,5 +1,7 @@
 """ml.logistic equals its plaintext counterpart and scikit-learn on the same rows."""
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -87,6 +89,7 @@ def test_strict_mode_keeps_weights_shared(tmp_path):
         model = outs[p].models["logistic"]
         assert model["weights"] == [] and model["intercept"] is None and model["strict"]
         assert model["shares"] is not None
+        json.dumps(model), json.dumps(outs[p].report)  # the runner writes them as JSON
     roles = split_roles(1500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,
