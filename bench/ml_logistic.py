@@ -1,0 +1,260 @@
+"""Vertical logistic regression benchmark: parties as separate processes over the mesh.
+
+``meshmpc bench ml --op logistic`` (bench/ml.py) calls :func:`run_logistic`;
+``meshmpc bench ml_logistic --rows N --features bank=8,gov=500,fin=300,telco=192
+--epochs E --security dishonest-majority|honest-majority --json`` runs it alone.
+Prints ``{"bench": "ml.logistic", "security", "rows", "features", "parties",
+"wall_s", "bytes_sent", "peak_rss_mb", "auc", "auc_plaintext", ...}``:
+
+- ``wall_s``: the slowest party's time from session set-up to the bank holding
+  the scores (training, revealing weights, scoring every row), median over
+  ``--repeats``; ``cpu_s``: CPU seconds of all party processes in that time (less
+  sensitive to other load on the machine than the wall time);
+- ``bytes_sent``: all parties' bytes sent in that time (``bytes_sent_max``: the
+  busiest party's); ``peak_rss_mb``: the largest party process;
+- ``auc``: held-out AUC (30 % test rows) of the secure model at the bank;
+  ``auc_plaintext``: scikit-learn's LogisticRegression (C = 1 / l2) fitted on the
+  same training rows in this run, on the pooled plaintext (the yardstick only;
+  skipped with ``null`` above ``--plaintext-max-cells``); ``auc_bank_only``:
+  the same on the bank's columns alone; ``auc_same_algorithm_plaintext``: the
+  secure algorithm run on the pooled plaintext with an exact sigmoid.
+
+Data: every party generates its own columns from a shared latent factor
+(synthetic, seeded); the bank also the labels. The signal is spread over
+the parties so a joint model beats a bank-only one. The run checks itself:
+it fails if the secure AUC differs by more than 0.005 from the same algorithm
+on pooled plaintext (the protocol must not lose accuracy; how close the
+algorithm comes to scikit-learn's optimum is reported, not asserted, since
+with few rows per feature both overfit differently).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
+
+from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
+from meshmpc.ml.metrics import auc
+from meshmpc.ml.step_data import raw_matrix
+from meshmpc.ml.vertical import VerticalSession
+from meshmpc.net import Context
+
+LATENT = 6
+PARTY_ORDER = ("bank", "gov", "fin", "telco")
+
+
+def parse_features(text: str) -> dict[str, int]:
+    out = {}
+    for part in text.split(","):
+        name, _, count = part.partition("=")
+        out[name.strip()] = int(count)
+    return out
+
+
+def party_columns(party: str, rows: int, width: int, seed: int) -> np.ndarray:
+    """This party's synthetic columns: loadings on the shared latent factors plus noise."""
+    latent = np.random.default_rng(seed).normal(size=(rows, LATENT))  # synthetic data only
+    rng = np.random.default_rng([seed, PARTY_ORDER.index(party) + 1 if party in PARTY_ORDER
+                                 else 99])
+    strength = 0.15 if party == "bank" else 0.6  # the bank's own data is weak
+    loadings = rng.normal(scale=strength, size=(LATENT, width))
+    x = latent @ loadings + rng.normal(size=(rows, width))
+    return np.asarray((x - x.mean(axis=0)) / x.std(axis=0), dtype=np.float64)
+
+
+def labels(rows: int, seed: int) -> np.ndarray:
+    latent = np.random.default_rng(seed).normal(size=(rows, LATENT))
+    rng = np.random.default_rng([seed, 0])
+    z = latent @ rng.normal(scale=0.7, size=LATENT) - 2.2
+    return (rng.random(rows) < 1 / (1 + np.exp(-z))).astype(np.float64)
+
+
+REFERENCE_LABEL = "default_12m"
+REFERENCE_OUTCOMES = ("credit_code", "default_12m", "days_overdue")
+
+
+def reference_tables(rows: int, seed: int, folder: Path) -> dict[str, Path]:
+    """The credit app's reference data, joined on credit_code in plaintext (data preparation
+    standing in for psi.align), written as one file per party with its own columns."""
+    from meshmpc_credit.datagen import generate
+    from meshmpc_credit.plainmodel import joined_table
+
+    generate(folder, rows, seed)
+    joined = joined_table(folder)
+    files = {}
+    for party in PARTY_ORDER:
+        prefix = f"{party}__"
+        if party == "bank":
+            names = [c for c in joined.column_names if "__" not in c
+                     and c not in REFERENCE_OUTCOMES]
+            table = joined.select([*names, REFERENCE_LABEL])
+        else:
+            names = [c for c in joined.column_names if c.startswith(prefix)]
+            table = joined.select(names).rename_columns([n[len(prefix):] for n in names])
+        files[party] = folder / f"{party}.joined.parquet"
+        pq.write_table(table, files[party])
+    return files
+
+
+def reference_matrix(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A party's standardised / one-hot matrix (fitted on its own rows) and, at the bank,
+    the labels."""
+    table = pq.read_table(path)
+    columns = [c for c in table.column_names if c != REFERENCE_LABEL]
+    _, x, _ = raw_matrix(table, columns)
+    y = table.column(REFERENCE_LABEL).to_numpy().astype(np.float64) \
+        if REFERENCE_LABEL in table.column_names else None
+    return x, y
+
+
+async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
+                    security: str, seed: int, batch_size: int | None,
+                    triples: str, files: dict[str, str] | None = None) -> dict[str, Any]:
+    """One party: generate its columns, train, and (bank) evaluate on the test rows."""
+    if files:
+        x, y = reference_matrix(files[ctx.party])
+        rows = x.shape[0]
+    else:
+        x = party_columns(ctx.party, rows, widths[ctx.party], seed)
+        y = labels(rows, seed) if ctx.party == "bank" else None
+    roles = split_roles(rows, 0.3, 0.0, seed)
+    config = LogisticConfig(epochs=epochs, batch_size=batch_size)
+    await ctx.barrier("ml-logistic-start")
+    before = ctx.traffic().bytes_sent
+    start, cpu = time.perf_counter(), time.process_time()
+    session = await VerticalSession.open(ctx.scope("lr"), "bank", security, triples=triples)
+    result = await train(session, x, y, "bank", roles, config)
+    wall = time.perf_counter() - start
+    out: dict[str, Any] = {"wall": wall, "cpu": time.process_time() - cpu,
+                           "sent": ctx.traffic().bytes_sent - before,
+                           "compute": session.compute, "width": x.shape[1], "rows": rows}
+    if ctx.party == "bank" and y is not None and result.scores_z is not None:
+        test = roles == 2
+        out["auc"] = auc(y[test], result.scores_z[test])
+    return out
+
+
+def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
+                   files: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only), and
+    the secure algorithm itself run on the pooled plaintext (exact sigmoid)."""
+    from sklearn.linear_model import LogisticRegression
+
+    if files:
+        blocks = {p: reference_matrix(files[p])[0] for p in files}
+        y = reference_matrix(files["bank"])[1]
+        assert y is not None
+        rows = y.size
+    else:
+        y = labels(rows, seed)
+        blocks = {p: party_columns(p, rows, w, seed) for p, w in widths.items()}
+    roles = split_roles(rows, 0.3, 0.0, seed)
+    train_rows, test = roles == 0, roles == 2
+    result = []
+    pooled = np.hstack(list(blocks.values()))
+    for x in (pooled, blocks["bank"]):
+        model = LogisticRegression(C=1.0 / config.l2, max_iter=1000).fit(x[train_rows],
+                                                                         y[train_rows])
+        result.append(auc(y[test], model.decision_function(x[test])))
+    w, b, _, _ = plaintext_reference(pooled, y, roles, config)
+    return result[0], result[1], auc(y[test], pooled[test] @ w + b)
+
+
+def _add(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+    """Add an option unless the dispatcher (bench/ml.py) or a sibling already has it."""
+    if flag not in parser._option_string_actions:
+        parser.add_argument(flag, **kwargs)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options (``meshmpc bench ml`` adds --rows, --security, --json)."""
+    _add(parser, "--features", default="bank=8,gov=120,fin=64,telco=29",
+         help="party=count,...: columns per party")
+    _add(parser, "--epochs", type=int, default=10)
+    _add(parser, "--batch-size", type=int, default=None)
+    _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
+         help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
+    _add(parser, "--seed", type=int, default=7)
+    _add(parser, "--timeout", type=float, default=3600.0)
+    _add(parser, "--plaintext-max-cells", type=float, default=5e7)
+    _add(parser, "--data", choices=["synthetic", "reference"], default="synthetic",
+         help="synthetic latent-factor columns (--features), or the credit app's reference "
+              "data (meshmpc-credit datagen, --rows per party, joined on credit_code)")
+
+
+def run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Entry point of ``meshmpc bench ml --op logistic``."""
+    return [run_logistic(args)]
+
+
+def run_logistic(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the benchmark and return its JSON record."""
+    widths = parse_features(args.features)
+    with tempfile.TemporaryDirectory(prefix="ml-logistic-") as tmp:
+        files = None
+        if args.data == "reference":
+            files = {p: str(f) for p, f in reference_tables(args.rows, args.seed,
+                                                             Path(tmp)).items()}
+            widths = {p: 0 for p in PARTY_ORDER}
+        return _measure(args, widths, files)
+
+
+def _measure(args: argparse.Namespace, widths: dict[str, int],
+             files: dict[str, str] | None) -> dict[str, Any]:
+    from meshmpc.net.launch import run_local
+
+    parties = list(widths)
+    kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
+              "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
+              "triples": args.triples, "files": files}
+    runs = []
+    for _ in range(args.repeats):
+        runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
+                              wan=wan_profile(args), timeout=args.timeout, pin_cpus=True))
+    walls = [max(r[p]["wall"] for p in parties) for r in runs]
+    widths = {p: int(runs[-1][p]["width"]) for p in parties}
+    rows = int(runs[-1]["bank"]["rows"])
+    record: dict[str, Any] = {
+        "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
+        "features": widths, "parties": len(parties), "epochs": args.epochs,
+        "wall_s": round(median(walls), 3),
+        "cpu_s": round(median([sum(r[p]["cpu"] for p in parties) for r in runs]), 3),
+        "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
+        "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
+        "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
+        "auc": round(float(runs[-1]["bank"]["auc"]), 4),
+        "compute_parties": runs[-1]["bank"]["compute"], "triples": args.triples,
+        "runs": len(runs), "walls": [round(w, 3) for w in walls], **wan_fields(args),
+    }
+    if rows * sum(widths.values()) <= args.plaintext_max_cells:
+        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files)
+        record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
+                       "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
+                       "auc_same_algorithm_plaintext": round(same, 4)})
+        if abs(record["auc"] - same) > 0.005:
+            raise SystemExit(f"ml.logistic: secure AUC {record['auc']} differs from the same "
+                             f"algorithm on pooled plaintext ({same:.4f}) by more than 0.005")
+    else:
+        record["auc_plaintext"] = None
+    return record
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench ml_logistic", description=__doc__)
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
+                        default="dishonest-majority")
+    add_arguments(parser)
+    add_common(parser)
+    parser.set_defaults(repeats=1)
+    args = parser.parse_args(argv)
+    emit(run_logistic(args), args.json)
+    return 0
