@@ -77,18 +77,18 @@ class JournalEntry:
         """Write atomically, so a crash never leaves half an entry."""
         directory.mkdir(parents=True, exist_ok=True)
         self.updated = time.time()
-        path = directory / f"{self.job_id}.json"
+        path = directory / f"{self.party}-{self.job_id}.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self)), encoding="utf-8")
         os.replace(tmp, path)
 
 
-def load_journal(directory: Path) -> dict[str, JournalEntry]:
-    """Every journal entry in ``directory`` by job id (unreadable files are skipped)."""
+def load_journal(directory: Path, party: str) -> dict[str, JournalEntry]:
+    """``party``'s journal entries in ``directory`` by job id (unreadable ones skipped)."""
     entries: dict[str, JournalEntry] = {}
     if not directory.is_dir():
         return entries
-    for path in sorted(directory.glob("*.json")):
+    for path in sorted(directory.glob(f"{party}-*.json")):
         with contextlib.suppress(OSError, ValueError, TypeError):
             entry = JournalEntry(**json.loads(path.read_text(encoding="utf-8")))
             entries[entry.job_id] = entry
@@ -217,7 +217,7 @@ async def reconcile_job(ctx: Context, peers: list[str],
                         state_dir_path: str | None = None) -> dict[str, Any]:
     """Launcher entry of ``meshmpc psi reconcile``: settle in-doubt outputs with ``peers``."""
     directory = state_dir(state_dir_path)
-    journal = load_journal(directory)
+    journal = load_journal(directory, ctx.party)
     group = ctx.subgroup([p for p in ctx.parties if p == ctx.party or p in peers])
     scope = group.scope("psi.reconcile")
     for peer in group.peers:
