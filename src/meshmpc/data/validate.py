@@ -43,7 +43,8 @@ def _batches(
     if source_kind(source) == "csv":
         raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
         return prefetch(iter_batches(source, columns, batch_rows, column_types=raw,
-                                     schema=schema))
+                                     schema=schema, encoding=options.get("encoding"),
+                                     delimiter=options.get("delimiter")))
     return prefetch(iter_batches(source, columns, batch_rows, **options))
 
 
