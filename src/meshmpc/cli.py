@@ -55,6 +55,8 @@ def _split_debug(argv: Sequence[str]) -> tuple[list[str], bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; return its exit code (2 on a usage or input error)."""
     args_list, debug = _split_debug(sys.argv[1:] if argv is None else argv)
+    if debug:
+        os.environ["MESHMPC_DEBUG"] = "1"  # local party processes print tracebacks too
     parser = build_parser()
     args = parser.parse_args(args_list)
     handler: Handler | None = getattr(args, "func", None)

@@ -224,7 +224,8 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(run_party(args.config, args.party, args.key, args.target, kwargs, True))
     except Exception as exc:
-        traceback.print_exc()
+        if os.environ.get("MESHMPC_DEBUG") == "1":
+            traceback.print_exc()
         print(f"party {args.party}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     tmp = args.result.with_suffix(".tmp")
