@@ -83,3 +83,11 @@ def test_gbk_file_reads_with_encoding_option(tmp_path: Path, capsys) -> None:
                  "--delimiter", ";"]) == 0
     out = capsys.readouterr().out
     assert 'name = "code"' in out and 'name = "name"' in out and 'encoding = "gbk"' in out
+
+
+def test_duplicate_keys_use_the_shared_key_rule(schema_path, write, good_csv, codes) -> None:
+    full_width = codes[0].translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})
+    text = good_csv + f" {full_width} ,5,6,B,2024-03-01,true\n"
+    report = check(schema_path, write("dup.csv", text))
+    [dup] = [i for i in report.issues if i.kind == "duplicate_key"]
+    assert dup.rows == [1, 5]

@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from meshmpc.data.infer import infer_schema
 from meshmpc.data.schema import dump_schema, write_schema
@@ -31,7 +32,7 @@ def _text_options(parser: argparse.ArgumentParser) -> None:
                         help="CSV delimiter (default: tab for .tsv, else a comma)")
 
 
-def _read_options(args: argparse.Namespace) -> dict[str, str]:
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in (("encoding", args.encoding), ("delimiter", args.delimiter))
             if v is not None}
 

@@ -21,10 +21,13 @@ import pyarrow.compute as pc
 from meshmpc.data import uscc
 from meshmpc.data.coerce import coerce
 from meshmpc.data.keyhash import fingerprints, key_strings, repeated_rows
+from meshmpc.data.keynorm import KeyRule
 from meshmpc.data.report import ROWS_KEPT, ColumnSummary, Issue, QualityReport
 from meshmpc.data.schema import Column, Schema
 
 SAMPLE_CAP = 8192
+KEY_RULE = KeyRule()
+"""Duplicate keys are found after the same normalisation PSI and PIR apply."""
 INVALID_KINDS = ("encoding", "type_error", "out_of_range", "category", "invalid_key")
 """Issue kinds that make a present value invalid (counted in the column summary)."""
 SHOWN_CHARS = 60
@@ -239,7 +242,7 @@ class QualityChecker:
                                 present)
         converted = {name: values for (name, _), values in zip(present, results, strict=True)}
         if self.schema.key and all(k in converted for k in self.schema.key):
-            keys = key_strings([converted[k] for k in self.schema.key])
+            keys = key_strings([converted[k] for k in self.schema.key], KEY_RULE)
             self.prints.append(fingerprints(keys))
             self.key_valid.append(np.asarray(keys.is_valid().to_numpy(zero_copy_only=False)))
         self.rows += batch.num_rows

@@ -25,7 +25,7 @@ from meshmpc.data.coerce import coerce
 from meshmpc.data.errors import SchemaViolation
 from meshmpc.data.keyhash import key_strings
 from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, prefetch, source_kind
-from meshmpc.data.quality import QualityChecker
+from meshmpc.data.quality import KEY_RULE, QualityChecker
 from meshmpc.data.report import QualityReport
 from meshmpc.data.schema import Schema, load_schema
 
@@ -81,7 +81,7 @@ def _confirm_duplicates(
         if inside.size:
             picked = batch.take(pa.array(inside))
             found.append(key_strings([coerce(picked.column(c.name), c).values
-                                      for c in columns]))
+                                      for c in columns], KEY_RULE))
         start = stop
     keys = pa.chunked_array(found, type=pa.string())
     counts = pc.value_counts(keys.drop_null())
