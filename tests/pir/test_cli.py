@@ -105,3 +105,26 @@ def test_server_keeps_serving_clients_and_reloads_until_stopped(tmp_path: Path) 
         _, err = server.communicate(timeout=60)
     assert server.returncode == 0, err
     assert "reloaded" in err and err.count("session with") >= 10
+
+
+def test_keys_and_lists_follow_the_shared_rule_with_1_based_rows(tmp_path: Path, capsys) -> None:
+    import pytest
+
+    from meshmpc.data.keynorm import KeyRule
+    from meshmpc.pir.service import TextOptions, load_rule_database, normalised_keys
+    from meshmpc.userinput import UserError
+
+    keys = tmp_path / "keys.csv"
+    keys.write_bytes('code\n０７５５A\n""\n 0755A\n深圳B\n'.encode("gbk"))
+    asked = normalised_keys(str(keys), None, KeyRule(casefold=True), TextOptions("gbk"))
+    assert asked == [b"0755a", "深圳b".encode()]
+    err = capsys.readouterr().err
+    assert "1 empty keys skipped (rows [2])" in err
+    assert "1 repeated keys asked once (rows [3])" in err
+    risk = tmp_path / "risk.csv"
+    risk.write_text("code,level\n91A,high\n,low\n91A ,mid\n")
+    with pytest.raises(UserError, match=r"empty key \(rows \[2\]\)"):
+        load_rule_database(str(risk), "code", KeyRule(), None, False)
+    risk.write_text("code,level\n91A,high\n91B,low\n91A ,mid\n")
+    with pytest.raises(UserError, match=r"more than once \(rows \[1, 3\]\)"):
+        load_rule_database(str(risk), "code", KeyRule(), None, False)

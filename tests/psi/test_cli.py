@@ -112,3 +112,15 @@ def test_help_states_every_default_and_reveal_meanings() -> None:
     text = " ".join(out.getvalue().split())
     assert "'cardinality' = only the receiver learns the intersection size" in text
     assert "(default: kkrt)" in text and "--encoding" in text and "--casefold" in text
+
+
+def test_unknown_peer_and_receiver_are_named_before_connecting(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 10)
+    base = ["psi", "--config", str(config.path), "--party", "bank", "--input",
+            str(tmp_path / "bank.csv"), "--key", "code", "--connect-timeout", "1"]
+    code, err = _cli(*base, "--peer", "gvo")
+    assert code == 2 and "--peer 'gvo'" in err and "bank, gov" in err
+    code, err = _cli(*base, "--peer", "gov", "--receiver", "fin")
+    assert code == 2 and "--receiver 'fin'" in err

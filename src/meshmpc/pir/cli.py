@@ -80,6 +80,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connect-timeout", type=float, metavar="SECONDS",
                         help="client: wait this long for the server (default: the config's)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--encoding", help="text encoding of CSV files, e.g. gb18030 "
+                        "(default: utf-8)")
+    parser.add_argument("--delimiter", help="CSV delimiter (default: tab for .tsv, else ,)")
     add_key_rule_options(parser)
 
 
@@ -101,7 +104,7 @@ def _identity(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from meshmpc.pir.service import PirService, load_rule_database
+    from meshmpc.pir.service import PirService, TextOptions, load_rule_database
 
     config, identity = _identity(args)
     clients = args.client or ["bank"]
@@ -110,9 +113,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.party in clients:
         raise UserError(f"--client {args.party} is this party itself; name the querying party")
     rule = key_rule_from_args(args)
-    load_rule_database(args.db, args.key, rule, args.record_bytes, args.membership)  # fail now
+    text = TextOptions(args.encoding, args.delimiter)
+    load_rule_database(args.db, args.key, rule, args.record_bytes, args.membership,
+                       text)  # fail now, before listening
     service = PirService(args.db, args.key, rule, args.record_bytes, args.membership,
-                         args.quiet)
+                         args.quiet, text)
     result = run(_serve_until_stopped(service, config, identity, clients, args))
     print(json.dumps(result, default=str))
     return 0
@@ -148,12 +153,14 @@ async def _serve_until_stopped(service: Any, config: Any, identity: Any, clients
 
 
 def _query(args: argparse.Namespace) -> int:
-    from meshmpc.pir.service import normalised_keys
+    from meshmpc.pir.service import TextOptions, normalised_keys
 
     config, identity = _identity(args)
     config.party(args.server)
     rule = key_rule_from_args(args)
-    keys = normalised_keys(args.keys, args.key_column, rule)  # fail before connecting
+    keys = normalised_keys(args.keys, args.key_column, rule,
+                           TextOptions(args.encoding, args.delimiter),
+                           args.quiet)  # fail before connecting
     result = run(_query_server(config, identity, args, rule, keys))
     print(json.dumps(result, default=str))
     return 0

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from meshmpc.data.keynorm import KeyRule, normalise
@@ -165,15 +167,49 @@ class ClientMesh(TcpMesh):
         """Failures reach the caller through ``link.ready`` or the mailbox."""
 
 
+@dataclass(frozen=True)
+class TextOptions:
+    """How CSV files are decoded: encoding and delimiter (None: the loader's defaults)."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+def _load(path: str, text: TextOptions) -> Any:
+    options: dict[str, Any] = {"encoding": text.encoding, "delimiter": text.delimiter}
+    if path.lower().removesuffix(".gz").endswith((".csv", ".tsv", ".txt")):
+        options["text"] = True  # values as written: 0755... stays a string
+    return load_table(path, **options)
+
+
+def _rows(mask: Any) -> list[int]:
+    """1-based row numbers (data rows, header not counted) of the first hits."""
+    return [int(i) + 1 for i in np.flatnonzero(mask)[:10]]
+
+
 def load_rule_database(path: str, key: str, rule: KeyRule, record_bytes: int | None,
-                       membership: bool) -> PirDatabase:
-    """Read the risk list, normalise its keys by the shared rule, build the database."""
-    table = load_table(path, text=True) if path.lower().endswith((".csv", ".tsv")) \
-        else load_table(path)
+                       membership: bool, text: TextOptions | None = None) -> PirDatabase:
+    """Read the risk list, normalise its keys by the shared rule, build the database.
+
+    Empty and repeated keys (after normalisation) are errors naming the rows:
+    a risk list with two records under one key is ambiguous.
+    """
+    table = _load(path, text or TextOptions())
     if key not in table.column_names:
         raise UserError(f"{path}: no key column {key!r}; columns are {table.column_names}")
-    index = table.column_names.index(key)
-    table = table.set_column(index, key, normalise(table.column(key), rule))
+    keys = normalise(table.column(key), rule)
+    empty = pc.or_kleene(pc.is_null(keys), pc.equal(keys, "")).fill_null(True)
+    empty_np = empty.to_numpy(zero_copy_only=False)
+    if empty_np.any():
+        raise UserError(f"{path}: column {key!r}: {int(empty_np.sum())} rows have an empty key "
+                        f"(rows {_rows(empty_np)}); fill or remove them")
+    counts = pc.value_counts(keys)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    if len(repeated):
+        mask = pc.is_in(keys, value_set=repeated).to_numpy(zero_copy_only=False)
+        raise UserError(f"{path}: column {key!r}: {len(repeated)} keys occur more than once "
+                        f"(rows {_rows(mask)}); keep one record per key")
+    table = table.set_column(table.column_names.index(key), key, keys)
     return database_from_table(table, key, record_bytes, membership)
 
 
@@ -187,6 +223,7 @@ class PirService:
     record_bytes: int | None = None
     membership: bool = False
     quiet: bool = False
+    text: TextOptions = field(default_factory=lambda: TextOptions())
     served: dict[str, int] = field(default_factory=dict)
 
     def log(self, text: str) -> None:
@@ -196,7 +233,7 @@ class PirService:
 
     def _build(self) -> PirDatabase:
         return load_rule_database(self.db_path, self.key, self.rule, self.record_bytes,
-                                  self.membership)
+                                  self.membership, self.text)
 
     async def run(self, mesh: ServiceMesh, sessions: int | None, watch_s: float) -> dict:
         """Serve until ``sessions`` sessions ended (forever when None)."""
@@ -272,14 +309,33 @@ def check_server_rule(hello: Any, server: str, rule: KeyRule) -> None:
                             f"{option} setting")
 
 
-def normalised_keys(path: str, column: str | None, rule: KeyRule) -> list[bytes]:
-    """The keys to ask about (``column``, or the file's only column), normalised."""
-    table = load_table(path, text=True) if path.lower().endswith((".csv", ".tsv")) \
-        else load_table(path)
+def normalised_keys(path: str, column: str | None, rule: KeyRule,
+                    text: TextOptions | None = None, quiet: bool = False) -> list[bytes]:
+    """The keys to ask about (``column``, or the file's only column), normalised.
+
+    Empty keys are dropped and repeated ones asked once (in first-seen order),
+    with a warning on stderr naming the first rows (1-based).
+    """
+    table = _load(path, text or TextOptions())
     name = column or (table.column_names[0] if table.num_columns == 1 else None)
     if name is None or name not in table.column_names:
         raise UserError(f"{path}: name the key column with --key-column (columns: "
                         f"{table.column_names})")
-    values = normalise(table.column(name), rule).drop_null()
-    values = values.filter(pc.not_equal(values, ""))
-    return [v.encode() for v in values.to_pylist()]
+    values = normalise(table.column(name), rule)
+    empty = pc.or_kleene(pc.is_null(values), pc.equal(values, "")).fill_null(True)
+    empty_np = empty.to_numpy(zero_copy_only=False)
+    rows = pa.array(np.flatnonzero(~empty_np), pa.int64())
+    present = pa.table({"key": values.take(rows), "row": rows})
+    firsts = present.group_by("key", use_threads=False).aggregate([("row", "min")])
+    firsts = firsts.sort_by("row_min")
+    repeated = ~pc.is_in(present.column("row"), value_set=firsts.column("row_min")) \
+        .to_numpy(zero_copy_only=False)
+    if not quiet and (empty_np.any() or repeated.any()):
+        parts = []
+        if empty_np.any():
+            parts.append(f"{int(empty_np.sum())} empty keys skipped (rows {_rows(empty_np)})")
+        if repeated.any():
+            again = [int(r) + 1 for r in present.column("row").to_numpy()[repeated][:10]]
+            parts.append(f"{int(repeated.sum())} repeated keys asked once (rows {again})")
+        sys.stderr.write(f"pir query: warning: {path}: {'; '.join(parts)}\n")
+    return [v.encode() for v in firsts.column("key").to_pylist()]

@@ -126,19 +126,31 @@ def options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def check_output_wanted(args: argparse.Namespace) -> None:
-    """``--output`` on a party that learns no rows is a mistake: say so before connecting."""
+def check_parties(args: argparse.Namespace) -> None:
+    """Unknown --party/--peer/--receiver, and --output on a party that learns no rows.
+
+    All are mistakes the user can see before any peer is contacted.
+    """
+    from meshmpc.net.config import load_config
+
+    order = load_config(args.config).party_ids
+    for option, name in [("--party", args.party), *(("--peer", p) for p in args.peer)]:
+        if name not in order:
+            raise UserError(f"{option} {name!r} is not a party of {args.config} "
+                            f"(parties: {', '.join(order)})")
+    if args.party in args.peer:
+        raise UserError(f"--peer {args.party} is this party itself; name the other parties")
+    parties = [p for p in order if p == args.party or p in args.peer]
+    if args.receiver is not None and args.receiver not in parties:
+        raise UserError(f"--receiver {args.receiver!r} is not one of this job's parties "
+                        f"({', '.join(parties)})")
     if args.output is None:
         return
     if args.reveal == "cardinality":
         raise UserError("--output given, but with --reveal cardinality no party gets rows; "
                         "drop --output, or use --reveal all / receiver")
     if args.reveal == "receiver":
-        from meshmpc.net.config import load_config
-
-        order = load_config(args.config).party_ids
-        parties = [p for p in order if p == args.party or p in args.peer]
-        receiver = args.receiver or (parties[0] if parties else args.party)
+        receiver = args.receiver or parties[0]
         if receiver != args.party:
             raise UserError(f"--output given, but with --reveal receiver only {receiver} "
                             f"learns rows and party {args.party} learns nothing; drop "
@@ -159,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.input or not args.key:
             raise UserError("psi needs --input and --key (e.g. --input bank.csv --key "
                             "credit_code)")
-        check_output_wanted(args)
+        check_parties(args)
         target, kwargs = "meshmpc.psi.job:run_job_options", options(args)
         _check_input_now(kwargs)
     summary = run_loop(run_party(args.config, args.party, args.key_file, target, kwargs,
