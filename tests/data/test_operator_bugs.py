@@ -91,3 +91,9 @@ def test_duplicate_keys_use_the_shared_key_rule(schema_path, write, good_csv, co
     report = check(schema_path, write("dup.csv", text))
     [dup] = [i for i in report.issues if i.kind == "duplicate_key"]
     assert dup.rows == [1, 5]
+
+
+def test_check_shows_a_progress_bar_with_rate(schema_path, write, good_csv, capsys) -> None:
+    check(schema_path, write("loans.csv", good_csv), progress=True)
+    err = capsys.readouterr().err
+    assert "checking" in err and "rows" in err and "/s" in err

@@ -20,6 +20,7 @@ from typing import Any
 from meshmpc.data.infer import infer_schema
 from meshmpc.data.schema import dump_schema, write_schema
 from meshmpc.data.validate import check
+from meshmpc.progress import wanted
 
 HELP = argparse.ArgumentDefaultsHelpFormatter
 
@@ -81,7 +82,7 @@ def _report_dir(args: argparse.Namespace) -> Path:
 
 def run_check(args: argparse.Namespace) -> int:
     """Handler of ``meshmpc data check``."""
-    report = check(args.schema, args.input, **_read_options(args))
+    report = check(args.schema, args.input, progress=wanted(args.quiet), **_read_options(args))
     stem = args.schema.name.split(".")[0] if "://" in args.input else None
     text_path, html_path = report.write(_report_dir(args), stem)
     text = report.to_text()

@@ -28,6 +28,7 @@ from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, prefetch, sou
 from meshmpc.data.quality import KEY_RULE, QualityChecker
 from meshmpc.data.report import QualityReport
 from meshmpc.data.schema import Schema, load_schema
+from meshmpc.progress import RowProgress
 
 SchemaLike = Schema | str | Path
 
@@ -48,19 +49,36 @@ def _batches(
     return prefetch(iter_batches(source, columns, batch_rows, **options))
 
 
+def _estimate_rows(source: Source) -> int | None:
+    """Rows of a CSV file estimated from its size and first MiB (for the progress bar)."""
+    if source_kind(source) != "csv" or not Path(str(source)).is_file():
+        return None
+    path = Path(str(source))
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    lines = max(head.count(b"\n"), 1)
+    return max(int(path.stat().st_size / len(head) * lines) - 1, 1) if head else None
+
+
 def _display(source: Source) -> str:
     return str(source) if isinstance(source, str | Path) else type(source).__name__
 
 
 def check(schema: SchemaLike, source: Source, batch_rows: int = BATCH_ROWS,
-          **options: Any) -> QualityReport:
-    """Run every quality check on ``source``; never raises for bad values."""
+          progress: bool = False, **options: Any) -> QualityReport:
+    """Run every quality check on ``source``; never raises for bad values.
+
+    ``progress`` shows a bar on stderr (rows, rate, time left).
+    """
     spec = _schema(schema)
     checker = QualityChecker(spec, _display(source))
+    bar = RowProgress(f"checking {_display(source)}", _estimate_rows(source), progress)
     try:
         for batch in _batches(spec, source, batch_rows, **options):
             checker.add(batch)
+            bar.update(batch.num_rows)
     finally:
+        bar.close()
         checker.close()
     return checker.finish(_confirm_duplicates(spec, source, checker, **options))
 

@@ -138,12 +138,19 @@ async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSu
     parties = _participants(ctx, job)
     peers = [p for p in parties if p != ctx.party]
     columns = None if job.payload is None else [*job.keys.columns, *job.payload]
+    progress = Progress(ctx.party, job.progress)
+    progress.stage(f"reading and checking {job.input}")
     with phase_timer(phases, "check"):
         local = await asyncio.to_thread(check_locally, job, columns)
+    if local.table is not None:
+        progress.stage(_rate(f"read and hashed {local.table.num_rows:,} rows",
+                             local.table.num_rows, phases["check"]))
+    progress.stage(f"agreeing on the parameters with {', '.join(peers)}")
     with phase_timer(phases, "agree"):
         estimates = await agree(ctx, peers, job.agreement(parties), local.estimate)
         commit = Commit(ctx, parties, await agree_job_id(ctx, parties), state_dir(state))
     if job.validate:
+        progress.stage("checking every party's input against its schema")
         with phase_timer(phases, "validate"):
             schema = job.schema or (schema_beside(job.input)
                                     if isinstance(job.input, Path) else None)
@@ -161,6 +168,7 @@ async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: p
     peers = [p for p in parties if p != ctx.party]
     receiver = receiver_of(job, parties)
     progress = Progress(ctx.party, job.progress)
+    progress.stage(f"setting up {job.protocol}")
     with phase_timer(phases, "setup"):
         session = (await prepare_session(ctx, job.protocol, parties, receiver)
                    if job.reveal != "cardinality" else None)
@@ -170,8 +178,11 @@ async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: p
         outcome = await run_protocol(ctx, job.protocol, parties, receiver, prep.digests, sizes,
                                      job.reveal, job.workers, _cache_dir(job), session)
     phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
+    progress.stage(_rate(f"{job.protocol} finished on {sum(sizes.values()):,} keys in all",
+                         sum(sizes.values()), phases["protocol"]))
     with phase_timer(phases, "write"):
         writer, out_rows = await asyncio.to_thread(_write_pending, table, prep, outcome, job)
+        progress.stage(f"wrote {out_rows:,} rows; confirming with the peers")
         out = await commit.run(writer)
     out_path = str(out) if out is not None else None
     progress.stage(f"done: intersection {outcome.cardinality}, output {out_path}")
@@ -179,6 +190,12 @@ async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: p
     return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
                       outcome.cardinality, out_path, out_rows, phases,
                       traffic.bytes_sent, traffic.bytes_received)
+
+
+def _rate(text: str, count: int, seconds: float) -> str:
+    """``text in 1.2 s (830,000 per s)``: a finished step with its throughput."""
+    per_s = f", {count / seconds:,.0f} per s" if seconds > 0 and count else ""
+    return f"{text} in {seconds:.2f} s{per_s}"
 
 
 def _source(text: str) -> Path | str:
