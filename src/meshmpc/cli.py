@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 
 from meshmpc import __version__
 from meshmpc.errors import MeshMPCError
-from meshmpc.userinput import explain_os_error
+from meshmpc.userinput import HelpFormatter, explain_os_error
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
         prog="meshmpc", description="Privacy-preserving computation for SME credit risk.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"meshmpc {__version__}")
     parser.add_argument("--debug", action="store_true",

@@ -13,6 +13,7 @@ holds the pieces several commands share:
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import errno
 from collections.abc import Iterable
@@ -59,3 +60,19 @@ def explain_os_error(exc: OSError, address: str | None = None) -> str | None:
     if exc.errno == errno.EACCES:
         return f"not allowed to listen on{at}: use a port above 1023 or run with the right rights"
     return None
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that keeps the examples' line breaks and states each option's default.
+
+    The default is added unless the help already says it, or there is none to
+    state (a flag that is off, an option that is unset by default).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"

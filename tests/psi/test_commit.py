@@ -11,7 +11,14 @@ import pytest
 
 from meshmpc.net import run_parties
 from meshmpc.psi import KeyOptions, PsiJob, run_job
-from meshmpc.psi.commit import COMMITTED, PREPARED, Commit, JournalEntry, load_journal, reconcile_job
+from meshmpc.psi.commit import (
+    COMMITTED,
+    PREPARED,
+    Commit,
+    JournalEntry,
+    load_journal,
+    reconcile_job,
+)
 from meshmpc.psi.errors import PsiInputError
 
 

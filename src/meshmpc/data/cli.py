@@ -21,8 +21,9 @@ from meshmpc.data.infer import infer_schema
 from meshmpc.data.schema import dump_schema, write_schema
 from meshmpc.data.validate import check
 from meshmpc.progress import wanted
+from meshmpc.userinput import HelpFormatter
 
-HELP = argparse.ArgumentDefaultsHelpFormatter
+HELP = HelpFormatter
 
 
 def _text_options(parser: argparse.ArgumentParser) -> None:

@@ -14,11 +14,11 @@ from meshmpc.net.config import PartyConfig, WanProfile
 from meshmpc.net.eventloop import run
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.launch import check_job_arguments, run_local, run_party
-from meshmpc.userinput import UserError
+from meshmpc.userinput import HelpFormatter, UserError
 
 PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 DEFAULT_PORT = 7001
-HELP = argparse.ArgumentDefaultsHelpFormatter
+HELP = HelpFormatter
 
 
 def check_party_name(name: str) -> str:
@@ -54,17 +54,17 @@ def register_keygen(subparsers: argparse._SubParsersAction) -> None:
 def _keygen(args: argparse.Namespace) -> int:
     party = check_party_name(args.party)
     private_path = args.out / f"{party}.key"
-    if private_path.exists():
-        raise UserError(f"{private_path} exists: party {party} already has a key; keep using "
-                        f"it, or move it away first to make a new one (peers must then "
-                        f"update its public_key)")
+    if private_path.exists():  # FileExistsError: the command line prints it as one line
+        raise FileExistsError(f"{private_path} exists: party {party} already has a key; keep "
+                              f"using it, or move it away first to make a new one (peers "
+                              f"must then update its public_key)")
     identity = IdentityKey.generate(party)
     private_path, public_path = identity.save(args.out)
     print(f"# private key: {private_path} (mode 0600, keep it on this node)")
     print(f"# public key:  {public_path}")
     print("# paste this entry into every party's cluster config:")
-    print(party_snippet(party, identity.public_b64, args.address, args.listen,
-                        private_path.resolve()))
+    print(party_snippet(party, identity.public_b64, getattr(args, "address", None),
+                        getattr(args, "listen", None), private_path.resolve()))
     return 0
 
 

@@ -33,21 +33,17 @@ from typing import Any
 
 from meshmpc.data.keynorm import KeyRule, add_key_rule_options, key_rule_from_args
 from meshmpc.net.eventloop import run
-from meshmpc.userinput import UserError
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the examples' line breaks and show every option's default."""
+from meshmpc.userinput import HelpFormatter, UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "pir", help="anonymous query: keyword PIR against a partner's list",
-        description=__doc__, formatter_class=_Formatter,
+        description=__doc__, formatter_class=HelpFormatter,
     )
     sub = parser.add_subparsers(dest="pir_command", metavar="ROLE")
     serve = sub.add_parser("serve", help="serve a risk list to clients until stopped",
-                           formatter_class=_Formatter)
+                           formatter_class=HelpFormatter)
     _common(serve)
     serve.add_argument("--db", required=True,
                        help="risk list: CSV/Parquet file or database URL")
@@ -63,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="stop after this many client sessions (default: run until "
                        "stopped)")
     serve.set_defaults(func=_serve)
-    query = sub.add_parser("query", help="look keys up at a server", formatter_class=_Formatter)
+    query = sub.add_parser("query", help="look keys up at a server", formatter_class=HelpFormatter)
     _common(query)
     query.add_argument("--server", required=True, help="the party serving the list")
     query.add_argument("--keys", required=True, help="CSV/Parquet file of keys")

@@ -33,7 +33,7 @@ from typing import Any
 
 from meshmpc.data.keynorm import add_key_rule_options, key_rule_from_args
 from meshmpc.psi.protocols import PROTOCOLS
-from meshmpc.userinput import UserError
+from meshmpc.userinput import HelpFormatter, UserError
 
 REVEAL_HELP = (
     "who learns the intersection (default: all): 'all' = every party gets its matched rows; "
@@ -42,14 +42,10 @@ REVEAL_HELP = (
 )
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the examples' line breaks and show every option's default."""
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "psi", help="private set intersection (align rows with other parties)",
-        description=__doc__, formatter_class=_Formatter,
+        description=__doc__, formatter_class=HelpFormatter,
     )
     parser.add_argument("action", nargs="?", default="run", choices=["run", "reconcile"],
                         help="run a PSI job, or settle outputs left in doubt")
@@ -87,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--delimiter", help="CSV delimiter (default: tab for .tsv, else ,)")
     parser.add_argument("--workers", type=int, help="ECDH worker processes (default: cores)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction,
-                        default=sys.stderr.isatty(), help="progress on stderr")
+                        default=sys.stderr.isatty(),
+                        help="step lines with rates on stderr (default: on at a terminal)")
     parser.add_argument("--quiet", action="store_true",
                         help="no progress and no warnings on stderr (errors still shown)")
     parser.add_argument("--bucket-rows", type=int,
