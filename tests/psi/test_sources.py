@@ -81,3 +81,17 @@ def test_unknown_and_missing_job_fields_are_named() -> None:
         job_from_options({"input": "a.csv", "kyes": ["x"], "peers": ["gov"]})
     with pytest.raises(UserError, match="missing field 'keys'"):
         job_from_options({"input": "a.csv", "peers": ["gov"]})
+
+
+def test_bucketed_run_keeps_row_numbers_too(tmp_path: Path) -> None:
+    bank = tmp_path / "bank.csv"
+    pacsv.write_csv(pa.table({"code": [f"c{i}" for i in range(60)]}), bank)
+    gov = tmp_path / "gov.csv"
+    pacsv.write_csv(pa.table({"code": [f"c{i}" for i in range(50, 80)]}), gov)
+    res = _run({"bank": _job(bank, "gov", tmp_path / "b.csv", row_number_column="row",
+                             bucket_rows=16),
+                "gov": _job(gov, "bank", tmp_path / "g.csv", bucket_rows=16)})
+    assert res["bank"].intersection == 10
+    rows = pacsv.read_csv(tmp_path / "b.csv").to_pylist()
+    assert sorted(r["row"] for r in rows) == list(range(51, 61))
+    assert all(r["code"] == f"c{r['row'] - 1}" for r in rows)

@@ -57,6 +57,8 @@ async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b
         data, digests, rows = empty, np.empty((0, 16), np.uint8), np.empty(0, np.int64)
     else:
         data, digests, rows = bucket_keys(table)
+        if job.row_number_column:
+            data = data.append_column(job.row_number_column, pa.array(rows + 1, pa.int64()))
     kept = _dedup(digests, rows, job, report)
     scoped = ctx.scope(f"bucket{b}")
     peers = [p for p in parties if p != ctx.party]
@@ -86,6 +88,8 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     progress = Progress(ctx.party, job.progress)
     cols = output_columns(source.schema.names, job.keys.columns, job.payload)
     empty = source.schema.empty_table().select(cols)
+    if job.row_number_column:
+        empty = empty.append_column(job.row_number_column, pa.array([], pa.int64()))
     spill_root = job.output.parent if job.output else (
         Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
     with tempfile.TemporaryDirectory(prefix=".psi-spill-", dir=spill_root) as tmp:
