@@ -133,10 +133,11 @@ def test_mesh_check_with_different_parameters_names_them_and_stops(tmp_path: Pat
 
 
 def test_debug_shows_the_traceback(monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.delenv("MESHMPC_DEBUG", raising=False)
+    monkeypatch.setenv("MESHMPC_DEBUG", "0")  # --debug sets it to 1; undone after the test
     out = _meshmpc("--debug", "launch", "--job", "nosuch:job")
     assert out.returncode == 2 and "Traceback" in out.stderr
-    monkeypatch.delenv("MESHMPC_DEBUG", raising=False)
+    monkeypatch.setenv("MESHMPC_DEBUG", "0")
     out = _meshmpc("launch", "--job", "nosuch:job", "--debug")
     assert "Traceback" in out.stderr
-    monkeypatch.delenv("MESHMPC_DEBUG", raising=False)
+    monkeypatch.setenv("MESHMPC_DEBUG", "0")
+    assert "Traceback" not in _meshmpc("launch", "--job", "nosuch:job").stderr
