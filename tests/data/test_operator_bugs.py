@@ -97,3 +97,19 @@ def test_check_shows_a_progress_bar_with_rate(schema_path, write, good_csv, caps
     check(schema_path, write("loans.csv", good_csv), progress=True)
     err = capsys.readouterr().err
     assert "checking" in err and "rows" in err and "/s" in err
+
+
+def test_empty_parquet_and_sql_tables_keep_their_columns(schema_path, tmp_path: Path) -> None:
+    import sqlite3
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = ["credit_code", "amount", "term", "grade", "opened", "secured"]
+    pq.write_table(pa.table({n: pa.array([], pa.string()) for n in names}),
+                   tmp_path / "loans.parquet")
+    assert [i.kind for i in check(schema_path, tmp_path / "loans.parquet").issues] == ["empty"]
+    with sqlite3.connect(tmp_path / "loans.db") as conn:
+        conn.execute(f"CREATE TABLE t ({', '.join(names)})")
+    url = f"sqlite:///{tmp_path}/loans.db?table=t"
+    assert [i.kind for i in check(schema_path, url).issues] == ["empty"]

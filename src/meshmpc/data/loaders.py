@@ -284,7 +284,15 @@ def _parquet_batches(
         if missing:
             raise DataReadError(path, f"columns not in the file: {missing}")
     with handle:
-        yield from handle.iter_batches(batch_size=batch_rows, columns=columns)
+        rows = 0
+        for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+            rows += batch.num_rows
+            yield batch
+        if rows == 0:  # no rows: still tell the caller which columns there are
+            schema = handle.schema_arrow
+            if columns:
+                schema = pa.schema([schema.field(c) for c in columns])
+            yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
 def _sql_batches(
@@ -301,10 +309,16 @@ def _sql_batches(
         cursor = connection.cursor()
         cursor.execute(sql)
         names = [d[0] for d in cursor.description]
+        seen = 0
         while rows := cursor.fetchmany(batch_rows):
             arrays = [pa.array(values) for values in zip(*rows, strict=True)]
             batch = pa.RecordBatch.from_arrays(arrays, names=names)
+            seen += batch.num_rows
             yield batch.select(list(columns)) if columns and query else batch
+        if seen == 0:  # an empty table: still tell the caller which columns there are
+            empty = pa.RecordBatch.from_arrays([pa.array([], pa.null()) for _ in names],
+                                               names=names)
+            yield empty.select(list(columns)) if columns and query else empty
     except (sqlite3.Error, pa.ArrowException, KeyError) as exc:
         raise DataReadError(_display(source), f"database read failed: {exc}") from None
     finally:
