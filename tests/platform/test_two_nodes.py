@@ -52,7 +52,8 @@ class RunningNode:
         self.url = f"http://127.0.0.1:{self.http}"
         self.proc = subprocess.Popen([sys.executable, "-m", "meshmpc.cli", "node", "serve",
                                       "--dir", str(self.dir)], env={**os.environ},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -72,8 +73,11 @@ class RunningNode:
                             headers={"Authorization": f"Bearer {r.json()['token']}"})
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +112,12 @@ def two_nodes(nodes, request):
     assert r.status_code == 201, r.text
     spec = JOB.format(bank_data=tmp_path / "bank.parquet", dataset=name)
     return bank, gov, spec, name
+
+
+class _Dummy:
+    from nacl.signing import SigningKey
+
+    key = SigningKey(b"\x07" * 32)  # opening a log to read anchors signs nothing
 
 
 def _wait_state(client, job_id, states, timeout=90):
@@ -152,6 +162,17 @@ def test_granted_job_approved_runs_on_both_nodes(two_nodes):
     aligned = pq.read_table(gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align"
                             / "aligned.parquet")
     assert aligned.num_rows == 20
+    # both nodes anchored each other's audit head at the end of the job
+    from meshmpc.platform.audit import AuditLog
+
+    for me, other in ((bank, gov), (gov, bank)):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            log = AuditLog(f"sqlite:///{me.dir / 'node.db'}", me.party, _Dummy.key)
+            if log.anchors_of(other.party):
+                break
+            time.sleep(0.2)
+        assert log.anchors_of(other.party), f"{me.party} holds no audit head of {other.party}"
 
 
 def test_approver_rejection_stops_job_everywhere(two_nodes):
@@ -171,3 +192,26 @@ def test_forged_peer_request_refused(two_nodes):
                    headers={"X-Meshmpc-Party": "bank", "X-Meshmpc-Time": str(time.time()),
                             "X-Meshmpc-Signature": "AAAA"})
     assert r.status_code == 401 and "bad signature" in r.json()["error"]["message"]
+
+
+@pytest.mark.slow
+def test_node_killed_mid_job_fails_it_on_the_other_node(nodes, tmp_path):
+    import signal
+
+    bank, gov, shared = nodes
+    keys = [f"9122{i:014d}" for i in range(1_500_000)]
+    pq.write_table(pa.table({"credit_code": keys[:1_000_000]}), tmp_path / "big_bank.parquet")
+    pq.write_table(pa.table({"credit_code": keys[500_000:]}), tmp_path / "big_gov.parquet")
+    gov.client("ana").post("/datasets", json={"name": "big",
+                                              "uri": str(tmp_path / "big_gov.parquet")})
+    gov.client("sec").post("/grants", json={"dataset": "big", "grantee": "bank",
+                                            "auto_approve": True})
+    spec = JOB.format(bank_data=tmp_path / "big_bank.parquet", dataset="big")
+    job_id = bank.client("ana").post("/jobs", json={"spec": spec}).json()["id"]
+    _wait_state(gov.client("ana"), job_id, {"Running"}, timeout=30)
+    time.sleep(1.0)
+    killed_at = time.time()
+    os.killpg(gov.proc.pid, signal.SIGKILL)
+    job = _wait_state(bank.client("ana"), job_id, {"Failed"}, timeout=60)
+    assert time.time() - killed_at < 30
+    assert "gov" in job["error"]

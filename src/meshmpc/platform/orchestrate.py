@@ -37,7 +37,7 @@ from sqlalchemy import select
 from meshmpc.errors import MeshMPCError
 from meshmpc.platform.api_resources import DATASET_PREFIX, job_uses, parse_spec
 from meshmpc.platform.grants import GrantError
-from meshmpc.platform.models import Dataset, Job, JobParty, JobStep, Peer
+from meshmpc.platform.models import Dataset, Job, JobParty, JobStep, ModelVersion, Peer
 from meshmpc.platform.node import Node
 from meshmpc.platform.peering import PeerClient, PeerUnavailable
 
@@ -46,6 +46,11 @@ MANIFEST_POLL_S = 0.5
 
 class OrchestrationError(MeshMPCError, RuntimeError):
     """A job cannot go on: named party, named reason."""
+
+
+def _scalars(report: dict[str, Any]) -> dict[str, Any]:
+    """The numeric top-level figures of a step report (AUC, KS...), for the model list."""
+    return {k: v for k, v in report.items() if isinstance(v, int | float)}
 
 
 def _toml_str(value: str) -> str:
@@ -404,8 +409,31 @@ class Orchestrator:
         await self._tell(self._others(job_id), "/api/v1/peer/jobs/status",
                          {"id": job_id, "steps": steps, "final_state": state, "error": message})
         if state == "Succeeded":
-            with self.node.db.session() as s:
-                job = self._job(s, job_id)
-                if all(r.state in ("Succeeded", "Skipped") for r in job.steps
-                       if r.party == self.node.party):
-                    job.state = "Succeeded"
+            self._register_models(job_id)
+        from meshmpc.platform.api_peer import exchange_anchors
+
+        await exchange_anchors(self, self._others(job_id))
+
+    def _register_models(self, job_id: str) -> None:
+        """Record this party's model artefacts of a finished job as new model versions."""
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            spec = parse_spec(job.spec)
+            root = self._workdir(job_id) / "out" / str(spec.get("name", "job")) / self.node.party
+            for step in spec["steps"]:
+                step_dir = root / str(step["id"])
+                for path in sorted(step_dir.glob("*.json")):
+                    if path.name in ("report.json",):
+                        continue
+                    name = f"{job.name}.{step['id']}.{path.stem}"
+                    latest = s.scalar(select(ModelVersion.version).where(
+                        ModelVersion.name == name).order_by(ModelVersion.version.desc()))
+                    report = step_dir / "report.json"
+                    metrics = json.loads(report.read_text()) if report.exists() else {}
+                    s.add(ModelVersion(
+                        name=name, version=(latest or 0) + 1, job_id=job_id, step=str(step["id"]),
+                        lineage={"job": job.name, "job_id": job_id, "step": step["id"],
+                                 "component": step.get("component"), "params":
+                                 step.get("params", {}), "initiator": job.initiator,
+                                 "parties": list(spec["parties"])},
+                        holders=[self.node.party], metrics=_scalars(metrics), path=str(path)))
