@@ -215,3 +215,26 @@ def test_node_killed_mid_job_fails_it_on_the_other_node(nodes, tmp_path):
     job = _wait_state(bank.client("ana"), job_id, {"Failed"}, timeout=60)
     assert time.time() - killed_at < 30
     assert "gov" in job["error"]
+
+
+def test_failed_job_names_party_and_retry_finishes_it(nodes, tmp_path):
+    import shutil
+
+    bank, gov, shared = nodes
+    path = tmp_path / "moving.parquet"
+    shutil.copy(shared / "registry.parquet", path)
+    gov.client("ana").post("/datasets", json={"name": "moving", "uri": str(path)})
+    gov.client("sec").post("/grants", json={"dataset": "moving", "grantee": "bank",
+                                            "auto_approve": True})
+    path.rename(tmp_path / "away.parquet")  # gov's file is gone when the job runs
+    spec = JOB.format(bank_data=shared / "bank.parquet", dataset="moving")
+    job_id = bank.client("ana").post("/jobs", json={"spec": spec}).json()["id"]
+    job = _wait_state(bank.client("ana"), job_id, {"Failed", "Succeeded"})
+    assert job["state"] == "Failed" and "gov" in job["error"]
+    log = gov.client("ana").get(f"/jobs/{job_id}/log").json()["log"]
+    assert "moving.parquet" in log
+    (tmp_path / "away.parquet").rename(path)
+    r = bank.client("ana").post(f"/jobs/{job_id}/retry")
+    assert r.status_code == 200, r.text
+    job = _wait_state(bank.client("ana"), job_id, {"Failed", "Succeeded"})
+    assert job["state"] == "Succeeded", job

@@ -277,6 +277,14 @@ def job_routes(router: APIRouter) -> None:
                      ) -> dict[str, Any]:
         return await decide(job_id, request, who, False, body.reason)
 
+    @router.post("/jobs/{job_id}/retry")
+    async def retry(job_id: str, request: Request,
+                    who: Principal = Depends(requires("jobs.cancel"))  # noqa: B008
+                    ) -> dict[str, Any]:
+        _get_job(node_of(request), job_id)
+        await request.app.state.orchestrator.retry(job_id, who.name)
+        return _get_job(node_of(request), job_id)
+
     @router.post("/jobs/{job_id}/cancel")
     async def cancel(job_id: str, request: Request,
                      who: Principal = Depends(requires("jobs.cancel"))  # noqa: B008

@@ -232,8 +232,27 @@ class Orchestrator:
             if any(p.approval != "approved" for p in job.parties):
                 raise OrchestrationError(f"{self.node.party}: job {job_id} is not approved by "
                                          f"every party")
-            job.state = "Pending"
-        self._spawn(self.run_local(job_id))
+            job.state, job.error, job.finished = "Pending", None, None
+        self._spawn(self.run_local(job_id, resume=bool(payload.get("resume"))))
+
+    async def retry(self, job_id: str, who: str) -> None:
+        """Run a failed or cancelled job again on every party, skipping completed steps."""
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if job.initiator != self.node.party:
+                raise OrchestrationError(f"retry job {job_id} at its initiator, {job.initiator}")
+            if job.state not in ("Failed", "Cancelled"):
+                raise OrchestrationError(f"job {job_id} is {job.state}; only a failed or "
+                                         "cancelled job can be retried")
+            job.state, job.error, job.finished = "Pending", None, None
+        self.node.audit.append("job.retry", who, {"job": job_id})
+        failed = await self._tell(self._others(job_id), "/api/v1/peer/jobs/start",
+                                  {"id": job_id, "resume": True})
+        if failed:
+            reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
+            self._finish(job_id, "Failed", f"could not restart: {reason}")
+            return
+        self._spawn(self.run_local(job_id, resume=True))
 
     async def on_cancel(self, sender: str, payload: dict[str, Any]) -> None:
         job_id = str(payload["id"])
@@ -319,7 +338,7 @@ class Orchestrator:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         return apply
 
-    async def run_local(self, job_id: str) -> None:
+    async def run_local(self, job_id: str, resume: bool = False) -> None:
         """Run this party's side as a child process and report its step states."""
         try:
             with self.node.db.session() as s:
@@ -335,7 +354,7 @@ class Orchestrator:
         self.node.audit.append("job.start", "system", {"job": job_id})
         cmd = [sys.executable, "-m", "meshmpc.cli", "job", "run", str(workdir / "job.yaml"),
                "--party", self.node.party, "--config", str(workdir / "cluster.toml"),
-               "--out", str(workdir / "out"), "--quiet"]
+               "--out", str(workdir / "out"), "--quiet", *(["--resume"] if resume else [])]
         log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed below)
         child = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log,
                                                      preexec_fn=self._limits(),
