@@ -17,7 +17,7 @@ from sqlalchemy import select
 from meshmpc import __version__
 from meshmpc.net.keys import public_key_from_b64
 from meshmpc.platform.audit import AuditError, Checkpoint
-from meshmpc.platform.models import Dataset, Peer
+from meshmpc.platform.models import Dataset, Job, Peer
 from meshmpc.platform.orchestrate import Orchestrator
 from meshmpc.platform.peering import PeerUnavailable, authenticate_peer
 
@@ -61,6 +61,20 @@ def peer_router() -> APIRouter:
         store_peer_anchor(node, sender, payload)
         result: dict[str, Any] = node.audit.checkpoint().to_json()
         return result
+
+    @router.post("/purge")
+    async def purge(request: Request) -> dict[str, Any]:
+        """A data owner revoked a grant: delete this node's side of the jobs that used it."""
+        from meshmpc.platform.retention import purge_jobs
+
+        sender, payload = await authenticate_peer(request)
+        node = request.app.state.node
+        with node.db.session() as s:
+            jobs = [str(j) for j in payload.get("jobs", [])[:10_000]
+                    if (job := s.get(Job, str(j))) is not None and sender in
+                    {p.party for p in job.parties}]
+        deleted = purge_jobs(node, jobs, f"{sender}: {payload.get('reason')}", f"peer:{sender}")
+        return {"purged": [d.job for d in deleted]}
 
     @router.post("/jobs")
     async def job(request: Request) -> dict[str, Any]:

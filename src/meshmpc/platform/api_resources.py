@@ -49,6 +49,7 @@ class GrantBody(BaseModel):
 class JobBody(BaseModel):
     spec: str
     purpose: str | None = None
+    consent_refs: list[str] = []
 
 
 class DecisionBody(BaseModel):
@@ -209,13 +210,25 @@ def grant_routes(router: APIRouter) -> None:
         return {"id": grant_id}
 
     @router.post("/grants/{grant_id}/revoke")
-    def revoke(grant_id: int, request: Request,
+    async def revoke(grant_id: int, request: Request,
                who: Principal = Depends(requires("grants.write"))  # noqa: B008
                ) -> dict[str, Any]:
+        from meshmpc.platform.retention import jobs_using, purge_jobs
+
         node = node_of(request)
         node.grants.revoke(grant_id)
         node.audit.append("grant.revoke", who.name, {"grant": grant_id})
-        return {"id": grant_id, "revoked": True}
+        with node.db.session() as s:
+            grant = s.get(Grant, grant_id)
+            assert grant is not None
+            grantee, dataset = grant.grantee, grant.dataset
+            jobs = jobs_using(node, grant)
+        reason = f"grant {grant_id} of {dataset!r} to {grantee} revoked"
+        deleted = purge_jobs(node, jobs, reason, who.name)
+        failed = await request.app.state.orchestrator.tell(
+            [grantee], "/api/v1/peer/purge", {"jobs": jobs, "reason": reason}) if jobs else {}
+        return {"id": grant_id, "revoked": True, "purged_jobs": [d.job for d in deleted],
+                "partner_purge": "failed: " + failed[grantee] if failed else "requested"}
 
 
 def job_routes(router: APIRouter) -> None:
@@ -230,7 +243,8 @@ def job_routes(router: APIRouter) -> None:
     async def submit(body: JobBody, request: Request,
                      who: Principal = Depends(requires("jobs.submit"))  # noqa: B008
                      ) -> dict[str, Any]:
-        job_id = await request.app.state.orchestrator.submit(body.spec, body.purpose, who.name)
+        job_id = await request.app.state.orchestrator.submit(body.spec, body.purpose, who.name,
+                                                             body.consent_refs)
         return _get_job(node_of(request), job_id)
 
     @router.get("/jobs/{job_id}")
