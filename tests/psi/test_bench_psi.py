@@ -27,6 +27,7 @@ def test_intersection_checked_against_overlap(monkeypatch: pytest.MonkeyPatch,
         assert "expected 50" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_real_run_small(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
