@@ -188,3 +188,18 @@ def test_rebuild_in_the_background_then_clients_refresh(server_db: Any) -> None:
     before, after = run(server, go)
     assert [h.record for h in before] == [RECORDS[2], None]
     assert [h.record for h in after] == [b"changed", b"added"]
+
+
+def test_answers_identical_before_and_after_a_rebuild(server_db: Any) -> None:
+    server = PirServer(server_db)
+    asked = KEYS[:40:3] + [b"absent-1", b"absent-2"]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        before = await client.query(asked)
+        await server.rebuild(KEYS, RECORDS, 48)  # same data, new version: OPRF reused
+        after = await client.query(asked)
+        return before, after
+
+    before, after = run(server, go)
+    assert [(h.found, h.record) for h in before] == [(h.found, h.record) for h in after]
+    assert server.database.oprf_key == server_db.oprf_key

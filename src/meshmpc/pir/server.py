@@ -58,8 +58,13 @@ class PirServer:
         self, keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
         key_name: str = "key",
     ) -> PirDatabase:
-        """Build a new version in a worker thread while serving the old one, then swap."""
-        new = await asyncio.to_thread(build_database, keys, records, record_bytes, key_name)
+        """Build a new version in a worker thread while serving the old one, then swap.
+
+        The new version keeps the OPRF key and reuses the OPRF outputs of keys the
+        current one has (see :func:`build_database`).
+        """
+        new = await asyncio.to_thread(build_database, keys, records, record_bytes, key_name,
+                                      None, None, self._db)
         self.swap(new)
         return new
 
