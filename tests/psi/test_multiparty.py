@@ -89,8 +89,9 @@ def test_job_with_three_parties(tmp_path) -> None:  # noqa: ANN001
 # ---- view-level: no party can compute any pairwise intersection -------------
 
 def _recorded(monkeypatch, sets: dict, reveal: str, receiver: str):  # noqa: ANN001, ANN202
-    from meshmpc.psi import ecdh, multiparty
     from psi_views import Views, recording_scalar, run_recorded
+
+    from meshmpc.psi import ecdh, multiparty
 
     views = Views()
     monkeypatch.setattr(multiparty, "new_scalar", recording_scalar(views))

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from meshmpc.mpc.ordering import Turnstile
 from meshmpc.mpc.circuits import plane_words, unslice_plane
+from meshmpc.mpc.ordering import Turnstile
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.ring import RING64, Ring
 from meshmpc.net import Context

@@ -59,5 +59,5 @@ def prf_outputs(key: OprfKey, keys: Sequence[bytes],
         out[found] = previous.outputs[at[found]]
         missing = np.flatnonzero(~found)
     if len(missing):
-        out[missing] = key.evaluate_rows([keys[i] for i in missing])
+        out[missing] = key.evaluate_rows([keys[int(i)] for i in missing])
     return out, PrfCache.of(digests, out), len(missing)

@@ -78,8 +78,8 @@ def preprocess(digests: Digests, cache_dir: Path,
     A cache written by another table format is rejected (logged) and rebuilt.
     """
     path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}.npz"
-    if path.exists() and (state := _load_server_cache(path)) is not None:
-        return state
+    if path.exists() and (cached := _load_server_cache(path)) is not None:
+        return cached
     key = oprf.OprfKey.generate()
     perm = random_permutation(len(digests))
     table = np.ascontiguousarray(key.evaluate_rows(digests[perm])[:, :VALUE_BYTES])
@@ -93,7 +93,8 @@ def preprocess(digests: Digests, cache_dir: Path,
     tmp = cache_dir / f".{path.name}.{os.getpid()}.npz"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, **state)
+        np.savez(fh, key=state["key"], perm=perm, table=table, set_id=set_id,
+                 format=state["format"])
     os.replace(tmp, path)
     return state
 
@@ -155,8 +156,8 @@ async def unbalanced_client(ctx: Context, peer: str, digests: Digests, reveal: R
     await ctx.send(peer, "ub/blinded", b"".join(batch.points))
     evaluated = await ctx.recv(peer, "ub/evaluated")
     if not isinstance(evaluated, bytes) or len(evaluated) != oprf.POINT_BYTES * len(digests):
-        raise PsiError(f"party {peer} answered {len(evaluated) if isinstance(evaluated, bytes) else '?'}"
-                       f" bytes for {len(digests)} blinded points")
+        raise PsiError(f"party {peer} answered with other than {len(digests)} group elements "
+                       "of 32 bytes")
     rows = np.frombuffer(evaluated, np.uint8).reshape(-1, oprf.POINT_BYTES)
     outputs = await asyncio.to_thread(oprf.finalize, batch, rows)
     mine = np.frombuffer(b"".join(v[:VALUE_BYTES] for v in outputs), np.uint8)
