@@ -179,9 +179,10 @@ static int seal_range(batch *b, size_t lo, size_t hi) {
         return -1;
     }
     mm_aes_key k;
+    const uint64_t *starts = (const uint64_t *)b->in;
     for (size_t i = lo; i < hi; i++) {
         mm_aes128_expand(b->key + 16 * i, &k);
-        mm_aes128_ctr(&k, 0, stream, blocks, -1);
+        mm_aes128_ctr(&k, starts ? starts[i] : 0, stream, blocks, -1);
         uint8_t *row = b->out + b->inlen * i;
         for (size_t j = 0; j < b->inlen; j++) row[j] ^= stream[j];
     }
@@ -189,8 +190,10 @@ static int seal_range(batch *b, size_t lo, size_t hi) {
     return 0;
 }
 
-void mm_seal_rows(const uint8_t *keys, uint8_t *rows, size_t len, size_t n, int nthreads) {
+void mm_seal_rows(const uint8_t *keys, const uint64_t *starts, uint8_t *rows, size_t len,
+                  size_t n, int nthreads) {
     batch b = {0};
-    b.key = keys, b.out = rows, b.inlen = len, b.n = n, b.fn = seal_range;
+    b.key = keys, b.in = (const uint8_t *)starts, b.out = rows, b.inlen = len, b.n = n;
+    b.fn = seal_range;
     run(&b, nthreads);
 }

@@ -24,8 +24,8 @@ cdef extern from "meshmpc/oprf.h":
     int mm_blake2b_rows(const mm_sodium_fns *f, const uint8_t *inp, size_t inlen, size_t n,
                         const uint8_t *key, size_t keylen, const uint8_t *personal,
                         uint8_t *out, size_t outlen, int nthreads) nogil
-    void mm_seal_rows(const uint8_t *keys, uint8_t *rows, size_t length, size_t n,
-                      int nthreads) nogil
+    void mm_seal_rows(const uint8_t *keys, const uint64_t *starts, uint8_t *rows,
+                      size_t length, size_t n, int nthreads) nogil
 
 OPRF_FUNCTIONS = 8
 
@@ -151,11 +151,13 @@ def blake2b_rows_into(const uint64_t[::1] fns, const uint8_t[:, ::1] rows, bytes
         raise RuntimeError("blake2b rows: libsodium failed")
 
 
-def seal_rows_inplace(const uint8_t[:, ::1] keys, uint8_t[:, ::1] rows, int nthreads=1) -> None:
-    """rows[i] ^= AES-128-CTR keystream of key i (counter from 0, meshmpc block layout)."""
-    if keys.shape[1] != 16 or keys.shape[0] != rows.shape[0]:
-        raise ValueError("seal rows: one 16-byte key per row")
+def seal_rows_inplace(const uint8_t[:, ::1] keys, const uint64_t[::1] starts,
+                      uint8_t[:, ::1] rows, int nthreads=1) -> None:
+    """rows[i] ^= AES-128-CTR keystream of key i from counter starts[i] (meshmpc layout)."""
+    if keys.shape[1] != 16 or keys.shape[0] != rows.shape[0] or starts.shape[0] != rows.shape[0]:
+        raise ValueError("seal rows: one 16-byte key and one start counter per row")
     if rows.shape[0] == 0 or rows.shape[1] == 0:
         return
     with nogil:
-        mm_seal_rows(&keys[0, 0], &rows[0, 0], rows.shape[1], rows.shape[0], nthreads)
+        mm_seal_rows(&keys[0, 0], &starts[0], &rows[0, 0], rows.shape[1], rows.shape[0],
+                     nthreads)

@@ -10,10 +10,13 @@ from meshmpc.pir.errors import PirInputError, PirProtocolError
 def test_seal_unseal_roundtrip_and_padding() -> None:
     key = bytes(range(16))
     sealed = table.seal(key, b"hello", 32)
-    assert len(sealed) == table.LEN_BYTES + 32
+    assert len(sealed) == table.NONCE_BYTES + table.LEN_BYTES + 32
     assert b"hello" not in sealed
     assert table.unseal(key, sealed) == b"hello"
     assert table.unseal(bytes(16), sealed) != b"hello"
+    again = table.seal(key, b"hello", 32)  # fresh nonce: no keystream is ever reused
+    assert again[: table.NONCE_BYTES] != sealed[: table.NONCE_BYTES] and again != sealed
+    assert table.unseal(key, again) == b"hello"
 
 
 def test_duplicate_server_keys_name_both_rows() -> None:

@@ -52,7 +52,9 @@ int mm_blake2b_rows(const mm_sodium_fns *f, const uint8_t *in, size_t inlen, siz
                     const uint8_t *key, size_t keylen, const uint8_t personal[16],
                     uint8_t *out, size_t outlen, int nthreads);
 
-/* rows_i ^= AES-128-CTR keystream under key_i (counter from 0; len bytes each). */
-void mm_seal_rows(const uint8_t *keys, uint8_t *rows, size_t len, size_t n, int nthreads);
+/* rows_i ^= AES-128-CTR keystream under key_i, counter blocks from starts[i]
+ * (0 when starts is NULL), len bytes each. */
+void mm_seal_rows(const uint8_t *keys, const uint64_t *starts, uint8_t *rows, size_t len,
+                  size_t n, int nthreads);
 
 #endif

@@ -3,7 +3,7 @@
 Every record key x is mapped by the server's OPRF to F(x); BLAKE2b(F(x), key =
 the version's salt) gives the record's bucket, its two candidate columns in
 that bucket, an 8-byte tag and a 16-byte AES key. The slot stored is
-``tag || AES-128-CTR_key(len || record || padding)``, so the whole matrix can
+``tag || nonce || AES-128-CTR_key,nonce(len || record || padding)``, so the whole matrix can
 be public: without F(x) a slot is indistinguishable from the random bytes that
 fill empty slots. A client that obtained F(x) obliviously reads both candidate
 columns of x's bucket with SimplePIR and looks for the tag.
@@ -36,9 +36,9 @@ from meshmpc.crypto.sodium import addresses
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirInputError, PirProtocolError
 from meshmpc.pir.prfcache import PrfCache, prf_outputs
+from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal
 
 TAG_BYTES = 8
-LEN_BYTES = 2
 MAX_RECORD_BYTES = 65535
 MATERIAL_BYTES = 36  # bucket u32, column u32 x 2, tag 8, AES key 16
 MAX_COLUMNS = 400_000  # decoding error <= 2^-40 per entry needs columns below ~465k
@@ -68,7 +68,8 @@ class PirParams:
 
     @property
     def slot_bytes(self) -> int:
-        return TAG_BYTES + (LEN_BYTES + self.record_bytes if self.record_bytes else 0)
+        return TAG_BYTES + (NONCE_BYTES + LEN_BYTES + self.record_bytes
+                            if self.record_bytes else 0)
 
     @property
     def rows_per_bucket(self) -> int:
@@ -165,40 +166,6 @@ def place(materials: npt.NDArray[np.uint8], buckets: int, columns: int) -> Place
         tags=materials[:, 12 : 12 + TAG_BYTES],
         keys=materials[:, 20:36],
     )
-
-
-def _body(record: bytes, record_bytes: int) -> bytes:
-    return len(record).to_bytes(LEN_BYTES, "little") + record.ljust(record_bytes, b"\0")
-
-
-def seal(key: bytes, record: bytes, record_bytes: int) -> bytes:
-    """AES-128-CTR of len || record || zero padding (empty in membership mode)."""
-    if not record_bytes:
-        return b""
-    row = np.frombuffer(_body(record, record_bytes), np.uint8).reshape(1, -1).copy()
-    _core.seal_rows_inplace(np.frombuffer(key, np.uint8).reshape(1, 16), row)
-    return row.tobytes()
-
-
-def unseal(key: bytes, sealed: bytes) -> bytes:
-    """Inverse of :func:`seal` (a labelled slot's payload to the record)."""
-    row = np.frombuffer(sealed, np.uint8).reshape(1, -1).copy()
-    _core.seal_rows_inplace(np.frombuffer(key, np.uint8).reshape(1, 16), row)
-    body = row.tobytes()
-    length = int.from_bytes(body[:LEN_BYTES], "little")
-    return body[LEN_BYTES : LEN_BYTES + length]
-
-
-def seal_all(seal_keys: npt.NDArray[np.uint8], records: Sequence[bytes] | None,
-             record_bytes: int) -> npt.NDArray[np.uint8]:
-    """Sealed payloads of every record, (n, LEN_BYTES + record_bytes) (C, every core)."""
-    n = len(seal_keys)
-    if not record_bytes or records is None:
-        return np.empty((n, 0), np.uint8)
-    bodies = np.frombuffer(b"".join(_body(r, record_bytes) for r in records),
-                           np.uint8).reshape(n, LEN_BYTES + record_bytes).copy()
-    _core.seal_rows_inplace(np.ascontiguousarray(seal_keys), bodies, oprf.threads())
-    return bodies
 
 
 def bucket_capacity(keys: int, buckets: int) -> int:
