@@ -131,6 +131,10 @@ def pir_gauss_add_into(
     center: int, out: npt.NDArray[np.uint32],
 ) -> None: ...
 
+def pir_hint_update(H: npt.NDArray[np.uint32], A: npt.NDArray[np.uint32],
+                    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64],
+                    delta: npt.NDArray[np.int32]) -> None: ...
+
 # --- psi (hash-table matching, first occurrences, cuckoo hashing) ---
 
 def psi_match(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]: ...

@@ -203,3 +203,32 @@ def test_answers_identical_before_and_after_a_rebuild(server_db: Any) -> None:
     before, after = run(server, go)
     assert [(h.found, h.record) for h in before] == [(h.found, h.record) for h in after]
     assert server.database.oprf_key == server_db.oprf_key
+
+
+def test_incremental_rebuild_serves_exactly_the_new_list() -> None:
+    from meshmpc.pir.rebuild import rebuild_database
+
+    keys = [b"9131%06d" % i for i in range(600)]
+    recs = [b"R%d" % i for i in range(600)]
+    first = build_database(keys, recs, 24, buckets=2)
+    new_keys = keys[10:] + [b"new-%d" % i for i in range(8)]  # 10 removed, 8 added
+    new_recs = recs[10:] + [b"N%d" % i for i in range(8)]
+    new_recs[5] = b"changed-5"  # key keys[15]
+    second = rebuild_database(first, new_keys, new_recs, 24)
+    assert second.params.salt == first.params.salt and second.params.version != \
+        first.params.version
+    a_t = np.ascontiguousarray(lwe.expand_matrix(second.params.seed, second.params.columns,
+                                                 lwe.LWE_N).T)
+    assert np.array_equal(second.hint, lwe.hint(second.db, a_t))  # patched hint is exact
+    assert not np.array_equal(second.db, first.db)
+    asked = keys[:12] + [keys[15], keys[300]] + [b"new-0", b"new-7", b"never"]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query(asked)
+
+    hits = run(PirServer(second), go)
+    want = dict(zip(new_keys, new_recs, strict=True))
+    assert [h.record for h in hits] == [want.get(k) for k in asked]
+    assert np.count_nonzero(second.db != first.db) < 0.2 * second.db.size  # a patch
+    third = rebuild_database(second, keys[:100], recs[:100], 24)  # most records gone
+    assert third.params.salt != second.params.salt  # too many changes: a fresh layout

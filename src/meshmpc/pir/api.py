@@ -26,6 +26,7 @@ from meshmpc.data.loaders import load_table
 from meshmpc.net import Context
 from meshmpc.pir.client import Hit, PirClient
 from meshmpc.pir.errors import PirInputError
+from meshmpc.pir.rebuild import rebuild_database
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import MAX_RECORD_BYTES, PirDatabase, build_database, key_bytes
 
@@ -55,12 +56,19 @@ def database_from_table(
     """
     keys, records = _records(table, key)
     if membership:
-        return build_database(keys, None, 0, key_name=key, previous=previous)
+        return _build(keys, None, 0, key, previous)
     longest = max((len(r) for r in records), default=0)
     declared = longest if record_bytes is None else record_bytes
     if declared > MAX_RECORD_BYTES:
         raise PirInputError(f"records up to {declared} bytes exceed {MAX_RECORD_BYTES}")
-    return build_database(keys, records, max(declared, 1), key_name=key, previous=previous)
+    return _build(keys, records, max(declared, 1), key, previous)
+
+
+def _build(keys: list[bytes], records: list[bytes] | None, record_bytes: int, key: str,
+           previous: PirDatabase | None) -> PirDatabase:
+    if previous is None:
+        return build_database(keys, records, record_bytes, key_name=key)
+    return rebuild_database(previous, keys, records, record_bytes, key_name=key)
 
 
 def load_database(path: Path, key: str, record_bytes: int | None = None,

@@ -20,8 +20,9 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.net import Context
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirProtocolError, StaleHintError
+from meshmpc.pir.sealing import unseal
 from meshmpc.pir.server import DATA, REQ, RESP
-from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, materials, place, unseal
+from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, materials, place
 
 MAX_CHUNK = 1024  # keys per round; larger batches run several rounds
 

@@ -25,6 +25,14 @@ def key_digests(keys: Sequence[bytes]) -> npt.NDArray[np.void]:
     return np.ascontiguousarray(item_hash(keys, domain=_DOMAIN)).view("V16").reshape(-1)
 
 
+def record_digests(records: Sequence[bytes] | None, n: int) -> npt.NDArray[np.void]:
+    """(n,) 16-byte digests of the records (zeros in membership mode)."""
+    if records is None:
+        return np.zeros((n, 16), np.uint8).view("V16").reshape(-1)
+    return np.ascontiguousarray(item_hash(records, domain=b"meshmpc-pir-rec")).view(
+        "V16").reshape(-1)
+
+
 @dataclass
 class PrfCache:
     """F(x) for the keys of one version, sorted by key digest."""
@@ -47,10 +55,12 @@ class PrfCache:
         return self.digests[clipped] == digests, clipped
 
 
-def prf_outputs(key: OprfKey, keys: Sequence[bytes],
+def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
                 previous: PrfCache | None) -> tuple[npt.NDArray[np.uint8], PrfCache, int]:
-    """F(x) of every key (reusing ``previous``), the new cache, and how many were computed."""
-    digests = key_digests(keys)
+    """F(x) of every key (reusing ``previous``), the new cache, and how many were computed.
+
+    ``digests`` are :func:`key_digests` of ``keys``.
+    """
     out = np.empty((len(keys), 32), np.uint8)
     if previous is None:
         missing = np.arange(len(keys))

@@ -35,8 +35,8 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.crypto.sodium import addresses
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirInputError, PirProtocolError
-from meshmpc.pir.prfcache import PrfCache, prf_outputs
-from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal
+from meshmpc.pir.prfcache import PrfCache, key_digests, prf_outputs, record_digests
+from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal  # noqa: F401
 
 TAG_BYTES = 8
 MAX_RECORD_BYTES = 65535
@@ -234,6 +234,19 @@ def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record
 
 
 @dataclass
+class Layout:
+    """Where every item of a version sits, so a rebuild can patch it (rebuild.py).
+
+    ``table``: item index per slot (-1 free); ``digests``: key digests and
+    ``records``: record digests, both in item order.
+    """
+
+    table: npt.NDArray[np.int64]
+    digests: npt.NDArray[np.void]
+    records: npt.NDArray[np.void]
+
+
+@dataclass
 class PirDatabase:
     """One built version: public parameters, the matrix, its hint, the OPRF key."""
 
@@ -242,6 +255,7 @@ class PirDatabase:
     hint: npt.NDArray[np.uint32]
     oprf_key: OprfKey
     prf_cache: PrfCache | None = None
+    layout: Layout | None = None
 
     def bucket_rows(self, bucket: int) -> npt.NDArray[np.uint8]:
         r = self.params.rows_per_bucket
@@ -298,7 +312,8 @@ def build_database(
     check_records(keys, rec, record_bytes, key_name)
     oprf_key = previous.oprf_key if previous is not None else OprfKey.generate()
     salt, seed = os.urandom(16), os.urandom(16)
-    prf, cache, _ = prf_outputs(oprf_key, keys, previous.prf_cache if previous else None)
+    digests = key_digests(keys)
+    prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None)
     n = len(keys)
     mats = materials(prf, salt)
     sealed = seal_all(mats[:, 20:36], rec, record_bytes)
@@ -313,4 +328,5 @@ def build_database(
     db = Prg().fill(np.empty((params.rows, params.columns), dtype=np.uint8))
     _write_slots(db, table, slot_bytes, params)
     a_t = np.ascontiguousarray(lwe.expand_matrix(seed, params.columns, lwe.LWE_N).T)
-    return PirDatabase(params, db, lwe.hint(db, a_t), oprf_key, cache)
+    layout = Layout(table, digests, record_digests(rec, n))
+    return PirDatabase(params, db, lwe.hint(db, a_t), oprf_key, cache, layout)
