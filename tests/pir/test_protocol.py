@@ -232,3 +232,15 @@ def test_incremental_rebuild_serves_exactly_the_new_list() -> None:
     assert np.count_nonzero(second.db != first.db) < 0.2 * second.db.size  # a patch
     third = rebuild_database(second, keys[:100], recs[:100], 24)  # most records gone
     assert third.params.salt != second.params.salt  # too many changes: a fresh layout
+
+
+@pytest.mark.slow
+def test_bench_pir_small(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from meshmpc_bench import pir as bench
+
+    assert bench.main(["--rows", "5000", "--record-bytes", "32", "--setup-repeats", "1",
+                       "--repeats", "2", "--batch", "20", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["bench"] for x in lines] == ["pir.setup", "pir.rebuild", "pir.query", "pir.batch"]
