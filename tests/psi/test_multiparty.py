@@ -173,3 +173,30 @@ def test_two_parties_degenerate_to_ecdh() -> None:
     assert sorted(res["bank"].matched.tolist()) == [0, 1, 2]
     assert [bytes(sets["gov"][i]) for i in res["gov"].matched] == \
         [bytes(sets["bank"][i]) for i in res["bank"].matched]
+
+
+def test_job_aligns_rows_for_every_party(tmp_path) -> None:  # noqa: ANN001
+    """The credit job's four-party alignment: every party gets the common rows, aligned."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from meshmpc.psi import KeyOptions, PsiJob, run_job
+
+    keys = {"bank": ["a", "b", "c", "d", "e"], "gov": ["e", "d", "c", "x", "a"],
+            "fin": ["c", "y", "d", "a", "e"], "telco": ["d", "a", "z", "e"]}
+    for p, k in keys.items():
+        pacsv.write_csv(pa.table({"id": k, "v": [f"{p}{i}" for i in range(len(k))]}),
+                        tmp_path / f"{p}.csv")
+
+    async def party(ctx):  # noqa: ANN001, ANN202
+        job = PsiJob(input=tmp_path / f"{ctx.party}.csv", keys=KeyOptions(("id",)),
+                     peers=[p for p in PARTIES if p != ctx.party], receiver="bank",
+                     output=tmp_path / f"{ctx.party}-out.csv", protocol="ecdh-mp",
+                     reveal="all", workers=0)
+        return await run_job(ctx, job)
+
+    run_parties(PARTIES, party)
+    got = {p: pacsv.read_csv(tmp_path / f"{p}-out.csv").column("id").to_pylist()
+           for p in PARTIES}
+    assert sorted(got["bank"]) == ["a", "d", "e"]
+    assert all(got[p] == got["bank"] for p in PARTIES)
