@@ -51,8 +51,13 @@ async def _job(ctx: Context, suite: str, triples: str) -> dict[str, np.ndarray]:
         s.matmul(s.lift(lambda a: a.reshape(3, 2), w), s.lift(lambda a: a.reshape(2, 3), v)))
     t1, t2 = await asyncio.gather(s.trunc(x, 4), s.trunc(v, 4))
     b1, b2 = await asyncio.gather(s.msb(x), s.msb(y))
-    out = await asyncio.gather(*(s.reveal(z) for z in (x, y, xy, wv, m1, m2, t1, t2, b1, b2)))
-    names = ["x", "y", "xy", "wv", "m1", "m2", "t1", "t2", "b1", "b2"]
+    if triples == "dealer":  # exact truncation needs truncation pairs (dealer only so far)
+        e1, e2 = await asyncio.gather(s.trunc_exact(x, 4), s.trunc_exact(w, 3))
+    else:
+        e1, e2 = await asyncio.gather(s.trunc(x, 4), s.trunc(w, 3))
+    out = await asyncio.gather(*(s.reveal(z) for z in (x, y, xy, wv, m1, m2, t1, t2, b1, b2,
+                                                        e1, e2)))
+    names = ["x", "y", "xy", "wv", "m1", "m2", "t1", "t2", "b1", "b2", "e1", "e2"]
     return {n: np.asarray(o).astype(np.int64) for n, o in zip(names, out, strict=True)}
 
 
@@ -69,3 +74,6 @@ def test_two_concurrent_operations_of_every_kind(case: str) -> None:
         assert np.abs(got["t2"] - (V >> 4)).max() <= 1, party
         assert np.array_equal(got["b1"], (X < 0).astype(np.int64)), party
         assert np.array_equal(got["b2"], (Y < 0).astype(np.int64)), party
+        exact = triples == "dealer"
+        assert np.abs(got["e1"] - (X >> 4)).max() <= (0 if exact else 1), party
+        assert np.abs(got["e2"] - (W >> 3)).max() <= (0 if exact else 1), party
