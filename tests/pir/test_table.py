@@ -105,3 +105,13 @@ def test_rebuild_reuses_oprf_outputs_of_unchanged_keys(monkeypatch: pytest.Monke
     found, at = second.prf_cache.lookup(prfcache.key_digests(changed))
     assert found.all()
     assert [second.prf_cache.outputs[i].tobytes() for i in at] == fresh
+
+
+def test_rebuild_checks_its_input_like_a_build() -> None:
+    from meshmpc.pir.rebuild import rebuild_database
+
+    first = table.build_database([b"a", b"b"], [b"1", b"2"], 4)
+    with pytest.raises(PirInputError, match="rows 0 and 2"):
+        rebuild_database(first, [b"a", b"c", b"a"], [b"1", b"2", b"3"], 4)
+    with pytest.raises(PirInputError, match="row 1"):
+        rebuild_database(first, [b"a", b"c"], [b"1", b"toolong"], 4)

@@ -33,6 +33,24 @@ def record_digests(records: Sequence[bytes] | None, n: int) -> npt.NDArray[np.vo
         "V16").reshape(-1)
 
 
+def _prefix(digests: npt.NDArray[np.void]) -> npt.NDArray[np.uint64]:
+    """The first 8 bytes of each digest as an integer: sorts and searches fast."""
+    return np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 2)[:, 0]
+
+
+def match_digests(haystack: npt.NDArray[np.void], needles: npt.NDArray[np.void],
+                  presorted: bool = False) -> npt.NDArray[np.int64]:
+    """Index of each needle in ``haystack`` (-1 when absent), by 8-byte prefix then the
+    full 16 bytes (a prefix shared by two keys only costs a needless recomputation)."""
+    if not len(haystack):
+        return np.full(len(needles), -1, np.int64)
+    keys = _prefix(haystack)
+    order = np.arange(len(keys)) if presorted else np.argsort(keys, kind="stable")
+    at = np.minimum(np.searchsorted(keys[order], _prefix(needles)), len(keys) - 1)
+    where = order[at]
+    return np.where(haystack[where] == needles, where, -1).astype(np.int64)
+
+
 @dataclass
 class PrfCache:
     """F(x) for the keys of one version, sorted by key digest."""
@@ -42,17 +60,14 @@ class PrfCache:
 
     @classmethod
     def of(cls, digests: npt.NDArray[np.void], outputs: npt.NDArray[np.uint8]) -> PrfCache:
-        order = np.argsort(digests, kind="stable")
+        order = np.argsort(_prefix(digests), kind="stable")
         return cls(digests[order], outputs[order])
 
     def lookup(self, digests: npt.NDArray[np.void]) -> tuple[npt.NDArray[np.bool_],
                                                            npt.NDArray[np.int64]]:
         """(found, index into outputs) for each digest."""
-        if not len(self.digests):
-            return np.zeros(len(digests), bool), np.zeros(len(digests), np.int64)
-        at = np.searchsorted(self.digests, digests).astype(np.int64)
-        clipped = np.minimum(at, len(self.digests) - 1)
-        return self.digests[clipped] == digests, clipped
+        at = match_digests(self.digests, digests, presorted=True)
+        return at >= 0, np.maximum(at, 0)
 
 
 def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],

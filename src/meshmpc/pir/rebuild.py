@@ -29,7 +29,7 @@ import numpy.typing as npt
 from meshmpc import _core
 from meshmpc.crypto.prg import Prg
 from meshmpc.pir import lwe
-from meshmpc.pir.prfcache import key_digests, prf_outputs, record_digests
+from meshmpc.pir.prfcache import key_digests, match_digests, prf_outputs, record_digests
 from meshmpc.pir.sealing import seal_all
 from meshmpc.pir.table import (
     TAG_BYTES,
@@ -50,14 +50,16 @@ def rebuild_database(previous: PirDatabase, keys: Sequence[bytes],
                      records: Sequence[bytes] | None, record_bytes: int, key_name: str = "key",
                      max_changed: float = 0.1) -> PirDatabase:
     """The next version of ``previous`` holding exactly ``keys`` -> ``records``."""
-    keys = [key_bytes(k) for k in keys]
+    keys = keys if all(type(k) is bytes for k in keys) else [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
-    check_records(keys, rec, record_bytes, key_name)
+    digests = key_digests(keys)
+    if not _quick_check(digests, rec, record_bytes, len(keys)):
+        check_records(keys, rec, record_bytes, key_name)  # names the offending rows
     old = previous.layout
     if old is None or record_bytes != previous.params.record_bytes:
         return build_database(keys, records, record_bytes, key_name, previous=previous)
-    digests, rdigests = key_digests(keys), record_digests(rec, len(keys))
-    old_of_new = _match(old.digests, digests)
+    rdigests = record_digests(rec, len(keys))
+    old_of_new = match_digests(old.digests, digests)
     kept = old_of_new >= 0
     same = kept.copy()
     same[kept] = old.records[old_of_new[kept]] == rdigests[kept]
@@ -83,14 +85,14 @@ def rebuild_database(previous: PirDatabase, keys: Sequence[bytes],
                        Layout(table, digests, rdigests))
 
 
-def _match(old: npt.NDArray[np.void], new: npt.NDArray[np.void]) -> I64:
-    """Index of each new digest among the old ones (-1 when absent)."""
-    if not len(old):
-        return np.full(len(new), -1, np.int64)
-    order = np.argsort(old, kind="stable")
-    at = np.minimum(np.searchsorted(old[order], new), len(old) - 1)
-    hit = old[order][at] == new
-    return np.where(hit, order[at], -1).astype(np.int64)
+def _quick_check(digests: npt.NDArray[np.void], records: Sequence[bytes] | None,
+                 record_bytes: int, n: int) -> bool:
+    """True when keys are distinct and records fit (vectorised); else check_records."""
+    if records is not None and (len(records) != n or max(map(len, records), default=0)
+                                > record_bytes):
+        return False
+    ordered = np.sort(np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 2)[:, 0])
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _insert(table: I64, items: I64, g1: I64, g2: I64, cap: int, dirty: set[int]) -> bool:
