@@ -21,7 +21,7 @@ from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
 PROTOCOLS = {
     "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
     "kkrt": "two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16)",
-    "ecdh-mp": "multi-party ECDH PSI, result to the receiver only",
+    "ecdh-mp": "multi-party ECDH PSI (receiver only, cardinality, or aligned results to all)",
     "unbalanced": "OPRF PSI with the server's set preprocessed once and cached",
 }
 
