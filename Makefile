@@ -8,11 +8,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean system-deps fuzz
+.PHONY: demo test bench install build lint typecheck clean system-deps runtime-deps deb-install fuzz
 
-# Debian packages the suite uses (a PostgreSQL server for the node tests). Installed when
-# missing and running as root (as CI does); otherwise the tests that need them are skipped
-# and say which command installs them.
+# Debian packages: libsodium23 (the system libsodium with ristretto255, for the OPRF kernels)
+# for everything; a PostgreSQL server for the node tests. Installed when missing and running as
+# root (as CI does); otherwise the set-up says which command installs them.
+DEB_RUNTIME := libsodium23
 DEB_TEST := postgresql
 
 demo: build
@@ -21,8 +22,14 @@ demo: build
 test: build system-deps
 	$(PY) -m pytest -q
 
-system-deps:
-	@missing=""; for p in $(DEB_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+system-deps: runtime-deps
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_TEST)"
+
+runtime-deps:
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_RUNTIME)"
+
+deb-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -54,7 +61,7 @@ $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).
-build: $(STAMP)
+build: $(STAMP) runtime-deps
 	$(PY) setup.py -q build_ext --inplace
 
 clean:
