@@ -15,6 +15,7 @@ OUT    ?= out/demo
 # root (as CI does); otherwise the set-up says which command installs them.
 DEB_RUNTIME := libsodium23
 DEB_TEST := postgresql
+DEB_BENCH := hey
 
 demo: build
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
@@ -38,6 +39,7 @@ deb-install:
 	    "the tests that need them will be skipped"; fi; fi
 
 bench: build
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_BENCH)"
 	$(VENV)/bin/meshmpc bench all --json
 
 lint: build
