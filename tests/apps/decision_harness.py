@@ -10,8 +10,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from meshmpc.net import Context, MemoryMesh
 from meshmpc_credit.decision.partner import serve_risk_list
 from meshmpc_credit.decision.rating import BankScorecard
 from meshmpc_credit.decision.records import DecisionRecords
@@ -20,6 +18,8 @@ from meshmpc_credit.decision.screens import PartnerScreens
 from meshmpc_credit.decision.service import DecisionService
 from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
 from meshmpc_credit.strategy.store import Actor, StrategyStore
+
+from meshmpc.net import Context, MemoryMesh
 
 PARTNERS = ["gov", "fin", "telco"]
 ALICE = Actor("alice", frozenset({"strategy_editor"}))

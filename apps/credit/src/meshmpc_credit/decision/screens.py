@@ -16,6 +16,7 @@ a silent "not listed".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -96,10 +97,8 @@ class _PartnerLink:
         if self._worker is not None:
             self._worker.cancel()
         if self.down is None:
-            try:
+            with contextlib.suppress(TimeoutError, MeshMPCError, OSError):
                 await asyncio.wait_for(self.client.close(), self.timeout_s)
-            except (TimeoutError, MeshMPCError, OSError):
-                pass
 
 
 class PartnerUnavailable(MeshMPCError, ConnectionError):

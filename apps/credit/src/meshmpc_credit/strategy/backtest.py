@@ -25,12 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshmpc.errors import MeshMPCError
 from meshmpc_credit.strategy.context import DECISIONS, GRADES
 from meshmpc_credit.strategy.document import CompiledStrategy, Outcome
 
 BAND_POINTS = 20
 DEFAULT_LGD = 0.45
 SWAP_IN_METHOD = f"score-band bad rate of approved history ({BAND_POINTS}-point bands)"
+
+
+class HistoryError(MeshMPCError, ValueError):
+    """A history file that cannot be read; names the file and line."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def read_cases(path: Path) -> list[Case]:
             if bad not in (0, 1, None) or not isinstance(row.get("context"), dict):
                 raise ValueError("needs a 'context' object and 'bad' of 0, 1 or null")
         except (ValueError, AttributeError) as exc:
-            raise ValueError(f"{path} line {number}: {exc}") from None
+            raise HistoryError(f"{path} line {number}: {exc}") from None
         cases.append(Case(row["context"], bad))
     return cases
 

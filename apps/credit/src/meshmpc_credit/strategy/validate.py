@@ -28,7 +28,8 @@ SCORE_SWEEP = range(0, 1001)
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _NAMES = re.compile(r"(?<![\w.#$])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?!\w|\s*\()")
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
-_NUMERIC_CELL = re.compile(r"^\s*(?:[<>]=?|==|!=)?\s*-?\d+(?:\.\d+)?\s*$|^\s*[\[\]\(].*\.\..*[\]\[\)]\s*$")
+_NUMERIC_CELL = re.compile(r"^\s*(?:[<>]=?|==|!=)?\s*-?\d+(?:\.\d+)?\s*$"
+                           r"|^\s*[\[\]\(].*\.\..*[\]\[\)]\s*$")
 _STRING_CELL = re.compile(r'^\s*"(?:[^"\\]|\\.)*"(?:\s*,\s*"(?:[^"\\]|\\.)*")*\s*$')
 _BOOL_CELL = re.compile(r"^\s*(?:true|false)\s*$")
 
@@ -161,8 +162,8 @@ def grade_sweep(compiled: CompiledStrategy) -> list[tuple[int, str | None, str |
     return rows
 
 
-def check_grades(compiled: CompiledStrategy) -> list[tuple[int, str]]:
-    """Monotone cut-offs and every grade reachable; returns the cut-offs (lowest score per grade)."""
+def check_grades(compiled: CompiledStrategy) -> list[tuple[str, int]]:
+    """Monotone cut-offs and every grade reachable; the lowest score of every grade."""
     rows = grade_sweep(compiled)
     rule_of = _rule_by_grade(grade_table(compiled))
     worst = len(GRADES)
