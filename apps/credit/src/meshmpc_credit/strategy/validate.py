@@ -6,7 +6,9 @@
    written by an earlier node, and table cells compare it with the right type;
 3. the grade table's cut-offs are monotone (a higher score never gives a worse
    grade) and every grade A-E is reachable: checked by running the grade node
-   itself over a sweep of scores, so the check reads the rules as zen does.
+   itself (so the check reads the rules as zen does) at every number its cells
+   name, just below and above it, and half-way between neighbours: the table
+   is constant between those points, so these scores see every grade it gives.
 
 Every problem names the strategy, the rule (node / row) and the field.
 """
@@ -22,8 +24,10 @@ from meshmpc_credit.strategy.document import CompiledStrategy, StrategyError, pa
 
 GRADE_NODE = "grade"
 """The decision table (by name) that maps ``score`` to ``grade``."""
-SCORE_SWEEP = range(0, 1001)
-"""Scores the grade table is run on (integer points; scorecards use 300-900)."""
+SCORE_RANGE = (0.0, 1000.0)
+"""Scores the grade table must cover (scorecards use 300-900)."""
+EPSILON = 0.001
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 _NAMES = re.compile(r"(?<![\w.#$])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?!\w|\s*\()")
@@ -143,8 +147,20 @@ def grade_table(compiled: CompiledStrategy) -> dict[str, Any]:
                         "score to a grade", rule=GRADE_NODE, field_name="grade")
 
 
-def grade_sweep(compiled: CompiledStrategy) -> list[tuple[int, str | None, str | None]]:
-    """(score, grade, rule id) of the grade table alone for every score of the sweep."""
+def sweep_scores(node: dict[str, Any]) -> list[float]:
+    """The scores to probe: range ends, every literal, +-EPSILON, midpoints."""
+    lo, hi = SCORE_RANGE
+    literals = {float(m) for row in (node.get("content") or {}).get("rules") or []
+                for cell in row.values() if isinstance(cell, str)
+                for m in _NUMBER.findall(cell)}
+    points = {lo, hi} | {p for t in literals for p in (t - EPSILON, t, t + EPSILON)}
+    ordered = sorted(p for p in points if lo <= p <= hi)
+    mids = {(a + b) / 2 for a, b in zip(ordered, ordered[1:], strict=False)}
+    return sorted(set(ordered) | mids)
+
+
+def grade_sweep(compiled: CompiledStrategy) -> list[tuple[float, str | None, str | None]]:
+    """(score, grade, rule id) of the grade table alone at every probe score."""
     node = grade_table(compiled)
     content = dict(node.get("content") or {})
     content.update({"passThrough": False, "outputPath": None, "inputField": None})
@@ -155,14 +171,14 @@ def grade_sweep(compiled: CompiledStrategy) -> list[tuple[int, str | None, str |
                        {"id": "b", "sourceId": "g", "targetId": "out"}]}
     probe = CompiledStrategy(compiled.name, compiled.version, alone)
     rows = []
-    for score in SCORE_SWEEP:
+    for score in sweep_scores(node):
         result, trace = probe.run({"score": score})
         rule = ((trace.get("g") or {}).get("traceData") or {}).get("rule") or {}
         rows.append((score, result.get("grade"), rule.get("_id")))
     return rows
 
 
-def check_grades(compiled: CompiledStrategy) -> list[tuple[str, int]]:
+def check_grades(compiled: CompiledStrategy) -> list[tuple[str, float]]:
     """Monotone cut-offs and every grade reachable; the lowest score of every grade."""
     rows = grade_sweep(compiled)
     rule_of = _rule_by_grade(grade_table(compiled))
@@ -182,10 +198,10 @@ def check_grades(compiled: CompiledStrategy) -> list[tuple[str, int]]:
     for grade in GRADES:
         if grade not in seen:
             raise StrategyError(compiled.name, f"grade {grade} is unreachable (no score in "
-                                f"{SCORE_SWEEP.start}..{SCORE_SWEEP.stop - 1} gives it)",
+                                f"{SCORE_RANGE[0]:g}..{SCORE_RANGE[1]:g} gives it)",
                                 rule=f"{GRADE_NODE}/{rule_of.get(grade, '?')}",
                                 field_name="score")
-    cutoffs: dict[str, int] = {}
+    cutoffs: dict[str, float] = {}
     for score, grade, _ in rows:
         cutoffs.setdefault(str(grade), score)
     return sorted(cutoffs.items(), key=lambda kv: GRADES.index(kv[0]))
