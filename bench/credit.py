@@ -187,10 +187,14 @@ def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[st
 
 async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
     import httpx
+    from meshmpc_bench import credit_wrk
 
     from meshmpc.net.local import free_ports
     from meshmpc_credit.strategy.store import Actor, StrategyStore
 
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if credit_wrk.available() else "httpx"
     db = f"sqlite:///{work / 'credit.db'}"
     store = StrategyStore(db)
     first = store.propose("preloan", version_text(1),
@@ -206,10 +210,18 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
             await wait_ready(client, procs, work)
             await load(client, args.clients, min(3.0, args.seconds), 99)  # warm-up
             published: dict[int, float] = {first: 0.0}
-            began = time.monotonic()
-            results, later = await asyncio.gather(
-                load(client, args.clients, args.seconds, 7),
-                publish_during(store, args.versions, args.seconds))
+            began, since = time.monotonic(), time.time()
+            if generator == "wrk":
+                url = f"http://127.0.0.1:{port}"
+                measured, later = await asyncio.gather(
+                    asyncio.to_thread(credit_wrk.run_wrk, url, args.clients, args.seconds,
+                                      work),
+                    publish_during(store, args.versions, args.seconds))
+                results = credit_wrk.stored_answers(db, since)
+            else:
+                results, later = await asyncio.gather(
+                    load(client, args.clients, args.seconds, 7),
+                    publish_during(store, args.versions, args.seconds))
             wall = time.monotonic() - began
             published.update(later)
     finally:
@@ -217,15 +229,28 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
     latencies = np.array([(r["end"] - r["start"]) * 1e3 for r in results if r["ok"]])
     verdict = check(results, published)
     seen = {r["answer"]["strategy_version"] for r in results if r["ok"]}
-    record = {"bench": "credit.decide",
-              "p50_ms": round(float(np.percentile(latencies, 50)), 2) if latencies.size else None,
-              "p99_ms": round(float(np.percentile(latencies, 99)), 2) if latencies.size else None,
-              "per_s": round(len(latencies) / wall, 2), "errors": verdict["errors"],
-              "mixed_versions": verdict["mixed"], "requests": len(results),
+    stages = {name: _percentile(np.array([r["answer"]["timings_ms"][name] for r in results
+                                          if name in r["answer"].get("timings_ms", {})]), 50)
+              for name in ("screen_score", "strategy", "record")}
+    if generator == "wrk":
+        figures = {k: measured[k] for k in ("p50_ms", "p99_ms", "per_s", "errors")}
+        figures["errors"] += verdict["errors"]
+        count = measured["requests"]
+    else:
+        figures = {"p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+                   "per_s": round(len(latencies) / wall, 2), "errors": verdict["errors"]}
+        count = len(results)
+    record = {"bench": "credit.decide", **figures,
+              "mixed_versions": verdict["mixed"], "requests": count,
+              "decisions_stored": len(results),
               "versions_published": len(later), "versions_seen": len(seen),
-              "clients": args.clients, "seconds": args.seconds, "load_generator": "httpx",
-              "list_rows": args.list_rows, **wan_fields(args)}
-    return record, verdict["errors"] + verdict["mixed"]
+              "clients": args.clients, "seconds": args.seconds, "load_generator": generator,
+              "list_rows": args.list_rows, "median_stage_ms": stages, **wan_fields(args)}
+    return record, int(figures["errors"]) + verdict["mixed"]
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values.size else None
 
 
 def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -247,6 +272,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument("--versions", type=int, default=10, help="versions published in load")
     parser.add_argument("--list-rows", type=int, default=10_000, help="rows per risk list")
+    parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto",
+                        help="load generator (auto: wrk when installed, else httpx)")
     add_common(parser)
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.clients < 1 or args.versions < 0:

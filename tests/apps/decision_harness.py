@@ -72,9 +72,11 @@ async def running_service(directory: Path, silent: Sequence[str] = (), timeout_s
     screens = PartnerScreens(Context(meshes["bank"]), PARTNERS, timeout_s)
     await screens.start()
     watcher = asyncio.create_task(runtime.watch())
+    service = DecisionService(runtime, screens, BankScorecard.load(), DecisionRecords(url))
     try:
-        yield DecisionService(runtime, screens, BankScorecard.load(), DecisionRecords(url))
+        yield service
     finally:
         watcher.cancel()
+        service.writer.close()
         await screens.close()
         await asyncio.wait_for(asyncio.gather(*partners), 10)

@@ -10,6 +10,7 @@ traffic the champion's shadow answer for comparison.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -42,11 +43,16 @@ class DecisionRecords:
         metadata.create_all(self.engine)
 
     def add(self, row: dict[str, Any]) -> None:
-        values = {**row, "created": row.get("created", time.time()),
-                  "context": _dump(row["context"]), "answer": _dump(row["answer"]),
-                  "shadow": None if row.get("shadow") is None else _dump(row["shadow"])}
+        self.add_many([row])
+
+    def add_many(self, rows: list[dict[str, Any]]) -> None:
+        """Store ``rows`` in one transaction (group commit of concurrent decisions)."""
+        values = [{**row, "created": row.get("created", time.time()),
+                   "context": _dump(row["context"]), "answer": _dump(row["answer"]),
+                   "shadow": None if row.get("shadow") is None else _dump(row["shadow"])}
+                  for row in rows]
         with self.engine.begin() as conn:
-            conn.execute(decisions_table.insert().values(**values))
+            conn.execute(decisions_table.insert(), values)
 
     def get(self, decision_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -86,3 +92,44 @@ class DecisionRecords:
 
 def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class RecordWriter:
+    """Group commit: decisions waiting to be stored go in one transaction per round.
+
+    :meth:`store` returns once the row is committed, so an answer is never sent
+    for a decision that is not stored; concurrent decisions share one commit.
+    """
+
+    def __init__(self, records: DecisionRecords) -> None:
+        self.records = records
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = \
+            asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, row: dict[str, Any]) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="decision-records")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((row, future))
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self.records.add_many, [row for row, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting decision gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

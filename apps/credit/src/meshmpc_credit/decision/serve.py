@@ -61,11 +61,13 @@ async def open_service(args: argparse.Namespace) -> AsyncIterator[DecisionServic
     screens = PartnerScreens(Context(mesh, config), args.partners.split(","), args.timeout)
     await screens.start()
     watcher = asyncio.create_task(runtime.watch())
-    try:
-        yield DecisionService(runtime, screens, BankScorecard.load(args.card),
+    service = DecisionService(runtime, screens, BankScorecard.load(args.card),
                               DecisionRecords(engine))
+    try:
+        yield service
     finally:
         watcher.cancel()
+        service.writer.close()
         await screens.close()
         await mesh.flush()
         await mesh.close()

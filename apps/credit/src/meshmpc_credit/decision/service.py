@@ -11,13 +11,14 @@ screen is never read as "not listed".
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from meshmpc_credit.decision.rating import Rater
-from meshmpc_credit.decision.records import DecisionRecords
+from meshmpc_credit.decision.records import DecisionRecords, RecordWriter
 from meshmpc_credit.decision.runtime import StrategyRuntime
 from meshmpc_credit.decision.screens import PartnerScreens
 from meshmpc_credit.strategy.context import build_context, check_bank_fields, screen_entry
@@ -54,17 +55,25 @@ class DecisionService:
     def __init__(self, runtime: StrategyRuntime, screens: PartnerScreens, rater: Rater,
                  records: DecisionRecords) -> None:
         self.runtime, self.screens, self.rater, self.records = runtime, screens, rater, records
+        self.writer = RecordWriter(records)
 
     async def decide(self, key: str, bank_fields: Mapping[str, Any]) -> dict[str, Any]:
         """Screen, score and decide for one applicant; the API answer."""
         check_bank_fields(bank_fields)
+        began = time.perf_counter()
         screened, score = await asyncio.gather(self.screens.lookup(key),
                                                self.rater.score(key, bank_fields))
+        screened_at = time.perf_counter()
         screens = {p: screen_entry(r) for p, r in screened.records.items()}
         context = build_context(bank_fields, screens, score, screened.unavailable)
         verdict = self.verdict(key, context, bank_fields)
-        await asyncio.to_thread(self.records.add, verdict.row)
-        return verdict.answer
+        decided_at = time.perf_counter()
+        timings = {"screen_score": round((screened_at - began) * 1e3, 2),
+                   "strategy": round((decided_at - screened_at) * 1e3, 2)}
+        verdict.row["answer"] = {**verdict.answer, "timings_ms": timings}
+        await self.writer.store(verdict.row)
+        timings["record"] = round((time.perf_counter() - decided_at) * 1e3, 2)
+        return {**verdict.answer, "timings_ms": timings}
 
     def verdict(self, key: str, context: dict[str, Any],
                 bank_fields: Mapping[str, Any]) -> Verdict:
