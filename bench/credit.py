@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -103,11 +104,9 @@ async def wait_ready(client: Any, procs: dict[str, subprocess.Popen[bytes]], wor
             if proc.poll() is not None:
                 tail = (work / f"{party}.log").read_text(errors="replace")[-800:]
                 raise RuntimeError(f"party {party} exited early: {tail}")
-        try:
+        with contextlib.suppress(Exception):  # not listening yet
             if (await client.get("/v1/strategy")).status_code == 200:
                 return
-        except Exception:  # noqa: BLE001 - not listening yet
-            pass
         await asyncio.sleep(0.2)
     raise RuntimeError("the decision service did not start within 60 s")
 
@@ -188,9 +187,9 @@ def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[st
 async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
     import httpx
     from meshmpc_bench import credit_wrk
+    from meshmpc_credit.strategy.store import Actor, StrategyStore
 
     from meshmpc.net.local import free_ports
-    from meshmpc_credit.strategy.store import Actor, StrategyStore
 
     generator = args.generator
     if generator == "auto":

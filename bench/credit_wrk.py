@@ -79,7 +79,6 @@ def parse(out: str) -> dict[str, Any]:
 def stored_answers(db: str, since: float) -> list[dict[str, Any]]:
     """(created, answer) of every decision stored after ``since``, as check() rows."""
     import sqlalchemy as sa
-
     from meshmpc_credit.decision.records import decisions_table
 
     engine = sa.create_engine(db)

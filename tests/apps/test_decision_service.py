@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from meshmpc.net import run
 from meshmpc_credit.decision.app import create_app
 from meshmpc_credit.decision.runtime import key_fraction
 from meshmpc_credit.decision.service import DecisionService
 from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
+
+from meshmpc.net import run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decision_harness import ALICE, BOB, GOOD_FIELDS, running_service  # noqa: E402

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nacl.signing import SigningKey
-
-from meshmpc.platform.audit import AuditLog
 from meshmpc_credit.strategy.context import build_context, screen_entry
 from meshmpc_credit.strategy.document import DEFAULT_STRATEGY, CompiledStrategy, StrategyError
 from meshmpc_credit.strategy.store import Actor, MakerCheckerError, StrategyStore
 from meshmpc_credit.strategy.validate import check_grades, read_variables, validate
+from nacl.signing import SigningKey
+
+from meshmpc.platform.audit import AuditLog
 
 ALICE = Actor("alice", frozenset({"strategy_editor"}))
 BOB = Actor("bob", frozenset({"approver"}))

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from meshmpc_credit.strategy.backtest import BAND_POINTS, Case, backtest
 from meshmpc_credit.strategy.context import build_context, screen_entry
 from meshmpc_credit.strategy.document import DEFAULT_STRATEGY, CompiledStrategy
