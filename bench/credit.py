@@ -165,7 +165,8 @@ async def publish_during(store: Any, versions: int, seconds: float) -> dict[int,
 
 
 def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[str, int]:
-    """Failed requests, and answers whose version marker or service window is wrong."""
+    """Failed requests, answers whose version marker or service window is wrong, and
+    answers that could not screen at every partner (a healthy run has none)."""
     starts = sorted(published.items())
     mixed = 0
     for r in results:
@@ -181,7 +182,9 @@ def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[st
         ended = min(after) if after else float("inf")
         if began > r["end"] + 0.01 or ended + 1.0 < r["start"]:  # 1 s: poll + clock slack
             mixed += 1
-    return {"errors": sum(1 for r in results if not r["ok"]), "mixed": mixed}
+    unavailable = sum(1 for r in results if r["ok"] and r["answer"]["partners_unavailable"])
+    return {"errors": sum(1 for r in results if not r["ok"]) + unavailable, "mixed": mixed,
+            "unavailable": unavailable}
 
 
 async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
@@ -241,6 +244,10 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
         count = len(results)
     record = {"bench": "credit.decide", **figures,
               "mixed_versions": verdict["mixed"], "requests": count,
+              "partner_unavailable": verdict["unavailable"],
+              "decisions": {d: sum(1 for r in results if r["ok"]
+                                   and r["answer"]["decision"] == d)
+                            for d in ("approve", "refer", "decline")},
               "decisions_stored": len(results),
               "versions_published": len(later), "versions_seen": len(seen),
               "clients": args.clients, "seconds": args.seconds, "load_generator": generator,

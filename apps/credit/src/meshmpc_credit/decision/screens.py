@@ -28,6 +28,7 @@ from meshmpc.net import Context
 from meshmpc.pir.client import PirClient
 
 MAX_BATCH = 256
+START_TIMEOUT_S = 60.0
 log = logging.getLogger("meshmpc_credit.screens")
 
 
@@ -51,8 +52,8 @@ class _PartnerLink:
         self._worker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        try:
-            await asyncio.wait_for(self.client.refresh(), self.timeout_s)
+        try:  # the hint is the offline phase (megabytes): it gets the start-up timeout
+            await asyncio.wait_for(self.client.refresh(), max(self.timeout_s, START_TIMEOUT_S))
         except (TimeoutError, MeshMPCError, OSError) as exc:
             self._mark_down(exc)
         self._worker = asyncio.create_task(self._run(), name=f"pir-{self.partner}")
