@@ -69,7 +69,7 @@ async def running_service(directory: Path, silent: Sequence[str] = (), timeout_s
                 for p in PARTNERS if p not in silent]
     runtime = StrategyRuntime(store, "preloan", poll_s=0.02)
     runtime.refresh()
-    screens = PartnerScreens(Context(meshes["bank"]), PARTNERS, timeout_s)
+    screens = PartnerScreens(Context(meshes["bank"]), PARTNERS, timeout_s, timeout_s)
     await screens.start()
     watcher = asyncio.create_task(runtime.watch())
     service = DecisionService(runtime, screens, BankScorecard.load(), DecisionRecords(url))

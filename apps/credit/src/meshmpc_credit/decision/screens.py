@@ -43,8 +43,9 @@ class ScreenResult:
 class _PartnerLink:
     """One partner's PIR session and the queue of keys waiting for the next batch."""
 
-    def __init__(self, ctx: Context, partner: str, timeout_s: float) -> None:
-        self.partner, self.timeout_s = partner, timeout_s
+    def __init__(self, ctx: Context, partner: str, timeout_s: float,
+                 start_timeout_s: float) -> None:
+        self.partner, self.timeout_s, self.start_timeout_s = partner, timeout_s, start_timeout_s
         self.client = PirClient(ctx, partner)
         self.down: str | None = None
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[dict[str, Any] | None]]] = \
@@ -53,7 +54,7 @@ class _PartnerLink:
 
     async def start(self) -> None:
         try:  # the hint is the offline phase (megabytes): it gets the start-up timeout
-            await asyncio.wait_for(self.client.refresh(), max(self.timeout_s, START_TIMEOUT_S))
+            await asyncio.wait_for(self.client.refresh(), self.start_timeout_s)
         except (TimeoutError, MeshMPCError, OSError) as exc:
             self._mark_down(exc)
         self._worker = asyncio.create_task(self._run(), name=f"pir-{self.partner}")
@@ -120,8 +121,9 @@ def _record(raw: bytes | None) -> dict[str, Any]:
 class PartnerScreens:
     """The bank's screens against ``partners`` over ``ctx``."""
 
-    def __init__(self, ctx: Context, partners: Sequence[str], timeout_s: float = 2.0) -> None:
-        self.links = {p: _PartnerLink(ctx, p, timeout_s) for p in partners}
+    def __init__(self, ctx: Context, partners: Sequence[str], timeout_s: float = 2.0,
+                 start_timeout_s: float = START_TIMEOUT_S) -> None:
+        self.links = {p: _PartnerLink(ctx, p, timeout_s, start_timeout_s) for p in partners}
 
     async def start(self) -> None:
         """Download every partner's hint (parameters) once."""
