@@ -1,9 +1,10 @@
 """Fraud screens: keyword PIR of each applicant against every partner's labelled risk list.
 
-One :class:`~meshmpc.pir.client.PirClient` session per partner, opened once
-(the hint is downloaded at start-up). Concurrent decisions' keys are coalesced:
-while one batch is out, new keys queue and go together in the next, so eight
-clients cost one PIR round per partner at a time, not eight. The partner sees
+``SESSIONS`` :class:`~meshmpc.pir.client.PirClient` sessions per partner (each
+under its own scoped message tags), opened once (the hint is downloaded at
+start-up). Concurrent decisions' keys are coalesced: while the sessions are
+busy new keys queue and go together in the next batch, so eight clients cost
+at most ``SESSIONS`` PIR rounds per partner at a time, not eight. The partner sees
 batch sizes only (see protocols/pir.md); the bank learns, per key, found or
 not and the record (``list_type`` = reason code, ``risk_level``, ``listed_date``).
 
@@ -29,6 +30,9 @@ from meshmpc.pir.client import PirClient
 
 MAX_BATCH = 256
 START_TIMEOUT_S = 60.0
+SESSIONS = 4
+"""PIR sessions per partner: a batch can go out while the previous one is answered
+(less queueing behind a round trip on a WAN link). The partner serves as many."""
 log = logging.getLogger("meshmpc_credit.screens")
 
 
@@ -41,23 +45,25 @@ class ScreenResult:
 
 
 class _PartnerLink:
-    """One partner's PIR session and the queue of keys waiting for the next batch."""
+    """One partner's PIR sessions and the queue of keys waiting for the next batch."""
 
     def __init__(self, ctx: Context, partner: str, timeout_s: float,
-                 start_timeout_s: float) -> None:
+                 start_timeout_s: float, sessions: int) -> None:
         self.partner, self.timeout_s, self.start_timeout_s = partner, timeout_s, start_timeout_s
-        self.client = PirClient(ctx, partner)
+        self.clients = [PirClient(session_context(ctx, i), partner) for i in range(sessions)]
         self.down: str | None = None
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[dict[str, Any] | None]]] = \
             asyncio.Queue()
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         try:  # the hint is the offline phase (megabytes): it gets the start-up timeout
-            await asyncio.wait_for(self.client.refresh(), self.start_timeout_s)
+            await asyncio.wait_for(asyncio.gather(*(c.refresh() for c in self.clients)),
+                                   self.start_timeout_s)
         except (TimeoutError, MeshMPCError, OSError) as exc:
             self._mark_down(exc)
-        self._worker = asyncio.create_task(self._run(), name=f"pir-{self.partner}")
+        self._workers = [asyncio.create_task(self._run(c), name=f"pir-{self.partner}-{i}")
+                         for i, c in enumerate(self.clients)]
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
         if self.down is not None:
@@ -67,7 +73,8 @@ class _PartnerLink:
         await self._queue.put((key, future))
         return await future
 
-    async def _run(self) -> None:
+    async def _run(self, client: PirClient) -> None:
+        """One session's loop: take every waiting key (up to MAX_BATCH), ask, answer."""
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
@@ -76,7 +83,7 @@ class _PartnerLink:
                 self._fail(batch)
                 continue
             try:
-                hits = await asyncio.wait_for(self.client.query([k for k, _ in batch]),
+                hits = await asyncio.wait_for(client.query([k for k, _ in batch]),
                                               self.timeout_s)
             except (TimeoutError, MeshMPCError, OSError) as exc:
                 self._mark_down(exc)
@@ -96,11 +103,17 @@ class _PartnerLink:
                 future.set_exception(PartnerUnavailable(self.partner, self.down or "down"))
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
+        for worker in self._workers:
+            worker.cancel()
         if self.down is None:
             with contextlib.suppress(TimeoutError, MeshMPCError, OSError):
-                await asyncio.wait_for(self.client.close(), self.timeout_s)
+                await asyncio.wait_for(asyncio.gather(*(c.close() for c in self.clients)),
+                                       self.timeout_s)
+
+
+def session_context(ctx: Context, index: int) -> Context:
+    """The context of PIR session ``index`` (its own message tags): bank and partner agree."""
+    return ctx.scope(f"screen-{index}")
 
 
 class PartnerUnavailable(MeshMPCError, ConnectionError):
@@ -122,8 +135,9 @@ class PartnerScreens:
     """The bank's screens against ``partners`` over ``ctx``."""
 
     def __init__(self, ctx: Context, partners: Sequence[str], timeout_s: float = 2.0,
-                 start_timeout_s: float = START_TIMEOUT_S) -> None:
-        self.links = {p: _PartnerLink(ctx, p, timeout_s, start_timeout_s) for p in partners}
+                 start_timeout_s: float = START_TIMEOUT_S, sessions: int = SESSIONS) -> None:
+        self.links = {p: _PartnerLink(ctx, p, timeout_s, start_timeout_s, sessions)
+                      for p in partners}
 
     async def start(self) -> None:
         """Download every partner's hint (parameters) once."""
