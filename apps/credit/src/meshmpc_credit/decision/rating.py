@@ -10,10 +10,10 @@ table is an illustrative calibration to the reference data's directions.
 
 Target design (see docs/strategies.md): one labelled PIR table per partner
 whose record carries both the list flags and the partner's masked partial
-score, so the screen and the score cost one query per partner. Running
-``OnlineScorer`` next to :mod:`.screens` on the same mesh today would open a
-second PIR session per partner under the same message tags; the combined
-table removes that second session.
+score, so the screen and the score cost one query per partner. The screens
+use scoped message tags (``screen-<i>/...``), so ``OnlineScorer``'s own
+sessions (root tags) can run beside them on the same mesh meanwhile, at the
+price of a second PIR query per partner per decision.
 """
 
 from __future__ import annotations
