@@ -39,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--note", default="")
     p.add_argument("--challenger-share", type=float,
                    help="run as challenger on this share of traffic instead of champion")
+    p.add_argument("--history", type=Path,
+                   help="backtest on these cases first; headline figures go to the audit log")
     _store_args(p)
     _approver_args(p)
     p.set_defaults(func=_publish)
@@ -119,10 +121,27 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"挑战者已上线 / v{version} runs as challenger on "
               f"{state.challenger_share:.0%} of traffic (champion v{state.champion})")
     else:
-        state = store.publish(args.strategy, version, approver)
+        summary = _headline(store, args, version) if args.history else None
+        state = store.publish(args.strategy, version, approver, summary)
         print(f"已发布 / published {args.strategy} v{version} "
               f"(approver {approver.name}, generation {state.generation})")
     return 0
+
+
+def _headline(store: StrategyStore, args: argparse.Namespace, version: int) -> dict[str, Any]:
+    """Backtest ``version`` against the champion; the figures worth keeping in the audit."""
+    state = store.service_state(args.strategy)
+    champion = store.compiled(args.strategy, state.champion) if state else None
+    report = backtest(store.compiled(args.strategy, version), read_cases(args.history),
+                      champion)
+    figures = report["figures"]
+    summary = {"cases": figures["cases"], "approval_rate": figures["approval_rate"],
+               "expected_loss": figures["expected_loss"],
+               "swap_in": report.get("swap_in"), "swap_out": report.get("swap_out"),
+               "swap_in_estimate": report["swap_in_estimate"]}
+    print(f"回测 / backtest: approval {figures['approval_rate']:.1%}, expected loss "
+          f"{figures['expected_loss']:,.0f}, swap-ins {summary['swap_in']}")
+    return summary
 
 
 def _rollback(args: argparse.Namespace) -> int:

@@ -113,13 +113,15 @@ class StrategyStore:
                 status="draft", note=note))
         return version
 
-    def publish(self, strategy: str, version: int, approver: Actor) -> ServiceState:
-        """Make ``version`` the champion (maker-checker; one transaction; audited)."""
+    def publish(self, strategy: str, version: int, approver: Actor,
+                backtest: dict[str, Any] | None = None) -> ServiceState:
+        """Make ``version`` the champion (maker-checker; one transaction; audited with the
+        headline ``backtest`` figures when the approver ran one)."""
         row = self._version_row(strategy, version)
         self._check_approver(strategy, version, row, approver, "publish")
         validate(strategy, row.document)
         state = self._set_service(strategy, champion=version, approver=approver)
-        self._audit("strategy.publish", approver, strategy, version, row, state)
+        self._audit("strategy.publish", approver, strategy, version, row, state, backtest)
         return state
 
     def rollback(self, strategy: str, version: int, approver: Actor) -> ServiceState:
@@ -188,13 +190,15 @@ class StrategyStore:
         return state
 
     def _audit(self, kind: str, approver: Actor, strategy: str, version: int, row: Any,
-               state: ServiceState) -> None:
+               state: ServiceState, backtest: dict[str, Any] | None = None) -> None:
         if self.audit is not None:
-            self.audit.append(kind, approver.name, {
-                "strategy": strategy, "version": version, "sha256": row.sha256,
-                "author": row.author, "generation": state.generation,
-                "champion": state.champion, "challenger": state.challenger,
-                "challenger_share": state.challenger_share})
+            detail = {"strategy": strategy, "version": version, "sha256": row.sha256,
+                      "author": row.author, "generation": state.generation,
+                      "champion": state.champion, "challenger": state.challenger,
+                      "challenger_share": state.challenger_share}
+            if backtest is not None:
+                detail["backtest"] = backtest
+            self.audit.append(kind, approver.name, detail)
 
     def _version_row(self, strategy: str, version: int) -> Any:
         with self.engine.connect() as conn:
