@@ -167,3 +167,28 @@ def test_replay_detects_a_tampered_record(tmp_path: Path) -> None:
             assert result is not None and result["identical"] is False
             assert result["replayed"]["decision"] == "decline"
     run(main())
+
+
+class _Unscorable(LookupError):
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("no joint score")
+        self.missing = missing
+
+
+class _JointScorerWithoutTheKey:
+    """A Rater as the joint scorer behaves for a key some partner does not hold."""
+
+    async def score(self, key: str, bank_fields: Any) -> float:
+        raise _Unscorable(["fin"])
+
+
+def test_score_unavailable_gives_refer(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running_service(tmp_path) as service:
+            service.rater = _JointScorerWithoutTheKey()
+            answer = await service.decide("K-OK", GOOD_FIELDS)
+            assert (answer["decision"], answer["score"]) == ("refer", None)
+            assert answer["partners_unavailable"] == ["fin"]
+            assert answer["reasons"][0] == "partner unavailable: fin"
+            assert service.replay(answer["decision_id"])["identical"] is True  # type: ignore[index]
+    run(main())

@@ -25,6 +25,7 @@ from meshmpc_credit.decision.records import DecisionRecords
 from meshmpc_credit.decision.runtime import StrategyRuntime
 from meshmpc_credit.decision.screens import PartnerScreens
 from meshmpc_credit.decision.service import DecisionService
+from meshmpc_credit.strategy.document import StrategyError
 from meshmpc_credit.strategy.store import StrategyStore
 
 
@@ -79,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
 
     from meshmpc_credit.decision.app import create_app
 
+    if StrategyStore(args.db).service_state(args.strategy) is None:
+        raise StrategyError(args.strategy, f"nothing published in {args.db} / 尚未发布策略: "
+                            "publish a version with `meshmpc credit strategy publish` first")
     app = create_app(factory=lambda: open_service(args))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

@@ -61,11 +61,12 @@ class DecisionService:
         """Screen, score and decide for one applicant; the API answer."""
         check_bank_fields(bank_fields)
         began = time.perf_counter()
-        screened, score = await asyncio.gather(self.screens.lookup(key),
-                                               self.rater.score(key, bank_fields))
+        screened, (score, unscored) = await asyncio.gather(self.screens.lookup(key),
+                                                           self._score(key, bank_fields))
         screened_at = time.perf_counter()
         screens = {p: screen_entry(r) for p, r in screened.records.items()}
-        context = build_context(bank_fields, screens, score, screened.unavailable)
+        unavailable = sorted(set(screened.unavailable) | set(unscored))
+        context = build_context(bank_fields, screens, score, unavailable)
         verdict = self.verdict(key, context, bank_fields)
         decided_at = time.perf_counter()
         timings = {"screen_score": round((screened_at - began) * 1e3, 2),
@@ -74,6 +75,16 @@ class DecisionService:
         await self.writer.store(verdict.row)
         timings["record"] = round((time.perf_counter() - decided_at) * 1e3, 2)
         return {**verdict.answer, "timings_ms": timings}
+
+    async def _score(self, key: str, bank_fields: Mapping[str, Any]
+                     ) -> tuple[float | None, list[str]]:
+        """The score, or None and the partners it needed: a joint scorer raises a
+        ``LookupError`` (``ScoreUnavailable``, with ``missing``) when a partner lacks
+        the key, which makes the decision a refer rather than a failed request."""
+        try:
+            return await self.rater.score(key, bank_fields), []
+        except LookupError as exc:
+            return None, [str(p) for p in getattr(exc, "missing", None) or ["score"]]
 
     def verdict(self, key: str, context: dict[str, Any],
                 bank_fields: Mapping[str, Any]) -> Verdict:
