@@ -3,11 +3,13 @@
 ``meshmpc bench credit --json [--seconds 60] [--clients 8] [--versions 10]``
 starts the three partners (gov, fin, telco) as separate processes serving
 synthetic labelled risk lists by keyword PIR over the encrypted mesh on
-loopback, and the bank's ``meshmpc credit serve`` as a fourth process. An
-httpx-based load generator (asyncio, ``--clients`` connections each sending
-the next request when the last answer arrives) posts applicants for
-``--seconds``; meanwhile the benchmark proposes and publishes ``--versions``
-strategy versions (maker-checker, through the store) at even intervals.
+loopback, and the bank's ``meshmpc credit serve`` as a fourth process. A
+closed-loop load generator (``--clients`` connections, each sending the next
+request when the last answer arrives) posts applicants for ``--seconds``:
+wrk (:mod:`meshmpc_bench.credit_wrk`) when installed, else an httpx-based one
+(``--generator``; the printed line names it). Meanwhile the benchmark proposes
+and publishes ``--versions`` strategy versions (maker-checker, through the
+store) at even intervals.
 
 Every version marks its price bands with its own suffix, so each answer shows
 which version decided it. The run fails (exit 1) if any request failed, if

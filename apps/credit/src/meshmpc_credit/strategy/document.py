@@ -23,7 +23,6 @@ from meshmpc_credit.strategy.context import DECISIONS, GRADES
 DEFAULT_STRATEGY = Path(__file__).with_name("preloan_default.json")
 """The pre-loan strategy shipped with the package (screens, grade cut-offs, terms)."""
 
-RULE_NODES = ("decisionTableNode", "switchNode", "expressionNode")
 _ENGINE = zen.ZenEngine()
 
 
