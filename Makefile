@@ -15,7 +15,7 @@ OUT    ?= out/demo
 # root (as CI does); otherwise the set-up says which command installs them.
 DEB_RUNTIME := libsodium23
 DEB_TEST := postgresql
-DEB_BENCH := hey
+DEB_BENCH := hey wrk
 
 demo: build
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
@@ -59,7 +59,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
-	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e apps/credit
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]"
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).
