@@ -113,7 +113,9 @@ class OUSecretKey:
     def encrypt(self, plain: np.ndarray) -> Ciphertexts:
         """E(m) = g^m h^r mod n computed modulo p^2 and q, then recombined by CRT."""
         pub = self.public
-        arr = pub.check_plain(plain, pub.plain_bits)
+        # The key holder may encrypt any residue mod p (negative values as p - |v|).
+        arr = pub.check_plain(plain, int(self.p.bit_length()))
+        arr = _core.he_mod(arr, self._p, self._p.shape[0], self.threads)
         tabs = self._fixed_bases()
         r = random_limbs(arr.shape[0], pub.randomizer_bits)
         t = self.threads
@@ -128,9 +130,9 @@ class OUSecretKey:
             pub, w, t = self.public, self._window, self.threads
             p2, q = int(self.p**2), int(self.q)
             self._tables = [
-                FixedBase(int(pub.g % p2), p2, pub.plain_bits, w, t),
+                FixedBase(int(pub.g % p2), p2, int(self.p.bit_length()), w, t),
                 FixedBase(int(pub.h % p2), p2, pub.randomizer_bits, w, t),
-                FixedBase(int(pub.g % q), q, pub.plain_bits, w, t),
+                FixedBase(int(pub.g % q), q, int(self.p.bit_length()), w, t),
                 FixedBase(int(pub.h % q), q, pub.randomizer_bits, w, t),
             ]
         return self._tables

@@ -45,7 +45,8 @@ class PaillierPublicKey(PublicKeyBase):
         self.hs = gmpy2.mpz(hs)
         self.n_limbs = int_to_limbs(self.n)
         self.plain_bits = self.bits - 2
-        """Plaintexts are integers below 2^plain_bits (< n/2: room for signed values)."""
+        """Capacity for packed values: below 2^plain_bits (< n/2, room for signed values).
+        Any plaintext in [0, n) encrypts (negative values as n - |v|)."""
 
     @property
     def randomizer_bits(self) -> int:
@@ -55,7 +56,8 @@ class PaillierPublicKey(PublicKeyBase):
         return int(self.hs)
 
     def _encode(self, plain: np.ndarray) -> np.ndarray:
-        arr = self.check_plain(plain, self.plain_bits)
+        arr = self.check_plain(plain, self.bits)
+        arr = _core.he_mod(arr, self.n_limbs, self.n_limbs.shape[0], self.threads)
         return _core.he_linear(arr, self.n_limbs, self.ct_limbs, self.threads)
 
     def to_dict(self) -> dict[str, Any]:
