@@ -49,6 +49,7 @@ class BoostParams:
     frac_bits: int = 24
     scheme: str = "ou"
     key_bits: int = 2048
+    insecure_test_key: bool = False
 
     @classmethod
     def from_mapping(cls, params: dict[str, Any]) -> BoostParams:
