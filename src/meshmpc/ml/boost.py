@@ -179,12 +179,26 @@ async def train_bank(ctx: Context, x: np.ndarray, y: np.ndarray, partners: list[
         model.trees = model.trees[:best_at]
     used = {q: sorted({r for t in model.trees for o, r in zip(t.owner, t.split, strict=True)
                        if o == q}) for q in partners}
+    imp = model.importance()
     for q in partners:
-        await ctx.send(q, "cmd", {"op": "done", "used": used[q]})
+        mine = {str(r): v for r, v in imp.get(q, {}).items()}
+        await ctx.send(q, "cmd", {"op": "done", "used": used[q], "importance": mine})
     return {"role": "bank", "params": asdict(p), "boosted": model.to_dict(),
             "features": names or [f"x{j}" for j in range(x.shape[1])],
             "edges": [e.tolist() for e in edges], "records": [list(r) for r in own.records],
+            "importance": _own_importance(imp.get(ctx.party, {}), own.records,
+                                          names or [f"x{j}" for j in range(x.shape[1])]),
             "margin": margin.tolist()}
+
+
+def _own_importance(imp: dict[int, dict[str, float]], records: list[tuple[int, int]],
+                    names: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for rid, v in imp.items():
+        e = out.setdefault(names[records[rid][0]], {"gain": 0.0, "splits": 0})
+        e["gain"] += v["gain"]
+        e["splits"] += int(v["splits"])
+    return out
 
 
 def _goss_factor(p: BoostParams) -> float:
@@ -310,20 +324,27 @@ async def train_partner(ctx: Context, x: np.ndarray, bank: str,
         elif op == "end_tree":
             st.hist.clear()
         elif op == "done":
-            return _partner_model(st, msg["used"], names)
+            return _partner_model(st, msg["used"], names, msg.get("importance", {}))
         else:
             raise BoostProtocolError(f"ml.boost: unknown step {op!r} from {bank}")
 
 
-def _partner_model(st: PartnerState, used: list[int], names: list[str] | None) -> dict[str, Any]:
+def _partner_model(st: PartnerState, used: list[int], names: list[str] | None,
+                   importance: dict[str, dict[str, float]]) -> dict[str, Any]:
     names = names or [f"x{j}" for j in range(st.x.shape[1])]
-    table = {}
+    table: dict[str, dict[str, Any]] = {}
+    per_feature: dict[str, dict[str, float]] = {}
     for rid in used:
         if not 0 <= int(rid) < len(st.records):
             raise BoostProtocolError(f"ml.boost: the bank named an unknown record {rid}")
         f, b = st.records[int(rid)]
         table[str(rid)] = {"feature": names[f], "threshold": float(st.edges[f][b])}
-    return {"role": "partner", "bank": st.bank, "records": table, "features": names}
+        e = per_feature.setdefault(names[f], {"gain": 0.0, "splits": 0})
+        got = importance.get(str(rid), {})
+        e["gain"] += float(got.get("gain", 0.0))
+        e["splits"] += int(got.get("splits", 0))
+    return {"role": "partner", "bank": st.bank, "records": table, "features": names,
+            "importance": per_feature}
 
 
 # ---- prediction ------------------------------------------------------------------
