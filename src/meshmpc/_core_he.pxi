@@ -59,7 +59,7 @@ cdef mm_he_vec _he_vec(const uint64_t[:, ::1] arr, size_t count, str name) excep
         raise ValueError(f"he: {name} has {arr.shape[0]} rows, expected {count} or 1")
     if arr.shape[1] == 0:
         raise ValueError(f"he: {name} has no limbs")
-    v.p = &arr[0, 0]
+    v.p = &arr[0, 0] if arr.shape[0] else NULL
     v.stride = 0 if arr.shape[0] == 1 else arr.shape[1]
     v.width = arr.shape[1]
     return v
@@ -79,7 +79,8 @@ def _he_mod_arg(m):
 
 
 def _he_count(*arrays):
-    return max(a.shape[0] for a in arrays)
+    rows = [a.shape[0] for a in arrays if a.shape[0] != 1]
+    return rows[0] if rows else 1
 
 
 def _he_binary(int which, a, b, m, size_t out_width, int nthreads):
