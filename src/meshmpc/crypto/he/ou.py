@@ -78,15 +78,15 @@ class OUPublicKey(PublicKeyBase):
 class OUSecretKey:
     """Secret Okamoto–Uchiyama key: decryption and fast CRT encryption."""
 
-    def __init__(self, p: int, q: int, g: int, threads: int = DEFAULT_THREADS, window: int = 8):
+    def __init__(self, p: int, q: int, g: int, threads: int = DEFAULT_THREADS, window: int = 10):
         self.p, self.q = gmpy2.mpz(p), gmpy2.mpz(q)
         n = self.p**2 * self.q
         g = gmpy2.mpz(g)
-        self.public = OUPublicKey(n, g, gmpy2.powmod(g, n, n), threads, window)
+        self.public = OUPublicKey(n, g, gmpy2.powmod(g, n, n), threads)
         self.threads, self._window = threads, window
         p2 = self.p**2
         self._p, self._p2, self._q = int_to_limbs(self.p), int_to_limbs(p2), int_to_limbs(self.q)
-        self._pm1 = int_to_limbs(self.p - 1)
+        self._pm1, self._qm1 = int_to_limbs(self.p - 1), int_to_limbs(self.q - 1)
         lg = (gmpy2.powmod(g, self.p - 1, p2) - 1) // self.p
         self._lg_inv = int_to_limbs(gmpy2.invert(lg, self.p))
         self._p2inv_q = int_to_limbs(gmpy2.invert(p2, self.q))
@@ -111,17 +111,23 @@ class OUSecretKey:
         return _core.he_mulmod(lx, self._lg_inv, self._p, self._p.shape[0], t)
 
     def encrypt(self, plain: np.ndarray) -> Ciphertexts:
-        """E(m) = g^m h^r mod n computed modulo p^2 and q, then recombined by CRT."""
+        """E(m) = g^m h^r mod n computed modulo p^2 and q, then recombined by CRT.
+
+        h = g^n has order dividing p - 1 modulo p^2 (and q - 1 modulo q), so the
+        key holder reduces r modulo those: |p|-bit exponents instead of k/2 bits.
+        """
         pub = self.public
         # The key holder may encrypt any residue mod p (negative values as p - |v|).
         arr = pub.check_plain(plain, int(self.p.bit_length()))
-        arr = _core.he_mod(arr, self._p, self._p.shape[0], self.threads)
+        t = self.threads
+        arr = _core.he_mod(arr, self._p, self._p.shape[0], t)
         tabs = self._fixed_bases()
         r = random_limbs(arr.shape[0], pub.randomizer_bits)
-        t = self.threads
         parts = []
-        for (gt, ht), mod in ((tabs[0:2], self._p2), (tabs[2:4], self._q)):
-            parts.append(_core.he_mulmod(gt.pow(arr, t), ht.pow(r, t), mod, mod.shape[0], t))
+        for (gt, ht), mod, order in ((tabs[0:2], self._p2, self._pm1),
+                                     (tabs[2:4], self._q, self._qm1)):
+            ro = _core.he_mod(r, order, order.shape[0], t)
+            parts.append(_core.he_mulmod(gt.pow(arr, t), ht.pow(ro, t), mod, mod.shape[0], t))
         out = _core.he_crt(parts[0], parts[1], self._p2, self._q, self._p2inv_q, pub.ct_limbs, t)
         return Ciphertexts(out, pub.key_id)
 
@@ -131,9 +137,9 @@ class OUSecretKey:
             p2, q = int(self.p**2), int(self.q)
             self._tables = [
                 FixedBase(int(pub.g % p2), p2, int(self.p.bit_length()), w, t),
-                FixedBase(int(pub.h % p2), p2, pub.randomizer_bits, w, t),
+                FixedBase(int(pub.h % p2), p2, int(self.p.bit_length()), w, t),
                 FixedBase(int(pub.g % q), q, int(self.p.bit_length()), w, t),
-                FixedBase(int(pub.h % q), q, pub.randomizer_bits, w, t),
+                FixedBase(int(pub.h % q), q, int(self.q.bit_length()), w, t),
             ]
         return self._tables
 
@@ -146,7 +152,7 @@ class OUSecretKey:
         return cls(int(d["p"], 16), int(d["q"], 16), int(d["g"], 16), threads)
 
 
-def generate_ou(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 8,
+def generate_ou(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 10,
                 allow_insecure: bool = False) -> OUSecretKey:
     """A fresh Okamoto–Uchiyama key pair with a ``bits``-bit n = p^2 q."""
     security_of(bits, allow_insecure)

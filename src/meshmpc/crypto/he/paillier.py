@@ -79,9 +79,9 @@ class PaillierPublicKey(PublicKeyBase):
 class PaillierSecretKey:
     """Secret Paillier key: CRT decryption and fast CRT encryption."""
 
-    def __init__(self, p: int, q: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 8):
+    def __init__(self, p: int, q: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 10):
         self.p, self.q = gmpy2.mpz(p), gmpy2.mpz(q)
-        self.public = PaillierPublicKey(self.p * self.q, hs, threads, window)
+        self.public = PaillierPublicKey(self.p * self.q, hs, threads)
         self.threads = threads
         p2, q2 = self.p**2, self.q**2
         self._p, self._q = int_to_limbs(self.p), int_to_limbs(self.q)
@@ -142,7 +142,7 @@ class PaillierSecretKey:
         return cls(int(d["p"], 16), int(d["q"], 16), int(d["hs"], 16), threads)
 
 
-def generate_paillier(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 8,
+def generate_paillier(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 10,
                       allow_insecure: bool = False) -> PaillierSecretKey:
     """A fresh Paillier key pair with a ``bits``-bit modulus (2048: 112-bit security)."""
     security_of(bits, allow_insecure)
