@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
 from meshmpc_bench._common import add_common, emit, fail, median
 
 PHE_SCRIPT = r"""
@@ -62,7 +61,7 @@ def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> d
     ct = sk.encrypt(plain)
     ct2 = sk.encrypt(plain)
     scalar = int_to_limbs(12345678901, 1)
-    rec = {
+    rec: dict[str, Any] = {
         "bench": "he", "scheme": scheme, "bits": bits,
         "enc_per_s": _rate(lambda: sk.encrypt(plain), batch, repeats),
         "dec_per_s": _rate(lambda: sk.decrypt(ct), batch, repeats),

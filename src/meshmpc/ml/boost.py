@@ -60,7 +60,7 @@ class BankCrypto:
 
     def __init__(self, p: BoostParams, n_rows: int):
         self.sk = generate(p.scheme, p.key_bits, allow_insecure=p.insecure_test_key)
-        self.modulus = self.sk.plain_modulus if p.scheme == "ou" else int(self.sk.public.n)
+        self.modulus = self.sk.plain_modulus
         self.p, self.n_rows = p, n_rows
         self.packing: GHPacking | None = None
         self.cts: Ciphertexts | None = None
@@ -233,7 +233,8 @@ class PartnerState:
 
     def begin_tree(self, msg: dict[str, Any], rows: np.ndarray, cts: np.ndarray) -> None:
         n = self.x.shape[0]
-        if rows.ndim != 1 or rows.size != cts.shape[0] or (rows.size and (rows.min() < 0 or rows.max() >= n)):
+        bad_range = rows.size > 0 and (rows.min() < 0 or rows.max() >= n)
+        if rows.ndim != 1 or rows.size != cts.shape[0] or bad_range:
             raise BoostProtocolError("ml.boost: the bank's tree rows do not match its ciphertexts")
         full = np.zeros((n, self.pk.ct_limbs), dtype=np.uint64)
         full[:, 0] = 1
@@ -382,8 +383,8 @@ async def predict_bank(ctx: Context, model: dict[str, Any], x: np.ndarray, partn
     for q in partners:
         await ctx.send(q, "predict", {"rows": rows})
     go_left: dict[tuple[str, int], np.ndarray] = {}
-    for q, reply in zip(partners, await asyncio.gather(*(ctx.recv(q, "outcomes") for q in partners)),
-                        strict=True):
+    replies = await asyncio.gather(*(ctx.recv(q, "outcomes") for q in partners))
+    for q, reply in zip(partners, replies, strict=True):
         if int(reply["n"]) != n:
             raise BoostProtocolError(f"ml.boost: party {q} answered for {reply['n']} rows, not {n}")
         for i, rid in enumerate(reply["ids"]):

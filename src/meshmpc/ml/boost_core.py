@@ -165,8 +165,8 @@ def split_gains(gl: np.ndarray, hl: np.ndarray, g: float, h: float,
     return np.where(ok, gain, -np.inf)
 
 
-def cumulative_candidates(hist_g: np.ndarray, hist_h: np.ndarray,
-                          nbins_per_feature: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cumulative_candidates(hist_g: np.ndarray, hist_h: np.ndarray, nbins_per_feature: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidates from per-feature bin sums (features x bins): gl, hl and (feature, bin) ids."""
     cg, ch = np.cumsum(hist_g, axis=1), np.cumsum(hist_h, axis=1)
     f_idx, b_idx = np.nonzero(np.arange(hist_g.shape[1])[None, :] < nbins_per_feature[:, None] - 1)
@@ -211,7 +211,8 @@ class CandidateSource(Protocol):
     async def candidates(self, assign: np.ndarray, plans: list[NodePlan],
                          ) -> dict[int, tuple[np.ndarray, np.ndarray]]: ...
 
-    async def split(self, assign: np.ndarray, chosen: dict[int, int]) -> dict[int, np.ndarray]: ...
+    async def split(self, assign: np.ndarray, chosen: dict[int, int]
+                    ) -> dict[int, tuple[np.ndarray, int]]: ...
 
     async def end_tree(self) -> None: ...
 
@@ -230,13 +231,18 @@ class Tree:
     gain: list[float] = field(default_factory=list)
 
     def add(self) -> int:
-        for lst, v in ((self.left, -1), (self.right, -1), (self.owner, ""), (self.split, -1),
-                       (self.value, 0.0), (self.gain, 0.0)):
-            lst.append(v)  # type: ignore[attr-defined]
+        """A new leaf; returns its id."""
+        self.left.append(-1)
+        self.right.append(-1)
+        self.owner.append("")
+        self.split.append(-1)
+        self.value.append(0.0)
+        self.gain.append(0.0)
         return len(self.left) - 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(getattr(self, k)) for k in ("left", "right", "owner", "split", "value", "gain")}
+        keys = ("left", "right", "owner", "split", "value", "gain")
+        return {k: list(getattr(self, k)) for k in keys}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Tree:

@@ -145,7 +145,8 @@ async def grow_tree(sources: list[CandidateSource], g: np.ndarray, h: np.ndarray
                 chosen[si][plan.node] = ci
                 tree.gain[plan.node] = gain
                 sums[-plan.node - 1] = left  # left child's sums, keyed until ids exist
-        masks = await asyncio.gather(*(s.split(assign, c) for s, c in zip(sources, chosen, strict=True)))
+        masks = await asyncio.gather(*(s.split(assign, c)
+                                       for s, c in zip(sources, chosen, strict=True)))
         plans = _apply_splits(tree, sources, masks, assign, sample, sums)
     for s in sources:
         await s.end_tree()

@@ -186,7 +186,8 @@ class PublicKeyBase:
         if arr.ndim == 1:
             arr = arr.reshape(-1, 1)
         full, spare = divmod(bound_bits, 64)
-        too_big = np.any(arr[:, full + (1 if spare else 0):] != 0, axis=1) if arr.shape[1] > full else np.zeros(arr.shape[0], bool)
+        high = arr[:, full + (1 if spare else 0):]
+        too_big = np.any(high != 0, axis=1) if high.shape[1] else np.zeros(arr.shape[0], bool)
         if spare and arr.shape[1] > full:
             too_big |= arr[:, full] >= np.uint64(1 << spare)
         if np.any(too_big):

@@ -145,7 +145,8 @@ class OUSecretKey:
 
     def to_dict(self) -> dict[str, Any]:
         """The secret key for this party's own storage (never sent)."""
-        return {**self.public.to_dict(), "p": format(int(self.p), "x"), "q": format(int(self.q), "x")}
+        return {**self.public.to_dict(), "p": format(int(self.p), "x"),
+                "q": format(int(self.q), "x")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], threads: int = DEFAULT_THREADS) -> OUSecretKey:

@@ -62,7 +62,8 @@ class PaillierPublicKey(PublicKeyBase):
 
     def to_dict(self) -> dict[str, Any]:
         """The public key as sent to peers."""
-        return {"scheme": self.scheme, "n": format(int(self.n), "x"), "hs": format(int(self.hs), "x")}
+        return {"scheme": self.scheme, "n": format(int(self.n), "x"),
+                "hs": format(int(self.hs), "x")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], threads: int = DEFAULT_THREADS) -> PaillierPublicKey:
@@ -99,6 +100,11 @@ class PaillierSecretKey:
     def key_id(self) -> bytes:
         return self.public.key_id
 
+    @property
+    def plain_modulus(self) -> int:
+        """The plaintext modulus n (sums wrap modulo n)."""
+        return int(self.public.n)
+
     def decrypt(self, c: Ciphertexts) -> np.ndarray:
         """Plaintext limb rows (count, limbs of n), each in [0, n)."""
         self.public._check(c)
@@ -122,10 +128,10 @@ class PaillierSecretKey:
         lin = pub._encode(plain)
         if self._tables is None:
             bits = pub.randomizer_bits
-            self._tables = (
-                FixedBase(int(pub.hs % self.p**2), int(self.p**2), bits, self._window, self.threads),
-                FixedBase(int(pub.hs % self.q**2), int(self.q**2), bits, self._window, self.threads),
-            )
+            w, t = self._window, self.threads
+            p2, q2 = int(self.p**2), int(self.q**2)
+            self._tables = (FixedBase(int(pub.hs % p2), p2, bits, w, t),
+                            FixedBase(int(pub.hs % q2), q2, bits, w, t))
         r = random_limbs(lin.shape[0], pub.randomizer_bits)
         t = self.threads
         cp = _core.he_mulmod(lin, self._tables[0].pow(r, t), self._p2, self._p2.shape[0], t)
@@ -135,7 +141,8 @@ class PaillierSecretKey:
 
     def to_dict(self) -> dict[str, Any]:
         """The secret key for this party's own storage (never sent)."""
-        return {**self.public.to_dict(), "p": format(int(self.p), "x"), "q": format(int(self.q), "x")}
+        return {**self.public.to_dict(), "p": format(int(self.p), "x"),
+                "q": format(int(self.q), "x")}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], threads: int = DEFAULT_THREADS) -> PaillierSecretKey:
