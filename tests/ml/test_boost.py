@@ -21,7 +21,7 @@ from meshmpc.net.memory import run_parties
 TEST_KEY = {"key_bits": 1024, "insecure_test_key": True}
 
 
-def dataset(n: int = 1500, f: int = 8, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def dataset(n: int = 1000, f: int = 8, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, f))
     z = x[:, 0] + x[:, 1] * x[:, f - 2] - x[:, f - 1] + 0.5 * x[:, 2] ** 2
@@ -150,3 +150,33 @@ def test_mismatched_rows_are_refused() -> None:
     parts = {"bank": x[:, :2], "gov": x[:200, 2:]}
     with pytest.raises(ValueError, match="aligned rows"):
         federated(parts, y, BoostParams(trees=1, depth=2, **TEST_KEY))
+
+
+def test_failed_partner_stops_the_bank() -> None:
+    x, y = dataset(300, 4)
+
+    async def job(ctx):
+        if ctx.party == "bank":
+            return await train_bank(ctx, x[:, :2], y, ["gov"], BoostParams(trees=2, depth=2,
+                                                                           **TEST_KEY))
+        await ctx.recv("bank", "cmd")
+        raise RuntimeError("gov node went down")
+
+    with pytest.raises(Exception, match="gov"):
+        run_parties(["bank", "gov"], job)
+
+
+@pytest.mark.slow
+def test_auc_close_to_xgboost() -> None:
+    xgb = pytest.importorskip("xgboost")
+    x, y = dataset(20000, 12, seed=11)
+    test = np.arange(y.size) % 5 == 0
+    parts = split_cols(x[~test], [4, 8], ["bank", "gov"])
+    clf = SecureBoostClassifier(trees=20, depth=4, learning_rate=0.3).fit(parts, y[~test])
+    ours = auc(clf.predict_proba(split_cols(x[test], [4, 8], ["bank", "gov"])), y[test])
+    booster = xgb.train({"objective": "binary:logistic", "tree_method": "hist", "max_bin": 32,
+                         "max_depth": 4, "eta": 0.3, "lambda": 1.0, "min_child_weight": 1.0,
+                         "base_score": float(y[~test].mean())},
+                        xgb.DMatrix(x[~test], label=y[~test]), num_boost_round=20)
+    theirs = auc(booster.predict(xgb.DMatrix(x[test])), y[test])
+    assert abs(ours - theirs) <= 0.005
