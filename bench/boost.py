@@ -10,12 +10,15 @@ child weight and 32-bin histograms, and is scored on the same held-out rows.
 One line: ``{"bench": "boost", "rows", "trees", "depth", "s_per_tree", "wall_s",
 "bytes_sent", "peak_rss_mb", "auc", "auc_xgboost", ...}``; ``s_per_tree`` is the
 bank's training time divided by the trees built, ``bytes_sent`` all parties'
-traffic, ``peak_rss_mb`` the largest party's.
+traffic, ``peak_rss_mb`` the largest party's, ``cpu_s`` all parties' CPU seconds
+(user + system, the whole run: less sensitive than wall time to other load).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import sys
 import time
 from typing import Any
 
@@ -71,7 +74,7 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
     start = time.perf_counter()
     if ctx.party == bank:
         p = BoostParams.from_mapping(params)
-        model = await train_bank(ctx, x[~test], y[~test], partners, p)
+        model = await train_bank(ctx, x[~test], y[~test], partners, p, on_tree=_progress)
         train_s = time.perf_counter() - start
         scores = await predict_bank(ctx, model, x[test], partners)
         out: dict[str, Any] = {"train_s": train_s, "scores": scores,
@@ -82,7 +85,13 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
         out = {}
     await ctx.barrier("boost-bench-end")
     out["bytes_sent"] = int(ctx.traffic().bytes_sent)
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_s"] = use.ru_utime + use.ru_stime
     return out
+
+
+def _progress(tree: int, seconds: float) -> None:
+    print(f"bench boost: tree {tree} took {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
 def xgboost_auc(rows: int, features: dict[str, int], seed: int, p: dict[str, Any]) -> float:
@@ -144,6 +153,7 @@ def main(argv: list[str]) -> int:
           "wall_s": round(wall, 3),
           "bytes_sent": sum(int(r["bytes_sent"]) for r in res.values()),
           "peak_rss_mb": round(max(float(r["peak_rss_mb"]) for r in res.values()), 1),
+          "cpu_s": round(sum(float(r["cpu_s"]) for r in res.values()), 1),
           "auc": round(got, 5),
           "auc_xgboost": round(xgboost_auc(args.rows, features, args.seed, params), 5),
           "features": args.features, "bins": args.bins, "scheme": args.scheme,

@@ -24,6 +24,8 @@ the row counts this party knows, candidate indices against what it sent.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -142,8 +144,12 @@ class PartnerSource:
 # ---- the bank ------------------------------------------------------------------
 
 async def train_bank(ctx: Context, x: np.ndarray, y: np.ndarray, partners: list[str],
-                     p: BoostParams, names: list[str] | None = None) -> dict[str, Any]:
-    """Train at the label holder; returns the bank's model (trees, own split table)."""
+                     p: BoostParams, names: list[str] | None = None,
+                     on_tree: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train at the label holder; returns the bank's model (trees, own split table).
+
+    ``on_tree(t, seconds)`` is called after every tree (progress reporting).
+    """
     p.check()
     n = y.shape[0]
     bins, edges = bin_matrix(x, p.bins)
@@ -158,7 +164,8 @@ async def train_bank(ctx: Context, x: np.ndarray, y: np.ndarray, partners: list[
     model = Boosted(obj.base(y[train]), p.objective, p.learning_rate)
     margin = np.full(n, model.base)
     best, best_at = np.inf, 0
-    for _t in range(p.trees):
+    for t in range(p.trees):
+        started = time.perf_counter()
         g, h = obj.grad_hess(margin, y)
         sample, g, h = sample_rows(g, h, train, p)
         g_bound = obj.g_bound or float(np.abs(g[sample]).max() + 1e-9)
@@ -168,6 +175,8 @@ async def train_bank(ctx: Context, x: np.ndarray, y: np.ndarray, partners: list[
         tree, leaves = await grow_tree(sources, g, h, sample, p)
         model.trees.append(tree)
         margin += np.array(tree.value)[leaves]
+        if on_tree is not None:
+            on_tree(t, time.perf_counter() - started)
         if p.validation > 0:
             loss = _loss(p.objective, margin[~train], y[~train])
             model.history.append(loss)
