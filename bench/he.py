@@ -7,7 +7,9 @@ on every core (``--threads``). ``enc_per_s`` is the key holder's CRT encryption
 only. Plaintexts are random 128-bit values, ``mul_plain`` scalars 64-bit. With
 ``--peer-python`` (a venv holding python-paillier, see ../shared/peers) the same
 operations of ``phe`` are measured in the same run, one line with scheme
-``phe-paillier``. Each figure is checked (decryptions equal the plaintexts).
+``phe-paillier``; with ``--heu-python`` (a venv with ``sf-heu``) SecretFlow HEU's
+ZPaillier and OU batch APIs, lines ``heu-zpaillier`` and ``heu-ou``. Each
+figure is checked (decryptions equal the plaintexts).
 """
 
 from __future__ import annotations
@@ -35,6 +37,27 @@ t = time.perf_counter(); ds = [sk.decrypt(c) for c in cs]; td = time.perf_counte
 assert ds == list(range(n)) and sk.decrypt(s) == n * (n - 1) // 2
 print(json.dumps({"enc_per_s": n / te, "dec_per_s": n / td, "add_per_s": (n - 1) / ta,
                   "mul_plain_per_s": n / tm}))
+"""
+
+
+HEU_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from heu import phe, numpy as hnp
+bits, n = int(sys.argv[1]), int(sys.argv[2])
+for name, schema in (("heu-zpaillier", phe.SchemaType.ZPaillier), ("heu-ou", phe.SchemaType.OU)):
+    kit = hnp.setup(schema, bits)
+    enc, dec, ev = kit.encryptor(), kit.decryptor(), kit.evaluator()
+    params = phe.IntegerEncoderParams(1)
+    pt = kit.array(np.arange(n, dtype=np.int64), params)
+    k = kit.array(np.full(n, 12345678901, dtype=np.int64), params)
+    t = time.perf_counter(); ct = enc.encrypt(pt); te = time.perf_counter() - t
+    t = time.perf_counter(); s = ev.add(ct, ct); ta = time.perf_counter() - t
+    t = time.perf_counter(); m = ev.mul(ct, k); tm = time.perf_counter() - t
+    t = time.perf_counter(); d = dec.decrypt(ct); td = time.perf_counter() - t
+    assert [int(d[i].to_bytes(16, "little")[0]) for i in range(3)] == [0, 1, 2]
+    print(json.dumps({"scheme": name, "enc_per_s": n / te, "dec_per_s": n / td,
+                      "add_per_s": n / ta, "mul_plain_per_s": n / tm}))
 """
 
 
@@ -86,6 +109,14 @@ def measure_phe(python: str, bits: int, batch: int) -> dict[str, Any]:
             **{k: round(v) for k, v in rates.items()}, "threads": 1, "batch": batch}
 
 
+def measure_heu(python: str, bits: int, batch: int) -> list[dict[str, Any]]:
+    out = subprocess.run([python, "-c", HEU_SCRIPT, str(bits), str(batch)], check=True,
+                         capture_output=True, text=True, timeout=3600)
+    lines = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return [{"bench": "he", "scheme": r.pop("scheme"), "bits": bits,
+             **{k: round(v) for k, v in r.items()}, "batch": batch} for r in lines]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench he", description=__doc__)
     add_common(parser)
@@ -96,6 +127,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--peer-python", default=None,
                         help="python of a venv with python-paillier: measure phe in this run")
     parser.add_argument("--peer-batch", type=int, default=200)
+    parser.add_argument("--heu-python", default=None,
+                        help="python of a venv with sf-heu: measure HEU in this run")
     args = parser.parse_args(argv)
     for scheme in args.schemes.split(","):
         if scheme not in ("paillier", "ou"):
@@ -103,6 +136,9 @@ def main(argv: list[str]) -> int:
         emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads), args.json)
     if args.peer_python:
         emit(measure_phe(args.peer_python, args.bits, args.peer_batch), args.json)
+    if args.heu_python:
+        for rec in measure_heu(args.heu_python, args.bits, args.batch):
+            emit(rec, args.json)
     return 0
 
 
