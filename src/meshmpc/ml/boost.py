@@ -87,7 +87,7 @@ class PartnerSource:
     def __init__(self, ctx: Context, party: str, crypto: BankCrypto, n_features: int):
         self.ctx, self.party, self.crypto = ctx, party, crypto
         self._n_features = n_features
-        self._counts: dict[int, int] = {}
+        self._sums: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def n_features(self) -> int:
         return self._n_features
@@ -104,25 +104,30 @@ class PartnerSource:
 
     async def candidates(self, assign: np.ndarray, plans: list[NodePlan]
                          ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        msg = {"op": "level", "plans": [[q.node, q.parent, q.sibling] for q in plans]}
-        await self.ctx.send(self.party, "cmd", msg)
+        """Direct nodes from the partner; their siblings here, as parent minus sibling."""
+        direct = [q.node for q in plans if q.direct]
+        await self.ctx.send(self.party, "cmd", {"op": "level", "nodes": direct})
         await self.ctx.send(self.party, "assign", assign)
         counts = await self.ctx.recv(self.party, "counts")
         data = await self.ctx.recv(self.party, "cand")
         k = self.crypto.packing.per_plaintext if self.crypto.packing else 1
-        if len(counts) != len(plans) or any(not 0 <= int(c) <= 1 << 24 for c in counts):
+        if len(counts) != len(direct) or len(set(counts)) > 1 or any(
+                not 0 <= int(c) <= 1 << 24 for c in counts):
             raise BoostProtocolError(f"ml.boost: party {self.party} sent a bad candidate list")
         need = sum(-(-int(c) // k) for c in counts)
         if data.shape[0] != need:
             raise BoostProtocolError(f"ml.boost: party {self.party} sent {data.shape[0]} "
                                      f"ciphertexts, expected {need}")
-        out, at = {}, 0
-        for plan, count in zip(plans, counts, strict=True):
+        at = 0
+        for node, count in zip(direct, counts, strict=True):
             m = -(-int(count) // k)
-            out[plan.node] = self.crypto.decode(data[at:at + m], int(count))
-            self._counts[plan.node] = int(count)
+            self._sums[node] = self.crypto.decode(data[at:at + m], int(count))
             at += m
-        return out
+        for q in plans:
+            if not q.direct:
+                (pg, ph), (sg, sh) = self._sums[q.parent], self._sums[q.sibling]
+                self._sums[q.node] = (pg - sg, ph - sh)
+        return {q.node: self._sums[q.node] for q in plans}
 
     async def split(self, assign: np.ndarray, chosen: dict[int, int]
                     ) -> dict[int, tuple[np.ndarray, int]]:
@@ -138,6 +143,7 @@ class PartnerSource:
         return out
 
     async def end_tree(self) -> None:
+        self._sums.clear()
         await self.ctx.send(self.party, "cmd", {"op": "end_tree"})
 
 
@@ -228,8 +234,6 @@ class PartnerState:
     def __init__(self, x: np.ndarray, bank: str):
         self.x, self.bank = x, bank
         self.records: list[tuple[int, int]] = []
-        self.hist: dict[int, np.ndarray] = {}
-        self.ids: dict[int, np.ndarray] = {}
 
     def setup(self, msg: dict[str, Any]) -> None:
         self.p = BoostParams(**{**msg["params"], "goss": msg["params"].get("goss")})
@@ -253,55 +257,48 @@ class PartnerState:
         self.sample[rows] = True
         self.slot, self.k = int(msg["slot"]), int(msg["k"])
         feats = msg["features"]
-        self.features = None if feats is None else np.asarray(feats, dtype=np.int64)
-        self.hist.clear()
-        self.ids.clear()
+        nb = self.p.bins + 1
+        f_idx, b_idx = np.nonzero(np.arange(nb)[None, :] < self.per_feature[:, None] - 1)
+        if feats is not None:
+            keep = np.isin(f_idx, np.asarray(feats, dtype=np.int64))
+            f_idx, b_idx = f_idx[keep], b_idx[keep]
+        # One random order of this tree's candidates, kept for every node of the tree so
+        # that the bank can subtract sibling sums itself (see protocols/secureboost.md).
+        perm = random_permutation(f_idx.size)
+        self.tree_ids = np.stack([f_idx[perm], b_idx[perm]], axis=1)
+        self.nodes: set[int] = set()
 
-    def level(self, plans: list[list[int]], assign: np.ndarray) -> tuple[list[int], np.ndarray]:
+    def level(self, plans: list[int], assign: np.ndarray) -> tuple[list[int], np.ndarray]:
         if assign.shape != (self.x.shape[0],):
             raise BoostProtocolError("ml.boost: node assignment does not cover this party's rows")
         self.assign = assign
         counts, parts = [], []
-        for node, parent, sibling in plans:
-            if parent < 0:
-                rows = np.nonzero((assign == node) & self.sample)[0]
-                sums, _ = self.pk.histogram(self.cts, rows, self.bins, self.p.bins + 1)
-                self.hist[node] = sums.data.reshape(self.bins.shape[0], self.p.bins + 1, -1)
-            else:
-                par, sib = self.hist[parent], self.hist[sibling]
-                shape = par.shape
-                d = self.pk.sub(self.pk.wrap(par.reshape(-1, shape[2])),
-                                self.pk.wrap(sib.reshape(-1, shape[2])))
-                self.hist[node] = d.data.reshape(shape)
-            packed, count = self._candidates(node)
-            counts.append(count)
+        for node in plans:
+            rows = np.nonzero((assign == node) & self.sample)[0]
+            sums, _ = self.pk.histogram(self.cts, rows, self.bins, self.p.bins + 1)
+            packed = self._candidates(sums.data.reshape(self.bins.shape[0], self.p.bins + 1, -1))
+            self.nodes.add(int(node))
+            counts.append(int(self.tree_ids.shape[0]))
             parts.append(packed)
         return counts, np.vstack(parts) if parts else np.zeros((0, self.pk.ct_limbs), np.uint64)
 
-    def _candidates(self, node: int) -> tuple[np.ndarray, int]:
-        hist = self.hist[node]
+    def _candidates(self, hist: np.ndarray) -> np.ndarray:
+        """Cumulative "bin <= b" sums in this tree's candidate order, packed, re-randomised."""
         nf, nb, width = hist.shape
+        if self.tree_ids.shape[0] == 0:
+            return np.zeros((0, width), np.uint64)
         cum = hist.copy()
-        for b in range(1, nb):
-            cum[:, b] = self.pk.add(self.pk.wrap(cum[:, b - 1]), self.pk.wrap(cum[:, b])).data
-        f_idx, b_idx = np.nonzero(np.arange(nb)[None, :] < self.per_feature[:, None] - 1)
-        if self.features is not None:
-            keep = np.isin(f_idx, self.features)
-            f_idx, b_idx = f_idx[keep], b_idx[keep]
-        perm = random_permutation(f_idx.size)
-        self.ids[node] = np.stack([f_idx[perm], b_idx[perm]], axis=1)
-        if f_idx.size == 0:
-            return np.zeros((0, width), np.uint64), 0
-        cts = self.pk.wrap(np.ascontiguousarray(cum[f_idx[perm], b_idx[perm]]))
-        packed = self.pk.rerandomize(self.pk.pack(cts, self.k, self.slot))
-        return packed.data, int(f_idx.size)
+        for j in range(1, nb):
+            cum[:, j] = self.pk.add(self.pk.wrap(cum[:, j - 1]), self.pk.wrap(cum[:, j])).data
+        cts = self.pk.wrap(np.ascontiguousarray(cum[self.tree_ids[:, 0], self.tree_ids[:, 1]]))
+        return self.pk.rerandomize(self.pk.pack(cts, self.k, self.slot)).data
 
     def split(self, chosen: list[list[int]]) -> dict[str, Any]:
         records, masks = [], []
+        ids = self.tree_ids
         for node, cand in chosen:
-            ids = self.ids.get(int(node))
-            if ids is None or not 0 <= int(cand) < ids.shape[0]:
-                raise BoostProtocolError(f"ml.boost: split of unknown node/candidate {node}/{cand}")
+            if not 0 <= int(cand) < ids.shape[0]:
+                raise BoostProtocolError(f"ml.boost: split of unknown candidate {cand}")
             f, b = (int(v) for v in ids[int(cand)])
             rows = np.nonzero(self.assign == int(node))[0]
             self.records.append((f, b))
@@ -326,13 +323,13 @@ async def train_partner(ctx: Context, x: np.ndarray, bank: str,
             st.begin_tree(msg, np.asarray(rows), np.asarray(cts))
         elif op == "level":
             assign = await ctx.recv(bank, "assign")
-            counts, data = st.level(msg["plans"], np.asarray(assign))
+            counts, data = st.level([int(v) for v in msg["nodes"]], np.asarray(assign))
             await ctx.send(bank, "counts", counts)
             await ctx.send(bank, "cand", data)
         elif op == "split":
             await ctx.send(bank, "masks", st.split(msg["chosen"]))
         elif op == "end_tree":
-            st.hist.clear()
+            st.nodes = set()
         elif op == "done":
             return _partner_model(st, msg["used"], names, msg.get("importance", {}))
         else:
