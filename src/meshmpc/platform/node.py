@@ -78,6 +78,10 @@ class NodeConfig:
                 raise ConfigError(path, key, f"unknown setting{hint}")
         if "party" not in raw:
             raise ConfigError(path, "party", "missing: the party id of this node")
+        for name, days in (raw.get("purposes") or {}).items():
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise ConfigError(path, f"purposes.{name}", "must be a whole number of days "
+                                  "(how long artefacts of that purpose are kept)")
         return cls(directory=directory, **raw)
 
     def dump(self) -> str:
