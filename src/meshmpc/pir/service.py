@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from meshmpc.data.keynorm import KeyRule, normalise
 from meshmpc.data.loaders import load_table
 from meshmpc.net import Context
-from meshmpc.net.errors import AuthenticationError, ConnectTimeoutError, NetworkError
+from meshmpc.net.errors import ConnectTimeoutError, HandshakeRejected, NetworkError
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.link import Link
 from meshmpc.net.mesh import SubgroupMesh
@@ -52,15 +52,6 @@ HELLO = "pir/service-hello"
 BUSY_RETRY_S = 0.2
 
 
-def _address(entry: Any, listen: bool) -> tuple[str, int]:
-    """``listen`` (when the config has it) or ``address`` of a party, as host and port."""
-    text = getattr(entry, "listen", None) if listen else None
-    if isinstance(text, str) and text:
-        host, _, port = text.rpartition(":")
-        return host.strip("[]"), int(port)
-    return entry.host, entry.port
-
-
 def _reset_peer(mesh: TcpMesh, peer: str) -> None:
     """Forget a finished session's failure and leftovers, so the peer can come back."""
     box = mesh.mailbox
@@ -70,45 +61,50 @@ def _reset_peer(mesh: TcpMesh, peer: str) -> None:
     mesh.stats[peer] = LinkStats()
 
 
-def _refuse(link: Link, reason: str) -> None:
-    """Close a new link without touching the mailbox of the party's running session."""
-    peer = link.peer
-    link.peer = None  # a failing link fails its peer's mailbox; this one must not
-    link._fail(AuthenticationError(peer, reason))  # noqa: SLF001 - no public refuse yet
-
-
 class ServiceMesh(TcpMesh):
-    """The server's end: listen forever, one session per authenticated client link."""
+    """The server's end: listen forever, one session per authenticated client link.
+
+    It keeps the mesh's pre-authentication limits (the accept path, pending
+    handshake cap, deadlines) and decides in ``check_claim`` who may connect:
+    a listed client with no session running. A refused client learns only
+    that it was rejected (before authentication nothing more is said) and
+    retries while its deadline lasts.
+    """
 
     def __init__(self, config: Any, party: str, identity: IdentityKey,
                  clients: list[str]) -> None:
-        super().__init__(config, party, identity)
+        super().__init__(config, party, identity, on_waiting=None)
         self.clients = list(clients)
         self.sessions: asyncio.Queue[str] = asyncio.Queue()
 
     async def start(self) -> None:
         """Listen only: clients dial the server."""
         loop = asyncio.get_running_loop()
-        host, port = _address(self.config.party(self.party), listen=True)
-        self._server = await loop.create_server(lambda: Link(self, dialer=False), host=host,
-                                                port=port, reuse_address=True)
+        host, port = self.config.party(self.party).bind
+        self._server = await loop.create_server(self._accept, host=host, port=port,
+                                                reuse_address=True)
 
-    def link_ready(self, link: Link) -> None:
+    def check_claim(self, peer: str, dialer: bool) -> None:
+        if dialer or peer == self.party or peer not in self.config.party_ids:
+            raise HandshakeRejected(peer, "claims a party that cannot be a client here")
+        if peer not in self.clients:
+            raise HandshakeRejected(peer, f"is not a client of this PIR server (clients: "
+                                          f"{self.clients})")
+        if peer in self.links:
+            raise HandshakeRejected(peer, "busy: a session with this party is running")
+
+    def link_authenticated(self, link: Link) -> bool:
         peer = link.peer
         assert peer is not None
-        if peer not in self.clients:
-            _refuse(link, f"is not a client of this PIR server (clients: {self.clients})")
-            return
+        self._pending.pop(link, None)
         if peer in self.links:
-            _refuse(link, "busy: a session with this party is running; retry when it ends")
-            return
+            return False
         _reset_peer(self, peer)
+        link.registered = True
         link.stats = self.stats[peer]
         self.links[peer] = link
         self.sessions.put_nowait(peer)
-
-    def link_failed(self, link: Link, error: NetworkError) -> None:
-        """A failed link ends its session (its pending receives fail)."""
+        return True
 
     async def end_session(self, peer: str) -> None:
         """Close the session's link and make room for the peer's next one."""
@@ -124,47 +120,49 @@ class ClientMesh(TcpMesh):
     """The client's end: dial the server only; retry while it is busy with us."""
 
     def __init__(self, config: Any, party: str, identity: IdentityKey, server: str) -> None:
-        super().__init__(config, party, identity)
+        super().__init__(config, party, identity, parties=[party, server], on_waiting=None)
         self.server = server
-        self.parties = sorted({party, server}, key=config.party_ids.index)
-        self.peers = [server]
-        self.stats = {server: LinkStats()}
         self.hello: Any = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        host, port = _address(self.config.party(self.server), listen=False)
-        deadline = loop.time() + self.config.connect_timeout_s
+        entry = self.config.party(self.server)
+        host, port = entry.host, entry.port
+        deadline = loop.time() + self.connect_timeout_s
         last = ""
-        link: Any = None
         while loop.time() < deadline:
+            link: Any = None
             try:
                 _, link = await loop.create_connection(
                     lambda: Link(self, dialer=True, expected_peer=self.server), host, port)
                 await link.ready
-                # accepted only once the server opens the session: a busy server
-                # (a session with this party is running) closes the link instead
+                # accepted only once the server opens the session
                 self.hello = await self.recv(self.server, HELLO)
                 return
             except (OSError, NetworkError) as exc:
-                if isinstance(exc, AuthenticationError) and "busy" not in str(exc):
-                    raise
                 last = str(exc)
-                with contextlib.suppress(Exception):
-                    await link.close()
+                if link is not None:
+                    with contextlib.suppress(Exception):
+                        await link.close()
                 self.links.pop(self.server, None)
                 _reset_peer(self, self.server)
                 await asyncio.sleep(BUSY_RETRY_S)
         raise ConnectTimeoutError(self.server, f"no session with {host}:{port} within "
-                                               f"{self.config.connect_timeout_s:g} s (last: "
-                                               f"{last}; a server that does not list this "
-                                               f"party as --client closes the link)")
+                                               f"{self.connect_timeout_s:g} s (last: {last}; a "
+                                               f"server that does not list this party as "
+                                               f"--client, or is busy with it, refuses the link)")
 
-    def link_ready(self, link: Link) -> None:
+    def check_claim(self, peer: str, dialer: bool) -> None:
+        if not dialer or peer != self.server:
+            raise HandshakeRejected(peer, "a PIR client accepts only its own dial to the server")
+
+    def link_authenticated(self, link: Link) -> bool:
+        if link.peer != self.server or self.server in self.links:
+            return False
+        link.registered = True
+        link.stats = self.stats[self.server]
         self.links[self.server] = link
-
-    def link_failed(self, link: Link, error: NetworkError) -> None:
-        """Failures reach the caller through ``link.ready`` or the mailbox."""
+        return True
 
 
 @dataclass(frozen=True)
