@@ -21,11 +21,14 @@ def register_keygen(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--party", required=True, help="party id, e.g. bank")
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the key files")
+    parser.add_argument("--suite", choices=["default", "gm"], default="default",
+                        help="link suite: default (Ed25519) or gm (SM2); the cluster's "
+                        "[cluster] suite must match")
     parser.set_defaults(func=_keygen)
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    identity = IdentityKey.generate(args.party)
+    identity = IdentityKey.generate(args.party, getattr(args, "suite", "default"))
     private_path, public_path = identity.save(args.out)
     print(f"private key: {private_path} (mode 0600, keep it on this node)")
     print(f"public key:  {public_path}")
