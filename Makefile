@@ -10,10 +10,11 @@ OUT    ?= out/demo
 
 .PHONY: demo test bench install build lint typecheck clean system-deps fuzz
 
-# Debian packages the suite uses (a PostgreSQL server for the node tests). Installed when
+# Debian packages the suite uses (a PostgreSQL server for the node tests; libgcrypt20 for
+# fast SM4-GCM in the gm link suite, which falls back to OpenSSL without it). Installed when
 # missing and running as root (as CI does); otherwise the tests that need them are skipped
 # and say which command installs them.
-DEB_TEST := postgresql
+DEB_TEST := postgresql libgcrypt20
 
 demo: build
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)

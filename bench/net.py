@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
+from meshmpc.crypto.gm import sm4_backend
 from meshmpc.net.check import ping, pong
 from meshmpc.net.context import Context
 from meshmpc.net.eventloop import loop_kind
@@ -87,6 +88,8 @@ def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> N
     """Bulk and small-message figures of one link suite."""
     common = {"loop": loop_kind(args.loop), "encrypted": True, "suite": suite,
               "cipher": CIPHERS[suite], **wan_fields(args)}
+    if suite == "gm":
+        common["sm4_library"] = sm4_backend()
     wan = wan_profile(args)
     bulk = [
         run_local(PARTIES, "meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends},

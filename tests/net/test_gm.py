@@ -20,7 +20,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from gmalglib.sm2 import SM2
 
-from meshmpc.crypto.gm import SM2_UID, Sm2PublicKey, Sm2SigningKey, Sm4Gcm, hkdf_sm3, sm3
+from meshmpc.crypto.gm import (
+    SM2_UID,
+    GcryptSm4Gcm,
+    OpenSslSm4Gcm,
+    Sm2PublicKey,
+    Sm2SigningKey,
+    _gcrypt,
+    hkdf_sm3,
+    sm3,
+    sm4_backend,
+)
 from meshmpc.errors import ConfigError
 from meshmpc.net import framing
 from meshmpc.net.config import load_config, parse_config
@@ -96,9 +106,24 @@ def test_sm2_key_exchange_agrees_only_with_the_right_keys() -> None:
         alice.end_key_exchange(ta, b"\x04" + bytes(64), bob.public_key, False, 32)
 
 
-def test_sm4_gcm_matches_openssl_and_detects_tampering() -> None:
+def _backends(key: bytes) -> list[GcryptSm4Gcm | OpenSslSm4Gcm]:
+    lib = _gcrypt()
+    return [OpenSslSm4Gcm(key)] + ([GcryptSm4Gcm(lib, key)] if lib is not None else [])
+
+
+def test_libgcrypt_is_used_where_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sm4_backend() == ("libgcrypt" if _gcrypt() is not None else "openssl")
+    monkeypatch.setenv("MESHMPC_SM4", "openssl")
+    assert sm4_backend() == "openssl"
+
+
+@pytest.mark.parametrize("backend", [0, 1], ids=["openssl", "libgcrypt"])
+def test_sm4_gcm_matches_openssl_and_detects_tampering(backend: int) -> None:
     key, nonce, aad = os.urandom(16), os.urandom(12), b"header"
-    aead = Sm4Gcm(key)
+    engines = _backends(key)
+    if backend >= len(engines):
+        pytest.skip("libgcrypt >= 1.9 not installed")
+    aead = engines[backend]
     for size in [0, 1, 15, 16, 17, 1000, 1 << 16]:
         plain = os.urandom(size)
         sealed = aead.encrypt(nonce, plain, aad)
@@ -154,7 +179,7 @@ def _sessions() -> tuple[SessionCipher, SessionCipher, Handshake]:
 
 def test_gm_handshake_derives_matching_fresh_sm4_keys() -> None:
     ca, cb, ha = _sessions()
-    assert isinstance(ca._send, Sm4Gcm)
+    assert isinstance(ca._send, GcryptSm4Gcm | OpenSslSm4Gcm)
     assert cb.open(_record(ca.seal(framing.BATCH, b"hello"))) == b"hello"
     assert ca.open(_record(cb.seal(framing.BATCH, b"back"))) == b"back"
     other, _, ha2 = _sessions()

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -39,7 +40,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from nacl.bindings import crypto_box_keypair, crypto_scalarmult
 from nacl.exceptions import BadSignatureError
 
-from meshmpc.crypto.gm import Sm2PublicKey, Sm2SigningKey, Sm4Gcm, hkdf_sm3, sm3
+from meshmpc.crypto.gm import GmAead, Sm2PublicKey, Sm2SigningKey, Sm4Gcm, hkdf_sm3, sm3
 from meshmpc.net import framing
 from meshmpc.net.errors import (
     AuthenticationError,
@@ -186,7 +187,7 @@ class Handshake:
     def session(self, peer: str) -> SessionCipher:
         """Derive this link's fresh directional keys (after :meth:`verify_peer`)."""
         assert self.peer_hello is not None and self._pinned is not None
-        make: type[AESGCM] | type[Sm4Gcm]
+        make: Callable[[bytes], AESGCM | GmAead]
         if self.suite == "gm":
             dialer_key, listener_key = self._gm_keys(peer)
             make = Sm4Gcm
@@ -225,7 +226,7 @@ class SessionCipher:
     """An AEAD (AES-256-GCM, or SM4-GCM in the gm suite) in each direction, with the
     record counter as nonce."""
 
-    def __init__(self, send: AESGCM | Sm4Gcm, recv: AESGCM | Sm4Gcm, peer: str) -> None:
+    def __init__(self, send: AESGCM | GmAead, recv: AESGCM | GmAead, peer: str) -> None:
         self._send = send
         self._recv = recv
         self.peer = peer
