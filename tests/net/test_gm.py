@@ -262,3 +262,14 @@ def test_gm_record_tampering_is_detected() -> None:
     assert receiver.open(_record(good)) == b"payload" * 10
     with pytest.raises(ReplayedFrameError):
         receiver.open(_record(good))
+
+
+def test_gm_identity_has_no_ed25519_key_for_the_platform() -> None:
+    gm = IdentityKey.generate("bank", "gm")
+    with pytest.raises(ConfigError, match="SM2 \\(gm suite\\) key"):
+        _ = gm.signing_key
+    assert IdentityKey.generate("bank").signing_key is not None
+    from meshmpc.net.keys import public_key_from_b64
+
+    with pytest.raises(ValueError, match="expected an Ed25519 key"):
+        public_key_from_b64(gm.public_b64)

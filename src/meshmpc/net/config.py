@@ -42,7 +42,7 @@ from meshmpc.net.framing import DEFAULT_MAX_FRAME
 from meshmpc.net.keys import (
     SUITES,
     PublicKey,
-    public_key_from_b64,
+    pinned_key_from_b64,
     public_key_suite,
     public_key_to_b64,
 )
@@ -335,7 +335,7 @@ def _party(index: int, doc: Any, path: Path | None) -> PartyConfig:
         _host_port(doc, "listen", path, where) if "listen" in doc else (None, None)
     )
     try:
-        public_key = public_key_from_b64(_string(doc, "public_key", path, where))
+        public_key = pinned_key_from_b64(_string(doc, "public_key", path, where))
     except ValueError as exc:
         raise ConfigError(path, f"{where}.public_key", f"not a base64 public key: {exc}") from exc
     key_file = doc.get("key_file")

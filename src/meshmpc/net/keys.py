@@ -30,7 +30,7 @@ class IdentityKey:
     """A party's long-term signing key."""
 
     party: str
-    signing_key: SigningKey | Sm2SigningKey
+    key: SigningKey | Sm2SigningKey
 
     @classmethod
     def generate(cls, party: str, suite: str = "default") -> IdentityKey:
@@ -41,22 +41,32 @@ class IdentityKey:
 
     @property
     def suite(self) -> str:
-        return "gm" if isinstance(self.signing_key, Sm2SigningKey) else "default"
+        return "gm" if isinstance(self.key, Sm2SigningKey) else "default"
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """The Ed25519 key of a default-suite identity (the platform's audit log and
+        peering sign with it); a gm identity has none."""
+        if not isinstance(self.key, SigningKey):
+            raise ConfigError(
+                f"{self.party}.key", "key_file", f"{self.party}'s identity is an SM2 (gm "
+                "suite) key; this feature needs an Ed25519 key from `meshmpc keygen`")
+        return self.key
 
     @property
     def public_key(self) -> PublicKey:
-        if isinstance(self.signing_key, Sm2SigningKey):
-            return self.signing_key.public_key
-        return self.signing_key.verify_key
+        if isinstance(self.key, Sm2SigningKey):
+            return self.key.public_key
+        return self.key.verify_key
 
     @property
     def public_b64(self) -> str:
         return public_key_to_b64(self.public_key)
 
     def sign(self, message: bytes) -> bytes:
-        if isinstance(self.signing_key, Sm2SigningKey):
-            return self.signing_key.sign(message)
-        return bytes(self.signing_key.sign(message).signature)
+        if isinstance(self.key, Sm2SigningKey):
+            return self.key.sign(message)
+        return bytes(self.key.sign(message).signature)
 
     def save(self, directory: Path) -> tuple[Path, Path]:
         """Write ``<party>.key`` (mode 0600) and ``<party>.pub``; refuse to overwrite a key."""
@@ -68,7 +78,7 @@ class IdentityKey:
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             prefix = _SM2_PREFIX if self.suite == "gm" else ""
-            fh.write(prefix + base64.b64encode(bytes(self.signing_key)).decode() + "\n")
+            fh.write(prefix + base64.b64encode(bytes(self.key)).decode() + "\n")
         public_path.write_text(self.public_b64 + "\n")
         return private_path, public_path
 
@@ -100,12 +110,20 @@ def public_key_suite(key: PublicKey) -> str:
     return "gm" if isinstance(key, Sm2PublicKey) else "default"
 
 
-def public_key_from_b64(text: str) -> PublicKey:
-    """Parse a base64 public key: 32 bytes are Ed25519, 65 an SM2 point; raises
-    ValueError when malformed."""
+def pinned_key_from_b64(text: str) -> PublicKey:
+    """Parse a pinned key of either suite: 32 bytes are Ed25519, 65 an SM2 point;
+    raises ValueError when malformed."""
     raw = base64.b64decode(text, validate=True)
     if len(raw) == SM2_PUBLIC_SIZE:
         return Sm2PublicKey(raw)
     if len(raw) != 32:
         raise ValueError(f"expected 32 (Ed25519) or {SM2_PUBLIC_SIZE} (SM2) bytes, got {len(raw)}")
     return VerifyKey(raw)
+
+
+def public_key_from_b64(text: str) -> VerifyKey:
+    """Parse a base64 Ed25519 public key; raises ValueError when malformed."""
+    key = pinned_key_from_b64(text)
+    if not isinstance(key, VerifyKey):
+        raise ValueError("expected an Ed25519 key (32 bytes), got an SM2 key")
+    return key

@@ -126,8 +126,8 @@ class Handshake:
         self.dialer = dialer
         self.suite = identity.suite
         self._pinned: PublicKey | None = None
-        if isinstance(identity.signing_key, Sm2SigningKey):
-            self._eph_secret, self._eph_public = identity.signing_key.begin_key_exchange()
+        if isinstance(identity.key, Sm2SigningKey):
+            self._eph_secret, self._eph_public = identity.key.begin_key_exchange()
         else:
             self._eph_public, self._eph_secret = crypto_box_keypair()
         self.own_hello = pack_hello(identity.party, fingerprint, self._eph_public, self.suite)
@@ -205,7 +205,7 @@ class Handshake:
 
     def _gm_keys(self, peer: str) -> tuple[bytes, bytes]:
         assert self.peer_hello is not None and isinstance(self._pinned, Sm2PublicKey)
-        signing_key = self.identity.signing_key
+        signing_key = self.identity.key
         assert isinstance(signing_key, Sm2SigningKey)
         try:
             shared = signing_key.end_key_exchange(
