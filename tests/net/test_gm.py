@@ -273,3 +273,16 @@ def test_gm_identity_has_no_ed25519_key_for_the_platform() -> None:
 
     with pytest.raises(ValueError, match="expected an Ed25519 key"):
         public_key_from_b64(gm.public_b64)
+
+
+def test_keygen_cli_makes_an_sm2_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "meshmpc.cli", "keygen", "--party", "bank", "--suite", "gm",
+         "--out", str(tmp_path)], capture_output=True, text=True, check=True,
+    ).stdout
+    key = IdentityKey.load("bank", tmp_path / "bank.key")
+    assert key.suite == "gm" and key.public_b64 in out
+    assert (tmp_path / "bank.key").stat().st_mode & 0o077 == 0
