@@ -11,10 +11,11 @@ OUT    ?= out/demo
 .PHONY: demo test bench install build lint typecheck clean system-deps runtime-deps deb-install fuzz
 
 # Debian packages: libsodium23 (the system libsodium with ristretto255, for the OPRF kernels)
-# for everything; a PostgreSQL server for the node tests. Installed when missing and running as
+# for everything; a PostgreSQL server for the node tests; libgcrypt20 for fast SM4-GCM in
+# the gm link suite (which falls back to OpenSSL without it). Installed when missing and running as
 # root (as CI does); otherwise the set-up says which command installs them.
 DEB_RUNTIME := libsodium23
-DEB_TEST := postgresql
+DEB_TEST := postgresql libgcrypt20
 DEB_BENCH := hey wrk
 
 demo: build

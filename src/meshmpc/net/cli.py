@@ -48,6 +48,9 @@ def register_keygen(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--listen", default=None,
                         help="HOST:PORT this party binds (default: 0.0.0.0 and the address's "
                         "port; written only when the config format supports it)")
+    parser.add_argument("--suite", choices=["default", "gm"], default="default",
+                        help="link suite: default (Ed25519) or gm (SM2); the cluster's "
+                        "[cluster] suite must match")
     parser.set_defaults(func=_keygen)
 
 
@@ -58,7 +61,7 @@ def _keygen(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{private_path} exists: party {party} already has a key; keep "
                               f"using it, or move it away first to make a new one (peers "
                               f"must then update its public_key)")
-    identity = IdentityKey.generate(party)
+    identity = IdentityKey.generate(party, getattr(args, "suite", "default"))
     private_path, public_path = identity.save(args.out)
     print(f"# private key: {private_path} (mode 0600, keep it on this node)")
     print(f"# public key:  {public_path}")

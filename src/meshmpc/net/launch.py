@@ -90,6 +90,7 @@ def run_local(
     directory: Path | None = None,
     env: dict[str, str] | None = None,
     pin_cpus: bool = False,
+    suite: str = "default",
 ) -> dict[str, Any]:
     """Run ``target`` once per party, each in its own process; return {party: result}.
 
@@ -97,10 +98,11 @@ def run_local(
     ``wall_s`` of that party's process. ``pin_cpus`` pins party i to CPU
     ``i mod ncpu``, as parties on separate machines would not share a core
     (benchmarks use it so the scheduler's placement does not add noise).
+    ``suite`` picks the link suite ("default" or "gm") of the local cluster.
     """
     with tempfile.TemporaryDirectory(prefix="meshmpc-") as tmp:
         work = Path(directory or tmp)
-        config, _ = make_local_cluster(list(parties), work, wan=wan)
+        config, _ = make_local_cluster(list(parties), work, wan=wan, suite=suite)
         assert config.path is not None
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))

@@ -27,8 +27,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nacl.signing import VerifyKey
-
 from meshmpc.net.config import ClusterConfig, WanProfile
 from meshmpc.net.errors import (
     ConfigMismatchError,
@@ -36,7 +34,7 @@ from meshmpc.net.errors import (
     HandshakeRejected,
     NetworkError,
 )
-from meshmpc.net.keys import IdentityKey
+from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.link import Link, one_line
 from meshmpc.net.log import RateLimit, event
 from meshmpc.net.mesh import Mesh
@@ -226,7 +224,7 @@ class TcpMesh(Mesh):
 
     # ----- LinkOwner: what links ask of their mesh -------------------------------
 
-    def pinned_key(self, peer: str) -> VerifyKey:
+    def pinned_key(self, peer: str) -> PublicKey:
         return self.config.party(peer).public_key
 
     def check_claim(self, peer: str, dialer: bool) -> None:
