@@ -140,3 +140,19 @@ def psi_permutation(rand: npt.ArrayLike) -> npt.NDArray[np.int64]: ...
 def psi_cuckoo_insert(
     items: npt.ArrayLike, nbins: int, max_kicks: int = 500
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+
+# VOLE / OKVS family (_core_vole.pxi)
+OKVS_BAND: int
+def okvs_hash_into(
+    k_start: np.ndarray, k_band: np.ndarray, keys: np.ndarray, m: int, start: np.ndarray,
+    band: np.ndarray, path: int = -1,
+) -> None: ...
+def okvs_encode_into(
+    start: np.ndarray, band: np.ndarray, values: np.ndarray, m: int, out: np.ndarray
+) -> bool: ...
+def okvs_decode_into(
+    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray
+) -> None: ...
+def ea_compress_into(
+    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1
+) -> None: ...
