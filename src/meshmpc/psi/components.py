@@ -47,7 +47,7 @@ from meshmpc.psi.errors import PsiError
 from meshmpc.psi.job import job_from_options, run_job
 
 CONSTRUCTIONS = ("pairwise",)
-PROTOCOLS = ("kkrt", "ecdh")
+PROTOCOLS = ("kkrt", "rr22", "ecdh")
 ALIGN_PARAMS = ("construction", "protocol", "hub", "validate")
 
 LEAKAGE = {
