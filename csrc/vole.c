@@ -142,3 +142,62 @@ void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, uint
         }
     }
 }
+
+/* Nodes 0..half-1 of buf become nodes 0..2 half-1 of the next level. */
+static void ggm_level(const mm_aes_key *fixed, uint8_t *buf, size_t half, uint64_t tw,
+                      int path) {
+    for (size_t k = half; k-- > 0;) {
+        u128 v = load128(buf + 16 * k);
+        store128(buf + 32 * k, v);
+        store128(buf + 32 * k + 16, v);
+    }
+    mm_tccr_hash(fixed, tw, buf, buf, 2 * half, path);
+}
+
+static void parity_sums(const uint8_t *buf, size_t count, u128 *even, u128 *odd) {
+    u128 e = 0, o = 0;
+    for (size_t k = 0; k < count; k += 2) {
+        e ^= load128(buf + 16 * k);
+        o ^= load128(buf + 16 * k + 16);
+    }
+    *even = e;
+    *odd = o;
+}
+
+void mm_ggm_expand(const mm_aes_key *fixed, const uint8_t *roots, size_t t, int depth,
+                   uint64_t tw0, uint8_t *leaves, uint8_t *sums, int path) {
+    size_t width = (size_t)1 << depth;
+    for (size_t i = 0; i < t; i++) {
+        uint8_t *buf = leaves + 16 * width * i;
+        memcpy(buf, roots + 16 * i, 16);
+        for (int l = 1; l <= depth; l++) {
+            size_t half = (size_t)1 << (l - 1);
+            ggm_level(fixed, buf, half, tw0 + ((uint64_t)l << 40) + i * 2 * half, path);
+            u128 e, o;
+            parity_sums(buf, 2 * half, &e, &o);
+            store128(sums + 32 * ((size_t)depth * i + (size_t)(l - 1)), e);
+            store128(sums + 32 * ((size_t)depth * i + (size_t)(l - 1)) + 16, o);
+        }
+    }
+}
+
+void mm_ggm_punctured(const mm_aes_key *fixed, const int64_t *alpha, const uint8_t *chosen,
+                      size_t t, int depth, uint64_t tw0, uint8_t *leaves, int path) {
+    size_t width = (size_t)1 << depth;
+    for (size_t i = 0; i < t; i++) {
+        uint8_t *buf = leaves + 16 * width * i;
+        uint64_t a = (uint64_t)alpha[i];
+        memset(buf, 0, 16);
+        for (int l = 1; l <= depth; l++) {
+            size_t half = (size_t)1 << (l - 1);
+            ggm_level(fixed, buf, half, tw0 + ((uint64_t)l << 40) + i * 2 * half, path);
+            uint64_t parent = a >> (depth - l + 1), sibling = (a >> (depth - l)) ^ 1;
+            memset(buf + 32 * parent, 0, 32);
+            u128 e, o;
+            parity_sums(buf, 2 * half, &e, &o);
+            u128 known = (sibling & 1) ? o : e;
+            store128(buf + 16 * sibling,
+                     load128(chosen + 16 * ((size_t)depth * i + (size_t)(l - 1))) ^ known);
+        }
+    }
+}

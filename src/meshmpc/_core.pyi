@@ -156,3 +156,11 @@ def okvs_decode_into(
 def ea_compress_into(
     code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1
 ) -> None: ...
+def ggm_expand_into(
+    fixed: np.ndarray, roots: np.ndarray, depth: int, tw0: int, leaves: np.ndarray,
+    sums: np.ndarray, path: int = -1,
+) -> None: ...
+def ggm_punctured_into(
+    fixed: np.ndarray, alpha: np.ndarray, chosen: np.ndarray, depth: int, tw0: int,
+    leaves: np.ndarray, path: int = -1,
+) -> None: ...

@@ -80,3 +80,41 @@ def ea_compress_into(code_key, buf, out, int weight, int path=-1) -> None:
     cdef uint8_t* po = _kn_out(out, "out", 16 * n)
     with nogil:
         mm_ea_compress(k, pb, big_n, po, n, weight, path)
+
+
+cdef extern from "meshmpc/vole.h":
+    void mm_ggm_expand(const mm_aes_key *fixed, const uint8_t *roots, size_t t, int depth,
+                       uint64_t tw0, uint8_t *leaves, uint8_t *sums, int path) nogil
+    void mm_ggm_punctured(const mm_aes_key *fixed, const int64_t *alpha, const uint8_t *chosen,
+                          size_t t, int depth, uint64_t tw0, uint8_t *leaves, int path) nogil
+
+
+def ggm_expand_into(fixed, roots, int depth, uint64_t tw0, leaves, sums, int path=-1) -> None:
+    """t GGM trees: leaves (t * 2^depth blocks) and level parity sums (t * depth * 2)."""
+    cdef Py_ssize_t t = _kn_blocks(roots, "roots")
+    if not 1 <= depth <= 30:
+        raise ValueError(f"GGM depth {depth} out of range")
+    cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(fixed, "fixed", 176)
+    cdef const uint8_t* pr = _kn_in(roots, "roots", 16 * t)
+    cdef uint8_t* pl = _kn_out(leaves, "leaves", 16 * t * (1 << depth))
+    cdef uint8_t* ps = _kn_out(sums, "sums", 32 * t * depth)
+    with nogil:
+        mm_ggm_expand(k, pr, t, depth, tw0, pl, ps, path)
+
+
+def ggm_punctured_into(fixed, alpha, chosen, int depth, uint64_t tw0, leaves,
+                       int path=-1) -> None:
+    """Every leaf but alpha[i] of tree i from the off-path level sums (t * depth blocks)."""
+    if not isinstance(alpha, _kn_np.ndarray) or alpha.dtype != _kn_np.int64:
+        raise ValueError("alpha must be an int64 array")
+    cdef Py_ssize_t t = alpha.size
+    if not 1 <= depth <= 30:
+        raise ValueError(f"GGM depth {depth} out of range")
+    if t and (int(alpha.min()) < 0 or int(alpha.max()) >= (1 << depth)):
+        raise ValueError("a punctured point lies outside its tree")
+    cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(fixed, "fixed", 176)
+    cdef const int64_t* pa = <const int64_t*>_kn_in(alpha, "alpha", 8 * t)
+    cdef const uint8_t* pc = _kn_in(chosen, "chosen", 16 * t * depth)
+    cdef uint8_t* pl = _kn_out(leaves, "leaves", 16 * t * (1 << depth))
+    with nogil:
+        mm_ggm_punctured(k, pa, pc, t, depth, tw0, pl, path)

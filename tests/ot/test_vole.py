@@ -15,9 +15,11 @@ from meshmpc.ot.vole import (
     SilentVoleReceiver,
     SilentVoleSender,
     ggm_leaves,
+    ggm_leaves_reference,
     parameters,
     path_choices,
     punctured_leaves,
+    punctured_leaves_reference,
 )
 
 
@@ -30,7 +32,8 @@ def gf_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_punctured_tree_matches_every_leaf_but_alpha() -> None:
     prg = Prg(b"\x07" * 16)
     depth, t = 5, 9
-    leaves, sums = ggm_leaves(prg.blocks(t), depth)
+    roots = prg.blocks(t)
+    leaves, sums = ggm_leaves(roots, depth)
     alpha = np.arange(t, dtype=np.int64) * 3 % (1 << depth)
     pick = path_choices(alpha, depth)
     chosen = sums[np.arange(t)[:, None], np.arange(depth)[None, :], pick]
@@ -39,6 +42,9 @@ def test_punctured_tree_matches_every_leaf_but_alpha() -> None:
     mask[np.arange(t), alpha] = False
     assert np.array_equal(rebuilt[mask], leaves[mask])
     assert not rebuilt[~mask].any()
+    ref_leaves, ref_sums = ggm_leaves_reference(roots, depth)
+    assert np.array_equal(ref_leaves, leaves) and np.array_equal(ref_sums, sums)
+    assert np.array_equal(punctured_leaves_reference(alpha, depth, chosen), rebuilt)
 
 
 @pytest.mark.parametrize("n", [1, 5000, 1 << 20])

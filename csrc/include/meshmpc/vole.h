@@ -48,4 +48,16 @@ void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p
  * weight <= 8, N < 2^32. */
 void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, uint8_t *out,
                     size_t n, int weight, int path);
+
+/* GGM trees (punctured PRF of BCGI+19): each of the t roots doubles `depth`
+ * times, child k of tree i at level l being H(tw0 + (l << 40) + i 2^l + k, parent)
+ * with H the tweakable CR hash under the fixed key. leaves: t x 2^depth blocks;
+ * sums: t x depth x 2 blocks, the XOR of the even / odd nodes of each level. */
+void mm_ggm_expand(const mm_aes_key *fixed, const uint8_t *roots, size_t t, int depth,
+                   uint64_t tw0, uint8_t *leaves, uint8_t *sums, int path);
+/* The punctured side: alpha[i] is the unknown leaf of tree i, chosen holds the
+ * t x depth level sums of the side off the path; writes every leaf but
+ * alpha[i] (left zero). alpha[i] < 2^depth (the caller checks). */
+void mm_ggm_punctured(const mm_aes_key *fixed, const int64_t *alpha, const uint8_t *chosen,
+                      size_t t, int depth, uint64_t tw0, uint8_t *leaves, int path);
 #endif

@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
+from meshmpc.crypto.aes import FIXED_KEY_AES
 from meshmpc.crypto.hashing import tccr_hash
 from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
@@ -90,7 +91,25 @@ def _expand(nodes: U8, depth: int) -> U8:
 
 
 def ggm_leaves(roots: U8, depth: int) -> tuple[U8, U8]:
-    """(leaves (t, 2^d, 16), level sums (t, d, 2, 16): XOR of even / odd nodes)."""
+    """(leaves (t, 2^d, 16), level sums (t, d, 2, 16): XOR of even / odd nodes), in C."""
+    t = roots.shape[0]
+    leaves = np.empty((t, 1 << depth, 16), dtype=np.uint8)
+    sums = np.empty((t, depth, 2, 16), dtype=np.uint8)
+    _core.ggm_expand_into(FIXED_KEY_AES.round_keys, np.ascontiguousarray(roots), depth,
+                          GGM_TWEAKS, leaves, sums)
+    return leaves, sums
+
+
+def punctured_leaves(alpha: npt.NDArray[np.int64], depth: int, sums: U8) -> U8:
+    """Every leaf but alpha_i (left zero) from the off-path level sums (t, d, 16), in C."""
+    leaves = np.empty((alpha.shape[0], 1 << depth, 16), dtype=np.uint8)
+    _core.ggm_punctured_into(FIXED_KEY_AES.round_keys, np.ascontiguousarray(alpha),
+                             np.ascontiguousarray(sums), depth, GGM_TWEAKS, leaves)
+    return leaves
+
+
+def ggm_leaves_reference(roots: U8, depth: int) -> tuple[U8, U8]:
+    """numpy version of :func:`ggm_leaves` (tests compare the two)."""
     nodes = roots.reshape(-1, 1, 16)
     sums = np.empty((nodes.shape[0], depth, 2, 16), dtype=np.uint8)
     for level in range(1, depth + 1):
@@ -106,8 +125,8 @@ def path_choices(alpha: npt.NDArray[np.int64], depth: int) -> U8:
     return (1 - ((alpha[:, None] >> shifts[None, :]) & 1)).astype(np.uint8)
 
 
-def punctured_leaves(alpha: npt.NDArray[np.int64], depth: int, sums: U8) -> U8:
-    """Every leaf but alpha_i (left zero) from the off-path level sums (t, d, 16)."""
+def punctured_leaves_reference(alpha: npt.NDArray[np.int64], depth: int, sums: U8) -> U8:
+    """numpy version of :func:`punctured_leaves` (tests compare the two)."""
     t = alpha.shape[0]
     rows = np.arange(t)
     nodes = np.zeros((t, 1, 16), dtype=np.uint8)
