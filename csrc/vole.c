@@ -122,23 +122,27 @@ void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p
 
 #define EA_CHUNK 1024
 
-void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, uint8_t *out,
-                    size_t n, int weight, int path) {
-    u128 acc = 0;
+void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
+                    uint8_t *out, size_t n, int weight, int path) {
+    u128 acc[2] = {0, 0};
     for (size_t i = 0; i < big_n; i++) {
-        acc ^= load128(buf + 16 * i);
-        store128(buf + 16 * i, acc);
+        for (size_t c = 0; c < width; c++) {
+            acc[c] ^= load128(buf + 16 * (width * i + c));
+            store128(buf + 16 * (width * i + c), acc[c]);
+        }
     }
     uint32_t words[8 * EA_CHUNK];
     for (size_t j0 = 0; j0 < n; j0 += EA_CHUNK) {
-        size_t c = n - j0 < EA_CHUNK ? n - j0 : EA_CHUNK;
-        mm_aes128_ctr(code_key, 2 * (uint64_t)j0, (uint8_t *)words, 2 * c, path);
-        for (size_t j = 0; j < c; j++) {
+        size_t cnt = n - j0 < EA_CHUNK ? n - j0 : EA_CHUNK;
+        mm_aes128_ctr(code_key, 2 * (uint64_t)j0, (uint8_t *)words, 2 * cnt, path);
+        for (size_t j = 0; j < cnt; j++) {
             const uint32_t *w = words + 8 * j;
-            u128 v = 0;
-            for (int r = 0; r < weight; r++)
-                v ^= load128(buf + 16 * (size_t)(((uint64_t)w[r] * big_n) >> 32));
-            store128(out + 16 * (j0 + j), v);
+            u128 v[2] = {0, 0};
+            for (int r = 0; r < weight; r++) {
+                const uint8_t *row = buf + 16 * width * (size_t)(((uint64_t)w[r] * big_n) >> 32);
+                for (size_t c = 0; c < width; c++) v[c] ^= load128(row + 16 * c);
+            }
+            for (size_t c = 0; c < width; c++) store128(out + 16 * (width * (j0 + j) + c), v[c]);
         }
     }
 }

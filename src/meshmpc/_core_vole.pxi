@@ -9,8 +9,8 @@ cdef extern from "meshmpc/vole.h":
                        size_t n, uint64_t m, uint8_t *p) nogil
     void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
                         uint8_t *out) nogil
-    void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, uint8_t *out,
-                        size_t n, int weight, int path) nogil
+    void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
+                        uint8_t *out, size_t n, int weight, int path) nogil
 
 OKVS_BAND = 128
 
@@ -70,16 +70,20 @@ def okvs_decode_into(start, band, table, out) -> None:
 
 
 def ea_compress_into(code_key, buf, out, int weight, int path=-1) -> None:
-    """Dual expand-accumulate: buf becomes its prefix XOR, out[j] = XOR of weight picks."""
-    cdef Py_ssize_t big_n = _kn_blocks(buf, "buf")
-    cdef Py_ssize_t n = _kn_blocks(out, "out")
+    """Dual expand-accumulate on rows of buf (n_big, w, 16) or (n_big, 16), w <= 2:
+    buf becomes its prefix XOR, out (n, w, 16) the XOR of weight picked rows."""
+    cdef Py_ssize_t width = buf.shape[1] if buf.ndim == 3 else 1
+    if width not in (1, 2) or (buf.ndim == 3 and buf.shape[2] != 16):
+        raise ValueError("ea_compress: rows must be 1 or 2 blocks")
+    cdef Py_ssize_t big_n = _kn_blocks(buf, "buf") // width
+    cdef Py_ssize_t n = _kn_blocks(out, "out") // width
     if not 1 <= weight <= 8 or big_n >= (1 << 32) or (n and big_n == 0):
         raise ValueError(f"ea_compress: weight {weight} or size {big_n} out of range")
     cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(code_key, "code_key", 176)
-    cdef uint8_t* pb = _kn_out(buf, "buf", 16 * big_n)
-    cdef uint8_t* po = _kn_out(out, "out", 16 * n)
+    cdef uint8_t* pb = _kn_out(buf, "buf", 16 * big_n * width)
+    cdef uint8_t* po = _kn_out(out, "out", 16 * n * width)
     with nogil:
-        mm_ea_compress(k, pb, big_n, po, n, weight, path)
+        mm_ea_compress(k, pb, big_n, width, po, n, weight, path)
 
 
 cdef extern from "meshmpc/vole.h":

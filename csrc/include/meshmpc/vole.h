@@ -41,13 +41,14 @@ int mm_okvs_encode(const uint64_t *start, const uint8_t *band, const uint8_t *va
 void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
                     uint8_t *out);
 
-/* Dual expand-accumulate compression over blocks: buf (N blocks) is
+/* Dual expand-accumulate compression over rows of `width` blocks (1 or 2,
+ * compressed independently with the same matrix): buf (N rows) is
  * overwritten by its prefix XOR, then out[j] = XOR over r < weight of
  * buf[pos(j, r)] for j < n, pos drawn from AES-CTR under the public code key
  * (two keystream blocks per output, 32-bit words w, pos = (w * N) >> 32).
  * weight <= 8, N < 2^32. */
-void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, uint8_t *out,
-                    size_t n, int weight, int path);
+void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
+                    uint8_t *out, size_t n, int weight, int path);
 
 /* GGM trees (punctured PRF of BCGI+19): each of the t roots doubles `depth`
  * times, child k of tree i at level l being H(tw0 + (l << 40) + i 2^l + k, parent)

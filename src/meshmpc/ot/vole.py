@@ -156,8 +156,8 @@ def gadget(rows: U8) -> U8:
 
 
 def compress(full: U8, n: int) -> U8:
-    """H * full for the N noise-length blocks (consumed): n blocks."""
-    out = np.empty((n, 16), dtype=np.uint8)
+    """H * full for N rows of 1 or 2 blocks ((N, 16) or (N, 2, 16), consumed): n rows."""
+    out = np.empty((n, *full.shape[1:]), dtype=np.uint8)
     _core.ea_compress_into(CODE_KEY, full, out, WEIGHT)
     return out
 
@@ -237,10 +237,12 @@ class SilentVoleReceiver:
         leaves = await _in_thread(punctured_leaves, alpha, depth, sums)
         rows = np.arange(t)
         leaves[rows, alpha] = c.view(np.uint8).reshape(t, 16) ^ _xor_rows(leaves) ^ delta_i
-        noise = np.zeros((t, leaves_n, 16), dtype=np.uint8)
-        noise[rows, alpha] = beta
-        u = await _in_thread(compress, noise.reshape(-1, 16), n)
-        return u, await _in_thread(compress, leaves.reshape(-1, 16), n)
+        both = np.zeros((t, leaves_n, 2, 16), dtype=np.uint8)
+        both[:, :, 1] = leaves
+        both[rows, alpha, 0] = beta
+        del leaves
+        out = await _in_thread(compress, both.reshape(-1, 2, 16), n)
+        return np.ascontiguousarray(out[:, 0]), np.ascontiguousarray(out[:, 1])
 
     async def rot(self, n: int) -> tuple[U8, U8]:
         """n silent random OTs: (choice bits (n,), m) with m = the sender's m_{choice}."""
