@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="key column; repeat for a composite key")
     parser.add_argument("--payload", action="append", help="output column (default: all)")
     parser.add_argument("--output", type=Path, help="aligned rows (.csv or .parquet)")
-    parser.add_argument("--protocol", default="kkrt", choices=sorted(PROTOCOLS))
+    parser.add_argument("--protocol", default="rr22", choices=sorted(PROTOCOLS))
     parser.add_argument("--receiver", help="party that learns the result (default: first)")
     parser.add_argument("--reveal", default="all", choices=["receiver", "all", "cardinality"])
     parser.add_argument("--mode", default="inner", choices=["inner", "left", "difference"])
