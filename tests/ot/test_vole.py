@@ -14,6 +14,7 @@ from meshmpc.ot.vole import (
     MIN_NOISE,
     SilentVoleReceiver,
     SilentVoleSender,
+    compress,
     ggm_leaves,
     ggm_leaves_reference,
     parameters,
@@ -97,3 +98,17 @@ def test_silent_random_ot() -> None:
     bits, m = out["r"]
     assert np.array_equal(m, np.where(bits[:, None] == 1, m1, m0))
     assert not np.array_equal(m0, m1)
+
+
+def test_ea_compression_is_accumulate_then_sparse_picks() -> None:
+    prg = Prg(b"\x09" * 16)
+    big, n = 300, 100
+    a, b = prg.blocks(big), prg.blocks(big)
+    ca, cb = compress(a.copy(), n), compress(b.copy(), n)
+    assert np.array_equal(compress(a ^ b, n), ca ^ cb)  # GF(2)-linear
+    both = np.stack([a, b], axis=1).copy()
+    assert np.array_equal(compress(both, n), np.stack([ca, cb], axis=1))
+    unit = np.zeros((big, 16), dtype=np.uint8)
+    unit[-1, 0] = 1  # accumulates into the last row only: picks of row big-1
+    picked = compress(unit, n)[:, 0]
+    assert set(np.unique(picked)) <= {0, 1} and 0 < picked.sum() < n
