@@ -195,3 +195,27 @@ def he_hist(
     c: _U64, rows: npt.NDArray[np.int64], bins: npt.NDArray[np.uint8], nbins: int, m: _U64,
     nthreads: int = 1
 ) -> tuple[_U64, npt.NDArray[np.uint8]]: ...
+
+# VOLE / OKVS family (_core_vole.pxi)
+OKVS_BAND: int
+def okvs_hash_into(
+    k_start: np.ndarray, k_band: np.ndarray, keys: np.ndarray, m: int, start: np.ndarray,
+    band: np.ndarray, path: int = -1,
+) -> None: ...
+def okvs_encode_into(
+    start: np.ndarray, band: np.ndarray, values: np.ndarray, m: int, out: np.ndarray
+) -> bool: ...
+def okvs_decode_into(
+    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray
+) -> None: ...
+def ea_compress_into(
+    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1
+) -> None: ...
+def ggm_expand_into(
+    fixed: np.ndarray, roots: np.ndarray, depth: int, tw0: int, leaves: np.ndarray,
+    sums: np.ndarray, path: int = -1,
+) -> None: ...
+def ggm_punctured_into(
+    fixed: np.ndarray, alpha: np.ndarray, chosen: np.ndarray, depth: int, tw0: int,
+    leaves: np.ndarray, path: int = -1,
+) -> None: ...

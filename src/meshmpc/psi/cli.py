@@ -62,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", type=Path,
                         help="aligned rows (.csv or .parquet); only for a party that learns "
                         "rows (see --reveal)")
-    parser.add_argument("--protocol", default="kkrt", choices=sorted(PROTOCOLS),
-                        help="PSI protocol (see protocols/psi.md)")
+    parser.add_argument("--protocol", default="rr22", choices=sorted(PROTOCOLS),
+                        help="PSI protocol (see protocols/psi-*.md)")
     parser.add_argument("--receiver", help="party that learns the result with --reveal "
                         "receiver or cardinality (default: the first party in the config)")
     parser.add_argument("--reveal", default="all", choices=["receiver", "all", "cardinality"],
