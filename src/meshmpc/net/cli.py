@@ -31,7 +31,7 @@ def check_party_name(name: str) -> str:
 
 def listen_supported() -> bool:
     """Whether this version's cluster config has the separate ``listen`` field."""
-    return "listen" in PartyConfig.__dataclass_fields__
+    return "listen_host" in PartyConfig.__dataclass_fields__
 
 
 def register_keygen(subparsers: argparse._SubParsersAction) -> None:

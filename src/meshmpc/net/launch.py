@@ -187,11 +187,8 @@ async def run_party(
 
 def listen_address(config: Any, party: str) -> str:
     """The address ``party`` binds (``listen`` when the config has it, else ``address``)."""
-    entry = config.party(party)
-    listen = getattr(entry, "listen", None)
-    if isinstance(listen, str) and listen:
-        return listen
-    return f"{entry.host}:{entry.port}"
+    host, port = config.party(party).bind
+    return f"{host}:{port}"
 
 
 async def connect_mesh(config: Any, party: str, identity: IdentityKey) -> TcpMesh:
