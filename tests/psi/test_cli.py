@@ -124,3 +124,11 @@ def test_unknown_peer_and_receiver_are_named_before_connecting(tmp_path: Path) -
     assert code == 2 and "--peer 'gvo'" in err and "bank, gov" in err
     code, err = _cli(*base, "--peer", "gov", "--receiver", "fin")
     assert code == 2 and "--receiver 'fin'" in err
+
+
+def test_bucket_progress_shows_rate_and_eta():
+    from meshmpc.psi.stream import progress_text
+
+    assert progress_text(250, 1000, 5.0) == "250/1,000  25.0%, 50/s, ETA 15 s"
+    assert progress_text(1000, 1000, 5.0) == "1,000/1,000 100.0%, 200/s"
+    assert progress_text(7, None, 0.0) == "7, 0/s"
