@@ -132,3 +132,18 @@ def test_bucket_progress_shows_rate_and_eta():
     assert progress_text(250, 1000, 5.0) == "250/1,000  25.0%, 50/s, ETA 15 s"
     assert progress_text(1000, 1000, 5.0) == "1,000/1,000 100.0%, 200/s"
     assert progress_text(7, None, 0.0) == "7, 0/s"
+
+
+def test_two_party_psi_in_a_four_party_cluster_links_only_its_parties(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov", "fin", "telco"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 200)
+    start = time.monotonic()
+    procs = [subprocess.Popen(_command(config.path, p, q, tmp_path, "--connect-timeout", "60"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for p, q in (("bank", "gov"), ("gov", "bank"))]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert time.monotonic() - start < 50  # never waited for fin or telco
+    assert json.loads(outs[0][0])["intersection"] == 100
+    assert b"config fingerprint" in outs[0][1]

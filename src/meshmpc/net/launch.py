@@ -158,12 +158,16 @@ def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: P
 async def run_party(
     config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any],
     measure: bool = False, connect_timeout_s: float | None = None,
+    parties: Sequence[str] | None = None,
 ) -> Any:
     """Connect ``party`` to the mesh described by ``config_path`` and run ``target``.
 
     With ``measure``, a dict result gains the job's ``wall_s`` and the
     process's ``peak_rss_mb`` (unless the job set them itself).
-    ``connect_timeout_s`` overrides the config's connect timeout.
+    ``connect_timeout_s`` overrides the config's connect timeout; ``parties``
+    (this party among them) limits the links to the parties the job uses. The
+    config's fingerprint is printed so operators can compare it across nodes,
+    and a failure is sent to the peers as the reason the link closes.
     """
     config = load_config(config_path)
     if connect_timeout_s is not None:
@@ -172,7 +176,10 @@ async def run_party(
     key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
     identity = IdentityKey.load(party, key_file)
     job = resolve(target)
-    mesh = await connect_mesh(config, party, identity)
+    print(f"{party}: cluster {config.cluster_id}, config fingerprint {config.fingerprint_hex}",
+          file=sys.stderr)
+    mesh = await connect_mesh(config, party, identity, parties)
+    failure: BaseException | None = None
     try:
         start = time.perf_counter()
         result = await job(Context(mesh, config), **kwargs)
@@ -181,8 +188,11 @@ async def run_party(
             result.setdefault("wall_s", time.perf_counter() - start)
             result.setdefault("peak_rss_mb", peak_rss_mb())
         return result
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        await mesh.close()
+        await mesh.close(failure)
 
 
 def listen_address(config: Any, party: str) -> str:
@@ -191,10 +201,11 @@ def listen_address(config: Any, party: str) -> str:
     return f"{host}:{port}"
 
 
-async def connect_mesh(config: Any, party: str, identity: IdentityKey) -> TcpMesh:
+async def connect_mesh(config: Any, party: str, identity: IdentityKey,
+                       parties: Sequence[str] | None = None) -> TcpMesh:
     """:meth:`TcpMesh.connect`, with socket errors a user can fix as one-line advice."""
     try:
-        return await TcpMesh.connect(config, party, identity)
+        return await TcpMesh.connect(config, party, identity, parties=parties)
     except OSError as exc:
         advice = explain_os_error(exc, listen_address(config, party))
         if advice is None:

@@ -172,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         target, kwargs = "meshmpc.psi.job:run_job_options", options(args)
         _check_input_now(kwargs)
     summary = run_loop(run_party(args.config, args.party, args.key_file, target, kwargs,
-                                 connect_timeout_s=args.connect_timeout))
+                                 connect_timeout_s=args.connect_timeout,
+                                 parties=[args.party, *args.peer]))
     json.dump(summary, sys.stdout, default=str)
     sys.stdout.write("\n")
     return 0
