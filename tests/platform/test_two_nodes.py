@@ -243,7 +243,8 @@ def test_failed_job_names_party_and_retry_finishes_it(nodes, tmp_path):
     r = bank.client("ana").post(f"/jobs/{job_id}/retry")
     assert r.status_code == 200, r.text
     job = _wait_state(bank.client("ana"), job_id, {"Failed", "Succeeded"})
-    assert job["state"] == "Succeeded", job
+    assert job["state"] == "Succeeded", (job["error"], (bank.dir / "jobs" / job_id /
+                                                       "run.log").read_text()[-2000:])
 
 
 def test_consent_required_and_only_its_root_reaches_the_owner(two_nodes):

@@ -111,7 +111,7 @@ def test_help_states_every_default_and_reveal_meanings() -> None:
         main(["psi", "--help"])
     text = " ".join(out.getvalue().split())
     assert "'cardinality' = only the receiver learns the intersection size" in text
-    assert "(default: kkrt)" in text and "--encoding" in text and "--casefold" in text
+    assert "(default: rr22)" in text and "--encoding" in text and "--casefold" in text
 
 
 def test_unknown_peer_and_receiver_are_named_before_connecting(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ class Orchestrator:
         self.node = node
         self.client = PeerClient(node.party, node.identity.signing_key)
         self.children: dict[str, asyncio.subprocess.Process] = {}
+        self.attempts: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- helpers -----------------------------------------------------------------------
@@ -271,7 +272,18 @@ class Orchestrator:
                 raise OrchestrationError(f"{self.node.party}: job {job_id} is not approved by "
                                          f"every party")
             job.state, job.error, job.finished = "Pending", None, None
+        await self._stop_child(job_id)
         self._spawn(self.run_local(job_id, resume=bool(payload.get("resume"))))
+
+    async def _stop_child(self, job_id: str) -> None:
+        """Wait for (or end) a previous run of the job still winding down on this node."""
+        child = self.children.get(job_id)
+        if child is not None and child.returncode is None:
+            try:
+                await asyncio.wait_for(child.wait(), 10)
+            except TimeoutError:
+                child.kill()
+                await child.wait()
 
     async def retry(self, job_id: str, who: str) -> None:
         """Run a failed or cancelled job again on every party, skipping completed steps."""
@@ -283,6 +295,7 @@ class Orchestrator:
                 raise OrchestrationError(f"job {job_id} is {job.state}; only a failed or "
                                          "cancelled job can be retried")
             job.state, job.error, job.finished = "Pending", None, None
+        await self._stop_child(job_id)
         self.node.audit.append("job.retry", who, {"job": job_id})
         failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
                                   {"id": job_id, "resume": True})
@@ -379,7 +392,12 @@ class Orchestrator:
         return apply
 
     async def run_local(self, job_id: str, resume: bool = False) -> None:
-        """Run this party's side as a child process and report its step states."""
+        """Run this party's side as a child process and report its step states.
+
+        Each run is an attempt; a report from an older attempt (a run still
+        winding down when a retry began) never changes the job's state.
+        """
+        attempt = self.attempts[job_id] = self.attempts.get(job_id, 0) + 1
         try:
             with self.node.db.session() as s:
                 job = self._job(s, job_id)
@@ -389,13 +407,15 @@ class Orchestrator:
             (workdir / "job.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
             (workdir / "cluster.toml").write_text(self._cluster_toml(list(spec["parties"])))
         except MeshMPCError as exc:
-            await self._report(job_id, {}, "Failed", str(exc))
+            await self._report(job_id, {}, "Failed", str(exc), attempt)
             return
         self.node.audit.append("job.start", "system", {"job": job_id})
         cmd = [sys.executable, "-m", "meshmpc.cli", "job", "run", str(workdir / "job.yaml"),
                "--party", self.node.party, "--config", str(workdir / "cluster.toml"),
                "--out", str(workdir / "out"), "--quiet", *(["--resume"] if resume else [])]
-        log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed below)
+        log = open(workdir / "run.log", "ab")  # noqa: SIM115 (closed below); retries append
+        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd[2:])}\n".encode())
+        log.flush()
         child = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log,
                                                      preexec_fn=self._limits(),
                                                      env={**os.environ})
@@ -411,9 +431,9 @@ class Orchestrator:
             log.close()
         steps = self._steps_of(workdir, spec)
         if code == 0:
-            await self._report(job_id, steps, "Succeeded", None)
+            await self._report(job_id, steps, "Succeeded", None, attempt)
         else:
-            await self._report(job_id, steps, "Failed", self._error_of(workdir, code))
+            await self._report(job_id, steps, "Failed", self._error_of(workdir, code), attempt)
 
     def _manifest(self, workdir: Path, spec: dict[str, Any]) -> dict[str, Any]:
         path = workdir / "out" / str(spec.get("name", "job")) / self.node.party / "manifest.json"
@@ -435,8 +455,10 @@ class Orchestrator:
     def _error_of(workdir: Path, code: int) -> str:
         if code == -9:
             return "the job ran past its time limit and was stopped"
-        tail = (workdir / "run.log").read_text(errors="replace").strip().splitlines()[-3:]
-        return " | ".join(tail) or f"the job process exited with code {code}"
+        lines = (workdir / "run.log").read_text(errors="replace").strip().splitlines()
+        last_run = lines[max(i for i, line in enumerate(lines) if line.startswith("--- ")) + 1:] \
+            if any(line.startswith("--- ") for line in lines) else lines
+        return " | ".join(last_run[-3:]) or f"the job process exited with code {code}"
 
     async def _watch_manifest(self, job_id: str, workdir: Path) -> None:
         last: dict[str, Any] = {}
@@ -461,7 +483,9 @@ class Orchestrator:
                     row.bytes_sent = steps[row.step].get("bytes_sent")
 
     async def _report(self, job_id: str, steps: dict[str, Any], state: str,
-                      error: str | None) -> None:
+                      error: str | None, attempt: int) -> None:
+        if self.attempts.get(job_id) != attempt:
+            return  # a superseded run: the current attempt reports for the job
         self._record_steps(job_id, self.node.party, steps)
         message = f"{self.node.party}: {error}" if error else None
         self._finish(job_id, state, message)
