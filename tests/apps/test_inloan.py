@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from meshmpc_credit.datagen import generate
 from meshmpc_credit.inloan import feed
-from meshmpc_credit.inloan.monitor import MonitorParams, alerts, grades, psi
+from meshmpc_credit.inloan.monitor import MonitorParams, alerts, grades
 from meshmpc_credit.inloan.signals import (
     MonitorInputError,
     bank_points,
