@@ -40,27 +40,51 @@ class FeedError(MeshMPCError, ValueError):
     """A feed message is malformed; the message names the partner."""
 
 
-def key_items(keys: Sequence[str] | pa.Array) -> list[bytes]:
-    """The OPRF inputs of the credit codes (UTF-8)."""
-    values = keys.to_pylist() if isinstance(keys, pa.Array | pa.ChunkedArray) else list(keys)
-    return [str(k).encode() for k in values]
+KEY_WIDTH = 40
+"""OPRF input width: a length byte and the UTF-8 key, zero padded (credit codes are 18)."""
+
+
+def key_items(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint8]:
+    """The OPRF inputs of the keys as fixed-width rows, built without a per-key Python call."""
+    array = pa.array(list(keys), pa.string()) if not isinstance(keys, pa.Array | pa.ChunkedArray) \
+        else keys
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    array = array.cast(pa.large_string())
+    n = len(array)
+    offsets = np.frombuffer(array.buffers()[1], np.int64)[array.offset: array.offset + n + 1]
+    data = np.frombuffer(array.buffers()[2] or b"", np.uint8)
+    lengths = np.diff(offsets)
+    if n and (lengths.max() >= KEY_WIDTH or array.null_count):
+        raise FeedError(f"keys must be non-empty strings under {KEY_WIDTH} bytes")
+    rows = np.zeros((n, KEY_WIDTH), np.uint8)
+    rows[:, 0] = lengths
+    span = np.arange(KEY_WIDTH - 1)
+    valid = span < lengths[:, None]
+    rows[:, 1:][valid] = data[(offsets[:-1, None] + span)[valid]]
+    return rows
 
 
 async def open_book(ctx: Context, partner: str, keys: Sequence[str] | pa.Array,
                     pad_to: int) -> npt.NDArray[np.uint8]:
     """Bank side of the set-up: F(k) of every key of the book, (n, 32) rows."""
     items = key_items(keys)
-    if len(items) > pad_to:
-        raise FeedError(f"book of {len(items)} loans exceeds pad_to={pad_to}; raise pad_to")
-    dummies = [os.urandom(24) for _ in range(pad_to - len(items))]
-    batch = oprf.blind(items + dummies)
-    await ctx.send(partner, "blinded", np.frombuffer(b"".join(batch.points), np.uint8))
+    n = items.shape[0]
+    if n > pad_to:
+        raise FeedError(f"book of {n} loans exceeds pad_to={pad_to}; raise pad_to")
+    dummies = np.frombuffer(os.urandom(KEY_WIDTH * (pad_to - n)), np.uint8)
+    rows = np.vstack([items, dummies.reshape(-1, KEY_WIDTH)])
+    scalars, inverses = oprf.random_scalars(pad_to, inverses=True)
+    assert inverses is not None
+    blinded = oprf.multiply(scalars, oprf.hash_to_group_many(rows), "hashed")
+    await ctx.send(partner, "blinded", blinded.ravel())
     got = await ctx.recv(partner, "evaluated")
     if not isinstance(got, np.ndarray) or got.size != 32 * pad_to:
         raise FeedError(f"party {partner} answered {getattr(got, 'size', '?')} OPRF bytes, "
                         f"expected {32 * pad_to}")
-    values = oprf.finalize(batch, got.reshape(pad_to, 32))
-    return np.frombuffer(b"".join(values[: len(items)]), np.uint8).reshape(len(items), 32)
+    unblinded = oprf.multiply(inverses[:n], oprf.as_points(got.reshape(pad_to, 32)[:n],
+                                                           "evaluated"), "evaluated")
+    return np.ascontiguousarray(oprf.finalize_many(items, unblinded))
 
 
 async def answer_book(ctx: Context, bank: str, key: oprf.OprfKey, pad_to: int) -> None:
