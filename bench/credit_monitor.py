@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from meshmpc_bench._common import add_common, emit, wan_fields, wan_profile
+from meshmpc_credit.inloan import feed
+from meshmpc_credit.inloan.component import records_of
 
 from meshmpc.crypto.oprf import OprfKey
 from meshmpc.ml.predict import FRAC_BITS, key_masks, pairwise_seeds
 from meshmpc.mpc.ring import RING64
 from meshmpc.net import Context
-from meshmpc_bench._common import add_common, emit, wan_fields, wan_profile
-from meshmpc_credit.inloan import feed
-from meshmpc_credit.inloan.component import records_of
 
 PARTNERS = ["gov", "fin", "telco"]
 PARTIES = ["bank", *PARTNERS]
