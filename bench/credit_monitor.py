@@ -85,7 +85,7 @@ async def bank(ctx: Context, loans: int, pad_to: int) -> dict[str, Any]:
     joint = RING64.decode(total, FRAC_BITS)
     month = time.perf_counter() - start
     ids = np.arange(loans)
-    want = sum(points_of(ids, p) for p in PARTNERS)
+    want = np.sum([points_of(ids, p) for p in PARTNERS], axis=0)
     held = np.ones(loans, bool)
     for p in PARTNERS:
         held &= np.isin(ids, partner_rows(p, loans))
