@@ -11,9 +11,10 @@ from meshmpc.errors import MeshMPCError
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add every credit subcommand to ``subparsers``."""
-    from meshmpc_credit import demo
+    from meshmpc_credit import demo, lifecycle_cli
 
     demo.register(subparsers)
+    lifecycle_cli.register(subparsers)
     try:
         from meshmpc_credit import datagen
     except ImportError:
