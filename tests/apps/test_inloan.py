@@ -124,7 +124,7 @@ def _views(book: list[str], partner_keys: list[str]) -> list[tuple[str, Any]]:
         seen.append((tag, obj))
         deliver(sender, tag, obj)
 
-    meshes["gov"].mailbox.deliver = record  # type: ignore[method-assign]
+    meshes["gov"].mailbox.deliver = record
     bank_ctx, gov_ctx = Context(meshes["bank"]), Context(meshes["gov"])
     key = OprfKey.generate()
 
