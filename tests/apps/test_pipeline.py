@@ -12,29 +12,32 @@ import pyarrow.parquet as pq
 import pytest
 from meshmpc_credit.datagen import generate
 from meshmpc_credit.demo import JOB_FILE
-from meshmpc_credit.pipeline import KEY, party_features, train_logistic
-from meshmpc_credit.plainmodel import auc
+from meshmpc_credit.pipeline import KEY
 
 from meshmpc.jobs.errors import PeerStepError, StepFailedError
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
-from meshmpc.linalg import PlainBackend
+from meshmpc.ml.logistic import LogisticConfig, plaintext_reference
+from meshmpc.ml.metrics import auc
 
 PARTIES = ["bank", "gov", "fin", "telco"]
 
 
-def preloan(applicants: int, steps: int) -> dict[str, Any]:
+EPOCHS = 4
+
+
+def preloan(applicants: int, epochs: int) -> dict[str, Any]:
     raw = read_yaml(JOB_FILE)
     for step in raw["steps"]:
         if step["id"] == "screen":
             step["params"]["applicants"] = applicants
-        if step["id"] == "rate":
-            step["params"]["steps"] = steps
+        if step["id"] == "lr":
+            step["params"]["epochs"] = epochs
     return raw
 
 
-def run(root: Path, applicants: int = 120, steps: int = 2) -> dict[str, Any]:
-    return asyncio.run(run_job_in_memory(preloan(applicants, steps), root / "out",
+def run(root: Path, applicants: int = 120, epochs: int = EPOCHS) -> dict[str, Any]:
+    return asyncio.run(run_job_in_memory(preloan(applicants, epochs), root / "out",
                                          base_dir=root))
 
 
@@ -82,22 +85,22 @@ def test_screening_finds_exactly_the_listed_applicants(job) -> None:
 
 def test_secure_model_matches_the_plaintext_computation(job) -> None:
     root, results = job
-    tables = {p: pq.read_table(_aligned(root, p)) for p in PARTIES}
-    ones = np.ones((tables["bank"].num_rows, 1))
-    x = np.hstack([*(party_features(tables[p]) for p in PARTIES), ones])
-    y = tables["bank"].column("default_12m").to_numpy().astype(float).reshape(-1, 1)
-    backend = PlainBackend()
-    train_x, train_y = backend.constant(x[0::2]), backend.constant(y[0::2])
-    weights = asyncio.run(train_logistic(backend, train_x, train_y, 2, 1.0))
-
-    expected = auc(y[1::2, 0], (x[1::2] @ weights.value)[:, 0])
-    rate = report(results, "bank", "rate")
-    assert rate["auc_joint"] == pytest.approx(expected, abs=0.01)
-    assert rate["joint_features"] == x.shape[1] - 1
-    assert "auc_joint" not in report(results, "gov", "rate")  # scores go to the bank only
-    scores = pq.read_table(root / "out" / "preloan" / "bank" / "rate" / "scores.parquet")
-    assert scores.column(KEY).to_pylist() == _keys(_aligned(root, "bank"))[1::2]
-    assert not (root / "out" / "preloan" / "gov" / "rate" / "scores.parquet").exists()
+    out = root / "out" / "preloan"
+    blocks = [pq.read_table(out / p / "select" / "features.parquet").to_pandas()
+              for p in PARTIES]
+    y = blocks[0]["default_12m"].to_numpy()
+    x = np.hstack([b.drop(columns=[c for c in ("default_12m",) if c in b]).to_numpy(float)
+                   for b in blocks])
+    roles = pq.read_table(out / "bank" / "lr" / "split.parquet").column("role").to_numpy()
+    weights, intercept, _, _ = plaintext_reference(
+        x, y, roles, LogisticConfig(epochs=EPOCHS, batch_size=1024, l2=1.0))
+    test = roles == 2
+    expected = auc(y[test], x[test] @ weights + intercept)
+    evaluation = report(results, "bank", "eval")
+    assert evaluation["auc"] == pytest.approx(expected, abs=0.005)
+    assert evaluation["auc"] > 0.6
+    assert report(results, "gov", "eval") == {}  # scores and AUC go to the bank only
+    assert not (out / "gov" / "card" / "scores.parquet").exists()
 
 
 def test_a_bad_input_stops_every_party_before_any_protocol(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Snapshots (one row per bank applicant and month, months 1..M after granting)
 feed in-loan monitoring and post-loan early warning:
 
-* bank: outstanding balance, days past due and status; the worst days past
+* bank: outstanding balance, days past due, status and origination month; the worst days past
   due over the 12 months equals the applicant's ``days_overdue`` label;
 * gov / fin / telco: monthly behaviour that deteriorates about two months
   before the firm first misses a payment (falling tax and sales, new lawsuits;
@@ -19,10 +19,12 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from meshmpc.crypto.hashing import item_hash
 from meshmpc.data.schema import Column
 from meshmpc_credit.datagen_frame import Firms, Frame, lognormal_level
 
 STATUS = ("current", "overdue", "default", "closed")
+COHORTS = ("2025-01", "2025-02", "2025-03", "2025-04", "2025-05", "2025-06")
 RISK_LEVELS = ("medium", "high")
 LIST_TYPES = {
     "gov": ("abnormal_operation", "dishonest_debtor", "serious_violation"),
@@ -69,7 +71,19 @@ def bank_monthly(rng: np.random.Generator, keys: pa.Array, amount: np.ndarray, t
     frame.num("balance", balance, "CNY", 0, 1e9, "principal outstanding at month end")
     frame.num("days_past_due", dpd, "day", 0, 360, "days past due at month end", "int")
     frame.cat("status", status, STATUS, "loan status at month end")
+    frame.cat("origination_month", origination_cohort(keys)[row], COHORTS,
+              "calendar month the loan was granted (vintage)")
     return frame
+
+
+def origination_cohort(keys: pa.Array) -> np.ndarray:
+    """Index into COHORTS of each loan's origination month.
+
+    Derived from a hash of the key rather than the generator's random stream,
+    so adding the column leaves every other generated value unchanged.
+    """
+    digest = item_hash(keys, domain=b"credit.vintage")
+    return (digest[:, 0].astype(np.int64) % len(COHORTS)).astype(np.int64)
 
 
 def _snapshot_frame(rng: np.random.Generator, keys: pa.Array, row: np.ndarray,

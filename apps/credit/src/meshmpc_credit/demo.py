@@ -1,14 +1,18 @@
-"""``meshmpc-credit demo``: the most complete end-to-end job that exists.
+"""``meshmpc-credit demo``: the whole loan life cycle on the reference data.
 
 1. generate the four parties' reference data (bank, gov, fin, telco);
 2. check every file against its schema and write quality reports (text, HTML);
 3. start the four parties as separate processes over the encrypted mesh on
    loopback and report every link;
-4. run the pre-loan job file ``jobs/preloan.yaml`` on the job runner
-   (:mod:`meshmpc.jobs`), one process per party: align rows (``psi.align``),
-   screen applicants against risk lists (``credit.screen``), train a joint
-   credit model on secret shares and score held-out rows for the bank
-   (``credit.secure_lr``). Artefacts go to ``<out>/preloan/<party>/``.
+4. pre-loan job ``jobs/preloan.yaml`` (one process per party): align rows
+   (``psi.align``), screen applicants by keyword PIR (``credit.screen``),
+   bins -> select -> lr -> card -> eval on the ``ml.*`` components;
+5. decide on the held-out applicants by the scorecard's grade cut-offs;
+6. in-loan job ``jobs/inloan.yaml``: twelve months of receiver-only monitoring;
+7. post-loan job ``jobs/postloan.yaml``: each party builds its early-warning
+   table locally, the joint "overdue within 3 months" model, watch list and
+   collection list, roll rates and vintages;
+8. the three HTML reports (English and Chinese) under ``<out>/reports/``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from meshmpc_credit.datagen import generate
 
 PARTIES = ["bank", "gov", "fin", "telco"]
 JOB_FILE = Path(__file__).with_name("jobs") / "preloan.yaml"
+INLOAN_JOB = JOB_FILE.with_name("inloan.yaml")
+POSTLOAN_JOB = JOB_FILE.with_name("postloan.yaml")
 """The demo's job; switching the demo to other steps is an edit of this file only."""
 
 
@@ -36,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="working folder")
     parser.add_argument("--rows", type=int, default=1000, help="rows per party")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--applicants", type=int, default=200, help="applicants screened")
-    parser.add_argument("--steps", type=int, default=5, help="training steps of the model")
+    parser.add_argument("--applicants", type=int, default=1000, help="applicants screened")
+    parser.add_argument("--epochs", type=int, default=10, help="training epochs of the model")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 
@@ -83,16 +89,17 @@ def job_spec(args: argparse.Namespace) -> dict[str, Any]:
         params = step.setdefault("params", {})
         if step.get("component") == "credit.screen":
             params["applicants"] = args.applicants
-        elif step.get("component") == "credit.secure_lr":
-            params["steps"] = args.steps
+        elif step.get("component") == "ml.logistic":
+            params["epochs"] = args.epochs
     return raw
 
 
-def credit_job(out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run the pre-loan job file on the job runner, one process per party."""
-    raw = job_spec(args)
+def credit_job(out: Path, args: argparse.Namespace, raw: dict[str, Any] | None = None,
+               name: str = JOB_FILE.name) -> dict[str, Any]:
+    """Run a job file on the job runner, one process per party (default: pre-loan)."""
+    raw = raw or job_spec(args)
     quiet = args.quiet or not sys.stderr.isatty()
-    print(f"    job file {JOB_FILE.name}: " + " -> ".join(s["id"] for s in raw["steps"]))
+    print(f"    job file {name}: " + " -> ".join(s["id"] for s in raw["steps"]))
     results = run_job_local(raw, out, base_dir=out, quiet=quiet)
     bank = results["bank"]
     for step in raw["steps"]:
@@ -119,6 +126,21 @@ def print_step(step: dict[str, Any], report: dict[str, Any]) -> None:
         print(f"    {name}: {report['asked']} applicants asked by keyword PIR; hits "
               + ", ".join(f"{k} {v}" for k, v in report["hits"].items())
               + f"; {report['flagged']} flagged (partners learn nothing of whom was asked)")
+    elif component == "ml.evaluate":
+        print(f"    {name}:   held-out AUC {report['auc']:.3f}, KS {report['ks']:.3f} "
+              f"({report['rows']['test']} test rows; model trained on secret shares)")
+    elif component in ("ml.binning", "ml.select", "ml.logistic", "ml.scorecard"):
+        print(f"    {name}: ({component}) " + _model_line(report))
+    elif component == "credit.inloan":
+        alerts = sum(m["grade_drop"] + m["score_drop"] + m["new_list_hit"]
+                     for m in report["by_month"])
+        drift = [m["month"] for m in report["score_psi"] if m["drift"] != "stable"]
+        print(f"    {name}: {report['loans']} loans x {report['months']} months, receiver-only; "
+              f"{alerts} alerts; score drift in months {drift or 'none'}")
+    elif component == "credit.postloan":
+        print(f"    {name}: watch list {report['watch']}; collection list "
+              f"{report['collection']['loans']} loans, expected loss "
+              f"{report['collection']['expected_loss']:,.0f} CNY")
     elif component == "credit.secure_lr":
         print(f"    {name}:   logistic regression on {report['joint_features']} features from "
               f"four parties, {report['steps']} steps on {report['train_rows']} rows, on secret "
@@ -128,6 +150,16 @@ def print_step(step: dict[str, Any], report: dict[str, Any]) -> None:
     else:
         text = json.dumps(report, default=str)
         print(f"    {name}: ({component}) {text[:300]}{'...' if len(text) > 300 else ''}")
+
+
+def _model_line(report: dict[str, Any]) -> str:
+    if "selected" in report:
+        return f"{len(report['selected'])} of the bank's features kept"
+    if "iv_all" in report:
+        return f"IV of {len(report['iv_all'])} features over all parties"
+    if "epochs_run" in report:
+        return f"{report['epochs_run']} epochs, {report['features']} bank features"
+    return f"{report.get('features', 0)} features"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
     start = _stage(4, "pre-loan job on the job runner: every party runs the same job file")
     summary["credit"] = credit_job(args.out, args)
     _done(start)
+    from meshmpc_credit.demo_lifecycle import run_lifecycle
+
+    summary["lifecycle"] = run_lifecycle(args, lambda raw, name: credit_job(args.out, args,
+                                                                           raw, name))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"\nsummary written to {args.out / 'summary.json'}")
     return 0

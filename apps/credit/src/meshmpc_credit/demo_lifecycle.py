@@ -1,0 +1,131 @@
+"""Stages 5-8 of ``meshmpc-credit demo``: decisions, in-loan, post-loan, reports.
+
+Everything here reads only what the bank's node holds after the jobs (its own
+artefacts under ``<out>/<job>/bank/``), except the observation tables of
+stage 7, which every party builds from its own snapshots before the job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from meshmpc.jobs.spec import read_yaml
+from meshmpc.ml.logistic import LogisticConfig, plaintext_reference
+from meshmpc.ml.metrics import auc
+from meshmpc_credit.postloan.observation import write_observations
+from meshmpc_credit.reports.lifecycle import (
+    GRADES,
+    monitoring_report,
+    postloan_report,
+    preloan_report,
+)
+
+PARTIES = ("bank", "gov", "fin", "telco")
+RunJob = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+def _stage(number: int, title: str) -> float:
+    print(f"\n[{number}] {title}", flush=True)
+    return time.perf_counter()
+
+
+def _done(start: float) -> None:
+    print(f"    done in {time.perf_counter() - start:.2f} s", flush=True)
+
+
+def _bank(out: Path, job: str, step: str, name: str) -> Any:
+    return pq.read_table(out / job / "bank" / step / f"{name}.parquet").to_pandas()
+
+
+def bank_only_auc(out: Path, label: str = "default_12m") -> float:
+    """The bank's own model on its own WOE features, same split (plaintext: its data)."""
+    features = _bank(out, "preloan", "bins", "features")
+    roles = _bank(out, "preloan", "lr", "split")["role"].to_numpy()
+    y = features[label].to_numpy()
+    x = features.drop(columns=[label]).to_numpy(float)
+    w, b, _, _ = plaintext_reference(x, y, roles, LogisticConfig(epochs=10, batch_size=1024))
+    return float(auc(y[roles == 2], x[roles == 2] @ w + b))
+
+
+def decide(out: Path) -> dict[str, Any]:
+    """Grade the held-out applicants by the scorecard's cut-offs and decide."""
+    scores = _bank(out, "preloan", "card", "scores")
+    aligned = _bank(out, "preloan", "align", "aligned")
+    screened = _bank(out, "preloan", "screen", "screened")
+    flagged = set(screened.loc[screened["flagged"], "key"])
+    cutoffs = np.quantile(scores.loc[scores["role"] == 0, "score"], [0.8, 0.6, 0.4, 0.2])
+    test = scores[scores["role"] == 2]
+    grade = np.searchsorted(-cutoffs, -test["score"].to_numpy(), side="right")
+    keys = aligned["credit_code"].to_numpy()[test["row"].to_numpy()]
+    listed = np.isin(keys, list(flagged))
+    decision = np.where(listed | (grade == 4), "decline", np.where(grade == 3, "refer",
+                                                                   "approve"))
+    counts = {g: int((grade == i).sum()) for i, g in enumerate(GRADES)}
+    funnel = {"applicants": int(len(test)), "passed risk lists": int((~listed).sum()),
+              "approved or referred": int((decision != "decline").sum()),
+              "approved": int((decision == "approve").sum())}
+    print(f"    {len(test)} new applicants (held-out rows): grades {counts}; decisions "
+          + ", ".join(f"{d} {int((decision == d).sum())}" for d in ("approve", "refer",
+                                                                      "decline"))
+          + f"; cut-offs {np.round(cutoffs, 1).tolist()} (train-score quintiles)")
+    return {"funnel": funnel, "grades": counts, "cutoffs": cutoffs.tolist()}
+
+
+def run_lifecycle(args: argparse.Namespace, run_job: RunJob) -> dict[str, Any]:
+    """Stages 5-8; returns the summary and prints where the reports are."""
+    out: Path = args.out
+    summary: dict[str, Any] = {}
+    start = _stage(5, "decide on new applicants (scorecard grade cut-offs)")
+    summary["decisions"] = decide(out)
+    auc_bank = bank_only_auc(out)
+    auc_joint = _eval_auc(out, "preloan")
+    print(f"    held-out AUC: joint {auc_joint:.3f} vs bank-only {auc_bank:.3f}")
+    summary["auc"] = {"joint": auc_joint, "bank_only": auc_bank}
+    _done(start)
+    start = _stage(6, "in-loan: twelve months of receiver-only monitoring (credit.inloan)")
+    here = Path(__file__).with_name("jobs")
+    summary["inloan"] = run_job(read_yaml(here / "inloan.yaml"), "inloan.yaml")["bank"]
+    _done(start)
+    start = _stage(7, "post-loan: early-warning model, watch list, collection list")
+    for party in PARTIES:
+        write_observations(party, out / "data" / f"{party}.monthly.parquet",
+                           out / "data" / "postloan" / f"{party}.parquet")
+    summary["postloan"] = run_job(read_yaml(here / "postloan.yaml"), "postloan.yaml")["bank"]
+    _done(start)
+    start = _stage(8, "reports (HTML, English and Chinese)")
+    summary["reports"] = write_reports(out, summary)
+    for path in summary["reports"]:
+        print(f"    {path}")
+    _done(start)
+    return summary
+
+
+def _eval_auc(out: Path, job: str) -> float:
+    return float(json.loads((out / job / "bank" / "eval" / "report.json").read_text())["auc"])
+
+
+def write_reports(out: Path, summary: dict[str, Any]) -> list[str]:
+    """The three life-cycle reports from the bank's artefacts."""
+    reports = out / "reports"
+    inloan = json.loads((out / "inloan" / "bank" / "monitor" / "report.json").read_text())
+    post = json.loads((out / "postloan" / "bank" / "warn" / "report.json").read_text())
+    paths = [
+        preloan_report(reports / "preloan.html", summary["decisions"]["funnel"],
+                       summary["decisions"]["grades"],
+                       {"joint (4 parties)": summary["auc"]["joint"],
+                        "bank only": summary["auc"]["bank_only"]}),
+        monitoring_report(reports / "monitoring.html", inloan,
+                          _bank(out, "inloan", "monitor", "alerts")),
+        postloan_report(reports / "postloan.html", post,
+                        _bank(out, "postloan", "warn", "watch_list"),
+                        _bank(out, "postloan", "warn", "collection_list")),
+    ]
+    return [str(p) for p in paths]

@@ -1,0 +1,1 @@
+"""In-loan monitoring: receiver-only monthly feeds, joint behaviour score, alerts, drift."""

@@ -1,0 +1,1 @@
+"""Post-loan: early-warning data sets, watch list, collection list, roll rates, vintages."""

@@ -1,0 +1,77 @@
+"""Self-contained HTML pages: matplotlib figures inlined as PNG, text in English and Chinese.
+
+The machine's matplotlib has no CJK font, so plot labels are English and every
+figure carries its Chinese title and caption in the HTML around it; the page
+needs nothing from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+         "h1,h2{font-weight:600}.zh{color:#555}table{border-collapse:collapse;margin:1em 0}"
+         "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
+         "img{max-width:100%}")
+
+
+@dataclass
+class Page:
+    """A report page built section by section."""
+
+    title_en: str
+    title_zh: str
+    parts: list[str] = field(default_factory=list)
+
+    def heading(self, en: str, zh: str) -> None:
+        self.parts.append(f"<h2>{html.escape(en)} <span class='zh'>{html.escape(zh)}</span></h2>")
+
+    def text(self, en: str, zh: str) -> None:
+        self.parts.append(f"<p>{html.escape(en)}<br><span class='zh'>{html.escape(zh)}</span></p>")
+
+    def figure(self, fig: Figure) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        data = base64.b64encode(buffer.getvalue()).decode()
+        self.parts.append(f"<img alt='figure' src='data:image/png;base64,{data}'>")
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
+                       + "</tr>" for row in rows)
+        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        title = f"{self.title_en} / {self.title_zh}"
+        path.write_text(f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+                        f"<body><h1>{html.escape(self.title_en)}<br><span class='zh'>"
+                        f"{html.escape(self.title_zh)}</span></h1>{''.join(self.parts)}"
+                        f"</body></html>", encoding="utf-8")
+        return path
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def axes(width: float = 7.0, height: float = 3.2) -> tuple[Figure, Any]:
+    """A new figure and its axes."""
+    fig, ax = plt.subplots(figsize=(width, height))
+    return fig, ax
