@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+import react from "@vitejs/plugin-react";
+
+// The bundle goes where the node serves it from (src/meshmpc/platform/console.py).
+export default defineConfig({
+  plugins: [react()],
+  build: { outDir: "../src/meshmpc/platform/console_dist", emptyOutDir: true },
+  server: { proxy: { "/api": "http://127.0.0.1:8080" } },
+  test: { environment: "jsdom", include: ["src/**/*.test.{ts,tsx}"] },
+});
