@@ -10,10 +10,11 @@ OUT    ?= out/demo
 
 .PHONY: demo test bench install build lint typecheck clean system-deps fuzz console console-test
 
-# Debian packages the suite uses (a PostgreSQL server for the node tests). Installed when
+# Debian packages the suite uses (a PostgreSQL server for the node tests; Chromium and a CJK
+# font for the console's browser tests). Installed when
 # missing and running as root (as CI does); otherwise the tests that need them are skipped
 # and say which command installs them.
-DEB_TEST := postgresql chromium
+DEB_TEST := postgresql chromium fonts-wqy-microhei
 
 demo: build console
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
