@@ -74,7 +74,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
-	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e apps/credit
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]"
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).

@@ -12,8 +12,12 @@ from meshmpc.errors import MeshMPCError
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add every credit subcommand to ``subparsers``."""
     from meshmpc_credit import demo
+    from meshmpc_credit.decision import serve
+    from meshmpc_credit.strategy import cli as strategy_cli
 
     demo.register(subparsers)
+    strategy_cli.register(subparsers)
+    serve.register(subparsers)
     try:
         from meshmpc_credit import datagen
     except ImportError:

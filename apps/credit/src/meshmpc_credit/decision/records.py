@@ -1,0 +1,135 @@
+"""Every decision, stored so it can be explained and replayed.
+
+Table ``credit_decisions`` (same database conventions as the node:
+:func:`meshmpc.platform.db.make_engine`): the decision id, the applicant key,
+the strategy version and its SHA-256, which arm decided (champion or
+challenger), the full decision context (bank fields, screens, score,
+unavailable partners), the answer with the rules fired, and for challenger
+traffic the champion's shadow answer for comparison.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from meshmpc.platform.db import make_engine
+
+metadata = sa.MetaData()
+decisions_table = sa.Table(
+    "credit_decisions", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("created", sa.Float, nullable=False, index=True),
+    sa.Column("applicant", sa.String(128), nullable=False, index=True),
+    sa.Column("strategy", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("shadow", sa.Text),
+)
+
+
+class DecisionRecords:
+    """Append and read decisions."""
+
+    def __init__(self, engine: sa.Engine | str) -> None:
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        metadata.create_all(self.engine)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.add_many([row])
+
+    def add_many(self, rows: list[dict[str, Any]]) -> None:
+        """Store ``rows`` in one transaction (group commit of concurrent decisions)."""
+        values = [{**row, "created": row.get("created", time.time()),
+                   "context": _dump(row["context"]), "answer": _dump(row["answer"]),
+                   "shadow": None if row.get("shadow") is None else _dump(row["shadow"])}
+                  for row in rows]
+        with self.engine.begin() as conn:
+            conn.execute(decisions_table.insert(), values)
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(decisions_table).where(
+                decisions_table.c.id == decision_id)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        for name in ("context", "answer", "shadow"):
+            out[name] = None if out[name] is None else json.loads(out[name])
+        return out
+
+    def versions_of(self, strategy: str) -> dict[int, int]:
+        """How many decisions each version made."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(decisions_table.c.version, sa.func.count())
+                                .where(decisions_table.c.strategy == strategy)
+                                .group_by(decisions_table.c.version)).all()
+        return {int(v): int(n) for v, n in rows}
+
+    def challenger_comparison(self, strategy: str) -> dict[str, Any]:
+        """Challenger traffic: how often its decision equals the champion's shadow one."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(decisions_table.c.answer, decisions_table.c.shadow)
+                                .where(decisions_table.c.strategy == strategy,
+                                       decisions_table.c.arm == "challenger")).all()
+        pairs = [(json.loads(a)["decision"], json.loads(s)["decision"]) for a, s in rows if s]
+        matrix: dict[str, dict[str, int]] = {}
+        for challenger, champion in pairs:
+            matrix.setdefault(champion, {}).setdefault(challenger, 0)
+            matrix[champion][challenger] += 1
+        same = sum(1 for a, b in pairs if a == b)
+        return {"challenger_decisions": len(pairs),
+                "agreement": same / len(pairs) if pairs else None,
+                "champion_vs_challenger": matrix}
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class RecordWriter:
+    """Group commit: decisions waiting to be stored go in one transaction per round.
+
+    :meth:`store` returns once the row is committed, so an answer is never sent
+    for a decision that is not stored; concurrent decisions share one commit.
+    """
+
+    def __init__(self, records: DecisionRecords) -> None:
+        self.records = records
+        self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]] = \
+            asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def store(self, row: dict[str, Any]) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="decision-records")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((row, future))
+        await future
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await asyncio.to_thread(self.records.add_many, [row for row, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - every waiting decision gets the error
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()

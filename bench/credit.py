@@ -1,0 +1,298 @@
+"""Pre-loan decision service benchmark: real PIR partners, real HTTP, hot updates.
+
+``meshmpc bench credit --json [--seconds 60] [--clients 8] [--versions 10]``
+starts the three partners (gov, fin, telco) as separate processes serving
+synthetic labelled risk lists by keyword PIR over the encrypted mesh on
+loopback, and the bank's ``meshmpc credit serve`` as a fourth process. A
+closed-loop load generator (``--clients`` connections, each sending the next
+request when the last answer arrives) posts applicants for ``--seconds``:
+wrk (:mod:`meshmpc_bench.credit_wrk`) when installed, else an httpx-based one
+(``--generator``; the printed line names it). Meanwhile the benchmark proposes
+and publishes ``--versions`` strategy versions (maker-checker, through the
+store) at even intervals.
+
+Every version marks its price bands with its own suffix, so each answer shows
+which version decided it. The run fails (exit 1) if any request failed, if
+an answer's price band does not belong to the version it names, or if that
+version was not in service at some moment of the request. Printed line:
+``{"bench": "credit.decide", "p50_ms", "p99_ms", "per_s", "errors", ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from meshmpc_bench._common import add_common, emit, fail, wan_fields, wan_profile
+
+PARTNERS = ["gov", "fin", "telco"]
+KINDS = {"gov": ["abnormal_operation", "dishonest_debtor", "serious_violation"],
+         "fin": ["multi_lending", "malicious_default", "fraud"],
+         "telco": ["unverified_line", "collection_target", "telecom_fraud"]}
+
+
+def write_lists(directory: Path, rows: int, seed: int) -> dict[str, Path]:
+    """Synthetic risk lists: partner p lists keys K<i> with i = p's residue class."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for index, partner in enumerate(PARTNERS):
+        keys = [f"K{7 * i + index}" for i in range(rows)]
+        table = pa.table({"credit_code": keys,
+                          "list_type": rng.choice(KINDS[partner], rows).tolist(),
+                          "risk_level": rng.choice(["medium", "high"], rows).tolist(),
+                          "listed_date": ["2026-05-01"] * rows})
+        paths[partner] = directory / f"{partner}.risklist.parquet"
+        pq.write_table(table, paths[partner])
+    return paths
+
+
+def version_text(number: int) -> str:
+    """The default strategy with every price band suffixed by ``-v<number>``."""
+    from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
+
+    doc = json.loads(DEFAULT_STRATEGY.read_text())
+    terms = next(n for n in doc["nodes"] if n["name"] == "terms")
+    for rule in terms["content"]["rules"]:
+        rule["band"] = json.dumps(f"{json.loads(rule['band'])}-v{number}")
+    return json.dumps(doc)
+
+
+def start_parties(work: Path, lists: dict[str, Path], db: str, port: int,
+                  wan: Any) -> dict[str, subprocess.Popen[bytes]]:
+    """Partners via meshmpc.net.launch, the bank via ``meshmpc credit serve``."""
+    from meshmpc.net import codec
+    from meshmpc.net.local import make_local_cluster
+
+    config, _ = make_local_cluster(["bank", *PARTNERS], work, wan=wan)
+    assert config.path is not None
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MESHMPC_SPIN_US": "0"}
+    procs = {}
+    for partner in PARTNERS:
+        args = work / f"{partner}.args"
+        args.write_bytes(codec.pack({"risk_list": str(lists[partner])}))
+        log = open(work / f"{partner}.log", "wb")  # noqa: SIM115 - lives with the process
+        procs[partner] = subprocess.Popen(
+            [sys.executable, "-m", "meshmpc.net.launch", "--config", str(config.path),
+             "--party", partner, "--target", "meshmpc_credit.decision.partner:serve_risk_list",
+             "--args", str(args), "--result", str(work / f"{partner}.result")],
+            stdout=log, stderr=log, env=env)
+    log = open(work / "bank.log", "wb")  # noqa: SIM115
+    procs["bank"] = subprocess.Popen(
+        [sys.executable, "-m", "meshmpc.cli", "credit", "serve", "--config", str(config.path),
+         "--party", "bank", "--db", db, "--port", str(port), "--poll", "0.1"],
+        stdout=log, stderr=log, env=env)
+    return procs
+
+
+async def wait_ready(client: Any, procs: dict[str, subprocess.Popen[bytes]], work: Path,
+                     timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for party, proc in procs.items():
+            if proc.poll() is not None:
+                tail = (work / f"{party}.log").read_text(errors="replace")[-800:]
+                raise RuntimeError(f"party {party} exited early: {tail}")
+        with contextlib.suppress(Exception):  # not listening yet
+            if (await client.get("/v1/strategy")).status_code == 200:
+                return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the decision service did not start within 60 s")
+
+
+def applicant(rng: np.random.Generator, i: int) -> dict[str, Any]:
+    """A synthetic application (about one in three keys is on some partner's list)."""
+    return {"key": f"K{int(rng.integers(0, 21 * max(i, 1) + 1000))}", "fields": {
+        "loan_amount": float(rng.integers(2, 60) * 50_000),
+        "loan_term_months": int(rng.choice([6, 12, 24, 36])),
+        "interest_rate": float(np.round(rng.uniform(3.0, 8.0), 2)),
+        "collateral_type": str(rng.choice(["none", "property", "equipment", "receivables"])),
+        "guarantee_type": str(rng.choice(["none", "personal", "guarantee_company"])),
+        "loan_purpose": str(rng.choice(["working_capital", "expansion", "refinancing"])),
+        "relationship_years": float(np.round(rng.uniform(0, 15), 1)),
+        "avg_deposit_balance_6m": float(rng.integers(0, 100) * 10_000)}}
+
+
+async def load(client: Any, clients: int, seconds: float, seed: int) -> list[dict[str, Any]]:
+    """Closed-loop load: every client sends its next request when its answer arrives."""
+    results: list[dict[str, Any]] = []
+    end = time.monotonic() + seconds
+
+    async def one(worker: int) -> None:
+        rng = np.random.default_rng([seed, worker])
+        i = 0
+        while time.monotonic() < end:
+            body = applicant(rng, i)
+            start = time.time()
+            try:
+                response = await client.post("/v1/decisions", json=body)
+                ok = response.status_code == 200
+                answer = response.json() if ok else {"status": response.status_code}
+            except Exception as exc:  # noqa: BLE001 - counted as a failed request
+                ok, answer = False, {"error": repr(exc)}
+            results.append({"start": start, "end": time.time(), "ok": ok, "answer": answer})
+            i += 1
+
+    await asyncio.gather(*(one(w) for w in range(clients)))
+    return results
+
+
+async def publish_during(store: Any, versions: int, seconds: float) -> dict[int, float]:
+    """Publish ``versions`` new versions at even intervals; version -> time in service."""
+    from meshmpc_credit.strategy.store import Actor
+
+    author = Actor("bench-editor", frozenset({"strategy_editor"}))
+    approver = Actor("bench-approver", frozenset({"approver"}))
+    published = {}
+    for n in range(versions):
+        await asyncio.sleep(seconds / (versions + 1))
+        number = n + 2
+        version = await asyncio.to_thread(store.propose, "preloan", version_text(number), author)
+        await asyncio.to_thread(store.publish, "preloan", version, approver)
+        published[version] = time.time()
+    return published
+
+
+def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[str, int]:
+    """Failed requests, answers whose version marker or service window is wrong, and
+    answers that could not screen at every partner (a healthy run has none)."""
+    starts = sorted(published.items())
+    mixed = 0
+    for r in results:
+        if not r["ok"]:
+            continue
+        a = r["answer"]
+        version = a["strategy_version"]
+        if not str(a["price_band"]).endswith(f"-v{version}"):
+            mixed += 1
+            continue
+        began = published.get(version, 0.0)
+        after = [t for v, t in starts if v > version]
+        ended = min(after) if after else float("inf")
+        if began > r["end"] + 0.01 or ended + 1.0 < r["start"]:  # 1 s: poll + clock slack
+            mixed += 1
+    unavailable = sum(1 for r in results if r["ok"] and r["answer"]["partners_unavailable"])
+    return {"errors": sum(1 for r in results if not r["ok"]) + unavailable, "mixed": mixed,
+            "unavailable": unavailable}
+
+
+async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
+    import httpx
+    from meshmpc_bench import credit_wrk
+    from meshmpc_credit.strategy.store import Actor, StrategyStore
+
+    from meshmpc.net.local import free_ports
+
+    generator = args.generator
+    if generator == "auto":
+        generator = "wrk" if credit_wrk.available() else "httpx"
+    db = f"sqlite:///{work / 'credit.db'}"
+    store = StrategyStore(db)
+    first = store.propose("preloan", version_text(1),
+                          Actor("bench-editor", frozenset({"strategy_editor"})))
+    store.publish("preloan", first, Actor("bench-approver", frozenset({"approver"})))
+    lists = write_lists(work, args.list_rows, 11)
+    port = free_ports(1)[0]
+    procs = start_parties(work, lists, db, port, wan_profile(args))
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
+                                     timeout=30.0) as client:
+            await wait_ready(client, procs, work)
+            await load(client, args.clients, min(3.0, args.seconds), 99)  # warm-up
+            published: dict[int, float] = {first: 0.0}
+            began, since = time.monotonic(), time.time()
+            if generator == "wrk":
+                url = f"http://127.0.0.1:{port}"
+                measured, later = await asyncio.gather(
+                    asyncio.to_thread(credit_wrk.run_wrk, url, args.clients, args.seconds,
+                                      work),
+                    publish_during(store, args.versions, args.seconds))
+                results = credit_wrk.stored_answers(db, since)
+            else:
+                results, later = await asyncio.gather(
+                    load(client, args.clients, args.seconds, 7),
+                    publish_during(store, args.versions, args.seconds))
+            wall = time.monotonic() - began
+            published.update(later)
+    finally:
+        stop(procs)
+    latencies = np.array([(r["end"] - r["start"]) * 1e3 for r in results if r["ok"]])
+    verdict = check(results, published)
+    seen = {r["answer"]["strategy_version"] for r in results if r["ok"]}
+    stages = {name: _percentile(np.array([r["answer"]["timings_ms"][name] for r in results
+                                          if name in r["answer"].get("timings_ms", {})]), 50)
+              for name in ("screen_score", "strategy", "record")}
+    if generator == "wrk":
+        figures = {k: measured[k] for k in ("p50_ms", "p99_ms", "per_s", "errors")}
+        figures["errors"] += verdict["errors"]
+        count = measured["requests"]
+    else:
+        figures = {"p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99),
+                   "per_s": round(len(latencies) / wall, 2), "errors": verdict["errors"]}
+        count = len(results)
+    record = {"bench": "credit.decide", **figures,
+              "mixed_versions": verdict["mixed"], "requests": count,
+              "partner_unavailable": verdict["unavailable"],
+              "decisions": {d: sum(1 for r in results if r["ok"]
+                                   and r["answer"]["decision"] == d)
+                            for d in ("approve", "refer", "decline")},
+              "decisions_stored": len(results),
+              "versions_published": len(later), "versions_seen": len(seen),
+              "clients": args.clients, "seconds": args.seconds, "load_generator": generator,
+              "list_rows": args.list_rows, "median_stage_ms": stages, **wan_fields(args)}
+    return record, int(figures["errors"]) + verdict["mixed"]
+
+
+def _percentile(values: np.ndarray, q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values.size else None
+
+
+def stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Stop the bank (it closes its PIR sessions, so the partners finish), then wait."""
+    bank = procs["bank"]
+    if bank.poll() is None:
+        bank.send_signal(signal.SIGINT)
+    for proc in [bank, *(procs[p] for p in PARTNERS)]:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench credit")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured load duration")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument("--versions", type=int, default=10, help="versions published in load")
+    parser.add_argument("--list-rows", type=int, default=10_000, help="rows per risk list")
+    parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto",
+                        help="load generator (auto: wrk when installed, else httpx)")
+    add_common(parser)
+    args = parser.parse_args(argv)
+    if args.seconds <= 0 or args.clients < 1 or args.versions < 0:
+        return fail("meshmpc bench credit: --seconds > 0, --clients >= 1, --versions >= 0")
+    with tempfile.TemporaryDirectory(prefix="meshmpc-credit-bench-") as tmp:
+        try:
+            record, problems = asyncio.run(drive(args, Path(tmp)))
+        except RuntimeError as exc:
+            return fail(f"meshmpc bench credit: {exc}")
+    emit(record, args.json)
+    if problems:
+        return fail(f"meshmpc bench credit: {record['errors']} failed requests, "
+                    f"{record['mixed_versions']} answers with a wrong version")
+    return 0
