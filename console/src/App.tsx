@@ -9,6 +9,7 @@ import { JobDetail, JobList } from "./pages/Jobs";
 import { Login } from "./pages/Login";
 import { Models } from "./pages/Models";
 import { Overview } from "./pages/Overview";
+import { Strategies } from "./pages/Strategies";
 import { Users } from "./pages/Users";
 
 const NAV: [string, Key][] = [
@@ -16,6 +17,7 @@ const NAV: [string, Key][] = [
   ["/data", "nav.data"],
   ["/jobs", "nav.jobs"],
   ["/models", "nav.models"],
+  ["/strategies", "nav.strategies"],
   ["/audit", "nav.audit"],
   ["/users", "nav.users"],
 ];
@@ -45,6 +47,7 @@ function Page({ path, me, party, go }: { path: string; me: Me; party: string; go
     return hasRole(me, "auditor") ? <Audit /> : <ErrorBox error={new Error(`${me.user}: auditor ${t("nav.audit")}`)} />;
   }
   if (path === "/users") return <Users me={me} />;
+  if (path === "/strategies") return <Strategies me={me} />;
   return <ErrorBox error={new Error(`404: ${path}`)} />;
 }
 

@@ -91,3 +91,5 @@ def test_simulate_draft_shows_grade_and_fired_rules(clients):
     r = clients["editor"].post("/api/v1/strategies/preloan/versions/0/simulate",
                                json={"document": _with_cutoff(700), "context": context})
     assert r.json()["grade"] == "B"
+    example = clients["ana"].get("/api/v1/strategies/example-context").json()
+    assert example == context

@@ -16,7 +16,8 @@ import pyotp
 from meshmpc.platform.node import Node, init_node
 
 PASSWORD = "correct horse battery"
-USERS = {"ana": ["analyst"], "appr": ["approver"], "sec": ["security"], "aud": ["auditor"]}
+USERS = {"ana": ["analyst"], "appr": ["approver"], "sec": ["security"], "aud": ["auditor"],
+         "editor": ["strategy_editor"]}
 
 
 def _port() -> int:

@@ -132,3 +132,32 @@ def test_failed_job_shows_its_cause(nodes, open_page):
     assert "Failed" in _wait_text(page.get_by_test_id("job-state"), "Succeeded|Failed")
     cause = page.get_by_test_id("job-error").inner_text()
     assert "no-such-bank.parquet" in cause, cause
+
+
+def test_strategy_editor_validate_simulate_publish(nodes, open_page):
+    import json
+
+    from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
+
+    bank, gov, _ = nodes
+    doc = json.loads(DEFAULT_STRATEGY.read_text())
+    r = bank.client("editor").post("/strategies/preloan/versions", json={"document": doc})
+    assert r.status_code == 201, r.text
+    version = r.json()["version"]
+    page = open_page(bank.url + "/strategies")
+    login(page, bank, "editor")
+    row = page.locator(f'tr[data-version="{version}"]')
+    row.get_by_role("button", name="打开").click()
+    editor = page.get_by_test_id("jdm-editor")
+    editor.get_by_text("screens").first.wait_for()  # the JDM graph shows the strategy's nodes
+    page.get_by_role("button", name="校验").click()
+    assert "校验通过" in page.get_by_test_id("validation").inner_text()
+    page.get_by_role("button", name="模拟").click()
+    simulation = page.get_by_test_id("simulation")
+    simulation.wait_for()
+    assert "approve · A · " in simulation.inner_text()  # score 690 >= the A cut-off 680
+    assert "grade / grade_A" in simulation.inner_text()  # the rules that fired
+    approver = open_page(bank.url + "/strategies")
+    login(approver, bank, "appr")
+    approver.locator(f'tr[data-version="{version}"]').get_by_role("button", name="发布").click()
+    approver.locator(f'tr[data-version="{version}"]').get_by_text("服务中").wait_for()

@@ -92,6 +92,15 @@ def read_routes(router: APIRouter) -> None:
             item["in_service"] = bool(state and state.champion == item["version"])
         return page(items, len(items), len(items), 0)
 
+    @router.get("/example-context")
+    def example_context(who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                        ) -> dict[str, Any]:
+        """A decision context of one unlisted applicant, for simulating a draft."""
+        from meshmpc_credit.strategy.context import build_context
+
+        return build_context({"loan_amount": 800_000.0, "avg_deposit_balance_6m": 200_000.0},
+                             {}, 690.0, [])
+
     @router.get("/{name}/versions/{version}")
     def version_document(name: str, version: int, request: Request,
                          who: Principal = Depends(requires("datasets.read"))  # noqa: B008
