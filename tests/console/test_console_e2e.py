@@ -139,8 +139,14 @@ def test_strategy_editor_validate_simulate_publish(nodes, open_page):
 
     from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
 
-    bank, gov, _ = nodes
+    from meshmpc_credit.strategy.context import build_context
+
+    bank, gov, tmp_path = nodes
     doc = json.loads(DEFAULT_STRATEGY.read_text())
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(json.dumps({"context": build_context(
+        {"loan_amount": 500_000.0}, {}, float(score), []), "bad": int(score < 600)}) + "\n"
+        for score in range(500, 760, 10)))
     r = bank.client("editor").post("/strategies/preloan/versions", json={"document": doc})
     assert r.status_code == 201, r.text
     version = r.json()["version"]
@@ -157,6 +163,11 @@ def test_strategy_editor_validate_simulate_publish(nodes, open_page):
     simulation.wait_for()
     assert "approve · A · " in simulation.inner_text()  # score 690 >= the A cut-off 680
     assert "grade / grade_A" in simulation.inner_text()  # the rules that fired
+    page.get_by_label("回测历史文件（节点上的 JSON Lines 路径）").fill(str(history))
+    page.get_by_role("button", name="回测").click()
+    report = page.get_by_test_id("backtest")
+    report.wait_for()
+    assert '"approval_rate"' in report.inner_text()
     approver = open_page(bank.url + "/strategies")
     login(approver, bank, "appr")
     approver.locator(f'tr[data-version="{version}"]').get_by_role("button", name="发布").click()

@@ -96,7 +96,7 @@ function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string;
       <button disabled={busy || !history} onClick={() => void act(async () => setReport(await api(`${path}/versions/${base}/backtest`, { method: "POST", body: { document: doc, history } })))}>
         {t("strategy.backtest")}
       </button>
-      {report && <pre className="log">{JSON.stringify(report, null, 2)}</pre>}
+      {report && <pre className="log" data-testid="backtest">{JSON.stringify(report, null, 2)}</pre>}
       <ErrorBox error={error} />
     </div>
   );
