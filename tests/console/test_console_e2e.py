@@ -137,9 +137,8 @@ def test_failed_job_shows_its_cause(nodes, open_page):
 def test_strategy_editor_validate_simulate_publish(nodes, open_page):
     import json
 
-    from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
-
     from meshmpc_credit.strategy.context import build_context
+    from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
 
     bank, gov, tmp_path = nodes
     doc = json.loads(DEFAULT_STRATEGY.read_text())
