@@ -3,9 +3,12 @@ dataset, submit a job on bank and approve it on gov, watch it finish, see a fail
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from meshmpc_credit.strategy.context import build_context
+from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
 
 from .nodes import PASSWORD, RunningNode
 
@@ -134,27 +137,22 @@ def test_failed_job_shows_its_cause(nodes, open_page):
     assert "no-such-bank.parquet" in cause, cause
 
 
-def test_strategy_editor_validate_simulate_publish(nodes, open_page):
-    import json
-
-    from meshmpc_credit.strategy.context import build_context
-    from meshmpc_credit.strategy.document import DEFAULT_STRATEGY
-
+def test_strategy_editor_cutoff_backtest_publish(nodes, open_page):
+    """Open the version in service, validate and simulate it, move the A cut-off in the JDM
+    table, backtest against the version in service, save; another person publishes it."""
     bank, gov, tmp_path = nodes
     doc = json.loads(DEFAULT_STRATEGY.read_text())
     history = tmp_path / "history.jsonl"
     history.write_text("".join(json.dumps({"context": build_context(
         {"loan_amount": 500_000.0}, {}, float(score), []), "bad": int(score < 600)}) + "\n"
         for score in range(500, 760, 10)))
-    r = bank.client("editor").post("/strategies/preloan/versions", json={"document": doc})
-    assert r.status_code == 201, r.text
-    version = r.json()["version"]
+    v1 = bank.client("editor").post("/strategies/preloan/versions", json={"document": doc})
+    assert v1.status_code == 201, v1.text
+    v1 = v1.json()["version"]
+    assert bank.client("appr").post(f"/strategies/preloan/versions/{v1}/publish").status_code == 200
     page = open_page(bank.url + "/strategies")
     login(page, bank, "editor")
-    row = page.locator(f'tr[data-version="{version}"]')
-    row.get_by_role("button", name="打开").click()
-    editor = page.get_by_test_id("jdm-editor")
-    editor.get_by_text("screens").first.wait_for()  # the JDM graph shows the strategy's nodes
+    page.locator(f'tr[data-version="{v1}"]').get_by_role("button", name="打开").click()
     page.get_by_role("button", name="校验").click()
     assert "校验通过" in page.get_by_test_id("validation").inner_text()
     page.get_by_role("button", name="模拟").click()
@@ -162,12 +160,26 @@ def test_strategy_editor_validate_simulate_publish(nodes, open_page):
     simulation.wait_for()
     assert "approve · A · " in simulation.inner_text()  # score 690 >= the A cut-off 680
     assert "grade / grade_A" in simulation.inner_text()  # the rules that fired
+    grade = page.locator(".react-flow__node", has_text="grade").first
+    grade.get_by_text("Edit Table").click()  # the JDM decision table of the grade cut-offs
+    page.locator("td", has_text=">= 680").first.locator(".cm-content").click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(">= 700")
+    page.get_by_test_id("dirty").wait_for()  # the editor reported the change to the page
     page.get_by_label("回测历史文件（节点上的 JSON Lines 路径）").fill(str(history))
     page.get_by_role("button", name="回测").click()
-    report = page.get_by_test_id("backtest")
-    report.wait_for()
-    assert '"approval_rate"' in report.inner_text()
+    report = json.loads(page.get_by_test_id("backtest").inner_text())
+    assert report["champion"] == v1  # compared with the version in service
+    # the edited draft, not the stored version, was backtested: scores 680-690 left grade A
+    assert report["figures"] != report["champion_figures"], report
+    page.get_by_role("button", name="保存为新版本").click()
+    v2 = v1 + 1
+    page.locator(f'tr[data-version="{v2}"]').wait_for()
     approver = open_page(bank.url + "/strategies")
     login(approver, bank, "appr")
-    approver.locator(f'tr[data-version="{version}"]').get_by_role("button", name="发布").click()
-    approver.locator(f'tr[data-version="{version}"]').get_by_text("服务中").wait_for()
+    approver.locator(f'tr[data-version="{v2}"]').get_by_role("button", name="发布").click()
+    approver.locator(f'tr[data-version="{v2}"]').get_by_text("服务中").wait_for()
+    example = bank.client("ana").get("/strategies/example-context").json()
+    decided = bank.client("ana").post(f"/strategies/preloan/versions/{v2}/simulate",
+                                      json={"context": example}).json()
+    assert decided["grade"] == "B", decided  # 690 is below the new cut-off 700

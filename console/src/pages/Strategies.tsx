@@ -37,6 +37,11 @@ type Doc = Record<string, unknown>;
 
 function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string; base: number; doc: Doc; setDoc: (d: Doc) => void; onSaved: () => void }): ReactNode {
   const t = useT();
+  // The editor normalises the document once it loads (an onChange without an edit), so "changed"
+  // means: differs from the document as it was when the user first touched the editor.
+  const [baseline, setBaseline] = useState<string | null>(null);
+  const touch = (): void => setBaseline((b) => b ?? JSON.stringify(doc));
+  const dirty = baseline !== null && JSON.stringify(doc) !== baseline;
   const [check, setCheck] = useState<Check | null>(null);
   const [context, setContext] = useState("");
   const example = useLoad(() => api<Doc>("/strategies/example-context"), []);
@@ -50,17 +55,20 @@ function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string;
   return (
     <div className="card">
       <h2>
-        {t("strategy.draft")} {name} ← v{base}
+        {t("strategy.draft")} {name} ← v{base}{" "}
+        {dirty && <span className="badge state-pending" data-testid="dirty">{t("strategy.dirty")}</span>}
       </h2>
-      <Suspense fallback={<p className="muted">{t("loading")}</p>}>
-        <StrategyEditor value={doc} onChange={setDoc} disabled={!canEdit} />
-      </Suspense>
+      <div onPointerDownCapture={touch} onKeyDownCapture={touch}>
+        <Suspense fallback={<p className="muted">{t("loading")}</p>}>
+          <StrategyEditor value={doc} onChange={setDoc} disabled={!canEdit} />
+        </Suspense>
+      </div>
       <div className="toolbar">
         <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then(setCheck))}>
           {t("strategy.validate")}
         </button>
         {canEdit && (
-          <button disabled={busy} onClick={() => void act(() => api(path + "/versions", { method: "POST", body: { document: doc } }).then(onSaved))}>
+          <button disabled={busy} onClick={() => void act(() => api(path + "/versions", { method: "POST", body: { document: doc } }).then(() => (setBaseline(null), onSaved())))}>
             {t("strategy.save")}
           </button>
         )}
