@@ -166,6 +166,9 @@ def test_strategy_editor_cutoff_backtest_publish(nodes, open_page):
     page.keyboard.press("Control+A")
     page.keyboard.type(">= 700")
     page.get_by_test_id("dirty").wait_for()  # the editor reported the change to the page
+    page.get_by_role("button", name=re.compile("与服务中版本对比")).click()
+    diff = page.get_by_test_id("diff").inner_text()
+    assert re.search(r"^- .*>= 680", diff, re.M) and re.search(r"^\+ .*>= 700", diff, re.M), diff
     page.get_by_label("回测历史文件（节点上的 JSON Lines 路径）").fill(str(history))
     page.get_by_role("button", name="回测").click()
     report = json.loads(page.get_by_test_id("backtest").inner_text())

@@ -64,3 +64,21 @@ describe("consentList", () => {
     expect(consentList("")).toEqual([]);
   });
 });
+
+import { docDiff } from "./DocDiff";
+
+describe("docDiff", () => {
+  it("shows the changed cut-off as one removed and one added line", () => {
+    const before = { nodes: [{ name: "grade", rules: [">= 680", ">= 640"] }] };
+    const after = { nodes: [{ name: "grade", rules: [">= 700", ">= 640"] }] };
+    const changed = docDiff(before, after).filter((l) => l.kind !== " ");
+    expect(changed).toEqual([
+      { kind: "-", text: '    ">= 680",' },
+      { kind: "+", text: '    ">= 700",' },
+    ]);
+  });
+
+  it("is empty of changes for equal documents", () => {
+    expect(docDiff({ a: 1 }, { a: 1 }).every((l) => l.kind === " ")).toBe(true);
+  });
+});

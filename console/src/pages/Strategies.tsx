@@ -3,6 +3,7 @@
  * service, save as a version (strategy_editor), publish or roll back (approver, maker-checker). */
 import { lazy, Suspense, useState, type ReactNode } from "react";
 import { api, hasRole, type Me, type Page } from "../api";
+import { DocDiff } from "../components/DocDiff";
 import { ErrorBox, Field, Loading, StateBadge, useAction, useLoad, when } from "../components/common";
 import { useT } from "../i18n";
 
@@ -35,7 +36,7 @@ interface Simulation {
 
 type Doc = Record<string, unknown>;
 
-function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string; base: number; doc: Doc; setDoc: (d: Doc) => void; onSaved: () => void }): ReactNode {
+function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; name: string; base: number; champion: number | null; doc: Doc; setDoc: (d: Doc) => void; onSaved: () => void }): ReactNode {
   const t = useT();
   // The editor normalises the document once it loads (an onChange without an edit), so "changed"
   // means: differs from the document as it was when the user first touched the editor.
@@ -49,6 +50,7 @@ function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string;
   const [sim, setSim] = useState<Simulation | null>(null);
   const [history, setHistory] = useState("");
   const [report, setReport] = useState<Record<string, unknown> | null>(null);
+  const [served, setServed] = useState<Doc | null>(null);
   const [error, busy, act] = useAction();
   const path = `/strategies/${encodeURIComponent(name)}`;
   const canEdit = hasRole(me, "strategy_editor");
@@ -67,12 +69,18 @@ function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string;
         <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then(setCheck))}>
           {t("strategy.validate")}
         </button>
+        {champion !== null && (
+          <button disabled={busy} onClick={() => void act(async () => setServed((await api<{ document: Doc }>(`${path}/versions/${champion}`)).document))}>
+            {t("strategy.compare")} (v{champion})
+          </button>
+        )}
         {canEdit && (
           <button disabled={busy} onClick={() => void act(() => api(path + "/versions", { method: "POST", body: { document: doc } }).then(() => (setBaseline(null), onSaved())))}>
             {t("strategy.save")}
           </button>
         )}
       </div>
+      {served && <DocDiff before={served} after={doc} caption={`v${champion ?? ""} → ${t("strategy.draft")}`} />}
       {check && (
         <div className={check.ok ? "card ok" : "error"} role="status" data-testid="validation">
           {check.ok ? t("strategy.valid") : check.message}
@@ -113,12 +121,12 @@ function Draft({ me, name, base, doc, setDoc, onSaved }: { me: Me; name: string;
 export function Strategies({ me }: { me: Me }): ReactNode {
   const t = useT();
   const list = useLoad(() => api<Page<Version>>("/strategies"), []);
-  const [draft, setDraft] = useState<{ name: string; base: number; doc: Doc } | null>(null);
+  const [draft, setDraft] = useState<{ name: string; base: number; champion: number | null; doc: Doc } | null>(null);
   const [error, busy, act] = useAction();
   const open = (v: Version): void => {
     void act(async () => {
-      const got = await api<{ document: Doc }>(`/strategies/${encodeURIComponent(v.strategy)}/versions/${v.version}`);
-      setDraft({ name: v.strategy, base: v.version, doc: got.document });
+      const got = await api<{ document: Doc; champion: number | null }>(`/strategies/${encodeURIComponent(v.strategy)}/versions/${v.version}`);
+      setDraft({ name: v.strategy, base: v.version, champion: got.champion, doc: got.document });
     });
   };
   const decide = (v: Version, verb: "publish" | "rollback"): void => {
@@ -158,7 +166,7 @@ export function Strategies({ me }: { me: Me }): ReactNode {
         </table>
       </div>
       {draft && (
-        <Draft me={me} name={draft.name} base={draft.base} doc={draft.doc} setDoc={(doc) => setDraft({ ...draft, doc })} onSaved={list.reload} />
+        <Draft key={draft.name + draft.base} me={me} name={draft.name} base={draft.base} champion={draft.champion} doc={draft.doc} setDoc={(doc) => setDraft({ ...draft, doc })} onSaved={list.reload} />
       )}
     </section>
   );
