@@ -8,13 +8,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean system-deps fuzz console console-test
+.PHONY: demo test bench install build lint typecheck clean system-deps runtime-deps deb-install fuzz console console-test
 
-# Debian packages the suite uses (a PostgreSQL server for the node tests; Chromium and a CJK
-# font for the console's browser tests). Installed when
-# missing and running as root (as CI does); otherwise the tests that need them are skipped
-# and say which command installs them.
-DEB_TEST := postgresql chromium fonts-wqy-microhei
+# Debian packages: libsodium23 (the system libsodium with ristretto255, for the OPRF kernels)
+# for everything; a PostgreSQL server for the node tests; libgcrypt20 for fast SM4-GCM in
+# the gm link suite (which falls back to OpenSSL without it); Chromium and a CJK font for the
+# console's browser tests. Installed when missing and running as
+# root (as CI does); otherwise the set-up says which command installs them.
+DEB_RUNTIME := libsodium23
+DEB_TEST := postgresql libgcrypt20 chromium fonts-wqy-microhei
+DEB_BENCH := hey wrk
 
 demo: build console
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
@@ -45,8 +48,14 @@ console-test: $(CONSOLE_DEPS)
 	@if [ -f $(CONSOLE_DEPS) ]; then cd console && npm test; \
 	else echo "note: console unit tests NOT RUN: npm not found (apt-get install -y nodejs npm)"; fi
 
-system-deps:
-	@missing=""; for p in $(DEB_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+system-deps: runtime-deps
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_TEST)"
+
+runtime-deps:
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_RUNTIME)"
+
+deb-install:
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -55,6 +64,7 @@ system-deps:
 	    "the tests that need them will be skipped"; fi; fi
 
 bench: build
+	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_BENCH)"
 	$(VENV)/bin/meshmpc bench all --json
 
 lint: build
@@ -72,13 +82,17 @@ install: $(STAMP)
 
 # (Re)install dependencies and both packages when the packaging files change.
 $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml
+	@# csrc/he.c links GMP: install its header (libgmp-dev) via apt when missing and root.
+	@test -f /usr/include/gmp.h -o -f /usr/include/$$(uname -m)-linux-gnu/gmp.h \
+	  || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libgmp-dev; } \
+	  || { echo "GMP headers missing: install libgmp-dev (apt) or gmp-devel (dnf)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
 	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]"
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).
-build: $(STAMP)
+build: $(STAMP) runtime-deps
 	$(PY) setup.py -q build_ext --inplace
 
 clean:

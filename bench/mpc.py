@@ -35,17 +35,6 @@ from meshmpc.net import Context
 FEATURES = 100
 LEARNING_RATE = 0.1
 
-SPU_SECONDS = {  # SecretFlow SPU simulator figures quoted in issue 6 (2^20 / 100000 rows)
-    ("dealer", "mul"): 0.67, ("dealer", "less"): 2.58, ("dealer", "sigmoid"): 14.8,
-    ("dealer", "matmul"): 2.60, ("dealer", "lr_step"): 4.68,
-    ("ot", "mul"): 12.2, ("ot", "less"): 38.6,
-    ("none", "mul"): 0.75, ("none", "less"): 3.92, ("none", "sigmoid"): 15.1,
-    ("none", "matmul"): 3.81, ("none", "lr_step"): 4.10,
-}
-SPU_N = {"mul": 1 << 20, "less": 1 << 20, "sigmoid": 1 << 20, "matmul": 100_000,
-         "lr_step": 100_000}
-
-
 def _shapes(op: str, n: int) -> dict[str, tuple[int, ...]]:
     if op in ("matmul", "lr_step"):
         return {"x": (n, FEATURES), "w": (FEATURES, 1), "y": (n, 1)}
@@ -134,11 +123,6 @@ def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     }
     if args.comparison != "circuit":
         out["comparison"] = args.comparison
-    spu = SPU_SECONDS.get((args.triples, args.op))
-    if spu is not None and SPU_N[args.op] == args.n and len(results) == (
-            3 if args.suite == "rep3" else 2):
-        out["spu_s"] = spu
-        out["speedup_vs_spu"] = round(spu / out["wall_s"], 2)
     return out
 
 

@@ -5,7 +5,8 @@
   (``rtt_us_median``).
 
 Each figure is the median over ``--repeats`` runs of real processes over the
-real encrypted mesh (AES-256-GCM links).
+real encrypted mesh: AES-256-GCM links, or SM4-GCM with ``--suite gm`` (then the
+default suite's figures are printed first, for comparison).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any
 import numpy as np
 from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
 
+from meshmpc.crypto.gm import sm4_backend
 from meshmpc.net.check import ping, pong
 from meshmpc.net.context import Context
 from meshmpc.net.eventloop import loop_kind
 from meshmpc.net.launch import run_local
 
 PARTIES = ["a", "b"]
+CIPHERS = {"default": "AES-256-GCM", "gm": "SM4-GCM"}
 
 
 async def bulk_job(ctx: Context, mib: int, sends: int) -> dict[str, Any]:
@@ -71,13 +74,26 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stream", type=int, default=200_000, help="small messages per run")
     parser.add_argument("--pings", type=int, default=5_000, help="round trips per run")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
+    parser.add_argument("--suite", choices=["default", "gm"], default="default",
+                        help="link suite; gm also reports the default suite's figures")
     args = parser.parse_args(argv)
     env = {"MESHMPC_EVENT_LOOP": args.loop}
-    common = {"loop": loop_kind(args.loop), "encrypted": True, **wan_fields(args)}
+    suites = ["default"] if args.suite == "default" else ["default", args.suite]
+    for suite in suites:  # the default suite's figures beside the chosen one's
+        _bench_suite(args, env, suite)
+    return 0
+
+
+def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> None:
+    """Bulk and small-message figures of one link suite."""
+    common = {"loop": loop_kind(args.loop), "encrypted": True, "suite": suite,
+              "cipher": CIPHERS[suite], **wan_fields(args)}
+    if suite == "gm":
+        common["sm4_library"] = sm4_backend()
     wan = wan_profile(args)
     bulk = [
         run_local(PARTIES, "meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends},
-                  wan=wan, env=env, pin_cpus=True)["a"]
+                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
         for _ in range(args.repeats)
     ]
     emit({"bench": "net.bulk", "mib": args.mib, **common,
@@ -85,10 +101,9 @@ def main(argv: list[str]) -> int:
     small = [
         run_local(PARTIES, "meshmpc_bench.net:small_job",
                   {"stream": args.stream, "pings": args.pings},
-                  wan=wan, env=env, pin_cpus=True)["a"]
+                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
         for _ in range(args.repeats)
     ]
     emit({"bench": "net.small", "msg_bytes": 64, **common,
           "msgs_per_s": median([r["msgs_per_s"] for r in small]),
           "rtt_us_median": median([r["rtt_us_median"] for r in small])}, args.json)
-    return 0

@@ -10,6 +10,9 @@
   (``prefill``), so only the 1-bit derandomisation travels online.
 * ``ot.cot_softspoken_k{k}``: SoftSpokenOT correlated OTs (128/k bits per OT).
 * ``ot.kkrt``: KKRT OPRF batch of ``--n-kkrt`` inputs (``oprfs_per_s``).
+* ``ot.vole`` / ``ot.silent_rot``: silent VOLE over GF(2^128) and silent random
+  OT (:mod:`meshmpc.ot.vole`), one batch of ``--n-vole`` (``per_s``,
+  ``bytes_per`` both parties' bytes per output).
 
 Both parties run as separate processes (``meshmpc.net.launch.run_local``,
 pinned to separate CPUs) over the encrypted loopback mesh; a barrier precedes
@@ -32,6 +35,7 @@ from meshmpc.net.launch import run_local
 from meshmpc.ot.iknp import CotReceiver, CotSender
 from meshmpc.ot.kkrt import KkrtReceiver, KkrtSender
 from meshmpc.ot.softspoken import SoftSpokenReceiver, SoftSpokenSender
+from meshmpc.ot.vole import SilentVoleReceiver, SilentVoleSender
 
 SENDER, RECEIVER = "a", "b"
 
@@ -128,10 +132,23 @@ async def kkrt_ops(ctx: Context, n: int, repeats: int) -> dict[str, float]:
     return await _repeat(ctx, "kkrt", repeats, lambda: receiver.encode(inputs))
 
 
+async def vole_ops(ctx: Context, n: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Silent VOLE and silent random OT batches of n on one set-up."""
+    peer = ctx.peers[0]
+    if ctx.party == SENDER:
+        s = await SilentVoleSender.setup(ctx, peer)
+        ops: dict[str, Callable[[], Awaitable[object]]] = {
+            "vole": lambda: s.extend(n), "silent_rot": lambda: s.rot(n)}
+    else:
+        r = await SilentVoleReceiver.setup(ctx, peer)
+        ops = {"vole": lambda: r.extend(n), "silent_rot": lambda: r.rot(n)}
+    return {name: await _repeat(ctx, name, repeats, op) for name, op in ops.items()}
+
+
 async def job(
-    ctx: Context, n: int, n_kkrt: int, repeats: int, ks: list[int]
+    ctx: Context, n: int, n_kkrt: int, repeats: int, ks: list[int], n_vole: int = 1 << 20
 ) -> dict[str, Any]:
-    """Everything measured in one launch: base OT, extension, SoftSpoken, KKRT."""
+    """Everything measured in one launch: base OT, extension, SoftSpoken, KKRT, VOLE."""
     ext = await extension_ops(ctx, n, repeats)
     for k in ks:
         ext[f"cot_softspoken_k{k}"] = await softspoken_ops(ctx, n, k, repeats)
@@ -139,6 +156,7 @@ async def job(
         "base": await base_ops(ctx, repeats),
         "ext": ext,
         "kkrt": await kkrt_ops(ctx, n_kkrt, repeats),
+        "vole": await vole_ops(ctx, n_vole, repeats),
     }
 
 
@@ -147,11 +165,12 @@ def main(argv: list[str]) -> int:
     add_common(parser)
     parser.add_argument("--n", type=int, default=1 << 23, help="OTs per extension batch")
     parser.add_argument("--n-kkrt", type=int, default=1 << 20, help="inputs per KKRT batch")
+    parser.add_argument("--n-vole", type=int, default=1 << 20, help="outputs per VOLE batch")
     parser.add_argument("--softspoken-k", type=int, nargs="*", default=[2, 4, 8],
                         help="SoftSpoken k values to measure (none to skip)")
     args = parser.parse_args(argv)
     kwargs = {"n": args.n, "n_kkrt": args.n_kkrt, "repeats": args.repeats,
-              "ks": list(args.softspoken_k)}
+              "ks": list(args.softspoken_k), "n_vole": args.n_vole}
     out = run_local([SENDER, RECEIVER], "meshmpc_bench.ot:job", kwargs,
                     wan=wan_profile(args), pin_cpus=True)
     common = {"encrypted": True, **wan_fields(args)}
@@ -170,4 +189,9 @@ def main(argv: list[str]) -> int:
     emit({"bench": "ot.kkrt", "n": args.n_kkrt, **common,
           "oprfs_per_s": args.n_kkrt / max(out[p]["kkrt"]["wall_s"] for p in out),
           "bytes_per_oprf": sum(out[p]["kkrt"]["bytes"] for p in out) / args.n_kkrt}, args.json)
+    for name in ("vole", "silent_rot"):
+        emit({"bench": f"ot.{name}", "n": args.n_vole, **common,
+              "per_s": args.n_vole / max(out[p]["vole"][name]["wall_s"] for p in out),
+              "bytes_per": sum(out[p]["vole"][name]["bytes"] for p in out) / args.n_vole},
+             args.json)
     return 0

@@ -8,6 +8,9 @@ downloads the hint once, then times single-key queries (half present, half
 absent) and batches. Printed lines (medians over ``--repeats`` runs):
 
 * ``{"bench": "pir.setup", "wall_s"}`` - server offline phase;
+* ``{"bench": "pir.rebuild", "changed_fraction", "wall_s"}`` - the next version
+  after that fraction of the records changed (the server then serves it, and
+  the client's answers are checked against it);
 * ``{"bench": "pir.query", "server_ms", "latency_ms", "hint_bytes",
   "query_bytes", "answer_bytes"}`` - server_ms is the server's compute for
   the PIR answer, latency_ms the client's wall time for OPRF + PIR rounds,
@@ -50,8 +53,9 @@ async def party_job(ctx: Context, **kw: Any) -> dict[str, Any]:
 
 
 async def _server(ctx: Context, rows: int, record_bytes: int, setup_repeats: int,
-                  **_: Any) -> dict[str, Any]:
+                  changed: float, **_: Any) -> dict[str, Any]:
     from meshmpc.pir import PirServer, build_database
+    from meshmpc.pir.rebuild import rebuild_database
 
     keys, records = synthetic_keys(rows), synthetic_records(rows, record_bytes, 1)
     setup = []
@@ -59,9 +63,16 @@ async def _server(ctx: Context, rows: int, record_bytes: int, setup_repeats: int
         start = time.perf_counter()
         database = build_database(keys, records, record_bytes)
         setup.append(time.perf_counter() - start)
-    await ctx.send("bank", "ready", None)
+    step = max(1, round(1 / changed)) if changed > 0 else 0
+    updated = list(records)
+    for i in range(0, rows, step) if step else []:
+        updated[i] = b"changed-%d" % i
+    start = time.perf_counter()
+    database = rebuild_database(database, keys, updated, record_bytes)
+    rebuild = time.perf_counter() - start
+    await ctx.send("bank", "ready", [i for i in range(0, rows, step)][:64] if step else [])
     await PirServer(database).serve(ctx, "bank")
-    return {"setup_s": setup}
+    return {"setup_s": setup, "rebuild_s": rebuild}
 
 
 async def _client(ctx: Context, rows: int, batch: int, repeats: int,
@@ -69,7 +80,7 @@ async def _client(ctx: Context, rows: int, batch: int, repeats: int,
     from meshmpc.pir import PirClient
 
     keys = synthetic_keys(rows)
-    await ctx.recv("fin", "ready")
+    changed_rows = await ctx.recv("fin", "ready")
     client = PirClient(ctx, "fin")
     before = ctx.traffic().bytes_received
     await client.refresh()
@@ -88,6 +99,10 @@ async def _client(ctx: Context, rows: int, batch: int, repeats: int,
                         "query_bytes": ctx.traffic().bytes_sent - sent,
                         "answer_bytes": ctx.traffic().bytes_received - received})
     out["singles"] = singles
+    for row in changed_rows[:8]:  # the rebuilt version serves the changed records
+        (hit,) = await client.query([keys[row]])
+        if hit.record != b"changed-%d" % row:
+            raise RuntimeError(f"rebuilt table gives the old record for row {row}")
     out["batch_s"] = [await _one_batch(client, keys, batch, r) for r in range(repeats)]
     await client.close()
     return out
@@ -112,6 +127,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--batch", type=int, default=1000, help="keys per batch")
     parser.add_argument("--repeats", type=int, default=5, help="queries and batches timed")
     parser.add_argument("--setup-repeats", type=int, default=3, help="database builds timed")
+    parser.add_argument("--changed", type=float, default=0.01,
+                        help="fraction of records changed before the timed rebuild")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeats < 1 or args.setup_repeats < 1:
@@ -119,11 +136,14 @@ def main(argv: list[str]) -> int:
     from meshmpc.net.launch import run_local
 
     kwargs = {"rows": args.rows, "record_bytes": args.record_bytes, "batch": args.batch,
-              "repeats": args.repeats, "setup_repeats": args.setup_repeats}
+              "repeats": args.repeats, "setup_repeats": args.setup_repeats,
+              "changed": args.changed}
     results = run_local(PARTIES, "meshmpc_bench.pir:party_job", kwargs, timeout=3600.0)
     server, client = results["fin"], results["bank"]
     singles = client["singles"]
     emit({"bench": "pir.setup", "wall_s": median(server["setup_s"])}, args.json)
+    emit({"bench": "pir.rebuild", "changed_fraction": args.changed,
+          "wall_s": server["rebuild_s"]}, args.json)
     emit({"bench": "pir.query",
           "server_ms": median([s["server_ms"] for s in singles]),
           "latency_ms": median([s["latency_ms"] for s in singles]),

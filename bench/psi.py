@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
+from meshmpc_bench._common import add_common, emit, fail, median, wan_fields, wan_profile
 
 PARTIES = ["bank", "gov"]
 
@@ -107,6 +107,13 @@ def main(argv: list[str]) -> int:
         data_dir.mkdir(parents=True, exist_ok=True)
         paths = synthetic_inputs(data_dir, args.rows, args.overlap)
         runs = [_one_run(paths, directory, args) for _ in range(args.repeats)]
+    expected = int(round(args.overlap * args.rows))
+    for i, run in enumerate(runs):
+        got = run["bank"]["intersection"]
+        if got != expected:
+            return fail(f"meshmpc bench psi: run {i + 1} found an intersection of {got} rows, "
+                        f"expected {expected} (overlap {args.overlap} of {args.rows} rows): "
+                        "the protocol gave a wrong result")
     emit(_record(runs, args), args.json)
     return 0
 

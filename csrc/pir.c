@@ -319,3 +319,18 @@ void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const
         out[i] += (uint32_t)v;
     }
 }
+
+/* ---------- incremental hint ----------
+ * H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 for every changed entry
+ * e of the database (H = D A, A is m x n): a rebuild that rewrites a few slots
+ * updates the hint in O(changed entries * n) instead of recomputing D A. */
+void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
+                        const int64_t *rows, const int64_t *cols, const int32_t *delta,
+                        size_t count) {
+    for (size_t e = 0; e < count; e++) {
+        uint32_t *h = H + (size_t)rows[e] * ldh;
+        const uint32_t *a = A + (size_t)cols[e] * lda;
+        uint32_t d = (uint32_t)delta[e];
+        for (size_t t = 0; t < n; t++) h[t] += d * a[t];
+    }
+}

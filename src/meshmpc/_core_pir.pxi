@@ -20,6 +20,9 @@ cdef extern from "meshmpc/pir.h":
                                 uint32_t cap, size_t max_kicks, int64_t *table) nogil
     void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256,
                           const int8_t *lut, int32_t center, uint32_t *out) nogil
+    void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
+                            const int64_t *rows, const int64_t *cols, const int32_t *delta,
+                            size_t count) nogil
 
 PIR_PATH_AUTO = -1
 PIR_PATH_PORTABLE = 0
@@ -111,3 +114,21 @@ def pir_gauss_add_into(const uint64_t[::1] u, const uint64_t[::1] cdf256, const 
         return
     with nogil:
         mm_pir_gauss_add(&u[0], u.shape[0], &cdf256[0], &lut[0], center, &out[0])
+
+
+def pir_hint_update(uint32_t[:, ::1] H, const uint32_t[:, ::1] A, const int64_t[::1] rows,
+                    const int64_t[::1] cols, const int32_t[::1] delta) -> None:
+    """H[rows[e]] += delta[e] * A[cols[e]] mod 2^32 for every entry e (H = D A)."""
+    cdef size_t count = rows.shape[0], e
+    if cols.shape[0] != count or delta.shape[0] != count:
+        raise ValueError("pir hint update: rows, cols and delta differ in length")
+    if H.shape[1] != A.shape[1]:
+        raise ValueError("pir hint update: H and A have different widths")
+    for e in range(count):
+        if rows[e] < 0 or rows[e] >= H.shape[0] or cols[e] < 0 or cols[e] >= A.shape[0]:
+            raise ValueError(f"pir hint update: entry {e} is outside H or A")
+    if count == 0:
+        return
+    with nogil:
+        mm_pir_hint_update(&H[0, 0], H.shape[1], &A[0, 0], A.shape[1], H.shape[1], &rows[0],
+                           &cols[0], &delta[0], count)

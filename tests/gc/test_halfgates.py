@@ -71,3 +71,14 @@ def test_two_party_protocol_gives_xor_shares_of_the_sign() -> None:
     out = run_parties(["g", "e"], protocol, {"g": s0, "e": x - s0})
     assert np.array_equal(out["g"] ^ out["e"], (x >> np.uint64(63)).astype(np.uint8))
     assert 0.3 < out["g"].mean() < 0.7  # a share alone is not the answer
+
+
+def test_colour_position_is_a_random_set_bit_not_the_lowest() -> None:
+    from meshmpc.gc.halfgates import colour_bit
+
+    delta = np.zeros(16, np.uint8)
+    delta[0] = 0b1000  # bit 3
+    delta[12] = 0b10000  # bit 100
+    seen = {colour_bit(delta) for _ in range(200)}
+    # the lowest set bit alone would tell the evaluator that bits 0..2 are zero
+    assert seen == {3, 100}

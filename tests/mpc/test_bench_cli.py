@@ -30,3 +30,10 @@ def test_bench_prints_one_json_line(capsys: pytest.CaptureFixture[str], suite: s
 def test_rep3_refuses_triples() -> None:
     with pytest.raises(SystemExit):
         bench.main(["--suite", "rep3", "--triples", "dealer", "--n", "4"])
+
+
+def test_bench_reports_only_what_it_measured() -> None:
+    import inspect
+
+    source = inspect.getsource(bench)
+    assert "speedup_vs" not in source and "SPU_SECONDS" not in source

@@ -110,28 +110,31 @@ def test_raw_array_header_is_checked() -> None:
 
 
 # Wire version 2 (issue #10): HELLO changed from msgpack to this fixed layout.
+# Wire version 3 (issue #19): a suite byte (0 default, 1 gm) after the version.
 HELLO_V2_VECTOR = (
-    "4d4d5043" "02" + bytes(range(32)).hex() + bytes(range(32, 64)).hex() + "04" + "62616e6b"
+    "4d4d5043" "03" "00" + bytes(range(32)).hex() + bytes(range(32, 64)).hex() + "04"
+    + "62616e6b"
 )
 
 
 def test_hello_layout_known_answer() -> None:
     from meshmpc.net.secure import WIRE_VERSION, pack_hello, parse_hello
 
-    assert WIRE_VERSION == 2
+    assert WIRE_VERSION == 3
     body = pack_hello("bank", bytes(range(32)), bytes(range(32, 64)))
     assert body.hex() == HELLO_V2_VECTOR
     hello = parse_hello(body)
-    assert (hello.party, hello.fingerprint, hello.ephemeral_public) == (
-        "bank", bytes(range(32)), bytes(range(32, 64)))
+    assert (hello.party, hello.fingerprint, hello.ephemeral_public, hello.suite) == (
+        "bank", bytes(range(32)), bytes(range(32, 64)), "default")
 
 
 @pytest.mark.parametrize(
     "body",
     [b"", b"MMPC", bytes.fromhex(HELLO_V2_VECTOR)[:-1], bytes.fromhex(HELLO_V2_VECTOR) + b"x",
      b"MMPC\x01" + bytes(69), b"XXXX" + bytes.fromhex(HELLO_V2_VECTOR)[4:],
-     bytes.fromhex(HELLO_V2_VECTOR)[:69] + b"\x00"],
-    ids=["empty", "magic-only", "short", "long", "v1", "magic", "no-id"],
+     bytes.fromhex(HELLO_V2_VECTOR)[:70] + b"\x00", b"MMPC\x02" + bytes(70),
+     b"MMPC\x03\x07" + bytes(69)],
+    ids=["empty", "magic-only", "short", "long", "v1", "magic", "no-id", "v2", "suite"],
 )
 def test_malformed_hello_is_refused(body: bytes) -> None:
     from meshmpc.net.errors import ProtocolMismatchError

@@ -40,7 +40,7 @@ def test_transcript_is_stable(transcript) -> None:
 
     run_parties(["s", "r"], job)
     assert transcript.hexdigest() == (
-        "34361c2f33287109f27dad9549430432b44cc517ccb86f159309c3aa4ea616e0"
+        "552441383e43d1b8a1c3e4913312b06ca564f48ef86f974c54666596c350e6e6"
     )
 
 
@@ -49,7 +49,7 @@ def test_invalid_point_from_receiver_is_rejected() -> None:
         if ctx.party == "s":
             return await base_ot_send(ctx, "r", 2)
         await ctx.recv("s", "baseot/A")
-        await ctx.send("s", "baseot/B", b"\x00" * 128)  # u = 0: a small-order point
+        await ctx.send("s", "baseot/B", b"\x00" * 64)  # not points of the prime-order group
         return None
 
     with pytest.raises(OtProtocolError, match="party 'r'"):
@@ -64,12 +64,46 @@ def test_bad_choice_bits_raise() -> None:
         run_parties(["r", "s"], job)
 
 
-def test_montgomery_map_matches_libsodium() -> None:
+def test_chou_orlandi_known_answer_structure() -> None:
+    """Recompute every key from the transcript and the secret scalars, as in the paper:
+    A = aG, B = bG + cA (the only receiver message), k0 = H(aB), k1 = H(a(B - A)),
+    the receiver's key H(bA); the sender derives B - A itself."""
     import nacl.bindings as sodium
 
-    from meshmpc.ot.base import _montgomery_u
+    from meshmpc.ot.base import ot_key
 
-    prg = Prg(b"m" * 16)
-    points = [bytes(sodium.crypto_scalarmult_ed25519_base(prg.random_bytes(32))) for _ in range(9)]
-    expected = [bytes(sodium.crypto_sign_ed25519_pk_to_curve25519(p)) for p in points]
-    assert _montgomery_u(points) == expected
+    choices = np.array([0, 1, 1, 0, 1], dtype=np.uint8)
+    seen: dict[str, list[tuple[str, object]]] = {"s": [], "r": []}
+
+    async def job(ctx: Context) -> object:
+        inner = ctx.mesh.mailbox.deliver
+
+        def deliver(peer: str, tag: str, obj: object) -> None:
+            seen[ctx.party].append((tag, obj))
+            inner(peer, tag, obj)
+
+        ctx.mesh.mailbox.deliver = deliver  # type: ignore[method-assign]
+        await ctx.barrier("recording")
+        return await run_base(ctx, choices, (b"S" if ctx.party == "s" else b"R") * 16)
+
+    out = run_parties(["s", "r"], job)
+    (a_point,) = [o for t, o in seen["r"] if t == "baseot/A"]
+    (blob,) = [o for t, o in seen["s"] if t == "baseot/B"]
+    assert len(blob) == 32 * len(choices)  # B only: no receiver-made B - A
+    sender_prg, receiver_prg = Prg(b"S" * 16), Prg(b"R" * 16)
+    a = sender_prg.random_bytes(32)
+    assert a_point == bytes(sodium.crypto_scalarmult_ed25519_base(a))
+    k0, k1 = out["s"]
+    for i, c in enumerate(choices):
+        b = receiver_prg.random_bytes(32)
+        b_point = blob[32 * i : 32 * i + 32]
+        bg = bytes(sodium.crypto_scalarmult_ed25519_base(b))
+        assert b_point == (bg if c == 0 else bytes(sodium.crypto_core_ed25519_add(bg, a_point)))
+        ab = bytes(sodium.crypto_scalarmult_ed25519(a, b_point))
+        a_b_minus_a = bytes(sodium.crypto_scalarmult_ed25519(
+            a, bytes(sodium.crypto_core_ed25519_sub(b_point, a_point))))
+        assert k0[i].tobytes() == ot_key(i, a_point, b_point, ab)
+        assert k1[i].tobytes() == ot_key(i, a_point, b_point, a_b_minus_a)
+        b_a = bytes(sodium.crypto_scalarmult_ed25519(b, a_point))
+        assert out["r"][i].tobytes() == ot_key(i, a_point, b_point, b_a)
+        assert (a_b_minus_a if c else ab) == b_a

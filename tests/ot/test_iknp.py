@@ -127,7 +127,7 @@ def test_extension_kernel_paths_agree(m: int) -> None:
         assert all(np.array_equal(a, b) for a, b in zip(results[0], other, strict=True))
 
 
-COT_TRANSCRIPT = "265b6351d796a7e9da4650de65668a61899adeeecce2ebaf13a0b0b628e101e6"
+COT_TRANSCRIPT = "1ee0fb4afff44653cbc27db3fbd7d746efe90e09b6a673e2286eccf5563d00ac"
 
 
 def test_transcript_is_stable(transcript) -> None:

@@ -59,7 +59,7 @@ def test_transcript_is_stable(transcript) -> None:
     assert transcript.hexdigest() == KKRT_TRANSCRIPT
 
 
-KKRT_TRANSCRIPT = "18f71daedaac61bbf71479b57f760ac07821611bbce0340b904140f93fab22c9"
+KKRT_TRANSCRIPT = "1763f2e227761cb78662e7958ee5292b4298fd12e524c1672eba680b93c6911a"
 
 
 def test_bad_inputs_raise() -> None:

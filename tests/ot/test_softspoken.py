@@ -113,7 +113,7 @@ def test_bad_k_raises() -> None:
         run_parties(["r", "s"], job)
 
 
-SOFTSPOKEN_TRANSCRIPT = "06938b7e7218e7c9a694c7196621fd93c9d3d6b62e8b195edcfc071a314c402d"
+SOFTSPOKEN_TRANSCRIPT = "79aaebb1e04a91ae92d83b41e20b9c183afd7ed628c3ecdf17c91087ad37b923"
 
 
 def test_transcript_is_stable(transcript) -> None:

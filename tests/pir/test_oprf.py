@@ -1,4 +1,4 @@
-"""The Ed25519 OPRF: blinded evaluation equals the direct PRF; bad points fail."""
+"""The ristretto255 OPRF: blinded evaluation equals the direct PRF; bad points fail."""
 
 import pytest
 
@@ -36,7 +36,9 @@ def test_client_rejects_a_wrong_count() -> None:
         oprf.finalize(batch, batch.points[:1])
 
 
-def test_parallel_evaluation_matches_serial() -> None:
+def test_threaded_batch_matches_one_by_one() -> None:
     key = oprf.OprfKey.generate()
-    items = [b"%d" % i for i in range(64)]
-    assert oprf.parallel_map(oprf._evaluate_chunk, (key.scalar,), items, 1) == key.evaluate(items)
+    items = [b"%d" % i for i in range(1000)]
+    batch = key.evaluate(items)
+    assert [batch[i] for i in range(0, 1000, 97)] == [key.evaluate([items[i]])[0]
+                                                      for i in range(0, 1000, 97)]

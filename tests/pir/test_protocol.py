@@ -188,3 +188,59 @@ def test_rebuild_in_the_background_then_clients_refresh(server_db: Any) -> None:
     before, after = run(server, go)
     assert [h.record for h in before] == [RECORDS[2], None]
     assert [h.record for h in after] == [b"changed", b"added"]
+
+
+def test_answers_identical_before_and_after_a_rebuild(server_db: Any) -> None:
+    server = PirServer(server_db)
+    asked = KEYS[:40:3] + [b"absent-1", b"absent-2"]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        before = await client.query(asked)
+        await server.rebuild(KEYS, RECORDS, 48)  # same data, new version: OPRF reused
+        after = await client.query(asked)
+        return before, after
+
+    before, after = run(server, go)
+    assert [(h.found, h.record) for h in before] == [(h.found, h.record) for h in after]
+    assert server.database.oprf_key == server_db.oprf_key
+
+
+def test_incremental_rebuild_serves_exactly_the_new_list() -> None:
+    from meshmpc.pir.rebuild import rebuild_database
+
+    keys = [b"9131%06d" % i for i in range(600)]
+    recs = [b"R%d" % i for i in range(600)]
+    first = build_database(keys, recs, 24, buckets=2)
+    new_keys = keys[10:] + [b"new-%d" % i for i in range(8)]  # 10 removed, 8 added
+    new_recs = recs[10:] + [b"N%d" % i for i in range(8)]
+    new_recs[5] = b"changed-5"  # key keys[15]
+    second = rebuild_database(first, new_keys, new_recs, 24)
+    assert second.params.salt == first.params.salt and second.params.version != \
+        first.params.version
+    a_t = np.ascontiguousarray(lwe.expand_matrix(second.params.seed, second.params.columns,
+                                                 lwe.LWE_N).T)
+    assert np.array_equal(second.hint, lwe.hint(second.db, a_t))  # patched hint is exact
+    assert not np.array_equal(second.db, first.db)
+    asked = keys[:12] + [keys[15], keys[300]] + [b"new-0", b"new-7", b"never"]
+
+    async def go(client: PirClient, ctx: Context) -> Any:
+        return await client.query(asked)
+
+    hits = run(PirServer(second), go)
+    want = dict(zip(new_keys, new_recs, strict=True))
+    assert [h.record for h in hits] == [want.get(k) for k in asked]
+    assert np.count_nonzero(second.db != first.db) < 0.2 * second.db.size  # a patch
+    third = rebuild_database(second, keys[:100], recs[:100], 24)  # most records gone
+    assert third.params.salt != second.params.salt  # too many changes: a fresh layout
+
+
+@pytest.mark.slow
+def test_bench_pir_small(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from meshmpc_bench import pir as bench
+
+    assert bench.main(["--rows", "5000", "--record-bytes", "32", "--setup-repeats", "1",
+                       "--repeats", "2", "--batch", "20", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [x["bench"] for x in lines] == ["pir.setup", "pir.rebuild", "pir.query", "pir.batch"]

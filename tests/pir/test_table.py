@@ -10,10 +10,13 @@ from meshmpc.pir.errors import PirInputError, PirProtocolError
 def test_seal_unseal_roundtrip_and_padding() -> None:
     key = bytes(range(16))
     sealed = table.seal(key, b"hello", 32)
-    assert len(sealed) == table.LEN_BYTES + 32
+    assert len(sealed) == table.NONCE_BYTES + table.LEN_BYTES + 32
     assert b"hello" not in sealed
     assert table.unseal(key, sealed) == b"hello"
     assert table.unseal(bytes(16), sealed) != b"hello"
+    again = table.seal(key, b"hello", 32)  # fresh nonce: no keystream is ever reused
+    assert again[: table.NONCE_BYTES] != sealed[: table.NONCE_BYTES] and again != sealed
+    assert table.unseal(key, again) == b"hello"
 
 
 def test_duplicate_server_keys_name_both_rows() -> None:
@@ -66,3 +69,49 @@ def test_params_from_wire_rejects_wrong_lwe_parameters() -> None:
         table.PirParams.from_wire({**wire, "salt": b"x"}, "fin")
     with pytest.raises(PirProtocolError, match="without"):
         table.PirParams.from_wire({"version": "x"}, "fin")
+
+
+def test_tables_of_another_format_are_rejected_not_misread() -> None:
+    db = table.build_database([b"a"], [b"1"], 4)
+    wire = db.params.to_wire()
+    assert wire["format"] == table.FORMAT
+    old = {k: v for k, v in wire.items() if k != "format"}  # a table from before formats
+    with pytest.raises(PirProtocolError, match="format 'pir-1 .*must be rebuilt"):
+        table.PirParams.from_wire(old, "fin")
+    with pytest.raises(PirProtocolError, match="format 'pir-9'"):
+        table.PirParams.from_wire({**wire, "format": "pir-9"}, "fin")
+
+
+def test_rebuild_reuses_oprf_outputs_of_unchanged_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshmpc.pir import prfcache
+
+    keys = [b"k%d" % i for i in range(300)]
+    first = table.build_database(keys, [b"v%d" % i for i in range(300)], 8)
+    computed: list[int] = []
+    real = prfcache.prf_outputs
+
+    def counting(*args):  # noqa: ANN002, ANN202
+        out = real(*args)
+        computed.append(out[2])
+        return out
+
+    monkeypatch.setattr(table, "prf_outputs", counting)
+    changed = keys[:297] + [b"new1", b"new2", b"new3"]
+    second = table.build_database(changed, [b"w%d" % i for i in range(300)], 8, previous=first)
+    assert computed == [3] and second.oprf_key == first.oprf_key
+    assert second.params.version != first.params.version and second.params.salt != first.params.salt
+    fresh = second.oprf_key.evaluate(changed)
+    assert second.prf_cache is not None
+    found, at = second.prf_cache.lookup(prfcache.key_digests(changed))
+    assert found.all()
+    assert [second.prf_cache.outputs[i].tobytes() for i in at] == fresh
+
+
+def test_rebuild_checks_its_input_like_a_build() -> None:
+    from meshmpc.pir.rebuild import rebuild_database
+
+    first = table.build_database([b"a", b"b"], [b"1", b"2"], 4)
+    with pytest.raises(PirInputError, match="rows 0 and 2"):
+        rebuild_database(first, [b"a", b"c", b"a"], [b"1", b"2", b"3"], 4)
+    with pytest.raises(PirInputError, match="row 1"):
+        rebuild_database(first, [b"a", b"c"], [b"1", b"toolong"], 4)

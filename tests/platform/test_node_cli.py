@@ -48,7 +48,17 @@ def test_unknown_node_setting_named_with_suggestion(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("MESHMPC_PASSWORD", "correct horse battery")
     node_dir = tmp_path / "gov"
     assert main(["node", "init", "--party", "gov", "--dir", str(node_dir)]) == 0
-    with open(node_dir / "node.toml", "a") as fh:
-        fh.write('http_lisen = "127.0.0.1:1"\n')
+    text = (node_dir / "node.toml").read_text()
+    (node_dir / "node.toml").write_text('http_lisen = "127.0.0.1:1"\n' + text)
     assert main(["node", "status", "--dir", str(node_dir)]) == 2
     assert "did you mean 'http_listen'" in capsys.readouterr().err
+
+
+def test_purpose_retention_must_be_days(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MESHMPC_PASSWORD", "correct horse battery")
+    node_dir = tmp_path / "fin"
+    assert main(["node", "init", "--party", "fin", "--dir", str(node_dir)]) == 0
+    with open(node_dir / "node.toml", "a") as fh:
+        fh.write('marketing = "forever"\n')
+    assert main(["node", "status", "--dir", str(node_dir)]) == 2
+    assert "purposes.marketing" in capsys.readouterr().err

@@ -26,6 +26,13 @@ steps:
 """
 
 
+REFS = [f"consent-2026-{i:05d}" for i in range(40)]
+
+
+def _body(spec):
+    return {"spec": spec, "purpose": "credit_approval", "consent_refs": REFS}
+
+
 def _port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,7 +59,8 @@ class RunningNode:
         self.url = f"http://127.0.0.1:{self.http}"
         self.proc = subprocess.Popen([sys.executable, "-m", "meshmpc.cli", "node", "serve",
                                       "--dir", str(self.dir)], env={**os.environ},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
@@ -72,8 +80,11 @@ class RunningNode:
                             headers={"Authorization": f"Bearer {r.json()['token']}"})
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +121,12 @@ def two_nodes(nodes, request):
     return bank, gov, spec, name
 
 
+class _Dummy:
+    from nacl.signing import SigningKey
+
+    key = SigningKey(b"\x07" * 32)  # opening a log to read anchors signs nothing
+
+
 def _wait_state(client, job_id, states, timeout=90):
     deadline = time.time() + timeout
     job = {}
@@ -123,7 +140,7 @@ def _wait_state(client, job_id, states, timeout=90):
 
 def test_job_refused_without_grant(two_nodes):
     bank, gov, spec, dataset = two_nodes
-    r = bank.client("ana").post("/jobs", json={"spec": spec, "purpose": "credit_approval"})
+    r = bank.client("ana").post("/jobs", json=_body(spec))
     assert r.status_code == 201, r.text
     job = _wait_state(bank.client("ana"), r.json()["id"], {"Rejected", "Failed"})
     assert job["state"] == "Rejected"
@@ -135,8 +152,7 @@ def test_granted_job_approved_runs_on_both_nodes(two_nodes):
     r = gov.client("sec").post("/grants", json={"dataset": dataset, "grantee": "bank",
                                                 "components": ["psi.align"]})
     assert r.status_code == 201, r.text
-    job_id = bank.client("ana").post("/jobs", json={"spec": spec,
-                                                    "purpose": "credit_approval"}).json()["id"]
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
     gov_view = _wait_state(gov.client("appr"), job_id, {"AwaitingApproval"}, timeout=10)
     assert {p["party"]: p["approval"] for p in gov_view["parties"]} == {
         "bank": "approved", "gov": "pending"}
@@ -152,12 +168,23 @@ def test_granted_job_approved_runs_on_both_nodes(two_nodes):
     aligned = pq.read_table(gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align"
                             / "aligned.parquet")
     assert aligned.num_rows == 20
+    # both nodes anchored each other's audit head at the end of the job
+    from meshmpc.platform.audit import AuditLog
+
+    for me, other in ((bank, gov), (gov, bank)):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            log = AuditLog(f"sqlite:///{me.dir / 'node.db'}", me.party, _Dummy.key)
+            if log.anchors_of(other.party):
+                break
+            time.sleep(0.2)
+        assert log.anchors_of(other.party), f"{me.party} holds no audit head of {other.party}"
 
 
 def test_approver_rejection_stops_job_everywhere(two_nodes):
     bank, gov, spec, dataset = two_nodes
     gov.client("sec").post("/grants", json={"dataset": dataset, "grantee": "bank"})
-    job_id = bank.client("ana").post("/jobs", json={"spec": spec}).json()["id"]
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
     _wait_state(gov.client("appr"), job_id, {"AwaitingApproval"}, timeout=10)
     gov.client("appr").post(f"/jobs/{job_id}/reject", json={"reason": "purpose missing"})
     job = _wait_state(bank.client("ana"), job_id, {"Rejected"}, timeout=10)
@@ -171,3 +198,88 @@ def test_forged_peer_request_refused(two_nodes):
                    headers={"X-Meshmpc-Party": "bank", "X-Meshmpc-Time": str(time.time()),
                             "X-Meshmpc-Signature": "AAAA"})
     assert r.status_code == 401 and "bad signature" in r.json()["error"]["message"]
+
+
+@pytest.mark.slow
+def test_node_killed_mid_job_fails_it_on_the_other_node(nodes, tmp_path):
+    import signal
+
+    bank, gov, shared = nodes
+    keys = [f"9122{i:014d}" for i in range(1_500_000)]
+    pq.write_table(pa.table({"credit_code": keys[:1_000_000]}), tmp_path / "big_bank.parquet")
+    pq.write_table(pa.table({"credit_code": keys[500_000:]}), tmp_path / "big_gov.parquet")
+    gov.client("ana").post("/datasets", json={"name": "big",
+                                              "uri": str(tmp_path / "big_gov.parquet")})
+    gov.client("sec").post("/grants", json={"dataset": "big", "grantee": "bank",
+                                            "auto_approve": True})
+    spec = JOB.format(bank_data=tmp_path / "big_bank.parquet", dataset="big")
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
+    _wait_state(gov.client("ana"), job_id, {"Running"}, timeout=30)
+    time.sleep(1.0)
+    killed_at = time.time()
+    os.killpg(gov.proc.pid, signal.SIGKILL)
+    job = _wait_state(bank.client("ana"), job_id, {"Failed"}, timeout=60)
+    assert time.time() - killed_at < 30
+    assert "gov" in job["error"]
+
+
+def test_failed_job_names_party_and_retry_finishes_it(nodes, tmp_path):
+    import shutil
+
+    bank, gov, shared = nodes
+    path = tmp_path / "moving.parquet"
+    shutil.copy(shared / "registry.parquet", path)
+    gov.client("ana").post("/datasets", json={"name": "moving", "uri": str(path)})
+    gov.client("sec").post("/grants", json={"dataset": "moving", "grantee": "bank",
+                                            "auto_approve": True})
+    path.rename(tmp_path / "away.parquet")  # gov's file is gone when the job runs
+    spec = JOB.format(bank_data=shared / "bank.parquet", dataset="moving")
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
+    job = _wait_state(bank.client("ana"), job_id, {"Failed", "Succeeded"})
+    assert job["state"] == "Failed" and "gov" in job["error"]
+    log = gov.client("ana").get(f"/jobs/{job_id}/log").json()["log"]
+    assert "moving.parquet" in log
+    (tmp_path / "away.parquet").rename(path)
+    r = bank.client("ana").post(f"/jobs/{job_id}/retry")
+    assert r.status_code == 200, r.text
+    job = _wait_state(bank.client("ana"), job_id, {"Failed", "Succeeded"})
+    assert job["state"] == "Succeeded", job
+
+
+def test_consent_required_and_only_its_root_reaches_the_owner(two_nodes):
+    from meshmpc.platform.consent import merkle_proof, verify_proof
+    from meshmpc.platform.models import ConsentBatch
+
+    bank, gov, spec, dataset = two_nodes
+    r = bank.client("ana").post("/jobs", json={"spec": spec, "purpose": "credit_approval"})
+    assert r.status_code == 403 and "consent" in r.json()["error"]["message"]
+    r = bank.client("ana").post("/jobs", json={"spec": spec, "purpose": "marketing",
+                                               "consent_refs": REFS})
+    assert r.status_code == 403 and "not configured" in r.json()["error"]["message"]
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
+    _wait_state(gov.client("appr"), job_id, {"AwaitingApproval", "Rejected"}, timeout=10)
+    node = Node.open(gov.dir)
+    with node.db.session() as s:
+        batch = s.query(ConsentBatch).filter_by(reference=job_id).one()
+        assert batch.count == len(REFS) and batch.requester == "bank"
+        root = batch.merkle_root
+    assert REFS[3] not in (gov.dir / "node.db").read_bytes().decode("latin-1")
+    assert verify_proof(REFS[3], merkle_proof(REFS, 3), root)
+
+
+def test_revoked_grant_purges_both_nodes(two_nodes):
+    bank, gov, spec, dataset = two_nodes
+    grant = gov.client("sec").post("/grants", json={"dataset": dataset, "grantee": "bank",
+                                                    "auto_approve": True}).json()["id"]
+    job_id = bank.client("ana").post("/jobs", json=_body(spec)).json()["id"]
+    for node in (bank, gov):
+        assert _wait_state(node.client("ana"), job_id, {"Succeeded", "Failed"})["state"] == \
+            "Succeeded"
+    assert (bank.dir / "jobs" / job_id).exists() and (gov.dir / "jobs" / job_id).exists()
+    r = gov.client("sec").post(f"/grants/{grant}/revoke")
+    assert r.status_code == 200 and r.json()["purged_jobs"] == [job_id], r.text
+    assert not (gov.dir / "jobs" / job_id).exists()
+    assert not (bank.dir / "jobs" / job_id).exists()
+    for node in (bank, gov):
+        purged = Node.open(node.dir).audit.search(kind="data.purge")
+        assert purged and purged[0]["detail"]["job"] == job_id

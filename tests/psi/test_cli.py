@@ -66,3 +66,84 @@ def test_dead_peer_stops_the_other_without_output(tmp_path: Path) -> None:
     assert not (tmp_path / "bank-out.csv").exists()
     assert not list(tmp_path.glob(".bank-out.csv.partial*"))
 
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from meshmpc.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(list(args))
+    return code, err.getvalue()
+
+
+def test_local_mistakes_are_one_line_errors_before_connecting(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov"], tmp_path)
+    assert config.path is not None
+    quote = tmp_path / "bank.csv"
+    quote.write_text('code,name\nc1,"open quote\nc2,x\n')
+    base = ["psi", "--config", str(config.path), "--party", "bank", "--peer", "gov",
+            "--key", "code", "--connect-timeout", "1"]
+    code, err = _cli(*base, "--input", str(quote))
+    assert code == 2 and "row 1" in err and "quote" in err and len(err.strip().splitlines()) == 1
+    _inputs(tmp_path, 10)
+    code, err = _cli(*base, "--input", str(tmp_path / "bank.csv"), "--reveal", "receiver",
+                     "--receiver", "gov", "--output", str(tmp_path / "o.csv"))
+    assert code == 2 and "only gov learns rows" in err
+    code, err = _cli(*base, "--input", str(tmp_path / "bank.csv"), "--reveal", "cardinality",
+                     "--output", str(tmp_path / "o.csv"))
+    assert code == 2 and "no party gets rows" in err
+    code, err = _cli(*base, "--input", f"sqlite:///{tmp_path}/none.db?table=t")
+    assert code == 2 and "sqlite:///" in err and "not found" in err
+
+
+def test_help_states_every_default_and_reveal_meanings() -> None:
+    import contextlib
+    import io
+
+    from meshmpc.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main(["psi", "--help"])
+    text = " ".join(out.getvalue().split())
+    assert "'cardinality' = only the receiver learns the intersection size" in text
+    assert "(default: kkrt)" in text and "--encoding" in text and "--casefold" in text
+
+
+def test_unknown_peer_and_receiver_are_named_before_connecting(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 10)
+    base = ["psi", "--config", str(config.path), "--party", "bank", "--input",
+            str(tmp_path / "bank.csv"), "--key", "code", "--connect-timeout", "1"]
+    code, err = _cli(*base, "--peer", "gvo")
+    assert code == 2 and "--peer 'gvo'" in err and "bank, gov" in err
+    code, err = _cli(*base, "--peer", "gov", "--receiver", "fin")
+    assert code == 2 and "--receiver 'fin'" in err
+
+
+def test_bucket_progress_shows_rate_and_eta():
+    from meshmpc.psi.stream import progress_text
+
+    assert progress_text(250, 1000, 5.0) == "250/1,000  25.0%, 50/s, ETA 15 s"
+    assert progress_text(1000, 1000, 5.0) == "1,000/1,000 100.0%, 200/s"
+    assert progress_text(7, None, 0.0) == "7, 0/s"
+
+
+def test_two_party_psi_in_a_four_party_cluster_links_only_its_parties(tmp_path: Path) -> None:
+    config, _ = make_local_cluster(["bank", "gov", "fin", "telco"], tmp_path)
+    assert config.path is not None
+    _inputs(tmp_path, 200)
+    start = time.monotonic()
+    procs = [subprocess.Popen(_command(config.path, p, q, tmp_path, "--connect-timeout", "60"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for p, q in (("bank", "gov"), ("gov", "bank"))]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert time.monotonic() - start < 50  # never waited for fin or telco
+    assert json.loads(outs[0][0])["intersection"] == 100
+    assert b"config fingerprint" in outs[0][1]

@@ -204,7 +204,7 @@ def test_parquet_in_and_out_with_payload(tmp_path: Path) -> None:
 
 def _schema(path: Path, low: int) -> None:
     path.write_text(
-        'name = "bank"\nkey = ["credit_code"]\n\n'
+        '[dataset]\nname = "bank"\nkey = ["credit_code"]\n\n'
         '[[columns]]\nname = "credit_code"\ntype = "string"\n\n'
         f'[[columns]]\nname = "income"\ntype = "int"\nmin = {low}\n'
     )

@@ -41,3 +41,28 @@ def test_matches_and_cache_reuse(tmp_path: Path) -> None:
 def test_empty_client(tmp_path: Path) -> None:
     res = _run(_digests(10), _digests(0), tmp_path)
     assert res["bank"].cardinality == 0 and res["gov"].cardinality == 0
+
+
+def test_stale_caches_are_rejected_not_misread(tmp_path: Path) -> None:
+    """Caches written before the table format existed (or of another format) are never used:
+    the server rebuilds its table, the client fetches it again; results stay exact."""
+    from meshmpc.psi.unbalanced import CACHE_FORMAT, _set_fingerprint
+
+    server = _digests(40)
+    client = np.concatenate([_digests(3), server[[1, 30]]])
+    server_dir, client_dir = tmp_path / "server", tmp_path / "client"
+    server_dir.mkdir()
+    client_dir.mkdir()
+    junk = np.frombuffer(os.urandom(40 * 16), np.uint8).reshape(40, 16)
+    old_id = np.frombuffer(os.urandom(16), np.uint8)
+    np.savez(server_dir / f"unbalanced-{_set_fingerprint(server)}.npz",
+             key=np.frombuffer(os.urandom(32), np.uint8), perm=np.arange(40), table=junk,
+             set_id=old_id)
+    np.savez(client_dir / "unbalanced-table-gov.npz", set_id=old_id, table=junk)
+    res = _run(server, client, tmp_path)
+    assert sorted(res["bank"].matched.tolist()) == [3, 4]
+    with np.load(server_dir / f"unbalanced-{_set_fingerprint(server)}.npz") as c:
+        assert bytes(c["format"]).decode() == CACHE_FORMAT
+    with np.load(client_dir / "unbalanced-table-gov.npz") as c:
+        assert bytes(c["format"]).decode() == CACHE_FORMAT
+        assert not np.array_equal(c["table"], junk)

@@ -1,79 +1,126 @@
-"""Oblivious PRF on libsodium's prime-order Ed25519 group (2HashDH), batch API.
+"""Oblivious PRF on ristretto255 (2HashDH), batch API over C kernels.
 
-F_k(x) = H2(x, k * H1(x)) where H1 maps bytes to the prime-order subgroup
-(SHA-512 then Elligator 2 via ``crypto_core_ed25519_from_uniform``) and H2 is
-SHA-512 truncated to 32 bytes. The client blinds H1(x) with a random scalar r,
-the server multiplies by its key k, the client removes r with r^-1. Security
-(Jarecki-Kiayias-Krawczyk-Xu, "Highly-efficient and composable password-
-protected secret sharing", EuroS&P 2016): under one-more-gap-DH in the random
-oracle model the client learns F_k on its own inputs only and the server learns
-nothing about them (each blinded point is uniform in the group).
+F_k(x) = H2(x, k * H1(x)) where H1 hashes to the group the way RFC 9380 /
+RFC 9496 do: SHA-512 of the framed item gives 64 bytes, libsodium's
+``crypto_core_ristretto255_from_hash`` maps each 32-byte half to the group
+(Elligator) and adds the two points, so H1 is a random-oracle-quality hash to
+the prime-order group (a single map, as before the hardening, is not). H2 is
+SHA-512 of the item and the point, truncated to 32 bytes. The client blinds
+H1(x) with a random scalar r, the server multiplies by its key k, the client
+removes r with r^-1. Security (Jarecki-Kiayias-Krawczyk-Xu, EuroS&P 2016):
+under one-more-gap-DH in the random oracle model the client learns F_k on its
+own inputs only and the server learns nothing about them (each blinded point
+is uniform in the group).
 
-Costs: one Elligator map and two variable-base scalar multiplications per item
-for the client, one for the server, 32 bytes each way. Every group operation is
-one PyNaCl call (libsodium has no batch entry point), so large batches are
-spread over worker processes with :func:`evaluate_many`.
+ristretto255 encodes the prime-order group itself, so a decoded point needs
+no subgroup check (the Ed25519 multiplication used before re-checked it on
+every call, half of the PIR set-up time). Every group operation is a
+libsodium call made from C (csrc/oprf.c) over whole batches on all cores.
+Costs: one hash-to-group and two scalar multiplications per item for the
+client, one for the server, 32 bytes each way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
-from multiprocessing import get_context
-from typing import TypeVar
 
-from nacl import bindings as sodium
-from nacl.exceptions import RuntimeError as SodiumRuntimeError
+import numpy as np
+import numpy.typing as npt
 
+from meshmpc import _core
+from meshmpc.crypto.hashing import _flatten
+from meshmpc.crypto.sodium import addresses
 from meshmpc.errors import MeshMPCError
 
 POINT_BYTES = 32
 OUTPUT_BYTES = 32
-_H1_DOMAIN = b"meshmpc-oprf-h1-v1"
-_H2_DOMAIN = b"meshmpc-oprf-h2-v1"
-_PARALLEL_MIN = 20_000  # below this, worker start-up costs more than it saves
+FORMAT = "oprf-2:ristretto255:sha512-from-hash"
+"""Names this OPRF (group, hash to group, output hash). Tables built from its
+outputs (PIR databases, unbalanced-PSI caches) record it, so a table from
+another OPRF is rejected instead of misread."""
+_H1_DOMAIN = b"meshmpc-oprf-h1-v2"
+_H2_DOMAIN = b"meshmpc-oprf-h2-v2"
 
-T = TypeVar("T")
+Rows = npt.NDArray[np.uint8]
 
 
 class OprfError(MeshMPCError, ValueError):
     """An OPRF message is malformed (wrong length, not a valid group element)."""
 
 
+def threads() -> int:
+    """Threads for the batch kernels: every core."""
+    return os.cpu_count() or 1
+
+
+def random_scalars(n: int, inverses: bool = False) -> tuple[Rows, Rows | None]:
+    """n uniform non-zero scalars from OS randomness (and their inverses)."""
+    fns = addresses()
+    scalars = np.empty((n, 32), np.uint8)
+    inv = np.empty((n, 32), np.uint8) if inverses else None
+    while True:
+        wide = np.frombuffer(os.urandom(64 * n), np.uint8).reshape(n, 64)
+        if _core.ristretto_scalars_into(fns, wide, scalars, inv) < 0:
+            return scalars, inv
+
+
 def random_scalar() -> bytes:
     """A uniform non-zero scalar mod the group order, from OS randomness."""
-    while True:
-        s = sodium.crypto_core_ed25519_scalar_reduce(os.urandom(64))
-        if any(s):
-            return bytes(s)
+    return random_scalars(1)[0].tobytes()
 
 
-def _framed(domain: bytes, item: bytes) -> bytes:
-    return domain + len(item).to_bytes(8, "little") + item
+def _items(items: Sequence[bytes] | Rows) -> tuple[np.ndarray, np.ndarray]:
+    return _flatten(items if isinstance(items, np.ndarray) else [bytes(x) for x in items])
+
+
+def hash_to_group_many(items: Sequence[bytes] | Rows) -> Rows:
+    """H1 of every item: (n, 32) encoded group elements."""
+    data, offsets = _items(items)
+    out = np.empty((len(offsets) - 1, POINT_BYTES), np.uint8)
+    _core.oprf_h1_into(addresses(), _H1_DOMAIN, data, offsets, out, threads())
+    return out
 
 
 def hash_to_group(item: bytes) -> bytes:
-    """H1: bytes to a point of the prime-order subgroup (Elligator 2)."""
-    digest = hashlib.sha512(_framed(_H1_DOMAIN, item)).digest()[:32]
-    return bytes(sodium.crypto_core_ed25519_from_uniform(digest))
+    """H1: bytes to an element of the prime-order group (two maps, added)."""
+    return hash_to_group_many([item])[0].tobytes()
+
+
+def finalize_many(items: Sequence[bytes] | Rows, points: Rows) -> Rows:
+    """H2 of every item with its point k * H1(item): the PRF outputs (n, 32)."""
+    data, offsets = _items(items)
+    out = np.empty((len(offsets) - 1, OUTPUT_BYTES), np.uint8)
+    _core.oprf_h2_into(addresses(), _H2_DOMAIN, data, offsets, np.ascontiguousarray(points),
+                       out, threads())
+    return out
 
 
 def finalize_output(item: bytes, point: bytes) -> bytes:
     """H2: the PRF output from the item and k * H1(item)."""
-    return hashlib.sha512(_framed(_H2_DOMAIN, item) + point).digest()[:OUTPUT_BYTES]
+    return finalize_many([item], np.frombuffer(point, np.uint8).reshape(1, 32))[0].tobytes()
 
 
-def _mul(scalar: bytes, point: bytes, who: str, index: int) -> bytes:
-    """k * P; libsodium rejects non-canonical, small-order and off-subgroup P."""
-    if not isinstance(point, bytes | bytearray) or len(point) != POINT_BYTES:
-        raise OprfError(f"OPRF: {who} element {index} is not {POINT_BYTES} bytes")
-    try:
-        return bytes(sodium.crypto_scalarmult_ed25519_noclamp(scalar, bytes(point)))
-    except SodiumRuntimeError as exc:
-        raise OprfError(f"OPRF: {who} element {index} is not a valid group element") from exc
+def as_points(points: Sequence[bytes] | Rows, who: str) -> Rows:
+    """Received elements as an (n, 32) array; names the first one of the wrong length."""
+    if isinstance(points, np.ndarray):
+        if points.dtype != np.uint8 or points.ndim != 2 or points.shape[1] != POINT_BYTES:
+            raise OprfError(f"OPRF: {who} elements are not rows of {POINT_BYTES} bytes")
+        return np.ascontiguousarray(points)
+    for i, p in enumerate(points):
+        if not isinstance(p, bytes | bytearray) or len(p) != POINT_BYTES:
+            raise OprfError(f"OPRF: {who} element {i} is not {POINT_BYTES} bytes")
+    return np.frombuffer(b"".join(points), np.uint8).reshape(-1, POINT_BYTES)
+
+
+def multiply(scalars: Rows, points: Rows, who: str) -> Rows:
+    """s_i * P_i (or one s for all); libsodium rejects invalid encodings and the identity."""
+    out = np.empty_like(points)
+    bad = _core.ristretto_mul_into(addresses(), scalars, points, out, threads())
+    if bad >= 0:
+        raise OprfError(f"OPRF: {who} element {bad} is not a valid group element")
+    return out
 
 
 @dataclass(frozen=True)
@@ -86,17 +133,25 @@ class OprfKey:
     def generate(cls) -> OprfKey:
         return cls(random_scalar())
 
-    def evaluate_blinded(self, points: Sequence[bytes]) -> list[bytes]:
+    def _k(self) -> Rows:
+        return np.frombuffer(self.scalar, np.uint8).reshape(1, 32)
+
+    def evaluate_blinded_rows(self, points: Sequence[bytes] | Rows) -> Rows:
+        """Server step: k * P for each blinded point P sent by a client, as rows."""
+        return multiply(self._k(), as_points(points, "blinded"), "blinded")
+
+    def evaluate_blinded(self, points: Sequence[bytes] | Rows) -> list[bytes]:
         """Server step: k * P for each blinded point P sent by a client."""
-        return [_mul(self.scalar, p, "blinded", i) for i, p in enumerate(points)]
+        return [r.tobytes() for r in self.evaluate_blinded_rows(points)]
+
+    def evaluate_rows(self, items: Sequence[bytes] | Rows) -> Rows:
+        """F_k(x) for the server's own items (no blinding needed), as (n, 32) rows."""
+        h1 = hash_to_group_many(items)
+        return finalize_many(items, multiply(self._k(), h1, "hashed"))
 
     def evaluate(self, items: Sequence[bytes]) -> list[bytes]:
-        """F_k(x) for the server's own items (no blinding needed)."""
-        return [
-            finalize_output(x, bytes(sodium.crypto_scalarmult_ed25519_noclamp(
-                self.scalar, hash_to_group(x))))
-            for x in items
-        ]
+        """F_k(x) for the server's own items."""
+        return [r.tobytes() for r in self.evaluate_rows(items)]
 
 
 @dataclass
@@ -104,64 +159,32 @@ class BlindedBatch:
     """Client state between :func:`blind` and :func:`finalize`."""
 
     items: list[bytes]
-    inverses: list[bytes]
+    inverses: Rows
     points: list[bytes]
 
 
 def blind(items: Sequence[bytes]) -> BlindedBatch:
     """Client step 1: r * H1(x) per item, with fresh r; send ``batch.points``."""
     items = [bytes(x) for x in items]
-    scalars = [random_scalar() for _ in items]
-    points = [
-        bytes(sodium.crypto_scalarmult_ed25519_noclamp(r, hash_to_group(x)))
-        for r, x in zip(scalars, items, strict=True)
-    ]
-    inverses = [bytes(sodium.crypto_core_ed25519_scalar_invert(r)) for r in scalars]
-    return BlindedBatch(items, inverses, points)
+    scalars, inverses = random_scalars(len(items), inverses=True)
+    assert inverses is not None
+    points = multiply(scalars, hash_to_group_many(items), "hashed") if items else \
+        np.empty((0, 32), np.uint8)
+    return BlindedBatch(items, inverses, [r.tobytes() for r in points])
 
 
-def finalize(batch: BlindedBatch, evaluated: Sequence[bytes]) -> list[bytes]:
+def finalize(batch: BlindedBatch, evaluated: Sequence[bytes] | Rows) -> list[bytes]:
     """Client step 2: unblind the server's k * r * H1(x) into F_k(x)."""
     if len(evaluated) != len(batch.items):
         raise OprfError(
             f"OPRF: server answered {len(evaluated)} elements for {len(batch.items)} items"
         )
-    return [
-        finalize_output(x, _mul(inv, q, "evaluated", i))
-        for i, (x, inv, q) in enumerate(zip(batch.items, batch.inverses, evaluated, strict=True))
-    ]
-
-
-def _chunks(items: Sequence[T], parts: int) -> list[Sequence[T]]:
-    size = max(1, -(-len(items) // parts))
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _evaluate_chunk(scalar: bytes, items: Sequence[bytes]) -> list[bytes]:
-    return OprfKey(scalar).evaluate(items)
-
-
-def parallel_map(
-    fn: Callable[..., list[T]], head: tuple[object, ...], items: Sequence[object],
-    workers: int | None = None,
-) -> list[T]:
-    """``fn(*head, chunk)`` over chunks of ``items`` in worker processes, in order.
-
-    ``fn`` must be a module-level function (workers are spawned, not forked, so
-    this is safe inside a running event loop or a threaded program).
-    """
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(items) < _PARALLEL_MIN:
-        return fn(*head, items)
-    parts = _chunks(items, workers * 4)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(fn, *head, part) for part in parts]
-        out: list[T] = []
-        for f in futures:
-            out.extend(f.result())
-    return out
+    if not batch.items:
+        return []
+    unblinded = multiply(batch.inverses, as_points(evaluated, "evaluated"), "evaluated")
+    return [r.tobytes() for r in finalize_many(batch.items, unblinded)]
 
 
 def evaluate_many(key: OprfKey, items: Sequence[bytes], workers: int | None = None) -> list[bytes]:
-    """F_k(x) for many server items, spread over ``workers`` processes."""
-    return parallel_map(_evaluate_chunk, (key.scalar,), list(items), workers)
+    """F_k(x) for many server items (threads over every core; ``workers`` is ignored)."""
+    return key.evaluate(items)

@@ -12,35 +12,58 @@ new source from one pass over it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 from meshmpc.data.infer import infer_schema
 from meshmpc.data.schema import dump_schema, write_schema
 from meshmpc.data.validate import check
+from meshmpc.progress import wanted
+from meshmpc.userinput import HelpFormatter
+
+HELP = HelpFormatter
+
+
+def _text_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--encoding", default=None,
+                        help="text encoding of a CSV file, e.g. gb18030 (default: the "
+                        "schema's encoding, else utf-8)")
+    parser.add_argument("--delimiter", default=None,
+                        help="CSV delimiter (default: tab for .tsv, else a comma)")
+
+
+def _read_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in (("encoding", args.encoding), ("delimiter", args.delimiter))
+            if v is not None}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``data`` command and its ``check`` subcommand."""
+    """Add the ``data`` command and its ``check`` and ``infer`` subcommands."""
     parser = subparsers.add_parser("data", help="schemas, data quality checks and validation")
     commands = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     checker = commands.add_parser(
-        "check", help="check a data file against its schema; write a text and HTML report")
+        "check", help="check a data file against its schema; write a text and HTML report",
+        formatter_class=HELP)
     checker.add_argument("--schema", required=True, type=Path, help="schema TOML file")
     checker.add_argument("--input", required=True,
                          help="CSV/Parquet file or sqlite:///db?table=NAME URL")
     checker.add_argument("--report-dir", type=Path, default=None,
                          help="where to write the reports (default: beside the input)")
     checker.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    _text_options(checker)
     checker.set_defaults(func=run_check)
     drafter = commands.add_parser(
-        "infer", help="draft a schema TOML from a data file (review it before use)")
+        "infer", help="draft a schema TOML from a data file (review it before use)",
+        formatter_class=HELP)
     drafter.add_argument("--input", required=True,
                          help="CSV/Parquet file or sqlite:///db?table=NAME URL")
     drafter.add_argument("--out", type=Path, default=None,
                          help="schema file to write (default: print it)")
     drafter.add_argument("--ranges", action="store_true",
                          help="declare the observed min/max of numeric columns")
+    _text_options(drafter)
     drafter.set_defaults(func=run_infer)
     parser.set_defaults(func=lambda args: _usage(parser))
 
@@ -60,7 +83,7 @@ def _report_dir(args: argparse.Namespace) -> Path:
 
 def run_check(args: argparse.Namespace) -> int:
     """Handler of ``meshmpc data check``."""
-    report = check(args.schema, args.input)
+    report = check(args.schema, args.input, progress=wanted(args.quiet), **_read_options(args))
     stem = args.schema.name.split(".")[0] if "://" in args.input else None
     text_path, html_path = report.write(_report_dir(args), stem)
     text = report.to_text()
@@ -71,7 +94,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_infer(args: argparse.Namespace) -> int:
     """Handler of ``meshmpc data infer``."""
-    schema = infer_schema(args.input, ranges=args.ranges)
+    schema = infer_schema(args.input, ranges=args.ranges, **_read_options(args))
+    if args.encoding:
+        schema = dataclasses.replace(schema, encoding=args.encoding)
     if args.out is None:
         print(dump_schema(schema), end="")
     else:

@@ -17,14 +17,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meshmpc.data.keynorm import KeyRule, normalise
+
 _MULTIPLIER = np.uint64(0x100000001B3)
 _LENGTH_SALT = np.uint64(0xD6E8FEB86659FD93)
 _SEPARATOR = "\x1f"
 
 
-def key_strings(parts: list[pa.Array]) -> pa.Array:
-    """One string per row for a (possibly composite) key; null if any part is null."""
-    texts = [p.cast(pa.string()) for p in parts]
+def key_strings(parts: list[pa.Array], rule: KeyRule | None = None) -> pa.Array:
+    """One string per row for a (possibly composite) key; null if any part is null.
+
+    With ``rule``, each part is normalised first (:mod:`meshmpc.data.keynorm`), so
+    that keys PSI would treat as equal count as duplicates here too.
+    """
+    texts = [p.cast(pa.string()) if rule is None else normalise(p, rule) for p in parts]
     if len(texts) == 1:
         return texts[0]
     return pc.binary_join_element_wise(*texts, _SEPARATOR)

@@ -22,11 +22,13 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -71,6 +73,8 @@ def iter_batches(
     encoding: str | None = None,
     schema: Schema | str | Path | None = None,
     schema_beside: bool = True,
+    delimiter: str | None = None,
+    text: bool = False,
 ) -> Iterator[pa.RecordBatch]:
     """Yield the source's rows as record batches of at most ``batch_rows`` rows.
 
@@ -79,15 +83,23 @@ def iter_batches(
     (``schema_beside=False`` skips that; without a schema Arrow infers the types,
     and a numeric-looking credit code becomes an integer). ``column_types``
     overrides single columns (e.g. ``pa.binary()`` to read raw text for
-    validation); ``encoding`` overrides the schema's.
+    validation); ``encoding`` overrides the schema's. ``delimiter`` defaults to
+    a tab for ``.tsv`` and a comma otherwise. ``text=True`` reads every CSV
+    column as the text written in the file (no type inference, no null
+    markers), for tools that pass values through unchanged; ``column_types``
+    still override single columns.
+
+    A CSV file with a header and no rows yields one empty batch, so callers
+    still see its columns.
     """
     kind = source_kind(source)
     if kind == "csv":
         spec = _csv_schema(Path(source), schema, schema_beside)
-        types = {c.name: c.arrow_type for c in spec.columns} if spec else {}
+        types = {c.name: c.arrow_type for c in spec.columns} if spec and not text else {}
         types.update(column_types or {})
-        text = encoding or (spec.encoding if spec else "utf-8")
-        yield from _csv_batches(Path(source), columns, batch_rows, types, text)
+        charset = encoding or (spec.encoding if spec else "utf-8")
+        options = CsvOptions(charset, delimiter or _default_delimiter(Path(source)), text)
+        yield from _csv_batches(Path(source), columns, batch_rows, types, options)
     elif kind == "parquet":
         yield from _parquet_batches(Path(source), columns, batch_rows)
     else:
@@ -157,31 +169,73 @@ def _check_exists(path: Path) -> None:
         raise DataReadError(path, "file is empty (not even a header line)")
 
 
+@dataclass(frozen=True)
+class CsvOptions:
+    """How a CSV file is decoded: text encoding, delimiter, all columns as text."""
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    text: bool = False
+
+
+def _default_delimiter(path: Path) -> str:
+    return "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
+
+
+def _open_csv(path: Path, columns: Sequence[str] | None,
+              column_types: Mapping[str, pa.DataType] | None,
+              options: CsvOptions) -> pacsv.CSVStreamingReader:
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=options.encoding)
+    parse = pacsv.ParseOptions(delimiter=options.delimiter, newlines_in_values=False)
+    types = dict(column_types or {})
+    if options.text:
+        header = pacsv.open_csv(path, read_options=read, parse_options=parse)
+        types = {name: pa.string() for name in header.schema.names} | types
+    convert = pacsv.ConvertOptions(
+        column_types=types,
+        include_columns=list(columns) if columns else None,
+        null_values=[] if options.text else NULL_TEXT,
+        strings_can_be_null=not options.text,
+    )
+    return pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+
+
 def _csv_batches(
     path: Path,
     columns: Sequence[str] | None,
     batch_rows: int,
     column_types: Mapping[str, pa.DataType] | None,
-    encoding: str,
+    options: CsvOptions,
 ) -> Iterator[pa.RecordBatch]:
     _check_exists(path)
-    delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=encoding)
-    convert = pacsv.ConvertOptions(
-        column_types=dict(column_types or {}),
-        include_columns=list(columns) if columns else None,
-        null_values=NULL_TEXT,
-        strings_can_be_null=True,
-    )
+    if len(options.delimiter) != 1:
+        raise DataReadError(path, f"the delimiter must be one character, got "
+                                  f"{options.delimiter!r}")
     try:
-        reader = pacsv.open_csv(
-            path, read_options=read, parse_options=pacsv.ParseOptions(delimiter=delimiter),
-            convert_options=convert,
-        )
+        reader = _open_csv(path, columns, column_types, options)
+        rows = 0
         for batch in reader:
+            _check_line_breaks(path, batch, rows)
+            rows += batch.num_rows
             yield from _split(batch, batch_rows)
+        if rows == 0:  # header only: still tell the caller which columns there are
+            yield pa.RecordBatch.from_pylist([], schema=reader.schema)
     except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
-        raise DataReadError(path, _csv_problem(path, exc, encoding)) from None
+        raise DataReadError(path, _csv_problem(path, exc, options.encoding)) from None
+
+
+def _check_line_breaks(path: Path, batch: pa.RecordBatch, first: int) -> None:
+    """A value running over a line end means an unclosed quote: rows were merged."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
+            continue
+        hits = pc.match_substring(column.cast(pa.binary()), b"\n").fill_null(False)
+        if pc.any(hits).as_py():
+            row = first + int(pc.index(hits, True).as_py()) + 1
+            raise DataReadError(path, f"row {row} has a value that runs over a line end, "
+                                      f"most likely a quote (\") that is never closed; close "
+                                      f"it or remove it (later rows were merged into it)",
+                                name)
 
 
 def _csv_problem(path: Path, exc: Exception, encoding: str) -> str:
@@ -195,7 +249,8 @@ def _csv_problem(path: Path, exc: Exception, encoding: str) -> str:
         line = first_undecodable_line(path, encoding)
         where = f" at line {line}" if line else ""
         return (f"text is not valid {encoding}{where}; re-encode the file as UTF-8 or "
-                f"declare its encoding (e.g. encoding = \"gb18030\") in the schema")
+                f"give its encoding (--encoding gb18030, or encoding = \"gb18030\" in the "
+                f"schema)")
     return message
 
 
@@ -229,7 +284,15 @@ def _parquet_batches(
         if missing:
             raise DataReadError(path, f"columns not in the file: {missing}")
     with handle:
-        yield from handle.iter_batches(batch_size=batch_rows, columns=columns)
+        rows = 0
+        for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+            rows += batch.num_rows
+            yield batch
+        if rows == 0:  # no rows: still tell the caller which columns there are
+            schema = handle.schema_arrow
+            if columns:
+                schema = pa.schema([schema.field(c) for c in columns])
+            yield pa.RecordBatch.from_pylist([], schema=schema)
 
 
 def _sql_batches(
@@ -246,10 +309,16 @@ def _sql_batches(
         cursor = connection.cursor()
         cursor.execute(sql)
         names = [d[0] for d in cursor.description]
+        seen = 0
         while rows := cursor.fetchmany(batch_rows):
             arrays = [pa.array(values) for values in zip(*rows, strict=True)]
             batch = pa.RecordBatch.from_arrays(arrays, names=names)
+            seen += batch.num_rows
             yield batch.select(list(columns)) if columns and query else batch
+        if seen == 0:  # an empty table: still tell the caller which columns there are
+            empty = pa.RecordBatch.from_arrays([pa.array([], pa.null()) for _ in names],
+                                               names=names)
+            yield empty.select(list(columns)) if columns and query else empty
     except (sqlite3.Error, pa.ArrowException, KeyError) as exc:
         raise DataReadError(_display(source), f"database read failed: {exc}") from None
     finally:

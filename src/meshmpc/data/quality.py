@@ -21,12 +21,20 @@ import pyarrow.compute as pc
 from meshmpc.data import uscc
 from meshmpc.data.coerce import coerce
 from meshmpc.data.keyhash import fingerprints, key_strings, repeated_rows
+from meshmpc.data.keynorm import KeyRule
 from meshmpc.data.report import ROWS_KEPT, ColumnSummary, Issue, QualityReport
 from meshmpc.data.schema import Column, Schema
 
 SAMPLE_CAP = 8192
+KEY_RULE = KeyRule()
+"""Duplicate keys are found after the same normalisation PSI and PIR apply."""
+INVALID_KINDS = ("encoding", "type_error", "out_of_range", "category", "invalid_key")
+"""Issue kinds that make a present value invalid (counted in the column summary)."""
+SHOWN_CHARS = 60
 WORKERS = min(4, os.cpu_count() or 1)
 TOP_CAP = 2000
+TOP_SHOWN = 10
+HISTOGRAM_BINS = 20
 _QUANTILES = (("p01", 0.01), ("p25", 0.25), ("p50", 0.5), ("p75", 0.75), ("p99", 0.99))
 
 
@@ -51,10 +59,17 @@ class ColumnTracker:
         self.counts: dict[str, int] | None = {} if column.type != "float" else None
         self.issues: dict[str, Issue] = {}
         self.dates: tuple[object, object] | None = None
+        self._bad: np.ndarray | None = None
 
     def flag(self, kind: str, message: str, mask: np.ndarray, first_row: int,
-             severity: str = "error") -> None:
-        """Record the rows of ``mask`` (relative to ``first_row``) under one issue."""
+             severity: str = "error", values: pa.Array | None = None) -> None:
+        """Record the rows of ``mask`` (relative to ``first_row``) under one issue.
+
+        Rows flagged by any value check also count as ``invalid`` in the column
+        summary, so the column table and the issue list always agree.
+        """
+        if kind in INVALID_KINDS and self._bad is not None:
+            self._bad |= mask
         hits = np.flatnonzero(mask)
         if hits.size == 0:
             return
@@ -64,23 +79,30 @@ class ColumnTracker:
         room = ROWS_KEPT - len(issue.rows)
         if room > 0:
             issue.rows.extend(int(r) + first_row + 1 for r in hits[:room])
+            if values is not None:
+                picked = values.take(pa.array(hits[:room])).to_pylist()
+                issue.values.extend(_shown(v) for v in picked)
 
     def add(self, array: pa.Array, first_row: int) -> pa.Array:
         """Check one chunk; return it converted to the column's type."""
         col = self.column
         converted = coerce(array, col)
-        self.flag("encoding", "text is not valid UTF-8", converted.encoding_error, first_row)
+        self._bad = np.zeros(len(converted.values), dtype=bool)
+        raw = _readable(array)
+        self.flag("encoding", "text is not valid UTF-8", converted.encoding_error, first_row,
+                  values=raw)
         self.flag("type_error", f"value is not a valid {col.type}", converted.type_error,
-                  first_row)
+                  first_row, values=raw)
         values = converted.values
         null = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         null_only = null & ~converted.type_error & ~converted.encoding_error
         self.missing += int(null_only.sum())
-        self.invalid += int((null & ~null_only).sum())
         self.present += int((~null).sum())
         if not col.nullable or self.is_key:
             self.flag("null", "missing value where the schema allows none", null_only, first_row)
         self._check_values(values, null, first_row)
+        self.invalid += int(self._bad.sum())
+        self._bad = None
         self._summarise(values)
         return values
 
@@ -92,15 +114,15 @@ class ColumnTracker:
                 low = data < col.min if col.min is not None else np.zeros(len(data), bool)
                 high = data > col.max if col.max is not None else np.zeros(len(data), bool)
             self.flag("out_of_range", f"value outside {_bounds(col)}",
-                      low | high, first_row)
+                      low | high, first_row, values=values)
         if col.categories is not None and col.type in ("category", "string"):
             known = pc.is_in(values, value_set=pa.array(col.categories, pa.string()))
             bad = ~np.asarray(known.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
             self.flag("category", f"value not among the {len(col.categories)} categories",
-                      bad & ~null, first_row)
+                      bad & ~null, first_row, values=values)
         if col.format == "uscc":
             self.flag("invalid_key", "not a valid unified social credit code (GB 32100-2015)",
-                      ~uscc.valid_mask(values) & ~null, first_row)
+                      ~uscc.valid_mask(values) & ~null, first_row, values=values)
 
     def _summarise(self, values: pa.Array) -> None:
         col = self.column
@@ -162,9 +184,30 @@ class ColumnTracker:
         top: list[tuple[str, int]] = []
         if self.counts:
             stats["distinct"] = float(len(self.counts))
-            top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+            top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SHOWN]
+        histogram: tuple[list[float], list[int]] | None = None
+        if col.numeric and self.finite:
+            counts, edges = np.histogram(np.concatenate(self.sample), bins=HISTOGRAM_BINS)
+            scale = self.finite / max(int(counts.sum()), 1)  # the sample stands for every row
+            histogram = ([float(e) for e in edges], [round(int(c) * scale) for c in counts])
         return ColumnSummary(col.name, col.type, col.unit, col.sensitivity, self.present,
-                             self.missing, self.invalid, stats, top)
+                             self.missing, self.invalid, stats, top, col.description,
+                             histogram)
+
+
+def _readable(array: pa.Array) -> pa.Array:
+    """Raw values for the report: binary shown as text (undecodable bytes replaced)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def _shown(value: object) -> str:
+    """A value as the report shows it: text, never ``b'...'``, cut to SHOWN_CHARS."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    text = "" if value is None else str(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
 def _bounds(column: Column) -> str:
@@ -199,7 +242,7 @@ class QualityChecker:
                                 present)
         converted = {name: values for (name, _), values in zip(present, results, strict=True)}
         if self.schema.key and all(k in converted for k in self.schema.key):
-            keys = key_strings([converted[k] for k in self.schema.key])
+            keys = key_strings([converted[k] for k in self.schema.key], KEY_RULE)
             self.prints.append(fingerprints(keys))
             self.key_valid.append(np.asarray(keys.is_valid().to_numpy(zero_copy_only=False)))
         self.rows += batch.num_rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from meshmpc.data.errors import format_rows
@@ -26,6 +27,8 @@ class Issue:
     message: str
     count: int = 0
     rows: list[int] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    """The offending values of the first ``rows`` (same order), as text."""
 
     def describe(self, path: str) -> str:
         """``file: column 'x': message (rows 3, 5)`` in one line."""
@@ -47,6 +50,9 @@ class ColumnSummary:
     invalid: int = 0
     stats: dict[str, float | str] = field(default_factory=dict)
     top: list[tuple[str, int]] = field(default_factory=list)
+    description: str = ""
+    histogram: tuple[list[float], list[int]] | None = None
+    """Bin edges and (estimated) row counts per bin, for numeric columns."""
 
     @property
     def missing_rate(self) -> float:
@@ -64,6 +70,9 @@ class QualityReport:
     rows: int
     columns: list[ColumnSummary]
     issues: list[Issue]
+    created: str = field(default_factory=lambda: datetime.now(UTC).strftime(
+        "%Y-%m-%d %H:%M:%S UTC"))
+    """When the check ran."""
 
     @property
     def errors(self) -> list[Issue]:
@@ -101,14 +110,28 @@ class QualityReport:
 
 
 def _stat_text(summary: ColumnSummary) -> str:
-    parts = [f"{k}={_fmt(v)}" for k, v in summary.stats.items()]
+    parts = [f"{k}={readable(v)}" for k, v in summary.stats.items()]
     if summary.top:
-        parts.append("top: " + ", ".join(f"{v!s} ({n})" for v, n in summary.top))
+        parts.append("top: " + ", ".join(f"{v!s} ({n:,})" for v, n in summary.top[:5]))
     return "; ".join(parts)
 
 
-def _fmt(value: float | str) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def readable(value: float | int | str) -> str:
+    """A number as people read it: ``2,532,310``, ``1,234.57``, ``0.0312`` (never 2.5e+06)."""
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.2f}"
+    if abs(value) >= 1e-4:
+        return f"{value:.4g}"
+    return f"{value:.3e}"
+
+
+def _rows_note(issue: Issue) -> str:
+    shown = len(issue.rows)
+    return f"first {shown} of {issue.count:,}" if shown < issue.count else f"all {issue.count:,}"
 
 
 def render_text(report: QualityReport) -> str:
@@ -117,8 +140,9 @@ def render_text(report: QualityReport) -> str:
     lines = [
         f"Quality report: {report.path}",
         f"schema: {report.schema_path} (dataset {report.dataset!r})",
-        f"rows: {report.rows}   columns: {len(report.columns)}   verdict: {verdict} "
+        f"rows: {report.rows:,}   columns: {len(report.columns)}   verdict: {verdict} "
         f"({len(report.errors)} error(s), {len(report.warnings)} warning(s))",
+        f"checked: {report.created}",
         "",
         "Issues:" if report.issues else "Issues: none",
     ]
@@ -131,24 +155,83 @@ def render_text(report: QualityReport) -> str:
     for col in report.columns:
         unit = f" [{col.unit}]" if col.unit else ""
         lines.append(f"  {col.name}{unit} ({col.type}, {col.sensitivity}): "
-                     f"missing {col.missing} ({col.missing_rate:.1%}), invalid {col.invalid}; "
-                     f"{_stat_text(col)}")
+                     f"missing {col.missing:,} ({col.missing_rate:.1%}), invalid "
+                     f"{col.invalid:,}; {_stat_text(col)}")
     return "\n".join(lines) + "\n"
 
 
 _STYLE = (
-    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border:1px solid #bbb;padding:3px 6px;text-align:left;vertical-align:top}"
-    "th{background:#eee}.error{color:#a00}.warning{color:#a60}.pass{color:#070}"
+    "body{font-family:sans-serif;margin:1.5em;max-width:80em}table{border-collapse:collapse;"
+    "margin:1em 0}td,th{border:1px solid #bbb;padding:3px 6px;text-align:left;"
+    "vertical-align:top}th{background:#eee}td.n{text-align:right}.error{color:#a00}"
+    ".warning{color:#a60}.pass{color:#070}.muted{color:#666;font-size:90%}"
+    "details{margin:.2em 0}code{background:#f4f4f4}"
 )
 
 
-def _cell(value: object) -> str:
-    return f"<td>{html.escape(str(value))}</td>"
+def _cell(value: object, numeric: bool = False) -> str:
+    cls = " class='n'" if numeric else ""
+    return f"<td{cls}>{html.escape(str(value))}</td>"
+
+
+def _issue_rows(issue: Issue) -> str:
+    """Row numbers with the offending value beside each (first 100 of N, said so)."""
+    if not issue.rows:
+        return "<td>-</td>"
+    pairs = [f"{row}: {value}" if value else str(row) for row, value in
+             zip(issue.rows, issue.values + [""] * (len(issue.rows) - len(issue.values)),
+                 strict=True)]
+    items = "".join(f"<li>{html.escape(p)}</li>" for p in pairs)
+    return (f"<td><details><summary>rows ({_rows_note(issue)})</summary>"
+            f"<ul>{items}</ul></details></td>")
+
+
+def _issues_html(report: QualityReport) -> list[str]:
+    if not report.issues:
+        return ["<h2>Issues</h2><p class='pass'>No issues: the data satisfies its schema.</p>"]
+    parts = ["<h2>Issues</h2><table><tr><th>severity</th><th>column</th><th>kind</th>"
+             "<th>problem</th><th>rows affected</th><th>row: value</th></tr>"]
+    for issue in report.issues:
+        parts.append(f"<tr class='{issue.severity}'>" + "".join([
+            _cell(issue.severity), _cell(issue.column or "-"), _cell(issue.kind),
+            _cell(issue.message), _cell(f"{issue.count:,}", numeric=True),
+            _issue_rows(issue)]) + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
+def _chart(col: ColumnSummary) -> str:
+    from meshmpc.data import charts
+
+    if not (col.histogram or col.top):
+        return "<span class='muted'>no chart (no values to plot)</span>"
+    if not charts.available():
+        return "<span class='muted'>charts need matplotlib (pip install meshmpc[report])</span>"
+    if col.histogram:
+        return charts.histogram_svg(*col.histogram)
+    return charts.bars_svg(col.top)
+
+
+def _columns_html(report: QualityReport) -> list[str]:
+    if not report.columns:
+        return []
+    parts = ["<h2>Columns</h2><table><tr><th>column</th><th>description</th><th>type</th>"
+             "<th>unit</th><th>sensitivity</th><th>present</th><th>missing</th>"
+             "<th>invalid</th><th>summary</th><th>distribution</th></tr>"]
+    for col in report.columns:
+        parts.append("<tr>" + "".join([
+            _cell(col.name), _cell(col.description or "-"), _cell(col.type),
+            _cell(col.unit or "-"), _cell(col.sensitivity),
+            _cell(f"{col.present:,}", True),
+            _cell(f"{col.missing:,} ({col.missing_rate:.1%})", True),
+            _cell(f"{col.invalid:,}", True), _cell(_stat_text(col) or "-"),
+            f"<td>{_chart(col)}</td>"]) + "</tr>")
+    parts.append("</table>")
+    return parts
 
 
 def render_html(report: QualityReport) -> str:
-    """A self-contained HTML page (no scripts) with the same content as the text."""
+    """A self-contained HTML page (no scripts, charts inline) with the text's content."""
     verdict = "pass" if report.ok else "error"
     head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Quality report "
             f"{html.escape(report.path)}</title><style>{_STYLE}</style></head><body>")
@@ -156,22 +239,14 @@ def render_html(report: QualityReport) -> str:
         head,
         f"<h1>Quality report: {html.escape(report.path)}</h1>",
         f"<p>Schema {html.escape(report.schema_path)} (dataset "
-        f"{html.escape(report.dataset)}); {report.rows} rows, {len(report.columns)} columns; "
+        f"{html.escape(report.dataset)}); {report.rows:,} rows, {len(report.columns)} columns; "
         f"<b class='{verdict}'>{'PASS' if report.ok else 'FAIL'}</b>: "
         f"{len(report.errors)} error(s), {len(report.warnings)} warning(s).</p>",
-        "<h2>Issues</h2><table><tr><th>severity</th><th>column</th><th>kind</th>"
-        "<th>problem</th><th>count</th><th>rows</th></tr>",
+        f"<p class='muted'>Checked {html.escape(report.created)}. Row numbers count data "
+        f"rows from 1 (the header is not a row). Each issue keeps the first {ROWS_KEPT} "
+        f"rows; the count is exact.</p>",
+        *_issues_html(report),
+        *_columns_html(report),
+        "</body></html>\n",
     ]
-    for issue in report.issues:
-        rows = ", ".join(str(r) for r in issue.rows)
-        parts.append(f"<tr class='{issue.severity}'>" + "".join(_cell(v) for v in (
-            issue.severity, issue.column or "-", issue.kind, issue.message, issue.count, rows))
-            + "</tr>")
-    parts.append("</table><h2>Columns</h2><table><tr><th>column</th><th>type</th><th>unit</th>"
-                 "<th>sensitivity</th><th>missing</th><th>invalid</th><th>summary</th></tr>")
-    for col in report.columns:
-        parts.append("<tr>" + "".join(_cell(v) for v in (
-            col.name, col.type, col.unit, col.sensitivity,
-            f"{col.missing} ({col.missing_rate:.1%})", col.invalid, _stat_text(col))) + "</tr>")
-    parts.append("</table></body></html>\n")
     return "\n".join(parts)

@@ -38,10 +38,12 @@ from typing import Any
 import pyarrow as pa
 
 from meshmpc.data.errors import SchemaFileError
+from meshmpc.userinput import check_known_keys
 
 TYPES = ("int", "float", "string", "bool", "category", "date")
 SENSITIVITY = ("public", "internal", "confidential", "restricted")
 FORMATS = ("uscc",)
+DATASET_KEYS = ("name", "party", "key", "encoding", "description")
 
 _ARROW_TYPES = {
     "int": pa.int64(),
@@ -121,7 +123,11 @@ def load_schema(path: str | Path) -> Schema:
 
 def schema_from_dict(raw: dict[str, Any], path: object = "<schema>") -> Schema:
     """Build a :class:`Schema` from parsed TOML, checking every field."""
+    _known(raw, ("dataset", "columns"), "the top level", path)
     dataset = raw.get("dataset", {})
+    if not isinstance(dataset, dict):
+        raise SchemaFileError(path, "[dataset] must be a table")
+    _known(dataset, DATASET_KEYS, "[dataset]", path)
     columns_raw = raw.get("columns")
     if not isinstance(columns_raw, list) or not columns_raw:
         raise SchemaFileError(path, "needs at least one [[columns]] table")
@@ -145,10 +151,20 @@ def schema_from_dict(raw: dict[str, Any], path: object = "<schema>") -> Schema:
     )
 
 
+def _known(raw: dict[str, Any], valid: tuple[str, ...], where: str, path: object,
+           column: str | None = None) -> None:
+    problem = check_known_keys(raw, valid, where)
+    if problem:
+        raise SchemaFileError(path, problem, column)
+
+
 def _column_from_dict(raw: dict[str, Any], path: object) -> Column:
+    if not isinstance(raw, dict):
+        raise SchemaFileError(path, f"each [[columns]] entry must be a table, got {raw!r}")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise SchemaFileError(path, f"a column has no name: {raw!r}")
+    _known(raw, tuple(Column.__dataclass_fields__), "[[columns]]", path, name)
     kind = raw.get("type")
     if kind not in TYPES:
         raise SchemaFileError(path, f"type must be one of {TYPES}, got {kind!r}", name)

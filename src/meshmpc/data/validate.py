@@ -25,9 +25,10 @@ from meshmpc.data.coerce import coerce
 from meshmpc.data.errors import SchemaViolation
 from meshmpc.data.keyhash import key_strings
 from meshmpc.data.loaders import BATCH_ROWS, Source, iter_batches, prefetch, source_kind
-from meshmpc.data.quality import QualityChecker
+from meshmpc.data.quality import KEY_RULE, QualityChecker
 from meshmpc.data.report import QualityReport
 from meshmpc.data.schema import Schema, load_schema
+from meshmpc.progress import RowProgress
 
 SchemaLike = Schema | str | Path
 
@@ -43,8 +44,20 @@ def _batches(
     if source_kind(source) == "csv":
         raw = {name: pa.binary() for name in schema.names}  # parse ourselves, row by row
         return prefetch(iter_batches(source, columns, batch_rows, column_types=raw,
-                                     schema=schema))
+                                     schema=schema, encoding=options.get("encoding"),
+                                     delimiter=options.get("delimiter")))
     return prefetch(iter_batches(source, columns, batch_rows, **options))
+
+
+def _estimate_rows(source: Source) -> int | None:
+    """Rows of a CSV file estimated from its size and first MiB (for the progress bar)."""
+    if source_kind(source) != "csv" or not Path(str(source)).is_file():
+        return None
+    path = Path(str(source))
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    lines = max(head.count(b"\n"), 1)
+    return max(int(path.stat().st_size / len(head) * lines) - 1, 1) if head else None
 
 
 def _display(source: Source) -> str:
@@ -52,14 +65,20 @@ def _display(source: Source) -> str:
 
 
 def check(schema: SchemaLike, source: Source, batch_rows: int = BATCH_ROWS,
-          **options: Any) -> QualityReport:
-    """Run every quality check on ``source``; never raises for bad values."""
+          progress: bool = False, **options: Any) -> QualityReport:
+    """Run every quality check on ``source``; never raises for bad values.
+
+    ``progress`` shows a bar on stderr (rows, rate, time left).
+    """
     spec = _schema(schema)
     checker = QualityChecker(spec, _display(source))
+    bar = RowProgress(f"checking {_display(source)}", _estimate_rows(source), progress)
     try:
         for batch in _batches(spec, source, batch_rows, **options):
             checker.add(batch)
+            bar.update(batch.num_rows)
     finally:
+        bar.close()
         checker.close()
     return checker.finish(_confirm_duplicates(spec, source, checker, **options))
 
@@ -80,7 +99,7 @@ def _confirm_duplicates(
         if inside.size:
             picked = batch.take(pa.array(inside))
             found.append(key_strings([coerce(picked.column(c.name), c).values
-                                      for c in columns]))
+                                      for c in columns], KEY_RULE))
         start = stop
     keys = pa.chunked_array(found, type=pa.string())
     counts = pc.value_counts(keys.drop_null())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from meshmpc.crypto.prg import Prg
-from meshmpc.gc.halfgates import BITS, SignEvaluator, SignGarbler, colours
+from meshmpc.gc.halfgates import BITS, SignEvaluator, SignGarbler, colour_bit, colours
 from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
@@ -44,6 +44,7 @@ class GcSign:
         self._prg = Prg()  # seeded from os.urandom
         self._batch = 0
         self._tweak = 0
+        self._colour: int | None = None  # drawn once: each new draw would reveal another bit
 
     async def msb_shares(self, words: np.ndarray) -> np.ndarray:
         """XOR share (uint8 0/1 per element) of the sign of my share + the peer's."""
@@ -64,14 +65,16 @@ class GcSign:
         delta = np.asarray(sender.delta, dtype=np.uint8)
         b0 = (await sender.cot(n * BITS)).reshape(n, BITS, 16)
         a0 = self._prg.blocks(n * BITS).reshape(n, BITS, 16)
-        garbler = SignGarbler(delta, self._tweak)
+        if self._colour is None:
+            self._colour = colour_bit(delta)
+        garbler = SignGarbler(delta, self._tweak, self._colour)
         tables, out0 = garbler.garble(a0, b0)
         self._tweak = garbler.tweak
         active = a0 ^ (_bits(x0)[:, :, None] * delta)
         await self.ctx.send(self.pool.peer, f"g/{self._batch}", np.concatenate(
             [active.reshape(-1), tables.reshape(-1)]))
-        # the point-and-permute position: reveals one bit of delta (= 1), as lsb(delta) = 1
-        # does in the usual presentation
+        # the point-and-permute position (the same every batch): reveals that one bit
+        # of delta is 1, as lsb(delta) = 1 does in the usual presentation
         await self.ctx.send(self.pool.peer, f"c/{self._batch}", garbler.colour)
         return colours(out0, garbler.colour)
 

@@ -16,6 +16,8 @@ half-gate.
 
 from __future__ import annotations
 
+import secrets
+
 import numpy as np
 
 from meshmpc import _core
@@ -27,11 +29,17 @@ Labels = np.ndarray  # (..., 16) uint8
 
 
 def colour_bit(delta: np.ndarray) -> int:
-    """A bit position set in delta: the point-and-permute bit of every label."""
-    bits = np.unpackbits(np.asarray(delta, dtype=np.uint8), bitorder="little")
-    if not bits.any():
+    """A uniformly random bit position set in delta: the point-and-permute bit.
+
+    The evaluator is told this position, so it learns that one bit of delta
+    is 1 (as lsb(delta) = 1 tells it in the usual presentation). Taking the
+    *lowest* set bit would also tell it that every bit below is 0 (an extra
+    i bits, i geometric); a random set bit does not. Draw it once per delta.
+    """
+    bits = np.flatnonzero(np.unpackbits(np.asarray(delta, dtype=np.uint8), bitorder="little"))
+    if not bits.size:
         raise ValueError("free-XOR offset delta must not be zero")
-    return int(np.flatnonzero(bits)[0])
+    return int(bits[secrets.randbelow(bits.size)])
 
 
 def colours(labels: Labels, colour: int) -> np.ndarray:
@@ -45,9 +53,9 @@ def colours(labels: Labels, colour: int) -> np.ndarray:
 class SignGarbler:
     """Garbles msb(a + b) for n instances given zero-labels of a and b (n, 64, 16)."""
 
-    def __init__(self, delta: np.ndarray, tweak: int) -> None:
+    def __init__(self, delta: np.ndarray, tweak: int, colour: int | None = None) -> None:
         self.delta = np.ascontiguousarray(delta, dtype=np.uint8).reshape(16)
-        self.colour = colour_bit(self.delta)
+        self.colour = colour_bit(self.delta) if colour is None else colour
         self.tweak = tweak
 
     def garble(self, a0: Labels, b0: Labels) -> tuple[np.ndarray, Labels]:

@@ -106,11 +106,12 @@ def run_job_node(job: JobSource, party: str, config: str | Path, out_dir: str | 
                  components: Mapping[str, ComponentRef] | None = None,
                  base_dir: str | Path | None = None) -> dict[str, Any]:
     """Run ``party``'s side of ``job`` on this node over the cluster in ``config``."""
-    _, args = prepare(job, components, base_dir)
+    spec, args = prepare(job, components, base_dir)
     args.update(out_dir=str(Path(out_dir).resolve()), resume=resume,
                 progress="none" if quiet else "tqdm")
     result: dict[str, Any] = run_loop(run_party(Path(config), party,
-                                                Path(key) if key else None, ENTRY, args))
+                                                Path(key) if key else None, ENTRY, args,
+                                                parties=list(spec.parties)))
     return result
 
 

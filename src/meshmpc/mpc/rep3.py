@@ -84,7 +84,7 @@ class Rep3(Suite):
     def _zero(self, ring: Ring, shape: Sequence[int], xor: bool = False) -> np.ndarray:
         """alpha_i = F(k_i) - F(k_{i+1}): the three alphas sum (or XOR) to zero."""
         own, nxt = self._prgs()
-        nonce = self._nonce
+        nonce = self.op_nonce
         a, b = ring.random(own, shape, nonce, 7), ring.random(nxt, shape, nonce, 7)
         return a ^ b if xor else ring.sub(a, b)
 
@@ -171,11 +171,11 @@ class Rep3(Suite):
             return y0, await ctx.recv(self.ctx.parties[1], tag)
         if i == 1:
             y = ring.neg(ring.sar(ring.neg(ring.add(x[0], x[1])), bits))
-            r = ring.random(nxt, shape, self._nonce, 3)
+            r = ring.random(nxt, shape, self.op_nonce, 3)
             first = ring.sub(y, r)
             await ctx.send(self.ctx.parties[0], tag, first)
             return first, r
-        return ring.random(own, shape, self._nonce, 3), ring.sar(x[1], bits)
+        return ring.random(own, shape, self.op_nonce, 3), ring.sar(x[1], bits)
 
     # --- boolean ------------------------------------------------------------------
     async def band(self, x: Share, y: Share) -> Share:
@@ -202,7 +202,7 @@ class Rep3(Suite):
         """Share a value only party ``owner`` knows: c_o = r (key k_o, which party o-1
         also holds), c_{o+1} = v - r sent to party o+1, c_{o+2} = 0. One message."""
         own, nxt = self._prgs()
-        ring, i, nonce = RING64 if xor else self.ring, self.ctx.index, self._nonce
+        ring, i, nonce = RING64 if xor else self.ring, self.ctx.index, self.op_nonce
         ctx, tag = self.ctx.scope("in1"), self.tag("b")
         sub = (lambda a, b: a ^ b) if xor else ring.sub
         zero = ring.zeros(shape)

@@ -13,13 +13,17 @@ circuits in :mod:`meshmpc.mpc.circuits` work on bit-sliced words (64 planes).
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
+from meshmpc.mpc.ordering import Turnstile
 from meshmpc.mpc.ring import Ring, Shape
 from meshmpc.net import Context
 
@@ -36,15 +40,39 @@ class Suite(ABC):
         self.ctx = ctx
         self.ring = ring
         self._nonce = 0
+        self._op: contextvars.ContextVar[int] = contextvars.ContextVar(
+            f"meshmpc-op-{id(self)}", default=0)
+        self._turnstile = Turnstile()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make every public coroutine method of a suite an exclusive operation."""
+        super().__init_subclass__(**kwargs)
+        for name, fn in list(cls.__dict__.items()):
+            if not name.startswith("_") and inspect.iscoroutinefunction(fn) \
+                    and not getattr(fn, "__isabstractmethod__", False):
+                setattr(cls, name, _exclusive(fn))
 
     def next_nonce(self) -> int:
-        """Operation counter; advances identically on every party (SPMD order)."""
+        """Start an operation: take its identity (nonce) now, before any await.
+
+        The counter advances identically on every party (SPMD order). The
+        nonce is bound to the running task's context, so operations run
+        concurrently (``asyncio.gather(x * y, z * w)``: each in its own task)
+        keep their own identity however their awaits interleave, and a nested
+        operation's nonce does not leak into a sibling task.
+        """
         self._nonce += 1
+        self._op.set(self._nonce)
         return self._nonce
 
+    @property
+    def op_nonce(self) -> int:
+        """The nonce of the operation running in this task (0 before any)."""
+        return self._op.get()
+
     def tag(self, what: str) -> str:
-        """A message tag unique to this operation instance."""
-        return f"{what}/{self._nonce}"
+        """A message tag unique to the operation running in this task."""
+        return f"{what}/{self._op.get()}"
 
     def check_party(self, party: str) -> None:
         if party not in self.ctx.parties:
@@ -151,3 +179,42 @@ class Suite(ABC):
         plane = await self.msb_planes(flat)
         bits = await self.b2a_plane(plane, int(np.prod(shape, dtype=np.int64)))
         return self.lift(lambda a: a.reshape(shape), bits)
+
+
+_INSIDE: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
+    "meshmpc-inside-suite-op", default=frozenset())
+T = TypeVar("T")
+
+
+def _exclusive(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Run a top-level suite operation alone, in the order operations started.
+
+    The ticket is taken when the call starts, before any await, so two
+    operations started by ``asyncio.gather`` run in the same order on every
+    party. Operations called from inside another operation of the same suite
+    (in its task or tasks it spawns) run directly.
+    """
+
+    @functools.wraps(method)
+    async def run(self: Suite, *args: Any, **kwargs: Any) -> T:
+        key = id(self)
+        if key in _INSIDE.get():
+            return await method(self, *args, **kwargs)
+        ticket = self._turnstile.ticket()
+
+        async def work() -> T:
+            token = _INSIDE.set(_INSIDE.get() | {key})
+            try:
+                return await method(self, *args, **kwargs)
+            finally:
+                _INSIDE.reset(token)
+
+        return await self._turnstile.run(ticket, work)
+
+    return run
+
+
+for _name, _fn in list(Suite.__dict__.items()):
+    if not _name.startswith("_") and inspect.iscoroutinefunction(_fn) \
+            and not getattr(_fn, "__isabstractmethod__", False):
+        setattr(Suite, _name, _exclusive(_fn))

@@ -15,27 +15,55 @@ shares. It is insecure by construction and must be chosen by name
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from meshmpc.mpc.circuits import plane_words, unslice_plane
+from meshmpc.mpc.ordering import Turnstile
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.ring import RING64, Ring
 from meshmpc.net import Context
 
 Arrays = tuple[np.ndarray, ...]
+T = TypeVar("T")
+
+
+OPERATIONS = ("arith_triples", "matrix_triples", "and_triples", "dabits", "trunc_pairs")
+
+
+def _in_turn(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    @functools.wraps(method)
+    async def wrapper(self: TripleProvider, *args: Any, **kwargs: Any) -> T:
+        ticket = self.turnstile.ticket()  # before any await: the operation's identity
+        return await self.turnstile.run(ticket, lambda: method(self, *args, **kwargs))
+
+    return wrapper
 
 
 class TripleProvider(ABC):
-    """Source of correlated randomness for one party (semi2k)."""
+    """Source of correlated randomness for one party (semi2k).
+
+    Every method named in :data:`OPERATIONS` that a subclass defines is
+    wrapped so that calls run one at a time in the order they were made
+    (see :class:`Turnstile`); such a method must not call another one.
+    """
 
     name: str
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.turnstile = Turnstile()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in OPERATIONS:
+            if name in cls.__dict__ and not getattr(cls.__dict__[name], "__isabstractmethod__",
+                                                    False):
+                setattr(cls, name, _in_turn(cls.__dict__[name]))
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """One-time set-up (key exchange, base OTs); idempotent."""

@@ -8,13 +8,19 @@ party answers. Both ends report the figures for their link.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 
+from meshmpc.errors import MeshMPCError
 from meshmpc.net.context import Context
+
+
+class MeshCheckError(MeshMPCError, RuntimeError):
+    """The link check could not run: parameters differ, or it timed out."""
 
 
 async def ping(ctx: Context, peer: str, count: int, message: object = b"") -> float:
@@ -59,15 +65,47 @@ async def _answer(ctx: Context, peer: str, pings: int, repeats: int) -> dict:
     return result
 
 
+async def agree_parameters(ctx: Context, params: dict[str, int]) -> None:
+    """Exchange ``params`` with every peer; raise naming the first difference."""
+    theirs = await _exchange(ctx, params)
+    for peer, other in theirs.items():
+        for name, mine in params.items():
+            value = other.get(name) if isinstance(other, dict) else None
+            if value != mine:
+                flag = "--" + name.replace("_", "-")
+                raise MeshCheckError(
+                    f"party {ctx.party}: {flag} differs from party {peer}: {ctx.party} has "
+                    f"{mine}, {peer} has {value}; run every party with the same {flag}")
+
+
+async def _exchange(ctx: Context, params: dict[str, int]) -> dict[str, Any]:
+    scoped = ctx.scope("mesh-check-params")
+    await scoped.broadcast("params", params)
+    return await scoped.recv_all("params")
+
+
 async def probe_links(
-    ctx: Context, pings: int = 200, bulk_mib: int = 16, repeats: int = 4
+    ctx: Context, pings: int = 200, bulk_mib: int = 16, repeats: int = 4,
+    timeout_s: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Per-peer ``{"rtt_us_median", "gbytes_per_s"}`` for this party's links.
 
     Links are measured one at a time (all parties step through the pairs in
     the same order, with a barrier between pairs), so one link's bulk
-    transfer does not disturb another link's latency figure.
+    transfer does not disturb another link's latency figure. With
+    ``timeout_s``, a check still running after that long raises
+    :class:`MeshCheckError`.
     """
+    try:
+        return await asyncio.wait_for(_probe(ctx, pings, bulk_mib, repeats), timeout_s)
+    except TimeoutError:
+        raise MeshCheckError(f"party {ctx.party}: the link check did not finish within "
+                             f"{timeout_s:g} s; are all parties running mesh check?") from None
+
+
+async def _probe(ctx: Context, pings: int, bulk_mib: int,
+                 repeats: int) -> dict[str, dict[str, Any]]:
+    await agree_parameters(ctx, {"pings": pings, "bulk_mib": bulk_mib, "repeats": repeats})
     scoped = ctx.scope("mesh-check")
     bulk = np.zeros(bulk_mib * (1 << 20), dtype=np.uint8)
     results: dict[str, dict[str, Any]] = {}

@@ -37,11 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nacl.signing import VerifyKey
-
 from meshmpc.errors import ConfigError
 from meshmpc.net.framing import DEFAULT_MAX_FRAME
-from meshmpc.net.keys import public_key_from_b64, public_key_to_b64
+from meshmpc.net.keys import (
+    SUITES,
+    PublicKey,
+    pinned_key_from_b64,
+    public_key_suite,
+    public_key_to_b64,
+)
 
 DEFAULT_MAX_MESSAGE = 1 << 30
 """Largest message a peer may send (1 GiB); protocols send big data in chunks."""
@@ -54,7 +58,7 @@ PARTY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TOP_KEYS = ("cluster", "parties")
 _CLUSTER_KEYS = (
     "id", "connect_timeout_s", "handshake_timeout_s", "max_handshakes", "max_frame_bytes",
-    "max_message_bytes", "wan",
+    "max_message_bytes", "wan", "suite",
 )
 _WAN_KEYS = ("bandwidth_mbps", "latency_ms")
 _PARTY_KEYS = ("id", "address", "listen", "public_key", "key_file")
@@ -79,7 +83,7 @@ class PartyConfig:
     id: str
     host: str
     port: int
-    public_key: VerifyKey
+    public_key: PublicKey
     key_file: Path | None = None
     listen_host: str | None = None
     listen_port: int | None = None
@@ -106,6 +110,7 @@ class ClusterConfig:
     handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S
     max_handshakes: int = DEFAULT_MAX_HANDSHAKES
     max_message_bytes: int = DEFAULT_MAX_MESSAGE
+    suite: str = "default"
 
     @property
     def party_ids(self) -> list[str]:
@@ -122,8 +127,8 @@ class ClusterConfig:
         """SHA-256 over what every node must agree on: cluster id, parties in order
         with their keys, and the wire limits. Addresses are left out: nodes may
         reach a party by different routes (NAT, split DNS, a proxy)."""
-        lines = [f"meshmpc-cluster-v2\n{self.cluster_id}\n{self.max_frame_bytes}\n"
-                 f"{self.max_message_bytes}\n"]
+        lines = [f"meshmpc-cluster-v3\n{self.cluster_id}\n{self.max_frame_bytes}\n"
+                 f"{self.max_message_bytes}\n{self.suite}\n"]
         lines += [f"{p.id}\n{public_key_to_b64(p.public_key)}\n"
                   for p in self.parties]
         return hashlib.sha256("".join(lines).encode()).digest()
@@ -143,6 +148,7 @@ class ClusterConfig:
             f"max_handshakes = {self.max_handshakes}",
             f"max_frame_bytes = {self.max_frame_bytes}",
             f"max_message_bytes = {self.max_message_bytes}",
+            f"suite = {_toml_str(self.suite)}",
         ]
         if self.wan is not None:
             lines += ["", "[cluster.wan]", f"latency_ms = {self.wan.latency_ms}"]
@@ -181,6 +187,7 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         raise ConfigError(path, "parties", "need a [[parties]] table for each of 2+ parties")
     parties = [_party(i, p, path) for i, p in enumerate(raw_parties)]
     _check_unique(parties, path)
+    suite = _suite(cluster, parties, path)
     return ClusterConfig(
         cluster_id=_string(cluster, "id", path, "cluster"),
         parties=parties,
@@ -193,7 +200,23 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         max_message_bytes=_integer(cluster, "max_message_bytes", path, DEFAULT_MAX_MESSAGE),
         wan=_wan(cluster, path),
         path=path,
+        suite=suite,
     )
+
+
+def _suite(cluster: dict[str, Any], parties: list[PartyConfig], path: Path | None) -> str:
+    """The link suite, and a check that every pinned key belongs to it."""
+    suite = cluster.get("suite", "default")
+    if suite not in SUITES:
+        raise ConfigError(path, "cluster.suite", f"{suite!r}: use one of {', '.join(SUITES)}")
+    for p in parties:
+        if public_key_suite(p.public_key) != suite:
+            raise ConfigError(
+                path, "parties.public_key",
+                f"party {p.id!r} has a {public_key_suite(p.public_key)} key but the cluster "
+                f"suite is {suite!r}; run `meshmpc keygen --suite {suite}` for every party",
+            )
+    return suite
 
 
 def _known_keys(doc: dict[str, Any], allowed: tuple[str, ...], path: Path | None,
@@ -312,9 +335,9 @@ def _party(index: int, doc: Any, path: Path | None) -> PartyConfig:
         _host_port(doc, "listen", path, where) if "listen" in doc else (None, None)
     )
     try:
-        public_key = public_key_from_b64(_string(doc, "public_key", path, where))
+        public_key = pinned_key_from_b64(_string(doc, "public_key", path, where))
     except ValueError as exc:
-        raise ConfigError(path, f"{where}.public_key", f"not a base64 Ed25519 key: {exc}") from exc
+        raise ConfigError(path, f"{where}.public_key", f"not a base64 public key: {exc}") from exc
     key_file = doc.get("key_file")
     key_path = None
     if key_file is not None:

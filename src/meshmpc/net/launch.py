@@ -12,7 +12,9 @@ party's last error lines.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import inspect
 import os
 import resource
 import subprocess
@@ -32,6 +34,7 @@ from meshmpc.net.eventloop import run
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.local import make_local_cluster
 from meshmpc.net.tcp import TcpMesh
+from meshmpc.userinput import UserError, explain_os_error
 
 
 class LaunchError(MeshMPCError, RuntimeError):
@@ -39,12 +42,42 @@ class LaunchError(MeshMPCError, RuntimeError):
 
 
 def resolve(target: str) -> Callable[..., Awaitable[Any]]:
-    """Import ``"package.module:function"``."""
+    """Import ``"package.module:function"``; a :class:`UserError` says what is wrong."""
     module_name, sep, attr = target.partition(":")
-    if not sep:
-        raise ValueError(f"job {target!r} must look like 'package.module:function'")
-    fn: Callable[..., Awaitable[Any]] = getattr(importlib.import_module(module_name), attr)
+    if not sep or not module_name or not attr:
+        raise UserError(f"job {target!r} must look like 'package.module:function', "
+                        f"e.g. meshmpc.net.check:mesh_report")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise UserError(f"job {target!r}: no module {exc.name!r} (check the spelling, and "
+                        f"that the package is installed in this environment)") from exc
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        public = sorted(n for n in vars(module) if not n.startswith("_")
+                        and inspect.iscoroutinefunction(getattr(module, n)))
+        raise UserError(f"job {target!r}: module {module_name!r} has no function {attr!r}; "
+                        f"its async functions are {public}")
     return fn
+
+
+def check_job_arguments(target: str, kwargs: dict[str, Any]) -> None:
+    """Fail before starting anything when ``kwargs`` do not fit the job.
+
+    A job module may define ``ARGUMENT_CHECKS = {"function": check}``, where
+    ``check(kwargs)`` raises a :class:`MeshMPCError` naming the bad field;
+    otherwise the function's signature decides.
+    """
+    fn = resolve(target)
+    module_name, _, attr = target.partition(":")
+    checks = getattr(importlib.import_module(module_name), "ARGUMENT_CHECKS", {})
+    if attr in checks:
+        checks[attr](kwargs)
+        return
+    try:
+        inspect.signature(fn).bind(None, **kwargs)
+    except TypeError as exc:
+        raise UserError(f"job {target!r}: {exc} (arguments given: {sorted(kwargs)})") from exc
 
 
 def run_local(
@@ -57,6 +90,7 @@ def run_local(
     directory: Path | None = None,
     env: dict[str, str] | None = None,
     pin_cpus: bool = False,
+    suite: str = "default",
 ) -> dict[str, Any]:
     """Run ``target`` once per party, each in its own process; return {party: result}.
 
@@ -64,10 +98,11 @@ def run_local(
     ``wall_s`` of that party's process. ``pin_cpus`` pins party i to CPU
     ``i mod ncpu``, as parties on separate machines would not share a core
     (benchmarks use it so the scheduler's placement does not add noise).
+    ``suite`` picks the link suite ("default" or "gm") of the local cluster.
     """
     with tempfile.TemporaryDirectory(prefix="meshmpc-") as tmp:
         work = Path(directory or tmp)
-        config, _ = make_local_cluster(list(parties), work, wan=wan)
+        config, _ = make_local_cluster(list(parties), work, wan=wan, suite=suite)
         assert config.path is not None
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))
@@ -122,19 +157,29 @@ def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: P
 
 async def run_party(
     config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any],
-    measure: bool = False,
+    measure: bool = False, connect_timeout_s: float | None = None,
+    parties: Sequence[str] | None = None,
 ) -> Any:
     """Connect ``party`` to the mesh described by ``config_path`` and run ``target``.
 
     With ``measure``, a dict result gains the job's ``wall_s`` and the
     process's ``peak_rss_mb`` (unless the job set them itself).
+    ``connect_timeout_s`` overrides the config's connect timeout; ``parties``
+    (this party among them) limits the links to the parties the job uses. The
+    config's fingerprint is printed so operators can compare it across nodes,
+    and a failure is sent to the peers as the reason the link closes.
     """
     config = load_config(config_path)
+    if connect_timeout_s is not None:
+        config = dataclasses.replace(config, connect_timeout_s=connect_timeout_s)
     entry = config.party(party)
     key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
     identity = IdentityKey.load(party, key_file)
     job = resolve(target)
-    mesh = await TcpMesh.connect(config, party, identity)
+    print(f"{party}: cluster {config.cluster_id}, config fingerprint {config.fingerprint_hex}",
+          file=sys.stderr)
+    mesh = await connect_mesh(config, party, identity, parties)
+    failure: BaseException | None = None
     try:
         start = time.perf_counter()
         result = await job(Context(mesh, config), **kwargs)
@@ -143,8 +188,29 @@ async def run_party(
             result.setdefault("wall_s", time.perf_counter() - start)
             result.setdefault("peak_rss_mb", peak_rss_mb())
         return result
+    except BaseException as exc:
+        failure = exc
+        raise
     finally:
-        await mesh.close()
+        await mesh.close(failure)
+
+
+def listen_address(config: Any, party: str) -> str:
+    """The address ``party`` binds (``listen`` when the config has it, else ``address``)."""
+    host, port = config.party(party).bind
+    return f"{host}:{port}"
+
+
+async def connect_mesh(config: Any, party: str, identity: IdentityKey,
+                       parties: Sequence[str] | None = None) -> TcpMesh:
+    """:meth:`TcpMesh.connect`, with socket errors a user can fix as one-line advice."""
+    try:
+        return await TcpMesh.connect(config, party, identity, parties=parties)
+    except OSError as exc:
+        advice = explain_os_error(exc, listen_address(config, party))
+        if advice is None:
+            raise
+        raise UserError(f"party {party}: {advice}") from exc
 
 
 def peak_rss_mb() -> float:
@@ -168,7 +234,8 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(run_party(args.config, args.party, args.key, args.target, kwargs, True))
     except Exception as exc:
-        traceback.print_exc()
+        if os.environ.get("MESHMPC_DEBUG") == "1":
+            traceback.print_exc()
         print(f"party {args.party}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     tmp = args.result.with_suffix(".tmp")

@@ -25,7 +25,6 @@ import socket
 from typing import Any, Protocol, cast
 
 import numpy as np
-from nacl.signing import VerifyKey
 
 from meshmpc.net import codec, framing
 from meshmpc.net.config import WanProfile
@@ -36,7 +35,7 @@ from meshmpc.net.errors import (
     PeerDisconnectedError,
     TruncatedFrameError,
 )
-from meshmpc.net.keys import IdentityKey
+from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.mailbox import Mailbox
 from meshmpc.net.receive import LargeReceive
 from meshmpc.net.secure import Handshake, SessionCipher
@@ -65,7 +64,7 @@ class LinkOwner(Protocol):
     max_message_bytes: int
     handshake_timeout_s: float
 
-    def pinned_key(self, peer: str) -> VerifyKey: ...
+    def pinned_key(self, peer: str) -> PublicKey: ...
 
     def check_claim(self, peer: str, dialer: bool) -> None: ...
 

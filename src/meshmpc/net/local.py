@@ -34,13 +34,14 @@ def make_local_cluster(
     connect_timeout_s: float = 20.0,
     wan: WanProfile | None = None,
     host: str = "127.0.0.1",
+    suite: str = "default",
 ) -> tuple[ClusterConfig, dict[str, IdentityKey]]:
     """Keys and a config for ``parties`` on loopback; written to ``directory`` if given.
 
     With a directory, each party's key is saved as ``<party>.key`` (mode 0600)
     and the config as ``cluster.toml`` referencing them.
     """
-    identities = {p: IdentityKey.generate(p) for p in parties}
+    identities = {p: IdentityKey.generate(p, suite) for p in parties}
     ports = free_ports(len(parties), host)
     entries = []
     for party, port in zip(parties, ports, strict=True):
@@ -49,13 +50,15 @@ def make_local_cluster(
             identities[party].save(directory)
             key_file = Path(f"{party}.key")
         entries.append(
-            PartyConfig(party, host, port, identities[party].signing_key.verify_key, key_file)
+            PartyConfig(party, host, port, identities[party].public_key, key_file)
         )
-    config = ClusterConfig(cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan)
+    config = ClusterConfig(cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan,
+                           suite=suite)
     if directory is not None:
         path = directory / "cluster.toml"
         path.write_text(config.to_toml())
         config = ClusterConfig(
-            cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan, path=path
+            cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan, path=path,
+            suite=suite,
         )
     return config, identities

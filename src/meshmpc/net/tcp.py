@@ -27,8 +27,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from nacl.signing import VerifyKey
-
 from meshmpc.net.config import ClusterConfig, WanProfile
 from meshmpc.net.errors import (
     ConfigMismatchError,
@@ -36,10 +34,11 @@ from meshmpc.net.errors import (
     HandshakeRejected,
     NetworkError,
 )
-from meshmpc.net.keys import IdentityKey
+from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.link import Link, one_line
 from meshmpc.net.log import RateLimit, event
 from meshmpc.net.mesh import Mesh
+from meshmpc.userinput import explain_os_error
 
 DEFAULT_SPIN_S = float(os.environ.get("MESHMPC_SPIN_US", "150")) / 1e6
 """How long a waiting receive busy-polls before sleeping (see Mailbox)."""
@@ -116,8 +115,9 @@ class TcpMesh(Mesh):
                 self._accept, host=host, port=port, reuse_address=True
             )
         except OSError as exc:
+            advice = explain_os_error(exc, f"{host}:{port}") or (exc.strerror or str(exc))
             raise NetworkError(None, f"{self.party} cannot listen on {host}:{port}: "
-                               f"{exc.strerror or exc} (check `listen`/`address` for "
+                               f"{advice} (check `listen`/`address` for "
                                f"{self.party} in {self.config.path or 'the cluster config'})"
                                ) from exc
         event(logging.INFO, "mesh.listen", party=self.party, bind=f"{host}:{port}",
@@ -224,7 +224,7 @@ class TcpMesh(Mesh):
 
     # ----- LinkOwner: what links ask of their mesh -------------------------------
 
-    def pinned_key(self, peer: str) -> VerifyKey:
+    def pinned_key(self, peer: str) -> PublicKey:
         return self.config.party(peer).public_key
 
     def check_claim(self, peer: str, dialer: bool) -> None:

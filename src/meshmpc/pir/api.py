@@ -26,6 +26,7 @@ from meshmpc.data.loaders import load_table
 from meshmpc.net import Context
 from meshmpc.pir.client import Hit, PirClient
 from meshmpc.pir.errors import PirInputError
+from meshmpc.pir.rebuild import rebuild_database
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import MAX_RECORD_BYTES, PirDatabase, build_database, key_bytes
 
@@ -47,22 +48,33 @@ def _records(table: pa.Table, key: str) -> tuple[list[bytes], list[bytes]]:
 
 def database_from_table(
     table: pa.Table, key: str, record_bytes: int | None = None, membership: bool = False,
+    previous: PirDatabase | None = None,
 ) -> PirDatabase:
-    """Build a PIR database from a table; ``record_bytes`` defaults to the longest record."""
+    """Build a PIR database from a table; ``record_bytes`` defaults to the longest record.
+
+    ``previous``: the version being replaced (its OPRF outputs are reused).
+    """
     keys, records = _records(table, key)
     if membership:
-        return build_database(keys, None, 0, key_name=key)
+        return _build(keys, None, 0, key, previous)
     longest = max((len(r) for r in records), default=0)
     declared = longest if record_bytes is None else record_bytes
     if declared > MAX_RECORD_BYTES:
         raise PirInputError(f"records up to {declared} bytes exceed {MAX_RECORD_BYTES}")
-    return build_database(keys, records, max(declared, 1), key_name=key)
+    return _build(keys, records, max(declared, 1), key, previous)
+
+
+def _build(keys: list[bytes], records: list[bytes] | None, record_bytes: int, key: str,
+           previous: PirDatabase | None) -> PirDatabase:
+    if previous is None:
+        return build_database(keys, records, record_bytes, key_name=key)
+    return rebuild_database(previous, keys, records, record_bytes, key_name=key)
 
 
 def load_database(path: Path, key: str, record_bytes: int | None = None,
-                  membership: bool = False) -> PirDatabase:
+                  membership: bool = False, previous: PirDatabase | None = None) -> PirDatabase:
     """Read a CSV/Parquet risk list and build its PIR database."""
-    return database_from_table(load_table(path), key, record_bytes, membership)
+    return database_from_table(load_table(path), key, record_bytes, membership, previous)
 
 
 def hits_table(hits: Sequence[Hit]) -> pa.Table:
@@ -135,7 +147,8 @@ async def _watch(server: PirServer, path: Path, key: str, record_bytes: int | No
         now = path.stat().st_mtime_ns
         if now != seen:
             seen = now
-            new = await asyncio.to_thread(load_database, path, key, record_bytes, membership)
+            new = await asyncio.to_thread(load_database, path, key, record_bytes, membership,
+                                          server.database)
             server.swap(new)
 
 

@@ -20,8 +20,9 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.net import Context
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirProtocolError, StaleHintError
+from meshmpc.pir.sealing import unseal
 from meshmpc.pir.server import DATA, REQ, RESP
-from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, material, place, unseal
+from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, materials, place
 
 MAX_CHUNK = 1024  # keys per round; larger batches run several rounds
 
@@ -94,8 +95,9 @@ class PirClient:
         assert self.params is not None
         params = self.params
         prf = await self._oprf(keys)
-        mats = np.frombuffer(b"".join(material(f, params.salt) for f in prf), np.uint8)
-        pos = place(mats.reshape(len(keys), -1), params.buckets, params.columns)
+        mats = materials(np.frombuffer(b"".join(prf), np.uint8).reshape(len(keys), 32),
+                         params.salt)
+        pos = place(mats, params.buckets, params.columns)
         per_bucket = bucket_capacity(len(keys), params.buckets)
         counts = np.bincount(pos.bucket, minlength=params.buckets)
         if counts.max(initial=0) > per_bucket:  # probability <= 2^-40: split the batch
@@ -123,7 +125,7 @@ class PirClient:
         await self._send({"op": "oprf", "version": self.params.version}, points)
         await self._reply()
         evaluated = await self._array((len(keys), 32), np.uint8)
-        return oprf.finalize(batch, [bytes(r) for r in evaluated])
+        return oprf.finalize(batch, evaluated)
 
     def _decode(self, answers: np.ndarray, secrets: np.ndarray, rows: np.ndarray,
                 bucket: np.ndarray) -> np.ndarray:

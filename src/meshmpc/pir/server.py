@@ -33,7 +33,8 @@ from meshmpc.crypto.oprf import OprfError
 from meshmpc.net import Context
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirProtocolError
-from meshmpc.pir.table import PirDatabase, build_database
+from meshmpc.pir.rebuild import rebuild_database
+from meshmpc.pir.table import PirDatabase
 
 REQ, RESP, DATA = "pir/req", "pir/resp", "pir/data"
 
@@ -58,8 +59,14 @@ class PirServer:
         self, keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
         key_name: str = "key",
     ) -> PirDatabase:
-        """Build a new version in a worker thread while serving the old one, then swap."""
-        new = await asyncio.to_thread(build_database, keys, records, record_bytes, key_name)
+        """Build a new version in a worker thread while serving the old one, then swap.
+
+        Few changes patch the current version in place of a copy (see
+        :mod:`meshmpc.pir.rebuild`); many build a fresh layout, reusing the OPRF
+        outputs of keys the current version has.
+        """
+        new = await asyncio.to_thread(rebuild_database, self._db, keys, records, record_bytes,
+                                      key_name)
         self.swap(new)
         return new
 

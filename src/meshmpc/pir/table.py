@@ -3,7 +3,7 @@
 Every record key x is mapped by the server's OPRF to F(x); BLAKE2b(F(x), key =
 the version's salt) gives the record's bucket, its two candidate columns in
 that bucket, an 8-byte tag and a 16-byte AES key. The slot stored is
-``tag || AES-128-CTR_key(len || record || padding)``, so the whole matrix can
+``tag || nonce || AES-128-CTR_key,nonce(len || record || padding)``, so the whole matrix can
 be public: without F(x) a slot is indistinguishable from the random bytes that
 fill empty slots. A client that obtained F(x) obliviously reads both candidate
 columns of x's bucket with SimplePIR and looks for the tag.
@@ -27,23 +27,27 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from meshmpc import _core
-from meshmpc.crypto.oprf import OprfKey, hash_to_group, parallel_map
+from meshmpc.crypto import oprf
+from meshmpc.crypto.oprf import OprfKey
 from meshmpc.crypto.prg import Prg
+from meshmpc.crypto.sodium import addresses
 from meshmpc.pir import lwe
 from meshmpc.pir.errors import PirInputError, PirProtocolError
+from meshmpc.pir.prfcache import PrfCache, key_digests, prf_outputs, record_digests
+from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal  # noqa: F401
 
 TAG_BYTES = 8
-LEN_BYTES = 2
 MAX_RECORD_BYTES = 65535
 MATERIAL_BYTES = 36  # bucket u32, column u32 x 2, tag 8, AES key 16
 MAX_COLUMNS = 400_000  # decoding error <= 2^-40 per entry needs columns below ~465k
 LOAD_FACTOR = 0.9  # cuckoo fill target (2 choices, >= 4 slots per bin: threshold ~0.97)
 BATCH_FAILURE_LOG2 = -40  # a batch overflows a bucket with probability <= 2^-40
-_PERSONAL = b"meshmpc-pir-v1"
-_ZERO_NONCE = bytes(16)  # each AES key seals exactly one record
+_PERSONAL = b"meshmpc-pir-v2".ljust(16, b"\0")
+FORMAT = f"pir-2:{oprf.FORMAT}:aes128ctr-meshmpc"
+"""The table format (OPRF, material hash, sealing). A client that meets another
+format refuses the hint with a clear message instead of misreading slots."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,12 @@ class PirParams:
     salt: bytes
     lwe_n: int = lwe.LWE_N
     log_p: int = lwe.LOG_P
+    format: str = FORMAT
 
     @property
     def slot_bytes(self) -> int:
-        return TAG_BYTES + (LEN_BYTES + self.record_bytes if self.record_bytes else 0)
+        return TAG_BYTES + (NONCE_BYTES + LEN_BYTES + self.record_bytes
+                            if self.record_bytes else 0)
 
     @property
     def rows_per_bucket(self) -> int:
@@ -82,13 +88,19 @@ class PirParams:
         if not isinstance(obj, dict):
             raise PirProtocolError(f"party {peer!r} sent parameters that are not a mapping")
         try:
-            params = cls(**{k: obj[k] for k in cls.__dataclass_fields__})
+            params = cls(**{k: obj.get(k, "pir-1 (unversioned)") if k == "format" else obj[k]
+                            for k in cls.__dataclass_fields__})
         except (KeyError, TypeError) as exc:
             raise PirProtocolError(f"party {peer!r} sent parameters without {exc}") from exc
         params.check(peer)
         return params
 
     def check(self, peer: str) -> None:
+        if self.format != FORMAT:
+            raise PirProtocolError(
+                f"party {peer!r} serves a PIR table of format {self.format!r}; this client "
+                f"reads {FORMAT!r} only: upgrade the older side (tables built before the "
+                "ristretto255 OPRF must be rebuilt)")
         ints = ("n_records", "record_bytes", "buckets", "slots", "columns", "lwe_n", "log_p")
         for name in ints:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
@@ -136,6 +148,14 @@ def material(prf_output: bytes, salt: bytes) -> bytes:
     ).digest()
 
 
+def materials(prf_outputs: npt.NDArray[np.uint8], salt: bytes) -> npt.NDArray[np.uint8]:
+    """:func:`material` of every row of (n, 32) PRF outputs, in C on every core."""
+    out = np.empty((len(prf_outputs), MATERIAL_BYTES), np.uint8)
+    _core.blake2b_rows_into(addresses(), np.ascontiguousarray(prf_outputs), salt, _PERSONAL,
+                            out, oprf.threads())
+    return out
+
+
 def place(materials: npt.NDArray[np.uint8], buckets: int, columns: int) -> Placement:
     """Split (n, MATERIAL_BYTES) material into positions, tags and keys."""
     words = np.ascontiguousarray(materials[:, :12]).view("<u4").astype(np.int64)
@@ -146,38 +166,6 @@ def place(materials: npt.NDArray[np.uint8], buckets: int, columns: int) -> Place
         tags=materials[:, 12 : 12 + TAG_BYTES],
         keys=materials[:, 20:36],
     )
-
-
-def seal(key: bytes, record: bytes, record_bytes: int) -> bytes:
-    """AES-128-CTR of len || record || zero padding (empty in membership mode)."""
-    if not record_bytes:
-        return b""
-    body = len(record).to_bytes(LEN_BYTES, "little") + record.ljust(record_bytes, b"\0")
-    enc = Cipher(algorithms.AES(key), modes.CTR(_ZERO_NONCE)).encryptor()
-    return enc.update(body) + enc.finalize()
-
-
-def unseal(key: bytes, sealed: bytes) -> bytes:
-    """Inverse of :func:`seal` (a labelled slot's payload to the record)."""
-    dec = Cipher(algorithms.AES(key), modes.CTR(_ZERO_NONCE)).decryptor()
-    body = dec.update(sealed) + dec.finalize()
-    length = int.from_bytes(body[:LEN_BYTES], "little")
-    return body[LEN_BYTES : LEN_BYTES + length]
-
-
-def _seal_chunk(
-    scalar: bytes, salt: bytes, record_bytes: int, rows: Sequence[tuple[bytes, bytes]]
-) -> list[bytes]:
-    """Worker: material || sealed payload for each (key, record) of a chunk."""
-    from nacl.bindings import crypto_scalarmult_ed25519_noclamp as mul
-
-    from meshmpc.crypto.oprf import finalize_output
-
-    out = []
-    for key, record in rows:
-        mat = material(finalize_output(key, bytes(mul(scalar, hash_to_group(key)))), salt)
-        out.append(mat + seal(mat[20:36], record, record_bytes))
-    return out
 
 
 def bucket_capacity(keys: int, buckets: int) -> int:
@@ -246,6 +234,19 @@ def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record
 
 
 @dataclass
+class Layout:
+    """Where every item of a version sits, so a rebuild can patch it (rebuild.py).
+
+    ``table``: item index per slot (-1 free); ``digests``: key digests and
+    ``records``: record digests, both in item order.
+    """
+
+    table: npt.NDArray[np.int64]
+    digests: npt.NDArray[np.void]
+    records: npt.NDArray[np.void]
+
+
+@dataclass
 class PirDatabase:
     """One built version: public parameters, the matrix, its hint, the OPRF key."""
 
@@ -253,6 +254,8 @@ class PirDatabase:
     db: npt.NDArray[np.uint8]
     hint: npt.NDArray[np.uint32]
     oprf_key: OprfKey
+    prf_cache: PrfCache | None = None
+    layout: Layout | None = None
 
     def bucket_rows(self, bucket: int) -> npt.NDArray[np.uint8]:
         r = self.params.rows_per_bucket
@@ -294,23 +297,26 @@ def _write_slots(db: np.ndarray, table: np.ndarray, slots: np.ndarray, params: P
 def build_database(
     keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
     key_name: str = "key", workers: int | None = None, buckets: int | None = None,
+    previous: PirDatabase | None = None,
 ) -> PirDatabase:
     """Server offline phase: OPRF every key, seal records, place, fill, compute the hint.
 
     ``buckets`` overrides :func:`choose_buckets` (tests use it to exercise the
-    batch code on small tables).
+    batch code on small tables). ``previous`` (an earlier version of the same
+    server) keeps its OPRF key and reuses its OPRF outputs for keys it had, so
+    a rebuild after a few records changed skips almost all of the OPRF; salt,
+    seed and layout are fresh. ``workers`` is ignored (C threads use every core).
     """
     keys = [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
     check_records(keys, rec, record_bytes, key_name)
-    oprf_key, salt, seed = OprfKey.generate(), os.urandom(16), os.urandom(16)
-    rows = list(zip(keys, rec if rec is not None else [b""] * len(keys), strict=True))
-    sealed = parallel_map(_seal_chunk, (oprf_key.scalar, salt, record_bytes), rows, workers)
+    oprf_key = previous.oprf_key if previous is not None else OprfKey.generate()
+    salt, seed = os.urandom(16), os.urandom(16)
+    digests = key_digests(keys)
+    prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None)
     n = len(keys)
-    blob = np.frombuffer(b"".join(sealed), dtype=np.uint8)
-    width = MATERIAL_BYTES + (LEN_BYTES + record_bytes if record_bytes else 0)
-    blob = blob.reshape(n, width)
-    mats = blob[:, :MATERIAL_BYTES]
+    mats = materials(prf, salt)
+    sealed = seal_all(mats[:, 20:36], rec, record_bytes)
     buckets = buckets or choose_buckets(n)
     loads = np.bincount(place(mats, buckets, 2).bucket, minlength=buckets)
     draft = PirParams(os.urandom(8).hex(), n, record_bytes, buckets, 1, 2, seed, salt)
@@ -318,8 +324,9 @@ def build_database(
     columns = max(2, math.ceil(int(loads.max(initial=0)) / (LOAD_FACTOR * slots)))
     params, table = _geometry(mats, PirParams(**{**draft.to_wire(), "slots": slots,
                                                  "columns": columns}))
-    slot_bytes = np.concatenate([mats[:, 12 : 12 + TAG_BYTES], blob[:, MATERIAL_BYTES:]], axis=1)
+    slot_bytes = np.concatenate([mats[:, 12 : 12 + TAG_BYTES], sealed], axis=1)
     db = Prg().fill(np.empty((params.rows, params.columns), dtype=np.uint8))
     _write_slots(db, table, slot_bytes, params)
     a_t = np.ascontiguousarray(lwe.expand_matrix(seed, params.columns, lwe.LWE_N).T)
-    return PirDatabase(params, db, lwe.hint(db, a_t), oprf_key)
+    layout = Layout(table, digests, record_digests(rec, n))
+    return PirDatabase(params, db, lwe.hint(db, a_t), oprf_key, cache, layout)

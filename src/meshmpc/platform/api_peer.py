@@ -15,12 +15,16 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from meshmpc import __version__
-from meshmpc.platform.models import Dataset, Peer
+from meshmpc.net.keys import public_key_from_b64
+from meshmpc.platform.audit import AuditError, Checkpoint
+from meshmpc.platform.models import Dataset, Job, Peer
 from meshmpc.platform.orchestrate import Orchestrator
 from meshmpc.platform.peering import PeerUnavailable, authenticate_peer
 
 HEARTBEAT_S = 5.0
 DOWN_AFTER_S = 15.0
+ANCHOR_EVERY_BEATS = 12
+"""Audit heads are exchanged with every peer once a minute, and at the end of every job."""
 
 
 def peer_router() -> APIRouter:
@@ -48,6 +52,29 @@ def peer_router() -> APIRouter:
             rows = s.scalars(select(Dataset).where(Dataset.published.is_(True))).all()
             return {"items": [{"name": d.name, "columns": d.columns, "row_count": d.row_count,
                                "description": d.description} for d in rows]}
+
+    @router.post("/audit/anchor")
+    async def anchor(request: Request) -> dict[str, Any]:
+        """Keep the sender's signed audit head; answer with this node's own."""
+        sender, payload = await authenticate_peer(request)
+        node = request.app.state.node
+        store_peer_anchor(node, sender, payload)
+        result: dict[str, Any] = node.audit.checkpoint().to_json()
+        return result
+
+    @router.post("/purge")
+    async def purge(request: Request) -> dict[str, Any]:
+        """A data owner revoked a grant: delete this node's side of the jobs that used it."""
+        from meshmpc.platform.retention import purge_jobs
+
+        sender, payload = await authenticate_peer(request)
+        node = request.app.state.node
+        with node.db.session() as s:
+            jobs = [str(j) for j in payload.get("jobs", [])[:10_000]
+                    if (job := s.get(Job, str(j))) is not None and sender in
+                    {p.party for p in job.parties}]
+        deleted = purge_jobs(node, jobs, f"{sender}: {payload.get('reason')}", f"peer:{sender}")
+        return {"purged": [d.job for d in deleted]}
 
     @router.post("/jobs")
     async def job(request: Request) -> dict[str, Any]:
@@ -82,9 +109,40 @@ def peer_router() -> APIRouter:
     return router
 
 
+def store_peer_anchor(node: Any, sender: str, payload: dict[str, Any]) -> None:
+    """Anchor a checkpoint ``sender`` signed, under the key pinned for it."""
+    checkpoint = Checkpoint.from_json(payload)
+    if checkpoint.party != sender:
+        raise AuditError(f"{sender} sent an audit head naming {checkpoint.party!r}")
+    with node.db.session() as s:
+        peer = s.get(Peer, sender)
+        pinned = peer.public_key if peer else None
+    if pinned is None:
+        raise AuditError(f"no pinned key for {sender}")
+    node.audit.store_anchor(checkpoint, public_key_from_b64(pinned))
+
+
+async def exchange_anchors(orchestrator: Orchestrator, parties: list[str]) -> dict[str, str]:
+    """Send this node's signed head to ``parties`` and anchor theirs; returns failures."""
+    node = orchestrator.node
+    mine = node.audit.checkpoint().to_json()
+    with node.db.session() as s:
+        urls = {p.party: p.api_url for p in s.scalars(select(Peer))}
+    failures: dict[str, str] = {}
+    for party in parties:
+        try:
+            theirs = await orchestrator.client.post(party, urls.get(party),
+                                                    "/api/v1/peer/audit/anchor", mine)
+            store_peer_anchor(node, party, theirs)
+        except (PeerUnavailable, AuditError) as exc:
+            failures[party] = str(exc)
+    return failures
+
+
 async def heartbeat_loop(orchestrator: Orchestrator) -> None:
     """Ping every peer; a peer silent for DOWN_AFTER_S is shown down, with the reason."""
     node = orchestrator.node
+    beats = 0
     while True:
         with node.db.session() as s:
             peers = [(p.party, p.api_url) for p in s.scalars(select(Peer)) if p.api_url]
@@ -106,5 +164,8 @@ async def heartbeat_loop(orchestrator: Orchestrator) -> None:
                 silent = time.time() - (peer.last_seen or 0)
                 if "reason" in update and update["reason"] and silent > DOWN_AFTER_S:
                     peer.status = "down"
+        beats += 1
+        if beats % ANCHOR_EVERY_BEATS == 0:
+            await exchange_anchors(orchestrator, [party for party, _ in peers])
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(HEARTBEAT_S)

@@ -19,7 +19,7 @@ from meshmpc.platform.api import ApiError, node_of, page, paging, requires
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.grants import DatasetUse
-from meshmpc.platform.models import Dataset, Grant, Job, ModelVersion
+from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
 from meshmpc.platform.node import Node
 
 DATASET_PREFIX = "dataset:"
@@ -49,6 +49,7 @@ class GrantBody(BaseModel):
 class JobBody(BaseModel):
     spec: str
     purpose: str | None = None
+    consent_refs: list[str] = []
 
 
 class DecisionBody(BaseModel):
@@ -133,11 +134,12 @@ def dataset_routes(router: APIRouter) -> None:
     def datasets(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
                  limit: int = 50, offset: int = 0) -> dict[str, Any]:
         limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(Dataset)) or 0
-            rows = s.scalars(select(Dataset).order_by(Dataset.name).limit(limit)
-                             .offset(offset)).all()
-            return page([_dataset_json(d, True) for d in rows], total, limit, offset)
+        table = Dataset.__table__
+        with node_of(request).db.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+            rows = conn.execute(select(table).order_by(table.c.name).limit(limit)
+                                .offset(offset)).mappings().all()
+        return page([dict(r) for r in rows], total, limit, offset)
 
     @router.post("/datasets", status_code=201)
     def register(body: DatasetBody, request: Request,
@@ -208,34 +210,41 @@ def grant_routes(router: APIRouter) -> None:
         return {"id": grant_id}
 
     @router.post("/grants/{grant_id}/revoke")
-    def revoke(grant_id: int, request: Request,
+    async def revoke(grant_id: int, request: Request,
                who: Principal = Depends(requires("grants.write"))  # noqa: B008
                ) -> dict[str, Any]:
+        from meshmpc.platform.retention import jobs_using, purge_jobs
+
         node = node_of(request)
         node.grants.revoke(grant_id)
         node.audit.append("grant.revoke", who.name, {"grant": grant_id})
-        return {"id": grant_id, "revoked": True}
+        with node.db.session() as s:
+            grant = s.get(Grant, grant_id)
+            assert grant is not None
+            grantee, dataset = grant.grantee, grant.dataset
+            jobs = jobs_using(node, grant)
+        reason = f"grant {grant_id} of {dataset!r} to {grantee} revoked"
+        deleted = purge_jobs(node, jobs, reason, who.name)
+        failed = await request.app.state.orchestrator.tell(
+            [grantee], "/api/v1/peer/purge", {"jobs": jobs, "reason": reason}) if jobs else {}
+        return {"id": grant_id, "revoked": True, "purged_jobs": [d.job for d in deleted],
+                "partner_purge": "failed: " + failed[grantee] if failed else "requested"}
 
 
 def job_routes(router: APIRouter) -> None:
     @router.get("/jobs")
     def jobs(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
              limit: int = 50, offset: int = 0, state: str | None = None) -> dict[str, Any]:
+        """Job summaries (approvals per party, step counts by state); GET /jobs/{id} has the DAG."""
         limit, offset = paging(limit, offset)
-        query = select(Job).order_by(Job.created.desc())
-        count = select(func.count()).select_from(Job)
-        if state:
-            query, count = query.where(Job.state == state), count.where(Job.state == state)
-        with node_of(request).db.session() as s:
-            total = s.scalar(count) or 0
-            rows = s.scalars(query.limit(limit).offset(offset)).all()
-            return page([_job_json(j) for j in rows], total, limit, offset)
+        return _job_summaries(node_of(request), limit, offset, state)
 
     @router.post("/jobs", status_code=201)
     async def submit(body: JobBody, request: Request,
                      who: Principal = Depends(requires("jobs.submit"))  # noqa: B008
                      ) -> dict[str, Any]:
-        job_id = await request.app.state.orchestrator.submit(body.spec, body.purpose, who.name)
+        job_id = await request.app.state.orchestrator.submit(body.spec, body.purpose, who.name,
+                                                             body.consent_refs)
         return _get_job(node_of(request), job_id)
 
     @router.get("/jobs/{job_id}")
@@ -282,6 +291,14 @@ def job_routes(router: APIRouter) -> None:
                      ) -> dict[str, Any]:
         return await decide(job_id, request, who, False, body.reason)
 
+    @router.post("/jobs/{job_id}/retry")
+    async def retry(job_id: str, request: Request,
+                    who: Principal = Depends(requires("jobs.cancel"))  # noqa: B008
+                    ) -> dict[str, Any]:
+        _get_job(node_of(request), job_id)
+        await request.app.state.orchestrator.retry(job_id, who.name)
+        return _get_job(node_of(request), job_id)
+
     @router.post("/jobs/{job_id}/cancel")
     async def cancel(job_id: str, request: Request,
                      who: Principal = Depends(requires("jobs.cancel"))  # noqa: B008
@@ -289,6 +306,34 @@ def job_routes(router: APIRouter) -> None:
         _get_job(node_of(request), job_id)
         await request.app.state.orchestrator.cancel(job_id, who.name)
         return _get_job(node_of(request), job_id)
+
+
+def _job_summaries(node: Node, limit: int, offset: int, state: str | None) -> dict[str, Any]:
+    """One page of jobs through three Core queries (no ORM objects: the list is hot)."""
+    jobs_t, parties_t, steps_t = Job.__table__, JobParty.__table__, JobStep.__table__
+    query = select(jobs_t.c.id, jobs_t.c.name, jobs_t.c.initiator, jobs_t.c.state,
+                   jobs_t.c.error, jobs_t.c.purpose, jobs_t.c.created, jobs_t.c.started,
+                   jobs_t.c.finished).order_by(jobs_t.c.created.desc())
+    count = select(func.count()).select_from(jobs_t)
+    if state:
+        query, count = query.where(jobs_t.c.state == state), count.where(jobs_t.c.state == state)
+    with node.db.engine.connect() as conn:
+        total = conn.execute(count).scalar() or 0
+        rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+        ids = [r["id"] for r in rows]
+        approvals: dict[str, dict[str, str]] = {i: {} for i in ids}
+        for job_id, party, approval in conn.execute(
+                select(parties_t.c.job_id, parties_t.c.party, parties_t.c.approval)
+                .where(parties_t.c.job_id.in_(ids))):
+            approvals[job_id][party] = approval
+        steps: dict[str, dict[str, int]] = {i: {} for i in ids}
+        for job_id, step_state, n in conn.execute(
+                select(steps_t.c.job_id, steps_t.c.state, func.count())
+                .where(steps_t.c.job_id.in_(ids)).group_by(steps_t.c.job_id, steps_t.c.state)):
+            steps[job_id][step_state] = n
+    items = [{**dict(r), "approvals": approvals[r["id"]], "step_states": steps[r["id"]]}
+             for r in rows]
+    return page(items, total, limit, offset)
 
 
 def _get_job(node: Node, job_id: str) -> dict[str, Any]:

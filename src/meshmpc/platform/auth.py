@@ -28,6 +28,7 @@ import pyotp
 from nacl.exceptions import InvalidkeyError
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import joinedload
 
 from meshmpc.errors import MeshMPCError
 from meshmpc.platform.db import NodeDatabase
@@ -42,6 +43,7 @@ BROWSER_IDLE_SECONDS = 30 * 60
 BROWSER_MAX_SECONDS = 12 * 3600
 TOKEN_DEFAULT_DAYS = 90
 MIN_PASSWORD_LENGTH = 12
+PRINCIPAL_CACHE_S = 5.0
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "datasets.read": frozenset(ROLES),
@@ -114,6 +116,7 @@ class Accounts:
     def __init__(self, db: NodeDatabase, password_memory_mb: int = 64) -> None:
         self.db = db
         self.password_memory_mb = password_memory_mb
+        self._recent: dict[str, tuple[float, Principal]] = {}
 
     def create_user(self, name: str, password: str, roles: list[str]) -> str | None:
         """Create an account; returns the TOTP provisioning URI for privileged roles."""
@@ -132,6 +135,7 @@ class Accounts:
 
     def set_roles(self, name: str, roles: list[str]) -> None:
         roles = check_roles(roles)
+        self._recent.clear()
         with self.db.session() as s:
             user = self._user(s, name)
             user.roles = roles
@@ -197,10 +201,26 @@ class Accounts:
         return bool(otp) and pyotp.TOTP(user.totp_secret).verify(str(otp), valid_window=1)
 
     def authenticate(self, secret: str) -> Principal:
-        """The principal behind a session cookie or bearer token (idle timeout applied)."""
+        """The principal behind a session cookie or bearer token (idle timeout applied).
+
+        A token checked in the last ``PRINCIPAL_CACHE_S`` seconds is not looked up
+        again (read endpoints under load); logout and role changes clear the cache.
+        """
         t = time.time()
+        digest = _digest(secret)
+        cached = self._recent.get(digest)
+        if cached is not None and t - cached[0] < PRINCIPAL_CACHE_S:
+            return cached[1]
+        principal = self._lookup(digest, t)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[digest] = (t, principal)
+        return principal
+
+    def _lookup(self, digest: str, t: float) -> Principal:
         with self.db.session() as s:
-            session = s.scalar(select(Session).where(Session.token_hash == _digest(secret)))
+            session = s.scalar(select(Session).options(joinedload(Session.user))
+                               .where(Session.token_hash == digest))
             if session is None or session.expires < t:
                 raise AuthError("not logged in, or the session expired; log in again")
             if session.kind == "browser" and t - session.last_used > BROWSER_IDLE_SECONDS:
@@ -215,6 +235,7 @@ class Accounts:
                              session.csrf)
 
     def logout(self, secret: str) -> None:
+        self._recent.clear()
         with self.db.session() as s:
             session = s.scalar(select(Session).where(Session.token_hash == _digest(secret)))
             if session is not None:

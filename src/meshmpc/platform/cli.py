@@ -48,6 +48,10 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
     status = commands.add_parser("status", help="ask a running node for its health")
     status.add_argument("--dir", required=True, type=Path, help="node directory")
     status.set_defaults(func=run_status)
+    purge = commands.add_parser("purge", help="delete job artefacts whose retention has ended")
+    purge.add_argument("--dir", required=True, type=Path, help="node directory")
+    purge.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    purge.set_defaults(func=run_purge)
     user = commands.add_parser("user", help="add an account (run on the node's machine)")
     user.add_argument("--dir", required=True, type=Path, help="node directory")
     user.add_argument("--name", required=True, help="account name")
@@ -122,6 +126,20 @@ def run_status(args: argparse.Namespace) -> int:
         return 1
     print(f"node {health['party']}: {health['status']}, version {health['version']}, "
           f"{health['audit_entries']} audit entries")
+    return 0
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    from meshmpc.platform.node import Node
+    from meshmpc.platform.retention import purge
+
+    node = Node.open(args.dir)
+    items = purge(node, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for item in items:
+        print(f"{verb} job {item.job}: {item.path} ({item.bytes:,} bytes): {item.reason}")
+    print(f"{node.party}: {verb} {len(items)} job(s), "
+          f"{sum(i.bytes for i in items):,} bytes")
     return 0
 
 

@@ -127,6 +127,10 @@ class Job(Base):
     created: Mapped[float] = mapped_column(Float, default=now)
     started: Mapped[float | None] = mapped_column(Float, nullable=True)
     finished: Mapped[float | None] = mapped_column(Float, nullable=True)
+    consent_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    consent_root: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires: Mapped[float | None] = mapped_column(Float, nullable=True)
+    purged: Mapped[float | None] = mapped_column(Float, nullable=True)
     parties: Mapped[list[JobParty]] = relationship(cascade="all, delete-orphan")
     steps: Mapped[list[JobStep]] = relationship(cascade="all, delete-orphan")
 
@@ -165,4 +169,28 @@ class ModelVersion(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     path: Mapped[str | None] = mapped_column(Text, nullable=True)
     deployed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ConsentBatch(Base):
+    """What a data owner keeps of a request's consent: who, why, how many, and the Merkle root."""
+
+    __tablename__ = "consent_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester: Mapped[str] = mapped_column(String(64), index=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # job | lookup | score
+    reference: Mapped[str | None] = mapped_column(String(128), nullable=True)  # job id
+    count: Mapped[int] = mapped_column(BigInteger)
+    merkle_root: Mapped[str] = mapped_column(String(64))
+    created: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ConsentRefs(Base):
+    """The requester's own record of the consent references it sent under a root."""
+
+    __tablename__ = "consent_refs"
+    merkle_root: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64))
+    refs: Mapped[list[Any]] = mapped_column(JSON)
     created: Mapped[float] = mapped_column(Float, default=now)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,14 @@ from meshmpc.errors import ConfigError
 from meshmpc.net.keys import IdentityKey
 from meshmpc.platform.audit import AuditLog
 from meshmpc.platform.auth import Accounts
+from meshmpc.platform.consent import DEFAULT_PURPOSES
 from meshmpc.platform.db import NodeDatabase
 from meshmpc.platform.grants import GrantBook
 
 CONFIG_NAME = "node.toml"
 CONFIG_KEYS = {"party", "http_listen", "db", "mesh_listen", "mesh_address", "cluster",
                "job_timeout_s", "job_memory_mb", "audit_checkpoint_every",
-               "audit_checkpoint_seconds", "audit_syslog", "password_memory_mb"}
+               "audit_checkpoint_seconds", "audit_syslog", "password_memory_mb", "purposes"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class NodeConfig:
     audit_checkpoint_seconds: float = 5.0
     audit_syslog: str = ""
     password_memory_mb: int = 64
+    purposes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PURPOSES))
 
     @property
     def db_url(self) -> str:
@@ -76,16 +78,22 @@ class NodeConfig:
                 raise ConfigError(path, key, f"unknown setting{hint}")
         if "party" not in raw:
             raise ConfigError(path, "party", "missing: the party id of this node")
+        for name, days in (raw.get("purposes") or {}).items():
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise ConfigError(path, f"purposes.{name}", "must be a whole number of days "
+                                  "(how long artefacts of that purpose are kept)")
         return cls(directory=directory, **raw)
 
     def dump(self) -> str:
         lines = []
-        for key in sorted(CONFIG_KEYS):
+        for key in sorted(CONFIG_KEYS - {"purposes"}):
             value = getattr(self, key)
             if value in ("", None):
                 continue
             text = f'"{value}"' if isinstance(value, str) else str(value)
             lines.append(f"{key} = {text}")
+        lines.append("\n[purposes]  # purpose = days its artefacts are kept")
+        lines.extend(f"{name} = {days}" for name, days in sorted(self.purposes.items()))
         return "\n".join(lines) + "\n"
 
 

@@ -36,8 +36,18 @@ from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
 from meshmpc.platform.api_resources import DATASET_PREFIX, job_uses, parse_spec
+from meshmpc.platform.consent import ConsentError, check_request
 from meshmpc.platform.grants import GrantError
-from meshmpc.platform.models import Dataset, Job, JobParty, JobStep, Peer
+from meshmpc.platform.models import (
+    ConsentBatch,
+    ConsentRefs,
+    Dataset,
+    Job,
+    JobParty,
+    JobStep,
+    ModelVersion,
+    Peer,
+)
 from meshmpc.platform.node import Node
 from meshmpc.platform.peering import PeerClient, PeerUnavailable
 
@@ -46,6 +56,11 @@ MANIFEST_POLL_S = 0.5
 
 class OrchestrationError(MeshMPCError, RuntimeError):
     """A job cannot go on: named party, named reason."""
+
+
+def _scalars(report: dict[str, Any]) -> dict[str, Any]:
+    """The numeric top-level figures of a step report (AUC, KS...), for the model list."""
+    return {k: v for k, v in report.items() if isinstance(v, int | float)}
 
 
 def _toml_str(value: str) -> str:
@@ -71,7 +86,7 @@ class Orchestrator:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _tell(self, parties: list[str], path: str, payload: dict[str, Any]) -> dict[str, str]:
+    async def tell(self, parties: list[str], path: str, payload: dict[str, Any]) -> dict[str, str]:
         """Send to several peers at once; returns the parties that failed, with why."""
         urls = self._peer_urls()
         results = await asyncio.gather(*(self.client.post(p, urls.get(p), path, payload)
@@ -86,7 +101,9 @@ class Orchestrator:
         return job
 
     # --- initiator -----------------------------------------------------------------------
-    async def submit(self, spec_text: str, purpose: str | None, who: str) -> str:
+    async def submit(self, spec_text: str, purpose: str | None, who: str,
+                     consent_refs: list[str] | None = None) -> str:
+        count, root = check_request(purpose, consent_refs, self.node.config.purposes)
         spec = parse_spec(spec_text)
         parties = list(spec["parties"])
         if self.node.party not in parties:
@@ -94,12 +111,18 @@ class Orchestrator:
                                      f"at one of {parties}")
         job_id = f"{spec.get('name', 'job')}-{time.strftime('%Y%m%d%H%M%S')}-" \
                  f"{secrets.token_hex(3)}"
-        self._store(job_id, spec, spec_text, self.node.party, purpose, who)
+        self._store(job_id, spec, spec_text, self.node.party, purpose, who, (count, root))
+        with self.node.db.session() as s:
+            if s.get(ConsentRefs, root) is None:
+                s.add(ConsentRefs(merkle_root=root, purpose=str(purpose),
+                                  refs=list(consent_refs or [])))
         self.node.audit.append("job.submit", who, {"job": job_id, "purpose": purpose,
-                                                   "parties": parties})
+                                                   "parties": parties, "consent_count": count,
+                                                   "consent_root": root})
         others = [p for p in parties if p != self.node.party]
-        failed = await self._tell(others, "/api/v1/peer/jobs", {
-            "id": job_id, "spec": spec_text, "initiator": self.node.party, "purpose": purpose})
+        failed = await self.tell(others, "/api/v1/peer/jobs", {
+            "id": job_id, "spec": spec_text, "initiator": self.node.party, "purpose": purpose,
+            "consent": {"count": count, "root": root}})
         if failed:
             reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
             self._finish(job_id, "Failed", f"could not deliver the job: {reason}")
@@ -108,12 +131,14 @@ class Orchestrator:
         return job_id
 
     def _store(self, job_id: str, spec: dict[str, Any], spec_text: str, initiator: str,
-               purpose: str | None, who: str) -> None:
+               purpose: str | None, who: str, consent: tuple[int, str] | None) -> None:
         with self.node.db.session() as s:
             if s.get(Job, job_id) is not None:
                 raise OrchestrationError(f"job {job_id} exists already")
             job = Job(id=job_id, name=str(spec.get("name", "job")), initiator=initiator,
-                      spec=spec_text, purpose=purpose, submitted_by=who)
+                      spec=spec_text, purpose=purpose, submitted_by=who,
+                      consent_count=consent[0] if consent else None,
+                      consent_root=consent[1] if consent else None)
             job.parties = [JobParty(party=p, approval="approved" if p == initiator else
                                     "pending") for p in spec["parties"]]
             job.steps = [JobStep(party=p, step=str(step["id"])) for step in spec["steps"]
@@ -139,7 +164,7 @@ class Orchestrator:
             reason = f"{sender} rejected the job" + (f": {entry.reason}" if entry.reason else "")
             self._finish(job_id, "Rejected", reason)
             if initiator == self.node.party:
-                await self._tell(self._others(job_id, exclude=[sender]),
+                await self.tell(self._others(job_id, exclude=[sender]),
                                  "/api/v1/peer/jobs/cancel", {"id": job_id, "reason": reason})
         elif initiator == self.node.party:
             await self._maybe_start(job_id)
@@ -157,7 +182,7 @@ class Orchestrator:
                                                       for p in job.parties):
                 return
             job.state = "Pending"
-        failed = await self._tell(self._others(job_id), "/api/v1/peer/jobs/start",
+        failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
                                   {"id": job_id})
         if failed:
             reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
@@ -174,11 +199,18 @@ class Orchestrator:
                                      "as its initiator")
         spec = parse_spec(spec_text)
         job_id = str(payload["id"])
-        self._store(job_id, spec, spec_text, sender, purpose, f"{sender}:remote")
+        consent = self._consent_of(payload)
+        self._store(job_id, spec, spec_text, sender, purpose, f"{sender}:remote", consent)
         self.node.audit.append("job.received", sender, {"job": job_id, "purpose": purpose})
         try:
+            if consent is None or purpose not in self.node.config.purposes:
+                raise ConsentError(f"{self.node.party}: job {job_id} from {sender} carries no "
+                                   f"consent or an unknown purpose {purpose!r}")
+            with self.node.db.session() as s:
+                s.add(ConsentBatch(requester=sender, purpose=str(purpose), kind="job",
+                                   reference=job_id, count=consent[0], merkle_root=consent[1]))
             grants = self.node.grants.check_job(job_uses(self.node, spec, sender, purpose))
-        except GrantError as exc:
+        except (GrantError, ConsentError) as exc:
             await self.decide(job_id, "grants", False, str(exc), notify_async=True)
             return {"approval": "rejected", "reason": str(exc)}
         if grants and all(g.auto_approve for g in grants):
@@ -186,6 +218,17 @@ class Orchestrator:
                               notify_async=True)
             return {"approval": "approved"}
         return {"approval": "pending"}
+
+    @staticmethod
+    def _consent_of(payload: dict[str, Any]) -> tuple[int, str] | None:
+        consent = payload.get("consent")
+        if not isinstance(consent, dict):
+            return None
+        count, root = consent.get("count"), consent.get("root")
+        if not isinstance(count, int) or count <= 0 or not isinstance(root, str) \
+                or len(root) != 64:
+            return None
+        return count, root
 
     async def decide(self, job_id: str, approver: str, approve: bool, reason: str | None,
                      notify_async: bool = False) -> None:
@@ -212,7 +255,7 @@ class Orchestrator:
             if approve:
                 await self._maybe_start(job_id)
             return
-        coro = self._tell(targets, "/api/v1/peer/jobs/decision", payload)
+        coro = self.tell(targets, "/api/v1/peer/jobs/decision", payload)
         if notify_async:
             self._spawn(coro)
         else:
@@ -227,8 +270,27 @@ class Orchestrator:
             if any(p.approval != "approved" for p in job.parties):
                 raise OrchestrationError(f"{self.node.party}: job {job_id} is not approved by "
                                          f"every party")
-            job.state = "Pending"
-        self._spawn(self.run_local(job_id))
+            job.state, job.error, job.finished = "Pending", None, None
+        self._spawn(self.run_local(job_id, resume=bool(payload.get("resume"))))
+
+    async def retry(self, job_id: str, who: str) -> None:
+        """Run a failed or cancelled job again on every party, skipping completed steps."""
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            if job.initiator != self.node.party:
+                raise OrchestrationError(f"retry job {job_id} at its initiator, {job.initiator}")
+            if job.state not in ("Failed", "Cancelled"):
+                raise OrchestrationError(f"job {job_id} is {job.state}; only a failed or "
+                                         "cancelled job can be retried")
+            job.state, job.error, job.finished = "Pending", None, None
+        self.node.audit.append("job.retry", who, {"job": job_id})
+        failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
+                                  {"id": job_id, "resume": True})
+        if failed:
+            reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
+            self._finish(job_id, "Failed", f"could not restart: {reason}")
+            return
+        self._spawn(self.run_local(job_id, resume=True))
 
     async def on_cancel(self, sender: str, payload: dict[str, Any]) -> None:
         job_id = str(payload["id"])
@@ -239,7 +301,7 @@ class Orchestrator:
 
     async def cancel(self, job_id: str, who: str) -> None:
         await self.on_cancel(self.node.party, {"id": job_id, "reason": f"{who}"})
-        await self._tell(self._others(job_id), "/api/v1/peer/jobs/cancel",
+        await self.tell(self._others(job_id), "/api/v1/peer/jobs/cancel",
                          {"id": job_id, "reason": f"cancelled by {who} at {self.node.party}"})
 
     async def on_status(self, sender: str, payload: dict[str, Any]) -> None:
@@ -261,6 +323,8 @@ class Orchestrator:
             if job.state in ("Succeeded", "Failed", "Rejected", "Cancelled"):
                 return
             job.state, job.error, job.finished = state, error, time.time()
+            days = self.node.config.purposes.get(job.purpose or "", 0)
+            job.expires = job.finished + days * 86400
         self.node.audit.append(f"job.{state.lower()}", "system", {"job": job_id,
                                                                    "error": error})
 
@@ -314,7 +378,7 @@ class Orchestrator:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         return apply
 
-    async def run_local(self, job_id: str) -> None:
+    async def run_local(self, job_id: str, resume: bool = False) -> None:
         """Run this party's side as a child process and report its step states."""
         try:
             with self.node.db.session() as s:
@@ -330,7 +394,7 @@ class Orchestrator:
         self.node.audit.append("job.start", "system", {"job": job_id})
         cmd = [sys.executable, "-m", "meshmpc.cli", "job", "run", str(workdir / "job.yaml"),
                "--party", self.node.party, "--config", str(workdir / "cluster.toml"),
-               "--out", str(workdir / "out"), "--quiet"]
+               "--out", str(workdir / "out"), "--quiet", *(["--resume"] if resume else [])]
         log = open(workdir / "run.log", "wb")  # noqa: SIM115 (closed below)
         child = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log,
                                                      preexec_fn=self._limits(),
@@ -385,7 +449,7 @@ class Orchestrator:
                 last = steps
                 self._record_steps(job_id, self.node.party, steps)
                 with contextlib.suppress(PeerUnavailable):
-                    await self._tell(self._others(job_id), "/api/v1/peer/jobs/status",
+                    await self.tell(self._others(job_id), "/api/v1/peer/jobs/status",
                                      {"id": job_id, "steps": steps})
 
     def _record_steps(self, job_id: str, party: str, steps: dict[str, dict[str, Any]]) -> None:
@@ -401,11 +465,34 @@ class Orchestrator:
         self._record_steps(job_id, self.node.party, steps)
         message = f"{self.node.party}: {error}" if error else None
         self._finish(job_id, state, message)
-        await self._tell(self._others(job_id), "/api/v1/peer/jobs/status",
+        await self.tell(self._others(job_id), "/api/v1/peer/jobs/status",
                          {"id": job_id, "steps": steps, "final_state": state, "error": message})
         if state == "Succeeded":
-            with self.node.db.session() as s:
-                job = self._job(s, job_id)
-                if all(r.state in ("Succeeded", "Skipped") for r in job.steps
-                       if r.party == self.node.party):
-                    job.state = "Succeeded"
+            self._register_models(job_id)
+        from meshmpc.platform.api_peer import exchange_anchors
+
+        await exchange_anchors(self, self._others(job_id))
+
+    def _register_models(self, job_id: str) -> None:
+        """Record this party's model artefacts of a finished job as new model versions."""
+        with self.node.db.session() as s:
+            job = self._job(s, job_id)
+            spec = parse_spec(job.spec)
+            root = self._workdir(job_id) / "out" / str(spec.get("name", "job")) / self.node.party
+            for step in spec["steps"]:
+                step_dir = root / str(step["id"])
+                for path in sorted(step_dir.glob("*.json")):
+                    if path.name in ("report.json",):
+                        continue
+                    name = f"{job.name}.{step['id']}.{path.stem}"
+                    latest = s.scalar(select(ModelVersion.version).where(
+                        ModelVersion.name == name).order_by(ModelVersion.version.desc()))
+                    report = step_dir / "report.json"
+                    metrics = json.loads(report.read_text()) if report.exists() else {}
+                    s.add(ModelVersion(
+                        name=name, version=(latest or 0) + 1, job_id=job_id, step=str(step["id"]),
+                        lineage={"job": job.name, "job_id": job_id, "step": step["id"],
+                                 "component": step.get("component"), "params":
+                                 step.get("params", {}), "initiator": job.initiator,
+                                 "parties": list(spec["parties"])},
+                        holders=[self.node.party], metrics=_scalars(metrics), path=str(path)))

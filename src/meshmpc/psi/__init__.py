@@ -10,7 +10,7 @@ Module map (dependency order):
 * :mod:`group` - X25519 hash-to-group and exponentiation in worker processes.
 * :mod:`ecdh` - two-party ECDH PSI (HFH99), also cardinality-only.
 * :mod:`kkrt` - two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16).
-* :mod:`multiparty` - multi-party ECDH PSI, result to the receiver only.
+* :mod:`multiparty` - multi-party ECDH PSI (receiver only, cardinality, or results to all).
 * :mod:`unbalanced` - OPRF PSI with the large set preprocessed once and cached.
 * :mod:`protocols` - dispatch by protocol name.
 * :mod:`align` - aligned outputs (inner, left, difference).

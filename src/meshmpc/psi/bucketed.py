@@ -57,6 +57,8 @@ async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b
         data, digests, rows = empty, np.empty((0, 16), np.uint8), np.empty(0, np.int64)
     else:
         data, digests, rows = bucket_keys(table)
+        if job.row_number_column:
+            data = data.append_column(job.row_number_column, pa.array(rows + 1, pa.int64()))
     kept = _dedup(digests, rows, job, report)
     scoped = ctx.scope(f"bucket{b}")
     peers = [p for p in parties if p != ctx.party]
@@ -76,12 +78,20 @@ def _output_schema(schema: pa.Schema, job: PsiJob) -> pa.Schema:
 
 
 async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io.BatchSource,
-                       buckets: int, phases: dict[str, float]) -> PsiSummary:
-    """Spill the input into ``buckets`` buckets, then run PSI bucket by bucket."""
+                       buckets: int, phases: dict[str, float],
+                       commit: Any = None) -> PsiSummary:
+    """Spill the input into ``buckets`` buckets, then run PSI bucket by bucket.
+
+    ``commit`` (a :class:`meshmpc.psi.commit.Commit`) publishes the output only
+    once every party has written its own; without one the file is renamed at once.
+    """
     progress = Progress(ctx.party, job.progress)
     cols = output_columns(source.schema.names, job.keys.columns, job.payload)
     empty = source.schema.empty_table().select(cols)
-    spill_root = (job.output or job.input).parent
+    if job.row_number_column:
+        empty = empty.append_column(job.row_number_column, pa.array([], pa.int64()))
+    spill_root = job.output.parent if job.output else (
+        Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
     with tempfile.TemporaryDirectory(prefix=".psi-spill-", dir=spill_root) as tmp:
         spill = Spill(Path(tmp), buckets)
         with phase_timer(phases, "read_bucket"):
@@ -97,7 +107,11 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
                 writer.abort()
             raise
     progress.done()
-    out = str(writer.commit()) if writer is not None else None
+    if commit is not None:
+        path = await commit.run(writer)
+    else:
+        path = writer.commit() if writer is not None else None
+    out = str(path) if path is not None else None
     traffic = ctx.traffic()
     return PsiSummary(ctx.party, report.rows, kept, report, total, out,
                       writer.rows if writer else 0, phases, traffic.bytes_sent,

@@ -21,7 +21,7 @@ from meshmpc.net import Context
 from meshmpc.psi.errors import PsiMismatchError
 
 STATISTICAL_SECURITY = 40
-WIRE_VERSION = 1
+WIRE_VERSION = 2  # 2: Chou-Orlandi base OT as in the paper, ristretto255 OPRF
 
 Reveal = Literal["receiver", "all", "cardinality"]
 Indices = npt.NDArray[np.int64]

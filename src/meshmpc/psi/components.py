@@ -11,9 +11,9 @@ own input against its schema - ``parties.<p>.schema`` or the
 passed/failed bit), then the chosen construction:
 
 ``pairwise`` (default; the existing approach): the hub (``params.hub``, by
-default the label holder) runs a two-party PSI (``params.protocol``: ``kkrt``
-or ``ecdh``) with each other party; both sides of a pair learn that pair's
-intersection, in an order they share. The hub intersects the results and
+default the label holder) runs a two-party PSI (``params.protocol``: ``rr22``,
+the default, ``kkrt`` or ``ecdh``) with each other party; both sides of a pair
+learn that pair's intersection, in an order they share. The hub intersects the results and
 tells each partner which of its pair rows to keep, in the hub's file order.
 
 Leakage of ``pairwise`` (see protocols/psi-align.md): every party learns the
@@ -47,7 +47,7 @@ from meshmpc.psi.errors import PsiError
 from meshmpc.psi.job import job_from_options, run_job
 
 CONSTRUCTIONS = ("pairwise",)
-PROTOCOLS = ("kkrt", "ecdh")
+PROTOCOLS = ("kkrt", "rr22", "ecdh")
 ALIGN_PARAMS = ("construction", "protocol", "hub", "validate")
 
 LEAKAGE = {
@@ -65,7 +65,7 @@ def _settings(step: StepContext, params: Mapping[str, Any]) -> tuple[str, str, s
         raise ValueError(f"step {step.step_id!r} (psi.align): unknown param {unknown[0]!r}; "
                          f"known: {', '.join(ALIGN_PARAMS)}")
     construction = str(params.get("construction", "pairwise"))
-    protocol = str(params.get("protocol", "kkrt"))
+    protocol = str(params.get("protocol", "rr22"))
     if construction not in CONSTRUCTIONS:
         raise ValueError(f"step {step.step_id!r} (psi.align): construction {construction!r} "
                          f"is not one of {', '.join(CONSTRUCTIONS)}")

@@ -73,8 +73,12 @@ def _hash_jobs(pool: GroupPool, scalar: bytes, digests: Digests) -> list[asyncio
 
 
 async def ecdh_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                        reveal: Reveal, pool: GroupPool) -> PsiOutcome:
-    """Receiver side of two-party ECDH PSI; returns the matches in canonical order."""
+                        reveal: Reveal, pool: GroupPool, keep_order: bool = False) -> PsiOutcome:
+    """Receiver side of two-party ECDH PSI; returns the matches in canonical order.
+
+    ``keep_order``: report the matches in the receiver's row order instead
+    (multi-party PSI uses it to hand its own canonical order on).
+    """
     a, n = new_scalar(), len(digests)
     width = truncation_bytes(n, peer_size)
     send_own = _send_mapped(ctx, peer, "ecdh/xa", _hash_jobs(pool, a, digests))
@@ -89,7 +93,8 @@ async def ecdh_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     mine = np.flatnonzero(where >= 0).astype(np.int64)
     if reveal == "cardinality":
         return PsiOutcome(None, len(mine), peer_size)
-    mine = mine[canonical_order(mine_final[mine])]
+    if not keep_order:
+        mine = mine[canonical_order(mine_final[mine])]
     if reveal == "all":
         await ctx.send(peer, "ecdh/result", where[mine])
     return PsiOutcome(mine, len(mine), peer_size)

@@ -1,9 +1,17 @@
-"""Reading PSI inputs (CSV, Parquet) and writing outputs atomically.
+"""Reading PSI inputs (CSV, Parquet, SQL) and writing outputs in two steps.
 
-Key columns are always read as text, so that leading zeros, long digit strings
+Inputs go through the same loader as the data tools
+(:func:`meshmpc.data.loaders.iter_batches`): CSV/TSV files, Parquet files,
+``sqlite:///file.db?table=NAME`` and other database URLs. CSV columns are read
+as the text written in the file, so that leading zeros, long digit strings
 and mixed codes survive exactly as written (a credit code must never become a
-float). Outputs are written to a temporary file beside the target and renamed
-into place only when complete: an interrupted run leaves no partial output.
+float, a phone number ``075510025723`` never ``75510025723``) unless a schema
+gives a column another type. Key columns are always text.
+
+Outputs are written to a temporary file beside the target; :class:`TableWriter`
+separates finishing that file from renaming it into place, so a job can
+commit its outputs only once every party has written its own
+(:mod:`meshmpc.psi.commit`).
 """
 
 from __future__ import annotations
@@ -11,19 +19,24 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from meshmpc.data.errors import DataReadError
+from meshmpc.data.loaders import iter_batches, source_kind
+from meshmpc.data.schema import Schema
 from meshmpc.psi.errors import PsiInputError
 
 BATCH_ROWS = 1 << 20
+SAMPLE_BYTES = 1 << 20
 
 
 def file_format(path: str | Path) -> str:
-    """``"csv"`` or ``"parquet"`` from the file name; anything else is an input error."""
+    """``"csv"`` or ``"parquet"`` from an output file name; anything else is an input error."""
     suffix = Path(path).suffix.lower()
     if suffix in (".csv", ".txt", ".tsv"):
         return "csv"
@@ -32,98 +45,103 @@ def file_format(path: str | Path) -> str:
     raise PsiInputError(path, f"unknown file type {suffix!r}: use .csv or .parquet")
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How an input is decoded: text encoding, CSV delimiter, schema for typed columns."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    schema: Schema | None = None
+
+
 def _check_columns(path: str | Path, names: Sequence[str], wanted: Sequence[str]) -> None:
     missing = [c for c in wanted if c not in names]
     if missing:
         raise PsiInputError(
-            path, f"no column {missing[0]!r}; the file has columns {list(names)}", missing[0]
+            path, f"no column {missing[0]!r}; the source has columns {list(names)}", missing[0]
         )
 
 
-def _csv_reader(path: Path, keys: Sequence[str], columns: Sequence[str] | None,
-                block_bytes: int) -> pacsv.CSVStreamingReader:
-    """A streaming CSV reader with the key columns typed as text."""
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    read = pacsv.ReadOptions(block_size=block_bytes)
-    parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False)
-    convert = pacsv.ConvertOptions(
-        column_types={k: pa.string() for k in keys},
-        include_columns=list(columns) if columns is not None else None,
-        strings_can_be_null=False,
-    )
-    return pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+def _as_text(batch: pa.RecordBatch, keys: Sequence[str]) -> pa.RecordBatch:
+    """Key columns cast to text (Parquet and databases may hold them as numbers)."""
+    if all(batch.schema.field(k).type == pa.string() for k in keys):
+        return batch
+    arrays = [col.cast(pa.string()) if name in keys else col
+              for name, col in zip(batch.schema.names, batch.columns, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 class BatchSource:
     """A streamed input: its schema (keys as text) and its record batches."""
 
     def __init__(self, path: str | Path, keys: Sequence[str],
-                 columns: Sequence[str] | None = None, block_bytes: int = 64 << 20) -> None:
+                 columns: Sequence[str] | None = None, block_bytes: int = 64 << 20,
+                 options: ReadOptions | None = None) -> None:
+        self.name = str(path)
         self.path = Path(path)
-        if not self.path.is_file():
-            raise PsiInputError(self.path, "file not found")
+        self.options = options or ReadOptions()
+        try:
+            self.kind = source_kind(self.name)
+        except DataReadError as exc:
+            raise PsiInputError(self.name, str(exc).removeprefix(f"{self.name}: ")) from None
+        if self.kind in ("csv", "parquet") and not self.path.is_file():
+            raise PsiInputError(self.name, "file not found")
         self.keys = list(keys)
         self.wanted = list(dict.fromkeys([*keys, *(columns or [])]))
         self.include = self.wanted if columns is not None else None
-        self.format = file_format(self.path)
         self.block_bytes = block_bytes
+        self.schema = self._schema()
+
+    def _batches(self, columns: Sequence[str] | None,
+                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        opts = self.options
+        types = {k: pa.string() for k in self.keys}
+        if opts.schema is not None:
+            types = {c.name: c.arrow_type for c in opts.schema.columns} | types
         try:
-            self.schema = self._schema()
+            for batch in iter_batches(self.name, columns, batch_rows, column_types=types,
+                                      encoding=opts.encoding, delimiter=opts.delimiter,
+                                      text=True, schema_beside=False):
+                yield _as_text(batch, [k for k in self.keys if k in batch.schema.names])
+        except DataReadError as exc:
+            raise PsiInputError(self.name, str(exc).removeprefix(f"{self.name}: ")) from None
         except (pa.ArrowInvalid, OSError) as exc:
-            raise PsiInputError(self.path, f"cannot read: {exc}") from exc
+            raise PsiInputError(self.name, f"cannot read: {exc}") from exc
 
     def _schema(self) -> pa.Schema:
-        if self.format == "csv":
-            names = _csv_reader(self.path, [], None, 1 << 16).schema.names
-            _check_columns(self.path, names, self.wanted)
-            return _csv_reader(self.path, self.keys, self.include, 1 << 16).schema
-        schema = pq.ParquetFile(self.path).schema_arrow
-        _check_columns(self.path, schema.names, self.wanted)
-        fields = [pa.field(f.name, pa.string()) if f.name in self.keys else f for f in schema]
-        return pa.schema([f for f in fields if self.include is None or f.name in self.include])
+        first = next(iter(self._batches(None, 1024)), None)
+        if first is None:
+            raise PsiInputError(self.name, "has no columns")
+        _check_columns(self.name, first.schema.names, self.wanted)
+        schema = first.schema
+        return pa.schema([f for f in schema if self.include is None or f.name in self.include])
 
     def estimate_rows(self) -> int:
-        """Row count: exact for Parquet, from the file size and a sample for CSV."""
-        if self.format == "parquet":
+        """Row count: exact for Parquet and small files, from a sample for large CSV."""
+        if self.kind == "parquet":
             return int(pq.ParquetFile(self.path).metadata.num_rows)
+        if self.kind != "csv":
+            return sum(b.num_rows for b in self._batches(self.keys[:1]))
         size = self.path.stat().st_size
-        sample = _csv_reader(self.path, self.keys, self.include, 1 << 20)
-        batch = next(iter(sample), None)
-        if batch is None or batch.num_rows == 0:
-            return 0
-        if size <= (1 << 20):
-            return int(pa.Table.from_batches([batch, *sample]).num_rows)
-        return int(size / ((1 << 20) / batch.num_rows)) + 1
+        with self.path.open("rb") as handle:
+            sample = handle.read(SAMPLE_BYTES)
+        lines = sample.count(b"\n") + (0 if sample.endswith(b"\n") else 1)
+        if size <= SAMPLE_BYTES:
+            return max(lines - 1, 0)
+        return int(size * lines / len(sample)) + 1
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            if self.format == "csv":
-                yield from _csv_reader(self.path, self.keys, self.include, self.block_bytes)
-            else:
-                yield from _parquet_batches(self.path, self.keys, self.include)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise PsiInputError(self.path, f"cannot read: {exc}") from exc
+        yield from (b for b in self._batches(self.include) if b.num_rows)
 
 
-def _parquet_batches(p: Path, keys: Sequence[str],
-                     include: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
-    pf = pq.ParquetFile(p)
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=include):
-        arrays = [
-            batch.column(i).cast(pa.string()) if name in keys else batch.column(i)
-            for i, name in enumerate(batch.schema.names)
-        ]
-        yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-
-
-def read_table(path: str | Path, keys: Sequence[str],
-               columns: Sequence[str] | None = None) -> pa.Table:
-    """The whole file as one table (keys as text); for inputs that fit in memory."""
-    source = BatchSource(path, keys, columns)
+def read_table(path: str | Path, keys: Sequence[str], columns: Sequence[str] | None = None,
+               options: ReadOptions | None = None) -> pa.Table:
+    """The whole source as one table (keys as text); for inputs that fit in memory."""
+    source = BatchSource(path, keys, columns, options=options)
     batches = list(source)
     if not batches:
         return source.schema.empty_table()
-    return pa.Table.from_batches(batches)
+    return pa.Table.from_batches(batches, schema=source.schema)
 
 
 def _tmp_path(path: Path) -> Path:
@@ -142,6 +160,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def check_writable(path: str | Path, schema: pa.Schema) -> None:
+    """Fail now, naming the file, if ``path`` cannot be written (before any protocol step).
+
+    Creates the directory if needed and writes, then deletes, an empty file of
+    the output's format and columns beside the target.
+    """
+    target = Path(path)
+    file_format(target)
+    try:
+        writer = TableWriter(target, schema)
+    except OSError as exc:
+        raise PsiInputError(target, f"cannot write the output here: {exc.strerror or exc}; "
+                                    f"choose a writable --output") from None
+    writer.abort()
 
 
 class TableWriter:
@@ -165,11 +199,21 @@ class TableWriter:
         self._writer.write_table(data)
         self.rows += data.num_rows
 
-    def commit(self) -> Path:
-        """Close the file and move it into place."""
+    def finish(self) -> None:
+        """Close the temporary file and flush it to disk (phase one of a commit)."""
         self._writer.close()
+        with open(self.tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+
+    def publish(self) -> Path:
+        """Move the finished temporary file into place (phase two)."""
         os.replace(self.tmp, self.path)
         return self.path
+
+    def commit(self) -> Path:
+        """Close the file and move it into place."""
+        self.finish()
+        return self.publish()
 
     def abort(self) -> None:
         """Close and delete the temporary file; the target is left untouched."""

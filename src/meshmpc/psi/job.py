@@ -1,26 +1,38 @@
 """File in, file out: one party's side of a PSI job.
 
-:func:`run_job` reads the party's input (CSV or Parquet), prepares the keys,
-agrees on the parameters with its peers, runs the chosen protocol and writes
-the aligned rows atomically. The output file appears only after the protocol
-has finished: a failed or interrupted run leaves no output behind.
+:func:`run_job` checks everything that can fail locally first - the input
+is readable and decodable, its keys usable, the output location writable -
+before it sends the first message, so that one party never stops with a
+local mistake after its peers have invested in the protocol. It then agrees
+on the parameters with its peers, runs the chosen protocol and ends with a
+two-phase commit of the outputs (:mod:`meshmpc.psi.commit`): either every
+party's output appears, or none does (or, after a lost link, it is kept "in
+doubt" until ``meshmpc psi reconcile``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+
 from meshmpc.data.jobcheck import schema_beside, validate_if_declared
+from meshmpc.data.schema import load_schema
 from meshmpc.net import Context
 from meshmpc.psi import io
-from meshmpc.psi.align import aligned_table, output_columns
+from meshmpc.psi.align import MATCHED_COLUMN, aligned_table, output_columns
 from meshmpc.psi.bucketed import run_bucketed
+from meshmpc.psi.commit import Commit, agree_job_id, state_dir
 from meshmpc.psi.common import PsiOutcome, agree, exchange_sizes
 from meshmpc.psi.errors import PsiInputError
 from meshmpc.psi.keys import KeyOptions, PreparedKeys, prepare_keys
+from meshmpc.psi.options import check_options
 from meshmpc.psi.protocols import PROTOCOLS, prepare_session, run_protocol
 from meshmpc.psi.spec import (
     DEFAULT_BUCKET_ROWS,
@@ -45,40 +57,134 @@ def _participants(ctx: Context, job: PsiJob) -> list[str]:
     return [p for p in ctx.parties if p in names]
 
 
-async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
+@dataclass
+class LocalInput:
+    """What the local checks produced: the source, and the whole input when it is small."""
+
+    source: io.BatchSource
+    estimate: int
+    table: pa.Table | None = None
+    prep: PreparedKeys | None = None
+
+
+def _read_options(job: PsiJob) -> io.ReadOptions:
+    schema_path = job.schema or (schema_beside(job.input)
+                                 if job.validate and isinstance(job.input, Path) else None)
+    schema = load_schema(schema_path) if schema_path is not None else None
+    return io.ReadOptions(job.encoding, job.delimiter, schema)
+
+
+def check_locally(job: PsiJob, columns: list[str] | None) -> LocalInput:
+    """Everything that can fail on this node, before any message is sent.
+
+    Inputs small enough to run in memory are read and their keys prepared here
+    (so an undecodable value or a bad key fails now); larger ones are checked
+    while they are bucketed.
+    """
+    source = io.BatchSource(job.input, job.keys.columns, columns, options=_read_options(job))
+    if job.output is not None:
+        out = output_columns(source.schema.names, job.keys.columns, job.payload)
+        schema = pa.schema([source.schema.field(c) for c in out])
+        if job.row_number_column:
+            schema = schema.append(pa.field(job.row_number_column, pa.int64()))
+        if job.mode == "left":
+            schema = schema.append(pa.field(MATCHED_COLUMN, pa.bool_()))
+        io.check_writable(job.output, schema)
+    estimate = source.estimate_rows()
+    local = LocalInput(source, estimate)
+    if estimate <= job.bucket_rows:
+        local.table = _with_row_numbers(io.read_table(job.input, job.keys.columns, columns,
+                                                      source.options), job)
+        local.prep = prepare_keys(local.table, job.keys, str(job.input))
+        warn_dropped(job, local.prep)
+    return local
+
+
+def _with_row_numbers(table: pa.Table, job: PsiJob) -> pa.Table:
+    name = job.row_number_column
+    if not name:
+        return table
+    if name in table.column_names:
+        raise PsiInputError(job.input, f"--row-number-column {name!r} is already a column of "
+                                       f"the input; choose another name")
+    return table.append_column(name, pa.array(np.arange(1, table.num_rows + 1), pa.int64()))
+
+
+def warn_dropped(job: PsiJob, prep: PreparedKeys) -> None:
+    """Tell the user on stderr which rows take no part (empty or repeated keys)."""
+    report = prep.report
+    if job.quiet or not (report.empty or report.duplicates):
+        return
+    parts = []
+    if report.empty:
+        parts.append(f"{report.empty} rows with an empty key dropped "
+                     f"(first rows {report.empty_examples})")
+    if report.duplicates:
+        first = ", ".join(f"row {r} repeats row {f}" for r, f in report.duplicate_examples)
+        parts.append(f"{report.duplicates} rows with a repeated key dropped, the first row of "
+                     f"each key kept ({first})")
+    sys.stderr.write(f"psi: warning: {job.input}: " + "; ".join(parts)
+                     + " (row numbers count data rows from 1)\n")
+
+
+async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSummary:
     """Run one party's side of ``job`` over ``ctx`` and write its output file.
 
     Inputs up to ``job.bucket_rows`` rows (the larger party's count decides) run
     in memory; larger ones are bucketed by key hash (:mod:`meshmpc.psi.stream`).
+    ``state`` is the commit journal's folder (default: :func:`state_dir`).
     """
     phases: dict[str, float] = {}
     parties = _participants(ctx, job)
     peers = [p for p in parties if p != ctx.party]
     columns = None if job.payload is None else [*job.keys.columns, *job.payload]
-    source = io.BatchSource(job.input, job.keys.columns, columns)
+    progress = Progress(ctx.party, job.progress)
+    progress.stage(f"reading and checking {job.input}")
+    with phase_timer(phases, "check"):
+        local = await asyncio.to_thread(check_locally, job, columns)
+    if local.table is not None:
+        progress.stage(_rate(f"read and hashed {local.table.num_rows:,} rows",
+                             local.table.num_rows, phases["check"]))
+    progress.stage(f"agreeing on the parameters with {', '.join(peers)}")
     with phase_timer(phases, "agree"):
-        estimate = await asyncio.to_thread(source.estimate_rows)
-        estimates = await agree(ctx, peers, job.agreement(parties), estimate)
+        estimates = await agree(ctx, peers, job.agreement(parties), local.estimate)
+        commit = Commit(ctx, parties, await agree_job_id(ctx, parties), state_dir(state))
     if job.validate:
+        progress.stage("checking every party's input against its schema")
         with phase_timer(phases, "validate"):
-            schema = job.schema or schema_beside(job.input)
+            schema = job.schema or (schema_beside(job.input)
+                                    if isinstance(job.input, Path) else None)
             await validate_if_declared(ctx.subgroup(parties), schema, job.input)
     buckets = bucket_count(max(estimates.values()), job.bucket_rows)
-    if buckets > 1:
-        return await run_bucketed(ctx, job, parties, source, buckets, phases)
+    if buckets > 1 or local.table is None or local.prep is None:
+        return await run_bucketed(ctx, job, parties, local.source, max(buckets, 2), phases,
+                                  commit)
+    return await _run_in_memory(ctx, job, parties, local.table, local.prep, commit, phases)
+
+
+async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: pa.Table,
+                         prep: PreparedKeys, commit: Commit,
+                         phases: dict[str, float]) -> PsiSummary:
+    peers = [p for p in parties if p != ctx.party]
     receiver = receiver_of(job, parties)
-    setup = (asyncio.ensure_future(prepare_session(ctx, job.protocol, parties, receiver))
-             if job.reveal != "cardinality" else None)
-    table, prep, session = await _read_and_prepare(job, columns, setup, phases)
     progress = Progress(ctx.party, job.progress)
+    progress.stage(f"setting up {job.protocol}")
+    with phase_timer(phases, "setup"):
+        session = (await prepare_session(ctx, job.protocol, parties, receiver)
+                   if job.reveal != "cardinality" else None)
     progress.stage(f"running {job.protocol} on {len(prep.digests)} keys")
     with phase_timer(phases, "protocol"):
         sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
         outcome = await run_protocol(ctx, job.protocol, parties, receiver, prep.digests, sizes,
                                      job.reveal, job.workers, _cache_dir(job), session)
     phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
+    progress.stage(_rate(f"{job.protocol} finished on {sum(sizes.values()):,} keys in all",
+                         sum(sizes.values()), phases["protocol"]))
     with phase_timer(phases, "write"):
-        out_path, out_rows = _write_output(table, prep, outcome, job)
+        writer, out_rows = await asyncio.to_thread(_write_pending, table, prep, outcome, job)
+        progress.stage(f"wrote {out_rows:,} rows; confirming with the peers")
+        out = await commit.run(writer)
+    out_path = str(out) if out is not None else None
     progress.stage(f"done: intersection {outcome.cardinality}, output {out_path}")
     traffic = ctx.traffic()
     return PsiSummary(ctx.party, table.num_rows, len(prep.digests), prep.report,
@@ -86,48 +192,58 @@ async def run_job(ctx: Context, job: PsiJob) -> PsiSummary:
                       traffic.bytes_sent, traffic.bytes_received)
 
 
-async def _read_and_prepare(job: PsiJob, columns: list[str] | None,
-                            setup: asyncio.Future[Any] | None,
-                            phases: dict[str, float]) -> tuple[Any, PreparedKeys, Any]:
-    """Read and digest the input while the input-free protocol set-up runs."""
-    try:
-        with phase_timer(phases, "read"):
-            table = await asyncio.to_thread(io.read_table, job.input, job.keys.columns, columns)
-        with phase_timer(phases, "keys"):
-            prep = await asyncio.to_thread(prepare_keys, table, job.keys, str(job.input))
-        with phase_timer(phases, "setup_wait"):
-            session = await setup if setup is not None else None
-    except BaseException:
-        if setup is not None:
-            setup.cancel()
-        raise
-    return table, prep, session
+def _rate(text: str, count: int, seconds: float) -> str:
+    """``text in 1.2 s (830,000 per s)``: a finished step with its throughput."""
+    per_s = f", {count / seconds:,.0f} per s" if seconds > 0 and count else ""
+    return f"{text} in {seconds:.2f} s{per_s}"
+
+
+def _source(text: str) -> Path | str:
+    """A path, or a URL kept as text (``Path`` would fold ``sqlite:///`` into ``sqlite:/``)."""
+    return text if "://" in str(text) else Path(text)
 
 
 def _cache_dir(job: PsiJob) -> Path:
-    return job.cache_dir or job.input.parent / ".meshmpc-psi-cache"
+    if job.cache_dir is not None:
+        return job.cache_dir
+    base = Path(job.input).parent if isinstance(job.input, Path) else Path.cwd()
+    return base / ".meshmpc-psi-cache"
 
 
-def _write_output(table: Any, prep: PreparedKeys, outcome: PsiOutcome,
-                  job: PsiJob) -> tuple[str | None, int]:
+def _write_pending(table: pa.Table, prep: PreparedKeys, outcome: PsiOutcome,
+                   job: PsiJob) -> tuple[io.TableWriter | None, int]:
+    """Write the output under its temporary name (committed later, see :class:`Commit`)."""
     if job.output is None or outcome.matched is None:
         return None, 0
     cols = output_columns(table.schema.names, job.keys.columns, job.payload)
+    if job.row_number_column and job.row_number_column not in cols:
+        cols.append(job.row_number_column)
     aligned = aligned_table(table, prep.rows, outcome.matched, job.mode, cols)
-    return str(io.write_table(aligned, job.output)), aligned.num_rows
+    writer = io.TableWriter(job.output, aligned.schema)
+    try:
+        writer.write(aligned)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer, aligned.num_rows
 
 
 def job_from_options(options: dict[str, Any]) -> PsiJob:
-    """Build a :class:`PsiJob` from plain values (CLI arguments, msgpack job args)."""
+    """Build a :class:`PsiJob` from plain values (CLI arguments, msgpack job args).
+
+    Unknown or missing fields raise a :class:`UserError` naming them.
+    """
+    check_options(options)
     keys = KeyOptions(
         columns=tuple(options["keys"]), trim=bool(options.get("trim", True)),
         casefold=bool(options.get("casefold", False)),
+        halfwidth=bool(options.get("halfwidth", True)),
         on_empty=options.get("on_empty", "drop"),
         on_duplicate=options.get("on_duplicate", "first"),
     )
     output = options.get("output")
     return PsiJob(
-        input=Path(options["input"]), keys=keys, peers=list(options["peers"]),
+        input=_source(options["input"]), keys=keys, peers=list(options["peers"]),
         receiver=options.get("receiver"), output=Path(output) if output else None,
         payload=options.get("payload"), protocol=options.get("protocol", "ecdh"),
         reveal=options.get("reveal", "all"), mode=options.get("mode", "inner"),
@@ -137,6 +253,9 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
         progress=bool(options.get("progress", False)),
         schema=Path(options["schema"]) if options.get("schema") else None,
         validate=bool(options.get("validate", True)),
+        encoding=options.get("encoding"), delimiter=options.get("delimiter"),
+        row_number_column=options.get("row_number_column"),
+        quiet=bool(options.get("quiet", False)),
     )
 
 
@@ -164,9 +283,23 @@ def _cpu_seconds() -> float:
 
 async def run_job_options(ctx: Context, **options: Any) -> dict[str, Any]:
     """Entry point for launchers: run the job described by ``options``, return its summary."""
-    return summary_dict(await run_job(ctx, job_from_options(options)))
+    state = options.pop("state_dir", None)
+    job = job_from_options(options)
+    return summary_dict(await run_job(ctx, job, Path(state) if state else None))
 
 
 async def run_party_jobs(ctx: Context, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Launcher entry when every party gets the same arguments: pick this party's job."""
     return await run_job_options(ctx, **jobs[ctx.party])
+
+
+def _check_party_jobs(kwargs: dict[str, Any]) -> None:
+    jobs = kwargs.get("jobs")
+    if not isinstance(jobs, dict) or not jobs:
+        raise PsiInputError("--args", "give {\"jobs\": {PARTY: {options...}, ...}}")
+    for party, options in jobs.items():
+        check_options(options, f"--args jobs.{party}")
+
+
+ARGUMENT_CHECKS = {"run_job_options": check_options, "run_party_jobs": _check_party_jobs}
+"""Checked by ``meshmpc launch`` before any process starts."""

@@ -1,7 +1,8 @@
 """Key preparation: composite keys, normalisation, empty and duplicate keys, digests.
 
-Every row's key (one or several columns, read as text) is normalised (optional
-whitespace trim and lower-casing), joined with the unit separator U+001F when
+Every row's key (one or several columns, read as text) is normalised by the
+shared rule of :mod:`meshmpc.data.keynorm` (full-width to ASCII, whitespace
+trim, optional lower-casing), joined with the unit separator U+001F when
 composite, and hashed to a 128-bit digest with BLAKE2b-128 (personalised for
 PSI). All protocols work on these digests; two parties agree on a row exactly
 when their normalised keys are equal (up to a 2^-128-per-pair digest collision).
@@ -24,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from meshmpc import _core
+from meshmpc.data.keynorm import KeyRule, normalise
 from meshmpc.psi.errors import PsiInputError
 
 KEY_SEPARATOR = "\x1f"
@@ -46,10 +48,16 @@ class KeyOptions:
     casefold: bool = False
     on_empty: Literal["drop", "error"] = "drop"
     on_duplicate: Literal["first", "error"] = "first"
+    halfwidth: bool = True
+
+    @property
+    def rule(self) -> KeyRule:
+        """The shared normalisation rule these options select."""
+        return KeyRule(trim=self.trim, casefold=self.casefold, halfwidth=self.halfwidth)
 
     def agreement(self) -> dict[str, object]:
         """The settings both parties must share for their keys to be comparable."""
-        return {"key_columns": len(self.columns), "trim": self.trim, "casefold": self.casefold}
+        return {"key_columns": len(self.columns), **self.rule.agreement()}
 
 
 @dataclass
@@ -104,13 +112,7 @@ def _digest_python(items: pa.Array) -> Digests:
 
 
 def _normalise(col: pa.ChunkedArray | pa.Array, opts: KeyOptions) -> pa.Array:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    arr = arr.cast(pa.string())
-    if opts.trim:
-        arr = pc.utf8_trim_whitespace(arr)
-    if opts.casefold:
-        arr = pc.utf8_lower(arr)
-    return arr
+    return normalise(col, opts.rule)
 
 
 def combined_keys(batch: pa.RecordBatch | pa.Table, opts: KeyOptions, source: str,

@@ -13,10 +13,14 @@ runs one OT-extension instance per bin with code word C(x_b || j_b):
   R -> S: u (64 bytes per bin)                 [the KKRT extension matrix]
   S -> R: for j = 0, 1, 2: F(y || j) at bin h_j(y), for every y (Y shuffled)
           (t bytes each, t = ceil((40 + log2 nR + log2 nS) / 8))
-  R -> S: (reveal="all") positions of the matches in canonical order.
+  R -> S: (reveal="all") positions of the matches in canonical order, as
+          indices into S's shuffled Y (the position modulo |Y|: which of
+          the three hash functions matched depends on R's other items).
 F_b(x) = H(q_b ^ (C(x) & s)) on the sender, H(t_b) on the receiver.
-R learns the intersection (or its size: cardinality mode sends one merged,
-shuffled set) and |Y|; S learns |X| (and the intersection when reveal="all").
+R learns the intersection and |Y|; S learns |X| (and the intersection when
+reveal="all"). There is no cardinality-only mode: R matches its own bins, so
+it always sees which of its items matched; both functions refuse
+reveal="cardinality" (use ECDH PSI for that).
 Bytes per item: ~81 from R (64 x 1.27), 3t from S. See protocols/psi-kkrt.md.
 """
 
@@ -200,8 +204,9 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     """Receiver side of KKRT16 PSI; returns the matches in canonical order.
 
     ``keys`` from an earlier batch skips the base OTs; the outcome's ``keys``
-    attribute carries them to the next batch.
+    attribute carries them to the next batch. Refuses reveal="cardinality".
     """
+    _refuse_cardinality(ctx, reveal)
     width = truncation_bytes(len(digests), 3 * peer_size)
     watch = Stopwatch()
     placing = asyncio.ensure_future(asyncio.to_thread(_place, digests))
@@ -221,11 +226,9 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
     hits = np.flatnonzero(where >= 0)
     watch.lap("match")
-    if reveal == "cardinality":
-        return PsiOutcome(None, len(hits), peer_size, watch.steps, keys)
     hits = hits[canonical_order(values[hits])]
     if reveal == "all":
-        await ctx.send(peer, "kkrt/result", where[hits])
+        await ctx.send(peer, "kkrt/result", where[hits] % max(peer_size, 1))
     watch.lap("result")
     return PsiOutcome(table[occupied[hits]].astype(np.int64), len(hits), peer_size, watch.steps,
                       keys)
@@ -279,6 +282,7 @@ def _sender_values(q: U8, masked: U8, digests: Digests, nbins: int, width: int) 
 async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
                       reveal: Reveal, keys: KkrtKeys | None = None) -> PsiOutcome:
     """Sender side of KKRT16 PSI: evaluates the OPRF on its items and sends them shuffled."""
+    _refuse_cardinality(ctx, reveal)
     n = len(digests)
     width = truncation_bytes(peer_size, 3 * n)
     watch = Stopwatch()
@@ -303,7 +307,13 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     if reveal != "all":
         return PsiOutcome(None, None, peer_size, watch.steps, keys)
     positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
-    if positions.size and (positions.min() < 0 or positions.max() >= 3 * n):
-        raise PsiError(f"party {peer} sent an intersection position outside 0..{3 * n - 1}")
+    if positions.size and (positions.min() < 0 or positions.max() >= n):
+        raise PsiError(f"party {peer} sent an intersection position outside 0..{n - 1}")
     watch.lap("result")
-    return PsiOutcome(perm[positions % max(n, 1)], len(positions), peer_size, watch.steps, keys)
+    return PsiOutcome(perm[positions], len(positions), peer_size, watch.steps, keys)
+
+
+def _refuse_cardinality(ctx: Context, reveal: Reveal) -> None:
+    if reveal == "cardinality":
+        raise PsiError(f"party {ctx.party}: KKRT PSI cannot reveal only the cardinality (the "
+                       "receiver sees which of its own items matched); use protocol 'ecdh'")

@@ -16,12 +16,16 @@ from meshmpc.psi.group import GroupPool
 from meshmpc.psi.keys import Digests
 from meshmpc.psi.kkrt import kkrt_receiver, kkrt_sender, receiver_setup, sender_setup
 from meshmpc.psi.multiparty import multiparty_psi
+from meshmpc.psi.rr22 import receiver_setup as rr22_receiver_setup
+from meshmpc.psi.rr22 import rr22_receiver, rr22_sender
+from meshmpc.psi.rr22 import sender_setup as rr22_sender_setup
 from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
 
 PROTOCOLS = {
     "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
     "kkrt": "two-party OPRF PSI from OT extension and cuckoo hashing (KKRT16)",
-    "ecdh-mp": "multi-party ECDH PSI, result to the receiver only",
+    "rr22": "two-party OPRF PSI from silent VOLE and an OKVS (RR22)",
+    "ecdh-mp": "multi-party ECDH PSI (receiver only, cardinality, or aligned results to all)",
     "unbalanced": "OPRF PSI with the server's set preprocessed once and cached",
 }
 
@@ -41,7 +45,7 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
             if ctx.party == receiver:
                 return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool)
             return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool)
-    if protocol in ("kkrt", "unbalanced") and reveal == "cardinality":
+    if protocol in ("kkrt", "rr22", "unbalanced") and reveal == "cardinality":
         raise PsiError(f"cardinality-only PSI needs protocol 'ecdh': in {protocol!r} the "
                        "receiver sees which of its own items matched")
     if protocol == "unbalanced":
@@ -55,6 +59,11 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
         if ctx.party == receiver:
             return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal, session)
         return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal, session)
+    if protocol == "rr22":
+        peer = _two_party(ctx, protocol, parties)
+        if ctx.party == receiver:
+            return await rr22_receiver(scoped, peer, digests, sizes[peer], reveal, session)
+        return await rr22_sender(scoped, peer, digests, sizes[peer], reveal, session)
     if protocol == "ecdh-mp":
         with GroupPool(workers) as pool:
             return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)
@@ -63,14 +72,18 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
 
 async def prepare_session(ctx: Context, protocol: str, parties: list[str],
                           receiver: str) -> Any:
-    """Set-up that needs no input (KKRT base OTs), run while the input is being read.
+    """Set-up that needs no input (KKRT base OTs, RR22 VOLE base OTs), run while reading input.
 
     Returns the ``session`` to hand to :func:`run_protocol`, or None.
     """
-    if protocol != "kkrt" or len(parties) != 2:
+    if protocol not in ("kkrt", "rr22") or len(parties) != 2:
         return None
     scoped = ctx.scope(f"psi-{protocol}")
     peer = _two_party(ctx, protocol, parties)
+    if protocol == "rr22":
+        if ctx.party == receiver:
+            return await rr22_receiver_setup(scoped, peer)
+        return await rr22_sender_setup(scoped, peer)
     if ctx.party == receiver:
         return await receiver_setup(scoped, peer)
     return await sender_setup(scoped, peer)

@@ -20,7 +20,8 @@ DEFAULT_BUCKET_ROWS = 1 << 21
 class PsiJob:
     """One party's PSI job; every field except paths and workers must match its peers'."""
 
-    input: Path
+    input: Path | str
+    """A file path, or a database URL such as ``sqlite:///bank.db?table=apps``."""
     keys: KeyOptions
     peers: list[str]
     receiver: str | None = None
@@ -36,6 +37,14 @@ class PsiJob:
     schema: Path | None = None
     """Schema to check the input against first (default: ``<name>.schema.toml`` beside it)."""
     validate: bool = True
+    encoding: str | None = None
+    """Text encoding of a CSV input (default: UTF-8, or the schema's)."""
+    delimiter: str | None = None
+    """CSV delimiter (default: tab for .tsv, else comma)."""
+    row_number_column: str | None = None
+    """Add the input's 1-based row number to the output under this name."""
+    quiet: bool = False
+    """No warnings about dropped rows on stderr."""
 
     def agreement(self, parties: list[str]) -> dict[str, Any]:
         return {

@@ -121,6 +121,16 @@ def bucket_keys(table: pa.Table) -> tuple[pa.Table, npt.NDArray[np.uint8], npt.N
     return data, digests.reshape(-1, 16).copy(), rows
 
 
+def progress_text(done: int, total: int | None, elapsed: float) -> str:
+    """``done/total pct, rate/s, ETA`` for a stage that has run ``elapsed`` seconds."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    text = f"{done:,}" + (f"/{total:,} {100 * done / total:5.1f}%" if total else "")
+    text += f", {rate:,.0f}/s"
+    if total and rate > 0 and done < total:
+        text += f", ETA {(total - done) / rate:,.0f} s"
+    return text
+
+
 class Progress:
     """A one-line progress display on stderr (silent unless enabled)."""
 
@@ -129,15 +139,18 @@ class Progress:
         self.enabled = enabled
         self.start = time.monotonic()
         self._last = 0.0
+        self._stage: tuple[str, float] = ("", self.start)
 
     def update(self, stage: str, done: int, total: int | None = None) -> None:
+        """Show ``done`` of ``total`` for ``stage`` with its rate and time left."""
         now = time.monotonic()
+        if self._stage[0] != stage:
+            self._stage = (stage, now)
         if not self.enabled or (now - self._last < 0.5 and done != total):
             return
         self._last = now
-        frac = f" {100 * done / total:5.1f}%" if total else ""
-        of = f"/{total}" if total else ""
-        sys.stderr.write(f"\rpsi {self.party}: {stage} {done}{of}{frac} "
+        sys.stderr.write(f"\rpsi {self.party}: {stage} "
+                         f"{progress_text(done, total, now - self._stage[1])} "
                          f"[{now - self.start:6.1f} s]")
         sys.stderr.flush()
 

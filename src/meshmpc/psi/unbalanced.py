@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,36 +45,56 @@ def _set_fingerprint(digests: Digests) -> str:
     return hashlib.blake2b(np.ascontiguousarray(digests).tobytes(), digest_size=16).hexdigest()
 
 
-def _evaluate_blinded(scalar: bytes, points: list[bytes]) -> list[bytes]:
-    return oprf.OprfKey(scalar).evaluate_blinded(points)
+CACHE_FORMAT = f"unbalanced-2:{oprf.FORMAT}:{VALUE_BYTES}"
+"""Recorded in every cached table; a cache of another format is never used."""
+log = logging.getLogger(__name__)
 
 
-def _split(blob: bytes, size: int) -> list[bytes]:
-    return [blob[i : i + size] for i in range(0, len(blob), size)]
+def _format_array() -> np.ndarray:
+    return np.frombuffer(CACHE_FORMAT.encode(), np.uint8)
+
+
+def cache_format(cached: Any) -> str:
+    """The format a cached .npz records ("unversioned" before formats existed)."""
+    if "format" not in cached.files:
+        return "unversioned"
+    return bytes(cached["format"]).decode(errors="replace")
+
+
+def _load_server_cache(path: Path) -> dict[str, np.ndarray] | None:
+    with np.load(path) as cached:
+        found = cache_format(cached)
+        if found == CACHE_FORMAT:
+            return {k: cached[k] for k in cached.files}
+    log.warning("unbalanced PSI: ignoring the cached table %s: it was built with format %r, "
+                "this version uses %r; rebuilding it", path, found, CACHE_FORMAT)
+    return None
 
 
 def preprocess(digests: Digests, cache_dir: Path,
                workers: int | None = None) -> dict[str, np.ndarray]:
-    """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``."""
+    """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``.
+
+    A cache written by another table format is rejected (logged) and rebuilt.
+    """
     path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}.npz"
-    if path.exists():
-        with np.load(path) as cached:
-            return {k: cached[k] for k in cached.files}
+    if path.exists() and (cached := _load_server_cache(path)) is not None:
+        return cached
     key = oprf.OprfKey.generate()
     perm = random_permutation(len(digests))
-    items = [bytes(d) for d in digests[perm]]
-    values = b"".join(v[:VALUE_BYTES] for v in oprf.evaluate_many(key, items, workers))
-    table = np.frombuffer(values, np.uint8).reshape(-1, VALUE_BYTES)
-    set_id = np.frombuffer(hashlib.blake2b(values, digest_size=16).digest(), np.uint8)
+    table = np.ascontiguousarray(key.evaluate_rows(digests[perm])[:, :VALUE_BYTES])
+    set_id = np.frombuffer(hashlib.blake2b(CACHE_FORMAT.encode() + table.tobytes(),
+                                           digest_size=16).digest(), np.uint8)
     state: dict[str, np.ndarray] = {
         "key": np.frombuffer(key.scalar, np.uint8), "perm": perm, "table": table,
-        "set_id": set_id,
+        "set_id": set_id, "format": _format_array(),
     }
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{path.name}.{os.getpid()}.npz"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, key=state["key"], perm=perm, table=table, set_id=set_id)
+        np.savez(fh, key=state["key"], perm=perm, table=table, set_id=set_id,
+                 format=state["format"])
     os.replace(tmp, path)
     return state
 
@@ -86,10 +108,13 @@ async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: R
     await ctx.send(peer, "ub/id", set_id)
     if client_has != set_id:
         await ctx.send(peer, "ub/table", np.ascontiguousarray(state["table"]))
-    points = _split(bytes(await ctx.recv(peer, "ub/blinded")), oprf.POINT_BYTES)
-    answer = await asyncio.to_thread(oprf.parallel_map, _evaluate_blinded,
-                                     (state["key"].tobytes(),), points, workers)
-    await ctx.send(peer, "ub/evaluated", b"".join(answer))
+    blob = await ctx.recv(peer, "ub/blinded")
+    if not isinstance(blob, bytes) or len(blob) % oprf.POINT_BYTES:
+        raise PsiError(f"party {peer} sent blinded points that are not 32-byte elements")
+    points = np.frombuffer(blob, np.uint8).reshape(-1, oprf.POINT_BYTES)
+    key = oprf.OprfKey(state["key"].tobytes())
+    answer = await asyncio.to_thread(key.evaluate_blinded_rows, points)
+    await ctx.send(peer, "ub/evaluated", answer.tobytes())
     if reveal != "all":
         return PsiOutcome(None, None, len(points))
     positions = np.asarray(await ctx.recv(peer, "ub/result"), dtype=np.int64)
@@ -107,13 +132,19 @@ async def _client_table(ctx: Context, peer: str, cache_dir: Path) -> np.ndarray:
     cached_id, table = b"", None
     if path.exists():
         with np.load(path) as c:
-            cached_id, table = c["set_id"].tobytes(), c["table"]
+            if cache_format(c) == CACHE_FORMAT:
+                cached_id, table = c["set_id"].tobytes(), c["table"]
+            else:
+                log.warning("unbalanced PSI: ignoring the cached table %s of format %r "
+                            "(this version uses %r); fetching it again from %s",
+                            path, cache_format(c), CACHE_FORMAT, peer)
     await ctx.send(peer, "ub/have", cached_id)
     set_id = bytes(await ctx.recv(peer, "ub/id"))
     if set_id != cached_id or table is None:
         table = np.asarray(await ctx.recv(peer, "ub/table"), dtype=np.uint8)
         cache_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(path, set_id=np.frombuffer(set_id, np.uint8), table=table)
+        np.savez(path, set_id=np.frombuffer(set_id, np.uint8), table=table,
+                 format=_format_array())
     return table.reshape(-1, VALUE_BYTES)
 
 
@@ -123,8 +154,12 @@ async def unbalanced_client(ctx: Context, peer: str, digests: Digests, reveal: R
     table = await _client_table(ctx, peer, cache_dir)
     batch = await asyncio.to_thread(oprf.blind, [bytes(d) for d in digests])
     await ctx.send(peer, "ub/blinded", b"".join(batch.points))
-    evaluated = _split(bytes(await ctx.recv(peer, "ub/evaluated")), oprf.POINT_BYTES)
-    outputs = await asyncio.to_thread(oprf.finalize, batch, evaluated)
+    evaluated = await ctx.recv(peer, "ub/evaluated")
+    if not isinstance(evaluated, bytes) or len(evaluated) != oprf.POINT_BYTES * len(digests):
+        raise PsiError(f"party {peer} answered with other than {len(digests)} group elements "
+                       "of 32 bytes")
+    rows = np.frombuffer(evaluated, np.uint8).reshape(-1, oprf.POINT_BYTES)
+    outputs = await asyncio.to_thread(oprf.finalize, batch, rows)
     mine = np.frombuffer(b"".join(v[:VALUE_BYTES] for v in outputs), np.uint8)
     mine = mine.reshape(-1, VALUE_BYTES)
     where = _core.psi_match(mine, table) if len(mine) else np.empty(0, np.int64)

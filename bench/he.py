@@ -1,0 +1,146 @@
+"""``meshmpc bench he``: additively homomorphic encryption throughput (Paillier, OU).
+
+Per scheme, one line ``{"bench": "he", "scheme", "bits", "enc_per_s", "dec_per_s",
+"add_per_s", "mul_plain_per_s", ...}``: batches through the threaded GMP kernels
+on every core (``--threads``). ``enc_per_s`` is the key holder's CRT encryption
+(what SecureBoost's bank uses); ``enc_pk_per_s`` encryption with the public key
+only. Plaintexts are random 128-bit values, ``mul_plain`` scalars 64-bit. With
+``--peer-python`` (a venv holding python-paillier, see ../shared/peers) the same
+operations of ``phe`` are measured in the same run, one line with scheme
+``phe-paillier``; with ``--heu-python`` (a venv with ``sf-heu``) SecretFlow HEU's
+ZPaillier and OU batch APIs, lines ``heu-zpaillier`` and ``heu-ou``. Each
+figure is checked (decryptions equal the plaintexts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from meshmpc_bench._common import add_common, emit, fail, median
+
+PHE_SCRIPT = r"""
+import json, sys, time, phe
+bits, n = int(sys.argv[1]), int(sys.argv[2])
+pk, sk = phe.generate_paillier_keypair(n_length=bits)
+t = time.perf_counter(); cs = [pk.encrypt(i) for i in range(n)]; te = time.perf_counter() - t
+t = time.perf_counter(); s = cs[0]
+for c in cs[1:]: s = s + c
+ta = time.perf_counter() - t
+t = time.perf_counter(); ms = [c * 12345678901 for c in cs]; tm = time.perf_counter() - t
+t = time.perf_counter(); ds = [sk.decrypt(c) for c in cs]; td = time.perf_counter() - t
+assert ds == list(range(n)) and sk.decrypt(s) == n * (n - 1) // 2
+print(json.dumps({"enc_per_s": n / te, "dec_per_s": n / td, "add_per_s": (n - 1) / ta,
+                  "mul_plain_per_s": n / tm}))
+"""
+
+
+HEU_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from heu import phe, numpy as hnp
+bits, n = int(sys.argv[1]), int(sys.argv[2])
+for name, schema in (("heu-zpaillier", phe.SchemaType.ZPaillier), ("heu-ou", phe.SchemaType.OU)):
+    kit = hnp.setup(schema, bits)
+    enc, dec, ev = kit.encryptor(), kit.decryptor(), kit.evaluator()
+    params = phe.IntegerEncoderParams(1)
+    pt = kit.array(np.arange(n, dtype=np.int64), params)
+    k = kit.array(np.full(n, 12345678901, dtype=np.int64), params)
+    t = time.perf_counter(); ct = enc.encrypt(pt); te = time.perf_counter() - t
+    t = time.perf_counter(); s = ev.add(ct, ct); ta = time.perf_counter() - t
+    t = time.perf_counter(); m = ev.mul(ct, k); tm = time.perf_counter() - t
+    t = time.perf_counter(); d = dec.decrypt(ct); td = time.perf_counter() - t
+    assert [int(d[i].to_bytes(16, "little")[0]) for i in range(3)] == [0, 1, 2]
+    print(json.dumps({"scheme": name, "enc_per_s": n / te, "dec_per_s": n / td,
+                      "add_per_s": n / ta, "mul_plain_per_s": n / tm}))
+"""
+
+
+def _rate(fn: Callable[[], Any], count: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return count / median(times)
+
+
+def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> dict[str, Any]:
+    from meshmpc.crypto.he import generate
+    from meshmpc.crypto.he._limbs import int_to_limbs, limbs_to_ints, random_limbs
+
+    t0 = time.perf_counter()
+    sk = generate(scheme, bits, threads=threads)
+    pk = sk.public
+    plain = random_limbs(batch, 128)
+    sk.encrypt(plain[:8])
+    pk.encrypt(plain[:8])  # build the fixed-base tables outside the timing
+    setup = time.perf_counter() - t0
+    ct = sk.encrypt(plain)
+    ct2 = sk.encrypt(plain)
+    scalar = int_to_limbs(12345678901, 1)
+    rec: dict[str, Any] = {
+        "bench": "he", "scheme": scheme, "bits": bits,
+        "enc_per_s": _rate(lambda: sk.encrypt(plain), batch, repeats),
+        "dec_per_s": _rate(lambda: sk.decrypt(ct), batch, repeats),
+        "add_per_s": _rate(lambda: pk.add(ct, ct2), batch, repeats),
+        "mul_plain_per_s": _rate(lambda: pk.mul_plain(ct, scalar), batch, repeats),
+        "enc_pk_per_s": _rate(lambda: pk.encrypt(plain[: batch // 4]), batch // 4, repeats),
+        "threads": threads, "batch": batch, "setup_s": round(setup, 3),
+    }
+    want = limbs_to_ints(plain)
+    if limbs_to_ints(sk.decrypt(ct)) != want:
+        raise AssertionError(f"he bench: {scheme} decryption differs from the plaintexts")
+    if limbs_to_ints(sk.decrypt(pk.add(ct, ct2))) != [2 * v for v in want]:
+        raise AssertionError(f"he bench: {scheme} addition is wrong")
+    return {k: (round(v) if k.endswith("_per_s") else v) for k, v in rec.items()}
+
+
+def measure_phe(python: str, bits: int, batch: int) -> dict[str, Any]:
+    out = subprocess.run([python, "-c", PHE_SCRIPT, str(bits), str(batch)], check=True,
+                         capture_output=True, text=True, timeout=3600)
+    rates = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"bench": "he", "scheme": "phe-paillier", "bits": bits,
+            **{k: round(v) for k, v in rates.items()}, "threads": 1, "batch": batch}
+
+
+def measure_heu(python: str, bits: int, batch: int) -> list[dict[str, Any]]:
+    out = subprocess.run([python, "-c", HEU_SCRIPT, str(bits), str(batch)], check=True,
+                         capture_output=True, text=True, timeout=3600)
+    lines = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return [{"bench": "he", "scheme": r.pop("scheme"), "bits": bits,
+             **{k: round(v) for k, v in r.items()}, "batch": batch} for r in lines]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="meshmpc bench he", description=__doc__)
+    add_common(parser)
+    parser.add_argument("--bits", type=int, default=2048, help="modulus bits (2048, 3072)")
+    parser.add_argument("--schemes", default="paillier,ou")
+    parser.add_argument("--batch", type=int, default=4000, help="ciphertexts per timed batch")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--peer-python", default=None,
+                        help="python of a venv with python-paillier: measure phe in this run")
+    parser.add_argument("--peer-batch", type=int, default=200)
+    parser.add_argument("--heu-python", default=None,
+                        help="python of a venv with sf-heu: measure HEU in this run")
+    args = parser.parse_args(argv)
+    for scheme in args.schemes.split(","):
+        if scheme not in ("paillier", "ou"):
+            return fail(f"meshmpc bench he: unknown scheme {scheme!r}")
+        emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads), args.json)
+    if args.peer_python:
+        emit(measure_phe(args.peer_python, args.bits, args.peer_batch), args.json)
+    if args.heu_python:
+        for rec in measure_heu(args.heu_python, args.bits, args.batch):
+            emit(rec, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__import__("sys").argv[1:]))

@@ -1,0 +1,35 @@
+"""``meshmpc bench psi`` checks its own result: a wrong intersection fails loudly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from meshmpc_bench import psi as bench
+
+
+def _fake_run(found: int) -> Any:
+    def run(paths: Any, directory: Any, args: Any) -> dict[str, Any]:
+        side = {"wall_s": 0.1, "bytes_sent": 1, "peak_rss_mb": 1.0, "intersection": found,
+                "phases": {}, "cpu_s": 0.1}
+        return {"bank": side, "gov": dict(side), "launch_s": 0.0}
+
+    return run
+
+
+@pytest.mark.parametrize("found,code", [(50, 0), (49, 1), (51, 1)])
+def test_intersection_checked_against_overlap(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str],
+                                              found: int, code: int) -> None:
+    monkeypatch.setattr(bench, "_one_run", _fake_run(found))
+    assert bench.main(["--rows", "100", "--overlap", "0.5", "--repeats", "1", "--json"]) == code
+    if code:
+        assert "expected 50" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_run_small(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert bench.main(["--rows", "2000", "--overlap", "0.25", "--repeats", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["intersection"] == 500
