@@ -51,7 +51,7 @@ def browser() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # stopped before other test directories run
 def nodes(tmp_path_factory, browser) -> Iterator[tuple[RunningNode, RunningNode, Path]]:
     tmp_path = tmp_path_factory.mktemp("console-nodes")
     bank, gov = RunningNode(tmp_path, "bank"), RunningNode(tmp_path, "gov")

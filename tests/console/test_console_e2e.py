@@ -128,8 +128,10 @@ def test_failed_job_shows_its_cause(nodes, open_page):
     assert r.status_code == 201, r.text
     spec = JOB.format(name="ui-fail", bank_data=tmp_path / "no-such-bank.parquet",
                       dataset="registry_fail")
-    job_id = bank.client("ana").post("/jobs", json={"spec": spec,
-                                                    "purpose": "credit_approval"}).json()["id"]
+    r = bank.client("ana").post("/jobs", json={"spec": spec, "purpose": "credit_approval",
+                                               "consent_refs": ["consent-2026-002"]})
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
     page = open_page(bank.url + f"/jobs/{job_id}")
     login(page, bank, "ana")
     assert "Failed" in _wait_text(page.get_by_test_id("job-state"), "Succeeded|Failed")
