@@ -36,7 +36,9 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, which
+# would break asyncio.run in the tests that follow this directory.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     reason = _missing()
     if reason:
