@@ -8,21 +8,45 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 
-.PHONY: demo test bench install build lint typecheck clean system-deps runtime-deps deb-install fuzz
+.PHONY: demo test bench install build lint typecheck clean system-deps runtime-deps deb-install fuzz console console-test
 
 # Debian packages: libsodium23 (the system libsodium with ristretto255, for the OPRF kernels)
 # for everything; a PostgreSQL server for the node tests; libgcrypt20 for fast SM4-GCM in
-# the gm link suite (which falls back to OpenSSL without it). Installed when missing and running as
+# the gm link suite (which falls back to OpenSSL without it); Chromium and a CJK font for the
+# console's browser tests. Installed when missing and running as
 # root (as CI does); otherwise the set-up says which command installs them.
 DEB_RUNTIME := libsodium23
-DEB_TEST := postgresql libgcrypt20
+DEB_TEST := postgresql libgcrypt20 chromium fonts-wqy-microhei
 DEB_BENCH := hey wrk
 
-demo: build
+demo: build console
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
 
-test: build system-deps
+test: build console system-deps
 	$(PY) -m pytest -q
+	$(MAKE) --no-print-directory console-test
+
+# The web console (console/, Vite + React): `npm ci` from the lockfile, then built into
+# src/meshmpc/platform/console_dist (served by the node at /). Rebuilt when its sources change;
+# without npm the node serves a page saying how to build it, and the browser tests skip.
+CONSOLE_DIST := src/meshmpc/platform/console_dist/index.html
+CONSOLE_DEPS := console/node_modules/.installed
+CONSOLE_SRC  := $(shell find console/src -type f 2>/dev/null) console/index.html \
+                console/vite.config.ts console/tsconfig.json
+
+console: $(CONSOLE_DIST)
+
+$(CONSOLE_DEPS): console/package.json console/package-lock.json
+	@if command -v npm >/dev/null; then cd console && npm ci --no-audit --no-fund && touch node_modules/.installed; \
+	else echo "note: npm not found (apt-get install -y nodejs npm); the console is not built"; fi
+
+$(CONSOLE_DIST): $(CONSOLE_DEPS) $(CONSOLE_SRC)
+	@if [ -f $(CONSOLE_DEPS) ]; then cd console && npm run build; \
+	else echo "note: console not built (needs npm); the node serves a page saying so"; fi
+
+console-test: $(CONSOLE_DEPS)
+	@if [ -f $(CONSOLE_DEPS) ]; then cd console && npm test; \
+	else echo "note: console unit tests NOT RUN: npm not found (apt-get install -y nodejs npm)"; fi
 
 system-deps: runtime-deps
 	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_TEST)"
@@ -72,4 +96,4 @@ build: $(STAMP) runtime-deps
 	$(PY) setup.py -q build_ext --inplace
 
 clean:
-	rm -rf build src/meshmpc/*.so src/meshmpc/_core.c out
+	rm -rf build src/meshmpc/*.so src/meshmpc/_core.c out src/meshmpc/platform/console_dist

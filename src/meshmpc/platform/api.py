@@ -246,8 +246,10 @@ def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
     """The ASGI application serving one node's API (heartbeats to peers while it runs)."""
     from meshmpc.platform.api_peer import heartbeat_loop, peer_router
     from meshmpc.platform.api_resources import resource_router
+    from meshmpc.platform.console import console_app
     from meshmpc.platform.orchestrate import Orchestrator
     from meshmpc.platform.peering import ReplayGuard
+    from meshmpc.platform.plugins import include_plugin_routers
 
     orchestrator = Orchestrator(node)
 
@@ -268,4 +270,6 @@ def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
     app.include_router(core_router())
     app.include_router(resource_router())
     app.include_router(peer_router())
+    include_plugin_routers(app)
+    app.mount("/", console_app(), name="console")
     return app
