@@ -176,9 +176,9 @@ async def run_party(
     key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
     identity = IdentityKey.load(party, key_file)
     job = resolve(target)
-    print(f"{party}: cluster {config.cluster_id}, config fingerprint {config.fingerprint_hex}",
-          file=sys.stderr)
     mesh = await connect_mesh(config, party, identity, parties)
+    print(f"{party}: connected to {', '.join(p for p in mesh.parties if p != party)}; cluster "
+          f"{config.cluster_id}, config fingerprint {config.fingerprint_hex}", file=sys.stderr)
     failure: BaseException | None = None
     try:
         start = time.perf_counter()
