@@ -205,3 +205,13 @@ def test_postgresql_log_verifies_and_refuses_rewrites(postgres):
     engine = sa.create_engine(url)
     with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("UPDATE audit_entries SET actor='mallory' WHERE seq=3")
+
+
+def test_concurrent_appends_keep_one_chain(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url, log = _log(tmp_path, entries=0, every=7)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: log.append("auth.login", f"user{i}", {"i": i}), range(200)))
+    report = verify(url, "bank", KEY.verify_key)
+    assert report.ok and report.entries == 200, report.problems

@@ -36,6 +36,7 @@ import json
 import logging
 import logging.handlers
 import struct
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -182,6 +183,8 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.forward = forward
+        # the API appends from its event loop and from its worker threads: one writer at a time
+        self._lock = threading.RLock()
         metadata.create_all(self.engine)
         install_append_only_triggers(self.engine)
         self._seq, self._head = self._load_head()
@@ -210,6 +213,10 @@ class AuditLog:
 
     def append_many(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
         """Append several entries in one transaction; returns the last sequence number."""
+        with self._lock:
+            return self._append_locked(items)
+
+    def _append_locked(self, items: Iterable[tuple[str, str, Mapping[str, Any]]]) -> int:
         rows: list[dict[str, Any]] = []
         forwarded: list[dict[str, Any]] = []
         seq, head = self._seq, self._head
@@ -239,10 +246,14 @@ class AuditLog:
         due = (self._seq - self._last_checkpoint_seq >= self.checkpoint_every
                or time.time() - self._last_checkpoint_ts >= self.checkpoint_seconds)
         if due and self._seq > self._last_checkpoint_seq:
-            self.checkpoint()
+            self._checkpoint_locked()
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current head now (a no-op returning the last one if nothing changed)."""
+        with self._lock:
+            return self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> Checkpoint:
         if self._seq == self._last_checkpoint_seq and self._seq:
             latest = self.latest_checkpoint()
             if latest is not None:
