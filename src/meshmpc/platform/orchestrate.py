@@ -35,6 +35,7 @@ import yaml
 from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
+from meshmpc.net.config import parse_config
 from meshmpc.platform.api_resources import DATASET_PREFIX, job_uses, parse_spec
 from meshmpc.platform.consent import ConsentError, check_request
 from meshmpc.platform.grants import GrantError
@@ -61,10 +62,6 @@ class OrchestrationError(MeshMPCError, RuntimeError):
 def _scalars(report: dict[str, Any]) -> dict[str, Any]:
     """The numeric top-level figures of a step report (AUC, KS...), for the model list."""
     return {k: v for k, v in report.items() if isinstance(v, int | float)}
-
-
-def _toml_str(value: str) -> str:
-    return json.dumps(value)
 
 
 class Orchestrator:
@@ -361,28 +358,26 @@ class Orchestrator:
         return {**spec, "parties": {**spec["parties"], self.node.party: mine}}
 
     def _cluster_toml(self, parties: list[str]) -> str:
-        lines = [f"[cluster]\nid = {_toml_str('node-jobs')}\n"]
+        """The job's cluster config from this node's peers table, through the net layer's
+        own parser and writer (so a bad stored address or key fails here, named)."""
         with self.node.db.session() as s:
-            peers = {p.party: p for p in s.scalars(select(Peer))}
+            peers = {p.party: (p.address, p.public_key) for p in s.scalars(select(Peer))}
         me = self.node.config
+        entries: list[dict[str, Any]] = []
         for party in parties:
-            lines.append("[[parties]]")
-            lines.append(f"id = {_toml_str(party)}")
             if party == self.node.party:
-                lines.append(f"address = {_toml_str(me.mesh_address or me.mesh_listen)}")
+                entry = {"id": party, "address": me.mesh_address or me.mesh_listen,
+                         "public_key": self.node.identity.public_b64,
+                         "key_file": str(me.key_path)}
                 if me.mesh_address and me.mesh_address != me.mesh_listen:
-                    lines.append(f"listen = {_toml_str(me.mesh_listen)}")
-                lines.append(f"public_key = {_toml_str(self.node.identity.public_b64)}")
-                lines.append(f"key_file = {_toml_str(str(me.key_path))}")
+                    entry["listen"] = me.mesh_listen
+            elif party in peers:
+                entry = {"id": party, "address": peers[party][0], "public_key": peers[party][1]}
             else:
-                peer = peers.get(party)
-                if peer is None:
-                    raise OrchestrationError(f"{self.node.party}: peer {party} is not "
-                                             "registered (PUT /api/v1/peers/{party})")
-                lines.append(f"address = {_toml_str(peer.address)}")
-                lines.append(f"public_key = {_toml_str(peer.public_key)}")
-            lines.append("")
-        return "\n".join(lines)
+                raise OrchestrationError(f"{self.node.party}: peer {party} is not registered "
+                                         f"(PUT /api/v1/peers/{party})")
+            entries.append(entry)
+        return parse_config({"cluster": {"id": "node-jobs"}, "parties": entries}).to_toml()
 
     def _limits(self) -> Any:
         memory = self.node.config.job_memory_mb * 2**20
