@@ -18,11 +18,8 @@ from meshmpc.errors import MeshMPCError
 from meshmpc.platform.api import ApiError, node_of, page, paging, requires
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
-from meshmpc.platform.grants import DatasetUse
 from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
 from meshmpc.platform.node import Node
-
-DATASET_PREFIX = "dataset:"
 
 
 class DatasetBody(BaseModel):
@@ -88,34 +85,6 @@ def _describe_source(body: DatasetBody, node_dir: Path) -> tuple[list[Any], int 
     table = load_table(body.uri)
     return ([{"name": f.name, "type": str(f.type)} for f in table.schema], table.num_rows,
             quality)
-
-
-def job_uses(node: Node, spec: dict[str, Any], initiator: str,
-              purpose: str | None) -> list[DatasetUse]:
-    """The datasets of this node a job would use, with the components it runs on them."""
-    mine = (spec.get("parties") or {}).get(node.party)
-    if not mine or initiator == node.party:  # a node's own jobs need no grant of its own data
-        return []
-    data = str(mine.get("data", ""))
-    if not data:
-        return []
-    name = data[len(DATASET_PREFIX):] if data.startswith(DATASET_PREFIX) else data
-    components = tuple(sorted({str(step.get("component")) for step in spec.get("steps", [])
-                               if node.party in step.get("parties", spec["parties"])}))
-    return [DatasetUse(name, initiator, components, purpose)]
-
-
-def parse_spec(text: str) -> dict[str, Any]:
-    import yaml
-
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ApiError(400, "bad_job", f"job file is not YAML: {exc}") from exc
-    if not isinstance(spec, dict) or not spec.get("parties") or not spec.get("steps"):
-        raise ApiError(400, "bad_job", "a job needs `name`, `parties` and `steps` "
-                       "(see docs: JOBS.md)")
-    return spec
 
 
 def _job_json(job: Job) -> dict[str, Any]:

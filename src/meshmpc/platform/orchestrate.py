@@ -36,9 +36,9 @@ from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
 from meshmpc.net.config import parse_config
-from meshmpc.platform.api_resources import DATASET_PREFIX, job_uses, parse_spec
 from meshmpc.platform.consent import ConsentError, check_request
 from meshmpc.platform.grants import GrantError
+from meshmpc.platform.jobfiles import DATASET_PREFIX, job_uses, parse_spec
 from meshmpc.platform.models import (
     ConsentBatch,
     ConsentRefs,

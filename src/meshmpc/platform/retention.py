@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from meshmpc.platform.api_resources import DATASET_PREFIX, parse_spec
+from meshmpc.platform.jobfiles import DATASET_PREFIX, parse_spec
 from meshmpc.platform.models import Grant, Job
 from meshmpc.platform.node import Node
 
