@@ -6,7 +6,7 @@ synthetic labelled risk lists by keyword PIR over the encrypted mesh on
 loopback, and the bank's ``meshmpc credit serve`` as a fourth process. A
 closed-loop load generator (``--clients`` connections, each sending the next
 request when the last answer arrives) posts applicants for ``--seconds``:
-wrk (:mod:`meshmpc_bench.credit_wrk`) when installed, else an httpx-based one
+wrk (:mod:`meshmpc_bench._credit_wrk`) when installed, else an httpx-based one
 (``--generator``; the printed line names it). Meanwhile the benchmark proposes
 and publishes ``--versions`` strategy versions (maker-checker, through the
 store) at even intervals.
@@ -191,7 +191,7 @@ def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[st
 
 async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
     import httpx
-    from meshmpc_bench import credit_wrk
+    from meshmpc_bench import _credit_wrk as credit_wrk
     from meshmpc_credit.strategy.store import Actor, StrategyStore
 
     from meshmpc.net.local import free_ports

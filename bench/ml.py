@@ -190,12 +190,6 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench ml", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     ops = dict(OPS)
-    for op, module in EXTERNAL.items():
-        found = _external(module)
-        if found is not None:
-            found[0](parser)
-            ops[op] = found[1]
-    parser.add_argument("--op", choices=sorted(ops), default="matvec")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--cols", type=int, default=1000)
     parser.add_argument("--parties", type=int, default=2, help="dishonest majority: 2..6")
@@ -204,6 +198,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
                         default="dishonest-majority")
     add_common(parser)
+    # The external benchmarks skip the options defined above (they share --rows, --security).
+    for op, module in EXTERNAL.items():
+        found = _external(module)
+        if found is not None:
+            found[0](parser)
+            ops[op] = found[1]
+    parser.add_argument("--op", choices=sorted(ops), default="matvec")
     parser.set_defaults(repeats=1)  # one 10^6 x 1000 HE product takes minutes
     args = parser.parse_args(argv)
     status = 0
