@@ -16,7 +16,7 @@ OUT    ?= out/demo
 # console's browser tests. Installed when missing and running as
 # root (as CI does); otherwise the set-up says which command installs them.
 DEB_RUNTIME := libsodium23
-DEB_TEST := postgresql libgcrypt20 chromium fonts-wqy-microhei
+DEB_TEST := postgresql libgcrypt20 chromium fonts-wqy-microhei softhsm2
 DEB_BENCH := hey wrk
 
 demo: build console

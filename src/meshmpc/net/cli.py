@@ -11,6 +11,7 @@ from typing import Any
 
 from meshmpc.net.check import probe_links
 from meshmpc.net.config import PartyConfig, WanProfile
+from meshmpc.net.custody import Pkcs11Uri
 from meshmpc.net.eventloop import run
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.launch import check_job_arguments, run_local, run_party
@@ -51,6 +52,11 @@ def register_keygen(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--suite", choices=["default", "gm"], default="default",
                         help="link suite: default (Ed25519) or gm (SM2); the cluster's "
                         "[cluster] suite must match")
+    parser.add_argument("--pkcs11", default=None, metavar="URI",
+                        help="create the Ed25519 key inside a PKCS#11 token instead of a file, "
+                        "e.g. 'pkcs11:token=meshmpc;object=bank-identity?pin-source=file:/etc/"
+                        "meshmpc/pin' (module-path defaults to SoftHSM2's); <party>.key then "
+                        "holds only this URI")
     parser.set_defaults(func=_keygen)
 
 
@@ -61,9 +67,15 @@ def _keygen(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{private_path} exists: party {party} already has a key; keep "
                               f"using it, or move it away first to make a new one (peers "
                               f"must then update its public_key)")
-    identity = IdentityKey.generate(party, getattr(args, "suite", "default"))
+    suite = getattr(args, "suite", "default")
+    uri = getattr(args, "pkcs11", None)
+    if uri is not None and suite != "default":
+        raise UserError("--pkcs11 keys are Ed25519 (default suite); SM2 keys live in files")
+    identity = (IdentityKey.in_new_token_key(party, Pkcs11Uri.parse(uri, "--pkcs11"))
+                if uri is not None else IdentityKey.generate(party, suite))
     private_path, public_path = identity.save(args.out)
-    print(f"# private key: {private_path} (mode 0600, keep it on this node)")
+    where = "its token URI" if identity.in_token else "mode 0600, keep it on this node"
+    print(f"# private key: {private_path} ({where})")
     print(f"# public key:  {public_path}")
     print("# paste this entry into every party's cluster config:")
     print(party_snippet(party, identity.public_b64, getattr(args, "address", None),

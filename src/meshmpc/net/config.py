@@ -19,19 +19,32 @@ Example::
     address = "bank.example:7001"  # where the others dial this party
     listen = "0.0.0.0:7001"        # optional: where it binds (default: address)
     public_key = "base64 Ed25519 public key from `meshmpc keygen`"
-    key_file = "bank.key"          # optional; relative to this file
+    key_file = "bank.key"          # optional; relative to this file (may hold a pkcs11: URI)
+    previous_keys = ["base64 key being rotated out"]   # optional: accepted as well ...
+    previous_keys_until = "2026-12-31T00:00:00Z"       # ... until then (required with it)
+
+Key rotation: pin the party's new key as ``public_key`` and its old one in
+``previous_keys`` with an end to the overlap; both are accepted until then, so nodes
+can switch keys one by one without stopping. Revocation: ``[cluster] revoked_keys``
+(base64 keys, refused at once) and ``revocation_file`` (one base64 key per line,
+``#`` comments; re-read when it changes, so a running server refuses a key added
+there on its next handshake, within a second).
 
 Every problem raises :class:`ConfigError` naming the file and the field; an
 unknown key names the closest valid one. :attr:`ClusterConfig.fingerprint`
-hashes everything the parties must agree on (not addresses or local
+hashes everything the parties must agree on (not addresses, keys — each link
+authenticates its peer's key itself, and keys change during a rotation — or local
 settings such as ``listen``, ``key_file`` or timeouts); nodes compare it when they connect.
 """
 
 from __future__ import annotations
 
+import base64
+import calendar
 import difflib
 import hashlib
 import re
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +71,11 @@ PARTY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _TOP_KEYS = ("cluster", "parties")
 _CLUSTER_KEYS = (
     "id", "connect_timeout_s", "handshake_timeout_s", "max_handshakes", "max_frame_bytes",
-    "max_message_bytes", "wan", "suite",
+    "max_message_bytes", "wan", "suite", "revoked_keys", "revocation_file",
 )
 _WAN_KEYS = ("bandwidth_mbps", "latency_ms")
-_PARTY_KEYS = ("id", "address", "listen", "public_key", "key_file")
+_PARTY_KEYS = ("id", "address", "listen", "public_key", "key_file", "previous_keys",
+               "previous_keys_until")
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,17 @@ class PartyConfig:
     key_file: Path | None = None
     listen_host: str | None = None
     listen_port: int | None = None
+    previous_keys: tuple[PublicKey, ...] = ()
+    previous_keys_until: float | None = None
+    """Unix time at which ``previous_keys`` stop being accepted."""
+
+    def keys_at(self, now: float) -> tuple[PublicKey, ...]:
+        """The keys this party may authenticate with at ``now``: its pinned key, and
+        the keys being rotated out while their overlap lasts."""
+        if self.previous_keys and self.previous_keys_until is not None and (
+                now < self.previous_keys_until):
+            return (self.public_key, *self.previous_keys)
+        return (self.public_key,)
 
     @property
     def address(self) -> str:
@@ -111,6 +136,8 @@ class ClusterConfig:
     max_handshakes: int = DEFAULT_MAX_HANDSHAKES
     max_message_bytes: int = DEFAULT_MAX_MESSAGE
     suite: str = "default"
+    revoked_keys: frozenset[bytes] = frozenset()
+    revocation_file: Path | None = None
 
     @property
     def party_ids(self) -> list[str]:
@@ -122,15 +149,28 @@ class ClusterConfig:
                 return p
         raise ConfigError(self.path, "parties", f"no party {party_id!r}; have {self.party_ids}")
 
+    def accepted_keys(self, party_id: str, now: float | None = None) -> tuple[PublicKey, ...]:
+        """The keys ``party_id`` may authenticate with now: pinned and still-overlapping
+        previous keys, minus every revoked one (from the config and the revocation file).
+        Raises :class:`ConfigError` when none is left."""
+        moment = time.time() if now is None else now
+        revoked = self.revoked_keys | _revocations.read(self.revocation_file)
+        keys = tuple(k for k in self.party(party_id).keys_at(moment) if bytes(k) not in revoked)
+        if not keys:
+            raise ConfigError(self.path, "parties.public_key",
+                              f"every key of party {party_id!r} is revoked or expired; pin its "
+                              "new key (meshmpc keygen on its node) before connecting")
+        return keys
+
     @property
     def fingerprint(self) -> bytes:
-        """SHA-256 over what every node must agree on: cluster id, parties in order
-        with their keys, and the wire limits. Addresses are left out: nodes may
-        reach a party by different routes (NAT, split DNS, a proxy)."""
-        lines = [f"meshmpc-cluster-v3\n{self.cluster_id}\n{self.max_frame_bytes}\n"
+        """SHA-256 over what every node must agree on: cluster id, parties in order, the
+        suite and the wire limits. Addresses are left out (nodes may reach a party by
+        different routes: NAT, split DNS, a proxy), and so are keys: every link checks
+        its peer's key itself, and during a rotation nodes pin different sets."""
+        lines = [f"meshmpc-cluster-v4\n{self.cluster_id}\n{self.max_frame_bytes}\n"
                  f"{self.max_message_bytes}\n{self.suite}\n"]
-        lines += [f"{p.id}\n{public_key_to_b64(p.public_key)}\n"
-                  for p in self.parties]
+        lines += [f"{p.id}\n" for p in self.parties]
         return hashlib.sha256("".join(lines).encode()).digest()
 
     @property
@@ -150,6 +190,11 @@ class ClusterConfig:
             f"max_message_bytes = {self.max_message_bytes}",
             f"suite = {_toml_str(self.suite)}",
         ]
+        if self.revoked_keys:
+            keys = ", ".join(_toml_str(_b64(k)) for k in sorted(self.revoked_keys))
+            lines.append(f"revoked_keys = [{keys}]")
+        if self.revocation_file is not None:
+            lines.append(f"revocation_file = {_toml_str(str(self.revocation_file))}")
         if self.wan is not None:
             lines += ["", "[cluster.wan]", f"latency_ms = {self.wan.latency_ms}"]
             if self.wan.bandwidth_mbps is not None:
@@ -160,6 +205,10 @@ class ClusterConfig:
             if p.listen_host is not None or p.listen_port is not None:
                 lines.append(f"listen = {_toml_str(_join(*p.bind))}")
             lines.append(f"public_key = {_toml_str(public_key_to_b64(p.public_key))}")
+            if p.previous_keys and p.previous_keys_until is not None:
+                keys = ", ".join(_toml_str(public_key_to_b64(k)) for k in p.previous_keys)
+                until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(p.previous_keys_until))
+                lines += [f"previous_keys = [{keys}]", f"previous_keys_until = {_toml_str(until)}"]
             if p.key_file is not None:
                 lines.append(f"key_file = {_toml_str(str(p.key_file))}")
         return "\n".join(lines) + "\n"
@@ -188,6 +237,11 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
     parties = [_party(i, p, path) for i, p in enumerate(raw_parties)]
     _check_unique(parties, path)
     suite = _suite(cluster, parties, path)
+    revoked = frozenset(bytes(k) for k in _key_list(cluster, "revoked_keys", path, "cluster"))
+    for p in parties:
+        if bytes(p.public_key) in revoked:
+            raise ConfigError(path, f"parties.{p.id}.public_key", f"party {p.id!r} is pinned "
+                              "to a revoked key; pin its new key")
     return ClusterConfig(
         cluster_id=_string(cluster, "id", path, "cluster"),
         parties=parties,
@@ -201,6 +255,8 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         wan=_wan(cluster, path),
         path=path,
         suite=suite,
+        revoked_keys=revoked,
+        revocation_file=_relative_path(cluster, "revocation_file", path, "cluster"),
     )
 
 
@@ -338,12 +394,97 @@ def _party(index: int, doc: Any, path: Path | None) -> PartyConfig:
         public_key = pinned_key_from_b64(_string(doc, "public_key", path, where))
     except ValueError as exc:
         raise ConfigError(path, f"{where}.public_key", f"not a base64 public key: {exc}") from exc
-    key_file = doc.get("key_file")
-    key_path = None
-    if key_file is not None:
-        if not isinstance(key_file, str):
-            raise ConfigError(path, f"{where}.key_file", "must be a string path")
-        key_path = Path(key_file)
-        if not key_path.is_absolute() and path is not None:
-            key_path = path.parent / key_path
-    return PartyConfig(party_id, host, port, public_key, key_path, listen_host, listen_port)
+    key_path = _relative_path(doc, "key_file", path, where)
+    previous = _key_list(doc, "previous_keys", path, where)
+    until = None
+    if previous or "previous_keys_until" in doc:
+        if not previous or "previous_keys_until" not in doc:
+            raise ConfigError(path, f"{where}.previous_keys_until", "previous_keys and "
+                              "previous_keys_until go together: a rotation's overlap must end")
+        until = _timestamp(doc, "previous_keys_until", path, where)
+    return PartyConfig(party_id, host, port, public_key, key_path, listen_host, listen_port,
+                       previous, until)
+
+
+def _relative_path(doc: dict[str, Any], name: str, path: Path | None, where: str
+                   ) -> Path | None:
+    """An optional path setting, relative to the config file's folder."""
+    value = doc.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{where}.{name}", "must be a string path")
+    result = Path(value)
+    return result if result.is_absolute() or path is None else path.parent / result
+
+
+def _key_list(doc: dict[str, Any], name: str, path: Path | None, where: str
+              ) -> tuple[PublicKey, ...]:
+    value = doc.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, f"{where}.{name}", "must be a list of base64 public keys")
+    try:
+        return tuple(pinned_key_from_b64(v) for v in value)
+    except ValueError as exc:
+        raise ConfigError(path, f"{where}.{name}", f"not a base64 public key: {exc}") from exc
+
+
+def _timestamp(doc: dict[str, Any], name: str, path: Path | None, where: str) -> float:
+    """An RFC 3339 UTC time (``2026-12-31T00:00:00Z``; TOML date-times are accepted too)."""
+    value = doc[name]
+    if hasattr(value, "timestamp"):  # a TOML offset date-time
+        return float(value.timestamp())
+    if isinstance(value, str):
+        try:
+            return float(calendar.timegm(time.strptime(value, "%Y-%m-%dT%H:%M:%SZ")))
+        except ValueError:
+            pass
+    raise ConfigError(path, f"{where}.{name}", f"expected a UTC time like "
+                      f"2026-12-31T00:00:00Z, got {value!r}")
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+class _RevocationFiles:
+    """Revocation lists read from disk, re-read when the file changes (checked at most once
+    a second per file), so long-running servers pick up a revocation without a restart."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[float, float, frozenset[bytes]]] = {}
+
+    def read(self, path: Path | None) -> frozenset[bytes]:
+        if path is None:
+            return frozenset()
+        now = time.monotonic()
+        cached = self._cache.get(path)
+        if cached is not None and now - cached[0] < 1.0:
+            return cached[2]
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            raise ConfigError(path, "cluster.revocation_file", "missing; create it (it may be "
+                              "empty) or remove the setting") from None
+        if cached is not None and cached[1] == mtime:
+            self._cache[path] = (now, mtime, cached[2])
+            return cached[2]
+        keys = _parse_revocations(path)
+        self._cache[path] = (now, mtime, keys)
+        return keys
+
+
+def _parse_revocations(path: Path) -> frozenset[bytes]:
+    keys = set()
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            keys.add(bytes(pinned_key_from_b64(text)))
+        except ValueError as exc:
+            raise ConfigError(path, f"line {number}", f"not a base64 public key: {exc}") from exc
+    return frozenset(keys)
+
+
+_revocations = _RevocationFiles()

@@ -2,9 +2,11 @@
 for the default link suite, SM2 (:mod:`meshmpc.crypto.gm`) for the ``gm`` suite.
 
 The private key file holds the 32-byte Ed25519 seed in base64, or ``sm2:``
-and the 32-byte SM2 private key in base64, and is created with mode 0600; the
-public key is printed in base64 for the cluster config (32 bytes for Ed25519,
-a 65-byte uncompressed point for SM2, so the two cannot be confused).
+and the 32-byte SM2 private key in base64, or a ``pkcs11:`` URI naming an Ed25519
+key pair inside a token (:mod:`meshmpc.net.custody`: the key never leaves it); it
+is created with mode 0600. The public key is printed in base64 for the cluster
+config (32 bytes for Ed25519, a 65-byte uncompressed point for SM2, so the two
+cannot be confused).
 """
 
 from __future__ import annotations
@@ -14,15 +16,32 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from nacl.signing import SigningKey, VerifyKey
 
 from meshmpc.crypto.gm import SM2_PUBLIC_SIZE, Sm2PublicKey, Sm2SigningKey
 from meshmpc.errors import ConfigError
+from meshmpc.net.custody import URI_SCHEME, Pkcs11SigningKey, Pkcs11Uri
 
 SUITES = ("default", "gm")
 _SM2_PREFIX = "sm2:"
 PublicKey = VerifyKey | Sm2PublicKey
+
+
+class SignedMessage(Protocol):
+    @property
+    def signature(self) -> bytes: ...
+
+
+class Ed25519Signer(Protocol):
+    """An Ed25519 key that signs: a file key (:class:`nacl.signing.SigningKey`) or a token key
+    (:class:`meshmpc.net.custody.Pkcs11SigningKey`)."""
+
+    @property
+    def verify_key(self) -> VerifyKey: ...
+
+    def sign(self, message: bytes) -> SignedMessage: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +49,7 @@ class IdentityKey:
     """A party's long-term signing key."""
 
     party: str
-    key: SigningKey | Sm2SigningKey
+    key: SigningKey | Sm2SigningKey | Pkcs11SigningKey
 
     @classmethod
     def generate(cls, party: str, suite: str = "default") -> IdentityKey:
@@ -44,10 +63,15 @@ class IdentityKey:
         return "gm" if isinstance(self.key, Sm2SigningKey) else "default"
 
     @property
-    def signing_key(self) -> SigningKey:
+    def in_token(self) -> bool:
+        """Whether the private key lives in a PKCS#11 token (never in memory)."""
+        return isinstance(self.key, Pkcs11SigningKey)
+
+    @property
+    def signing_key(self) -> Ed25519Signer:
         """The Ed25519 key of a default-suite identity (the platform's audit log and
         peering sign with it); a gm identity has none."""
-        if not isinstance(self.key, SigningKey):
+        if isinstance(self.key, Sm2SigningKey):
             raise ConfigError(
                 f"{self.party}.key", "key_file", f"{self.party}'s identity is an SM2 (gm "
                 "suite) key; this feature needs an Ed25519 key from `meshmpc keygen`")
@@ -68,8 +92,17 @@ class IdentityKey:
             return self.key.sign(message)
         return bytes(self.key.sign(message).signature)
 
+    @classmethod
+    def in_new_token_key(cls, party: str, uri: Pkcs11Uri) -> IdentityKey:
+        """Create an Ed25519 key pair inside the token ``uri`` names, and use it."""
+        from meshmpc.net.custody import generate_in_token
+
+        generate_in_token(uri)
+        return cls(party, Pkcs11SigningKey(uri))
+
     def save(self, directory: Path) -> tuple[Path, Path]:
-        """Write ``<party>.key`` (mode 0600) and ``<party>.pub``; refuse to overwrite a key."""
+        """Write ``<party>.key`` (mode 0600; for a token key, its URI) and ``<party>.pub``;
+        refuse to overwrite a key."""
         directory.mkdir(parents=True, exist_ok=True)
         private_path = directory / f"{self.party}.key"
         public_path = directory / f"{self.party}.pub"
@@ -77,8 +110,11 @@ class IdentityKey:
             raise FileExistsError(f"{private_path} exists; remove it first to make a new key")
         fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            prefix = _SM2_PREFIX if self.suite == "gm" else ""
-            fh.write(prefix + base64.b64encode(bytes(self.key)).decode() + "\n")
+            if isinstance(self.key, Pkcs11SigningKey):
+                fh.write(str(self.key.uri) + "\n")
+            else:
+                prefix = _SM2_PREFIX if self.suite == "gm" else ""
+                fh.write(prefix + base64.b64encode(bytes(self.key)).decode() + "\n")
         public_path.write_text(self.public_b64 + "\n")
         return private_path, public_path
 
@@ -92,6 +128,8 @@ class IdentityKey:
             raise ConfigError(path, "key_file", f"cannot read private key: {exc}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(path, "key_file", "private key readable by others; chmod 600 it")
+        if text.startswith(URI_SCHEME):
+            return cls(party, Pkcs11SigningKey(Pkcs11Uri.parse(text, path), path))
         sm2 = text.startswith(_SM2_PREFIX)
         try:
             secret = base64.b64decode(text.removeprefix(_SM2_PREFIX), validate=True)

@@ -160,29 +160,35 @@ class Handshake:
         label = _AUTH_LABELS[self.suite]
         return self.identity.sign(label + self.transcript() + self.identity.party.encode())
 
-    def verify_peer(self, signature: bytes, pinned: PublicKey) -> None:
-        """Check the peer's AUTH signature against its pinned identity key, then that
-        the peer runs with the same cluster config (fingerprint)."""
+    def verify_peer(self, signature: bytes, pinned: PublicKey | tuple[PublicKey, ...]) -> None:
+        """Check the peer's AUTH signature against its pinned identity key (any of the
+        keys it may use: during a rotation, the new and the old one), then that the
+        peer runs with the same cluster config (fingerprint)."""
         assert self.peer_hello is not None
         peer = self.peer_hello.party
         message = _AUTH_LABELS[self.suite] + self.transcript() + peer.encode()
-        try:
-            if len(signature) != SIGNATURE_SIZE:
-                raise ValueError("bad signature length")
-            if (self.suite == "gm") != isinstance(pinned, Sm2PublicKey):
-                raise ValueError("pinned key is not of this suite")
-            pinned.verify(message, signature)
-        except (BadSignatureError, ValueError, TypeError) as exc:
+        candidates = pinned if isinstance(pinned, tuple) else (pinned,)
+        self._pinned = next((key for key in candidates
+                             if self._signed_by(key, message, signature)), None)
+        if self._pinned is None:
             raise AuthenticationError(
-                peer, "identity key does not match the key pinned in the cluster config"
-            ) from exc
-        self._pinned = pinned
+                peer, "identity key does not match the key pinned in the cluster config")
         if self.peer_hello.fingerprint != self.fingerprint:
             raise ConfigMismatchError(
                 peer, f"cluster config differs: ours has fingerprint {self.fingerprint.hex()[:16]}"
                 f", {peer}'s has {self.peer_hello.fingerprint.hex()[:16]}; give every node the "
                 "same cluster config (only listen, key_file and timeouts may differ)"
             )
+
+    def _signed_by(self, key: PublicKey, message: bytes, signature: bytes) -> bool:
+        if len(signature) != SIGNATURE_SIZE or (self.suite == "gm") != isinstance(
+                key, Sm2PublicKey):
+            return False
+        try:
+            key.verify(message, signature)
+        except (BadSignatureError, ValueError, TypeError):
+            return False
+        return True
 
     def session(self, peer: str) -> SessionCipher:
         """Derive this link's fresh directional keys (after :meth:`verify_peer`)."""

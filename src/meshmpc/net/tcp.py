@@ -27,8 +27,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from meshmpc.errors import ConfigError
 from meshmpc.net.config import ClusterConfig, WanProfile
 from meshmpc.net.errors import (
+    AuthenticationError,
     ConfigMismatchError,
     ConnectTimeoutError,
     HandshakeRejected,
@@ -224,8 +226,12 @@ class TcpMesh(Mesh):
 
     # ----- LinkOwner: what links ask of their mesh -------------------------------
 
-    def pinned_key(self, peer: str) -> PublicKey:
-        return self.config.party(peer).public_key
+    def pinned_key(self, peer: str) -> tuple[PublicKey, ...]:
+        """The keys ``peer`` may authenticate with now (rotation overlap, revocations)."""
+        try:
+            return self.config.accepted_keys(peer)
+        except ConfigError as exc:
+            raise AuthenticationError(peer, exc.problem) from exc
 
     def check_claim(self, peer: str, dialer: bool) -> None:
         """Reject (before any crypto) a HELLO claiming a party that cannot be on this link."""

@@ -44,9 +44,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 
 from meshmpc.errors import MeshMPCError
+from meshmpc.net.keys import Ed25519Signer
 
 GENESIS_DOMAIN = b"meshmpc-audit-v1|"
 CHECKPOINT_DOMAIN = b"meshmpc-audit-checkpoint-v1|"
@@ -174,7 +175,7 @@ class AuditLog:
     serialises writes through this object).
     """
 
-    def __init__(self, engine: sa.Engine | str, party: str, signing_key: SigningKey,
+    def __init__(self, engine: sa.Engine | str, party: str, signing_key: Ed25519Signer,
                  checkpoint_every: int = 1000, checkpoint_seconds: float = 5.0,
                  forward: Any = None) -> None:
         self.engine = sa.create_engine(engine) if isinstance(engine, str) else engine

@@ -41,6 +41,9 @@ def register_node(subparsers: argparse._SubParsersAction) -> None:
                       help="address:port of the HTTP API (default 127.0.0.1:8700)")
     init.add_argument("--db", default="", help="database URL (default: SQLite node/node.db; "
                       "postgresql://user@host/db for PostgreSQL)")
+    init.add_argument("--pkcs11", default=None, metavar="URI",
+                      help="keep the node's identity key in a PKCS#11 token (created there; "
+                      "see `meshmpc keygen --help`)")
     init.set_defaults(func=run_init)
     serve = commands.add_parser("serve", help="run the node's HTTP API until stopped")
     serve.add_argument("--dir", required=True, type=Path, help="node directory")
@@ -78,7 +81,7 @@ def run_init(args: argparse.Namespace) -> int:
 
     password = _password(f"password for {args.admin}: ")
     config, uri = init_node(args.dir, args.party, args.admin, password,
-                            http_listen=args.http_listen, db=args.db)
+                            http_listen=args.http_listen, db=args.db, pkcs11=args.pkcs11)
     pub = (config.directory / "keys" / f"{config.party}.pub").read_text().strip()
     print(f"node {config.party} created in {config.directory}")
     print(f"  database: {config.db_url}")

@@ -21,6 +21,7 @@ from typing import Any
 
 from meshmpc import __version__
 from meshmpc.errors import ConfigError
+from meshmpc.net.custody import Pkcs11Uri
 from meshmpc.net.keys import IdentityKey
 from meshmpc.platform.audit import AuditLog
 from meshmpc.platform.auth import Accounts
@@ -97,15 +98,18 @@ class NodeConfig:
         return "\n".join(lines) + "\n"
 
 
-def init_node(directory: Path, party: str, admin: str, password: str, **settings: Any
-              ) -> tuple[NodeConfig, str | None]:
-    """Create a node directory; returns its config and the admin's TOTP enrolment URI."""
+def init_node(directory: Path, party: str, admin: str, password: str,
+              pkcs11: str | None = None, **settings: Any) -> tuple[NodeConfig, str | None]:
+    """Create a node directory; returns its config and the admin's TOTP enrolment URI.
+    With ``pkcs11`` (a PKCS#11 URI) the identity key is created inside that token."""
     if (directory / CONFIG_NAME).exists():
         raise ConfigError(directory / CONFIG_NAME, "node.toml",
                           "a node already lives here; use another --dir or remove it")
     config = NodeConfig(party=party, directory=directory, **settings)
     (directory / "jobs").mkdir(parents=True, exist_ok=True)
-    IdentityKey.generate(party).save(directory / "keys")
+    identity = (IdentityKey.in_new_token_key(party, Pkcs11Uri.parse(pkcs11, "--pkcs11"))
+                if pkcs11 else IdentityKey.generate(party))
+    identity.save(directory / "keys")
     (directory / CONFIG_NAME).write_text(config.dump())
     node = Node(config)
     uri = node.accounts.create_user(admin, password, ["admin"])

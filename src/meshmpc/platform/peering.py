@@ -28,10 +28,9 @@ from typing import Any
 import httpx
 from fastapi import Request
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey
 
 from meshmpc.errors import MeshMPCError
-from meshmpc.net.keys import public_key_from_b64
+from meshmpc.net.keys import Ed25519Signer, public_key_from_b64
 from meshmpc.platform.auth import AuthError
 from meshmpc.platform.models import Peer
 
@@ -50,7 +49,7 @@ def signed_message(party: str, method: str, path: str, ts: str, body: bytes) -> 
                       ts.encode(), hashlib.sha256(body).hexdigest().encode()])
 
 
-def sign_headers(key: SigningKey, party: str, method: str, path: str, body: bytes
+def sign_headers(key: Ed25519Signer, party: str, method: str, path: str, body: bytes
                  ) -> dict[str, str]:
     ts = f"{time.time():.3f}"
     signature = key.sign(signed_message(party, method, path, ts, body)).signature
@@ -118,7 +117,7 @@ async def authenticate_peer(request: Request) -> tuple[str, dict[str, Any]]:
 class PeerClient:
     """Signed calls from this node to its peers' nodes."""
 
-    def __init__(self, party: str, key: SigningKey, timeout_s: float = 10.0) -> None:
+    def __init__(self, party: str, key: Ed25519Signer, timeout_s: float = 10.0) -> None:
         self.party = party
         self.key = key
         self.timeout_s = timeout_s
