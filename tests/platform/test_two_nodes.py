@@ -284,3 +284,63 @@ def test_revoked_grant_purges_both_nodes(two_nodes):
     for node in (bank, gov):
         purged = Node.open(node.dir).audit.search(kind="data.purge")
         assert purged and purged[0]["detail"]["job"] == job_id
+
+
+def _signed_heartbeat(node_url, party, identity):
+    """A heartbeat to ``node_url`` signed with ``identity`` (as if ``party`` sent it)."""
+    import json
+
+    from meshmpc.platform.peering import sign_headers
+
+    body = json.dumps({}).encode()
+    headers = sign_headers(identity.signing_key, party, "POST", "/api/v1/peer/heartbeat", body)
+    return httpx.post(node_url + "/api/v1/peer/heartbeat", content=body, headers=headers)
+
+
+def test_key_rotation_overlap_then_revocation_reaches_the_peer(nodes):
+    """Runs last: bank rotates its identity key online; gov accepts both keys during the
+    overlap, then refuses the old one as soon as bank revokes it (target: within 60 s)."""
+    from meshmpc.net.keys import IdentityKey
+    from meshmpc.platform.audit import verify
+
+    bank, gov, _ = nodes
+    old = IdentityKey.load("bank", bank.dir / "keys" / "bank.key")
+    r = bank.client("ana").post("/keys/rotate", json={"overlap_days": 1})
+    assert r.status_code == 403  # only the security officer manages keys
+    started = time.time()
+    r = bank.client("sec").post("/keys/rotate", json={"overlap_days": 1})
+    assert r.status_code == 200, r.text
+    new_key = r.json()["public_key"]
+    assert new_key != old.public_b64 and r.json()["not_yet_told"] == []
+    seen = gov.client("root").get("/keys").json()["peers"]["bank"]
+    assert seen["pinned"] == new_key
+    assert [(k["public_key"], k["state"]) for k in seen["others"]] == [(old.public_b64,
+                                                                        "previous")]
+    assert _signed_heartbeat(gov.url, "bank", old).status_code == 200  # overlap: both keys
+    deadline = time.time() + 20  # bank's own heartbeats, now signed with the new key
+    while time.time() < deadline:
+        peer = gov.client("root").get("/peers").json()["items"]
+        if any(p["party"] == "bank" and (p["last_seen"] or 0) > started for p in peer):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("gov saw no heartbeat signed with bank's new key")
+
+    start = time.time()
+    r = bank.client("sec").post("/keys/revoke", json={"public_key": old.public_b64,
+                                                      "reason": "test: leaked"})
+    assert r.status_code == 200 and r.json()["told"] == ["gov"], r.text
+    refused = _signed_heartbeat(gov.url, "bank", old)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert time.time() - start < 60
+    r = bank.client("sec").post("/keys/revoke", json={"public_key": new_key})
+    assert r.status_code == 400 and "rotate to a new key first" in r.text
+    r = gov.client("root").put("/peers/bank", json={"address": "127.0.0.1:1",
+                                                    "public_key": old.public_b64})
+    assert r.status_code == 400 and "revoked" in r.text
+    # bank's audit log: older checkpoints are signed by the old key, newer by the new one
+    db = f"sqlite:///{bank.dir / 'node.db'}"
+    new = IdentityKey.load("bank", bank.dir / "keys" / "bank.key")
+    assert new.public_b64 == new_key
+    assert verify(db, "bank", [new.signing_key.verify_key, old.signing_key.verify_key]).ok
+    assert not verify(db, "bank", new.signing_key.verify_key).ok

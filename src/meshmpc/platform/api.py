@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meshmpc import __version__
 from meshmpc.errors import MeshMPCError
+from meshmpc.platform import keyring
 from meshmpc.platform.auth import AuthError, Principal, check_roles
 from meshmpc.platform.models import Peer, User
 from meshmpc.platform.node import Node
@@ -204,6 +205,9 @@ def core_router() -> APIRouter:
                  ) -> dict[str, Any]:
         node = node_of(request)
         with node.db.session() as s:
+            if keyring.is_revoked(s, party, body.public_key):
+                raise ApiError(400, "revoked_key", f"{party}'s key {body.public_key} is "
+                               "revoked; pin its new key")
             peer = s.get(Peer, party) or Peer(party=party, address=body.address,
                                               public_key=body.public_key)
             peer.address, peer.public_key, peer.api_url = (body.address, body.public_key,
@@ -244,6 +248,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
     """The ASGI application serving one node's API (heartbeats to peers while it runs)."""
+    from meshmpc.platform.api_keys import keys_router
     from meshmpc.platform.api_peer import heartbeat_loop, peer_router
     from meshmpc.platform.api_resources import resource_router
     from meshmpc.platform.console import console_app
@@ -270,6 +275,7 @@ def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
     app.include_router(core_router())
     app.include_router(resource_router())
     app.include_router(peer_router())
+    app.include_router(keys_router())
     include_plugin_routers(app)
     app.mount("/", console_app(), name="console")
     return app

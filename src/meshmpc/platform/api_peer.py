@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from meshmpc import __version__
 from meshmpc.net.keys import public_key_from_b64
+from meshmpc.platform import keyring
 from meshmpc.platform.audit import AuditError, Checkpoint
 from meshmpc.platform.models import Dataset, Job, Peer
 from meshmpc.platform.orchestrate import Orchestrator
@@ -36,13 +37,33 @@ def peer_router() -> APIRouter:
 
     @router.post("/heartbeat")
     async def heartbeat(request: Request) -> dict[str, Any]:
-        sender, _ = await authenticate_peer(request)
+        sender, payload = await authenticate_peer(request)
         node = request.app.state.node
+        revoked = payload.get("revoked") or []
+        if isinstance(revoked, list) and revoked:  # the sender's own revoked keys
+            keyring.apply_revocation(node, sender, [str(k) for k in revoked[:64]], sender,
+                                     "revoked by its owner")
         with node.db.session() as s:
             peer = s.get(Peer, sender)
             if peer is not None:
                 peer.last_seen, peer.status, peer.reason = time.time(), "up", None
         return {"party": node.party, "version": __version__}
+
+    @router.post("/key-rotation")
+    async def key_rotation(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        return keyring.apply_rotation(request.app.state.node, sender, payload)
+
+    @router.post("/key-revocation")
+    async def key_revocation(request: Request) -> dict[str, Any]:
+        sender, payload = await authenticate_peer(request)
+        keys = payload.get("keys")
+        if not isinstance(keys, list) or not 0 < len(keys) <= 64:
+            raise keyring.KeyringError(f"{sender}: key-revocation needs a list of 1-64 keys")
+        fresh = keyring.apply_revocation(request.app.state.node, sender,
+                                         [str(k) for k in keys], sender,
+                                         str(payload.get("reason") or "revoked by its owner"))
+        return {"revoked": fresh}
 
     @router.post("/datasets")
     async def published(request: Request) -> dict[str, Any]:
@@ -146,10 +167,13 @@ async def heartbeat_loop(orchestrator: Orchestrator) -> None:
     while True:
         with node.db.session() as s:
             peers = [(p.party, p.api_url) for p in s.scalars(select(Peer)) if p.api_url]
+        await keyring.announce_pending(node, orchestrator)
+        beat = {"revoked": keyring.own_revoked(node)}
         for party, url in peers:
             start = time.perf_counter()
             try:
-                answer = await orchestrator.client.post(party, url, "/api/v1/peer/heartbeat", {})
+                answer = await orchestrator.client.post(party, url, "/api/v1/peer/heartbeat",
+                                                        beat)
                 update = {"status": "up", "reason": None, "last_seen": time.time(),
                           "latency_ms": round((time.perf_counter() - start) * 1000, 1),
                           "software_version": answer.get("version")}

@@ -18,6 +18,7 @@ from meshmpc.errors import MeshMPCError
 from meshmpc.platform.api import ApiError, node_of, page, paging, requires
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
+from meshmpc.platform.keyring import own_verify_keys
 from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
 from meshmpc.platform.node import Node
 
@@ -356,7 +357,7 @@ def model_and_audit_routes(router: APIRouter) -> None:
                      ) -> dict[str, Any]:
         node = node_of(request)
         node.audit.checkpoint()
-        report = verify(node.db.engine, node.party, node.identity.signing_key.verify_key)
+        report = verify(node.db.engine, node.party, own_verify_keys(node))
         node.audit.append("audit.verify", who.name, {"ok": report.ok,
                                                      "entries": report.entries})
         return report.to_json()

@@ -38,7 +38,7 @@ import logging.handlers
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -374,29 +374,32 @@ def chain_hashes(engine: sa.Engine, party: str, report: VerifyReport) -> dict[in
     return hashes
 
 
-def verify(engine: sa.Engine | str, party: str, key: VerifyKey,
+def verify(engine: sa.Engine | str, party: str, key: VerifyKey | Sequence[VerifyKey],
            anchors: Iterable[Checkpoint] = ()) -> VerifyReport:
-    """Check a party's log: the chain, its own signed checkpoints, and heads anchored by peers."""
+    """Check a party's log: the chain, its own signed checkpoints, and heads anchored by peers.
+    ``key`` may be several keys: the node's current one and those it rotated out (each
+    checkpoint is signed by the key the node had then)."""
+    keys = (key,) if isinstance(key, VerifyKey) else tuple(key)
     engine = sa.create_engine(engine) if isinstance(engine, str) else engine
     report = VerifyReport(party)
     hashes = chain_hashes(engine, party, report)
     with engine.connect() as conn:
         rows = conn.execute(sa.select(checkpoints_table).order_by(checkpoints_table.c.seq)).all()
     for row in rows:
-        _check_head(_checkpoint_of(party, row), key, hashes, report, "checkpoint")
+        _check_head(_checkpoint_of(party, row), keys, hashes, report, "checkpoint")
         report.checkpoints += 1
     for anchor in anchors:
         if anchor.party != party:
             report.problems.append(f"anchor for {anchor.party} given to verify {party}'s log")
             continue
-        _check_head(anchor, key, hashes, report, "anchored head")
+        _check_head(anchor, keys, hashes, report, "anchored head")
         report.anchors += 1
     return report
 
 
-def _check_head(cp: Checkpoint, key: VerifyKey, hashes: Mapping[int, bytes],
+def _check_head(cp: Checkpoint, keys: Sequence[VerifyKey], hashes: Mapping[int, bytes],
                 report: VerifyReport, what: str) -> None:
-    if not cp.valid_for(key):
+    if not any(cp.valid_for(key) for key in keys):
         report.problems.append(f"{what} at entry {cp.seq}: signature invalid")
     elif cp.seq == 0:
         if hashes and cp.head != genesis_hash(cp.party):

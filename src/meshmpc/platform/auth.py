@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "peers.write": frozenset({"admin"}),
     "datasets.write": frozenset({"analyst", "admin"}),
     "grants.write": frozenset({"security"}),
+    "keys.manage": frozenset({"security"}),
     "jobs.submit": frozenset({"analyst"}),
     "jobs.approve": frozenset({"approver"}),
     "jobs.cancel": frozenset({"analyst", "admin"}),

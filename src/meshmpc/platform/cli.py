@@ -167,9 +167,10 @@ def register_audit(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser("verify", help="check the hash chain, checkpoints and anchors")
     check.add_argument("--db", required=True, help="database URL of the node (sqlite:///path)")
     check.add_argument("--party", required=True, help="whose log it is")
-    check.add_argument("--public-key", required=True,
+    check.add_argument("--public-key", required=True, action="append",
                        help="that party's Ed25519 public key (base64, as in cluster.toml), "
-                            "or @FILE to read it from a .pub file")
+                            "or @FILE to read it from a .pub file; repeat it for keys the "
+                            "node rotated out (older checkpoints are signed by them)")
     check.add_argument("--anchors", action="append", default=[], type=Path,
                        help="a JSON file of this party's heads held by a peer (repeatable)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -206,10 +207,10 @@ def _load_anchors(paths: list[Path]) -> list[Checkpoint]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    key = public_key_from_b64(_read_key(args.public_key))
+    keys = [public_key_from_b64(_read_key(text)) for text in args.public_key]
     start = time.perf_counter()
     try:
-        report = verify(args.db, args.party, key, _load_anchors(args.anchors))
+        report = verify(args.db, args.party, keys, _load_anchors(args.anchors))
     except AuditError as exc:
         print(f"meshmpc audit verify: error: {exc}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from meshmpc.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 """The newest migration; a database already there skips Alembic at start-up (tested equal)."""
 
 

@@ -194,3 +194,16 @@ class ConsentRefs(Base):
     purpose: Mapped[str] = mapped_column(String(64))
     refs: Mapped[list[Any]] = mapped_column(JSON)
     created: Mapped[float] = mapped_column(Float, default=now)
+
+
+class PeerKey(Base):
+    """A peer's identity key other than the one pinned in ``peers``: a key being rotated
+    out (``previous``, accepted until ``valid_until``) or a ``revoked`` one (never again)."""
+
+    __tablename__ = "peer_keys"
+    party: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # "previous" | "revoked"
+    valid_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    recorded: Mapped[float] = mapped_column(Float, default=now)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

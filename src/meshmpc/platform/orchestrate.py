@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
 from meshmpc.net.config import parse_config
+from meshmpc.platform import keyring
 from meshmpc.platform.consent import ConsentError, check_request
 from meshmpc.platform.grants import GrantError
 from meshmpc.platform.jobfiles import DATASET_PREFIX, job_uses, parse_spec
@@ -362,22 +363,32 @@ class Orchestrator:
         own parser and writer (so a bad stored address or key fails here, named)."""
         with self.node.db.session() as s:
             peers = {p.party: (p.address, p.public_key) for p in s.scalars(select(Peer))}
+            rotating = {party: keyring.previous_keys(s, party) for party in parties}
+            revoked = keyring.revoked_keys(s, parties)
         me = self.node.config
         entries: list[dict[str, Any]] = []
         for party in parties:
             if party == self.node.party:
-                entry = {"id": party, "address": me.mesh_address or me.mesh_listen,
+                entry: dict[str, Any] = {"id": party, "address": me.mesh_address or me.mesh_listen,
                          "public_key": self.node.identity.public_b64,
                          "key_file": str(me.key_path)}
                 if me.mesh_address and me.mesh_address != me.mesh_listen:
                     entry["listen"] = me.mesh_listen
             elif party in peers:
                 entry = {"id": party, "address": peers[party][0], "public_key": peers[party][1]}
+                previous, until = rotating[party]
+                if previous and until is not None:
+                    entry["previous_keys"] = previous
+                    entry["previous_keys_until"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 time.gmtime(until))
             else:
                 raise OrchestrationError(f"{self.node.party}: peer {party} is not registered "
                                          f"(PUT /api/v1/peers/{party})")
             entries.append(entry)
-        return parse_config({"cluster": {"id": "node-jobs"}, "parties": entries}).to_toml()
+        cluster: dict[str, Any] = {"id": "node-jobs"}
+        if revoked:
+            cluster["revoked_keys"] = revoked
+        return parse_config({"cluster": cluster, "parties": entries}).to_toml()
 
     def _limits(self) -> Any:
         memory = self.node.config.job_memory_mb * 2**20

@@ -32,6 +32,7 @@ from nacl.exceptions import BadSignatureError
 from meshmpc.errors import MeshMPCError
 from meshmpc.net.keys import Ed25519Signer, public_key_from_b64
 from meshmpc.platform.auth import AuthError
+from meshmpc.platform.keyring import accepted_keys
 from meshmpc.platform.models import Peer
 
 DOMAIN = b"meshmpc-peer-v1|"
@@ -87,9 +88,12 @@ async def authenticate_peer(request: Request) -> tuple[str, dict[str, Any]]:
         raise AuthError(f"peer request body over {MAX_BODY} bytes", status=413)
     with node.db.session() as s:
         peer = s.get(Peer, party)
-        pinned = peer.public_key if peer else None
-    if pinned is None:
+        keys = accepted_keys(s, party, peer.public_key) if peer else None
+    if keys is None:
         raise AuthError(f"unknown peer {party!r}: add it with PUT /api/v1/peers/{party}")
+    if not keys:
+        raise AuthError(f"peer {party}'s pinned key is revoked; pin its new key "
+                        f"(PUT /api/v1/peers/{party})")
     try:
         ts = float(ts_text)
     except ValueError as exc:
@@ -100,18 +104,24 @@ async def authenticate_peer(request: Request) -> tuple[str, dict[str, Any]]:
     body = await request.body()
     if len(body) > MAX_BODY:
         raise AuthError(f"peer request body over {MAX_BODY} bytes", status=413)
-    try:
-        public_key_from_b64(pinned).verify(
-            signed_message(party, request.method, request.url.path, ts_text, body),
-            base64.b64decode(signature))
-    except (BadSignatureError, ValueError) as exc:
-        raise AuthError(f"peer request claiming to be {party} has a bad signature") from exc
+    message = signed_message(party, request.method, request.url.path, ts_text, body)
+    if not any(_signed_by(key, message, signature) for key in keys):
+        raise AuthError(f"peer request claiming to be {party} has a bad signature (or one "
+                        "by a revoked or expired key)")
     request.app.state.replays.check(signature, ts)
     try:
         payload = json.loads(body or b"{}")
     except ValueError as exc:
         raise AuthError(f"peer request from {party}: body is not JSON", status=400) from exc
     return party, payload
+
+
+def _signed_by(key: str, message: bytes, signature: str) -> bool:
+    try:
+        public_key_from_b64(key).verify(message, base64.b64decode(signature))
+    except (BadSignatureError, ValueError):
+        return False
+    return True
 
 
 class PeerClient:
