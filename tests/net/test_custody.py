@@ -83,7 +83,7 @@ def test_token_uris_and_pins_are_checked(token: dict[str, Any], tmp_path: Path) 
     loose.write_text(PIN)
     loose.chmod(0o644)
     uri = Pkcs11Uri.parse(f"pkcs11:token=meshmpc;object=x?pin-source=file:{loose}")
-    with pytest.raises(ConfigError, match="PIN file readable by others"):
+    with pytest.raises(ConfigError, match="the token PIN is readable by others"):
         uri.pin("test")
     wrong = tmp_path / "wrong"
     wrong.write_text("0000")

@@ -91,16 +91,20 @@ class Pkcs11Uri:
                 raise ConfigError(where, "pkcs11", f"no PIN: add pin-source=file:/path to the "
                                   f"URI or set {PIN_ENV}")
             return pin
-        source = self.pin_source.removeprefix("file:")
-        path = Path(unquote(source))
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(path, "pin-source", f"cannot read the token PIN: {exc}") from exc
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(path, "pin-source", "PIN file readable by others; chmod 600 it")
-        return text
+        path = Path(unquote(self.pin_source.removeprefix("file:")))
+        return read_owner_only(path, "pin-source", "the token PIN")
+
+
+def read_owner_only(path: Path, field: str, what: str) -> str:
+    """The stripped text of a secret file, refusing one that group or others can read."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(path, field, f"cannot read {what}: {exc}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(path, field, f"{what} is readable by others; chmod 600 it")
+    return text
 
 
 def _default_module(where: Path | str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +21,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from meshmpc.crypto.gm import SM2_PUBLIC_SIZE, Sm2PublicKey, Sm2SigningKey
 from meshmpc.errors import ConfigError
-from meshmpc.net.custody import URI_SCHEME, Pkcs11SigningKey, Pkcs11Uri
+from meshmpc.net.custody import URI_SCHEME, Pkcs11SigningKey, Pkcs11Uri, read_owner_only
 
 SUITES = ("default", "gm")
 _SM2_PREFIX = "sm2:"
@@ -121,13 +120,7 @@ class IdentityKey:
     @classmethod
     def load(cls, party: str, path: Path) -> IdentityKey:
         """Read a private key file, refusing one that others can read."""
-        try:
-            mode = path.stat().st_mode
-            text = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(path, "key_file", f"cannot read private key: {exc}") from exc
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ConfigError(path, "key_file", "private key readable by others; chmod 600 it")
+        text = read_owner_only(path, "key_file", "the private key")
         if text.startswith(URI_SCHEME):
             return cls(party, Pkcs11SigningKey(Pkcs11Uri.parse(text, path), path))
         sm2 = text.startswith(_SM2_PREFIX)
