@@ -205,3 +205,21 @@ def test_keygen_creates_the_key_in_the_token(token: dict[str, Any], tmp_path: Pa
     assert f'public_key = "{public}"' in out and "its token URI" in out
     assert (tmp_path / "bank.key").read_text().strip() == str(Pkcs11Uri.parse(uri))
     assert IdentityKey.load("bank", tmp_path / "bank.key").public_b64 == public
+
+
+def test_a_secret_wrapped_by_a_token_key_opens_only_there_and_unaltered(
+        token: dict[str, Any]) -> None:
+    from meshmpc.net.custody import create_wrapping_key, unwrap_secret, wrap_secret
+
+    uri = _uri(token, f"kek-{os.urandom(4).hex()}")
+    create_wrapping_key(uri)
+    secret = os.urandom(32)
+    blob = wrap_secret(uri, secret, b"vault:bank")
+    assert secret not in blob and len(blob) == 12 + 32 + 16
+    assert unwrap_secret(uri, blob, b"vault:bank") == secret
+    assert wrap_secret(uri, secret, b"vault:bank") != blob  # a fresh nonce each time
+    with pytest.raises(ConfigError, match="cannot decrypt"):
+        unwrap_secret(uri, blob, b"vault:gov")
+    altered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(ConfigError, match="cannot decrypt"):
+        unwrap_secret(uri, altered, b"vault:bank")

@@ -240,3 +240,61 @@ def _module() -> Any:
         raise ConfigError("key_file", "pkcs11", "PKCS#11 keys need python-pkcs11: "
                           "pip install 'meshmpc[pkcs11]'") from exc
     return pkcs11
+
+
+# ----- secrets wrapped by an AES key that never leaves the token --------------------------
+
+WRAP_NONCE = 12
+
+
+def create_wrapping_key(uri: Pkcs11Uri, where: Path | str = "pkcs11") -> None:
+    """An AES-256 key labelled ``uri.label`` inside the token (sensitive, not extractable),
+    for wrapping other keys (the vault's master key); refuses a label already taken."""
+    pkcs11 = _module()
+    attribute = pkcs11.Attribute
+    session, lock = _session(uri, where)
+    try:
+        with lock:
+            if list(session.get_objects({attribute.LABEL: uri.label})):
+                raise ConfigError(where, "pkcs11", f"token {uri.token!r} already holds an "
+                                  f"object labelled {uri.label!r}")
+            session.generate_key(pkcs11.KeyType.AES, 256, label=uri.label, store=True,
+                                 template={attribute.SENSITIVE: True,
+                                           attribute.EXTRACTABLE: False})
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(where, "pkcs11", f"cannot create a wrapping key in token "
+                          f"{uri.token!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def wrap_secret(uri: Pkcs11Uri, secret: bytes, aad: bytes, where: Path | str = "pkcs11"
+                ) -> bytes:
+    """``secret`` encrypted inside the token with AES-256-GCM under its key ``uri.label``:
+    a fresh nonce (from the OS) followed by ciphertext and tag."""
+    nonce = os.urandom(WRAP_NONCE)
+    return nonce + _gcm(uri, where, "encrypt", nonce, secret, aad)
+
+
+def unwrap_secret(uri: Pkcs11Uri, blob: bytes, aad: bytes, where: Path | str = "pkcs11"
+                  ) -> bytes:
+    """The inverse of :func:`wrap_secret`; ConfigError when the token refuses (wrong key,
+    altered blob, other associated data)."""
+    if len(blob) < WRAP_NONCE + 16:
+        raise ConfigError(where, "pkcs11", "a token-wrapped secret cut short")
+    return _gcm(uri, where, "decrypt", blob[:WRAP_NONCE], blob[WRAP_NONCE:], aad)
+
+
+def _gcm(uri: Pkcs11Uri, where: Path | str, op: str, nonce: bytes, data: bytes, aad: bytes
+         ) -> bytes:
+    pkcs11 = _module()
+    session, lock = _session(uri, where)
+    try:
+        with lock:
+            key = session.get_key(object_class=pkcs11.ObjectClass.SECRET_KEY, label=uri.label)
+            method = key.encrypt if op == "encrypt" else key.decrypt
+            return bytes(method(data, mechanism=pkcs11.Mechanism.AES_GCM,
+                                mechanism_param=pkcs11.GCMParams(nonce, aad, 128)))
+    except Exception as exc:
+        raise ConfigError(where, "pkcs11", f"token {uri.token!r}, key {uri.label!r}: cannot "
+                          f"{op}: {type(exc).__name__}: {exc}") from exc
