@@ -21,6 +21,7 @@ DEB_BENCH := hey wrk
 
 demo: build console
 	$(VENV)/bin/meshmpc-credit demo --out $(OUT)
+	$(VENV)/bin/meshmpc-supervision demo --banks 5 --loans 100000 --out $(OUT)/supervision
 
 test: build console system-deps
 	$(PY) -m pytest -q
@@ -81,14 +82,14 @@ fuzz: build
 install: $(STAMP)
 
 # (Re)install dependencies and both packages when the packaging files change.
-$(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml
+$(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml apps/supervision/pyproject.toml
 	@# csrc/he.c links GMP: install its header (libgmp-dev) via apt when missing and root.
 	@test -f /usr/include/gmp.h -o -f /usr/include/$$(uname -m)-linux-gnu/gmp.h \
 	  || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libgmp-dev; } \
 	  || { echo "GMP headers missing: install libgmp-dev (apt) or gmp-devel (dnf)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
-	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]"
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]" -e apps/supervision
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).

@@ -1,0 +1,263 @@
+"""``supervision.fundflow``: joint fund-flow statistics of several banks for the regulator.
+
+Every bank holds loan-level records with violation flags (funds diverted to real estate or
+securities, back to the borrower, used outside the declared purpose). The regulator learns,
+per public cell (region x institution type x month), the count and amount of all and of
+flagged loans, without any bank showing its loans to the regulator or to another bank:
+
+1. each bank totals its own loans per cell (plaintext, local: one ``bincount`` per
+   statistic) and secret-shares the totals between two compute parties: the regulator
+   gets a PRG seed, the co-aggregator (a bank named in the job, by default the first) the
+   totals minus that seed's stream, so neither sees a bank's totals;
+2. the two compute parties add the shares of all banks (local), and the co-aggregator
+   adds discrete-Laplace noise to its share when the job sets ``epsilon`` (the regulator
+   never learns the noise);
+3. a secure comparison (semi2k, OT-made correlations, no dealer) decides per cell whether
+   it has at least ``min_count`` loans and ``min_institutions`` contributing banks; only
+   that yes/no is opened, to the two compute parties;
+4. only the cells that pass are opened, to the regulator alone.
+
+What each party learns, costs and the noise budget: protocols/supervision-fundflow.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meshmpc.data.loaders import load_table
+from meshmpc.errors import DataError
+from meshmpc.jobs.api import StepContext, StepOutput
+from meshmpc.jobs.errors import JobError
+from meshmpc.mpc.factory import make_suite
+from meshmpc.mpc.prg import Prg, fresh_key
+from meshmpc.mpc.ring import ring_for
+from meshmpc_supervision.grid import INSTITUTION_TYPES, REGIONS, STATISTICS, Grid, default_months
+
+FLAG_COLUMNS = ("to_real_estate", "to_securities", "back_to_borrower", "off_purpose")
+RING = ring_for(64)
+
+
+async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping[str, Any]
+                   ) -> StepOutput:
+    """The job component (see the module docstring)."""
+    plan = _plan(step, params)
+    ctx = step.ctx.scope("fundflow")
+    own = None
+    if step.party in plan["banks"]:
+        own = await _share_out(ctx, step.party, _bank_totals(step, plan), plan)
+    if step.party not in plan["compute"]:
+        return StepOutput(report={"role": "bank", "cells": plan["grid"].size,
+                                  "learnt": "nothing (totals sent as secret shares)"})
+    share = await _collect(ctx, step.party, plan, own)
+    if step.party == plan["co"] and plan["epsilon"]:
+        share = RING.add(share, RING.from_int(_noise(plan)))
+    suite = await make_suite(ctx.subgroup(plan["compute"]), "semi2k",
+                             triples=str(params.get("triples", "ot")))
+    published = await _publishable(suite, share, plan)
+    values = await suite.reveal(RING.getitem(share, published), to=plan["regulator"])
+    report = {"role": "regulator" if step.party == plan["regulator"] else "co-aggregator",
+              "cells": plan["grid"].size, "published": int(published.sum()),
+              "suppressed": int((~published).sum()), "epsilon": plan["epsilon"]}
+    if step.party != plan["regulator"]:
+        return StepOutput(report=report)
+    assert values is not None
+    table = _result_table(plan["grid"], published, values.view(np.int64).reshape(-1, 5))
+    out = StepOutput(tables={"fundflow": table}, report=report)
+    from meshmpc_supervision.report import write_report
+
+    out.files.append(write_report(table, plan, step.workdir))
+    return out
+
+
+# ----- the plan every party derives from the public job file ------------------------------
+
+def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    regulator = str(params.get("regulator", ""))
+    if regulator not in step.step_parties:
+        raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
+                       f"party of the step ({', '.join(step.step_parties)})")
+    banks = [p for p in step.step_parties if p != regulator]
+    if len(banks) < 2:
+        raise JobError(step.party, step.step_id, "fund-flow statistics need at least two banks")
+    co = str(params.get("co_aggregator") or banks[0])
+    if co not in banks:
+        raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not one of "
+                       f"the banks ({', '.join(banks)})")
+    types = {b: str(step.parties[b].extra.get("type", "")) for b in banks}
+    for bank, kind in types.items():
+        if kind not in INSTITUTION_TYPES:
+            raise JobError(step.party, step.step_id, f"parties.{bank}.type {kind!r}: use one of "
+                           f"{', '.join(INSTITUTION_TYPES)}")
+    grid = Grid(tuple(params.get("regions") or REGIONS), tuple(INSTITUTION_TYPES),
+                tuple(params.get("months") or default_months()))
+    epsilon = params.get("epsilon")
+    if epsilon is not None and not (isinstance(epsilon, int | float) and epsilon > 0):
+        raise JobError(step.party, step.step_id, "params.epsilon must be a positive number")
+    return {"regulator": regulator, "banks": banks, "co": co, "compute": [regulator, co],
+            "types": types, "grid": grid, "epsilon": float(epsilon) if epsilon else None,
+            "min_count": int(params.get("min_count", 10)),
+            "min_institutions": int(params.get("min_institutions", 2)),
+            "amount_clip": int(params.get("amount_clip", 10**11)),
+            "flags": tuple(params.get("flags") or FLAG_COLUMNS)}
+
+
+# ----- a bank's side ----------------------------------------------------------------------
+
+def _bank_totals(step: StepContext, plan: Mapping[str, Any]) -> np.ndarray:
+    """This bank's (cells, 5) totals: loans, flagged, amount, flagged amount, 1 if any."""
+    source = step.me.data
+    if not source:
+        raise JobError(step.party, step.step_id, f"parties.{step.party}.data: the bank's "
+                       "loan file is missing")
+    columns = ["region", "month", "amount_fen", *plan["flags"]]
+    table = load_table(source, columns=columns)
+    grid: Grid = plan["grid"]
+    region = _codes(table, "region", grid.regions, step.party, source)
+    month = _codes(table, "month", grid.months, step.party, source)
+    amount = table.column("amount_fen").to_numpy(zero_copy_only=False).astype(np.int64)
+    bad = np.flatnonzero(amount < 0)
+    if bad.size:
+        raise DataError(f"party {step.party}, file {source}, column amount_fen, row "
+                        f"{bad[0] + 1}: negative amount; amounts are in fen, >= 0")
+    if plan["epsilon"]:
+        amount = np.minimum(amount, plan["amount_clip"])  # bounds one loan's influence
+    flagged = np.zeros(table.num_rows, dtype=bool)
+    for flag in plan["flags"]:
+        flagged |= table.column(flag).fill_null(False).to_numpy(zero_copy_only=False)
+    kind = list(grid.types).index(plan["types"][step.party])
+    cell = (region * len(grid.types) + kind) * len(grid.months) + month
+    totals = np.zeros((grid.size, 5), dtype=np.int64)
+    totals[:, 0] = np.bincount(cell, minlength=grid.size)
+    totals[:, 1] = np.bincount(cell, weights=flagged, minlength=grid.size).astype(np.int64)
+    totals[:, 2] = _weighted(cell, amount, grid.size)
+    totals[:, 3] = _weighted(cell[flagged], amount[flagged], grid.size)
+    totals[:, 4] = totals[:, 0] > 0
+    return totals
+
+
+def _weighted(cell: np.ndarray, amount: np.ndarray, size: int) -> np.ndarray:
+    """Exact integer per-cell sums (bincount's float weights would round past 2^53)."""
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, cell, amount) if cell.size < 4096 else _sorted_sums(cell, amount, out)
+    return out
+
+
+def _sorted_sums(cell: np.ndarray, amount: np.ndarray, out: np.ndarray) -> None:
+    order = np.argsort(cell, kind="stable")
+    keys, starts = np.unique(cell[order], return_index=True)
+    out[keys] = np.add.reduceat(amount[order], starts)
+
+
+def _codes(table: pa.Table, column: str, allowed: tuple[str, ...], party: str,
+           source: str) -> np.ndarray:
+    """Each row's index in ``allowed``; an error naming the first row outside it."""
+    values = pc.cast(table.column(column), pa.string())
+    index = pc.index_in(values, value_set=pa.array(allowed)).to_numpy(zero_copy_only=False)
+    missing = np.flatnonzero(np.isnan(index)) if index.dtype.kind == "f" else np.array([])
+    if missing.size:
+        row = int(missing[0])
+        raise DataError(f"party {party}, file {source}, column {column}, row {row + 1}: "
+                        f"{values[row].as_py()!r} is not in the job's {column} list "
+                        f"({len(allowed)} values); fix the row or add the value to "
+                        f"params.{column}s")
+    return index.astype(np.int64)
+
+
+async def _share_out(ctx: Any, party: str, totals: np.ndarray, plan: Mapping[str, Any]
+                     ) -> np.ndarray | None:
+    """Seed to the regulator, totals minus the seed's stream to the co-aggregator (kept
+    here, and returned, when this bank is the co-aggregator)."""
+    seed = fresh_key()
+    mask = RING.random(Prg(seed), totals.shape, 0)
+    await ctx.send(plan["regulator"], "seed", seed)
+    masked = RING.sub(RING.from_int(totals), mask)
+    if party == plan["co"]:
+        return masked
+    await ctx.send(plan["co"], "masked", masked)
+    return None
+
+
+async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray | None
+                   ) -> np.ndarray:
+    """This compute party's additive share of the totals of all banks."""
+    grid: Grid = plan["grid"]
+    share = RING.zeros((grid.size, 5))
+    for bank in plan["banks"]:
+        if party == plan["regulator"]:
+            seed = bytes(await ctx.recv(bank, "seed"))
+            share = RING.add(share, RING.random(Prg(seed), (grid.size, 5), 0))
+        elif bank == party:
+            assert own is not None
+            share = RING.add(share, own)
+        else:
+            part = await ctx.recv(bank, "masked")
+            if not isinstance(part, np.ndarray) or part.shape != (grid.size, 5):
+                raise JobError(party, "fundflow", f"{bank} sent totals of the wrong shape")
+            share = RING.add(share, part.astype(np.uint64, copy=False))
+    return share
+
+
+# ----- the compute parties ----------------------------------------------------------------
+
+async def _publishable(suite: Any, share: np.ndarray, plan: Mapping[str, Any]) -> np.ndarray:
+    """Cells with >= min_count loans and >= min_institutions banks (opened: yes/no only)."""
+    thresholds = RING.from_int(np.array([plan["min_count"], plan["min_institutions"]]))
+    counts = RING.concatenate([RING.getitem(share, (slice(None), 0)),
+                               RING.getitem(share, (slice(None), 4))], axis=0)
+    limit = np.repeat(thresholds, share.shape[0])
+    if suite.ctx.party == plan["regulator"]:  # subtract the public thresholds once
+        counts = RING.sub(counts, limit)
+    below = await suite.msb(counts)
+    opened = await suite.reveal(below)
+    assert opened is not None
+    below_any = (opened[: share.shape[0]] | opened[share.shape[0]:]).astype(bool)
+    return ~below_any
+
+
+def _noise(plan: Mapping[str, Any]) -> np.ndarray:
+    """Discrete Laplace noise for loans, flagged, amount and flagged amount (the budget
+    split in four; amounts scaled by the clip), none on the institutions count."""
+    grid: Grid = plan["grid"]
+    eps = plan["epsilon"] / 4.0
+    noise = np.zeros((grid.size, 5), dtype=np.int64)
+    for column, sensitivity in enumerate((1, 1, plan["amount_clip"], plan["amount_clip"])):
+        noise[:, column] = discrete_laplace(grid.size, eps / sensitivity)
+    return noise
+
+
+def discrete_laplace(n: int, eps: float) -> np.ndarray:
+    """``n`` draws of the two-sided geometric distribution P(k) ~ exp(-eps |k|), as the
+    difference of two geometric variables, from the OS's randomness (inverse CDF on
+    53-bit uniforms)."""
+    q = math.exp(-eps)
+
+    def geometric() -> np.ndarray:
+        words = np.frombuffer(os.urandom(8 * n), dtype=np.uint64)
+        u = ((words >> np.uint64(11)).astype(np.float64) + 1.0) / 2.0**53  # (0, 1]
+        return np.floor(np.log(u) / math.log(q)).astype(np.int64)
+
+    return geometric() - geometric()
+
+
+def _result_table(grid: Grid, published: np.ndarray, values: np.ndarray) -> pa.Table:
+    cells = [c for c, keep in zip(grid.cells(), published, strict=True) if keep]
+    loans, flagged = values[:, 0], values[:, 1]
+    amount, flagged_amount = values[:, 2], values[:, 3]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(loans > 0, flagged / np.maximum(loans, 1), np.nan)
+        amount_share = np.where(amount > 0, flagged_amount / np.maximum(amount, 1), np.nan)
+    return pa.table({
+        "region": [c[0] for c in cells], "institution_type": [c[1] for c in cells],
+        "month": [c[2] for c in cells], "loans": loans, "flagged": flagged,
+        "flagged_rate": rate, "amount_fen": amount, "flagged_amount_fen": flagged_amount,
+        "flagged_amount_share": amount_share, "institutions": values[:, 4]})
+
+
+__all__ = ["STATISTICS", "discrete_laplace", "fundflow"]
