@@ -89,7 +89,7 @@ $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml apps/supervision/py
 	  || { echo "GMP headers missing: install libgmp-dev (apt) or gmp-devel (dnf)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
-	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]" -e apps/supervision
+	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]" -e "apps/supervision[test]"
 	touch $(STAMP)
 
 # Recompile the C core whenever csrc/ or the Cython bindings changed (no-op otherwise).

@@ -78,3 +78,58 @@ def job_file(out: Path, paths: dict[str, Path], types: dict[str, str] | None = N
     path = out / "fundflow.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     return path
+
+
+def registry_links(links: int, seed: int = 7) -> tuple[pa.Table, np.ndarray]:
+    """A public registry graph with about ``links`` edges: groups of related firms (sizes
+    geometric, mean 4), each group a random tree. Returns (links table a, b; firm codes)."""
+    rng = np.random.default_rng([seed, 1000])
+    sizes = np.zeros(0, dtype=np.int64)
+    while sizes.size == 0 or (sizes - 1).sum() < links:
+        sizes = np.concatenate([sizes, 1 + rng.geometric(1 / 3, size=max(links // 3, 16))])
+    sizes = sizes[: int(np.searchsorted(np.cumsum(sizes - 1), links)) + 1]
+    firms = int(sizes.sum())
+    codes = np.char.add("91", np.char.zfill(
+        rng.choice(10**12, size=firms, replace=False).astype(str), 16))
+    starts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    position = np.arange(firms) - starts
+    child = np.flatnonzero(position > 0)
+    parent = starts[child] + np.floor(rng.random(child.size) * position[child]).astype(np.int64)
+    return pa.table({"a": codes[child], "b": codes[parent]}), codes
+
+
+def write_related(out: Path, banks: int, borrowers: int, links: int, seed: int = 7
+                  ) -> tuple[Path, dict[str, Path]]:
+    """The registry (``registry.parquet``) and each bank's borrowers (``credit_code``,
+    ``exposure_fen``; a tenth of them firms without any registry link)."""
+    out.mkdir(parents=True, exist_ok=True)
+    table, codes = registry_links(links, seed)
+    registry = out / "registry.parquet"
+    pq.write_table(table, registry)
+    paths = {}
+    for b in range(1, banks + 1):
+        rng = np.random.default_rng([seed, 2000 + b])
+        linked = codes[rng.choice(codes.size, size=borrowers - borrowers // 10, replace=False)]
+        loose = np.char.add("92", np.char.zfill(
+            rng.choice(10**9, size=borrowers // 10, replace=False).astype(str), 16))
+        exposure = np.round(rng.lognormal(np.log(2e8), 1.2, size=borrowers)).astype(np.int64)
+        path = out / f"bank{b}_borrowers.parquet"
+        pq.write_table(pa.table({"credit_code": np.concatenate([linked, loose]),
+                                 "exposure_fen": exposure}), path)
+        paths[f"bank{b}"] = path
+    return registry, paths
+
+
+def related_job_file(out: Path, registry: Path, paths: dict[str, Path], **params: object
+                     ) -> Path:
+    """A related-party job over ``paths`` with the regulator ``pboc``."""
+    import yaml
+
+    parties: dict[str, dict[str, object]] = {"pboc": {}}
+    parties.update({party: {"data": str(path)} for party, path in paths.items()})
+    spec = {"name": "related-party-exposure", "parties": parties,
+            "steps": [{"id": "related", "component": "supervision.related",
+                       "params": {"regulator": "pboc", "registry": str(registry), **params}}]}
+    path = out / "related.yaml"
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
+    return path

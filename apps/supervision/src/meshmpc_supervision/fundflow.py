@@ -136,23 +136,22 @@ def _bank_totals(step: StepContext, plan: Mapping[str, Any]) -> np.ndarray:
     totals = np.zeros((grid.size, 5), dtype=np.int64)
     totals[:, 0] = np.bincount(cell, minlength=grid.size)
     totals[:, 1] = np.bincount(cell, weights=flagged, minlength=grid.size).astype(np.int64)
-    totals[:, 2] = _weighted(cell, amount, grid.size)
-    totals[:, 3] = _weighted(cell[flagged], amount[flagged], grid.size)
+    totals[:, 2] = exact_sums(cell, amount, grid.size)
+    totals[:, 3] = exact_sums(cell[flagged], amount[flagged], grid.size)
     totals[:, 4] = totals[:, 0] > 0
     return totals
 
 
-def _weighted(cell: np.ndarray, amount: np.ndarray, size: int) -> np.ndarray:
-    """Exact integer per-cell sums (bincount's float weights would round past 2^53)."""
+def exact_sums(cell: np.ndarray, amount: np.ndarray, size: int) -> np.ndarray:
+    """Exact integer per-cell sums (bincount's float weights would round past 2^53):
+    one stable sort and one ``add.reduceat``."""
     out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, cell, amount) if cell.size < 4096 else _sorted_sums(cell, amount, out)
-    return out
-
-
-def _sorted_sums(cell: np.ndarray, amount: np.ndarray, out: np.ndarray) -> None:
+    if cell.size == 0:
+        return out
     order = np.argsort(cell, kind="stable")
     keys, starts = np.unique(cell[order], return_index=True)
     out[keys] = np.add.reduceat(amount[order], starts)
+    return out
 
 
 def _codes(table: pa.Table, column: str, allowed: tuple[str, ...], party: str,
@@ -260,4 +259,4 @@ def _result_table(grid: Grid, published: np.ndarray, values: np.ndarray) -> pa.T
         "flagged_amount_share": amount_share, "institutions": values[:, 4]})
 
 
-__all__ = ["STATISTICS", "discrete_laplace", "fundflow"]
+__all__ = ["STATISTICS", "discrete_laplace", "exact_sums", "fundflow"]

@@ -1,0 +1,231 @@
+"""``supervision.related``: groups of related enterprises that borrow at several banks.
+
+The business registry's shareholding and legal-representative links are public, so every
+party computes the same groups (connected components of the registry graph, in C through
+scipy); what stays private is each bank's borrowers and exposures. Then:
+
+1. each bank totals, per group, its exposure and whether it lends to the group at all
+   (local), and secret-shares both vectors between the regulator and a co-aggregator
+   (a PRG seed to the regulator, the rest to the co-aggregator, as in fund-flow);
+2. the two compute parties add the shares, then compute in semi2k (OT-made triples, no
+   dealer) ``q = C (C - 1)`` of the bank count ``C`` and ``W = E q`` of the exposure ``E``,
+   and open both to the regulator alone: ``q`` is 0 exactly for groups with fewer than
+   two lending banks, whose exposure ``W`` then stays hidden; otherwise the regulator
+   recovers ``C`` and ``E = W / q``;
+3. the regulator puts the multi-bank groups (group key -> banks, total exposure) in a
+   keyword-PIR table; each bank looks up the groups of its own borrowers, so it learns the
+   totals of exactly those groups and the regulator does not learn which groups it asked.
+
+Firms with no registry link are not groups and are left out. Leakage and costs:
+protocols/supervision-related.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from meshmpc.data.loaders import load_table
+from meshmpc.errors import DataError
+from meshmpc.jobs.api import StepContext, StepOutput
+from meshmpc.jobs.errors import JobError
+from meshmpc.mpc.factory import make_suite
+from meshmpc.mpc.prg import Prg, fresh_key
+from meshmpc.mpc.ring import ring_for
+from meshmpc.pir.api import database_from_table, query_table
+from meshmpc.pir.server import PirServer
+from meshmpc_supervision.fundflow import exact_sums
+
+RING = ring_for(64)
+
+
+async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[str, Any]
+                  ) -> StepOutput:
+    """The job component (see the module docstring)."""
+    plan = _plan(step, params)
+    groups = registry_groups(_registry_path(step, params))
+    ctx = step.ctx.scope("related")
+    mine = None
+    own = None
+    if step.party in plan["banks"]:
+        mine, vectors = _bank_vectors(step, groups)
+        own = await _share_out(ctx, step.party, vectors, plan)
+    totals = None
+    if step.party in plan["compute"]:
+        share = await _collect(ctx, step.party, plan, own, len(groups["keys"]))
+        suite = await make_suite(ctx.subgroup(plan["compute"]), "semi2k",
+                                 triples=str(params.get("triples", "ot")))
+        totals = await _multi_bank_totals(suite, share, plan["regulator"])
+    if step.party == plan["regulator"]:
+        assert totals is not None
+        table = _group_table(groups, *totals)
+        await _serve_lookups(ctx, table, plan["banks"])
+        return StepOutput(tables={"related_groups": table},
+                          report={"role": "regulator", "groups": len(groups["keys"]),
+                                  "multi_bank_groups": table.num_rows})
+    if mine is None:
+        return StepOutput(report={"role": "co-aggregator", "learnt": "nothing"})
+    found = await _look_up(ctx, plan["regulator"], [str(k) for k in groups["keys"][mine]])
+    return StepOutput(tables={"my_related_groups": found},
+                      report={"role": "bank", "my_groups": len(mine),
+                              "multi_bank_groups_of_mine": found.num_rows})
+
+
+def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    regulator = str(params.get("regulator", ""))
+    if regulator not in step.step_parties:
+        raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
+                       f"party of the step ({', '.join(step.step_parties)})")
+    banks = [p for p in step.step_parties if p != regulator]
+    if len(banks) < 2:
+        raise JobError(step.party, step.step_id, "related-party analysis needs two banks")
+    co = str(params.get("co_aggregator") or banks[0])
+    if co not in banks:
+        raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not a bank")
+    return {"regulator": regulator, "banks": banks, "co": co, "compute": [regulator, co]}
+
+
+def _registry_path(step: StepContext, params: Mapping[str, Any]) -> Path:
+    text = params.get("registry")
+    if not text:
+        raise JobError(step.party, step.step_id, "params.registry: the public registry "
+                       "links file (columns a, b: credit codes) is missing")
+    path = Path(str(text))
+    base = step.options.get("job_dir")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+# ----- the public groups ------------------------------------------------------------------
+
+def registry_groups(path: Path) -> dict[str, Any]:
+    """Connected components of the registry graph: every firm's group index, each group's
+    key (its smallest credit code) and size, identical on every party."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    links = load_table(path, columns=["a", "b"])
+    a = pc.cast(links.column("a"), pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    b = pc.cast(links.column("b"), pa.string()).to_numpy(zero_copy_only=False).astype(str)
+    firms, index = np.unique(np.concatenate([a, b]), return_inverse=True)
+    n = len(firms)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (index[: len(a)], index[len(a):])),
+                       shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    first = np.full(count, n, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(n))  # firms are sorted: the first is the smallest
+    order = np.argsort(first)  # groups numbered by their key, the same on every party
+    rank = np.empty(count, dtype=np.int64)
+    rank[order] = np.arange(count)
+    return {"firms": firms, "group_of": rank[label], "keys": firms[first[order]],
+            "sizes": np.bincount(rank[label], minlength=count)}
+
+
+# ----- a bank's side ----------------------------------------------------------------------
+
+def _bank_vectors(step: StepContext, groups: Mapping[str, Any]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(this bank's group indices, (groups, 2) totals: exposure, 1 if it lends there)."""
+    source = step.me.data
+    if not source:
+        raise JobError(step.party, step.step_id, f"parties.{step.party}.data is missing")
+    table = load_table(source, columns=["credit_code", "exposure_fen"])
+    codes = pc.cast(table.column("credit_code"), pa.string()).to_numpy(
+        zero_copy_only=False).astype(str)
+    exposure = table.column("exposure_fen").to_numpy(zero_copy_only=False).astype(np.int64)
+    bad = np.flatnonzero(exposure < 0)
+    if bad.size:
+        raise DataError(f"party {step.party}, file {source}, column exposure_fen, row "
+                        f"{bad[0] + 1}: negative exposure")
+    firms = groups["firms"]
+    at = np.searchsorted(firms, codes)
+    known = (at < len(firms)) & (firms[np.minimum(at, len(firms) - 1)] == codes)
+    group = groups["group_of"][at[known]]
+    size = len(groups["keys"])
+    vectors = np.zeros((size, 2), dtype=np.int64)
+    vectors[:, 0] = exact_sums(group, exposure[known], size)
+    vectors[:, 1] = np.bincount(group, minlength=size) > 0
+    return np.unique(group), vectors
+
+
+async def _share_out(ctx: Any, party: str, vectors: np.ndarray, plan: Mapping[str, Any]
+                     ) -> np.ndarray | None:
+    seed = fresh_key()
+    masked = RING.sub(RING.from_int(vectors), RING.random(Prg(seed), vectors.shape, 0))
+    await ctx.send(plan["regulator"], "seed", seed)
+    if party == plan["co"]:
+        return masked
+    await ctx.send(plan["co"], "masked", masked)
+    return None
+
+
+async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray | None,
+                   size: int) -> np.ndarray:
+    share = RING.zeros((size, 2))
+    for bank in plan["banks"]:
+        if party == plan["regulator"]:
+            seed = bytes(await ctx.recv(bank, "seed"))
+            share = RING.add(share, RING.random(Prg(seed), (size, 2), 0))
+        elif bank == party:
+            assert own is not None
+            share = RING.add(share, own)
+        else:
+            part = await ctx.recv(bank, "masked")
+            if not isinstance(part, np.ndarray) or part.shape != (size, 2):
+                raise JobError(party, "related", f"{bank} sent vectors of the wrong shape")
+            share = RING.add(share, part.astype(np.uint64, copy=False))
+    return share
+
+
+# ----- the compute parties ----------------------------------------------------------------
+
+async def _multi_bank_totals(suite: Any, share: np.ndarray, regulator: str
+                             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Open q = C(C-1) and W = E q to the regulator; returns (banks, exposure) there."""
+    exposure = np.ascontiguousarray(share[:, 0])
+    count = np.ascontiguousarray(share[:, 1])
+    q = suite.sub(await suite.mul(count, count), count)
+    w = await suite.mul(exposure, q)
+    q_open = await suite.reveal(q, to=regulator)
+    w_open = await suite.reveal(w, to=regulator)
+    if q_open is None or w_open is None:
+        return None
+    q_int = q_open.view(np.int64)
+    banks = np.where(q_int > 0, (1 + np.sqrt(1 + 4 * q_int.astype(np.float64))) / 2, 0)
+    banks = np.rint(banks).astype(np.int64)
+    total = np.where(q_int > 0, w_open.view(np.int64) // np.maximum(q_int, 1), 0)
+    return banks, total
+
+
+def _group_table(groups: Mapping[str, Any], banks: np.ndarray, total: np.ndarray
+                 ) -> pa.Table:
+    multi = np.flatnonzero(banks >= 2)
+    return pa.table({"group": groups["keys"][multi], "members": groups["sizes"][multi],
+                     "banks": banks[multi], "exposure_fen": total[multi]})
+
+
+async def _serve_lookups(ctx: Any, table: pa.Table, banks: list[str]) -> None:
+    """One keyword-PIR session per bank over the multi-bank groups."""
+    records = table.select(["group", "banks", "exposure_fen"])
+    if records.num_rows == 0:
+        records = pa.table({"group": ["-"], "banks": [0], "exposure_fen": [0]})
+    database = database_from_table(records, "group")
+    server = PirServer(database)
+    for bank in banks:
+        await server.serve(ctx.scope("pir"), bank)
+
+
+async def _look_up(ctx: Any, regulator: str, keys: list[str]) -> pa.Table:
+    """This bank's groups among the multi-bank ones (keys sent blinded: keyword PIR)."""
+    hits = await query_table(ctx.scope("pir"), regulator, keys)
+    hits = hits.filter(pc.field("found"))
+    if hits.num_rows == 0:
+        return pa.table({"group": pa.array([], pa.string()), "banks": pa.array([], pa.int64()),
+                         "exposure_fen": pa.array([], pa.int64())})
+    return pa.table({"group": hits.column("key"),
+                     "banks": pc.cast(hits.column("banks"), pa.int64()),
+                     "exposure_fen": pc.cast(hits.column("exposure_fen"), pa.int64())})
