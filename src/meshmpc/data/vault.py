@@ -17,6 +17,7 @@ re-seals each file under the new key (:meth:`Vault.reseal`).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 import stat
@@ -25,12 +26,31 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meshmpc.errors import ConfigError, MeshMPCError
 
 MAGIC = b"MMV1"
 HEADER = len(MAGIC) + 8 + 12 + 48 + 12
+VAULT_DIR_ENV = "MESHMPC_VAULT_DIR"
+MAX_SEALED = (1 << 31) - 1 - HEADER
+"""OpenSSL's one-shot AES-GCM takes at most 2 GiB per call; a bigger artefact is refused."""
+
+
+def default_vault_dir() -> Path:
+    """Where local runs keep each party's vault key: ``$MESHMPC_VAULT_DIR`` or ~/.config.
+
+    Kept outside the output folder on purpose: a copy of ``out/`` alone opens nothing.
+    """
+    env = os.environ.get(VAULT_DIR_ENV)
+    return Path(env) if env else Path.home() / ".config" / "meshmpc" / "vault"
+
+
+def vault_key_beside(identity_key: Path) -> Path:
+    """A node's vault key lives beside its identity key: keys/bank.key -> keys/bank.vault."""
+    return identity_key.with_suffix(".vault")
 
 
 class VaultError(MeshMPCError, ValueError):
@@ -44,6 +64,8 @@ class Vault:
         if len(master_key) != 32:
             raise VaultError("a vault master key is 32 bytes")
         self._master = AESGCM(master_key)
+        self._lookup_key = HKDF(hashes.SHA256(), 32, salt=None,
+                                info=b"meshmpc-vault-lookup-v1").derive(master_key)
         self.key_id = hashlib.sha256(b"meshmpc-vault-key-id|" + master_key).digest()[:8]
 
     @classmethod
@@ -51,10 +73,25 @@ class Vault:
         """Make a new master key file (mode 0600); refuses to overwrite one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         key = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
+        try:
+            os.link(tmp, path)  # atomic, and never over an existing key (FileExistsError)
+        finally:
+            tmp.unlink()
         return cls(key)
+
+    @classmethod
+    def open_or_create(cls, path: Path) -> Vault:
+        """The key at ``path``, made first when there is none (a party's first sealed run)."""
+        if not path.exists():
+            try:
+                return cls.create(path)
+            except FileExistsError:  # another party process made it meanwhile
+                pass
+        return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> Vault:
@@ -69,6 +106,9 @@ class Vault:
 
     def seal(self, data: bytes, name: str) -> bytes:
         """Encrypt ``data`` for the logical ``name`` (bound as associated data)."""
+        if len(data) > MAX_SEALED:
+            raise VaultError(f"{name}: {len(data):,} bytes is more than one sealed file holds "
+                             f"({MAX_SEALED:,}); split the artefact")
         data_key, wrap_nonce, nonce = os.urandom(32), os.urandom(12), os.urandom(12)
         aad = MAGIC + self.key_id + name.encode()
         wrapped = self._master.encrypt(wrap_nonce, data_key, aad)
@@ -91,6 +131,17 @@ class Vault:
             return AESGCM(data_key).decrypt(nonce, body, aad)
         except InvalidTag as exc:
             raise VaultError(f"{name}: altered, renamed or sealed for another name") from exc
+
+    def keyed_hash(self, value: str, purpose: str) -> str:
+        """HMAC-SHA256 of ``value`` under a key derived from the master key, hex.
+
+        What a store must look rows up by (an applicant's credit code) is kept
+        as this hash: equal values match, and without the node's key the hash
+        cannot be recomputed from a list of candidate codes. ``purpose``
+        separates the uses (one table's hashes do not match another's).
+        """
+        return hmac.new(self._lookup_key, f"{purpose}\x00{value}".encode(),
+                        hashlib.sha256).hexdigest()
 
     def reseal(self, sealed: bytes, name: str, new: Vault) -> bytes:
         """The same file sealed under ``new``'s master key (key rotation)."""

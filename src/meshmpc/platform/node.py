@@ -4,6 +4,7 @@
 
     node/node.toml        party id, HTTP listen address, database URL, mesh listen address
     node/keys/bank.key    the node's Ed25519 identity key (0600); bank.pub beside it
+    node/keys/bank.vault  the vault key sealing the node's job artefacts at rest (0600)
     node/node.db          SQLite database (WAL) unless node.toml names PostgreSQL
     node/jobs/            job working directories (artefacts per job, per step)
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from meshmpc import __version__
+from meshmpc.data.vault import Vault, vault_key_beside
 from meshmpc.errors import ConfigError
 from meshmpc.net.keys import IdentityKey
 from meshmpc.platform.audit import AuditLog
@@ -60,6 +62,11 @@ class NodeConfig:
     @property
     def key_path(self) -> Path:
         return self.directory / "keys" / f"{self.party}.key"
+
+    @property
+    def vault_path(self) -> Path:
+        """The vault key beside the identity key (job runs find it there, too)."""
+        return vault_key_beside(self.key_path)
 
     @classmethod
     def load(cls, directory: Path) -> NodeConfig:
@@ -106,6 +113,7 @@ def init_node(directory: Path, party: str, admin: str, password: str, **settings
     config = NodeConfig(party=party, directory=directory, **settings)
     (directory / "jobs").mkdir(parents=True, exist_ok=True)
     IdentityKey.generate(party).save(directory / "keys")
+    Vault.create(config.vault_path)
     (directory / CONFIG_NAME).write_text(config.dump())
     node = Node(config)
     uri = node.accounts.create_user(admin, password, ["admin"])
@@ -120,6 +128,7 @@ class Node:
         self.config = config
         self.party = config.party
         self.identity = IdentityKey.load(config.party, config.key_path)
+        self.vault = Vault.open_or_create(config.vault_path)  # nodes made before the vault
         self.db = NodeDatabase(config.db_url)
         self.db.upgrade()
         self.accounts = Accounts(self.db, config.password_memory_mb)
