@@ -124,7 +124,7 @@ def _new_manifest(run: _Run, previous: dict[str, Any], skip: set[str]) -> dict[s
     kept = {s: dict(steps.get(s) or {"status": "not-a-party"}) for s in skip}
     sealed = run.vault.key_id.hex() if run.vault is not None else None
     return {"version": artefacts.MANIFEST_VERSION, "job": run.spec.name, "party": run.me,
-            "vault_key_id": sealed,
+            "vault_key_id": sealed, "purpose": run.spec.raw.get("purpose"),
             "job_digest": run.spec.public_digest(), "order": [s.id for s in run.spec.steps],
             "started_at": _now(), "steps": kept}
 
