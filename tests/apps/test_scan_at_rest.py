@@ -24,7 +24,7 @@ from meshmpc_credit.datagen import generate
 from meshmpc_credit.demo import JOB_FILE
 
 from meshmpc.data import check
-from meshmpc.data.vault import MAGIC, Vault
+from meshmpc.data.vault import MAGICS, Vault
 from meshmpc.jobs.artefacts import read_table
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
@@ -43,7 +43,7 @@ def reference_codes(data: Path) -> set[bytes]:
 def readable_text(path: Path) -> bytes:
     """What a reader of ``path`` sees without a key: its bytes, and its rows if Parquet."""
     data = path.read_bytes()
-    if data.startswith(MAGIC):
+    if data[:4] in MAGICS:
         return b""  # sealed: AES-GCM ciphertext, nothing to read
     if data[:4] == b"PAR1":
         return data + str(pq.read_table(io.BytesIO(data)).to_pylist()).encode()
@@ -79,6 +79,9 @@ def test_a_sealed_preloan_run_leaves_no_readable_credit_code(tmp_path: Path) -> 
                                             vault_dir=keys))
     assert all(isinstance(r, dict) for r in results.values()), results
     assert scan(tmp_path, codes, {}) == {}
+    control = tmp_path / "control"  # the same run in clear: the scan does find the codes
+    results = asyncio.run(run_job_in_memory(raw, control / "out", base_dir=tmp_path))
+    assert "out/preloan/bank/align/aligned.parquet" in scan(control, codes, {})
     aligned = read_table(tmp_path / "out" / "preloan" / "bank" / "align", "aligned",
                          Vault.load(keys / "bank.vault"))  # the owner still reads its own
     assert aligned.num_rows > 0 and set(aligned.column("credit_code").to_pylist()) <= \

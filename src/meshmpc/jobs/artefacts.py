@@ -34,7 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from meshmpc.data.vault import MAGIC, Vault, VaultError, default_vault_dir
+from meshmpc.data.vault import MAGICS, Vault, VaultError, default_vault_dir
 from meshmpc.jobs.api import StepOutput
 
 MANIFEST = "manifest.json"
@@ -126,7 +126,7 @@ def read_bytes(step_dir: Path, rel: str, vault: Vault | None = None) -> bytes:
     """
     path = step_dir / rel
     data = path.read_bytes()
-    if not data.startswith(MAGIC):
+    if data[:4] not in MAGICS:
         return data
     if vault is None:
         raise VaultError(f"{path}: sealed under vault key {data[4:12].hex()}; read it on the "

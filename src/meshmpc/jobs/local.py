@@ -78,17 +78,20 @@ async def party_entry(ctx: Context, job: dict[str, Any], base_dir: str, source: 
         sink = FileProgress(progress)
     return await run_party_job(ctx, spec, out_dir, registry=registry, resume=resume,
                                progress=sink, options=options,
-                               vault=party_vault(ctx.party, vault_key, vault_dir))
+                               vault=party_vault(ctx.party, vault_key, vault_dir,
+                                                 getattr(ctx.config, "suite", "default")))
 
 
-def party_vault(party: str, key: str | Path | None, directory: str | Path | None
-                ) -> Vault | None:
-    """The party's vault from its key file, or from ``<directory>/<party>.vault``."""
-    if key is not None:
-        return Vault.open_or_create(Path(key))
-    if directory is not None:
-        return Vault.open_or_create(Path(directory) / f"{party}.vault")
-    return None
+def party_vault(party: str, key: str | Path | None, directory: str | Path | None,
+                suite: str = "default") -> Vault | None:
+    """The party's vault from its key file, or from ``<directory>/<party>.vault``.
+
+    ``suite`` is the cluster's link suite: ``gm`` seals with SM4-GCM.
+    """
+    if key is None and directory is None:
+        return None
+    path = Path(key) if key is not None else Path(str(directory)) / f"{party}.vault"
+    return Vault.open_or_create(path).with_suite(suite)
 
 
 def run_job_local(job: JobSource, out_dir: str | Path, *,
