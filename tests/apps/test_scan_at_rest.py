@@ -29,7 +29,8 @@ from meshmpc.jobs.artefacts import read_table
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
 
-PHONE = re.compile(rb"(?<!\d)1[3-9]\d{9}(?!\d)")
+PHONE = re.compile(rb"(?<![0-9A-Fa-f.])1[3-9]\d{9}(?![0-9A-Fa-f.])")
+"""A mobile number on its own: not the decimals of a float, not a run of a hex digest."""
 
 
 def reference_codes(data: Path) -> set[bytes]:
