@@ -21,9 +21,9 @@ from meshmpc_bench._common import add_common, emit, median, wan_profile
 
 
 def run_once(args: argparse.Namespace, work: Path, paths: dict[str, Path]) -> dict[str, Any]:
-    import pyarrow.parquet as pq
     from meshmpc_supervision.datagen import job_file
 
+    from meshmpc.jobs.artefacts import read_local_table
     from meshmpc.jobs.local import run_job_local
 
     job = job_file(work, paths, triples=args.triples)
@@ -31,7 +31,7 @@ def run_once(args: argparse.Namespace, work: Path, paths: dict[str, Path]) -> di
     results = run_job_local(job, work / f"run-{time.time_ns()}", wan=wan_profile(args))
     wall = time.perf_counter() - start
     folder = Path(results["pboc"]["out"]) / "fundflow"
-    table = pq.read_table(folder / "fundflow.parquet").to_pandas()
+    table = read_local_table(folder / "fundflow.parquet").to_pandas()
     return {"wall_s": wall, "table": table, "report": results["pboc"]["steps"]["fundflow"],
             "bytes_sent": sum(r.get("bytes_sent", 0) for r in results.values()),
             "peak_rss_mb": max(r.get("peak_rss_mb", 0) or 0 for r in results.values())}

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from meshmpc import __version__
+from meshmpc.data.protect import install_log_masking, mask_text
 from meshmpc.errors import MeshMPCError
 from meshmpc.userinput import HelpFormatter, explain_os_error
 
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list, debug = _split_debug(sys.argv[1:] if argv is None else argv)
     if debug:
         os.environ["MESHMPC_DEBUG"] = "1"  # local party processes print tracebacks too
+    install_log_masking()
     parser = build_parser()
     args = parser.parse_args(args_list)
     handler: Handler | None = getattr(args, "func", None)
@@ -84,6 +86,11 @@ def report_error(command: str, exc: BaseException, debug: bool) -> int:
 
 def describe_error(exc: BaseException) -> tuple[int, str]:
     """Exit code and one-line text: 2 for a user error, 1 for an unexpected one."""
+    code, text = _describe(exc)
+    return code, mask_text(text)  # an error may quote a credit code or phone number
+
+
+def _describe(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, MeshMPCError):
         return 2, str(exc)
     if isinstance(exc, OSError):

@@ -22,6 +22,7 @@ from meshmpc_credit.inloan.signals import (
 )
 
 from meshmpc.crypto.oprf import OprfKey
+from meshmpc.jobs.artefacts import read_local_table
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
 from meshmpc.net import Context
@@ -65,13 +66,13 @@ def plaintext_scores(root: Path) -> tuple[Any, np.ndarray, np.ndarray]:
 def test_joint_scores_and_alerts_equal_the_plaintext_recomputation(run) -> None:
     root, results = run
     keys, score, flags = plaintext_scores(root)
-    monitor = pq.read_table(root / "out/inloan/bank/monitor/monitor.parquet").to_pandas()
+    monitor = read_local_table(root / "out/inloan/bank/monitor/monitor.parquet").to_pandas()
     got = monitor["score"].to_numpy().reshape(score.shape)
     assert np.array_equal(np.isnan(got), np.isnan(score))
     assert np.nanmax(np.abs(got - score)) < 1e-3
     assert np.array_equal(monitor["flags"].to_numpy().reshape(score.shape), flags)
     expected = alerts(score, flags, MonitorParams())
-    table = pq.read_table(root / "out/inloan/bank/monitor/alerts.parquet").to_pandas()
+    table = read_local_table(root / "out/inloan/bank/monitor/alerts.parquet").to_pandas()
     for name, grid in expected.items():
         rows, cols = np.nonzero(grid)
         want = sorted(zip([keys[i].as_py() for i in rows], (cols + 1).tolist(), strict=True))
@@ -94,7 +95,7 @@ def pandas_psi(expected: pd.Series, actual: pd.Series, bins: int = 10) -> float:
 def test_score_and_feature_psi_equal_pandas(run) -> None:
     root, results = run
     report = results["bank"]["steps"]["monitor"]["report"]
-    monitor = pq.read_table(root / "out/inloan/bank/monitor/monitor.parquet").to_pandas()
+    monitor = read_local_table(root / "out/inloan/bank/monitor/monitor.parquet").to_pandas()
     by_month = monitor.pivot(index="credit_code", columns="month", values="score")
     for entry in report["score_psi"][1:]:
         m = entry["month"]

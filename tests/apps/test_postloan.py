@@ -16,6 +16,7 @@ from meshmpc_credit.inloan.signals import MonitorInputError
 from meshmpc_credit.postloan.analysis import BUCKETS, collection_list, warning_level
 from meshmpc_credit.postloan.observation import LABEL, observation_table, write_observations
 
+from meshmpc.jobs.artefacts import read_local_table
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference
@@ -39,7 +40,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
 
 
 def _out(root: Path, party: str, step: str, name: str) -> pd.DataFrame:
-    return pq.read_table(root / f"out/postloan/{party}/{step}/{name}.parquet").to_pandas()
+    return read_local_table(root / f"out/postloan/{party}/{step}/{name}.parquet").to_pandas()
 
 
 def test_early_warning_auc_equals_the_plaintext_algorithm(run) -> None:

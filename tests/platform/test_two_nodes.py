@@ -13,6 +13,8 @@ import pyarrow.parquet as pq
 import pyotp
 import pytest
 
+from meshmpc.data.vault import Vault, is_sealed
+from meshmpc.jobs.artefacts import read_table
 from meshmpc.platform.node import Node, init_node
 
 PASSWORD = "correct horse battery"
@@ -165,8 +167,9 @@ def test_granted_job_approved_runs_on_both_nodes(two_nodes):
         assert job["started"] - approved_at < 2.0
         steps = {(s["party"], s["step"]): s["state"] for s in job["steps"]}
         assert steps[(node.party, "align")] == "Succeeded"
-    aligned = pq.read_table(gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align"
-                            / "aligned.parquet")
+    step = gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align"
+    assert is_sealed(step / "aligned.parquet")  # under the node's key from `node init`
+    aligned = read_table(step, "aligned", Vault.load(gov.dir / "keys" / "gov.vault"))
     assert aligned.num_rows == 20
     # both nodes anchored each other's audit head at the end of the job
     from meshmpc.platform.audit import AuditLog

@@ -7,6 +7,11 @@ the schema, 1 when it does not (2 when the schema or file cannot be read).
 
 ``meshmpc data infer --input F [--out S] [--ranges]`` drafts a schema for a
 new source from one pass over it.
+
+``meshmpc data purge [--dir NODE] [--out OUT ...] [--purpose P] [--dry-run]``
+deletes what has outlived its purpose's retention: a node's job artefacts
+(the same as ``meshmpc node purge``) and plain job output folders
+(:mod:`meshmpc.data.purge`); ``--dry-run`` lists what would go and why.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from meshmpc.data.infer import infer_schema
 from meshmpc.data.schema import dump_schema, write_schema
 from meshmpc.data.validate import check
 from meshmpc.progress import wanted
-from meshmpc.userinput import HelpFormatter
+from meshmpc.userinput import HelpFormatter, UserError
 
 HELP = HelpFormatter
 
@@ -65,7 +70,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="declare the observed min/max of numeric columns")
     _text_options(drafter)
     drafter.set_defaults(func=run_infer)
+    _purge_parser(commands)
     parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _purge_parser(commands: argparse._SubParsersAction) -> None:
+    purge = commands.add_parser(
+        "purge", formatter_class=HELP,
+        help="delete job output whose purpose's retention has ended (node and plain runs)")
+    purge.add_argument("--dir", type=Path, help="a node directory: purge its jobs (and use "
+                       "its purposes for --out)")
+    purge.add_argument("--out", type=Path, action="append", default=[],
+                       help="a plain job output folder (out/); may be given more than once")
+    purge.add_argument("--purpose", help="purpose of output folders that recorded none")
+    purge.add_argument("--dry-run", action="store_true", help="list what would go; delete nothing")
+    purge.set_defaults(func=run_purge)
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Handler of ``meshmpc data purge``: node jobs (``--dir``) and plain folders (``--out``)."""
+    from meshmpc.data.purge import purge_outputs
+    from meshmpc.platform.consent import DEFAULT_PURPOSES
+
+    if args.dir is None and not args.out:
+        raise UserError("meshmpc data purge: give --dir NODE, --out OUT, or both")
+    verb = "would delete" if args.dry_run else "deleted"
+    purposes = dict(DEFAULT_PURPOSES)
+    if args.dir is not None:
+        from meshmpc.platform.node import Node
+        from meshmpc.platform.retention import purge
+
+        node = Node.open(args.dir)
+        purposes = dict(node.config.purposes)
+        items = purge(node, dry_run=args.dry_run)
+        for item in items:
+            print(f"{verb} node job {item.job}: {item.path} ({item.bytes:,} bytes): {item.reason}")
+    gone = kept = size = 0
+    for out in args.out:
+        for decision in purge_outputs(out, purposes, dry_run=args.dry_run,
+                                      default_purpose=args.purpose):
+            folder = decision.folder
+            if decision.action == "delete":
+                gone, size = gone + 1, size + folder.bytes
+                print(f"{verb} {folder.path} ({folder.bytes:,} bytes): {decision.reason}")
+            else:
+                kept += 1
+                print(f"keep {folder.path}: {decision.reason}")
+    if args.out:
+        print(f"output folders: {verb} {gone} ({size:,} bytes), kept {kept}")
+    return 0
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 CATEGORIES = ("C1", "C2", "C3")
@@ -47,6 +48,22 @@ def check_classification(value: str, column: str = "?") -> str:
 
 def needs_masking(classification: str | None) -> bool:
     return classification in MASKED
+
+
+_PHONE_WORDS = ("phone", "mobile", "tel")
+_NAME_WORDS = ("name", "contact", "legal_rep", "person")
+
+
+def mask_kind_for(column: str, fmt: str | None = None) -> str:
+    """The mask a column's values get, from its format or name (``auto``: by each value's shape)."""
+    lowered = column.lower()
+    if fmt == "uscc" or "credit_code" in lowered:
+        return "credit_code"
+    if any(word in lowered for word in _PHONE_WORDS):
+        return "phone"
+    if any(word in lowered for word in _NAME_WORDS):
+        return "name"
+    return "auto"
 
 
 def mask_credit_code(code: str) -> str:
@@ -99,14 +116,38 @@ class MaskingFilter(logging.Filter):
 
 
 def install_log_masking(logger_name: str = "meshmpc") -> MaskingFilter:
-    """Mask identifiers in every record of ``logger_name`` and its children (idempotent)."""
+    """Mask identifiers in every log record from now on (idempotent).
+
+    The filter goes on ``logger_name`` and on the root logger's handlers, and
+    a record factory masks each record as it is made, so loggers configured
+    later (uvicorn's, a library's own handlers) are covered too. Every CLI
+    entry point calls this before it runs a command.
+    """
     logger = logging.getLogger(logger_name)
-    for existing in logger.filters:
-        if isinstance(existing, MaskingFilter):
-            return existing
-    masking = MaskingFilter()
-    logger.addFilter(masking)
+    masking = next((f for f in logger.filters if isinstance(f, MaskingFilter)), None)
+    if masking is None:
+        masking = MaskingFilter()
+        logger.addFilter(masking)
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskingFilter) for f in handler.filters):
             handler.addFilter(masking)
+    factory = logging.getLogRecordFactory()
+    if not getattr(factory, "meshmpc_masking", False):
+        logging.setLogRecordFactory(_masking_factory(factory))
     return masking
+
+
+def _masking_factory(inner: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = inner(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: leave it to logging to report
+            return record
+        masked = mask_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    make.meshmpc_masking = True  # type: ignore[attr-defined]
+    return make

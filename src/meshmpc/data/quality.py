@@ -22,6 +22,7 @@ from meshmpc.data import uscc
 from meshmpc.data.coerce import coerce
 from meshmpc.data.keyhash import fingerprints, key_strings, repeated_rows
 from meshmpc.data.keynorm import KeyRule
+from meshmpc.data.protect import mask_text
 from meshmpc.data.report import ROWS_KEPT, ColumnSummary, Issue, QualityReport
 from meshmpc.data.schema import Column, Schema
 
@@ -81,7 +82,7 @@ class ColumnTracker:
             issue.rows.extend(int(r) + first_row + 1 for r in hits[:room])
             if values is not None:
                 picked = values.take(pa.array(hits[:room])).to_pylist()
-                issue.values.extend(_shown(v) for v in picked)
+                issue.values.extend(_shown(v, self.column) for v in picked)
 
     def add(self, array: pa.Array, first_row: int) -> pa.Array:
         """Check one chunk; return it converted to the column's type."""
@@ -139,7 +140,7 @@ class ColumnTracker:
             low, high = bounds["min"].as_py(), bounds["max"].as_py()
             old = self.dates or (low, high)
             self.dates = (min(old[0], low), max(old[1], high))
-        if self.counts is not None and not self.is_key and col.format is None:
+        if self.counts is not None and not (self.is_key or col.format or col.masked):
             self._count_values(values)
 
     def _merge_moments(self, data: np.ndarray) -> None:
@@ -179,7 +180,7 @@ class ColumnTracker:
             sample = np.concatenate(self.sample)
             for label, q in _QUANTILES:
                 stats[label] = float(np.quantile(sample, q))
-        if self.dates is not None:
+        if self.dates is not None and not col.masked:  # a date of birth is an identifier
             stats.update(min=str(self.dates[0]), max=str(self.dates[1]))
         top: list[tuple[str, int]] = []
         if self.counts:
@@ -192,7 +193,7 @@ class ColumnTracker:
             histogram = ([float(e) for e in edges], [round(int(c) * scale) for c in counts])
         return ColumnSummary(col.name, col.type, col.unit, col.sensitivity, self.present,
                              self.missing, self.invalid, stats, top, col.description,
-                             histogram)
+                             histogram, col.level or "")
 
 
 def _readable(array: pa.Array) -> pa.Array:
@@ -202,11 +203,17 @@ def _readable(array: pa.Array) -> pa.Array:
     return array
 
 
-def _shown(value: object) -> str:
-    """A value as the report shows it: text, never ``b'...'``, cut to SHOWN_CHARS."""
+def _shown(value: object, column: Column) -> str:
+    """A value as the report shows it: text, never ``b'...'``, cut to SHOWN_CHARS, masked.
+
+    A sensitive column's values are masked by the column's rule; any other
+    value still has credit codes, ID numbers and phone numbers in it masked,
+    in case the schema under-declares a column.
+    """
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     text = "" if value is None else str(value)
+    text = column.shown(text) if column.masked else mask_text(text)
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 

@@ -53,6 +53,8 @@ class ColumnSummary:
     description: str = ""
     histogram: tuple[list[float], list[int]] | None = None
     """Bin edges and (estimated) row counts per bin, for numeric columns."""
+    classification: str = ""
+    """JR/T 0171 / 0197 classification (C1-C3, L1-L5); values of C2+ / L3+ are masked."""
 
     @property
     def missing_rate(self) -> float:
@@ -154,7 +156,8 @@ def render_text(report: QualityReport) -> str:
     lines += ["", "Columns:"]
     for col in report.columns:
         unit = f" [{col.unit}]" if col.unit else ""
-        lines.append(f"  {col.name}{unit} ({col.type}, {col.sensitivity}): "
+        level = f", {col.classification}" if col.classification else ""
+        lines.append(f"  {col.name}{unit} ({col.type}, {col.sensitivity}{level}): "
                      f"missing {col.missing:,} ({col.missing_rate:.1%}), invalid "
                      f"{col.invalid:,}; {_stat_text(col)}")
     return "\n".join(lines) + "\n"
@@ -216,12 +219,12 @@ def _columns_html(report: QualityReport) -> list[str]:
     if not report.columns:
         return []
     parts = ["<h2>Columns</h2><table><tr><th>column</th><th>description</th><th>type</th>"
-             "<th>unit</th><th>sensitivity</th><th>present</th><th>missing</th>"
+             "<th>unit</th><th>sensitivity</th><th>classification</th><th>present</th><th>missing</th>"
              "<th>invalid</th><th>summary</th><th>distribution</th></tr>"]
     for col in report.columns:
         parts.append("<tr>" + "".join([
             _cell(col.name), _cell(col.description or "-"), _cell(col.type),
-            _cell(col.unit or "-"), _cell(col.sensitivity),
+            _cell(col.unit or "-"), _cell(col.sensitivity), _cell(col.classification or "-"),
             _cell(f"{col.present:,}", True),
             _cell(f"{col.missing:,} ({col.missing_rate:.1%})", True),
             _cell(f"{col.invalid:,}", True), _cell(_stat_text(col) or "-"),

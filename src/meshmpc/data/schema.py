@@ -14,6 +14,7 @@ A schema is a small TOML file kept beside the data it describes::
     format = "uscc"               # optional: unified social credit code check
     nullable = false
     sensitivity = "confidential"  # public | internal | confidential | restricted
+    classification = "C2"         # optional: JR/T 0171 category C1-C3 or JR/T 0197 level L1-L5
 
     [[columns]]
     name = "loan_amount"
@@ -22,6 +23,12 @@ A schema is a small TOML file kept beside the data it describes::
     min = 10000
     max = 5000000
     max_missing = 0.0             # missing-rate above this is reported
+
+``classification`` decides where a column's values may appear in clear
+(:mod:`meshmpc.data.protect`): values of a C2/C3 or L3-L5 column are masked in
+quality reports, error messages and logs. A ``format = "uscc"`` column is C2
+unless it says otherwise (a credit code identifies the enterprise, and for a
+sole proprietor the person). An unknown level is an error naming the column.
 
 Schemas are read with the standard library's ``tomllib`` and written by
 :func:`dump_schema` (the format is flat enough not to need a TOML writer).
@@ -37,6 +44,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from meshmpc.data import protect
 from meshmpc.data.errors import SchemaFileError
 from meshmpc.userinput import check_known_keys
 
@@ -70,6 +78,29 @@ class Column:
     format: str | None = None
     sensitivity: str = "internal"
     description: str = ""
+    classification: str | None = None
+
+    @property
+    def level(self) -> str | None:
+        """The effective classification: the declared one, else C2 for a credit code."""
+        if self.classification is not None:
+            return self.classification
+        return "C2" if self.format == "uscc" else None
+
+    @property
+    def masked(self) -> bool:
+        """True when this column's values never appear in clear where a person reads."""
+        return protect.needs_masking(self.level)
+
+    @property
+    def mask_kind(self) -> str:
+        """How a value of this column is masked (credit_code, phone, name or auto)."""
+        return protect.mask_kind_for(self.name, self.format)
+
+    def shown(self, value: object) -> str:
+        """``value`` as a person may read it: masked when the column is sensitive."""
+        text = "" if value is None else str(value)
+        return protect.mask_value(text, self.mask_kind) if self.masked and text else text
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -171,6 +202,11 @@ def _column_from_dict(raw: dict[str, Any], path: object) -> Column:
     sensitivity = raw.get("sensitivity", "internal")
     if sensitivity not in SENSITIVITY:
         raise SchemaFileError(path, f"sensitivity must be one of {SENSITIVITY}", name)
+    classification = raw.get("classification")
+    if classification is not None and classification not in protect.CATEGORIES + protect.LEVELS:
+        raise SchemaFileError(path, f"classification {classification!r} is not one of "
+                              f"{', '.join(protect.CATEGORIES + protect.LEVELS)} "
+                              "(JR/T 0171 categories C1-C3, JR/T 0197 levels L1-L5)", name)
     fmt = raw.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise SchemaFileError(path, f"format must be one of {FORMATS}, got {fmt!r}", name)
@@ -192,6 +228,7 @@ def _column_from_dict(raw: dict[str, Any], path: object) -> Column:
         format=fmt,
         sensitivity=sensitivity,
         description=str(raw.get("description", "")),
+        classification=classification,
     )
 
 

@@ -9,28 +9,65 @@ moved to another name or another node does not open::
     "MMV1" | key id (8) | wrap nonce (12) | wrapped data key + tag (48) | nonce (12)
            | ciphertext + tag
 
-AES-GCM comes from OpenSSL through ``cryptography`` (never our own cipher);
-SM4-GCM joins with the national-cryptography suite. Rotating the master key
+AES-256-GCM comes from OpenSSL through ``cryptography`` (never our own
+cipher). A vault of the national-cryptography suite (``suite="gm"``, the
+cluster's ``suite = "gm"``) seals with SM4-GCM instead (libgcrypt or OpenSSL,
+:func:`meshmpc.crypto.gm.Sm4Gcm`): magic ``"MMS1"``, a 16-byte data key
+(wrapped: 32 bytes), the wrapping key derived from the master key with
+HKDF-SM3. Either vault opens both kinds, picked by the magic. Rotating the master key
 re-seals each file under the new key (:meth:`Vault.reseal`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meshmpc.errors import ConfigError, MeshMPCError
 
 MAGIC = b"MMV1"
+MAGIC_SM4 = b"MMS1"
+MAGICS = (MAGIC, MAGIC_SM4)
 HEADER = len(MAGIC) + 8 + 12 + 48 + 12
+SUITES = ("default", "gm")
+VAULT_DIR_ENV = "MESHMPC_VAULT_DIR"
+MAX_SEALED = (1 << 31) - 1 - HEADER
+"""OpenSSL's one-shot AES-GCM takes at most 2 GiB per call; a bigger artefact is refused."""
+
+
+def default_vault_dir() -> Path:
+    """Where local runs keep each party's vault key: ``$MESHMPC_VAULT_DIR`` or ~/.config.
+
+    Kept outside the output folder on purpose: a copy of ``out/`` alone opens nothing.
+    """
+    env = os.environ.get(VAULT_DIR_ENV)
+    return Path(env) if env else Path.home() / ".config" / "meshmpc" / "vault"
+
+
+def vault_key_beside(identity_key: Path) -> Path:
+    """A node's vault key lives beside its identity key: keys/bank.key -> keys/bank.vault."""
+    return identity_key.with_suffix(".vault")
+
+
+class Aead(Protocol):
+    """What the vault needs of an AEAD (AESGCM's surface; SM4-GCM has the same)."""
+
+    def encrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes: ...
+
+    def decrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes: ...
 
 
 class VaultError(MeshMPCError, ValueError):
@@ -40,21 +77,59 @@ class VaultError(MeshMPCError, ValueError):
 class Vault:
     """Seal and open files under this node's master key."""
 
-    def __init__(self, master_key: bytes) -> None:
+    def __init__(self, master_key: bytes, suite: str = "default") -> None:
         if len(master_key) != 32:
             raise VaultError("a vault master key is 32 bytes")
+        if suite not in SUITES:
+            raise VaultError(f"vault suite {suite!r} is not one of {', '.join(SUITES)}")
+        self.suite = suite
+        self._raw = master_key
         self._master = AESGCM(master_key)
+        self._lookup_key = HKDF(hashes.SHA256(), 32, salt=None,
+                                info=b"meshmpc-vault-lookup-v1").derive(master_key)
         self.key_id = hashlib.sha256(b"meshmpc-vault-key-id|" + master_key).digest()[:8]
+        self._sm4_wrap: Aead | None = None
+
+    def with_suite(self, suite: str) -> Vault:
+        """The same key sealing with ``suite``'s cipher (``gm``: SM4-GCM)."""
+        return self if suite == self.suite else Vault(self._raw, suite)
+
+    def _ciphers(self, magic: bytes) -> tuple[Aead, Callable[[bytes], Aead], int]:
+        """(key-wrapping AEAD, data-key AEAD factory, data key length) for a file kind."""
+        if magic == MAGIC:
+            return self._master, AESGCM, 32
+        from meshmpc.crypto.gm import SM4_KEY_SIZE, Sm4Gcm
+
+        if self._sm4_wrap is None:
+            key = HKDF(hashes.SM3(), SM4_KEY_SIZE, salt=None,
+                       info=b"meshmpc-vault-sm4-wrap-v1").derive(self._raw)
+            self._sm4_wrap = Sm4Gcm(key)
+        return self._sm4_wrap, Sm4Gcm, SM4_KEY_SIZE
 
     @classmethod
     def create(cls, path: Path) -> Vault:
         """Make a new master key file (mode 0600); refuses to overwrite one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         key = os.urandom(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)
+        try:
+            os.link(tmp, path)  # atomic, and never over an existing key (FileExistsError)
+        finally:
+            tmp.unlink()
         return cls(key)
+
+    @classmethod
+    def open_or_create(cls, path: Path) -> Vault:
+        """The key at ``path``, made first when there is none (a party's first sealed run)."""
+        if not path.exists():
+            try:
+                return cls.create(path)
+            except FileExistsError:  # another party process made it meanwhile
+                pass
+        return cls.load(path)
 
     @classmethod
     def load(cls, path: Path) -> Vault:
@@ -69,28 +144,49 @@ class Vault:
 
     def seal(self, data: bytes, name: str) -> bytes:
         """Encrypt ``data`` for the logical ``name`` (bound as associated data)."""
-        data_key, wrap_nonce, nonce = os.urandom(32), os.urandom(12), os.urandom(12)
-        aad = MAGIC + self.key_id + name.encode()
-        wrapped = self._master.encrypt(wrap_nonce, data_key, aad)
-        body = AESGCM(data_key).encrypt(nonce, data, aad)
-        return MAGIC + self.key_id + wrap_nonce + wrapped + nonce + body
+        if len(data) > MAX_SEALED:
+            raise VaultError(f"{name}: {len(data):,} bytes is more than one sealed file holds "
+                             f"({MAX_SEALED:,}); split the artefact")
+        magic = MAGIC_SM4 if self.suite == "gm" else MAGIC
+        wrap, cipher, key_size = self._ciphers(magic)
+        data_key, wrap_nonce, nonce = os.urandom(key_size), os.urandom(12), os.urandom(12)
+        aad = magic + self.key_id + name.encode()
+        wrapped = wrap.encrypt(wrap_nonce, data_key, aad)
+        body = cipher(data_key).encrypt(nonce, data, aad)
+        return magic + self.key_id + wrap_nonce + wrapped + nonce + body
 
     def open(self, sealed: bytes, name: str) -> bytes:
         """Decrypt what :meth:`seal` made for ``name``; VaultError if anything differs."""
-        if len(sealed) < HEADER + 16 or not sealed.startswith(MAGIC):
+        magic = sealed[:4]
+        if magic not in MAGICS:
             raise VaultError(f"{name}: not a sealed meshmpc file")
         key_id = sealed[4:12]
         if key_id != self.key_id:
             raise VaultError(f"{name}: sealed under another vault key ({key_id.hex()}); "
                              "it belongs to another node or an older key")
-        wrap_nonce, wrapped = sealed[12:24], sealed[24:72]
-        nonce, body = sealed[72:84], sealed[84:]
-        aad = MAGIC + key_id + name.encode()
+        wrap, cipher, key_size = self._ciphers(magic)
+        end = 24 + key_size + 16
+        if len(sealed) < end + 12 + 16:
+            raise VaultError(f"{name}: a sealed meshmpc file cut short")
+        wrap_nonce, wrapped = sealed[12:24], sealed[24:end]
+        nonce, body = sealed[end:end + 12], sealed[end + 12:]
+        aad = magic + key_id + name.encode()
         try:
-            data_key = self._master.decrypt(wrap_nonce, wrapped, aad)
-            return AESGCM(data_key).decrypt(nonce, body, aad)
+            data_key = wrap.decrypt(wrap_nonce, wrapped, aad)
+            return cipher(data_key).decrypt(nonce, body, aad)
         except InvalidTag as exc:
             raise VaultError(f"{name}: altered, renamed or sealed for another name") from exc
+
+    def keyed_hash(self, value: str, purpose: str) -> str:
+        """HMAC-SHA256 of ``value`` under a key derived from the master key, hex.
+
+        What a store must look rows up by (an applicant's credit code) is kept
+        as this hash: equal values match, and without the node's key the hash
+        cannot be recomputed from a list of candidate codes. ``purpose``
+        separates the uses (one table's hashes do not match another's).
+        """
+        return hmac.new(self._lookup_key, f"{purpose}\x00{value}".encode(),
+                        hashlib.sha256).hexdigest()
 
     def reseal(self, sealed: bytes, name: str, new: Vault) -> bytes:
         """The same file sealed under ``new``'s master key (key rotation)."""
@@ -119,6 +215,6 @@ def is_sealed(path: Path) -> bool:
     """True when ``path`` starts like a sealed file (cheap check, no key needed)."""
     try:
         with path.open("rb") as fh:
-            return fh.read(4) == MAGIC
+            return fh.read(4) in MAGICS
     except OSError:
         return False

@@ -8,20 +8,33 @@ reader never sees a half-written step. ``manifest.json`` (rewritten atomically
 after every step) records each step's component and version, timings, bytes
 sent and received, the SHA-256 of every artefact and the digest of the step's
 inputs, which ``--resume`` compares before skipping a step.
+
+With a vault (the party's key, :mod:`meshmpc.data.vault`) every artefact file
+of a step (tables, models, ``report.json`` and the files a component wrote)
+is sealed with AES-256-GCM before the step is renamed into place, each bound
+to its logical name ``<job>/<party>/<step>/<file>`` so a file moved to another
+step, job or node does not open. The manifest stays readable (steps, timings,
+hashes of the sealed files; no data) and records the key id. Read artefacts
+back with :func:`read_bytes`, :func:`read_json` and :func:`read_table`, which
+open sealed and plain files alike and say which key is missing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from meshmpc.data.vault import MAGICS, Vault, VaultError, default_vault_dir
 from meshmpc.jobs.api import StepOutput
 
 MANIFEST = "manifest.json"
@@ -48,24 +61,90 @@ def remove_stale_workdirs(root: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
 
 
-def write_output(workdir: Path, output: StepOutput) -> dict[str, Any]:
-    """Write ``output`` into ``workdir``; return its manifest entry (names and hashes)."""
+@dataclass(frozen=True)
+class Sealing:
+    """How one step's artefacts are sealed: the party's vault and the step's logical name."""
+
+    vault: Vault
+    step: str
+    """``<job>/<party>/<step>``: the prefix every artefact's bound name starts with."""
+
+    @classmethod
+    def for_step(cls, vault: Vault | None, job: str, party: str, step: str) -> Sealing | None:
+        return None if vault is None else cls(vault, f"{job}/{party}/{step}")
+
+    def write(self, path: Path, rel: str, data: bytes) -> None:
+        self.vault.write(path, data, f"{self.step}/{rel}")
+
+
+def write_output(workdir: Path, output: StepOutput,
+                 sealing: Sealing | None = None) -> dict[str, Any]:
+    """Write ``output`` into ``workdir`` (sealed with ``sealing``); return its manifest entry."""
     if not isinstance(output, StepOutput):
         raise TypeError(f"a component must return StepOutput, not {type(output).__name__}")
-    for name, table in output.tables.items():
-        _check_name(name, "table")
-        pq.write_table(table, workdir / f"{name}.parquet")
-    for name, model in output.models.items():
-        _check_name(name, "model")
-        (workdir / f"{name}.json").write_text(json.dumps(model, indent=1, sort_keys=True))
     for name in output.files:
         if not (workdir / name).is_file():
             raise FileNotFoundError(f"the component listed file {name!r} but did not write "
                                     f"it under its workdir")
-    (workdir / REPORT).write_text(json.dumps(output.report, indent=1, sort_keys=True,
-                                             default=str))
-    return {"tables": sorted(output.tables), "models": sorted(output.models),
-            "files": list(output.files), "artefacts": hash_tree(workdir)}
+    files: dict[str, bytes] = {}
+    for name, table in output.tables.items():
+        _check_name(name, "table")
+        files[f"{name}.parquet"] = _parquet_bytes(table)
+    for name, model in output.models.items():
+        _check_name(name, "model")
+        files[f"{name}.json"] = json.dumps(model, indent=1, sort_keys=True).encode()
+    files[REPORT] = json.dumps(output.report, indent=1, sort_keys=True, default=str).encode()
+    for rel, data in files.items():
+        _store(workdir, rel, data, sealing)
+    if sealing is not None:
+        for rel in output.files:  # what the component wrote itself: sealed in place
+            _store(workdir, rel, (workdir / rel).read_bytes(), sealing)
+    entry = {"tables": sorted(output.tables), "models": sorted(output.models),
+             "files": list(output.files), "artefacts": hash_tree(workdir)}
+    if sealing is not None:
+        entry["sealed"] = sealing.vault.key_id.hex()
+    return entry
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+def _store(workdir: Path, rel: str, data: bytes, sealing: Sealing | None) -> None:
+    if sealing is None:
+        (workdir / rel).write_bytes(data)
+    else:
+        sealing.write(workdir / rel, rel, data)
+
+
+def read_bytes(step_dir: Path, rel: str, vault: Vault | None = None) -> bytes:
+    """One artefact of a completed step (``out/<job>/<party>/<step>/<rel>``), opened if sealed.
+
+    A sealed file without the vault is a :class:`VaultError` saying whose key opens it.
+    """
+    path = step_dir / rel
+    data = path.read_bytes()
+    if data[:4] not in MAGICS:
+        return data
+    if vault is None:
+        raise VaultError(f"{path}: sealed under vault key {data[4:12].hex()}; read it on the "
+                         "party that wrote it, with its vault key (node: keys/<party>.vault, "
+                         "cluster run: <party>.vault beside its key, local run: "
+                         "$MESHMPC_VAULT_DIR/<party>.vault)")
+    job, party, step = step_dir.parts[-3:]
+    return vault.open(data, f"{job}/{party}/{step}/{rel}")
+
+
+def read_json(step_dir: Path, rel: str, vault: Vault | None = None) -> Any:
+    """A JSON artefact (a model, ``report.json``) of a completed step."""
+    return json.loads(read_bytes(step_dir, rel, vault))
+
+
+def read_table(step_dir: Path, name: str, vault: Vault | None = None) -> pa.Table:
+    """The table ``name`` (``<name>.parquet``) of a completed step."""
+    return pq.read_table(io.BytesIO(read_bytes(step_dir, f"{name}.parquet", vault)))
 
 
 def _check_name(name: str, kind: str) -> None:
@@ -104,13 +183,13 @@ def is_intact(final: Path, entry: dict[str, Any]) -> bool:
     return final.is_dir() and isinstance(recorded, dict) and hash_tree(final) == recorded
 
 
-def load_output(final: Path, entry: dict[str, Any]) -> StepOutput:
+def load_output(final: Path, entry: dict[str, Any], vault: Vault | None = None) -> StepOutput:
     """A completed step's artefacts read back, as downstream steps receive them."""
     return StepOutput(
-        tables={n: pq.read_table(final / f"{n}.parquet") for n in entry.get("tables", [])},
-        models={n: json.loads((final / f"{n}.json").read_text()) for n in entry.get("models", [])},
+        tables={n: read_table(final, n, vault) for n in entry.get("tables", [])},
+        models={n: read_json(final, f"{n}.json", vault) for n in entry.get("models", [])},
         files=list(entry.get("files", [])),
-        report=json.loads((final / REPORT).read_text()),
+        report=read_json(final, REPORT, vault),
     )
 
 
@@ -128,3 +207,24 @@ def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     tmp = root / f".tmp-{MANIFEST}-{secrets.token_hex(4)}"
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
     os.replace(tmp, root / MANIFEST)
+
+
+def local_vault(party: str) -> Vault | None:
+    """The vault a local run on this machine sealed ``party``'s artefacts with, if any."""
+    path = default_vault_dir() / f"{party}.vault"
+    return Vault.load(path) if path.exists() else None
+
+
+def read_local(path: Path) -> bytes:
+    """``out/<job>/<party>/<step>/<file>`` of a local run, opened with that party's local key."""
+    return read_bytes(path.parent, path.name, local_vault(path.parent.parent.name))
+
+
+def read_local_table(path: Path) -> pa.Table:
+    """A table artefact of a local run (see :func:`read_local`)."""
+    return pq.read_table(io.BytesIO(read_local(path)))
+
+
+def read_local_json(path: Path) -> Any:
+    """A JSON artefact of a local run (see :func:`read_local`)."""
+    return json.loads(read_local(path))

@@ -7,6 +7,13 @@
 - :func:`run_job_in_memory`: all parties in one process over the in-memory
   mesh (tests; same runner, same messages).
 
+Artefacts are sealed under each party's vault key (:mod:`meshmpc.data.vault`):
+local runs keep the keys in :func:`~meshmpc.data.vault.default_vault_dir`
+(``$MESHMPC_VAULT_DIR``, outside ``out/``), a cluster run beside the party's
+identity key (``bank.key`` -> ``bank.vault``; on a node ``keys/bank.vault``,
+made by ``meshmpc node init``). A missing key is made on the first run;
+in-memory runs (tests) seal only when given ``vault_dir``.
+
 The job is parsed and checked before any process starts; every process parses
 it again (same checks) from the same mapping, with relative paths resolved
 against the same folder.
@@ -20,12 +27,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data.vault import Vault, default_vault_dir, vault_key_beside
 from meshmpc.jobs.progress import FileProgress, ProgressMonitor, ProgressSink, TqdmProgress
 from meshmpc.jobs.registry import ComponentRef, ComponentRegistry, overrides_for_processes
 from meshmpc.jobs.runner import run_party_job
 from meshmpc.jobs.spec import JobSpec, load_job
 from meshmpc.net import Context
-from meshmpc.net.config import WanProfile
+from meshmpc.net.config import WanProfile, load_config
 from meshmpc.net.eventloop import run as run_loop
 from meshmpc.net.launch import run_local, run_party
 from meshmpc.net.memory import MemoryMesh
@@ -53,11 +61,13 @@ def prepare(job: JobSource, components: Mapping[str, ComponentRef] | None = None
 async def party_entry(ctx: Context, job: dict[str, Any], base_dir: str, source: str,
                       out_dir: str, components: dict[str, str] | None = None,
                       resume: bool = False, progress: str = "none",
-                      options: dict[str, Any] | None = None) -> dict[str, Any]:
+                      options: dict[str, Any] | None = None, vault_key: str | None = None,
+                      vault_dir: str | None = None) -> dict[str, Any]:
     """One party's process: parse the job again and run this party's side.
 
     ``progress``: ``none``, ``tqdm`` (bars on this process's stderr) or a
-    file path for the parent's :class:`ProgressMonitor`.
+    file path for the parent's :class:`ProgressMonitor`. Artefacts are sealed
+    under ``vault_key`` or ``<vault_dir>/<party>.vault`` (made when missing).
     """
     registry = ComponentRegistry(components)
     spec = load_job(job, registry.names(), base_dir, name=source)
@@ -67,7 +77,21 @@ async def party_entry(ctx: Context, job: dict[str, Any], base_dir: str, source: 
     elif progress != "none":
         sink = FileProgress(progress)
     return await run_party_job(ctx, spec, out_dir, registry=registry, resume=resume,
-                               progress=sink, options=options)
+                               progress=sink, options=options,
+                               vault=party_vault(ctx.party, vault_key, vault_dir,
+                                                 getattr(ctx.config, "suite", "default")))
+
+
+def party_vault(party: str, key: str | Path | None, directory: str | Path | None,
+                suite: str = "default") -> Vault | None:
+    """The party's vault from its key file, or from ``<directory>/<party>.vault``.
+
+    ``suite`` is the cluster's link suite: ``gm`` seals with SM4-GCM.
+    """
+    if key is None and directory is None:
+        return None
+    path = Path(key) if key is not None else Path(str(directory)) / f"{party}.vault"
+    return Vault.open_or_create(path).with_suite(suite)
 
 
 def run_job_local(job: JobSource, out_dir: str | Path, *,
@@ -75,8 +99,12 @@ def run_job_local(job: JobSource, out_dir: str | Path, *,
                   quiet: bool = True, base_dir: str | Path | None = None,
                   timeout: float = 1800.0, env: dict[str, str] | None = None,
                   wan: WanProfile | None = None,
-                  options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  options: Mapping[str, Any] | None = None,
+                  vault_dir: str | Path | None = None) -> dict[str, Any]:
     """Run every party of ``job`` as a local process; return {party: summary}.
+
+    Each party seals its artefacts under ``<vault_dir>/<party>.vault``
+    (default :func:`~meshmpc.data.vault.default_vault_dir`).
 
     Raises :class:`meshmpc.net.launch.LaunchError` carrying each failed party's
     error (naming the party and the step) when the job stops.
@@ -84,7 +112,8 @@ def run_job_local(job: JobSource, out_dir: str | Path, *,
     spec, args = prepare(job, components, base_dir)
     parties = list(spec.parties)
     args.update(out_dir=str(Path(out_dir).resolve()), resume=resume,
-                options=dict(options or {}))
+                options=dict(options or {}),
+                vault_dir=str(Path(vault_dir or default_vault_dir()).resolve()))
     if quiet:
         return run_local(parties, ENTRY, {**args, "progress": "none"}, wan=wan,
                          timeout=timeout, env=env)
@@ -105,20 +134,32 @@ def run_job_node(job: JobSource, party: str, config: str | Path, out_dir: str | 
                  key: str | Path | None = None, resume: bool = False, quiet: bool = False,
                  components: Mapping[str, ComponentRef] | None = None,
                  base_dir: str | Path | None = None) -> dict[str, Any]:
-    """Run ``party``'s side of ``job`` on this node over the cluster in ``config``."""
+    """Run ``party``'s side of ``job`` on this node over the cluster in ``config``.
+
+    Artefacts are sealed under the vault key beside the party's identity key.
+    """
     spec, args = prepare(job, components, base_dir)
+    identity = Path(key) if key else _identity_key(Path(config), party)
     args.update(out_dir=str(Path(out_dir).resolve()), resume=resume,
-                progress="none" if quiet else "tqdm")
+                progress="none" if quiet else "tqdm",
+                vault_key=str(vault_key_beside(identity).resolve()))
     result: dict[str, Any] = run_loop(run_party(Path(config), party,
                                                 Path(key) if key else None, ENTRY, args,
                                                 parties=list(spec.parties)))
     return result
 
 
+def _identity_key(config: Path, party: str) -> Path:
+    """The identity key file ``run_party`` uses (the config's ``key_file`` or beside it)."""
+    entry = load_config(config).party(party)
+    return Path(entry.key_file) if entry.key_file else config.parent / f"{party}.key"
+
+
 async def run_job_in_memory(job: JobSource, out_dir: str | Path, *,
                             components: Mapping[str, ComponentRef] | None = None,
                             resume: bool = False, base_dir: str | Path | None = None,
-                            meshes: Mapping[str, Mesh] | None = None
+                            meshes: Mapping[str, Mesh] | None = None,
+                            vault_dir: str | Path | None = None
                             ) -> dict[str, dict[str, Any] | BaseException]:
     """Every party in this process over an in-memory mesh; {party: summary or error}.
 
@@ -134,7 +175,8 @@ async def run_job_in_memory(job: JobSource, out_dir: str | Path, *,
     async def one(party: str) -> dict[str, Any]:
         try:
             return await run_party_job(Context(group[party]), spec, out_dir,
-                                       registry=registry, resume=resume)
+                                       registry=registry, resume=resume,
+                                       vault=party_vault(party, None, vault_dir))
         except BaseException as exc:
             mesh = group[party]
             if isinstance(mesh, MemoryMesh):

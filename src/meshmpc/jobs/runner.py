@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data.vault import Vault
 from meshmpc.jobs import artefacts
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.jobs.errors import JobError, JobMismatchError, PeerStepError, StepFailedError
@@ -50,7 +51,7 @@ class _Run:
 
     def __init__(self, ctx: Context, spec: JobSpec, out_dir: str | Path,
                  registry: ComponentRegistry, progress: ProgressSink,
-                 options: Mapping[str, Any]) -> None:
+                 options: Mapping[str, Any], vault: Vault | None = None) -> None:
         self.spec = spec
         self.me = ctx.party
         missing = [p for p in spec.parties if p not in ctx.parties]
@@ -63,6 +64,7 @@ class _Run:
         self.registry = registry
         self.progress = progress
         self.options = dict(options)
+        self.vault = vault
         self.outputs: dict[str, StepOutput] = {}
         self.manifest: dict[str, Any] = {}
 
@@ -73,14 +75,18 @@ class _Run:
 async def run_party_job(ctx: Context, spec: JobSpec, out_dir: str | Path, *,
                         registry: ComponentRegistry | None = None, resume: bool = False,
                         progress: ProgressSink | None = None,
-                        options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                        options: Mapping[str, Any] | None = None,
+                        vault: Vault | None = None) -> dict[str, Any]:
     """Run this party's side of ``spec``; return a summary (per-step status, reports).
+
+    With ``vault`` every artefact is sealed under this party's key
+    (:mod:`meshmpc.jobs.artefacts`); without, they are written in clear.
 
     Raises :class:`StepFailedError` at the party whose step failed and
     :class:`PeerStepError` at every other party, both naming party and step.
     """
     run = _Run(ctx, spec, out_dir, registry or ComponentRegistry(), progress or ProgressSink(),
-               options or {})
+               options or {}, vault)
     run.root.mkdir(parents=True, exist_ok=True)
     artefacts.remove_stale_workdirs(run.root)
     previous = artefacts.read_manifest(run.root) if resume else {}
@@ -116,7 +122,9 @@ def _summary_of(run: _Run, step: StepSpec, entry: dict[str, Any]) -> dict[str, A
 def _new_manifest(run: _Run, previous: dict[str, Any], skip: set[str]) -> dict[str, Any]:
     steps = previous.get("steps", {})
     kept = {s: dict(steps.get(s) or {"status": "not-a-party"}) for s in skip}
+    sealed = run.vault.key_id.hex() if run.vault is not None else None
     return {"version": artefacts.MANIFEST_VERSION, "job": run.spec.name, "party": run.me,
+            "vault_key_id": sealed, "purpose": run.spec.raw.get("purpose"),
             "job_digest": run.spec.public_digest(), "order": [s.id for s in run.spec.steps],
             "started_at": _now(), "steps": kept}
 
@@ -162,6 +170,8 @@ def _locally_skippable(run: _Run, previous: dict[str, Any]) -> set[str]:
             continue
         if entry.get("input_digest") != _input_digest(run, step, steps):
             continue
+        if entry.get("sealed") != (run.vault.key_id.hex() if run.vault else None):
+            continue  # written under another key (or in clear): run the step again
         if artefacts.is_intact(run.root / step.id, entry):
             ok.add(step.id)
     return ok
@@ -195,7 +205,7 @@ async def _resume_step(run: _Run, step: StepSpec) -> dict[str, Any]:
     entry = run.manifest["steps"][step.id]
     if run.participant(step):
         run.outputs[step.id] = await asyncio.to_thread(artefacts.load_output,
-                                                       run.root / step.id, entry)
+                                                       run.root / step.id, entry, run.vault)
         entry["status"] = "resumed"
     artefacts.write_manifest(run.root, run.manifest)
     return dict(entry)
@@ -296,7 +306,8 @@ async def _call_component(run: _Run, step: StepSpec, component: Resolved,
     )
     inputs = {a: run.outputs[a] for a in run.spec.ancestors(step.id) if a in run.outputs}
     output = await component.run(context, inputs, dict(step.params))
-    entry = await asyncio.to_thread(artefacts.write_output, workdir, output)
+    sealing = artefacts.Sealing.for_step(run.vault, run.spec.name, run.me, step.id)
+    entry = await asyncio.to_thread(artefacts.write_output, workdir, output, sealing)
     run.outputs[step.id] = output
     entry.update(status="ran", component=step.component, component_version=component.version,
                  component_origin=component.origin, parties=list(step.parties),

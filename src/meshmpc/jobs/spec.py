@@ -32,7 +32,7 @@ import yaml
 from meshmpc.jobs.api import PartyInput
 from meshmpc.jobs.errors import JobFileError
 
-JOB_KEYS = ("name", "description", "parties", "steps", "security")
+JOB_KEYS = ("name", "description", "parties", "steps", "security", "purpose")
 STEP_KEYS = ("id", "component", "after", "params", "party_params", "parties", "security")
 PARTY_FIELDS = ("data", "key", "label", "obs_date", "schema")
 SECURITY_MODES = ("dishonest-majority", "honest-majority")
@@ -164,6 +164,7 @@ def parse_job(raw: Mapping[str, Any], where: str, base: Path,
     if not _NAME.match(name):
         raise JobFileError(where, "name", f"{name!r}: use letters, digits, '.', '_' or '-'")
     security = _security(where, "security", raw.get("security", SECURITY_MODES[0]))
+    _string(where, "purpose", raw.get("purpose"), required=False)  # retention of the output
     parties = _parties(where, _mapping(where, "parties", raw.get("parties")), base)
     if not parties:
         raise JobFileError(where, "parties", "a job needs at least one party")

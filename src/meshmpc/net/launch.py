@@ -231,12 +231,16 @@ def _worker(argv: Sequence[str] | None = None) -> int:
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     kwargs = codec.unpack(args.args.read_bytes()) if args.args else {}
+    from meshmpc.data.protect import install_log_masking, mask_text  # the party's own logs
+
+    install_log_masking()
     try:
         result = run(run_party(args.config, args.party, args.key, args.target, kwargs, True))
     except Exception as exc:
         if os.environ.get("MESHMPC_DEBUG") == "1":
             traceback.print_exc()
-        print(f"party {args.party}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"party {args.party}: {type(exc).__name__}: {mask_text(str(exc))}",
+              file=sys.stderr)
         return 1
     tmp = args.result.with_suffix(".tmp")
     tmp.write_bytes(codec.pack(result))

@@ -4,6 +4,7 @@
 
     node/node.toml        party id, HTTP listen address, database URL, mesh listen address
     node/keys/bank.key    the node's Ed25519 identity key (0600); bank.pub beside it
+    node/keys/bank.vault  the vault key sealing the node's job artefacts at rest (0600)
     node/node.db          SQLite database (WAL) unless node.toml names PostgreSQL
     node/jobs/            job working directories (artefacts per job, per step)
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from meshmpc import __version__
+from meshmpc.data.vault import Vault, vault_key_beside
 from meshmpc.errors import ConfigError
 from meshmpc.net.custody import Pkcs11Uri
 from meshmpc.net.keys import IdentityKey
@@ -61,6 +63,11 @@ class NodeConfig:
     @property
     def key_path(self) -> Path:
         return self.directory / "keys" / f"{self.party}.key"
+
+    @property
+    def vault_path(self) -> Path:
+        """The vault key beside the identity key (job runs find it there, too)."""
+        return vault_key_beside(self.key_path)
 
     @classmethod
     def load(cls, directory: Path) -> NodeConfig:
@@ -110,6 +117,7 @@ def init_node(directory: Path, party: str, admin: str, password: str,
     identity = (IdentityKey.in_new_token_key(party, Pkcs11Uri.parse(pkcs11, "--pkcs11"))
                 if pkcs11 else IdentityKey.generate(party))
     identity.save(directory / "keys")
+    Vault.create(config.vault_path)
     (directory / CONFIG_NAME).write_text(config.dump())
     node = Node(config)
     uri = node.accounts.create_user(admin, password, ["admin"])
@@ -124,6 +132,7 @@ class Node:
         self.config = config
         self.party = config.party
         self.identity = IdentityKey.load(config.party, config.key_path)
+        self.vault = Vault.open_or_create(config.vault_path)  # nodes made before the vault
         self.db = NodeDatabase(config.db_url)
         self.db.upgrade()
         self.accounts = Accounts(self.db, config.password_memory_mb)

@@ -35,6 +35,7 @@ import yaml
 from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
+from meshmpc.jobs.artefacts import read_json
 from meshmpc.net.config import parse_config
 from meshmpc.platform import keyring
 from meshmpc.platform.consent import ConsentError, check_request
@@ -518,7 +519,8 @@ class Orchestrator:
                     latest = s.scalar(select(ModelVersion.version).where(
                         ModelVersion.name == name).order_by(ModelVersion.version.desc()))
                     report = step_dir / "report.json"
-                    metrics = json.loads(report.read_text()) if report.exists() else {}
+                    metrics = (read_json(step_dir, report.name, self.node.vault)
+                               if report.exists() else {})
                     s.add(ModelVersion(
                         name=name, version=(latest or 0) + 1, job_id=job_id, step=str(step["id"]),
                         lineage={"job": job.name, "job_id": job_id, "step": step["id"],

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from meshmpc.data.protect import install_log_masking, mask_text
 from meshmpc.errors import MeshMPCError
 
 
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="meshmpc-credit", description="SME credit risk applications on meshmpc."
     )
     add_commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
+    install_log_masking()
     args = parser.parse_args(argv)
     handler = getattr(args, "func", None)
     if handler is None:
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args))
     except MeshMPCError as exc:
-        print(f"meshmpc-credit {args.command}: error: {exc}", file=sys.stderr)
+        print(f"meshmpc-credit {args.command}: error: {mask_text(str(exc))}", file=sys.stderr)
         return 2
 
 

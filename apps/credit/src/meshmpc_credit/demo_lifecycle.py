@@ -1,22 +1,22 @@
 """Stages 5-8 of ``meshmpc-credit demo``: decisions, in-loan, post-loan, reports.
 
 Everything here reads only what the bank's node holds after the jobs (its own
-artefacts under ``<out>/<job>/bank/``), except the observation tables of
+artefacts under ``<out>/<job>/bank/``, sealed under its vault key and opened
+with it), except the observation tables of
 stage 7, which every party builds from its own snapshots before the job.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from meshmpc.jobs.artefacts import read_local_json, read_local_table
 from meshmpc.jobs.spec import read_yaml
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference
 from meshmpc.ml.metrics import auc
@@ -42,7 +42,7 @@ def _done(start: float) -> None:
 
 
 def _bank(out: Path, job: str, step: str, name: str) -> Any:
-    return pq.read_table(out / job / "bank" / step / f"{name}.parquet").to_pandas()
+    return read_local_table(out / job / "bank" / step / f"{name}.parquet").to_pandas()
 
 
 def bank_only_auc(out: Path, label: str = "default_12m") -> float:
@@ -109,14 +109,14 @@ def run_lifecycle(args: argparse.Namespace, run_job: RunJob) -> dict[str, Any]:
 
 
 def _eval_auc(out: Path, job: str) -> float:
-    return float(json.loads((out / job / "bank" / "eval" / "report.json").read_text())["auc"])
+    return float(read_local_json(out / job / "bank" / "eval" / "report.json")["auc"])
 
 
 def write_reports(out: Path, summary: dict[str, Any]) -> list[str]:
     """The three life-cycle reports from the bank's artefacts."""
     reports = out / "reports"
-    inloan = json.loads((out / "inloan" / "bank" / "monitor" / "report.json").read_text())
-    post = json.loads((out / "postloan" / "bank" / "warn" / "report.json").read_text())
+    inloan = read_local_json(out / "inloan" / "bank" / "monitor" / "report.json")
+    post = read_local_json(out / "postloan" / "bank" / "warn" / "report.json")
     paths = [
         preloan_report(reports / "preloan.html", summary["decisions"]["funnel"],
                        summary["decisions"]["grades"],

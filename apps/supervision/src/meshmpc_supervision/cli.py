@@ -39,8 +39,7 @@ def _datagen(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """Generate the banks' data, run the fund-flow job as separate processes, summarise."""
-    import pyarrow.parquet as pq
-
+    from meshmpc.jobs.artefacts import read_local, read_local_table
     from meshmpc.jobs.local import run_job_local
     from meshmpc_supervision.datagen import job_file, write_banks
 
@@ -51,7 +50,9 @@ def _demo(args: argparse.Namespace) -> int:
     results = run_job_local(job, args.out / "run")
     step = results["pboc"]["steps"]["fundflow"]
     folder = Path(results["pboc"]["out"]) / "fundflow"
-    table = pq.read_table(folder / "fundflow.parquet")
+    table = read_local_table(folder / "fundflow.parquet")  # sealed at rest: the party's key
+    page = args.out / "fundflow_report.html"  # aggregates only, for the regulator's staff
+    page.write_bytes(read_local(folder / "fundflow_report.html"))
     report = step["report"]
     print(f"fund-flow monitoring / 信贷资金流向监测: {args.banks} banks x {args.loans:,} loans, "
           f"{report['published']} of {report['cells']} cells published "
@@ -60,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
     for row in worst:
         print(f"  {row['region']} {row['institution_type']} {row['month']}: "
               f"{row['flagged']}/{row['loans']} flagged ({row['flagged_rate']:.1%})")
-    print(f"  report: {folder / 'fundflow_report.html'}")
+    print(f"  report: {page}")
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from meshmpc.data.vault import Vault, vault_key_beside
 from meshmpc.net import Context
 from meshmpc.net.config import load_config
 from meshmpc.net.keys import IdentityKey
@@ -63,7 +64,8 @@ async def open_service(args: argparse.Namespace) -> AsyncIterator[DecisionServic
     await screens.start()
     watcher = asyncio.create_task(runtime.watch())
     service = DecisionService(runtime, screens, BankScorecard.load(args.card),
-                              DecisionRecords(engine))
+                              DecisionRecords(engine, Vault.open_or_create(
+                                  vault_key_beside(key_file))))
     try:
         yield service
     finally:

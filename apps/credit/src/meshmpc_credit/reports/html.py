@@ -3,6 +3,13 @@
 The machine's matplotlib has no CJK font, so plot labels are English and every
 figure carries its Chinese title and caption in the HTML around it; the page
 needs nothing from the network.
+
+A report is read by people, so identifiers never appear in clear: a column
+whose header names an identifier (``credit_code``, a phone, a name) is masked
+by its rule (``91110108****1234``, ``138****5678``, ``张*``) and every other
+cell and text has credit codes, ID numbers and phone numbers masked wherever
+they occur (:mod:`meshmpc.data.protect`). The full values stay in the bank's
+own result files, sealed under its vault key.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from meshmpc.data.protect import mask_kind_for, mask_text, mask_value  # noqa: E402
+
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
          "h1,h2{font-weight:600}.zh{color:#555}table{border-collapse:collapse;margin:1em 0}"
          "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}"
@@ -36,10 +45,10 @@ class Page:
     parts: list[str] = field(default_factory=list)
 
     def heading(self, en: str, zh: str) -> None:
-        self.parts.append(f"<h2>{html.escape(en)} <span class='zh'>{html.escape(zh)}</span></h2>")
+        self.parts.append(f"<h2>{_escape(en)} <span class='zh'>{_escape(zh)}</span></h2>")
 
     def text(self, en: str, zh: str) -> None:
-        self.parts.append(f"<p>{html.escape(en)}<br><span class='zh'>{html.escape(zh)}</span></p>")
+        self.parts.append(f"<p>{_escape(en)}<br><span class='zh'>{_escape(zh)}</span></p>")
 
     def figure(self, fig: Figure) -> None:
         buffer = io.BytesIO()
@@ -50,7 +59,9 @@ class Page:
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row)
+        kinds = [mask_kind_for(str(h)) for h in header]
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_shown(v, k))}</td>"
+                                        for v, k in zip(row, kinds, strict=False))
                        + "</tr>" for row in rows)
         self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
 
@@ -63,6 +74,16 @@ class Page:
                         f"{html.escape(self.title_zh)}</span></h1>{''.join(self.parts)}"
                         f"</body></html>", encoding="utf-8")
         return path
+
+
+def _escape(text: str) -> str:
+    return html.escape(mask_text(text))
+
+
+def _shown(value: Any, kind: str) -> str:
+    """A cell as a person may read it: identifiers masked by the column's rule or their shape."""
+    text = _cell(value)
+    return mask_value(text, kind) if kind != "auto" else mask_text(text)
 
 
 def _cell(value: Any) -> str:
