@@ -223,3 +223,24 @@ def test_a_secret_wrapped_by_a_token_key_opens_only_there_and_unaltered(
     altered = blob[:-1] + bytes([blob[-1] ^ 1])
     with pytest.raises(ConfigError, match="cannot decrypt"):
         unwrap_secret(uri, altered, b"vault:bank")
+
+
+def test_a_node_with_a_token_keeps_its_vault_key_wrapped_there(
+        token: dict[str, Any], tmp_path: Path) -> None:
+    from meshmpc.data.vault import TOKEN_WRAPPED, Vault
+    from meshmpc.platform.node import Node, init_node
+
+    uri = f"pkcs11:token=meshmpc;object=node-{os.urandom(4).hex()}" \
+          f"?pin-source=file:{token['pin_file']}"
+    config, _ = init_node(tmp_path / "bank", "bank", "root", "correct horse battery",
+                          pkcs11=uri, password_memory_mb=8)
+    content = config.vault_path.read_bytes()
+    assert content.startswith(TOKEN_WRAPPED) and b"-vault" in content
+    node = Node(config)
+    assert node.identity.in_token
+    sealed = node.vault.seal(b"artefact", "job/bank/step/x")
+    assert Vault.load(config.vault_path).open(sealed, "job/bank/step/x") == b"artefact"
+    tampered = config.vault_path.read_bytes().replace(b"\n", b"A\n", 1)
+    config.vault_path.write_bytes(tampered)
+    with pytest.raises(ConfigError):
+        Vault.load(config.vault_path)

@@ -48,6 +48,41 @@ MAX_SEALED = (1 << 31) - 1 - HEADER
 """OpenSSL's one-shot AES-GCM takes at most 2 GiB per call; a bigger artefact is refused."""
 
 
+TOKEN_WRAPPED = b"pkcs11-wrapped:"
+"""A vault key file holding the master key wrapped by an AES key inside a PKCS#11 token:
+``pkcs11-wrapped:<URI>`` on the first line, the base64 wrapped key on the second."""
+
+
+def _wrap_in_token(uri_text: str, key: bytes, path: Path) -> bytes:
+    import base64
+
+    from meshmpc.net.custody import Pkcs11Uri, create_wrapping_key, wrap_secret
+
+    uri = Pkcs11Uri.parse(uri_text, path)
+    try:
+        create_wrapping_key(uri, path)
+    except ConfigError as exc:
+        if "already holds" not in exc.problem:  # an existing wrapping key is reused
+            raise
+    blob = wrap_secret(uri, key, b"meshmpc-vault-v1|" + str(uri).encode(), path)
+    return TOKEN_WRAPPED + str(uri).encode() + b"\n" + base64.b64encode(blob) + b"\n"
+
+
+def _unwrap_from_token(content: bytes, path: Path) -> bytes:
+    import base64
+    import binascii
+
+    from meshmpc.net.custody import Pkcs11Uri, unwrap_secret
+
+    try:
+        first, second = content[len(TOKEN_WRAPPED):].decode().strip().split("\n")
+        uri = Pkcs11Uri.parse(first, path)
+        blob = base64.b64decode(second, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ConfigError(path, "vault_key", f"not a token-wrapped vault key: {exc}") from exc
+    return unwrap_secret(uri, blob, b"meshmpc-vault-v1|" + str(uri).encode(), path)
+
+
 def default_vault_dir() -> Path:
     """Where local runs keep each party's vault key: ``$MESHMPC_VAULT_DIR`` or ~/.config.
 
@@ -107,14 +142,17 @@ class Vault:
         return self._sm4_wrap, Sm4Gcm, SM4_KEY_SIZE
 
     @classmethod
-    def create(cls, path: Path) -> Vault:
-        """Make a new master key file (mode 0600); refuses to overwrite one."""
+    def create(cls, path: Path, token_uri: str | None = None) -> Vault:
+        """Make a new master key file (mode 0600); refuses to overwrite one. With
+        ``token_uri`` (a PKCS#11 URI naming an AES key, made there when missing) the file
+        holds the master key wrapped inside the token, never the key itself."""
         path.parent.mkdir(parents=True, exist_ok=True)
         key = os.urandom(32)
+        content = key if token_uri is None else _wrap_in_token(token_uri, key, path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
+            fh.write(content)
         try:
             os.link(tmp, path)  # atomic, and never over an existing key (FileExistsError)
         finally:
@@ -140,6 +178,8 @@ class Vault:
             raise ConfigError(path, "vault_key", f"cannot read the vault key: {exc}") from exc
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(path, "vault_key", "vault key readable by others; chmod 600 it")
+        if key.startswith(TOKEN_WRAPPED):
+            return cls(_unwrap_from_token(key, path))
         return cls(key)
 
     def seal(self, data: bytes, name: str) -> bytes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +117,21 @@ def init_node(directory: Path, party: str, admin: str, password: str,
     identity = (IdentityKey.in_new_token_key(party, Pkcs11Uri.parse(pkcs11, "--pkcs11"))
                 if pkcs11 else IdentityKey.generate(party))
     identity.save(directory / "keys")
-    Vault.create(config.vault_path)
+    Vault.create(config.vault_path, _vault_token(pkcs11, party))
     (directory / CONFIG_NAME).write_text(config.dump())
     node = Node(config)
     uri = node.accounts.create_user(admin, password, ["admin"])
     node.audit.append("node.init", admin, {"party": party, "version": __version__})
     return config, uri
+
+
+def _vault_token(pkcs11: str | None, party: str) -> str | None:
+    """With the identity in a token, the vault's master key is wrapped by an AES key in
+    the same token (object ``<party>-vault``)."""
+    if not pkcs11:
+        return None
+    uri = Pkcs11Uri.parse(pkcs11, "--pkcs11")
+    return str(replace(uri, label=f"{party}-vault"))
 
 
 class Node:
