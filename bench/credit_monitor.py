@@ -34,7 +34,10 @@ PARTIES = ["bank", *PARTNERS]
 
 
 def _keys(ids: np.ndarray) -> pa.Array:
-    return pa.array(np.char.add("91", np.char.zfill(ids.astype(str), 16)))
+    """Credit-code-like keys as one contiguous arrow array (pa.array of a numpy string
+    array of 10^6 items or more returns a ChunkedArray)."""
+    keys = pa.array(np.char.add("91", np.char.zfill(ids.astype(str), 16)))
+    return keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
 
 
 def partner_rows(party: str, loans: int) -> np.ndarray:

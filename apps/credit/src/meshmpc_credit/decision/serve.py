@@ -28,7 +28,7 @@ from meshmpc_credit.decision.joint_score import BankCard, JointRater, is_trained
 from meshmpc_credit.decision.rating import DEFAULT_CARD, BankScorecard
 from meshmpc_credit.decision.records import DecisionRecords
 from meshmpc_credit.decision.runtime import StrategyRuntime
-from meshmpc_credit.decision.screens import PartnerScreens
+from meshmpc_credit.decision.screens import START_TIMEOUT_S, PartnerScreens
 from meshmpc_credit.decision.service import DecisionService
 from meshmpc_credit.strategy.document import StrategyError
 from meshmpc_credit.strategy.store import StrategyStore
@@ -50,6 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8700)
     p.add_argument("--timeout", type=float, default=2.0, help="seconds a partner may take")
     p.add_argument("--poll", type=float, default=0.2, help="seconds between store polls")
+    p.add_argument("--start-timeout", type=float, default=START_TIMEOUT_S,
+                   help="seconds the partners may take to publish their tables (hints)")
     p.add_argument("--retry", type=float, default=1.0,
                    help="first back-off (s) before retrying a partner marked down")
     p.set_defaults(func=run)
@@ -70,7 +72,7 @@ async def open_service(args: argparse.Namespace) -> AsyncIterator[DecisionServic
     runtime.active  # noqa: B018 - refuse to start without a published version
     partners = args.partners.split(",")
     screens = PartnerScreens(Context(mesh, config), partners, args.timeout,
-                             retry_s=args.retry)
+                             args.start_timeout, retry_s=args.retry)
     await screens.start()
     watcher = asyncio.create_task(runtime.watch())
     service = DecisionService(runtime, screens, rater_for(args.card, partners),
