@@ -114,5 +114,5 @@ def expected_scores(db: str, since: float, directory: Path, partners: Sequence[s
             continue
         checked += 1
         want = others[int(str(applicant)[1:])] + card.score_fields(ctx["bank"])
-        wrong += abs(float(ctx["score"]) - want) > 1e-3
+        wrong += int(abs(float(ctx["score"]) - float(want)) > 1e-3)
     return checked, wrong
