@@ -89,7 +89,7 @@ def test_records_of_different_epochs_are_never_summed() -> None:
         table = joint_table(s, None).to_pylist()
         records[partner] = next(r for r in table if r["credit_code"] == JOINT_KEYS[1])
     assert combine(records, 600.0, PARTNERS).score is not None
-    records["fin"] = {**records["fin"], "epoch": "0" * 16}
+    records["fin"] = {**records["fin"], "e": "0" * 8}
     outcome = combine(records, 600.0, PARTNERS)
     assert outcome.score is None and outcome.problem == "mask epochs differ"
     records["fin"] = None

@@ -62,12 +62,12 @@ def screen_entry(record: Mapping[str, Any] | None) -> dict[str, Any]:
     if record is None:
         return {"listed": False, "list_type": None, "risk_level": None, "listed_date": None,
                 "held": None}
-    joint = "held" in record
-    listed = record.get("list_type") is not None if joint else True
-    return {"listed": listed, "list_type": _text(record.get("list_type")),
-            "risk_level": _text(record.get("risk_level")),
-            "listed_date": _text(record.get("listed_date")),
-            "held": bool(record["held"]) if joint else None}
+    joint = "h" in record  # the joint record's short names (decision.joint_table)
+    names = {"list_type": "t", "risk_level": "r", "listed_date": "d"} if joint else \
+        {n: n for n in ("list_type", "risk_level", "listed_date")}
+    fields = {name: _text(record.get(short)) for name, short in names.items()}
+    listed = fields["list_type"] is not None if joint else True
+    return {"listed": listed, **fields, "held": bool(record["h"]) if joint else None}
 
 
 def build_context(bank_fields: Mapping[str, Any], screens: Mapping[str, dict[str, Any]],
