@@ -31,7 +31,7 @@ request = function()
     '{"key":"K%d","fields":{"loan_amount":%d,"loan_term_months":%d,"interest_rate":%.2f,' ..
     '"collateral_type":"%s","guarantee_type":"none","loan_purpose":"%s",' ..
     '"relationship_years":%.1f,"avg_deposit_balance_6m":%d}}',
-    (i * 7919) % 150000, 100000 + (i % 59) * 50000, 6 * (1 + i % 6), 3 + (i % 500) / 100,
+    (i * 7919) % __POPULATION__, 100000 + (i % 59) * 50000, 6 * (1 + i % 6), 3 + (i % 500) / 100,
     collateral[1 + i % 4], purpose[1 + i % 3], (i % 150) / 10, (i % 97) * 10000)
   return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json"}, body)
 end
@@ -42,10 +42,11 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, clients: int, seconds: float, work: Path) -> dict[str, Any]:
-    """Run wrk; its latency percentiles, rate, and failed requests."""
+def run_wrk(url: str, clients: int, seconds: float, work: Path,
+            population: int = 150_000) -> dict[str, Any]:
+    """Run wrk (applicant keys K0 .. K<population-1>); latency percentiles, rate, failures."""
     script = work / "decide.lua"
-    script.write_text(LUA)
+    script.write_text(LUA.replace("__POPULATION__", str(int(population))))
     threads = max(1, min(2, clients))
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--latency",

@@ -1,9 +1,13 @@
 """Pre-loan decision service benchmark: real PIR partners, real HTTP, hot updates.
 
 ``meshmpc bench credit --json [--seconds 60] [--clients 8] [--versions 10]``
-starts the three partners (gov, fin, telco) as separate processes serving
-synthetic labelled risk lists by keyword PIR over the encrypted mesh on
-loopback, and the bank's ``meshmpc credit serve`` as a fourth process. A
+starts the three partners (gov, fin, telco) as separate processes, each
+serving its joint PIR table (risk-list flags and masked partial score of
+every firm of a ``--population`` universe, :mod:`meshmpc_bench._credit_joint`)
+over the encrypted mesh on loopback, and the bank's ``meshmpc credit serve``
+with its card as a fourth process: every decision runs the screens and the
+joint online score on one PIR query per partner (``--score bank``: the
+risk lists alone and the bank's own points table, as before). A
 closed-loop load generator (``--clients`` connections, each sending the next
 request when the last answer arrives) posts applicants for ``--seconds``:
 wrk (:mod:`meshmpc_bench._credit_wrk`) when installed, else an httpx-based one
@@ -14,7 +18,8 @@ store) at even intervals.
 Every version marks its price bands with its own suffix, so each answer shows
 which version decided it. The run fails (exit 1) if any request failed, if
 an answer's price band does not belong to the version it names, or if that
-version was not in service at some moment of the request. Printed line:
+version was not in service at some moment of the request, or if a stored
+joint score differs from the plaintext recomputation. Printed line:
 ``{"bench": "credit.decide", "p50_ms", "p99_ms", "per_s", "errors", ...}``.
 """
 
@@ -71,9 +76,11 @@ def version_text(number: int) -> str:
     return json.dumps(doc)
 
 
-def start_parties(work: Path, lists: dict[str, Path], db: str, port: int,
-                  wan: Any) -> dict[str, subprocess.Popen[bytes]]:
-    """Partners via meshmpc.net.launch, the bank via ``meshmpc credit serve``."""
+def start_parties(work: Path, lists: dict[str, Path], db: str, port: int, wan: Any,
+                  joint: dict[str, dict[str, Any]] | None = None, card: Path | None = None,
+                  start_timeout: float = 60.0) -> dict[str, subprocess.Popen[bytes]]:
+    """Partners via meshmpc.net.launch (joint tables when ``joint`` gives their
+    ``serve_joint`` arguments), the bank via ``meshmpc credit serve``."""
     from meshmpc.net import codec
     from meshmpc.net.local import make_local_cluster
 
@@ -83,23 +90,26 @@ def start_parties(work: Path, lists: dict[str, Path], db: str, port: int,
     procs = {}
     for partner in PARTNERS:
         args = work / f"{partner}.args"
-        args.write_bytes(codec.pack({"risk_list": str(lists[partner])}))
+        args.write_bytes(codec.pack(joint[partner] if joint else
+                                    {"risk_list": str(lists[partner])}))
+        target = "serve_joint" if joint else "serve_risk_list"
         log = open(work / f"{partner}.log", "wb")  # noqa: SIM115 - lives with the process
         procs[partner] = subprocess.Popen(
             [sys.executable, "-m", "meshmpc.net.launch", "--config", str(config.path),
-             "--party", partner, "--target", "meshmpc_credit.decision.partner:serve_risk_list",
+             "--party", partner, "--target", f"meshmpc_credit.decision.partner:{target}",
              "--args", str(args), "--result", str(work / f"{partner}.result")],
             stdout=log, stderr=log, env=env)
     log = open(work / "bank.log", "wb")  # noqa: SIM115
     procs["bank"] = subprocess.Popen(
         [sys.executable, "-m", "meshmpc.cli", "credit", "serve", "--config", str(config.path),
-         "--party", "bank", "--db", db, "--port", str(port), "--poll", "0.1"],
+         "--party", "bank", "--db", db, "--port", str(port), "--poll", "0.1",
+         "--start-timeout", str(start_timeout), *(["--card", str(card)] if card else [])],
         stdout=log, stderr=log, env=env)
     return procs
 
 
 async def wait_ready(client: Any, procs: dict[str, subprocess.Popen[bytes]], work: Path,
-                     timeout: float = 60.0) -> None:
+                     timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for party, proc in procs.items():
@@ -110,12 +120,12 @@ async def wait_ready(client: Any, procs: dict[str, subprocess.Popen[bytes]], wor
             if (await client.get("/v1/strategy")).status_code == 200:
                 return
         await asyncio.sleep(0.2)
-    raise RuntimeError("the decision service did not start within 60 s")
+    raise RuntimeError(f"the decision service did not start within {timeout:.0f} s")
 
 
-def applicant(rng: np.random.Generator, i: int) -> dict[str, Any]:
-    """A synthetic application (about one in three keys is on some partner's list)."""
-    return {"key": f"K{int(rng.integers(0, 21 * max(i, 1) + 1000))}", "fields": {
+def applicant(rng: np.random.Generator, population: int) -> dict[str, Any]:
+    """A synthetic application of the universe (3 keys in 7 are on some partner's list)."""
+    return {"key": f"K{int(rng.integers(0, population))}", "fields": {
         "loan_amount": float(rng.integers(2, 60) * 50_000),
         "loan_term_months": int(rng.choice([6, 12, 24, 36])),
         "interest_rate": float(np.round(rng.uniform(3.0, 8.0), 2)),
@@ -126,7 +136,8 @@ def applicant(rng: np.random.Generator, i: int) -> dict[str, Any]:
         "avg_deposit_balance_6m": float(rng.integers(0, 100) * 10_000)}}
 
 
-async def load(client: Any, clients: int, seconds: float, seed: int) -> list[dict[str, Any]]:
+async def load(client: Any, clients: int, seconds: float, seed: int,
+               population: int) -> list[dict[str, Any]]:
     """Closed-loop load: every client sends its next request when its answer arrives."""
     results: list[dict[str, Any]] = []
     end = time.monotonic() + seconds
@@ -135,7 +146,7 @@ async def load(client: Any, clients: int, seconds: float, seed: int) -> list[dic
         rng = np.random.default_rng([seed, worker])
         i = 0
         while time.monotonic() < end:
-            body = applicant(rng, i)
+            body = applicant(rng, population)
             start = time.time()
             try:
                 response = await client.post("/v1/decisions", json=body)
@@ -184,13 +195,15 @@ def check(results: list[dict[str, Any]], published: dict[int, float]) -> dict[st
         ended = min(after) if after else float("inf")
         if began > r["end"] + 0.01 or ended + 1.0 < r["start"]:  # 1 s: poll + clock slack
             mixed += 1
-    unavailable = sum(1 for r in results if r["ok"] and r["answer"]["partners_unavailable"])
+    unavailable = sum(1 for r in results if r["ok"] and (r["answer"]["partners_unavailable"]
+                                                        or r["answer"].get("no_record")))
     return {"errors": sum(1 for r in results if not r["ok"]) + unavailable, "mixed": mixed,
             "unavailable": unavailable}
 
 
 async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], int]:
     import httpx
+    from meshmpc_bench import _credit_joint as credit_joint
     from meshmpc_bench import _credit_wrk as credit_wrk
     from meshmpc_credit.strategy.store import Actor, StrategyStore
 
@@ -205,26 +218,30 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
                           Actor("bench-editor", frozenset({"strategy_editor"})))
     store.publish("preloan", first, Actor("bench-approver", frozenset({"approver"})))
     lists = write_lists(work, args.list_rows, 11)
+    joint, card = credit_joint.write_joint_inputs(work, PARTNERS, lists, args.population, 5) \
+        if args.score == "joint" else (None, None)
     port = free_ports(1)[0]
-    procs = start_parties(work, lists, db, port, wan_profile(args))
+    procs = start_parties(work, lists, db, port, wan_profile(args), joint, card,
+                          args.start_timeout)
     limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
                                      timeout=30.0) as client:
-            await wait_ready(client, procs, work)
-            await load(client, args.clients, min(3.0, args.seconds), 99)  # warm-up
+            await wait_ready(client, procs, work, args.start_timeout)
+            await load(client, args.clients, min(3.0, args.seconds), 99,
+                       args.population)  # warm-up
             published: dict[int, float] = {first: 0.0}
             began, since = time.monotonic(), time.time()
             if generator == "wrk":
                 url = f"http://127.0.0.1:{port}"
                 measured, later = await asyncio.gather(
                     asyncio.to_thread(credit_wrk.run_wrk, url, args.clients, args.seconds,
-                                      work),
+                                      work, args.population),
                     publish_during(store, args.versions, args.seconds))
                 results = credit_wrk.stored_answers(db, since)
             else:
                 results, later = await asyncio.gather(
-                    load(client, args.clients, args.seconds, 7),
+                    load(client, args.clients, args.seconds, 7, args.population),
                     publish_during(store, args.versions, args.seconds))
             wall = time.monotonic() - began
             published.update(later)
@@ -232,6 +249,8 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
         stop(procs)
     latencies = np.array([(r["end"] - r["start"]) * 1e3 for r in results if r["ok"]])
     verdict = check(results, published)
+    checked, wrong = credit_joint.expected_scores(db, since, work, PARTNERS, args.population) \
+        if args.score == "joint" else (0, 0)
     seen = {r["answer"]["strategy_version"] for r in results if r["ok"]}
     stages = {name: _percentile(np.array([r["answer"]["timings_ms"][name] for r in results
                                           if name in r["answer"].get("timings_ms", {})]), 50)
@@ -253,8 +272,10 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
               "decisions_stored": len(results),
               "versions_published": len(later), "versions_seen": len(seen),
               "clients": args.clients, "seconds": args.seconds, "load_generator": generator,
-              "list_rows": args.list_rows, "median_stage_ms": stages, **wan_fields(args)}
-    return record, int(figures["errors"]) + verdict["mixed"]
+              "list_rows": args.list_rows, "score": args.score, "population": args.population,
+              "scores_checked": checked, "scores_wrong": wrong,
+              "median_stage_ms": stages, **wan_fields(args)}
+    return record, int(figures["errors"]) + verdict["mixed"] + wrong
 
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
@@ -282,6 +303,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--list-rows", type=int, default=10_000, help="rows per risk list")
     parser.add_argument("--generator", choices=["auto", "wrk", "httpx"], default="auto",
                         help="load generator (auto: wrk when installed, else httpx)")
+    parser.add_argument("--score", choices=["joint", "bank"], default="joint",
+                        help="joint online score from the partners' joint PIR tables, or the "
+                             "bank's own points table over plain risk lists")
+    parser.add_argument("--population", type=int, default=50_000,
+                        help="firms in the universe the partners publish (applicant keys)")
+    parser.add_argument("--start-timeout", type=float, default=180.0,
+                        help="seconds for the partners' tables and the service to come up")
     add_common(parser)
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.clients < 1 or args.versions < 0:
@@ -294,5 +322,6 @@ def main(argv: list[str]) -> int:
     emit(record, args.json)
     if problems:
         return fail(f"meshmpc bench credit: {record['errors']} failed requests, "
-                    f"{record['mixed_versions']} answers with a wrong version")
+                    f"{record['mixed_versions']} answers with a wrong version, "
+                    f"{record['scores_wrong']} wrong joint scores")
     return 0

@@ -80,3 +80,97 @@ async def running_service(directory: Path, silent: Sequence[str] = (), timeout_s
         service.writer.close()
         await screens.close()
         await asyncio.wait_for(asyncio.gather(*partners), 10)
+
+
+# --- the joint online score: partners' cards, features and joint PIR tables ------------------
+JOINT_KEYS = [f"J-{i}" for i in range(40)]
+"""Firms of the shared universe; partner p holds all but every 7th (offset by p)."""
+
+
+def partner_card(party: str, offset: float) -> Any:
+    """A two-feature points table of ``party`` (bins and WOE as the joint job writes them)."""
+    from meshmpc.ml.scorecard import FeatureCard, PartyScorecard, ScorecardParams
+
+    bins = [{"edges": [None, 10.0], "woe": 0.6 + offset, "missing": True},
+            {"edges": [10.0, 20.0], "woe": 0.1}, {"edges": [20.0, None], "woe": -0.7}]
+    return PartyScorecard(party, ScorecardParams(), [
+        FeatureCard(f"{party}_a", 0.8, bins), FeatureCard(f"{party}_b", -0.4 - offset, bins)])
+
+
+def bank_card() -> Any:
+    from meshmpc.ml.scorecard import FeatureCard, PartyScorecard, ScorecardParams
+
+    return PartyScorecard("bank", ScorecardParams(), [
+        FeatureCard("loan_amount", 0.5, [{"edges": [None, 1e6], "woe": -0.3},
+                                         {"edges": [1e6, None], "woe": 0.4}]),
+        FeatureCard("collateral_type", 0.9, [{"category": ["property"], "woe": -0.8},
+                                             {"category": ["none", None], "woe": 0.5}])],
+        base_points=610.0)
+
+
+def held_keys(partner: str) -> list[str]:
+    index = PARTNERS.index(partner)
+    return [k for i, k in enumerate(JOINT_KEYS) if (i + index) % 7 != 0]
+
+
+def write_joint_inputs(directory: Path) -> dict[str, dict[str, str]]:
+    """Per partner: features, card and risk list files; plus the universe file."""
+    universe = directory / "universe.parquet"
+    pq.write_table(pa.table({"credit_code": JOINT_KEYS + ["K-FRAUD", "K-OK"]}), universe)
+    lists = write_lists(directory)
+    out = {}
+    for index, partner in enumerate(PARTNERS):
+        keys = held_keys(partner) + (["K-FRAUD", "K-OK"] if partner != "telco" else []) \
+            + (["G-ONLY"] if partner == "gov" else [])
+        values = [float((7 * i + 3 * index) % 30) for i in range(len(keys))]
+        features = pa.table({"credit_code": keys, f"{partner}_a": values,
+                             f"{partner}_b": [v if i % 5 else None for i, v in
+                                              enumerate(values)]})
+        pq.write_table(features, directory / f"{partner}.features.parquet")
+        partner_card(partner, index / 10).save(directory / f"{partner}_card")
+        out[partner] = {"risk_list": str(lists[partner]),
+                        "card": str(directory / f"{partner}_card.json"),
+                        "data": str(directory / f"{partner}.features.parquet"),
+                        "universe": str(universe)}
+    bank_card().save(directory / "bank_card")
+    return out
+
+
+def plaintext_score(directory: Path, key: str, fields: dict[str, Any]) -> float:
+    """The joint score recomputed from every party's card and data in the clear."""
+    total = bank_card().score_fields(fields)
+    for index, partner in enumerate(PARTNERS):
+        card = partner_card(partner, index / 10)
+        table = pq.read_table(directory / f"{partner}.features.parquet").to_pylist()
+        row = next((r for r in table if r["credit_code"] == key), {})
+        total += card.score_fields(row)
+    return total
+
+
+@contextlib.asynccontextmanager
+async def running_joint_service(directory: Path, timeout_s: float = 2.0, retry_s: float = 1.0,
+                                servers: dict[str, Any] | None = None,
+                                ) -> AsyncIterator[DecisionService]:
+    """The bank's service with the joint score over an in-memory mesh (joint PIR tables)."""
+    from meshmpc_credit.decision.joint_score import BankCard, JointRater
+    from meshmpc_credit.decision.partner import serve_joint
+
+    url = f"sqlite:///{directory / 'credit.db'}"
+    store = published_store(url)
+    inputs = write_joint_inputs(directory)
+    meshes = MemoryMesh.group(["bank", *PARTNERS])
+    partners = [asyncio.create_task(serve_joint(Context(meshes[p]), **inputs[p]))
+                for p in PARTNERS]
+    runtime = StrategyRuntime(store, "preloan", poll_s=0.02)
+    runtime.refresh()
+    screens = PartnerScreens(Context(meshes["bank"]), PARTNERS, timeout_s, 30.0,
+                             retry_s=retry_s)
+    await screens.start()
+    rater = JointRater(BankCard.load(directory / "bank_card.json"), PARTNERS)
+    service = DecisionService(runtime, screens, rater, DecisionRecords(url))
+    try:
+        yield service
+    finally:
+        service.writer.close()
+        await screens.close()
+        await asyncio.wait_for(asyncio.gather(*partners), 10)

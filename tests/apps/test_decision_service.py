@@ -188,7 +188,7 @@ def test_score_unavailable_gives_refer(tmp_path: Path) -> None:
             service.rater = _JointScorerWithoutTheKey()
             answer = await service.decide("K-OK", GOOD_FIELDS)
             assert (answer["decision"], answer["score"]) == ("refer", None)
-            assert answer["partners_unavailable"] == ["fin"]
-            assert answer["reasons"][0] == "partner unavailable: fin"
+            assert answer["partners_unavailable"] == [] and answer["no_record"] == ["fin"]
+            assert answer["reasons"][0] == "score unavailable: no record at fin"
             assert service.replay(answer["decision_id"])["identical"] is True  # type: ignore[index]
     run(main())

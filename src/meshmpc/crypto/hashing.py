@@ -73,6 +73,8 @@ def _flatten(items: Any) -> tuple[np.ndarray, np.ndarray]:
             raise KernelInputError("item_hash: numpy input must be 2-D uint8, one row per item")
         data = np.ascontiguousarray(items).reshape(-1)
         return data, np.arange(items.shape[0] + 1, dtype=np.int64) * items.shape[1]
+    if hasattr(items, "combine_chunks"):  # a pyarrow ChunkedArray (pa.array of >= 10^6
+        items = items.combine_chunks()    # numpy strings gives one): hash it as one array
     if hasattr(items, "buffers") and hasattr(items, "offset"):
         return _flatten_arrow(items)
     encoded = [x.encode() if isinstance(x, str) else bytes(x) for x in items]

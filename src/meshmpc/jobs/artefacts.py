@@ -215,6 +215,20 @@ def local_vault(party: str) -> Vault | None:
     return Vault.load(path) if path.exists() else None
 
 
+def read_artefact(path: Path, vault: Vault | None = None) -> bytes:
+    """A file that may be a sealed artefact (``out/<job>/<party>/<step>/<file>``): plain
+    files as they are; sealed ones opened with ``vault`` or the party's local key,
+    whichever sealed it (a job run locally, then served with a cluster config)."""
+    path = Path(path)
+    data = path.read_bytes()
+    if data[:4] not in MAGICS:
+        return data
+    local = local_vault(path.parent.parent.name)
+    usable = [v for v in (vault, local) if v is not None]
+    chosen = next((v for v in usable if v.key_id == data[4:12]), usable[0] if usable else None)
+    return read_bytes(path.parent, path.name, chosen)
+
+
 def read_local(path: Path) -> bytes:
     """``out/<job>/<party>/<step>/<file>`` of a local run, opened with that party's local key."""
     return read_bytes(path.parent, path.name, local_vault(path.parent.parent.name))

@@ -7,7 +7,8 @@
 4. pre-loan job ``jobs/preloan.yaml`` (one process per party): align rows
    (``psi.align``), screen applicants by keyword PIR (``credit.screen``),
    bins -> select -> lr -> card -> eval on the ``ml.*`` components;
-5. decide on the held-out applicants by the scorecard's grade cut-offs;
+5. decide on the held-out applicants through the decision service (joint PIR table per
+   partner: screens and joint online score in one query each, :mod:`.demo_decide`);
 6. in-loan job ``jobs/inloan.yaml``: twelve months of receiver-only monitoring;
 7. post-loan job ``jobs/postloan.yaml``: each party builds its early-warning
    table locally, the joint "overdue within 3 months" model, watch list and

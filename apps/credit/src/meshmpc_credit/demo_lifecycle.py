@@ -14,15 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from meshmpc.jobs.artefacts import read_local_json, read_local_table
 from meshmpc.jobs.spec import read_yaml
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference
 from meshmpc.ml.metrics import auc
 from meshmpc_credit.postloan.observation import write_observations
 from meshmpc_credit.reports.lifecycle import (
-    GRADES,
     monitoring_report,
     postloan_report,
     preloan_report,
@@ -56,34 +53,23 @@ def bank_only_auc(out: Path, label: str = "default_12m") -> float:
 
 
 def decide(out: Path) -> dict[str, Any]:
-    """Grade the held-out applicants by the scorecard's cut-offs and decide."""
-    scores = _bank(out, "preloan", "card", "scores")
-    aligned = _bank(out, "preloan", "align", "aligned")
-    screened = _bank(out, "preloan", "screen", "screened")
-    flagged = set(screened.loc[screened["flagged"], "key"])
-    cutoffs = np.quantile(scores.loc[scores["role"] == 0, "score"], [0.8, 0.6, 0.4, 0.2])
-    test = scores[scores["role"] == 2]
-    grade = np.searchsorted(-cutoffs, -test["score"].to_numpy(), side="right")
-    keys = aligned["credit_code"].to_numpy()[test["row"].to_numpy()]
-    listed = np.isin(keys, list(flagged))
-    decision = np.where(listed | (grade == 4), "decline", np.where(grade == 3, "refer",
-                                                                   "approve"))
-    counts = {g: int((grade == i).sum()) for i, g in enumerate(GRADES)}
-    funnel = {"applicants": int(len(test)), "passed risk lists": int((~listed).sum()),
-              "approved or referred": int((decision != "decline").sum()),
-              "approved": int((decision == "approve").sum())}
-    print(f"    {len(test)} new applicants (held-out rows): grades {counts}; decisions "
-          + ", ".join(f"{d} {int((decision == d).sum())}" for d in ("approve", "refer",
-                                                                      "decline"))
-          + f"; cut-offs {np.round(cutoffs, 1).tolist()} (train-score quintiles)")
-    return {"funnel": funnel, "grades": counts, "cutoffs": cutoffs.tolist()}
+    """Decide on the held-out applicants through the decision service (joint score)."""
+    from meshmpc_credit.demo_decide import decide_through_service
+
+    bank = decide_through_service(out)
+    counts = bank["decisions"]
+    funnel = {"applicants": bank["applicants"],
+              "passed risk lists": bank["applicants"] - bank["listed"],
+              "approved or referred": counts["approve"] + counts["refer"],
+              "approved": counts["approve"]}
+    return {"funnel": funnel, "grades": bank["grades"], "service": bank}
 
 
 def run_lifecycle(args: argparse.Namespace, run_job: RunJob) -> dict[str, Any]:
     """Stages 5-8; returns the summary and prints where the reports are."""
     out: Path = args.out
     summary: dict[str, Any] = {}
-    start = _stage(5, "decide on new applicants (scorecard grade cut-offs)")
+    start = _stage(5, "decide on new applicants through the decision service (joint score)")
     summary["decisions"] = decide(out)
     auc_bank = bank_only_auc(out)
     auc_joint = _eval_auc(out, "preloan")

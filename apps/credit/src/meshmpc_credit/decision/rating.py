@@ -1,19 +1,13 @@
 """Scores for the strategy: the :class:`Rater` protocol and the bank's own scorecard.
 
 :class:`Rater` has the signature of ``meshmpc.ml.predict.OnlineScorer.score``
-(``async score(key, bank_fields) -> float``), so the joint online scorer plugs
-into the decision service unchanged once it is merged. Until then the service
-runs :class:`BankScorecard`: a points table over the bank's eight application
-fields (base points plus points per bin), the bank-side part of a scorecard.
-Its points are a configuration (JSON), not a model fitted here; the shipped
-table is an illustrative calibration to the reference data's directions.
-
-Target design (see docs/strategies.md): one labelled PIR table per partner
-whose record carries both the list flags and the partner's masked partial
-score, so the screen and the score cost one query per partner. The screens
-use scoped message tags (``screen-<i>/...``), so ``OnlineScorer``'s own
-sessions (root tags) can run beside them on the same mesh meanwhile, at the
-price of a second PIR query per partner per decision.
+(``async score(key, bank_fields) -> float``). :class:`BankScorecard` is a
+points table over the bank's eight application fields (base points plus points
+per bin): an illustrative configuration (JSON), not a model fitted here, the
+service's score when no joint card is given. The joint online score (the
+default with a trained bank card) is :class:`~.joint_score.JointRater`: the
+screens' PIR records carry the partners' masked partial scores, so the screen
+and the score cost one query per partner (protocols/credit-online-score.md).
 """
 
 from __future__ import annotations

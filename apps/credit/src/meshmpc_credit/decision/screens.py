@@ -11,7 +11,14 @@ not and the record (``list_type`` = reason code, ``risk_level``, ``listed_date``
 A partner that does not answer within ``timeout_s``, disconnects or breaks the
 protocol is marked unavailable: every pending and later lookup reports it in
 ``unavailable``, so the decision becomes "refer: partner unavailable" - never
-a silent "not listed".
+a silent "not listed". Meanwhile a recovery task retries after a back-off
+(``retry_s``, doubling up to ``MAX_RETRY_S``): it ends the sessions' current
+generation (a ``close`` on the old message tags, then ``next`` on the session's
+control tag) and opens generation g+1 under fresh tags ``screen-<i>/g<g+1>``,
+so a late answer to a timed-out request can never be read as the answer to a
+new one. When every session of the new generation has its hint, the partner
+is available again. The partner's side follows the generations
+(:func:`serve_sessions`); ``next`` with ``stop`` ends it.
 """
 
 from __future__ import annotations
@@ -27,9 +34,13 @@ from typing import Any
 from meshmpc.errors import MeshMPCError
 from meshmpc.net import Context
 from meshmpc.pir.client import PirClient
+from meshmpc.pir.server import PirServer
 
 MAX_BATCH = 256
 START_TIMEOUT_S = 60.0
+RETRY_S = 1.0
+MAX_RETRY_S = 30.0
+CONTROL = "next"
 SESSIONS = 4
 """PIR sessions per partner: a batch can go out while the previous one is answered
 (less queueing behind a round trip on a WAN link). The partner serves as many."""
@@ -48,13 +59,21 @@ class _PartnerLink:
     """One partner's PIR sessions and the queue of keys waiting for the next batch."""
 
     def __init__(self, ctx: Context, partner: str, timeout_s: float,
-                 start_timeout_s: float, sessions: int) -> None:
-        self.partner, self.timeout_s, self.start_timeout_s = partner, timeout_s, start_timeout_s
-        self.clients = [PirClient(session_context(ctx, i), partner) for i in range(sessions)]
+                 start_timeout_s: float, sessions: int, retry_s: float = RETRY_S) -> None:
+        self.ctx, self.partner, self.timeout_s = ctx, partner, timeout_s
+        self.start_timeout_s, self.retry_s = start_timeout_s, retry_s
+        self.generation = 0
+        self.clients = self._open(0, sessions)
         self.down: str | None = None
+        self.recoveries = 0
         self._queue: asyncio.Queue[tuple[str, asyncio.Future[dict[str, Any] | None]]] = \
             asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
+        self._recovery: asyncio.Task[None] | None = None
+
+    def _open(self, generation: int, sessions: int) -> list[PirClient]:
+        return [PirClient(session_context(self.ctx, i, generation), self.partner)
+                for i in range(sessions)]
 
     async def start(self) -> None:
         try:  # the hint is the offline phase (megabytes): it gets the start-up timeout
@@ -62,8 +81,8 @@ class _PartnerLink:
                                    self.start_timeout_s)
         except (TimeoutError, MeshMPCError, OSError) as exc:
             self._mark_down(exc)
-        self._workers = [asyncio.create_task(self._run(c), name=f"pir-{self.partner}-{i}")
-                         for i, c in enumerate(self.clients)]
+        self._workers = [asyncio.create_task(self._run(i), name=f"pir-{self.partner}-{i}")
+                         for i in range(len(self.clients))]
 
     async def lookup(self, key: str) -> dict[str, Any] | None:
         if self.down is not None:
@@ -73,8 +92,8 @@ class _PartnerLink:
         await self._queue.put((key, future))
         return await future
 
-    async def _run(self, client: PirClient) -> None:
-        """One session's loop: take every waiting key (up to MAX_BATCH), ask, answer."""
+    async def _run(self, index: int) -> None:
+        """Session ``index``'s loop: take every waiting key (up to MAX_BATCH), ask, answer."""
         while True:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
@@ -83,8 +102,8 @@ class _PartnerLink:
                 self._fail(batch)
                 continue
             try:
-                hits = await asyncio.wait_for(client.query([k for k, _ in batch]),
-                                              self.timeout_s)
+                hits = await asyncio.wait_for(self.clients[index].query(
+                    [k for k, _ in batch]), self.timeout_s)
             except (TimeoutError, MeshMPCError, OSError) as exc:
                 self._mark_down(exc)
                 self._fail(batch)
@@ -94,8 +113,42 @@ class _PartnerLink:
                     future.set_result(_record(hit.record) if hit.found else None)
 
     def _mark_down(self, exc: BaseException) -> None:
-        self.down = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        log.warning("partner %s unavailable: %s", self.partner, self.down)
+        if self.down is None:
+            self.down = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.warning("partner %s unavailable: %s; retrying in %.1f s", self.partner,
+                        self.down, self.retry_s)
+        if self._recovery is None or self._recovery.done():
+            self._recovery = asyncio.create_task(self._recover(),
+                                                 name=f"pir-{self.partner}-recover")
+
+    async def _recover(self) -> None:
+        """Retry with a doubling back-off until a new generation of sessions has its hints."""
+        delay = self.retry_s
+        while self.down is not None:
+            await asyncio.sleep(delay)
+            try:
+                clients = await self._next_generation()
+                await asyncio.wait_for(asyncio.gather(*(c.refresh() for c in clients)),
+                                       max(self.timeout_s, 1.0) * 5)
+            except (TimeoutError, MeshMPCError, OSError) as exc:
+                log.info("partner %s still unavailable (%s); next try in %.1f s",
+                         self.partner, type(exc).__name__, min(2 * delay, MAX_RETRY_S))
+                delay = min(2 * delay, MAX_RETRY_S)
+                continue
+            self.clients, self.down = clients, None
+            self.recoveries += 1
+            log.warning("partner %s available again (session generation %d)", self.partner,
+                        self.generation)
+
+    async def _next_generation(self) -> list[PirClient]:
+        """End the current generation on the partner's side and name the next one."""
+        old, self.generation = self.generation, self.generation + 1
+        for i, client in enumerate(self.clients):
+            await client.close()
+            await control_context(self.ctx, i).send(self.partner, CONTROL,
+                                                    {"generation": self.generation})
+        log.debug("partner %s: sessions g%d -> g%d", self.partner, old, self.generation)
+        return self._open(self.generation, len(self.clients))
 
     def _fail(self, batch: list[tuple[str, asyncio.Future[dict[str, Any] | None]]]) -> None:
         for _, future in batch:
@@ -103,17 +156,41 @@ class _PartnerLink:
                 future.set_exception(PartnerUnavailable(self.partner, self.down or "down"))
 
     async def close(self) -> None:
-        for worker in self._workers:
-            worker.cancel()
-        if self.down is None:
-            with contextlib.suppress(TimeoutError, MeshMPCError, OSError):
-                await asyncio.wait_for(asyncio.gather(*(c.close() for c in self.clients)),
-                                       self.timeout_s)
+        """Stop the workers and end every session (the partner's serving then returns)."""
+        for task in [*self._workers, *([self._recovery] if self._recovery else [])]:
+            task.cancel()
+        with contextlib.suppress(TimeoutError, MeshMPCError, OSError):
+            await asyncio.wait_for(self._stop_sessions(), self.timeout_s)
+
+    async def _stop_sessions(self) -> None:
+        for i, client in enumerate(self.clients):
+            await client.close()
+            await control_context(self.ctx, i).send(self.partner, CONTROL, {"stop": True})
 
 
-def session_context(ctx: Context, index: int) -> Context:
-    """The context of PIR session ``index`` (its own message tags): bank and partner agree."""
-    return ctx.scope(f"screen-{index}")
+def session_context(ctx: Context, index: int, generation: int = 0) -> Context:
+    """The context of PIR session ``index`` in ``generation`` (its own message tags)."""
+    base = ctx.scope(f"screen-{index}")
+    return base if generation == 0 else base.scope(f"g{generation}")
+
+
+def control_context(ctx: Context, index: int) -> Context:
+    """Where the bank tells session ``index``'s partner side what comes next."""
+    return ctx.scope(f"screen-{index}").scope("control")
+
+
+async def serve_sessions(ctx: Context, server: PirServer, bank: str, sessions: int) -> int:
+    """Partner: serve the bank's ``sessions`` screen sessions through every generation."""
+    async def one(index: int) -> int:
+        served, generation = 0, 0
+        while True:
+            served += await server.serve(session_context(ctx, index, generation), bank)
+            nxt = await control_context(ctx, index).recv(bank, CONTROL)
+            if not isinstance(nxt, dict) or nxt.get("generation") != generation + 1:
+                return served
+            generation += 1
+
+    return sum(await asyncio.gather(*(one(i) for i in range(sessions))))
 
 
 class PartnerUnavailable(MeshMPCError, ConnectionError):
@@ -135,8 +212,9 @@ class PartnerScreens:
     """The bank's screens against ``partners`` over ``ctx``."""
 
     def __init__(self, ctx: Context, partners: Sequence[str], timeout_s: float = 2.0,
-                 start_timeout_s: float = START_TIMEOUT_S, sessions: int = SESSIONS) -> None:
-        self.links = {p: _PartnerLink(ctx, p, timeout_s, start_timeout_s, sessions)
+                 start_timeout_s: float = START_TIMEOUT_S, sessions: int = SESSIONS,
+                 retry_s: float = RETRY_S) -> None:
+        self.links = {p: _PartnerLink(ctx, p, timeout_s, start_timeout_s, sessions, retry_s)
                       for p in partners}
 
     async def start(self) -> None:

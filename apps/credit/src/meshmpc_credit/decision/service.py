@@ -5,7 +5,10 @@ then the decision context, then the strategy version picked for this applicant
 (champion, or the challenger for its share of key hashes), then the record.
 A partner that could not answer forces ``refer`` with the reason
 ``partner unavailable: <partner>`` whatever the strategy said: a missing
-screen is never read as "not listed".
+screen is never read as "not listed". With a :class:`JointRater` the score
+comes from the same PIR records as the screens (one query per partner); a
+partner without a score record for the applicant forces ``refer`` with
+``score unavailable: no record at <partner>``.
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from meshmpc_credit.decision.joint_score import JointRater
 from meshmpc_credit.decision.rating import Rater
 from meshmpc_credit.decision.records import DecisionRecords, RecordWriter
 from meshmpc_credit.decision.runtime import StrategyRuntime
-from meshmpc_credit.decision.screens import PartnerScreens
+from meshmpc_credit.decision.screens import PartnerScreens, ScreenResult
 from meshmpc_credit.strategy.context import build_context, check_bank_fields, screen_entry
 from meshmpc_credit.strategy.document import CompiledStrategy
 
 UNAVAILABLE_RULE = {"node": "service", "rule": "partner_unavailable"}
+NO_RECORD_RULE = {"node": "service", "rule": "score_unavailable"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,11 @@ def decide_on(strategy: CompiledStrategy, context: dict[str, Any]) -> dict[str, 
     outcome = evaluated.to_json()
     reasons = [f"{f['node']}/{f['rule']}" for f in outcome["fired"]]
     reasons += [str(code) for code in evaluated.result.get("reasons") or []]
+    no_record = context.get("no_record") or []
+    if no_record:
+        outcome.update(decision="refer", suggested_limit=0.0)
+        outcome["fired"].append(NO_RECORD_RULE)
+        reasons = [f"score unavailable: no record at {p}" for p in no_record] + reasons
     if context["unavailable"]:
         outcome.update(decision="refer", suggested_limit=0.0)
         outcome["fired"].append(UNAVAILABLE_RULE)
@@ -52,8 +62,8 @@ def decide_on(strategy: CompiledStrategy, context: dict[str, Any]) -> dict[str, 
 class DecisionService:
     """Decides for applicants with the strategies in service; stores every decision."""
 
-    def __init__(self, runtime: StrategyRuntime, screens: PartnerScreens, rater: Rater,
-                 records: DecisionRecords) -> None:
+    def __init__(self, runtime: StrategyRuntime, screens: PartnerScreens,
+                 rater: Rater | JointRater, records: DecisionRecords) -> None:
         self.runtime, self.screens, self.rater, self.records = runtime, screens, rater, records
         self.writer = RecordWriter(records)
 
@@ -61,12 +71,11 @@ class DecisionService:
         """Screen, score and decide for one applicant; the API answer."""
         check_bank_fields(bank_fields)
         began = time.perf_counter()
-        screened, (score, unscored) = await asyncio.gather(self.screens.lookup(key),
-                                                           self._score(key, bank_fields))
+        screened, score, no_record = await self._screen_and_score(key, bank_fields)
         screened_at = time.perf_counter()
         screens = {p: screen_entry(r) for p, r in screened.records.items()}
-        unavailable = sorted(set(screened.unavailable) | set(unscored))
-        context = build_context(bank_fields, screens, score, unavailable)
+        context = build_context(bank_fields, screens, score, screened.unavailable,
+                                sorted(set(no_record) - set(screened.unavailable)))
         verdict = self.verdict(key, context, bank_fields)
         decided_at = time.perf_counter()
         timings = {"screen_score": round((screened_at - began) * 1e3, 2),
@@ -76,11 +85,25 @@ class DecisionService:
         timings["record"] = round((time.perf_counter() - decided_at) * 1e3, 2)
         return {**verdict.answer, "timings_ms": timings}
 
+    async def _screen_and_score(self, key: str, bank_fields: Mapping[str, Any]
+                                ) -> tuple[ScreenResult, float | None, list[str]]:
+        """The screens, the score and the partners without a score for ``key``."""
+        if isinstance(self.rater, JointRater):
+            screened = await self.screens.lookup(key)
+            if screened.unavailable:
+                return screened, None, []
+            outcome = self.rater.combine(screened.records, bank_fields)
+            return screened, outcome.score, outcome.no_record
+        screened, (score, unscored) = await asyncio.gather(self.screens.lookup(key),
+                                                           self._score(key, bank_fields))
+        return screened, score, unscored
+
     async def _score(self, key: str, bank_fields: Mapping[str, Any]
                      ) -> tuple[float | None, list[str]]:
         """The score, or None and the partners it needed: a joint scorer raises a
         ``LookupError`` (``ScoreUnavailable``, with ``missing``) when a partner lacks
         the key, which makes the decision a refer rather than a failed request."""
+        assert not isinstance(self.rater, JointRater)
         try:
             return await self.rater.score(key, bank_fields), []
         except LookupError as exc:
@@ -99,6 +122,7 @@ class DecisionService:
                   "suggested_limit": outcome["suggested_limit"],
                   "price_band": outcome["price_band"], "reasons": outcome["reasons"],
                   "partners_unavailable": context["unavailable"],
+                  "no_record": context.get("no_record") or [],
                   "strategy": strategy.name, "strategy_version": strategy.version, "arm": arm}
         explain = getattr(self.rater, "top_contributions", None)
         if explain is not None:

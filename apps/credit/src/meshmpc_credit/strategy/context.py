@@ -36,14 +36,16 @@ SCREEN_FIELDS: dict[str, str] = {
     "list_type": "string",
     "risk_level": "string",
     "listed_date": "string",
+    "held": "boolean",
 }
-"""What one partner's labelled PIR answer gives the bank (reason code = ``list_type``)."""
+"""What one partner's labelled PIR answer gives the bank (reason code = ``list_type``;
+``held``: the partner has data on the firm, from its joint record, null without one)."""
 
 
 def context_types() -> dict[str, str]:
     """Every readable variable (dotted path) and its type: number, string, boolean, array."""
-    types: dict[str, str] = {"score": "number", "unavailable": "array", "bank": "object",
-                             "screen": "object"}
+    types: dict[str, str] = {"score": "number", "unavailable": "array", "no_record": "array",
+                             "bank": "object", "screen": "object"}
     types.update({f"bank.{name}": kind for name, kind in BANK_FIELDS.items()})
     for partner in PARTNERS:
         types[f"screen.{partner}"] = "object"
@@ -52,22 +54,34 @@ def context_types() -> dict[str, str]:
 
 
 def screen_entry(record: Mapping[str, Any] | None) -> dict[str, Any]:
-    """One partner's screen in the context: not listed, or listed with its reason code."""
+    """One partner's screen in the context: not listed, or listed with its reason code.
+
+    A plain risk-list record means "listed"; a joint record (list columns and the
+    masked score, :mod:`meshmpc_credit.decision.joint_table`) is listed when its
+    ``list_type`` is set, and says whether the partner holds the firm."""
     if record is None:
-        return {"listed": False, "list_type": None, "risk_level": None, "listed_date": None}
-    return {"listed": True, "list_type": _text(record.get("list_type")),
-            "risk_level": _text(record.get("risk_level")),
-            "listed_date": _text(record.get("listed_date"))}
+        return {"listed": False, "list_type": None, "risk_level": None, "listed_date": None,
+                "held": None}
+    joint = "h" in record  # the joint record's short names (decision.joint_table)
+    names = {"list_type": "t", "risk_level": "r", "listed_date": "d"} if joint else \
+        {n: n for n in ("list_type", "risk_level", "listed_date")}
+    fields = {name: _text(record.get(short)) for name, short in names.items()}
+    listed = fields["list_type"] is not None if joint else True
+    return {"listed": listed, **fields, "held": bool(record["h"]) if joint else None}
 
 
 def build_context(bank_fields: Mapping[str, Any], screens: Mapping[str, dict[str, Any]],
-                  score: float | None, unavailable: Sequence[str]) -> dict[str, Any]:
-    """The context one decision runs on (JSON-ready, so it can be stored and replayed)."""
+                  score: float | None, unavailable: Sequence[str],
+                  no_record: Sequence[str] = ()) -> dict[str, Any]:
+    """The context one decision runs on (JSON-ready, so it can be stored and replayed).
+
+    ``unavailable``: partners that could not answer; ``no_record``: partners that
+    answered but have no score for the applicant (no joint score exists)."""
     bank = {name: bank_fields.get(name) for name in BANK_FIELDS}
     return {"score": None if score is None else round(float(score), 4),
             "bank": bank, "screen": {p: dict(screens.get(p) or screen_entry(None))
                                      for p in PARTNERS},
-            "unavailable": sorted(unavailable)}
+            "unavailable": sorted(unavailable), "no_record": sorted(no_record)}
 
 
 def check_bank_fields(fields: Mapping[str, Any]) -> None:
