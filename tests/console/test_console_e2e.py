@@ -253,8 +253,12 @@ def _edit_backtest_publish(bank: RunningNode, open_page, v1: int, history: Path,
     page.locator("td", has_text="true").first.locator(".cm-content").click()
     page.keyboard.press("Control+A")
     page.keyboard.type(">= 700")
+    # the problem stays beside its rule, now marked stale, until the draft is checked again
+    page.get_by_test_id("stale").wait_for()
+    assert ">= 700" in issue.locator('tr[data-rule="grade_A"]').inner_text()
     page.get_by_role("button", name="校验").click()
-    assert "校验通过" in page.get_by_test_id("validation").inner_text()
+    page.get_by_test_id("validation").filter(has_text="校验通过").wait_for()
+    assert page.get_by_test_id("issue-node").count() == 0
     page.get_by_role("button", name=re.compile("与服务中版本对比")).click()
     diff = page.get_by_test_id("diff").inner_text()
     assert re.search(r"^- .*>= 680", diff, re.M) and re.search(r"^\+ .*>= 700", diff, re.M), diff

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Job } from "../api";
 import { I18n, translator } from "../i18n";
 import { JobDetail } from "../pages/Jobs";
-import { figureText } from "../pages/Monitoring";
+import { figureText, Monitoring } from "../pages/Monitoring";
 import { curvesFromGains, type Gain } from "./curves";
 import { dagGrid, Dag, NOT_RUN, shownState } from "./Dag";
 import ModelCharts from "./ModelCharts";
@@ -63,6 +63,19 @@ describe("retry of a failed job", () => {
     expect(screen.getByTestId("job-error").textContent).toContain("x.parquet");
     fireEvent.click(button);
     await waitFor(() => expect(calls).toContainEqual(["POST", "/api/v1/jobs/j9/retry"]));
+  });
+
+  it("fills the submit form with the job's own file to edit and submit again", async () => {
+    vi.stubGlobal("fetch", vi.fn(async (url: string) => {
+      if (url.endsWith("/log")) return reply({ log: "" });
+      if (url.endsWith("/spec")) return reply({ id: "j9", spec: "name: two-steps\n", purpose: "risk_review" });
+      return reply(failed);
+    }));
+    render(<JobDetail id="j9" me={{ user: "ana", roles: ["analyst"] }} party="bank" go={() => undefined} />);
+    fireEvent.click(await screen.findByRole("button", { name: "重新提交" }));
+    const form = await screen.findByRole("form", { name: "修改任务文件后重新提交" });
+    expect((form.querySelector("textarea[name=spec]") as HTMLTextAreaElement).value).toBe("name: two-steps\n");
+    expect((form.querySelector("input[name=purpose]") as HTMLInputElement).value).toBe("risk_review");
   });
 
   it("offers no retry at a party that did not start the job", async () => {
@@ -147,5 +160,20 @@ describe("validation problems beside their rule and field", () => {
 describe("figureText", () => {
   it("reads nested figures in one line", () => {
     expect(figureText({ as_of: 9, watch: { red: 1, orange: 2 }, collection: null })).toBe("as_of 9 · watch red 1, orange 2");
+  });
+});
+
+describe("Monitoring", () => {
+  it("lists each run with its kind, alert counts and a link to its HTML report", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => reply({ total: 1, limit: 1, offset: 0, items: [{
+      job_id: "m1", job_name: "inloan", step: "monitor", kind: "inloan", finished: 1, figures: { loans: 3 },
+      tables: { alerts: 2 }, html: "/api/v1/monitoring/m1/monitor/report.html" }] })));
+    render(<Monitoring />);
+    const link = await screen.findByRole("link", { name: "HTML 报告" });
+    expect(link.getAttribute("href")).toBe("/api/v1/monitoring/m1/monitor/report.html");
+    const row = link.closest("tr");
+    expect(row?.textContent).toContain("贷中监控");
+    expect(row?.textContent).toContain("alerts: 2");
+    expect(row?.textContent).toContain("loans 3");
   });
 });

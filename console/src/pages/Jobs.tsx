@@ -133,7 +133,7 @@ function Resubmit({ id, go }: { id: string; go: (path: string) => void }): React
   if (!open) {
     return (
       <div className="card">
-        <button onClick={() => setOpen(true)}>{t("jobs.resubmitOpen")}</button>
+        <button onClick={() => setOpen(true)}>{t("jobs.retry")}</button>
       </div>
     );
   }
@@ -194,7 +194,7 @@ export function JobDetail({ id, me, party, go }: { id: string; me: Me; party: st
             {RETRYABLE.has(j.state) && j.initiator === party && hasRole(me, "analyst", "admin") && (
               <p>
                 <button disabled={busy} onClick={() => void act(() => api(`/jobs/${encodeURIComponent(id)}/retry`, { method: "POST" }).then(() => (setDone(false), job.reload())))}>
-                  {t("jobs.retryRun")}
+                  {t("retry")}
                 </button>{" "}
                 <span className="muted">{t("jobs.retryHint")}</span>
               </p>

@@ -37,7 +37,7 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
   const [baseline, setBaseline] = useState<string | null>(null);
   const touch = (): void => setBaseline((b) => b ?? JSON.stringify(doc));
   const dirty = baseline !== null && JSON.stringify(doc) !== baseline;
-  const [check, setCheck] = useState<Check | null>(null);
+  const [check, setCheck] = useState<(Check & { of: string }) | null>(null);
   const [context, setContext] = useState("");
   const example = useLoad(() => api<Doc>("/strategies/example-context"), []);
   const contextText = context || (example.data ? JSON.stringify(example.data, null, 1) : "");
@@ -60,7 +60,7 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
         </Suspense>
       </div>
       <div className="toolbar">
-        <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then(setCheck))}>
+        <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then((c) => setCheck({ ...c, of: JSON.stringify(doc) })))}>
           {t("strategy.validate")}
         </button>
         {champion !== null && (
@@ -76,6 +76,11 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
       </div>
       {check && (
         <div className={check.ok ? "card ok" : "card"} role="status" data-testid="validation">
+          {check.of !== JSON.stringify(doc) && (
+            <p className="muted" data-testid="stale">
+              {t("strategy.stale")}
+            </p>
+          )}
           {check.ok ? t("strategy.valid") : <RuleIssue doc={doc} check={check} />}
         </div>
       )}
