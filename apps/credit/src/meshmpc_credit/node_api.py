@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from meshmpc.platform.api import ApiError, current_user, node_of, page, requires
@@ -175,8 +176,6 @@ def write_routes(router: APIRouter) -> None:
 
 def monitoring_routes(router: APIRouter) -> None:
     """Read-only in-loan and post-loan results (:mod:`meshmpc_credit.monitoring_reads`)."""
-    from fastapi.responses import FileResponse
-
     from meshmpc_credit import monitoring_reads as reads
 
     @router.get("")
