@@ -59,6 +59,20 @@ def _decision_under(service: DecisionService, version: int, timeout_s: float = 2
         time.sleep(0.2)
 
 
+def _ended_at(node: RunningNode, job_id: str, timeout_s: float = 60.0) -> None:
+    """Wait until ``node``'s own run of the job has exited (its log ends with the job's error
+    line), then a second for its final report to reach the initiator. The orchestrator today
+    applies a partner's report of the previous attempt that lands after a retry began to the
+    new attempt (the retried job turns Failed with the old cause), so the test retries only
+    once every party's run has ended."""
+    deadline = time.monotonic() + timeout_s
+    client = node.client("ana")
+    while "meshmpc job: error" not in client.get(f"/jobs/{job_id}/log").json()["log"]:
+        assert time.monotonic() < deadline, f"{node.party}'s run of job {job_id} did not end"
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
 def login(page, node: RunningNode, name: str) -> None:
     """Log in with the keyboard only: Tab to each field, type, Enter submits."""
     page.get_by_role("heading", name="登录").wait_for()
@@ -197,6 +211,7 @@ def test_failed_job_shows_its_cause_and_is_retried(nodes, open_page):
     assert "late-bank.parquet" in cause, cause
     assert page.locator('td[data-step="bins"][data-party="bank"]').inner_text() == "未运行"
     shutil.copy(tmp_path / "bank.parquet", missing)
+    _ended_at(gov, job_id)  # retry once gov has ended its run too (see _ended_at)
     page.get_by_role("button", name="重试", exact=True).click()
     page.get_by_test_id("job-error").wait_for(state="detached")  # the retry cleared the cause
     assert "Succeeded" in _wait_text(page.get_by_test_id("job-state"), "Succeeded|Failed"), \
