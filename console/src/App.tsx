@@ -8,6 +8,7 @@ import { Data } from "./pages/Data";
 import { JobDetail, JobList } from "./pages/Jobs";
 import { Login } from "./pages/Login";
 import { Models } from "./pages/Models";
+import { Monitoring } from "./pages/Monitoring";
 import { Overview } from "./pages/Overview";
 import { Strategies } from "./pages/Strategies";
 import { Users } from "./pages/Users";
@@ -18,6 +19,7 @@ const NAV: [string, Key][] = [
   ["/jobs", "nav.jobs"],
   ["/models", "nav.models"],
   ["/strategies", "nav.strategies"],
+  ["/monitoring", "nav.monitoring"],
   ["/audit", "nav.audit"],
   ["/users", "nav.users"],
 ];
@@ -48,6 +50,7 @@ function Page({ path, me, party, go }: { path: string; me: Me; party: string; go
   }
   if (path === "/users") return <Users me={me} />;
   if (path === "/strategies") return <Strategies me={me} />;
+  if (path === "/monitoring") return <Monitoring />;
   return <ErrorBox error={new Error(`404: ${path}`)} />;
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -66,10 +67,25 @@ def nodes(tmp_path_factory, browser) -> Iterator[tuple[RunningNode, RunningNode,
                        tmp_path / "bank.parquet")
         pq.write_table(pa.table({"credit_code": keys[20:], "reg_capital": list(range(40))}),
                        tmp_path / "registry.parquet")
+        write_model_data(tmp_path)
         yield bank, gov, tmp_path
     finally:
         bank.stop()
         gov.stop()
+
+
+def write_model_data(folder: Path, rows: int = 200) -> None:
+    """Bank labels and a deposit feature, gov a registry feature; 160 keys in common, the
+    default risk driven by one latent factor both see (a model has something to find)."""
+    rng = np.random.default_rng(7)
+    keys = [f"9122{i:014d}" for i in range(rows + 40)]
+    risk = rng.normal(size=rows + 40)
+    label = (risk + rng.normal(scale=0.8, size=rows + 40) > 0.3).astype(np.int64)
+    pq.write_table(pa.table({"credit_code": keys[:rows], "default_12m": label[:rows],
+                             "deposit": np.round(50 - 10 * risk[:rows], 2)}),
+                   folder / "model_bank.parquet")
+    pq.write_table(pa.table({"credit_code": keys[40:], "reg_capital": np.round(
+        100 * risk[40:] + rng.normal(scale=50, size=rows), 1)}), folder / "model_gov.parquet")
 
 
 class Watched:

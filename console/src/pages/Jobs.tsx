@@ -12,10 +12,10 @@ export function consentList(text: string): string[] {
     .filter(Boolean);
 }
 
-function SubmitForm({ go }: { go: (path: string) => void }): ReactNode {
+function SubmitForm({ go, initial, title }: { go: (path: string) => void; initial?: { spec: string; purpose: string | null }; title?: string }): ReactNode {
   const t = useT();
-  const [spec, setSpec] = useState("");
-  const [purpose, setPurpose] = useState("credit_approval");
+  const [spec, setSpec] = useState(initial?.spec ?? "");
+  const [purpose, setPurpose] = useState(initial?.purpose ?? "credit_approval");
   const [consent, setConsent] = useState("");
   const [error, busy, act] = useAction();
   const readFile = (e: ChangeEvent<HTMLInputElement>): void => {
@@ -33,8 +33,8 @@ function SubmitForm({ go }: { go: (path: string) => void }): ReactNode {
     });
   };
   return (
-    <form className="card" onSubmit={submit} aria-label={t("jobs.submit")}>
-      <h2>{t("jobs.submit")}</h2>
+    <form className="card" onSubmit={submit} aria-label={title ?? t("jobs.submit")}>
+      <h2>{title ?? t("jobs.submit")}</h2>
       <label className="field">
         <span>{t("jobs.file")}</span>
         <input type="file" accept=".yaml,.yml,.txt" onChange={readFile} />
@@ -122,6 +122,29 @@ function Decision({ job, me, party, onDone }: { job: Job; me: Me; party: string;
   );
 }
 
+const RETRYABLE = new Set(["Failed", "Cancelled"]);
+
+/** "Submit again": the job's own file (GET /jobs/{id}/spec) in the submit form, to fix a cause
+ * that lies in the file itself; the node keeps no consent references, so they are asked again. */
+function Resubmit({ id, go }: { id: string; go: (path: string) => void }): ReactNode {
+  const t = useT();
+  const [open, setOpen] = useState(false);
+  const spec = useLoad(() => (open ? api<{ spec: string; purpose: string | null }>(`/jobs/${encodeURIComponent(id)}/spec`) : Promise.resolve(null)), [id, open]);
+  if (!open) {
+    return (
+      <div className="card">
+        <button onClick={() => setOpen(true)}>{t("jobs.retry")}</button>
+      </div>
+    );
+  }
+  return (
+    <>
+      <Loading loaded={spec} />
+      {spec.data && <SubmitForm go={go} initial={spec.data} title={t("jobs.resubmitTitle")} />}
+    </>
+  );
+}
+
 export function JobDetail({ id, me, party, go }: { id: string; me: Me; party: string; go: (path: string) => void }): ReactNode {
   const t = useT();
   const [done, setDone] = useState(false);
@@ -168,6 +191,14 @@ export function JobDetail({ id, me, party, go }: { id: string; me: Me; party: st
                 <strong>{t("jobs.errorCause")}:</strong> {j.error}
               </div>
             )}
+            {RETRYABLE.has(j.state) && j.initiator === party && hasRole(me, "analyst", "admin") && (
+              <p>
+                <button disabled={busy} onClick={() => void act(() => api(`/jobs/${encodeURIComponent(id)}/retry`, { method: "POST" }).then(() => (setDone(false), job.reload())))}>
+                  {t("retry")}
+                </button>{" "}
+                <span className="muted">{t("jobs.retryHint")}</span>
+              </p>
+            )}
             {!TERMINAL_STATES.has(j.state) && hasRole(me, "analyst", "admin") && (
               <button className="danger" disabled={busy} onClick={() => void act(() => api(`/jobs/${id}/cancel`, { method: "POST" }).then(job.reload))}>
                 {t("jobs.cancel")}
@@ -189,6 +220,7 @@ export function JobDetail({ id, me, party, go }: { id: string; me: Me; party: st
           <div className="card">
             <Dag job={j} caption={t("jobs.dag")} />
           </div>
+          {RETRYABLE.has(j.state) && hasRole(me, "analyst") && <Resubmit id={id} go={go} />}
           <div className="card">
             <h2>{t("jobs.log")}</h2>
             <ErrorBox error={log.error} />

@@ -1,8 +1,44 @@
 /** Model versions with lineage, holders and metrics; deploy for those allowed. */
-import type { ReactNode } from "react";
+import { Fragment, lazy, Suspense, useState, type ReactNode } from "react";
 import { api, hasRole, type Me, type Page } from "../api";
 import { ErrorBox, Loading, useAction, useLoad, when } from "../components/common";
+import type { Gain } from "../components/curves";
 import { useT } from "../i18n";
+
+const ModelCharts = lazy(() => import("../components/ModelCharts"));
+
+interface Evaluation {
+  job_id: string;
+  step: string;
+  party: string;
+  report: { auc?: number; ks?: number; gini?: number; evaluated_on?: string; gains?: Gain[] };
+}
+
+/** The evaluation of one model version: its figures and the ROC, KS and distribution plots. */
+function ModelReport({ id }: { id: number }): ReactNode {
+  const t = useT();
+  const evaluation = useLoad(() => api<Evaluation>(`/models/${id}/evaluation`), [id]);
+  const e = evaluation.data;
+  return (
+    <div data-testid="model-report">
+      <Loading loaded={evaluation} />
+      {e && (
+        <>
+          <p>
+            {e.job_id} / {e.step} @ {e.party} · AUC {e.report.auc?.toFixed(4) ?? "—"} · KS {e.report.ks?.toFixed(4) ?? "—"} · Gini {e.report.gini?.toFixed(4) ?? "—"} · {t("models.evaluatedOn")}: {e.report.evaluated_on ?? "—"}
+          </p>
+          {e.report.gains && e.report.gains.length > 0 ? (
+            <Suspense fallback={<p className="muted">{t("loading")}</p>}>
+              <ModelCharts gains={e.report.gains} />
+            </Suspense>
+          ) : (
+            <p className="muted">{t("empty")}</p>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
 
 interface ModelVersion {
   id: number;
@@ -21,6 +57,7 @@ export function Models({ me }: { me: Me }): ReactNode {
   const t = useT();
   const list = useLoad(() => api<Page<ModelVersion>>("/models?limit=200"), []);
   const [error, busy, act] = useAction();
+  const [shown, setShown] = useState<number | null>(null);
   return (
     <section>
       <h1>{t("models.title")}</h1>
@@ -37,11 +74,13 @@ export function Models({ me }: { me: Me }): ReactNode {
                 <th>{t("models.lineage")}</th>
                 <th>{t("models.metrics")}</th>
                 <th>{t("models.deployed")}</th>
+                <th>{t("models.report")}</th>
               </tr>
             </thead>
             <tbody>
               {list.data.items.map((m) => (
-                <tr key={m.id}>
+                <Fragment key={m.id}>
+                <tr data-model={m.name}>
                   <td>{m.name}</td>
                   <td>
                     v{m.version} · {when(m.created)}
@@ -63,7 +102,22 @@ export function Models({ me }: { me: Me }): ReactNode {
                       </button>
                     ) : "—"}
                   </td>
+                  <td>
+                    {m.job_id && (
+                      <button aria-expanded={shown === m.id} onClick={() => setShown(shown === m.id ? null : m.id)}>
+                        {shown === m.id ? t("models.hide") : t("models.report")}
+                      </button>
+                    )}
+                  </td>
                 </tr>
+                {shown === m.id && (
+                  <tr>
+                    <td colSpan={6}>
+                      <ModelReport id={m.id} />
+                    </td>
+                  </tr>
+                )}
+                </Fragment>
               ))}
             </tbody>
           </table>

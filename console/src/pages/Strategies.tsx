@@ -4,6 +4,7 @@
 import { lazy, Suspense, useState, type ReactNode } from "react";
 import { api, hasRole, type Me, type Page } from "../api";
 import { DocDiff } from "../components/DocDiff";
+import { RuleIssue, type Check } from "../components/RuleIssue";
 import { ErrorBox, Field, Loading, StateBadge, useAction, useLoad, when } from "../components/common";
 import { useT } from "../i18n";
 
@@ -18,13 +19,6 @@ interface Version {
   created: number;
   note: string;
   in_service: boolean;
-}
-
-interface Check {
-  ok: boolean;
-  message: string | null;
-  rule: string | null;
-  field: string | null;
 }
 
 interface Simulation {
@@ -43,7 +37,7 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
   const [baseline, setBaseline] = useState<string | null>(null);
   const touch = (): void => setBaseline((b) => b ?? JSON.stringify(doc));
   const dirty = baseline !== null && JSON.stringify(doc) !== baseline;
-  const [check, setCheck] = useState<Check | null>(null);
+  const [check, setCheck] = useState<(Check & { of: string }) | null>(null);
   const [context, setContext] = useState("");
   const example = useLoad(() => api<Doc>("/strategies/example-context"), []);
   const contextText = context || (example.data ? JSON.stringify(example.data, null, 1) : "");
@@ -66,7 +60,7 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
         </Suspense>
       </div>
       <div className="toolbar">
-        <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then(setCheck))}>
+        <button disabled={busy} onClick={() => void act(() => api<Check>(path + "/validate", { method: "POST", body: { document: doc } }).then((c) => setCheck({ ...c, of: JSON.stringify(doc) })))}>
           {t("strategy.validate")}
         </button>
         {champion !== null && (
@@ -80,14 +74,17 @@ function Draft({ me, name, base, champion, doc, setDoc, onSaved }: { me: Me; nam
           </button>
         )}
       </div>
-      {served && <DocDiff before={served} after={doc} caption={`v${champion ?? ""} → ${t("strategy.draft")}`} />}
       {check && (
-        <div className={check.ok ? "card ok" : "error"} role="status" data-testid="validation">
-          {check.ok ? t("strategy.valid") : check.message}
-          {check.rule && <div>{t("strategy.rule")}: <code>{check.rule}</code></div>}
-          {check.field && <div>{t("strategy.field")}: <code>{check.field}</code></div>}
+        <div className={check.ok ? "card ok" : "card"} role="status" data-testid="validation">
+          {check.of !== JSON.stringify(doc) && (
+            <p className="muted" data-testid="stale">
+              {t("strategy.stale")}
+            </p>
+          )}
+          {check.ok ? t("strategy.valid") : <RuleIssue doc={doc} check={check} />}
         </div>
       )}
+      {served && <DocDiff before={served} after={doc} caption={`v${champion ?? ""} → ${t("strategy.draft")}`} />}
       <label className="field">
         <span>{t("strategy.context")}</span>
         <textarea rows={6} value={contextText} onChange={(e) => setContext(e.target.value)} />

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from meshmpc.platform.api import ApiError, current_user, node_of, page, requires
@@ -173,10 +174,42 @@ def write_routes(router: APIRouter) -> None:
         return {"strategy": name, "champion": state.champion, "generation": state.generation}
 
 
+def monitoring_routes(router: APIRouter) -> None:
+    """Read-only in-loan and post-loan results (:mod:`meshmpc_credit.monitoring_reads`)."""
+    from meshmpc_credit import monitoring_reads as reads
+
+    @router.get("")
+    def runs(request: Request,
+             who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+             ) -> dict[str, Any]:
+        items = [reads.summary(run) for run in reads.monitoring_runs(node_of(request))]
+        return page(items, len(items), len(items), 0)
+
+    @router.get("/{job_id}/{step}")
+    def run_detail(job_id: str, step: str, request: Request,
+                   who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                   ) -> dict[str, Any]:
+        return reads.detail(reads.find_run(node_of(request), job_id, step))
+
+    @router.get("/{job_id}/{step}/report.html", response_class=FileResponse)
+    def run_html(job_id: str, step: str, request: Request,
+                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                 ) -> FileResponse:
+        node = node_of(request)
+        path = reads.report_html(node, reads.find_run(node, job_id, step))
+        return FileResponse(path, media_type="text/html; charset=utf-8")
+
+
 def router() -> APIRouter:
-    """The ``meshmpc.node_routers`` entry point: strategy endpoints under /api/v1/strategies."""
+    """The ``meshmpc.node_routers`` entry point: strategy endpoints under /api/v1/strategies,
+    in-loan and post-loan results under /api/v1/monitoring."""
     strategy_router = APIRouter(prefix="/api/v1/strategies", tags=["strategies"])
     read_routes(strategy_router)
     check_routes(strategy_router)
     write_routes(strategy_router)
-    return strategy_router
+    monitoring_router = APIRouter(prefix="/api/v1/monitoring", tags=["monitoring"])
+    monitoring_routes(monitoring_router)
+    both = APIRouter()
+    both.include_router(strategy_router)
+    both.include_router(monitoring_router)
+    return both
