@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from meshmpc.jobs.artefacts import read_artefact
 from meshmpc.platform.api import ApiError, node_of, requires
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.jobfiles import parse_spec
@@ -76,7 +77,7 @@ def model_evaluation(node: Node, model_id: int) -> dict[str, Any]:
         raise ApiError(404, "no_evaluation", f"{node.party} has no report of step {step} of "
                        f"job {job_id} (it ran elsewhere, did not finish, or was purged)")
     return {"model": model_id, "job_id": job_id, "step": step, "party": node.party,
-            "report": json.loads(path.read_text())}
+            "report": json.loads(read_artefact(path, node.vault))}
 
 
 def router() -> APIRouter:

@@ -11,14 +11,18 @@ the run's manifest hashes).
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from meshmpc.data.vault import Vault
+from meshmpc.jobs.artefacts import read_artefact
 from meshmpc.platform.api import ApiError
 from meshmpc.platform.jobfiles import parse_spec
 from meshmpc.platform.models import Job
@@ -39,14 +43,22 @@ class MonitoringRun:
     kind: str
     finished: float | None
     folder: Path
+    vault: Vault | None = None
 
     @property
     def report(self) -> dict[str, Any]:
-        return dict(json.loads((self.folder / "report.json").read_text()))
+        return dict(json.loads(read_artefact(self.folder / "report.json", self.vault)))
+
+    def table(self, name: str) -> pa.Table | None:
+        """An artefact table of the step (sealed at rest: opened with the node's key)."""
+        path = self.folder / f"{name}.parquet"
+        if not path.is_file():
+            return None
+        return pq.read_table(io.BytesIO(read_artefact(path, self.vault)))
 
     def rows(self, table: str) -> int:
-        path = self.folder / f"{table}.parquet"
-        return pq.read_metadata(path).num_rows if path.is_file() else 0
+        found = self.table(table)
+        return 0 if found is None else found.num_rows
 
 
 def _runs_of(node: Node, job_id: str, spec_text: str, finished: float | None
@@ -60,7 +72,7 @@ def _runs_of(node: Node, job_id: str, spec_text: str, finished: float | None
         folder = root / str(step.get("id"))
         if kind and (folder / "report.json").is_file():
             out.append(MonitoringRun(job_id, str(spec.get("name", job_id)), str(step["id"]),
-                                     kind, finished, folder))
+                                     kind, finished, folder, node.vault))
     return out
 
 
@@ -107,17 +119,15 @@ def summary(run: MonitoringRun) -> dict[str, Any]:
             "html": f"/api/v1/monitoring/{run.job_id}/{run.step}/report.html"}
 
 
-def _head(path: Path, limit: int = ROWS) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    table = pq.read_table(path)
-    return table.slice(0, limit).to_pylist()
+def _head(run: MonitoringRun, name: str, limit: int = ROWS) -> list[dict[str, Any]]:
+    table = run.table(name)
+    return [] if table is None else table.slice(0, limit).to_pylist()
 
 
 def detail(run: MonitoringRun) -> dict[str, Any]:
     """The full report and the first rows of each alert table."""
     return {**summary(run), "report": run.report,
-            "rows": {t: _head(run.folder / f"{t}.parquet") for t in TABLES[run.kind]}}
+            "rows": {t: _head(run, t) for t in TABLES[run.kind]}}
 
 
 def report_html(node: Node, run: MonitoringRun) -> Path:
@@ -130,9 +140,8 @@ def report_html(node: Node, run: MonitoringRun) -> Path:
     from meshmpc_credit.reports.lifecycle import monitoring_report, postloan_report
 
     def frame(table: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        source = run.folder / f"{table}.parquet"
-        return pq.read_table(source).to_pandas() if source.is_file() else \
-            pd.DataFrame(columns=list(columns))
+        found = run.table(table)
+        return found.to_pandas() if found is not None else pd.DataFrame(columns=list(columns))
 
     try:
         if run.kind == "inloan":
