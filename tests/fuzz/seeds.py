@@ -73,12 +73,12 @@ def write_seeds(root: Path, only: list[str] | None = None) -> None:
 
 
 def _schema() -> Iterator[bytes]:
-    yield ('[dataset]\nname = "bank"\nkey = ["credit_code"]\nparty = "bank"\n'
-           'encoding = "utf-8"\n[[columns]]\nname = "credit_code"\ntype = "string"\n'
-           'format = "uscc"\nnullable = false\nsensitivity = "identifier"\n'
-           '[[columns]]\nname = "income"\ntype = "float"\nmin = 0\nmax = 1e9\n'
-           'unit = "CNY"\nmax_missing = 0.1\n[[columns]]\nname = "sector"\n'
-           'type = "category"\ncategories = ["A", "B"]\n').encode()
+    yield (b'[dataset]\nname = "bank"\nkey = ["credit_code"]\nparty = "bank"\n'
+           b'encoding = "utf-8"\n[[columns]]\nname = "credit_code"\ntype = "string"\n'
+           b'format = "uscc"\nnullable = false\nsensitivity = "identifier"\n'
+           b'[[columns]]\nname = "income"\ntype = "float"\nmin = 0\nmax = 1e9\n'
+           b'unit = "CNY"\nmax_missing = 0.1\n[[columns]]\nname = "sector"\n'
+           b'type = "category"\ncategories = ["A", "B"]\n')
 
 
 def _job_spec() -> Iterator[bytes]:
@@ -97,7 +97,6 @@ def _loaders() -> Iterator[bytes]:
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-
     from targets.loaders import KINDS
 
     csv = "credit_code,income\n91330100MA00000001,12.5\n91330100MA00000002,\n"

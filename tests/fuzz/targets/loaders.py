@@ -9,8 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from meshmpc.errors import DataError
 from meshmpc.data.loaders import iter_batches
+from meshmpc.errors import DataError
 
 FOLDER = Path(tempfile.mkdtemp(prefix="fuzz-loaders-"))
 

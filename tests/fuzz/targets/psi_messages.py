@@ -57,4 +57,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - the name atheris calls
     outcome = play(party, parties, items, job(protocol, parties, receiver, party, reveal),
                    DOCUMENTED)
     if outcome is not None and outcome.matched is not None:
-        assert ((outcome.matched >= 0) & (outcome.matched < len(SETS[party]))).all(), "row outside set"
+        rows = outcome.matched
+        assert ((rows >= 0) & (rows < len(SETS[party]))).all(), "a row outside the set"
+        assert len(set(rows.tolist())) == len(rows), "a row twice"
