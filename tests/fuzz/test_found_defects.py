@@ -87,3 +87,20 @@ def test_a_link_failure_names_the_stage_it_stopped(capsys: pytest.CaptureFixture
     report_error("psi", caught.value, debug=False)
     line = capsys.readouterr().err
     assert "link to gov: connection lost" in line and "[stage: waiting for" in line
+
+
+@pytest.mark.parametrize("have", [10**12, "x", b"y" * 65])
+def test_unbalanced_server_refuses_a_fingerprint_that_is_not_bytes(have: object) -> None:
+    """bytes(10**12) would have allocated a terabyte on the peer's word."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from targets import psi_messages
+    from targets._peerfix import play
+
+    scenario = psi_messages.SCENARIOS[11]
+    assert scenario[0] == "unbalanced" and scenario[3] == "s"
+    items = [("r", "psi-unbalanced/ub/have", have)]
+    with pytest.raises(PsiError, match="party r sent a set fingerprint"):
+        play("s", ["r", "s"], items, psi_messages.job(*scenario), ())

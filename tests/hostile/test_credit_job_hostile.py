@@ -37,6 +37,7 @@ def _stopped(cluster: HostileCluster, outcomes: dict[str, Outcome], fault_at: fl
         assert not left, f"artefacts of the stopped step {step}: {left}"
 
 
+@pytest.mark.slow
 def test_credit_job_cut_link_stops_every_node(hostile_cluster, fault_proxy) -> None:
     cluster = hostile_cluster(PARTIES, connect_timeout_s=30)
     job = write_job(cluster)

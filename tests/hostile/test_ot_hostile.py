@@ -12,9 +12,11 @@ from proxy import Fault
 
 JOB = "protocol_jobs:ot_rounds"
 PARTIES = ["s", "r"]  # s sends (and dials r through the proxy), r chooses
+SLOW = pytest.mark.slow
 LONG = {"rounds": 40, "n": 2000, "pause_s": 0.1}
 
 
+@pytest.mark.slow
 def test_ot_cut_link_stops_both(hostile_cluster, fault_proxy) -> None:
     cluster = hostile_cluster(PARTIES, connect_timeout_s=20)
     with fault_proxy(cluster.port("r"), Fault(cut_at=200_000)) as proxy:
@@ -35,8 +37,10 @@ def test_ot_killed_receiver_stops_the_sender(hostile_cluster, fault_proxy) -> No
     assert_stopped(outcomes, PARTIES, killed_at, killed="r")
 
 
-@pytest.mark.parametrize("fault", [Fault(corrupt_at=60_000), Fault(corrupt_at=3_000),
-                                   Fault(corrupt_at=2_000, direction="down")],
+@pytest.mark.parametrize("fault", [Fault(corrupt_at=60_000),
+                                   pytest.param(Fault(corrupt_at=3_000), marks=SLOW),
+                                   pytest.param(Fault(corrupt_at=2_000, direction="down"),
+                                                marks=SLOW)],
                          ids=["extension", "base-ot", "base-ot-reply"])
 def test_ot_corrupted_byte_is_detected(hostile_cluster, fault_proxy, fault) -> None:
     cluster = hostile_cluster(PARTIES, connect_timeout_s=20)

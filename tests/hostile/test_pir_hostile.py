@@ -100,6 +100,7 @@ def test_pir_killed_client_leaves_the_server_serving(hostile_cluster, fault_prox
     assert _found(cluster.directory / "hits.csv") == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", [Fault(corrupt_at=100_000, direction="down")],
                          ids=["hint"])
 def test_pir_corrupted_byte_is_detected(hostile_cluster, fault_proxy, fault: Fault) -> None:

@@ -22,7 +22,7 @@ def _protocols(fast: bool) -> list[object]:
             for p in ("kkrt", "ecdh", "rr22")]
 
 
-@pytest.mark.parametrize("protocol", _protocols(fast=True))
+@pytest.mark.parametrize("protocol", _protocols(fast=False))
 def test_psi_cut_link_stops_both_and_writes_nothing(hostile_cluster, fault_proxy,
                                                     protocol: str) -> None:
     cluster = hostile_cluster(PARTIES, connect_timeout_s=20)
@@ -49,8 +49,9 @@ def test_psi_killed_party_stops_the_other(hostile_cluster, fault_proxy, protocol
 
 
 @pytest.mark.parametrize("protocol", _protocols(fast=True))
-@pytest.mark.parametrize("fault", [Fault(corrupt_at=30_000), Fault(corrupt_at=20_000,
-                                                                   direction="down")],
+@pytest.mark.parametrize("fault", [Fault(corrupt_at=30_000),
+                                   pytest.param(Fault(corrupt_at=20_000, direction="down"),
+                                                marks=pytest.mark.slow)],
                          ids=["to-gov", "to-bank"])
 def test_psi_corrupted_byte_is_detected(hostile_cluster, fault_proxy, protocol: str,
                                         fault: Fault) -> None:

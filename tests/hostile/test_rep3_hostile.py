@@ -24,6 +24,7 @@ def test_rep3_killed_party_stops_the_others(hostile_cluster, fault_proxy) -> Non
         mpc_faults.kill(cluster, proxy, PARTIES, "rep3", "b", 300_000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", [Fault(corrupt_at=30_000, direction="down")],
                          ids=["products"])
 def test_rep3_corrupted_byte_is_detected(hostile_cluster, fault_proxy, fault) -> None:
