@@ -104,3 +104,30 @@ def test_unbalanced_server_refuses_a_fingerprint_that_is_not_bytes(have: object)
     items = [("r", "psi-unbalanced/ub/have", have)]
     with pytest.raises(PsiError, match="party r sent a set fingerprint"):
         play("s", ["r", "s"], items, psi_messages.job(*scenario), ())
+
+
+def test_pir_server_answers_an_array_op_as_malformed() -> None:
+    """``op == "close"`` on a peer's array raised ValueError and ended the service."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from targets import pir_messages
+    from targets._peerfix import Exhausted, ScriptMesh
+
+    items = [("cli", "pir/req", {"op": np.array([1, 2]), "version": np.array([1, 2])}),
+             ("cli", "pir/req", {"op": "query", "version": np.array([3, 4])}),
+             ("cli", "pir/data", np.zeros(3, np.uint32)), ("cli", "pir/req", {"op": "close"})]
+    sent: list[object] = []
+    mesh = ScriptMesh("srv", ["srv", "cli"], items)
+
+    async def send(peer: str, tag: str, obj: object) -> None:
+        sent.append(obj)
+
+    mesh.send = send  # type: ignore[method-assign]
+    try:
+        served = asyncio.run(pir_messages.server(Context(mesh)))  # type: ignore[arg-type]
+    except Exhausted as exc:  # the tags differ from the server's: say so, do not pass
+        raise AssertionError(f"script tags do not match the server's: {exc}") from exc
+    assert served == 2
+    assert [m.get("error") for m in sent if isinstance(m, dict)] == ["malformed", "stale"]

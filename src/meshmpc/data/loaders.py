@@ -277,10 +277,11 @@ def _parquet_batches(
     try:
         # no pre-buffering: pyarrow would otherwise hold many row groups at once
         handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-    except (pa.ArrowException, OSError) as exc:  # a damaged footer raises a bare OSError
+        names = handle.schema_arrow.names
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # damaged footer/metadata
         raise DataReadError(path, f"not a readable Parquet file: {exc}") from None
     if columns:
-        missing = [c for c in columns if c not in handle.schema_arrow.names]
+        missing = [c for c in columns if c not in names]
         if missing:
             raise DataReadError(path, f"columns not in the file: {missing}")
     with handle:
@@ -300,7 +301,7 @@ def _parquet_reads(path: Path, handle: pq.ParquetFile, batch_rows: int,
     """The file's batches; a damaged row group is a DataReadError naming the file."""
     try:
         yield from handle.iter_batches(batch_size=batch_rows, columns=columns)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
         raise DataReadError(path, f"damaged Parquet data: {exc}") from None
 
 
