@@ -21,7 +21,7 @@ from importlib.metadata import entry_points
 
 from meshmpc import __version__
 from meshmpc.data.protect import install_log_masking, mask_text
-from meshmpc.errors import MeshMPCError
+from meshmpc.errors import MeshMPCError, stage_of
 from meshmpc.userinput import HelpFormatter, explain_os_error
 
 Handler = Callable[[argparse.Namespace], int]
@@ -79,6 +79,8 @@ def report_error(command: str, exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc)
     code, text = describe_error(exc)
+    stage = stage_of(exc)
+    text = f"{text} [stage: {stage}]" if stage else text
     hint = "" if debug or code == 2 else " (run again with --debug for the traceback)"
     print(f"meshmpc {command}: error: {text}{hint}", file=sys.stderr)
     return code

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
     if args.seed:
         from seeds import write_seeds
 
-        write_seeds(HERE / "corpus")
+        write_seeds(HERE / "corpus", args.targets)
         return 0
     try:
         import atheris  # noqa: F401

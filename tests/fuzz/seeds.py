@@ -62,9 +62,84 @@ SEEDS = {"codec": _codec, "record_layer": _record_layer, "handshake": _handshake
          "frame_reader": _frame_reader, "cluster_config": _cluster_config}
 
 
-def write_seeds(root: Path) -> None:
+def write_seeds(root: Path, only: list[str] | None = None) -> None:
     for name, make in SEEDS.items():
+        if only and name not in only:
+            continue
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
         for data in make():
             (folder / f"seed-{hashlib.sha1(data).hexdigest()[:16]}").write_bytes(data)
+
+
+def _schema() -> Iterator[bytes]:
+    yield (b'[dataset]\nname = "bank"\nkey = ["credit_code"]\nparty = "bank"\n'
+           b'encoding = "utf-8"\n[[columns]]\nname = "credit_code"\ntype = "string"\n'
+           b'format = "uscc"\nnullable = false\nsensitivity = "identifier"\n'
+           b'[[columns]]\nname = "income"\ntype = "float"\nmin = 0\nmax = 1e9\n'
+           b'unit = "CNY"\nmax_missing = 0.1\n[[columns]]\nname = "sector"\n'
+           b'type = "category"\ncategories = ["A", "B"]\n')
+
+
+def _job_spec() -> Iterator[bytes]:
+    jobs = Path(__file__).resolve().parents[2] / "apps/credit/src/meshmpc_credit/jobs"
+    for path in sorted(jobs.glob("*.yaml")):
+        yield path.read_bytes()
+    yield (b"name: tiny\nparties:\n  bank: {data: bank.csv, key: credit_code, label: y}\n"
+           b"  gov: {data: gov.csv, key: credit_code}\nsteps:\n  - id: align\n"
+           b"    component: psi.align\n  - id: fit\n    component: ml.logistic\n"
+           b"    after: [align]\n    params: {epochs: 2}\n")
+
+
+def _loaders() -> Iterator[bytes]:
+    import sqlite3
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from targets.loaders import KINDS
+
+    csv = "credit_code,income\n91330100MA00000001,12.5\n91330100MA00000002,\n"
+    table = pa.table({"credit_code": ["91330100MA00000001", "x"], "income": [1.5, None]})
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(table, f"{tmp}/t.parquet")
+        parquet = Path(f"{tmp}/t.parquet").read_bytes()
+        db = sqlite3.connect(f"{tmp}/t.db")
+        db.execute("CREATE TABLE firms (credit_code TEXT, income REAL)")
+        db.executemany("INSERT INTO firms VALUES (?, ?)", [("a", 1.0), ("b", None)])
+        db.commit()
+        db.close()
+        sqlite = Path(f"{tmp}/t.db").read_bytes()
+    for i, (name, _, options) in enumerate(KINDS):
+        if name.endswith(".parquet"):
+            body = parquet
+        elif name.endswith(".db"):
+            body = sqlite
+        elif name.endswith(".tsv"):
+            body = csv.replace(",", "\t").encode()
+        else:
+            body = csv.encode(options.get("encoding", "utf-8"))
+        yield bytes([i]) + body
+    yield b"\x00credit_code,income\n\"91330100MA0000000\n1,2\n"  # an unclosed quote
+
+
+def _psi_messages() -> Iterator[bytes]:
+    from targets import psi_messages as psi
+    from targets._peerfix import encode, record
+
+    for index, (protocol, parties, receiver, party, reveal) in enumerate(psi.SCENARIOS):
+        fns = {p: psi.job(protocol, parties, receiver, p, reveal) for p in parties}
+        yield bytes([index]) + encode(record(parties, fns)[party])
+
+
+def _pir_messages() -> Iterator[bytes]:
+    from targets import pir_messages as pir
+    from targets._peerfix import encode, record
+
+    got = record(pir.PARTIES, pir.ROLES)
+    for index, party in enumerate(pir.PARTIES):
+        yield bytes([index]) + encode(got[party])
+
+
+SEEDS.update({"schema": _schema, "job_spec": _job_spec, "loaders": _loaders,
+              "psi_messages": _psi_messages, "pir_messages": _pir_messages})

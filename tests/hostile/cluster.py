@@ -90,6 +90,19 @@ class HostileCluster:
             self.procs[party] = subprocess.Popen(command, stdout=stderr, stderr=stderr,
                                                  env=environment)
 
+    def start_cli(self, party: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Run ``meshmpc ARGV --config <party's config> --party PARTY`` as ``party``'s process
+        (the real command line; stderr goes to ``<party>.stderr``)."""
+        if not self._started:
+            self._started = time.monotonic()
+        environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MESHMPC_SPIN_US": "0",
+                       **(env or {})}
+        command = [sys.executable, "-m", "meshmpc.cli", *argv, "--config",
+                   str(self._config_file(party)), "--party", party]
+        stderr = open(self.directory / f"{party}.stderr", "wb")  # noqa: SIM115
+        self.procs[party] = subprocess.Popen(command, stdout=stderr, stderr=stderr,
+                                             env=environment, cwd=self.directory)
+
     def kill(self, party: str) -> None:
         self.procs[party].send_signal(signal.SIGKILL)
 

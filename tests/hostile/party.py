@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from meshmpc.errors import stage_of
 from meshmpc.net import codec
 from meshmpc.net.config import load_config
 from meshmpc.net.context import Context
@@ -49,6 +50,9 @@ if __name__ == "__main__":
     try:
         outcome = run(main(ns))
     except Exception as exc:
-        print(f"party {ns.party}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        stage = stage_of(exc)
+        where = f" [stage: {stage}]" if stage else ""
+        print(f"party {ns.party}: {type(exc).__name__}: {exc}{where}", file=sys.stderr,
+              flush=True)
         sys.exit(1)
     ns.result.write_bytes(codec.pack(outcome))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -37,6 +38,7 @@ class ProxyStats:
     bytes_up: int = 0
     bytes_down: int = 0
     faults_applied: list[str] = field(default_factory=list)
+    first_fault_at: float | None = None  # time.monotonic() when a fault first fired
 
 
 def _pieces(pos: int, data: bytes, fault: Fault) -> tuple[list[bytes], bool, list[str]]:
@@ -135,6 +137,8 @@ class FaultProxy:
                     if fault.delay_s:
                         await asyncio.sleep(fault.delay_s)
                     pieces, cut, applied = _pieces(pos, data, fault)
+                    if applied and self.stats.first_fault_at is None:
+                        self.stats.first_fault_at = time.monotonic()
                     self.stats.faults_applied += applied
                 pos += len(data)
                 for piece in pieces:

@@ -277,15 +277,16 @@ def _parquet_batches(
     try:
         # no pre-buffering: pyarrow would otherwise hold many row groups at once
         handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-    except pa.ArrowException as exc:
+        names = handle.schema_arrow.names
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # damaged footer/metadata
         raise DataReadError(path, f"not a readable Parquet file: {exc}") from None
     if columns:
-        missing = [c for c in columns if c not in handle.schema_arrow.names]
+        missing = [c for c in columns if c not in names]
         if missing:
             raise DataReadError(path, f"columns not in the file: {missing}")
     with handle:
         rows = 0
-        for batch in handle.iter_batches(batch_size=batch_rows, columns=columns):
+        for batch in _parquet_reads(path, handle, batch_rows, columns):
             rows += batch.num_rows
             yield batch
         if rows == 0:  # no rows: still tell the caller which columns there are
@@ -293,6 +294,15 @@ def _parquet_batches(
             if columns:
                 schema = pa.schema([schema.field(c) for c in columns])
             yield pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def _parquet_reads(path: Path, handle: pq.ParquetFile, batch_rows: int,
+                   columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
+    """The file's batches; a damaged row group is a DataReadError naming the file."""
+    try:
+        yield from handle.iter_batches(batch_size=batch_rows, columns=columns)
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise DataReadError(path, f"damaged Parquet data: {exc}") from None
 
 
 def _sql_batches(

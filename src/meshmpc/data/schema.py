@@ -167,7 +167,13 @@ def schema_from_dict(raw: dict[str, Any], path: object = "<schema>") -> Schema:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise SchemaFileError(path, f"columns declared twice: {duplicates}")
-    key = tuple(dataset.get("key", ()))
+    key_raw = dataset.get("key", [])
+    if isinstance(key_raw, str):
+        key_raw = [key_raw]
+    if not isinstance(key_raw, list) or not all(isinstance(k, str) for k in key_raw):
+        raise SchemaFileError(path, f"[dataset] key must be a column name or a list of them, "
+                                    f"got {key_raw!r}")
+    key = tuple(key_raw)
     for name in key:
         if name not in names:
             raise SchemaFileError(path, "key column is not declared in [[columns]]", name)
@@ -213,7 +219,11 @@ def _column_from_dict(raw: dict[str, Any], path: object) -> Column:
     categories = raw.get("categories")
     if kind == "category" and not categories:
         raise SchemaFileError(path, "a category column needs a 'categories' list", name)
-    low, high = raw.get("min"), raw.get("max")
+    if categories is not None and not isinstance(categories, list):
+        raise SchemaFileError(path, f"'categories' must be a list, got {categories!r}", name)
+    low, high, max_missing = (_number(raw, k, path, name) for k in ("min", "max", "max_missing"))
+    if not isinstance(raw.get("nullable", True), bool):
+        raise SchemaFileError(path, "'nullable' must be true or false", name)
     if low is not None and high is not None and low > high:
         raise SchemaFileError(path, f"min {low} is above max {high}", name)
     return Column(
@@ -224,12 +234,22 @@ def _column_from_dict(raw: dict[str, Any], path: object) -> Column:
         max=None if high is None else float(high),
         categories=None if categories is None else tuple(str(c) for c in categories),
         nullable=bool(raw.get("nullable", True)),
-        max_missing=raw.get("max_missing"),
+        max_missing=max_missing,
         format=fmt,
         sensitivity=sensitivity,
         description=str(raw.get("description", "")),
         classification=classification,
     )
+
+
+def _number(raw: dict[str, Any], key: str, path: object, column: str) -> float | None:
+    """``raw[key]`` as a float (None when absent); a clear error when it is not a number."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SchemaFileError(path, f"{key!r} must be a number, got {value!r}", column)
+    return float(value)
 
 
 def _toml_value(value: object) -> str:

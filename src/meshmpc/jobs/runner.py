@@ -265,7 +265,7 @@ async def _run_component_watched(run: _Run, step: StepSpec, workdir: Path,
     try:
         return await task
     except Exception as exc:
-        blamed = await _blame_peer(watcher, exc)
+        blamed = await _blame_peer(watcher, exc, run.me)
         if blamed is not None:
             await _send_status(run, step, {"ok": False, "culprit": blamed[0], "kind": "stopped"})
             raise PeerStepError(run.me, step.id, *blamed) from exc
@@ -275,18 +275,20 @@ async def _run_component_watched(run: _Run, step: StepSpec, workdir: Path,
 
 
 async def _blame_peer(watcher: asyncio.Future[tuple[str, str] | None],
-                      exc: Exception) -> tuple[str, str] | None:
+                      exc: Exception, me: str) -> tuple[str, str] | None:
     """When the component failed because a peer failed or vanished, that peer's failure.
 
     A peer that fails sends its status and then disconnects; this party's
     component may see the disconnect first, so the status gets a moment to
-    arrive before the error is put down to the link.
+    arrive before the error is put down to the link. When the peers' statuses
+    blame this party (they saw its link drop), this party's own link error is
+    the better account: it says which link failed and how.
     """
     if not isinstance(exc, NetworkError):
         return None
     with contextlib.suppress(asyncio.TimeoutError):
         failure = await asyncio.wait_for(asyncio.shield(watcher), PEER_STATUS_GRACE_S)
-        if failure is not None:
+        if failure is not None and failure[0] != me:
             return failure
     if exc.peer is not None:
         return exc.peer, f"disconnected ({type(exc).__name__}); see that party's log"
@@ -323,17 +325,24 @@ async def _send_status(run: _Run, step: StepSpec, status: dict[str, Any]) -> Non
 
 
 async def _watch_peers(run: _Run, step: StepSpec) -> tuple[str, str] | None:
-    """Wait for every peer's status; return (culprit, reason) at the first failure."""
+    """Wait for every peer's status; return (culprit, reason) at the first failure.
+
+    A status blaming this party itself (a peer saw this party's link drop) is
+    kept for last: a failure of another party or link, if one comes, says more.
+    """
     pending = {asyncio.ensure_future(run.job_ctx.recv(p, f"status/{step.id}")): p
                for p in run.job_ctx.peers}
+    blamed_me: tuple[str, str] | None = None
     try:
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 failure = _failure_of(run, pending.pop(fut), fut)
-                if failure is not None:
+                if failure is not None and failure[0] == run.me:
+                    blamed_me = blamed_me or failure
+                elif failure is not None:
                     return failure
-        return None
+        return blamed_me
     finally:
         for fut in pending:
             fut.cancel()

@@ -121,6 +121,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise JobFileError(path, "(file)", f"cannot read the job file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise JobFileError(path, "(file)", f"not UTF-8 text (byte {exc.start}); save the job "
+                                           "file as UTF-8") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from typing import Any
 
+from meshmpc.errors import note_stage
+from meshmpc.net.errors import NetworkError
 from meshmpc.net.mailbox import Mailbox
 from meshmpc.net.stats import LinkStats
 
@@ -38,7 +40,11 @@ class Mesh(abc.ABC):
     async def recv(self, peer: str, tag: str) -> Any:
         """Receive the next object ``peer`` sent under ``tag``."""
         self._check_peer(peer)
-        return await self.mailbox.get(peer, tag)
+        try:
+            return await self.mailbox.get(peer, tag)
+        except NetworkError as exc:
+            note_stage(exc, "wait", f"waiting for {tag!r} from {peer}")
+            raise
 
     @abc.abstractmethod
     async def flush(self) -> None:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meshmpc.errors import ConfigError
+from meshmpc.errors import ConfigError, note_stage
 from meshmpc.net.config import ClusterConfig, WanProfile
 from meshmpc.net.errors import (
     AuthenticationError,
@@ -101,7 +101,8 @@ class TcpMesh(Mesh):
         mesh = cls(config, party, identity, **kwargs)
         try:
             await mesh.start()
-        except BaseException:
+        except BaseException as exc:
+            note_stage(exc, "wait", "connecting the mesh")
             await mesh.close()
             raise
         return mesh
@@ -293,10 +294,18 @@ class TcpMesh(Mesh):
         return link
 
     async def send(self, peer: str, tag: str, obj: Any) -> None:
-        await self._link(peer).send(tag, obj)
+        try:
+            await self._link(peer).send(tag, obj)
+        except NetworkError as exc:
+            note_stage(exc, "wait", f"sending {tag!r} to {peer}")
+            raise
 
     async def flush(self) -> None:
-        await asyncio.gather(*(link.flush() for link in self.links.values()))
+        try:
+            await asyncio.gather(*(link.flush() for link in self.links.values()))
+        except NetworkError as exc:
+            note_stage(exc, "wait", "flushing what was sent")
+            raise
 
     async def close(self, error: BaseException | str | None = None) -> None:
         """Close every link; with ``error``, peers are told why (an ABORT record)."""

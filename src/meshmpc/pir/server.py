@@ -76,6 +76,7 @@ class PirServer:
         while True:
             header = await ctx.recv(client, REQ)
             op = header.get("op") if isinstance(header, dict) else None
+            op = op if isinstance(op, str) else None  # a peer's array must not reach ==
             if op == "close":
                 return served
             try:
@@ -100,7 +101,8 @@ class PirServer:
         if op not in ("oprf", "query"):
             raise PirProtocolError(f"party {client!r} sent an unknown request {op!r}")
         data = await ctx.recv(client, DATA)
-        if header.get("version") != db.params.version:
+        version = header.get("version")
+        if not isinstance(version, str) or version != db.params.version:
             await ctx.send(client, RESP, {"error": "stale", "detail": "database changed",
                                           "version": db.params.version})
             return

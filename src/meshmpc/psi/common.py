@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from meshmpc import _core
 from meshmpc.net import Context
-from meshmpc.psi.errors import PsiMismatchError
+from meshmpc.psi.errors import PsiError, PsiMismatchError
 
 STATISTICAL_SECURITY = 40
 WIRE_VERSION = 2  # 2: Chou-Orlandi base OT as in the paper, ristretto255 OPRF
@@ -115,3 +115,23 @@ async def exchange_sizes(ctx: Context, peers: list[str], size: int, tag: str) ->
     sizes = {peer: int(await ctx.recv(peer, f"psi/size/{tag}")) for peer in peers}
     sizes[ctx.party] = int(size)
     return sizes
+
+
+def received_positions(obj: Any, n: int, peer: str) -> Indices:
+    """Intersection positions a peer sent (``reveal="all"``), checked before use.
+
+    They index this party's (shuffled) items, so they must be distinct integers in
+    ``0..n-1`` in a flat list or integer array; anything else is the peer's fault.
+    """
+    if isinstance(obj, list) and all(type(v) is int for v in obj):
+        obj = np.array(obj, dtype=np.int64) if obj else np.empty(0, np.int64)
+    if not isinstance(obj, np.ndarray) or obj.ndim != 1 or (
+            obj.size and not np.issubdtype(obj.dtype, np.integer)):
+        raise PsiError(f"party {peer} sent intersection positions that are not a flat list "
+                       f"of integers ({type(obj).__name__})")
+    if obj.size and (int(obj.min()) < 0 or int(obj.max()) >= n):
+        raise PsiError(f"party {peer} sent an intersection position outside 0..{n - 1}")
+    positions = obj.astype(np.int64)
+    if len(np.unique(positions)) != len(positions):
+        raise PsiError(f"party {peer} sent the same intersection position twice")
+    return positions

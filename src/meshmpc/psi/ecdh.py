@@ -32,6 +32,7 @@ from meshmpc.psi.common import (
     canonical_order,
     chunks,
     random_permutation,
+    received_positions,
     truncation_bytes,
 )
 from meshmpc.psi.group import POINT_BYTES, GroupPool, as_rows, new_scalar
@@ -111,9 +112,7 @@ async def ecdh_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     await asyncio.gather(send_own, answer)
     if reveal != "all":
         return PsiOutcome(None, None, peer_size)
-    positions = np.asarray(await ctx.recv(peer, "ecdh/result"), dtype=np.int64)
-    if positions.size and (positions.min() < 0 or positions.max() >= n):
-        raise ValueError(f"party {peer} sent an intersection position outside 0..{n - 1}")
+    positions = received_positions(await ctx.recv(peer, "ecdh/result"), n, peer)
     return PsiOutcome(perm[positions], len(positions), peer_size)
 
 

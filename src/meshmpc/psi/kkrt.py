@@ -48,6 +48,7 @@ from meshmpc.psi.common import (
     canonical_order,
     chunks,
     random_permutation,
+    received_positions,
     truncation_bytes,
 )
 from meshmpc.psi.errors import PsiError
@@ -306,9 +307,7 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     watch.lap("send_values")
     if reveal != "all":
         return PsiOutcome(None, None, peer_size, watch.steps, keys)
-    positions = np.asarray(await ctx.recv(peer, "kkrt/result"), dtype=np.int64)
-    if positions.size and (positions.min() < 0 or positions.max() >= n):
-        raise PsiError(f"party {peer} sent an intersection position outside 0..{n - 1}")
+    positions = received_positions(await ctx.recv(peer, "kkrt/result"), n, peer)
     watch.lap("result")
     return PsiOutcome(perm[positions], len(positions), peer_size, watch.steps, keys)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshmpc.errors import note_stage
 from meshmpc.psi.align import Mode
 from meshmpc.psi.common import Reveal
 from meshmpc.psi.keys import KeyOptions, KeyReport
@@ -74,7 +75,11 @@ class PsiSummary:
 @contextmanager
 def phase_timer(phases: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
-    yield
+    try:
+        yield
+    except BaseException as exc:
+        note_stage(exc, "phase", f"psi {name}")
+        raise
     phases[name] = round(time.perf_counter() - start, 4)
 
 

@@ -34,7 +34,13 @@ import numpy as np
 from meshmpc import _core
 from meshmpc.crypto import oprf
 from meshmpc.net import Context
-from meshmpc.psi.common import PsiOutcome, Reveal, canonical_order, random_permutation
+from meshmpc.psi.common import (
+    PsiOutcome,
+    Reveal,
+    canonical_order,
+    random_permutation,
+    received_positions,
+)
 from meshmpc.psi.errors import PsiError
 from meshmpc.psi.keys import Digests
 
@@ -103,7 +109,7 @@ async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: R
                             cache_dir: Path, workers: int | None) -> PsiOutcome:
     """Server side: answers the client's blinded points; sends T when the client lacks it."""
     state = await asyncio.to_thread(preprocess, digests, cache_dir, workers)
-    client_has = bytes(await ctx.recv(peer, "ub/have"))
+    client_has = _set_id(await ctx.recv(peer, "ub/have"), peer, empty_ok=True)
     set_id = state["set_id"].tobytes()
     await ctx.send(peer, "ub/id", set_id)
     if client_has != set_id:
@@ -117,10 +123,15 @@ async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: R
     await ctx.send(peer, "ub/evaluated", answer.tobytes())
     if reveal != "all":
         return PsiOutcome(None, None, len(points))
-    positions = np.asarray(await ctx.recv(peer, "ub/result"), dtype=np.int64)
-    if positions.size and (positions.min() < 0 or positions.max() >= len(digests)):
-        raise PsiError(f"party {peer} sent a position outside the table of {len(digests)} items")
+    positions = received_positions(await ctx.recv(peer, "ub/result"), len(digests), peer)
     return PsiOutcome(state["perm"][positions], len(positions), len(points))
+
+
+def _set_id(obj: object, peer: str, empty_ok: bool) -> bytes:
+    """A set fingerprint received from ``peer`` (empty: the client has no cached table)."""
+    if not isinstance(obj, bytes) or len(obj) > 64 or (not obj and not empty_ok):
+        raise PsiError(f"party {peer} sent a set fingerprint that is not 1-64 bytes")
+    return obj
 
 
 def _client_cache(cache_dir: Path, peer: str) -> Path:
@@ -139,9 +150,13 @@ async def _client_table(ctx: Context, peer: str, cache_dir: Path) -> np.ndarray:
                             "(this version uses %r); fetching it again from %s",
                             path, cache_format(c), CACHE_FORMAT, peer)
     await ctx.send(peer, "ub/have", cached_id)
-    set_id = bytes(await ctx.recv(peer, "ub/id"))
+    set_id = _set_id(await ctx.recv(peer, "ub/id"), peer, empty_ok=False)
     if set_id != cached_id or table is None:
-        table = np.asarray(await ctx.recv(peer, "ub/table"), dtype=np.uint8)
+        table = await ctx.recv(peer, "ub/table")
+        if not isinstance(table, np.ndarray) or table.dtype != np.uint8 or table.ndim != 2 \
+                or table.shape[1] != VALUE_BYTES:
+            raise PsiError(f"party {peer} sent an OPRF table that is not rows of "
+                           f"{VALUE_BYTES} bytes")
         cache_dir.mkdir(parents=True, exist_ok=True)
         np.savez(path, set_id=np.frombuffer(set_id, np.uint8), table=table,
                  format=_format_array())
