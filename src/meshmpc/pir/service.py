@@ -54,10 +54,7 @@ BUSY_RETRY_S = 0.2
 
 def _reset_peer(mesh: TcpMesh, peer: str) -> None:
     """Forget a finished session's failure and leftovers, so the peer can come back."""
-    box = mesh.mailbox
-    box._failed.pop(peer, None)  # noqa: SLF001 - the mailbox has no public reset yet
-    for key in [k for k in box._queues if k[0] == peer]:  # noqa: SLF001
-        del box._queues[key]  # noqa: SLF001
+    mesh.mailbox.forget(peer)
     mesh.stats[peer] = LinkStats()
 
 
