@@ -137,3 +137,24 @@ def test_psi_command_shows_eta_on_stderr_and_none_with_quiet(tmp_path: Path) -> 
         rows = _rows(tmp_path / "shown" / f"{party}-out.csv")
         assert rows == _rows(tmp_path / "quiet" / f"{party}-out.csv")
         assert {r["code"] for r in rows} == common and len(rows) == 1000
+
+
+def test_multiparty_psi_counts_its_exponentiations() -> None:
+    common = _digests(50)
+    sets = {p: np.concatenate([_digests(100), common]) for p in ("bank", "gov", "fin")}
+    sizes = {p: len(d) for p, d in sets.items()}
+    streams = {p: io.StringIO() for p in sets}
+
+    async def party(ctx):  # noqa: ANN001, ANN202
+        progress = Progress(f"psi {ctx.party}", True, 0.0, streams[ctx.party])
+        outcome = await run_protocol(ctx, "ecdh-mp", ["bank", "gov", "fin"], "bank",
+                                     sets[ctx.party], sizes, "receiver", 0, None, None,
+                                     progress)
+        return outcome.matched
+
+    results = run_parties(["bank", "gov", "fin"], party)
+    assert {bytes(r) for r in sets["bank"][results["bank"]]} == {bytes(r) for r in common}
+    for name, stream in streams.items():
+        final = re.findall(rf"^psi {name}: ecdh-mp: exponentiations: ([\d,]+) points in",
+                           stream.getvalue(), re.M)
+        assert len(final) == 1 and int(final[0].replace(",", "")) >= 150, stream.getvalue()

@@ -71,7 +71,10 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
                                        progress)
         return await rr22_sender(scoped, peer, digests, sizes[peer], reveal, session, progress)
     if protocol == "ecdh-mp":
-        with GroupPool(workers) as pool:
+        # the ring's share of exponentiations per party varies: count them, rate only
+        with (progress or Progress.off()).phase("ecdh-mp: exponentiations", None,
+                                                "points") as phase, \
+                GroupPool(workers, on_points=phase.advance) as pool:
             return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)
     raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")
 
