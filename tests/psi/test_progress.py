@@ -158,3 +158,29 @@ def test_multiparty_psi_counts_its_exponentiations() -> None:
         final = re.findall(rf"^psi {name}: ecdh-mp: exponentiations: ([\d,]+) points in",
                            stream.getvalue(), re.M)
         assert len(final) == 1 and int(final[0].replace(",", "")) >= 150, stream.getvalue()
+
+
+def test_unbalanced_server_table_ticks_with_eta(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshmpc.psi import unbalanced
+
+    monkeypatch.setattr(unbalanced, "OPRF_BATCH", 64)
+    server = _digests(400)
+    sets = {"bank": np.concatenate([_digests(20), server[:30]]), "gov": server}
+    sizes = {p: len(d) for p, d in sets.items()}
+    stream = io.StringIO()
+
+    async def party(ctx):  # noqa: ANN001, ANN202
+        progress = Progress(f"psi {ctx.party}", ctx.party == "gov", 0.0, stream)
+        outcome = await run_protocol(ctx, "unbalanced", ["bank", "gov"], "bank",
+                                     sets[ctx.party], sizes, "all", 0,
+                                     tmp_path / ctx.party, None, progress)
+        return sets[ctx.party][outcome.matched]
+
+    results = run_parties(["bank", "gov"], party)
+    assert {bytes(r) for r in results["bank"]} == {bytes(r) for r in server[:30]}
+    assert np.array_equal(results["bank"], results["gov"])
+    text = stream.getvalue()
+    name = re.escape("unbalanced: OPRF table of the server's set")
+    assert re.search(rf"^psi gov: {name} [\d,]+/400 +[\d.]+%, [\d,]+/s, ETA \d+ s", text, re.M)
+    assert re.search(rf"^psi gov: {name}: 400 keys in", text, re.M), text

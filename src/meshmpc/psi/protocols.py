@@ -57,7 +57,7 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
         cache = cache_dir or Path(".meshmpc-psi-cache")
         if ctx.party == receiver:
             return await unbalanced_client(scoped, peer, digests, reveal, cache)
-        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers)
+        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers, progress)
     if protocol == "kkrt":
         peer = _two_party(ctx, protocol, parties)
         if ctx.party == receiver:
