@@ -97,7 +97,7 @@ def _start_psi(cfg: Path, tmp: Path, out: str, *flags: str) -> dict[str, subproc
             [sys.executable, "-m", "meshmpc.cli", "psi", "--config", str(cfg), "--party", party,
              "--peer", peer, "--input", str(tmp / f"{party}.csv"), "--key", "code",
              "--output", str(tmp / f"{party}-{out}.csv"), "--protocol", "ecdh", "--workers",
-             "1", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             "0", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return procs
 
 
