@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 
 from meshmpc.cli import main
@@ -120,3 +121,54 @@ def test_deploy_with_listen_on_all_interfaces(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_deploy_binding_the_advertised_address(tmp_path: Path) -> None:
     _deploy_psi_and_pir(tmp_path, use_listen=False)
+
+
+def _documented_job() -> str:
+    """The job file of docs/deploy.md step 8, as printed there (so the two cannot drift)."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
+    step8 = doc[doc.index("## 8."):doc.index("## 9.")]
+    return step8.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def _job_data(tmp: Path) -> None:
+    """Step 5 inputs (CSV with a schema drafted by ``data infer``) for the step 8 job."""
+    rng = random.Random(7)
+    codes = [f"9131{i:014d}" for i in range(600)]
+    rows = {"bank": ["credit_code,name,phone,loan_amount,label"],
+            "gov": ["credit_code,tax_paid,employees"]}
+    for i, code in enumerate(codes):
+        risk = rng.random()
+        if i < 450:
+            rows["bank"].append(f"{code},firm{i},0755{i:08d},{rng.randint(1, 500) * 1000},"
+                                f"{int(rng.random() < risk)}")
+        if i >= 100:
+            rows["gov"].append(f"{code},{int(risk * 1e6) + rng.randint(0, 99999)},"
+                               f"{rng.randint(1, 900)}")
+    for party, lines in rows.items():
+        (tmp / party / f"{party}.csv").write_text("\n".join(lines) + "\n")
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["data", "infer", "--input", str(tmp / party / f"{party}.csv"),
+                         "--out", str(tmp / party / f"{party}.schema.toml")]) == 0
+        (tmp / party / "scorecard.yaml").write_text(_documented_job())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not listen_supported(),
+                    reason="needs the cluster config's separate 'listen' field")
+def test_deploy_the_documented_credit_job(tmp_path: Path) -> None:
+    configs = _configs(tmp_path, use_listen=True)
+    _job_data(tmp_path)
+    commands = {p: [*MESHMPC, "job", "run", "scorecard.yaml", "--party", p, "--config",
+                    str(configs[p]), "--quiet"] for p in PARTIES}
+    procs = {}
+    for party in random.sample(list(commands), len(commands)):
+        time.sleep(random.uniform(0.2, 1.5))
+        procs[party] = subprocess.Popen(commands[party], cwd=tmp_path / party,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+    _finish(procs)
+    bank = tmp_path / "bank" / "out" / "scorecard" / "bank"
+    aligned = pq.read_table(bank / "align" / "aligned.parquet")
+    assert aligned.num_rows == 350 and aligned.schema.field("label").type == pa.int64()
+    report = json.loads((bank / "eval" / "report.json").read_text())
+    assert 0.5 < report["auc"] <= 1.0

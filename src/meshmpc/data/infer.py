@@ -4,7 +4,9 @@ The draft is a starting point to review, not a contract: types come from
 Arrow for Parquet and databases; CSV text is typed here, conservatively:
 a column is ``int`` or ``float`` only when every value is a plain number with
 no leading zero (``075510025723`` is a phone number, ``00012`` a code: both
-stay strings) and integers have at most 18 digits; ``bool`` for true/false
+stay strings) and integers have at most 15 digits (longer digit strings are
+identifiers: 18-digit credit codes and ID card numbers, 16-19 digit bank card
+numbers; as numbers they would lose digits in any float); ``bool`` for true/false
 words, ``date`` for ISO dates; anything else is a string. Text columns with few distinct values
 become categories, columns whose values are all valid unified social credit
 codes get ``format = "uscc"``, the first column becomes the key when its
@@ -34,8 +36,9 @@ from meshmpc.data.schema import Column, Schema
 MAX_CATEGORIES = 20
 MAX_TRACKED = 10_000
 _TEXT_KINDS = {
-    "int": r"^[+-]?(0|[1-9]\d{0,17})$",
-    "float": r"^[+-]?(0|[1-9]\d*)?(\.\d+)?([eE][+-]?\d+)?$",
+    "int": r"^[+-]?(0|[1-9]\d{0,14})$",
+    "float": (r"^[+-]?(0|[1-9]\d{0,14})$"  # a whole number: at most 15 digits, as for int
+              r"|^[+-]?(0|[1-9]\d*)?\.\d+([eE][+-]?\d+)?$|^[+-]?(0|[1-9]\d*)(\.\d+)?[eE][+-]?\d+$"),
     "bool": r"^(true|false|True|False|TRUE|FALSE)$",
     "date": r"^\d{4}-\d{2}-\d{2}$",
 }
@@ -87,7 +90,7 @@ class _Observed:
         self.nulls += array.null_count
         present = array.drop_null()
         if _is_number(array.type) and len(present):
-            bounds = pc.min_max(present.cast(pa.float64()))
+            bounds = pc.min_max(present)  # in the column's own type: 18-digit codes exceed float
             self.low = min(self.low, bounds["min"].as_py())
             self.high = max(self.high, bounds["max"].as_py())
         if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):

@@ -110,7 +110,7 @@ class ColumnTracker:
     def _check_values(self, values: pa.Array, null: np.ndarray, first_row: int) -> None:
         col = self.column
         if col.numeric and (col.min is not None or col.max is not None):
-            data = values.cast(pa.float64()).fill_null(np.nan).to_numpy()
+            data = values.cast(pa.float64(), safe=False).fill_null(np.nan).to_numpy()
             with np.errstate(invalid="ignore"):
                 low = data < col.min if col.min is not None else np.zeros(len(data), bool)
                 high = data > col.max if col.max is not None else np.zeros(len(data), bool)
@@ -128,7 +128,8 @@ class ColumnTracker:
     def _summarise(self, values: pa.Array) -> None:
         col = self.column
         if col.numeric:
-            data = values.drop_null().cast(pa.float64()).to_numpy()
+            # safe=False: integers beyond 2^53 (18-digit codes) summarised as nearest floats
+            data = values.drop_null().cast(pa.float64(), safe=False).to_numpy()
             data = data[np.isfinite(data)]
             if data.size:
                 self._merge_moments(data)
@@ -188,12 +189,21 @@ class ColumnTracker:
             top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_SHOWN]
         histogram: tuple[list[float], list[int]] | None = None
         if col.numeric and self.finite:
-            counts, edges = np.histogram(np.concatenate(self.sample), bins=HISTOGRAM_BINS)
-            scale = self.finite / max(int(counts.sum()), 1)  # the sample stands for every row
-            histogram = ([float(e) for e in edges], [round(int(c) * scale) for c in counts])
+            histogram = _histogram(np.concatenate(self.sample), self.finite)
         return ColumnSummary(col.name, col.type, col.unit, col.sensitivity, self.present,
                              self.missing, self.invalid, stats, top, col.description,
                              histogram, col.level or "")
+
+
+def _histogram(sample: np.ndarray, rows: int) -> tuple[list[float], list[int]] | None:
+    """Bin edges and counts (scaled from the sample to ``rows``), or None when the
+    values are too close for float bins (e.g. 18-digit codes a few apart)."""
+    try:
+        counts, edges = np.histogram(sample, bins=HISTOGRAM_BINS)
+    except ValueError:
+        return None
+    scale = rows / max(int(counts.sum()), 1)  # the sample stands for every row
+    return [float(e) for e in edges], [round(int(c) * scale) for c in counts]
 
 
 def _readable(array: pa.Array) -> pa.Array:

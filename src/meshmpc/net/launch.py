@@ -158,7 +158,7 @@ def _wait_all(procs: dict[str, subprocess.Popen[bytes]], timeout: float, work: P
 async def run_party(
     config_path: Path, party: str, key_path: Path | None, target: str, kwargs: dict[str, Any],
     measure: bool = False, connect_timeout_s: float | None = None,
-    parties: Sequence[str] | None = None,
+    parties: Sequence[str] | None = None, quiet: bool = False,
 ) -> Any:
     """Connect ``party`` to the mesh described by ``config_path`` and run ``target``.
 
@@ -167,7 +167,8 @@ async def run_party(
     ``connect_timeout_s`` overrides the config's connect timeout; ``parties``
     (this party among them) limits the links to the parties the job uses. The
     config's fingerprint is printed so operators can compare it across nodes,
-    and a failure is sent to the peers as the reason the link closes.
+    and a failure is sent to the peers as the reason the link closes. ``quiet``
+    (a command's ``--quiet``) drops the "waiting for" and "connected" lines.
     """
     config = load_config(config_path)
     if connect_timeout_s is not None:
@@ -176,9 +177,11 @@ async def run_party(
     key_file = key_path or entry.key_file or config_path.parent / f"{party}.key"
     identity = IdentityKey.load(party, key_file)
     job = resolve(target)
-    mesh = await connect_mesh(config, party, identity, parties)
-    print(f"{party}: connected to {', '.join(p for p in mesh.parties if p != party)}; cluster "
-          f"{config.cluster_id}, config fingerprint {config.fingerprint_hex}", file=sys.stderr)
+    mesh = await connect_mesh(config, party, identity, parties, quiet)
+    if not quiet:
+        print(f"{party}: connected to {', '.join(p for p in mesh.parties if p != party)}; "
+              f"cluster {config.cluster_id}, config fingerprint {config.fingerprint_hex}",
+              file=sys.stderr)
     failure: BaseException | None = None
     try:
         start = time.perf_counter()
@@ -202,9 +205,15 @@ def listen_address(config: Any, party: str) -> str:
 
 
 async def connect_mesh(config: Any, party: str, identity: IdentityKey,
-                       parties: Sequence[str] | None = None) -> TcpMesh:
-    """:meth:`TcpMesh.connect`, with socket errors a user can fix as one-line advice."""
+                       parties: Sequence[str] | None = None, quiet: bool = False) -> TcpMesh:
+    """:meth:`TcpMesh.connect`, with socket errors a user can fix as one-line advice.
+
+    ``quiet``: no "waiting for ..." lines while the peers come up.
+    """
     try:
+        if quiet:
+            return await TcpMesh.connect(config, party, identity, parties=parties,
+                                         on_waiting=None)
         return await TcpMesh.connect(config, party, identity, parties=parties)
     except OSError as exc:
         advice = explain_os_error(exc, listen_address(config, party))

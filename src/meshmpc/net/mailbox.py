@@ -4,6 +4,11 @@ Both meshes (TCP and in-memory) deliver into a :class:`Mailbox`; protocol code
 awaits :meth:`Mailbox.get`. Concurrent protocol instances use distinct tags
 and never see each other's messages. When a link fails, every pending and
 future receive from that peer raises the link's error, so nothing hangs.
+
+A long-running service (``meshmpc pir serve``) sees the same peer come back
+in a new session after its link ended; :meth:`Mailbox.forget` clears what
+the old session left behind (its failure and unread messages) so the new
+session starts clean.
 """
 
 from __future__ import annotations
@@ -101,6 +106,24 @@ class Mailbox:
                 fut = waiters.popleft()
                 if not fut.done():
                     fut.set_exception(error)
+
+    def failure(self, peer: str) -> BaseException | None:
+        """The error that ended ``peer``'s link, or None while it is usable."""
+        return self._failed.get(peer)
+
+    def forget(self, peer: str) -> int:
+        """Drop ``peer``'s recorded failure and its unread messages; return how many.
+
+        For a peer that starts a new session after its link ended: without this,
+        the old failure would fail every receive of the new session at once, and
+        leftover messages of the old one could be mistaken for the new one's.
+        Receivers still waiting for ``peer`` are left alone (a failed link has
+        already failed them).
+        """
+        self._failed.pop(peer, None)
+        stale = [key for key in self._queues if key[0] == peer]
+        dropped = sum(len(self._queues.pop(key)) for key in stale)
+        return dropped
 
     def pending(self) -> dict[tuple[str, str], int]:
         """Messages received but not yet taken, per (peer, tag); for diagnostics."""

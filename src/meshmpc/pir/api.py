@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from meshmpc.pir.errors import PirInputError
 from meshmpc.pir.rebuild import rebuild_database
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import MAX_RECORD_BYTES, PirDatabase, build_database, key_bytes
+from meshmpc.progress import Progress
 
 
 def _records(table: pa.Table, key: str) -> tuple[list[bytes], list[bytes]]:
@@ -48,26 +49,28 @@ def _records(table: pa.Table, key: str) -> tuple[list[bytes], list[bytes]]:
 
 def database_from_table(
     table: pa.Table, key: str, record_bytes: int | None = None, membership: bool = False,
-    previous: PirDatabase | None = None,
+    previous: PirDatabase | None = None, tick: Callable[[int], None] | None = None,
 ) -> PirDatabase:
     """Build a PIR database from a table; ``record_bytes`` defaults to the longest record.
 
     ``previous``: the version being replaced (its OPRF outputs are reused).
+    ``tick``: told the size of each OPRF batch of a fresh build (progress display).
     """
     keys, records = _records(table, key)
     if membership:
-        return _build(keys, None, 0, key, previous)
+        return _build(keys, None, 0, key, previous, tick)
     longest = max((len(r) for r in records), default=0)
     declared = longest if record_bytes is None else record_bytes
     if declared > MAX_RECORD_BYTES:
         raise PirInputError(f"records up to {declared} bytes exceed {MAX_RECORD_BYTES}")
-    return _build(keys, records, max(declared, 1), key, previous)
+    return _build(keys, records, max(declared, 1), key, previous, tick)
 
 
 def _build(keys: list[bytes], records: list[bytes] | None, record_bytes: int, key: str,
-           previous: PirDatabase | None) -> PirDatabase:
+           previous: PirDatabase | None,
+           tick: Callable[[int], None] | None = None) -> PirDatabase:
     if previous is None:
-        return build_database(keys, records, record_bytes, key_name=key)
+        return build_database(keys, records, record_bytes, key_name=key, tick=tick)
     return rebuild_database(previous, keys, records, record_bytes, key_name=key)
 
 
@@ -91,9 +94,13 @@ def hits_table(hits: Sequence[Hit]) -> pa.Table:
     return pa.table({n: [row.get(n) for row in rows] for n in names})
 
 
-async def query_table(ctx: Context, server: str, keys: Sequence[object]) -> pa.Table:
-    """Python API: look ``keys`` up at ``server``; the hits as a pyarrow table."""
-    client = PirClient(ctx, server)
+async def query_table(ctx: Context, server: str, keys: Sequence[object],
+                      progress: Progress | None = None) -> pa.Table:
+    """Python API: look ``keys`` up at ``server``; the hits as a pyarrow table.
+
+    ``progress`` shows the hint download and the lookups with rate and ETA.
+    """
+    client = PirClient(ctx, server, progress)
     try:
         return hits_table(await client.query(keys))
     finally:

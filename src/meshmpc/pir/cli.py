@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import json
 import signal
-import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def _identity(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from meshmpc.pir.service import PirService, TextOptions, load_rule_database
+    from meshmpc.pir.service import PirService, TextOptions
 
     config, identity = _identity(args)
     clients = args.client or ["bank"]
@@ -110,17 +110,16 @@ def _serve(args: argparse.Namespace) -> int:
         raise UserError(f"--client {args.party} is this party itself; name the querying party")
     rule = key_rule_from_args(args)
     text = TextOptions(args.encoding, args.delimiter)
-    load_rule_database(args.db, args.key, rule, args.record_bytes, args.membership,
-                       text)  # fail now, before listening
     service = PirService(args.db, args.key, rule, args.record_bytes, args.membership,
                          args.quiet, text)
-    result = run(_serve_until_stopped(service, config, identity, clients, args))
+    database = service.build()  # a bad list fails now, before listening
+    result = run(_serve_until_stopped(service, database, config, identity, clients, args))
     print(json.dumps(result, default=str))
     return 0
 
 
-async def _serve_until_stopped(service: Any, config: Any, identity: Any, clients: list[str],
-                               args: argparse.Namespace) -> dict[str, Any]:
+async def _serve_until_stopped(service: Any, database: Any, config: Any, identity: Any,
+                               clients: list[str], args: argparse.Namespace) -> dict[str, Any]:
     from meshmpc.net.launch import listen_address
     from meshmpc.pir.service import ServiceMesh
     from meshmpc.userinput import explain_os_error
@@ -133,7 +132,7 @@ async def _serve_until_stopped(service: Any, config: Any, identity: Any, clients
         if advice is None:
             raise
         raise UserError(f"party {args.party}: {advice}") from exc
-    task = asyncio.ensure_future(service.run(mesh, args.sessions, args.watch))
+    task = asyncio.ensure_future(service.run(mesh, args.sessions, args.watch, database))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -150,40 +149,44 @@ async def _serve_until_stopped(service: Any, config: Any, identity: Any, clients
 
 def _query(args: argparse.Namespace) -> int:
     from meshmpc.pir.service import TextOptions, normalised_keys
+    from meshmpc.progress import Progress
 
     config, identity = _identity(args)
     config.party(args.server)
     rule = key_rule_from_args(args)
+    progress = Progress("pir query", not args.quiet)
+    started = time.perf_counter()
+    progress.stage(f"reading {args.keys}")
     keys = normalised_keys(args.keys, args.key_column, rule,
                            TextOptions(args.encoding, args.delimiter),
                            args.quiet)  # fail before connecting
-    result = run(_query_server(config, identity, args, rule, keys))
+    progress.stage(f"{len(keys):,} distinct keys to ask, read in "
+                   f"{time.perf_counter() - started:.2f} s")
+    result = run(_query_server(config, identity, args, rule, keys, progress))
     print(json.dumps(result, default=str))
     return 0
 
 
 async def _query_server(config: Any, identity: Any, args: argparse.Namespace, rule: KeyRule,
-                        keys: list[bytes]) -> dict[str, Any]:
+                        keys: list[bytes], progress: Any) -> dict[str, Any]:
     from meshmpc.net import Context
     from meshmpc.pir.api import query_table, write_table
     from meshmpc.pir.service import ClientMesh, check_server_rule
 
-    mesh = ClientMesh(config, args.party, identity, args.server)
-    if not args.quiet:
-        sys.stderr.write(f"pir query: connecting to {args.server}\n")
+    mesh = ClientMesh(config, args.party, identity, args.server, on_waiting=progress.stage)
+    entry = config.party(args.server)
+    progress.stage(f"connecting to {args.server} at {entry.host}:{entry.port}")
     try:
         await mesh.start()
         ctx = Context(mesh, config)
         check_server_rule(mesh.hello, args.server, rule)
-        if not args.quiet:
-            sys.stderr.write(f"pir query: asking {len(keys)} keys\n")
-        table = await query_table(ctx, args.server, keys)
+        progress.stage(f"session with {args.server} open; asking {len(keys):,} keys")
+        table = await query_table(ctx, args.server, keys, progress)
         await mesh.flush()
     finally:
         with contextlib.suppress(Exception):
             await mesh.close()
     write_table(table, args.output)
     found = sum(1 for f in table.column("found").to_pylist() if f)
-    if not args.quiet:
-        sys.stderr.write(f"pir query: {found} of {len(keys)} found; wrote {args.output}\n")
+    progress.stage(f"{found:,} of {len(keys):,} found; wrote {args.output}")
     return {"keys": len(keys), "found": found, "output": str(args.output)}

@@ -23,6 +23,7 @@ from meshmpc.pir.errors import PirProtocolError, StaleHintError
 from meshmpc.pir.sealing import unseal
 from meshmpc.pir.server import DATA, REQ, RESP
 from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, materials, place
+from meshmpc.progress import Progress
 
 MAX_CHUNK = 1024  # keys per round; larger batches run several rounds
 
@@ -44,9 +45,10 @@ class _Stale(Exception):
 class PirClient:
     """One client's session with one server party."""
 
-    def __init__(self, ctx: Context, server: str) -> None:
+    def __init__(self, ctx: Context, server: str, progress: Progress | None = None) -> None:
         self.ctx = ctx
         self.server = server
+        self.progress = progress or Progress.off()
         self.params: PirParams | None = None
         self.hint: np.ndarray | None = None
         self._a: np.ndarray | None = None
@@ -54,6 +56,7 @@ class PirClient:
 
     async def refresh(self) -> PirParams:
         """Offline phase: download parameters and hint, expand A from its seed."""
+        self.progress.stage(f"downloading the database hint from {self.server}")
         await self.ctx.send(self.server, REQ, {"op": "hint"})
         reply = await self._reply()
         params = PirParams.from_wire(reply.get("params"), self.server)
@@ -63,6 +66,8 @@ class PirClient:
             raise PirProtocolError(f"party {self.server!r} sent a hint of the wrong shape")
         self.params, self.hint = params, hint
         self._a = lwe.expand_matrix(params.seed, params.columns, params.lwe_n)
+        self.progress.stage(f"hint of {params.n_records:,} records (version {params.version}, "
+                            f"{hint.nbytes / 2**20:,.1f} MiB)")
         return params
 
     async def close(self) -> None:
@@ -73,10 +78,13 @@ class PirClient:
         wanted = [key_bytes(k) for k in keys]
         unique = list(dict.fromkeys(wanted))
         found: dict[bytes, Hit] = {}
-        for lo in range(0, len(unique), MAX_CHUNK):
-            chunk = unique[lo : lo + MAX_CHUNK]
-            for hit in await self._query_chunk(chunk, auto_refresh):
-                found[hit.key] = hit
+        with self.progress.phase(f"looking up keys at {self.server}", len(unique),
+                                 "keys") as phase:
+            for lo in range(0, len(unique), MAX_CHUNK):
+                chunk = unique[lo : lo + MAX_CHUNK]
+                for hit in await self._query_chunk(chunk, auto_refresh):
+                    found[hit.key] = hit
+                phase.advance(len(chunk))
         return [found[k] for k in wanted]
 
     async def _query_chunk(self, keys: list[bytes], auto_refresh: bool) -> list[Hit]:

@@ -8,7 +8,7 @@ the key (sorted, binary-searched): about 48 bytes per key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +18,8 @@ from meshmpc.crypto.hashing import item_hash
 from meshmpc.crypto.oprf import OprfKey
 
 _DOMAIN = b"meshmpc-pir-key"
+PRF_BATCH = 1 << 14
+"""Keys per OPRF batch when progress is shown."""
 
 
 def key_digests(keys: Sequence[bytes]) -> npt.NDArray[np.void]:
@@ -71,10 +73,13 @@ class PrfCache:
 
 
 def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
-                previous: PrfCache | None) -> tuple[npt.NDArray[np.uint8], PrfCache, int]:
+                previous: PrfCache | None, tick: Callable[[int], None] | None = None,
+                ) -> tuple[npt.NDArray[np.uint8], PrfCache, int]:
     """F(x) of every key (reusing ``previous``), the new cache, and how many were computed.
 
-    ``digests`` are :func:`key_digests` of ``keys``.
+    ``digests`` are :func:`key_digests` of ``keys``. With ``tick`` the OPRF runs
+    in batches of :data:`PRF_BATCH` keys and ``tick`` is told each batch's size
+    (a progress display: rate and time left).
     """
     out = np.empty((len(keys), 32), np.uint8)
     if previous is None:
@@ -83,6 +88,10 @@ def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.voi
         found, at = previous.lookup(digests)
         out[found] = previous.outputs[at[found]]
         missing = np.flatnonzero(~found)
-    if len(missing):
-        out[missing] = key.evaluate_rows([keys[int(i)] for i in missing])
+    step = PRF_BATCH if tick is not None else max(len(missing), 1)
+    for start in range(0, len(missing), step):
+        part = missing[start : start + step]
+        out[part] = key.evaluate_rows([keys[int(i)] for i in part])
+        if tick is not None:
+            tick(len(part))
     return out, PrfCache.of(digests, out), len(missing)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,8 +70,14 @@ class PirServer:
         self.swap(new)
         return new
 
-    async def serve(self, ctx: Context, client: str) -> int:
-        """Answer ``client`` until it closes the session; returns requests served."""
+    async def serve(self, ctx: Context, client: str,
+                    on_request: Callable[[str, int], None] | None = None) -> int:
+        """Answer ``client`` until it closes the session; returns requests served.
+
+        ``on_request(op, keys)`` is told of each request answered: its kind and
+        how many keys it carried (the OPRF points; 0 for other kinds), which the
+        server sees anyway. The service's progress lines count with it.
+        """
         served = 0
         while True:
             header = await ctx.recv(client, REQ)
@@ -79,25 +85,29 @@ class PirServer:
             op = op if isinstance(op, str) else None  # a peer's array must not reach ==
             if op == "close":
                 return served
+            keys = 0
             try:
-                await self._handle(ctx, client, op, header)
+                keys = await self._handle(ctx, client, op, header)
             except (PirProtocolError, OprfError) as exc:
                 await ctx.send(client, RESP, {"error": "malformed", "detail": str(exc),
                                               "version": self._db.params.version})
             served += 1
             self.requests += 1
+            if on_request is not None:
+                on_request(str(op), keys)
 
     async def serve_all(self, ctx: Context, clients: Sequence[str]) -> dict[str, int]:
         """Serve several clients concurrently until each closes."""
         counts = await asyncio.gather(*(self.serve(ctx, c) for c in clients))
         return dict(zip(clients, counts, strict=True))
 
-    async def _handle(self, ctx: Context, client: str, op: Any, header: dict[str, Any]) -> None:
+    async def _handle(self, ctx: Context, client: str, op: Any, header: dict[str, Any]) -> int:
+        """Answer one request; returns the number of keys it carried (OPRF points)."""
         db = self._db
         if op == "hint":
             await ctx.send(client, RESP, {"params": db.params.to_wire()})
             await ctx.send(client, DATA, db.hint)
-            return
+            return 0
         if op not in ("oprf", "query"):
             raise PirProtocolError(f"party {client!r} sent an unknown request {op!r}")
         data = await ctx.recv(client, DATA)
@@ -105,20 +115,21 @@ class PirServer:
         if not isinstance(version, str) or version != db.params.version:
             await ctx.send(client, RESP, {"error": "stale", "detail": "database changed",
                                           "version": db.params.version})
-            return
+            return 0
         if op == "oprf":
             points = _oprf_points(data, client)
             evaluated = await asyncio.to_thread(db.oprf_key.evaluate_blinded, points)
             await ctx.send(client, RESP, {})
             await ctx.send(client, DATA, np.frombuffer(b"".join(evaluated), np.uint8)
                            .reshape(len(points), 32))
-            return
+            return len(points)
         start = time.perf_counter()
         answers = await asyncio.to_thread(answer_batch, db, data, header.get("per_bucket"),
                                           client)
         self.last_compute_ms = (time.perf_counter() - start) * 1e3
         await ctx.send(client, RESP, {"compute_ms": self.last_compute_ms})
         await ctx.send(client, DATA, answers)
+        return 0
 
 
 def _oprf_points(data: Any, client: str) -> list[bytes]:

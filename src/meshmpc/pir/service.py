@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,11 @@ from meshmpc.net.keys import IdentityKey
 from meshmpc.net.link import Link
 from meshmpc.net.mesh import SubgroupMesh
 from meshmpc.net.stats import LinkStats
-from meshmpc.net.tcp import TcpMesh
+from meshmpc.net.tcp import WAIT_REPORT_S, TcpMesh
 from meshmpc.pir.api import database_from_table
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import PirDatabase
+from meshmpc.progress import Progress
 from meshmpc.userinput import UserError
 
 HELLO = "pir/service-hello"
@@ -54,10 +56,7 @@ BUSY_RETRY_S = 0.2
 
 def _reset_peer(mesh: TcpMesh, peer: str) -> None:
     """Forget a finished session's failure and leftovers, so the peer can come back."""
-    box = mesh.mailbox
-    box._failed.pop(peer, None)  # noqa: SLF001 - the mailbox has no public reset yet
-    for key in [k for k in box._queues if k[0] == peer]:  # noqa: SLF001
-        del box._queues[key]  # noqa: SLF001
+    mesh.mailbox.forget(peer)
     mesh.stats[peer] = LinkStats()
 
 
@@ -119,18 +118,26 @@ class ServiceMesh(TcpMesh):
 class ClientMesh(TcpMesh):
     """The client's end: dial the server only; retry while it is busy with us."""
 
-    def __init__(self, config: Any, party: str, identity: IdentityKey, server: str) -> None:
+    def __init__(self, config: Any, party: str, identity: IdentityKey, server: str,
+                 on_waiting: Callable[[str], None] | None = None) -> None:
         super().__init__(config, party, identity, parties=[party, server], on_waiting=None)
         self.server = server
         self.hello: Any = None
+        self.report_waiting = on_waiting
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         entry = self.config.party(self.server)
         host, port = entry.host, entry.port
-        deadline = loop.time() + self.connect_timeout_s
-        last = ""
+        started = loop.time()
+        deadline = started + self.connect_timeout_s
+        last, reported = "", started
         while loop.time() < deadline:
+            if self.report_waiting is not None and loop.time() - reported >= WAIT_REPORT_S:
+                reported = loop.time()
+                self.report_waiting(f"waiting for {self.server} at {host}:{port}, "
+                                    f"{reported - started:.0f} s of "
+                                    f"{self.connect_timeout_s:g} s (last: {last or 'none'})")
             link: Any = None
             try:
                 _, link = await loop.create_connection(
@@ -186,13 +193,20 @@ def _rows(mask: Any) -> list[int]:
 
 
 def load_rule_database(path: str, key: str, rule: KeyRule, record_bytes: int | None,
-                       membership: bool, text: TextOptions | None = None) -> PirDatabase:
+                       membership: bool, text: TextOptions | None = None,
+                       progress: Progress | None = None) -> PirDatabase:
     """Read the risk list, normalise its keys by the shared rule, build the database.
 
     Empty and repeated keys (after normalisation) are errors naming the rows:
-    a risk list with two records under one key is ambiguous.
+    a risk list with two records under one key is ambiguous. ``progress``
+    shows the reading and the build (the OPRF of every key, with its ETA).
     """
+    progress = progress or Progress.off()
+    started = time.perf_counter()
+    progress.stage(f"reading {path}")
     table = _load(path, text or TextOptions())
+    progress.stage(_rate(f"read {table.num_rows:,} rows", table.num_rows,
+                         time.perf_counter() - started))
     if key not in table.column_names:
         raise UserError(f"{path}: no key column {key!r}; columns are {table.column_names}")
     keys = normalise(table.column(key), rule)
@@ -208,7 +222,21 @@ def load_rule_database(path: str, key: str, rule: KeyRule, record_bytes: int | N
         raise UserError(f"{path}: column {key!r}: {len(repeated)} keys occur more than once "
                         f"(rows {_rows(mask)}); keep one record per key")
     table = table.set_column(table.column_names.index(key), key, keys)
-    return database_from_table(table, key, record_bytes, membership)
+    started = time.perf_counter()
+    with progress.phase("building the table: OPRF of every key", table.num_rows,
+                        "keys") as phase:
+        database = database_from_table(table, key, record_bytes, membership, tick=phase.advance)
+    params = database.params
+    progress.stage(_rate(f"table built: {params.n_records:,} records, version {params.version}, "
+                         f"{database.hint.nbytes / 2**20:,.1f} MiB hint", params.n_records,
+                         time.perf_counter() - started))
+    return database
+
+
+def _rate(text: str, count: int, seconds: float) -> str:
+    """``text in 1.20 s (830,000/s)``: a finished step with its throughput."""
+    per_s = f", {count / seconds:,.0f}/s" if seconds > 0 and count else ""
+    return f"{text} in {seconds:.2f} s{per_s}"
 
 
 @dataclass
@@ -223,22 +251,35 @@ class PirService:
     quiet: bool = False
     text: TextOptions = field(default_factory=lambda: TextOptions())
     served: dict[str, int] = field(default_factory=dict)
+    progress: Progress = field(init=False)
+    stats: ServingStats = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress("pir serve", not self.quiet)
+        self.stats = ServingStats()
 
     def log(self, text: str) -> None:
-        if not self.quiet:
-            sys.stderr.write(f"pir serve: {text}\n")
-            sys.stderr.flush()
+        """One event line on stderr (hence the journal), unless quiet."""
+        self.progress.stage(text)
 
-    def _build(self) -> PirDatabase:
+    def build(self) -> PirDatabase:
+        """Read the list and build its database, showing the progress."""
         return load_rule_database(self.db_path, self.key, self.rule, self.record_bytes,
-                                  self.membership, self.text)
+                                  self.membership, self.text, self.progress)
 
-    async def run(self, mesh: ServiceMesh, sessions: int | None, watch_s: float) -> dict:
-        """Serve until ``sessions`` sessions ended (forever when None)."""
+    async def run(self, mesh: ServiceMesh, sessions: int | None, watch_s: float,
+                  database: PirDatabase | None = None) -> dict:
+        """Serve until ``sessions`` sessions ended (forever when None).
+
+        ``database``: the list already built (the CLI builds it before listening,
+        so that a bad list fails at once); else it is built now.
+        """
         started = time.perf_counter()
-        server = PirServer(await asyncio.to_thread(self._build))
-        self.log(f"{server.database.params.n_records} records (version "
-                 f"{server.database.params.version}); waiting for {mesh.clients}")
+        if database is None:
+            database = await asyncio.to_thread(self.build)
+        server = PirServer(database)
+        self.log(f"serving {server.database.params.n_records:,} records (version "
+                 f"{server.database.params.version}); clients: {', '.join(mesh.clients)}")
         watcher = asyncio.create_task(self._watch(server, watch_s))
         running: set[asyncio.Task[None]] = set()
         done = 0
@@ -263,14 +304,24 @@ class PirService:
     async def _session(self, mesh: ServiceMesh, server: PirServer, peer: str) -> None:
         ctx = Context(SubgroupMesh(mesh, [mesh.party, peer]), mesh.config)
         self.log(f"session with {peer} started")
+        session = SessionCount(time.perf_counter())
+        keys = self.progress.phase(f"session with {peer}: keys looked up", None, "keys")
+
+        def count(op: str, n: int) -> None:
+            session.requests += 1
+            session.keys += n
+            keys.advance(n)
+
         try:
             await ctx.send(peer, HELLO, {"rule": self.rule.agreement()})
-            count = await server.serve(ctx, peer)
-            self.served[peer] = self.served.get(peer, 0) + count
-            self.log(f"session with {peer} ended after {count} requests")
+            await server.serve(ctx, peer, count)
+            self.log(f"session with {peer} ended: {session.describe()}")
         except NetworkError as exc:
-            self.log(f"session with {peer} ended: {exc}")
+            self.log(f"session with {peer} ended: {exc} ({session.describe()})")
         finally:
+            self.served[peer] = self.served.get(peer, 0) + session.requests
+            self.stats.add(session)
+            self.log(self.stats.describe())
             await mesh.end_session(peer)
 
     async def _watch(self, server: PirServer, every_s: float) -> None:
@@ -286,13 +337,48 @@ class PirService:
                 if now != seen:
                     seen = now
                     try:
-                        server.swap(await asyncio.to_thread(self._build))
+                        server.swap(await asyncio.to_thread(self.build))
                     except Exception as exc:  # noqa: BLE001 - keep serving the old version
                         self.log(f"reload failed, still serving the previous version: {exc}")
                         continue
                     self.log(f"reloaded {self.db_path}: version "
                              f"{server.database.params.version}, "
                              f"{server.database.params.n_records} records")
+
+
+@dataclass
+class SessionCount:
+    """What one client session asked: requests and keys (OPRF points), since ``started``."""
+
+    started: float
+    requests: int = 0
+    keys: int = 0
+
+    def describe(self) -> str:
+        seconds = time.perf_counter() - self.started
+        rate = (f"; {self.requests / seconds:,.1f} requests/s, {self.keys / seconds:,.0f} keys/s"
+                if seconds > 0 else "")
+        return f"{self.requests} requests, {self.keys:,} keys in {seconds:.2f} s{rate}"
+
+
+@dataclass
+class ServingStats:
+    """Totals since the service started: sessions ended, requests and keys."""
+
+    started: float = field(default_factory=time.perf_counter)
+    sessions: int = 0
+    requests: int = 0
+    keys: int = 0
+
+    def add(self, session: SessionCount) -> None:
+        self.sessions += 1
+        self.requests += session.requests
+        self.keys += session.keys
+
+    def describe(self) -> str:
+        hours = (time.perf_counter() - self.started) / 3600
+        return (f"served {self.sessions} sessions, {self.requests} requests, {self.keys:,} keys "
+                f"since start ({hours:.2f} h)")
 
 
 def check_server_rule(hello: Any, server: str, rule: KeyRule) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -297,7 +297,7 @@ def _write_slots(db: np.ndarray, table: np.ndarray, slots: np.ndarray, params: P
 def build_database(
     keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
     key_name: str = "key", workers: int | None = None, buckets: int | None = None,
-    previous: PirDatabase | None = None,
+    previous: PirDatabase | None = None, tick: Callable[[int], None] | None = None,
 ) -> PirDatabase:
     """Server offline phase: OPRF every key, seal records, place, fill, compute the hint.
 
@@ -306,6 +306,7 @@ def build_database(
     server) keeps its OPRF key and reuses its OPRF outputs for keys it had, so
     a rebuild after a few records changed skips almost all of the OPRF; salt,
     seed and layout are fresh. ``workers`` is ignored (C threads use every core).
+    ``tick`` is told the size of each OPRF batch done (progress display).
     """
     keys = [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
@@ -313,7 +314,8 @@ def build_database(
     oprf_key = previous.oprf_key if previous is not None else OprfKey.generate()
     salt, seed = os.urandom(16), os.urandom(16)
     digests = key_digests(keys)
-    prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None)
+    prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None,
+                                tick)
     n = len(keys)
     mats = materials(prf, salt)
     sealed = seal_all(mats[:, 20:36], rec, record_bytes)

@@ -50,8 +50,8 @@ def _dedup(digests: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64], job: Psi
 
 
 async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b: int,
-                  empty: pa.Table, report: KeyReport,
-                  session: Any) -> tuple[PsiOutcome, pa.Table]:
+                  empty: pa.Table, report: KeyReport, session: Any,
+                  progress: Progress) -> tuple[PsiOutcome, pa.Table]:
     table = await asyncio.to_thread(spill.load, b)
     if table is None:
         data, digests, rows = empty, np.empty((0, 16), np.uint8), np.empty(0, np.int64)
@@ -65,7 +65,7 @@ async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b
     sizes = await exchange_sizes(scoped, peers, len(kept), "bucket")
     outcome = await run_protocol(scoped, job.protocol, parties, receiver_of(job, parties),
                                  np.ascontiguousarray(digests[kept]), sizes, job.reveal,
-                                 job.workers, job.cache_dir, session)
+                                 job.workers, job.cache_dir, session, progress)
     if outcome.matched is None:
         return outcome, empty
     return outcome, aligned_table(data, kept, outcome.matched, job.mode, data.schema.names)
@@ -125,7 +125,8 @@ async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spi
     kept = report.rows - report.empty
     session = None
     for b in range(spill.buckets):
-        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report, session)
+        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report, session,
+                                         progress)
         session = outcome.session
         if outcome.cardinality is not None:
             total = (total or 0) + outcome.cardinality

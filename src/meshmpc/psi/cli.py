@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         _check_input_now(kwargs)
     summary = run_loop(run_party(args.config, args.party, args.key_file, target, kwargs,
                                  connect_timeout_s=args.connect_timeout,
-                                 parties=[args.party, *args.peer]))
+                                 parties=[args.party, *args.peer], quiet=args.quiet))
     json.dump(summary, sys.stdout, default=str)
     sys.stdout.write("\n")
     return 0

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 
 from meshmpc.data.jobcheck import schema_beside, validate_if_declared
 from meshmpc.data.loaders import load_table, source_kind
+from meshmpc.data.schema import load_schema
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.net import Context
 from meshmpc.psi import io
@@ -97,19 +98,21 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
     construction, protocol, hub, check = _settings(step, params)
     data, key = _own_input(step)
     ctx = step.ctx
+    schema = step.me.extra.get("schema") or schema_beside(data)
     if check:
         step.progress(0, 3, "checking the input against its schema")
-        schema = step.me.extra.get("schema") or schema_beside(data)
         await validate_if_declared(ctx, schema, data)
     scratch = step.workdir / ".psi"
     scratch.mkdir()
     try:
         source = await asyncio.to_thread(_psi_input, data, scratch)
         step.progress(1, 3, f"{protocol} PSI with {'every partner' if step.party == hub else hub}")
+        typed = str(schema) if schema else None  # CSV columns get the schema's types
         if step.party == hub:
-            table, learnt = await _hub_side(ctx, source, key, protocol, scratch)
+            table, learnt = await _hub_side(ctx, source, key, protocol, scratch, typed)
         else:
-            table, learnt = await _partner_side(ctx, hub, source, key, protocol, scratch)
+            table, learnt = await _partner_side(ctx, hub, source, key, protocol, scratch,
+                                                typed)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     step.progress(3, 3, f"{table.num_rows} common rows")
@@ -130,17 +133,18 @@ def _psi_input(data: str, scratch: Path) -> Path:
 
 
 def _pair_job(source: Path, key: str, peer: str, receiver: str, protocol: str,
-              output: Path) -> dict[str, Any]:
+              output: Path, schema: str | None) -> dict[str, Any]:
+    """One pairwise PSI; ``schema`` types the CSV columns (without one they stay text)."""
     return {"input": str(source), "keys": [key], "peers": [peer], "receiver": receiver,
             "output": str(output), "protocol": protocol, "reveal": "all",
-            "validate": False, "cache_dir": str(output.parent / "cache")}
+            "validate": False, "cache_dir": str(output.parent / "cache"), "schema": schema}
 
 
 async def _partner_side(ctx: Context, hub: str, source: Path, key: str, protocol: str,
-                        scratch: Path) -> tuple[pa.Table, dict[str, Any]]:
+                        scratch: Path, schema: str | None) -> tuple[pa.Table, dict[str, Any]]:
     pair = scratch / "pair.parquet"
     await run_job(ctx.scope(ctx.party), job_from_options(
-        _pair_job(source, key, hub, hub, protocol, pair)))
+        _pair_job(source, key, hub, hub, protocol, pair, schema)))
     table = pq.read_table(pair)
     keep = _checked_positions(await ctx.recv(hub, "keep"), table.num_rows, hub)
     return table.take(pa.array(keep)), {"rows": _rows(source, key),
@@ -159,14 +163,15 @@ def _checked_positions(value: Any, limit: int, sender: str) -> np.ndarray:
 
 
 async def _hub_side(ctx: Context, source: Path, key: str, protocol: str,
-                    scratch: Path) -> tuple[pa.Table, dict[str, Any]]:
+                    scratch: Path, schema: str | None) -> tuple[pa.Table, dict[str, Any]]:
     partners = ctx.peers
     if not partners:
-        table = io.read_table(source, [key], None)
+        options = io.ReadOptions(schema=load_schema(Path(schema)) if schema else None)
+        table = io.read_table(source, [key], None, options)
         return table, {"rows": table.num_rows, "pairwise_intersection": {}}
     pairs = {p: scratch / f"pair-{p}.parquet" for p in partners}
     await asyncio.gather(*(run_job(ctx.scope(p), job_from_options(
-        _pair_job(source, key, p, ctx.party, protocol, pairs[p]))) for p in partners))
+        _pair_job(source, key, p, ctx.party, protocol, pairs[p], schema))) for p in partners))
     tables = {p: pq.read_table(pairs[p]) for p in partners}
     own_keys = io.read_table(source, [key], [key]).column(key).combine_chunks()
     table, keep = common_rows(own_keys, key, tables)

@@ -20,12 +20,14 @@ See protocols/psi-ecdh.md.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Sequence
 
 import numpy as np
 
 from meshmpc import _core
 from meshmpc.net import Context
+from meshmpc.progress import Phase, Progress
 from meshmpc.psi.common import (
     PsiOutcome,
     Reveal,
@@ -42,11 +44,14 @@ CHUNK = 8192
 
 
 async def _send_mapped(ctx: Context, peer: str, tag: str,
-                       jobs: Sequence[Awaitable[bytes]], width: int | None = None) -> None:
+                       jobs: Sequence[Awaitable[bytes]], width: int | None = None,
+                       phase: Phase | None = None) -> None:
     """Await chunk jobs in order and send each result (truncated to width) as it is ready."""
     for k, job in enumerate(jobs):
         rows = as_rows(await job, POINT_BYTES)
         await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[:, :width]) if width else rows)
+        if phase is not None:
+            phase.advance(len(rows))
 
 
 def _schedule(pool: GroupPool, fn: str, scalar: bytes, data: bytes) -> asyncio.Future[bytes]:
@@ -54,13 +59,32 @@ def _schedule(pool: GroupPool, fn: str, scalar: bytes, data: bytes) -> asyncio.F
 
 
 async def _exp_incoming(ctx: Context, peer: str, tag: str, n: int, pool: GroupPool,
-                        scalar: bytes) -> list[asyncio.Future[bytes]]:
-    """Receive the peer's chunks and schedule their exponentiation as they arrive."""
+                        scalar: bytes, phase: Phase) -> list[asyncio.Future[bytes]]:
+    """Receive the peer's chunks and schedule their exponentiation as they arrive.
+
+    ``phase`` counts exponentiated values as each chunk's job completes.
+    """
     jobs = []
-    for k, _ in enumerate(chunks(n, CHUNK)):
+    for k, (s, e) in enumerate(chunks(n, CHUNK)):
         rows = await ctx.recv(peer, f"{tag}/{k}")
-        jobs.append(_schedule(pool, "exp", scalar, np.ascontiguousarray(rows).tobytes()))
+        job = _schedule(pool, "exp", scalar, np.ascontiguousarray(rows).tobytes())
+        job.add_done_callback(functools.partial(_count_done, phase, e - s))
+        jobs.append(job)
     return jobs
+
+
+def _count_done(phase: Phase, count: int, _job: asyncio.Future[bytes]) -> None:
+    phase.advance(count)
+
+
+def _phase(progress: Progress | None, n: int, peer: str, peer_size: int) -> Phase:
+    """Either role's long phase: its n keys hashed and raised, then the peer's values raised.
+
+    One phase for both, since both share the worker pool: its rate and ETA
+    are those of the pool.
+    """
+    return (progress or Progress.off()).phase(
+        f"ecdh: exponentiations (own keys, then {peer}'s)", n + peer_size, "points")
 
 
 async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int) -> np.ndarray:
@@ -74,7 +98,8 @@ def _hash_jobs(pool: GroupPool, scalar: bytes, digests: Digests) -> list[asyncio
 
 
 async def ecdh_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                        reveal: Reveal, pool: GroupPool, keep_order: bool = False) -> PsiOutcome:
+                        reveal: Reveal, pool: GroupPool, keep_order: bool = False,
+                        progress: Progress | None = None) -> PsiOutcome:
     """Receiver side of two-party ECDH PSI; returns the matches in canonical order.
 
     ``keep_order``: report the matches in the receiver's row order instead
@@ -82,14 +107,16 @@ async def ecdh_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     """
     a, n = new_scalar(), len(digests)
     width = truncation_bytes(n, peer_size)
-    send_own = _send_mapped(ctx, peer, "ecdh/xa", _hash_jobs(pool, a, digests))
+    phase = _phase(progress, n, peer, peer_size)
+    send_own = _send_mapped(ctx, peer, "ecdh/xa", _hash_jobs(pool, a, digests), phase=phase)
     incoming, mine_final, _ = await asyncio.gather(
-        _exp_incoming(ctx, peer, "ecdh/yb", peer_size, pool, a),
+        _exp_incoming(ctx, peer, "ecdh/yb", peer_size, pool, a, phase),
         _recv_rows(ctx, peer, "ecdh/xab", n, width),
         send_own,
     )
     peer_final = (np.concatenate([as_rows(await j, POINT_BYTES)[:, :width] for j in incoming])
                   if incoming else np.empty((0, width), np.uint8))
+    phase.finish()
     where = _core.psi_match(mine_final, peer_final) if n else np.empty(0, np.int64)
     mine = np.flatnonzero(where >= 0).astype(np.int64)
     if reveal == "cardinality":
@@ -102,14 +129,18 @@ async def ecdh_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
 
 
 async def ecdh_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                      reveal: Reveal, pool: GroupPool) -> PsiOutcome:
+                      reveal: Reveal, pool: GroupPool,
+                      progress: Progress | None = None) -> PsiOutcome:
     """Sender side: answers the receiver's values and sends its own, shuffled."""
     b, n = new_scalar(), len(digests)
     width = truncation_bytes(peer_size, n)
     perm = random_permutation(n)
-    send_own = _send_mapped(ctx, peer, "ecdh/yb", _hash_jobs(pool, b, digests[perm]))
-    answer = _answer(ctx, peer, peer_size, reveal, pool, b, width)
+    phase = _phase(progress, n, peer, peer_size)
+    send_own = _send_mapped(ctx, peer, "ecdh/yb", _hash_jobs(pool, b, digests[perm]),
+                            phase=phase)
+    answer = _answer(ctx, peer, peer_size, reveal, pool, b, width, phase)
     await asyncio.gather(send_own, answer)
+    phase.finish()
     if reveal != "all":
         return PsiOutcome(None, None, peer_size)
     positions = received_positions(await ctx.recv(peer, "ecdh/result"), n, peer)
@@ -117,9 +148,9 @@ async def ecdh_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
 
 
 async def _answer(ctx: Context, peer: str, peer_size: int, reveal: Reveal, pool: GroupPool,
-                  b: bytes, width: int) -> None:
+                  b: bytes, width: int, phase: Phase) -> None:
     """Exponentiate the receiver's values and return them truncated (shuffled if asked)."""
-    jobs = await _exp_incoming(ctx, peer, "ecdh/xa", peer_size, pool, b)
+    jobs = await _exp_incoming(ctx, peer, "ecdh/xa", peer_size, pool, b, phase)
     if reveal != "cardinality":
         await _send_mapped(ctx, peer, "ecdh/xab", jobs, width)
         return

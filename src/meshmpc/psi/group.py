@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 import numpy as np
@@ -82,9 +83,12 @@ class GroupPool:
     Workers start on the first chunk too large to run inline.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None,
+                 on_points: Callable[[int], None] | None = None) -> None:
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self._executor: Executor | None = None
+        self.on_points = on_points
+        """Told how many points each finished chunk produced (a progress display)."""
 
     def _pool(self) -> Executor:
         if self._executor is None:
@@ -98,9 +102,13 @@ class GroupPool:
         """Apply ``exponentiate`` or ``hash_and_exponentiate`` to one chunk."""
         fn = {"exp": exponentiate, "hash_exp": hash_and_exponentiate}[fn_name]
         if self.workers <= 0 or len(data) <= INLINE_BYTES:
-            return fn(scalar, data)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool(), fn, scalar, data)
+            out = fn(scalar, data)
+        else:
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(self._pool(), fn, scalar, data)
+        if self.on_points is not None:
+            self.on_points(len(out) // POINT_BYTES)
+        return out
 
     def close(self) -> None:
         if self._executor is not None:

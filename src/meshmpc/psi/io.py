@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +135,18 @@ class BatchSource:
 
 
 def read_table(path: str | Path, keys: Sequence[str], columns: Sequence[str] | None = None,
-               options: ReadOptions | None = None) -> pa.Table:
-    """The whole source as one table (keys as text); for inputs that fit in memory."""
+               options: ReadOptions | None = None,
+               on_batch: Callable[[int], None] | None = None) -> pa.Table:
+    """The whole source as one table (keys as text); for inputs that fit in memory.
+
+    ``on_batch`` is told the row count of each batch read (progress display).
+    """
     source = BatchSource(path, keys, columns, options=options)
-    batches = list(source)
+    batches = []
+    for batch in source:
+        batches.append(batch)
+        if on_batch is not None:
+            on_batch(batch.num_rows)
     if not batches:
         return source.schema.empty_table()
     return pa.Table.from_batches(batches, schema=source.schema)

@@ -43,6 +43,9 @@ from meshmpc.psi.spec import (
 )
 from meshmpc.psi.stream import Progress, bucket_count
 
+WRITE_ROWS = 1 << 16
+"""Output rows written per batch (the progress display ticks between batches)."""
+
 
 def _participants(ctx: Context, job: PsiJob) -> list[str]:
     names = {ctx.party, *job.peers}
@@ -74,13 +77,15 @@ def _read_options(job: PsiJob) -> io.ReadOptions:
     return io.ReadOptions(job.encoding, job.delimiter, schema)
 
 
-def check_locally(job: PsiJob, columns: list[str] | None) -> LocalInput:
+def check_locally(job: PsiJob, columns: list[str] | None,
+                  progress: Progress | None = None) -> LocalInput:
     """Everything that can fail on this node, before any message is sent.
 
     Inputs small enough to run in memory are read and their keys prepared here
     (so an undecodable value or a bad key fails now); larger ones are checked
-    while they are bucketed.
+    while they are bucketed. ``progress`` shows the reading with its rate.
     """
+    progress = progress or Progress.off()
     source = io.BatchSource(job.input, job.keys.columns, columns, options=_read_options(job))
     if job.output is not None:
         out = output_columns(source.schema.names, job.keys.columns, job.payload)
@@ -93,9 +98,12 @@ def check_locally(job: PsiJob, columns: list[str] | None) -> LocalInput:
     estimate = source.estimate_rows()
     local = LocalInput(source, estimate)
     if estimate <= job.bucket_rows:
-        local.table = _with_row_numbers(io.read_table(job.input, job.keys.columns, columns,
-                                                      source.options), job)
-        local.prep = prepare_keys(local.table, job.keys, str(job.input))
+        with progress.phase(f"reading {job.input}", estimate or None, "rows") as reading:
+            table = io.read_table(job.input, job.keys.columns, columns, source.options,
+                                  reading.advance)
+        local.table = _with_row_numbers(table, job)
+        with progress.phase("normalising and hashing the keys", table.num_rows, "keys"):
+            local.prep = prepare_keys(local.table, job.keys, str(job.input))
         warn_dropped(job, local.prep)
     return local
 
@@ -141,7 +149,7 @@ async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSu
     progress = Progress(ctx.party, job.progress)
     progress.stage(f"reading and checking {job.input}")
     with phase_timer(phases, "check"):
-        local = await asyncio.to_thread(check_locally, job, columns)
+        local = await asyncio.to_thread(check_locally, job, columns, progress)
     if local.table is not None:
         progress.stage(_rate(f"read and hashed {local.table.num_rows:,} rows",
                              local.table.num_rows, phases["check"]))
@@ -159,15 +167,16 @@ async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSu
     if buckets > 1 or local.table is None or local.prep is None:
         return await run_bucketed(ctx, job, parties, local.source, max(buckets, 2), phases,
                                   commit)
-    return await _run_in_memory(ctx, job, parties, local.table, local.prep, commit, phases)
+    return await _run_in_memory(ctx, job, parties, local, commit, phases, progress)
 
 
-async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: pa.Table,
-                         prep: PreparedKeys, commit: Commit,
-                         phases: dict[str, float]) -> PsiSummary:
+async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], local: LocalInput,
+                         commit: Commit, phases: dict[str, float],
+                         progress: Progress) -> PsiSummary:
+    table, prep = local.table, local.prep
+    assert table is not None and prep is not None
     peers = [p for p in parties if p != ctx.party]
     receiver = receiver_of(job, parties)
-    progress = Progress(ctx.party, job.progress)
     progress.stage(f"setting up {job.protocol}")
     with phase_timer(phases, "setup"):
         session = (await prepare_session(ctx, job.protocol, parties, receiver)
@@ -176,12 +185,14 @@ async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], table: p
     with phase_timer(phases, "protocol"):
         sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
         outcome = await run_protocol(ctx, job.protocol, parties, receiver, prep.digests, sizes,
-                                     job.reveal, job.workers, _cache_dir(job), session)
+                                     job.reveal, job.workers, _cache_dir(job), session,
+                                     progress)
     phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
     progress.stage(_rate(f"{job.protocol} finished on {sum(sizes.values()):,} keys in all",
                          sum(sizes.values()), phases["protocol"]))
     with phase_timer(phases, "write"):
-        writer, out_rows = await asyncio.to_thread(_write_pending, table, prep, outcome, job)
+        writer, out_rows = await asyncio.to_thread(_write_pending, table, prep, outcome, job,
+                                                   progress)
         progress.stage(f"wrote {out_rows:,} rows; confirming with the peers")
         out = await commit.run(writer)
     out_path = str(out) if out is not None else None
@@ -211,7 +222,7 @@ def _cache_dir(job: PsiJob) -> Path:
 
 
 def _write_pending(table: pa.Table, prep: PreparedKeys, outcome: PsiOutcome,
-                   job: PsiJob) -> tuple[io.TableWriter | None, int]:
+                   job: PsiJob, progress: Progress) -> tuple[io.TableWriter | None, int]:
     """Write the output under its temporary name (committed later, see :class:`Commit`)."""
     if job.output is None or outcome.matched is None:
         return None, 0
@@ -221,7 +232,11 @@ def _write_pending(table: pa.Table, prep: PreparedKeys, outcome: PsiOutcome,
     aligned = aligned_table(table, prep.rows, outcome.matched, job.mode, cols)
     writer = io.TableWriter(job.output, aligned.schema)
     try:
-        writer.write(aligned)
+        with progress.phase(f"writing {job.output}", aligned.num_rows, "rows") as writing:
+            for start in range(0, aligned.num_rows, WRITE_ROWS):
+                part = aligned.slice(start, WRITE_ROWS)
+                writer.write(part)
+                writing.advance(part.num_rows)
     except BaseException:
         writer.abort()
         raise

@@ -40,6 +40,7 @@ from meshmpc import _core
 from meshmpc.crypto.hashing import item_hash
 from meshmpc.net import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
+from meshmpc.progress import Phase, Progress
 from meshmpc.psi.common import (
     Indices,
     PsiOutcome,
@@ -114,19 +115,34 @@ def cuckoo(digests: Digests) -> tuple[int, npt.NDArray[np.int64], U8]:
 SEND_ROWS = 1 << 18
 
 
-async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8) -> None:
-    for k, (s, e) in enumerate(chunks(len(rows), SEND_ROWS)):
-        await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[s:e]))
+async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8, phase: Phase) -> None:
+    with phase:
+        for k, (s, e) in enumerate(chunks(len(rows), SEND_ROWS)):
+            await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[s:e]))
+            phase.advance(e - s)
 
 
-async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int) -> U8:
+async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int,
+                     phase: Phase) -> U8:
     parts = []
-    for k, (s, e) in enumerate(chunks(n, SEND_ROWS)):
-        part = np.asarray(await ctx.recv(peer, f"{tag}/{k}"), dtype=np.uint8)
-        if part.shape != (e - s, width):
-            raise PsiError(f"party {peer} sent a KKRT message of shape {part.shape} in {tag}")
-        parts.append(part)
+    with phase:
+        for k, (s, e) in enumerate(chunks(n, SEND_ROWS)):
+            part = np.asarray(await ctx.recv(peer, f"{tag}/{k}"), dtype=np.uint8)
+            if part.shape != (e - s, width):
+                raise PsiError(f"party {peer} sent a KKRT message of shape {part.shape} in {tag}")
+            parts.append(part)
+            phase.advance(e - s)
     return np.concatenate(parts) if parts else np.empty((0, width), np.uint8)
+
+
+def _hash_rows(rows: U8, width: int, phase: Phase) -> U8:
+    """:func:`oprf_hash` of every row, in batches so that ``phase`` shows the rate."""
+    out = np.empty((len(rows), width), dtype=np.uint8)
+    with phase:
+        for s, e in chunks(len(rows), SEND_ROWS):
+            out[s:e] = oprf_hash(rows[s:e], width)
+            phase.advance(e - s)
+    return out
 
 
 def _bin_blocks(digests: Digests, m: int, table: Indices, which: U8) -> U8:
@@ -183,7 +199,8 @@ def _place(digests: Digests) -> tuple[int, Indices, U8, U8]:
     return nbins, table, which, _bin_blocks(digests, _pad128(nbins), table, which)
 
 
-async def _extend_receiver(ctx: Context, peer: str, blocks: U8, keys: KkrtKeys) -> U8:
+async def _extend_receiver(ctx: Context, peer: str, blocks: U8, keys: KkrtKeys,
+                           phase: Phase) -> U8:
     """Run the KKRT extension as its receiver; returns t rows (m, 64)."""
     m = len(blocks)
     t_rows = np.empty((m, CODE_BYTES), dtype=np.uint8)
@@ -196,18 +213,22 @@ async def _extend_receiver(ctx: Context, peer: str, blocks: U8, keys: KkrtKeys) 
         await asyncio.to_thread(_core.ext_receiver_into, keys.rk0, keys.rk1,
                                 keys.ctr + start // 128, cols, False, u, t_rows[start:stop])
         await ctx.send(peer, f"kkrt/u/{start}", u)
+        phase.advance(w)
     keys.ctr += m // 128
+    phase.finish()
     return t_rows
 
 
 async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                        reveal: Reveal, keys: KkrtKeys | None = None) -> PsiOutcome:
+                        reveal: Reveal, keys: KkrtKeys | None = None,
+                        progress: Progress | None = None) -> PsiOutcome:
     """Receiver side of KKRT16 PSI; returns the matches in canonical order.
 
     ``keys`` from an earlier batch skips the base OTs; the outcome's ``keys``
     attribute carries them to the next batch. Refuses reveal="cardinality".
     """
     _refuse_cardinality(ctx, reveal)
+    progress = progress or Progress.off()
     width = truncation_bytes(len(digests), 3 * peer_size)
     watch = Stopwatch()
     placing = asyncio.ensure_future(asyncio.to_thread(_place, digests))
@@ -216,13 +237,17 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     nbins, table, which, blocks = await placing
     watch.lap("cuckoo")
     await ctx.send(peer, "kkrt/bins", nbins)
-    t_rows = await _extend_receiver(ctx, peer, blocks, keys)
+    t_rows = await _extend_receiver(ctx, peer, blocks, keys,
+                                    progress.phase("kkrt: OT extension", len(blocks), "bins"))
     watch.lap("extension")
     occupied = np.flatnonzero(table >= 0)
-    values = (await asyncio.to_thread(oprf_hash, t_rows, width))[occupied]
+    hashing = progress.phase("kkrt: OPRF hashing", len(t_rows), "bins")
+    values = (await asyncio.to_thread(_hash_rows, t_rows, width, hashing))[occupied]
     del t_rows
     watch.lap("oprf_hash")
-    peer_values = await _recv_rows(ctx, peer, "kkrt/values", 3 * peer_size, width)
+    peer_values = await _recv_rows(ctx, peer, "kkrt/values", 3 * peer_size, width,
+                                   progress.phase(f"kkrt: receiving {peer}'s OPRF values",
+                                                  3 * peer_size, "values"))
     watch.lap("wait_values")
     where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
     hits = np.flatnonzero(where >= 0)
@@ -235,7 +260,7 @@ async def kkrt_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
                       keys)
 
 
-async def _extend_sender(ctx: Context, peer: str, m: int, keys: KkrtKeys) -> U8:
+async def _extend_sender(ctx: Context, peer: str, m: int, keys: KkrtKeys, phase: Phase) -> U8:
     """Run the KKRT extension as its sender; returns q rows (m, 64)."""
     q = np.empty((m, CODE_BYTES), dtype=np.uint8)
     for start, stop in chunks(m, CHUNK_OTS):
@@ -244,7 +269,9 @@ async def _extend_sender(ctx: Context, peer: str, m: int, keys: KkrtKeys) -> U8:
             raise PsiError(f"party {peer} sent a KKRT extension matrix of {u.nbytes} bytes")
         await asyncio.to_thread(_core.ext_sender_into, keys.rks, keys.s, keys.ctr + start // 128,
                                 u, q[start:stop])
+        phase.advance(stop - start)
     keys.ctr += m // 128
+    phase.finish()
     return q
 
 
@@ -254,19 +281,22 @@ def _in_two_threads(work: list[tuple[int, int, int]], fn: Callable[[int, int, in
             job.result()
 
 
-def _masked_codes(keys: KkrtKeys, digests: Digests) -> U8:
+def _masked_codes(keys: KkrtKeys, digests: Digests, phase: Phase) -> U8:
     """C(y || j) & s for every y and j = 0, 1, 2 (j-major), before q is known."""
     n = len(digests)
     out = np.empty((3 * n, CODE_BYTES), dtype=np.uint8)
 
     def one(j: int, lo: int, hi: int) -> None:
         out[j * n + lo : j * n + hi] = codewords(keys.code_rk, tweak(digests[lo:hi], j)) & keys.s
+        phase.advance(hi - lo)
 
-    _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
+    with phase:
+        _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
     return out
 
 
-def _sender_values(q: U8, masked: U8, digests: Digests, nbins: int, width: int) -> U8:
+def _sender_values(q: U8, masked: U8, digests: Digests, nbins: int, width: int,
+                   phase: Phase) -> U8:
     """F(y || j) = H(q[h_j(y)] ^ (C(y || j) & s)) for j = 0, 1, 2 (j-major)."""
     n = len(digests)
     bins = _core.psi_cuckoo_bins(digests, nbins)
@@ -275,15 +305,19 @@ def _sender_values(q: U8, masked: U8, digests: Digests, nbins: int, width: int) 
     def one(j: int, lo: int, hi: int) -> None:
         rows = q[bins[lo:hi, j]] ^ masked[j * n + lo : j * n + hi]
         out[j * n + lo : j * n + hi] = oprf_hash(rows, width)
+        phase.advance(hi - lo)
 
-    _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
+    with phase:
+        _in_two_threads([(j, lo, hi) for j in range(3) for lo, hi in chunks(n, SEND_ROWS)], one)
     return out
 
 
 async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                      reveal: Reveal, keys: KkrtKeys | None = None) -> PsiOutcome:
+                      reveal: Reveal, keys: KkrtKeys | None = None,
+                      progress: Progress | None = None) -> PsiOutcome:
     """Sender side of KKRT16 PSI: evaluates the OPRF on its items and sends them shuffled."""
     _refuse_cardinality(ctx, reveal)
+    progress = progress or Progress.off()
     n = len(digests)
     width = truncation_bytes(peer_size, 3 * n)
     watch = Stopwatch()
@@ -291,19 +325,23 @@ async def kkrt_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
     watch.lap("base_ot")
     perm = random_permutation(n)
     shuffled = np.ascontiguousarray(digests[perm])
-    masking = asyncio.ensure_future(asyncio.to_thread(_masked_codes, keys, shuffled))
+    masking = asyncio.ensure_future(asyncio.to_thread(
+        _masked_codes, keys, shuffled, progress.phase("kkrt: code words", 3 * n, "values")))
     nbins = int(await ctx.recv(peer, "kkrt/bins"))
     if not 0 < nbins <= 4 * peer_size + 10_000:
         raise PsiError(f"party {peer} announced {nbins} cuckoo bins for {peer_size} items")
     watch.lap("wait_bins")
-    q = await _extend_sender(ctx, peer, _pad128(nbins), keys)
+    m = _pad128(nbins)
+    q = await _extend_sender(ctx, peer, m, keys, progress.phase("kkrt: OT extension", m, "bins"))
     watch.lap("extension")
     masked = await masking
     watch.lap("wait_codes")
-    values = await asyncio.to_thread(_sender_values, q, masked, shuffled, nbins, width)
+    values = await asyncio.to_thread(_sender_values, q, masked, shuffled, nbins, width,
+                                     progress.phase("kkrt: OPRF values", 3 * n, "values"))
     del q, masked
     watch.lap("oprf_values")
-    await _send_rows(ctx, peer, "kkrt/values", values)
+    await _send_rows(ctx, peer, "kkrt/values", values,
+                     progress.phase(f"kkrt: sending OPRF values to {peer}", 3 * n, "values"))
     watch.lap("send_values")
     if reveal != "all":
         return PsiOutcome(None, None, peer_size, watch.steps, keys)

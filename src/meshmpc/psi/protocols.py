@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from meshmpc.net import Context
+from meshmpc.progress import Progress
 from meshmpc.psi.common import PsiOutcome, Reveal
 from meshmpc.psi.ecdh import ecdh_receiver, ecdh_sender
 from meshmpc.psi.errors import PsiError
@@ -33,18 +34,21 @@ PROTOCOLS = {
 async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
                        digests: Digests, sizes: dict[str, int], reveal: Reveal,
                        workers: int | None, cache_dir: Path | None = None,
-                       session: Any = None) -> PsiOutcome:
+                       session: Any = None, progress: Progress | None = None) -> PsiOutcome:
     """Run ``protocol`` among ``parties`` (this party included) on ``digests``.
 
     ``session`` is the ``session`` of the previous batch's outcome, if any.
+    ``progress`` shows the two-party protocols' long phases with rate and ETA.
     """
     scoped = ctx.scope(f"psi-{protocol}")
     if protocol == "ecdh":
         peer = _two_party(ctx, protocol, parties)
         with GroupPool(workers) as pool:
             if ctx.party == receiver:
-                return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool)
-            return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool)
+                return await ecdh_receiver(scoped, peer, digests, sizes[peer], reveal, pool,
+                                           progress=progress)
+            return await ecdh_sender(scoped, peer, digests, sizes[peer], reveal, pool,
+                                     progress=progress)
     if protocol in ("kkrt", "rr22", "unbalanced") and reveal == "cardinality":
         raise PsiError(f"cardinality-only PSI needs protocol 'ecdh': in {protocol!r} the "
                        "receiver sees which of its own items matched")
@@ -53,19 +57,24 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
         cache = cache_dir or Path(".meshmpc-psi-cache")
         if ctx.party == receiver:
             return await unbalanced_client(scoped, peer, digests, reveal, cache)
-        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers)
+        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers, progress)
     if protocol == "kkrt":
         peer = _two_party(ctx, protocol, parties)
         if ctx.party == receiver:
-            return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal, session)
-        return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal, session)
+            return await kkrt_receiver(scoped, peer, digests, sizes[peer], reveal, session,
+                                       progress)
+        return await kkrt_sender(scoped, peer, digests, sizes[peer], reveal, session, progress)
     if protocol == "rr22":
         peer = _two_party(ctx, protocol, parties)
         if ctx.party == receiver:
-            return await rr22_receiver(scoped, peer, digests, sizes[peer], reveal, session)
-        return await rr22_sender(scoped, peer, digests, sizes[peer], reveal, session)
+            return await rr22_receiver(scoped, peer, digests, sizes[peer], reveal, session,
+                                       progress)
+        return await rr22_sender(scoped, peer, digests, sizes[peer], reveal, session, progress)
     if protocol == "ecdh-mp":
-        with GroupPool(workers) as pool:
+        # the ring's share of exponentiations per party varies: count them, rate only
+        with (progress or Progress.off()).phase("ecdh-mp: exponentiations", None,
+                                                "points") as phase, \
+                GroupPool(workers, on_points=phase.advance) as pool:
             return await multiparty_psi(scoped, parties, receiver, digests, sizes, reveal, pool)
     raise PsiError(f"party {ctx.party}: unknown PSI protocol {protocol!r}")
 

@@ -26,6 +26,8 @@ the VOLE. See protocols/psi-rr22.md.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +36,7 @@ from meshmpc import _core
 from meshmpc.crypto.hashing import ccr_hash, item_hash
 from meshmpc.net import Context
 from meshmpc.ot.vole import SilentVoleReceiver, SilentVoleSender
+from meshmpc.progress import Phase, Progress
 from meshmpc.psi import okvs
 from meshmpc.psi.common import (
     PsiOutcome,
@@ -78,18 +81,35 @@ def out_hash(values: U8, digests: Digests, width: int) -> U8:
     return np.ascontiguousarray(item_hash(rows, domain=OUT_DOMAIN)[:, :width])
 
 
-async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8) -> None:
-    for k, (s, e) in enumerate(chunks(len(rows), SEND_ROWS)):
-        await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[s:e]))
+async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8, phase: Phase) -> None:
+    with phase:
+        for k, (s, e) in enumerate(chunks(len(rows), SEND_ROWS)):
+            await ctx.send(peer, f"{tag}/{k}", np.ascontiguousarray(rows[s:e]))
+            phase.advance(e - s)
 
 
-async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int) -> U8:
+async def _recv_rows(ctx: Context, peer: str, tag: str, n: int, width: int,
+                     phase: Phase) -> U8:
     out = np.empty((n, width), dtype=np.uint8)
-    for k, (s, e) in enumerate(chunks(n, SEND_ROWS)):
-        part = np.asarray(await ctx.recv(peer, f"{tag}/{k}"), dtype=np.uint8)
-        if part.shape != (e - s, width):
-            raise PsiError(f"party {peer} sent an RR22 message of shape {part.shape} in {tag}")
-        out[s:e] = part
+    with phase:
+        for k, (s, e) in enumerate(chunks(n, SEND_ROWS)):
+            part = np.asarray(await ctx.recv(peer, f"{tag}/{k}"), dtype=np.uint8)
+            if part.shape != (e - s, width):
+                raise PsiError(f"party {peer} sent an RR22 message of shape {part.shape} "
+                               f"in {tag}")
+            out[s:e] = part
+            phase.advance(e - s)
+    return out
+
+
+def _in_batches(n: int, width: int, phase: Phase,
+                compute: Callable[[int, int], U8]) -> U8:
+    """``compute(start, stop)`` over batches of the n items, ticking ``phase``."""
+    out = np.empty((n, width), dtype=np.uint8)
+    with phase:
+        for s, e in chunks(n, SEND_ROWS):
+            out[s:e] = compute(s, e)
+            phase.advance(e - s)
     return out
 
 
@@ -100,28 +120,42 @@ def _encode(digests: Digests) -> tuple[okvs.OkvsHash, U8]:
     return okvs.encode(unique, ccr_hash(unique), okvs.table_size(len(digests)))
 
 
+def _encode_timed(digests: Digests, phase: Phase) -> tuple[okvs.OkvsHash, U8]:
+    with phase:  # one kernel call: the phase reports its rate when done
+        return _encode(digests)
+
+
 async def rr22_receiver(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                        reveal: Reveal, vole: SilentVoleReceiver | None = None) -> PsiOutcome:
+                        reveal: Reveal, vole: SilentVoleReceiver | None = None,
+                        progress: Progress | None = None) -> PsiOutcome:
     """Receiver side of RR22 PSI; returns the matches in canonical order."""
-    width = truncation_bytes(len(digests), peer_size)
+    progress = progress or Progress.off()
+    n = len(digests)
+    width = truncation_bytes(n, peer_size)
     watch = Stopwatch()
-    encoding = asyncio.ensure_future(asyncio.to_thread(_encode, digests))
+    encoding = asyncio.ensure_future(asyncio.to_thread(
+        _encode_timed, digests, progress.phase("rr22: OKVS encoding", n, "keys")))
     vole = vole or await receiver_setup(ctx, peer)
     watch.lap("base_ot")
-    m = okvs.table_size(len(digests))
-    a, c = await vole.extend(m, "vole")
+    m = okvs.table_size(n)
+    with progress.phase("rr22: silent VOLE", m, "correlations"):
+        a, c = await vole.extend(m, "vole")
     watch.lap("vole")
     okvs_hash, table = await encoding
     watch.lap("okvs_encode")
     await ctx.send(peer, "rr22/seed", okvs_hash.seed)
     np.bitwise_xor(table, a, out=table)
-    await _send_rows(ctx, peer, "rr22/table", table)
+    await _send_rows(ctx, peer, "rr22/table", table,
+                     progress.phase(f"rr22: sending the OKVS to {peer}", m, "rows"))
     del table, a
     watch.lap("send_table")
     values = await asyncio.to_thread(
-        lambda: out_hash(okvs_hash.decode(c, digests), digests, width))
+        _in_batches, n, width, progress.phase("rr22: OPRF decoding", n, "keys"),
+        lambda s, e: out_hash(okvs_hash.decode(c, digests[s:e]), digests[s:e], width))
     watch.lap("decode")
-    peer_values = await _recv_rows(ctx, peer, "rr22/values", peer_size, width)
+    peer_values = await _recv_rows(ctx, peer, "rr22/values", peer_size, width,
+                                   progress.phase(f"rr22: receiving {peer}'s OPRF values",
+                                                  peer_size, "values"))
     watch.lap("wait_values")
     where = _core.psi_match(values, peer_values) if len(values) else np.empty(0, np.int64)
     hits = np.flatnonzero(where >= 0)
@@ -143,31 +177,45 @@ def _sender_values(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Dige
     return out_hash(decoded, digests, width)
 
 
+def _sender_batch(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Digests,
+                  width: int, start: int, stop: int) -> U8:
+    """:func:`_sender_values` of the items start..stop."""
+    return _sender_values(okvs_hash, table, delta, digests[start:stop], width)
+
+
 async def rr22_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
-                      reveal: Reveal, vole: SilentVoleSender | None = None) -> PsiOutcome:
+                      reveal: Reveal, vole: SilentVoleSender | None = None,
+                      progress: Progress | None = None) -> PsiOutcome:
     """Sender side of RR22 PSI: evaluates the OPRF on its items and sends them shuffled."""
+    progress = progress or Progress.off()
     n = len(digests)
     width = truncation_bytes(peer_size, n)
     watch = Stopwatch()
     vole = vole or await sender_setup(ctx, peer)
     watch.lap("base_ot")
     m = okvs.table_size(peer_size)
-    b = await vole.extend(m, "vole")
+    with progress.phase("rr22: silent VOLE", m, "correlations"):
+        b = await vole.extend(m, "vole")
     watch.lap("vole")
     perm = random_permutation(n)
     shuffled = np.ascontiguousarray(digests[perm])
     seed = await ctx.recv(peer, "rr22/seed")
     if not isinstance(seed, bytes) or len(seed) != 16:
         raise PsiError(f"party {peer} sent an OKVS seed that is not 16 bytes")
-    table = await _recv_rows(ctx, peer, "rr22/table", m, 16)
+    table = await _recv_rows(ctx, peer, "rr22/table", m, 16,
+                             progress.phase(f"rr22: receiving {peer}'s OKVS", m, "rows"))
     watch.lap("wait_table")
     table = gf_scale(table, vole.delta) ^ b
     del b
-    values = await asyncio.to_thread(_sender_values, okvs.OkvsHash(seed, m), table, vole.delta,
-                                     shuffled, width)
+    batch = functools.partial(_sender_batch, okvs.OkvsHash(seed, m), table, vole.delta,
+                              shuffled, width)
+    values = await asyncio.to_thread(_in_batches, n, width,
+                                     progress.phase("rr22: OPRF values", n, "keys"), batch)
+    del batch
     del table
     watch.lap("oprf_values")
-    await _send_rows(ctx, peer, "rr22/values", values)
+    await _send_rows(ctx, peer, "rr22/values", values,
+                     progress.phase(f"rr22: sending OPRF values to {peer}", n, "values"))
     watch.lap("send_values")
     if reveal != "all":
         return PsiOutcome(None, None, peer_size, watch.steps, vole)

@@ -13,8 +13,6 @@ bucket-major, canonical within each bucket: still the same on every party.
 from __future__ import annotations
 
 import math
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +21,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from meshmpc.progress import Progress as BaseProgress
+from meshmpc.progress import progress_text
 from meshmpc.psi.io import BatchSource
 from meshmpc.psi.keys import KeyOptions, KeyReport, PreparedKeys, combined_keys, digest_items
 
@@ -121,50 +121,13 @@ def bucket_keys(table: pa.Table) -> tuple[pa.Table, npt.NDArray[np.uint8], npt.N
     return data, digests.reshape(-1, 16).copy(), rows
 
 
-def progress_text(done: int, total: int | None, elapsed: float) -> str:
-    """``done/total pct, rate/s, ETA`` for a stage that has run ``elapsed`` seconds."""
-    rate = done / elapsed if elapsed > 0 else 0.0
-    text = f"{done:,}" + (f"/{total:,} {100 * done / total:5.1f}%" if total else "")
-    text += f", {rate:,.0f}/s"
-    if total and rate > 0 and done < total:
-        text += f", ETA {(total - done) / rate:,.0f} s"
-    return text
-
-
-class Progress:
-    """A one-line progress display on stderr (silent unless enabled)."""
+class Progress(BaseProgress):
+    """Step lines and phase ticks of one PSI party (``psi bank: ...``), silent unless enabled."""
 
     def __init__(self, party: str, enabled: bool) -> None:
+        super().__init__(f"psi {party}", enabled)
         self.party = party
-        self.enabled = enabled
-        self.start = time.monotonic()
-        self._last = 0.0
-        self._stage: tuple[str, float] = ("", self.start)
-
-    def update(self, stage: str, done: int, total: int | None = None) -> None:
-        """Show ``done`` of ``total`` for ``stage`` with its rate and time left."""
-        now = time.monotonic()
-        if self._stage[0] != stage:
-            self._stage = (stage, now)
-        if not self.enabled or (now - self._last < 0.5 and done != total):
-            return
-        self._last = now
-        sys.stderr.write(f"\rpsi {self.party}: {stage} "
-                         f"{progress_text(done, total, now - self._stage[1])} "
-                         f"[{now - self.start:6.1f} s]")
-        sys.stderr.flush()
-
-    def stage(self, text: str) -> None:
-        """One line announcing a stage of the run."""
-        if self.enabled:
-            elapsed = time.monotonic() - self.start
-            sys.stderr.write(f"psi {self.party}: {text} [{elapsed:6.1f} s]\n")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 __all__ = ["PreparedKeys", "Progress", "Spill", "bucket_count", "bucket_ids", "bucket_keys",
-           "spill_input"]
+           "progress_text", "spill_input"]

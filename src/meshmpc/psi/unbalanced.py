@@ -34,6 +34,7 @@ import numpy as np
 from meshmpc import _core
 from meshmpc.crypto import oprf
 from meshmpc.net import Context
+from meshmpc.progress import Phase, Progress
 from meshmpc.psi.common import (
     PsiOutcome,
     Reveal,
@@ -45,6 +46,8 @@ from meshmpc.psi.errors import PsiError
 from meshmpc.psi.keys import Digests
 
 VALUE_BYTES = 16
+OPRF_BATCH = 1 << 14
+"""Server items per OPRF batch (the progress display ticks between batches)."""
 
 
 def _set_fingerprint(digests: Digests) -> str:
@@ -77,18 +80,19 @@ def _load_server_cache(path: Path) -> dict[str, np.ndarray] | None:
     return None
 
 
-def preprocess(digests: Digests, cache_dir: Path,
-               workers: int | None = None) -> dict[str, np.ndarray]:
+def preprocess(digests: Digests, cache_dir: Path, workers: int | None = None,
+               phase: Phase | None = None) -> dict[str, np.ndarray]:
     """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``.
 
     A cache written by another table format is rejected (logged) and rebuilt.
+    ``phase`` counts the OPRF evaluations, batch by batch (rate and ETA).
     """
     path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}.npz"
     if path.exists() and (cached := _load_server_cache(path)) is not None:
         return cached
     key = oprf.OprfKey.generate()
     perm = random_permutation(len(digests))
-    table = np.ascontiguousarray(key.evaluate_rows(digests[perm])[:, :VALUE_BYTES])
+    table = _oprf_table(key, np.ascontiguousarray(digests[perm]), phase)
     set_id = np.frombuffer(hashlib.blake2b(CACHE_FORMAT.encode() + table.tobytes(),
                                            digest_size=16).digest(), np.uint8)
     state: dict[str, np.ndarray] = {
@@ -105,10 +109,25 @@ def preprocess(digests: Digests, cache_dir: Path,
     return state
 
 
+def _oprf_table(key: oprf.OprfKey, items: Digests, phase: Phase | None) -> np.ndarray:
+    """F(x) truncated to VALUE_BYTES for every item, in batches that tick ``phase``."""
+    phase = phase or Progress.off().phase("", None)
+    table = np.empty((len(items), VALUE_BYTES), np.uint8)
+    with phase:
+        for start in range(0, len(items), OPRF_BATCH):
+            part = items[start : start + OPRF_BATCH]
+            table[start : start + len(part)] = key.evaluate_rows(part)[:, :VALUE_BYTES]
+            phase.advance(len(part))
+    return table
+
+
 async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: Reveal,
-                            cache_dir: Path, workers: int | None) -> PsiOutcome:
+                            cache_dir: Path, workers: int | None,
+                            progress: Progress | None = None) -> PsiOutcome:
     """Server side: answers the client's blinded points; sends T when the client lacks it."""
-    state = await asyncio.to_thread(preprocess, digests, cache_dir, workers)
+    phase = (progress or Progress.off()).phase("unbalanced: OPRF table of the server's set",
+                                               len(digests), "keys")
+    state = await asyncio.to_thread(preprocess, digests, cache_dir, workers, phase)
     client_has = _set_id(await ctx.recv(peer, "ub/have"), peer, empty_ok=True)
     set_id = state["set_id"].tobytes()
     await ctx.send(peer, "ub/id", set_id)
