@@ -53,6 +53,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--borrowers", type=int, default=100_000, help="per bank")
     parser.add_argument("--links", type=int, default=1_000_000, help="registry links")
     parser.add_argument("--triples", choices=["ot", "dealer"], default="ot")
+    parser.add_argument("--security", choices=["dishonest-majority", "honest-majority"],
+                        default="dishonest-majority",
+                        help="semi2k between regulator and co-aggregator, or rep3 with a "
+                        "second bank")
     add_common(parser)
     args = parser.parse_args(argv)
     try:
@@ -66,7 +70,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="meshmpc-related-") as tmp:
         work = Path(tmp)
         registry, paths = write_related(work / "data", args.banks, args.borrowers, args.links)
-        job = related_job_file(work, registry, paths, triples=args.triples)
+        job = related_job_file(work, registry, paths, security=args.security,
+                               triples=args.triples if args.security != "honest-majority"
+                               else "none")
         start = time.perf_counter()
         results = run_job_local(job, work / "run", timeout=1800)
         wall = time.perf_counter() - start
@@ -74,7 +80,7 @@ def main(argv: list[str]) -> int:
         got = read_local_table(folder / "related_groups.parquet").to_pandas()
         ok = _check(registry, paths, got)
     report = results["pboc"]["steps"]["related"]["report"]
-    emit({"bench": "supervision.related", "banks": args.banks,
+    emit({"bench": "supervision.related", "security": args.security, "banks": args.banks,
           "borrowers_per_bank": args.borrowers, "links": args.links, "wall_s": round(wall, 3),
           "bytes_sent": sum(r.get("bytes_sent", 0) for r in results.values()),
           "peak_rss_mb": max(r.get("peak_rss_mb", 0) or 0 for r in results.values()),

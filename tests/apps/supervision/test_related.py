@@ -9,6 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 from meshmpc_supervision.datagen import related_job_file, write_related
 from meshmpc_supervision.related import registry_groups
 
@@ -34,10 +35,12 @@ def _expected(registry: Path, paths: dict[str, Path]) -> pd.DataFrame:
     return totals[totals.banks >= 2], pooled
 
 
+@pytest.mark.parametrize("security", ["dishonest-majority", "honest-majority"])
 def test_groups_and_exposures_equal_networkx_and_banks_see_only_theirs(
-        tmp_path: Path) -> None:
+        tmp_path: Path, security: str) -> None:
     registry, paths = write_related(tmp_path / "data", 3, 1500, 12000)
-    job = related_job_file(tmp_path, registry, paths, triples="dealer")
+    triples = "dealer" if security == "dishonest-majority" else "none"
+    job = related_job_file(tmp_path, registry, paths, triples=triples, security=security)
     results = asyncio.run(run_job_in_memory(job, tmp_path / "out"))
     assert not any(isinstance(r, BaseException) for r in results.values()), results
     expected, pooled = _expected(registry, paths)

@@ -56,10 +56,11 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
         mine, vectors = _bank_vectors(step, groups)
         own = await _share_out(ctx, step.party, vectors, plan)
     totals = None
-    if step.party in plan["compute"]:
-        share = await _collect(ctx, step.party, plan, own, len(groups["keys"]))
-        suite = await make_suite(ctx.subgroup(plan["compute"]), "semi2k",
-                                 triples=str(params.get("triples", "ot")))
+    if step.party in plan["suite_parties"]:
+        share = None
+        if step.party in plan["compute"]:
+            share = await _collect(ctx, step.party, plan, own, len(groups["keys"]))
+        suite, share = await _suite_shares(ctx, plan, share, len(groups["keys"]), params)
         totals = await _multi_bank_totals(suite, share, plan["regulator"])
     if step.party == plan["regulator"]:
         assert totals is not None
@@ -87,7 +88,16 @@ def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
     co = str(params.get("co_aggregator") or banks[0])
     if co not in banks:
         raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not a bank")
-    return {"regulator": regulator, "banks": banks, "co": co, "compute": [regulator, co]}
+    security = str(params.get("security") or step.options.get("security")
+                   or "dishonest-majority")
+    suite_parties = [regulator, co]
+    if security == "honest-majority":  # rep3: a second bank joins the two compute parties
+        suite_parties.append(next(b for b in banks if b != co))
+    elif security != "dishonest-majority":
+        raise JobError(step.party, step.step_id, f"security {security!r}: use "
+                       "dishonest-majority (semi2k, two parties) or honest-majority (rep3)")
+    return {"regulator": regulator, "banks": banks, "co": co, "compute": [regulator, co],
+            "suite_parties": suite_parties, "security": security}
 
 
 def _registry_path(step: StepContext, params: Mapping[str, Any]) -> Path:
@@ -183,11 +193,27 @@ async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarra
 
 # ----- the compute parties ----------------------------------------------------------------
 
+async def _suite_shares(ctx: Any, plan: Mapping[str, Any], share: np.ndarray | None,
+                        size: int, params: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The suite and this party's sharing of the (groups, 2) totals in it: semi2k keeps the
+    two additive shares as they are; rep3 re-shares both among its three parties."""
+    group = ctx.subgroup(plan["suite_parties"])
+    if plan["security"] == "dishonest-majority":
+        triples = str(params.get("triples") or "ot")
+        suite = await make_suite(group, "semi2k", triples="ot" if triples == "none" else triples)
+        return suite, share
+    suite = await make_suite(group, "rep3", triples="none")
+    me = ctx.party
+    parts = [await suite.input(owner, share if owner == me else None, (size, 2))
+             for owner in plan["compute"]]
+    return suite, suite.add(parts[0], parts[1])
+
+
 async def _multi_bank_totals(suite: Any, share: np.ndarray, regulator: str
                              ) -> tuple[np.ndarray, np.ndarray] | None:
     """Open q = C(C-1) and W = E q to the regulator; returns (banks, exposure) there."""
-    exposure = np.ascontiguousarray(share[:, 0])
-    count = np.ascontiguousarray(share[:, 1])
+    exposure = suite.lift(lambda a: np.ascontiguousarray(a[..., 0]), share)
+    count = suite.lift(lambda a: np.ascontiguousarray(a[..., 1]), share)
     q = suite.sub(await suite.mul(count, count), count)
     w = await suite.mul(exposure, q)
     q_open = await suite.reveal(q, to=regulator)
