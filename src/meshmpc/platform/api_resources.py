@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from meshmpc.errors import MeshMPCError
-from meshmpc.platform.api import ApiError, node_of, page, paging, requires
+from meshmpc.platform.api import ApiError, cached_page, node_of, page, paging, requires
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
@@ -98,17 +98,34 @@ def _job_json(job: Job) -> dict[str, Any]:
                        "bytes_sent": s.bytes_sent} for s in job.steps]}
 
 
+QUALITY_SUMMARY = ("ok", "rows", "errors", "warnings", "html")
+
+
+def _dataset_page(node: Node, limit: int, offset: int) -> dict[str, Any]:
+    table = Dataset.__table__
+    with node.db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        rows = conn.execute(select(table).order_by(table.c.name).limit(limit)
+                            .offset(offset)).mappings().all()
+    items = []
+    for row in rows:
+        item = dict(row)
+        quality = item.get("quality") or {}
+        item["quality"] = {k: quality[k] for k in QUALITY_SUMMARY if k in quality}
+        items.append(item)
+    return page(items, total, limit, offset)
+
+
 def dataset_routes(router: APIRouter) -> None:
     @router.get("/datasets")
-    def datasets(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def datasets(request: Request,
+                       who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                       limit: int = 50, offset: int = 0) -> Response:
+        """Registered datasets; ``quality`` is the summary (its problems are in the report)."""
         limit, offset = paging(limit, offset)
-        table = Dataset.__table__
-        with node_of(request).db.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
-            rows = conn.execute(select(table).order_by(table.c.name).limit(limit)
-                                .offset(offset)).mappings().all()
-        return page([dict(r) for r in rows], total, limit, offset)
+        node = node_of(request)
+        return await cached_page(request, ("datasets", limit, offset), ("datasets",),
+                                 lambda: _dataset_page(node, limit, offset))
 
     @router.post("/datasets", status_code=201)
     def register(body: DatasetBody, request: Request,
@@ -159,14 +176,14 @@ def dataset_routes(router: APIRouter) -> None:
 
 def grant_routes(router: APIRouter) -> None:
     @router.get("/grants")
-    def grants(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-               limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def grants(request: Request,
+                     who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                     limit: int = 50, offset: int = 0) -> Response:
         limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(Grant)) or 0
-            rows = s.scalars(select(Grant).order_by(Grant.id).limit(limit).offset(offset)).all()
-            items = [{c.name: getattr(g, c.name) for c in Grant.__table__.columns} for g in rows]
-        return page(items, total, limit, offset)
+        node = node_of(request)
+        return await cached_page(request, ("grants", limit, offset), ("grants",),
+                                 lambda: _rows_page(node, Grant.__table__, Grant.__table__.c.id,
+                                                    limit, offset))
 
     @router.post("/grants", status_code=201)
     def create(body: GrantBody, request: Request,
@@ -202,11 +219,14 @@ def grant_routes(router: APIRouter) -> None:
 
 def job_routes(router: APIRouter) -> None:
     @router.get("/jobs")
-    def jobs(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-             limit: int = 50, offset: int = 0, state: str | None = None) -> dict[str, Any]:
+    async def jobs(request: Request,
+                   who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                   limit: int = 50, offset: int = 0, state: str | None = None) -> Response:
         """Job summaries (approvals per party, step counts by state); GET /jobs/{id} has the DAG."""
         limit, offset = paging(limit, offset)
-        return _job_summaries(node_of(request), limit, offset, state)
+        node = node_of(request)
+        return await cached_page(request, ("jobs", limit, offset, state), JOB_TABLES,
+                                 lambda: _job_summaries(node, limit, offset, state))
 
     @router.post("/jobs", status_code=201)
     async def submit(body: JobBody, request: Request,
@@ -277,6 +297,18 @@ def job_routes(router: APIRouter) -> None:
         return _get_job(node_of(request), job_id)
 
 
+JOB_TABLES = ("jobs", "job_parties", "job_steps")
+
+
+def _rows_page(node: Node, table: Any, order: Any, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a table's rows, every column (small tables: grants, model versions)."""
+    with node.db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        rows = conn.execute(select(table).order_by(order).limit(limit)
+                            .offset(offset)).mappings().all()
+    return page([dict(r) for r in rows], total, limit, offset)
+
+
 def _job_summaries(node: Node, limit: int, offset: int, state: str | None) -> dict[str, Any]:
     """One page of jobs through three Core queries (no ORM objects: the list is hot)."""
     jobs_t, parties_t, steps_t = Job.__table__, JobParty.__table__, JobStep.__table__
@@ -315,16 +347,15 @@ def _get_job(node: Node, job_id: str) -> dict[str, Any]:
 
 def model_and_audit_routes(router: APIRouter) -> None:
     @router.get("/models")
-    def models(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-               limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def models(request: Request,
+                     who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                     limit: int = 50, offset: int = 0) -> Response:
+        """Model versions, newest first, with lineage, holders and metrics (AUC, KS, ROC)."""
         limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(ModelVersion)) or 0
-            rows = s.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit)
-                             .offset(offset)).all()
-            items = [{c.name: getattr(m, c.name) for c in ModelVersion.__table__.columns}
-                     for m in rows]
-        return page(items, total, limit, offset)
+        node, table = node_of(request), ModelVersion.__table__
+        return await cached_page(request, ("models", limit, offset), ("model_versions",),
+                                 lambda: _rows_page(node, table, table.c.id.desc(),
+                                                    limit, offset))
 
     @router.post("/models/{model_id}/deploy")
     def deploy(model_id: int, request: Request,
