@@ -55,6 +55,15 @@ def page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+def rows_page(node: Node, table: Any, order: Any, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a table's rows, every column (small tables: grants, model versions)."""
+    with node.db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        rows = conn.execute(select(table).order_by(order).limit(limit)
+                            .offset(offset)).mappings().all()
+    return page([dict(r) for r in rows], total, limit, offset)
+
+
 def paging(limit: int = 50, offset: int = 0) -> tuple[int, int]:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ApiError(400, "bad_paging", f"limit must be 1..{MAX_PAGE} and offset >= 0")

@@ -1,4 +1,4 @@
-"""REST resources of a node: datasets, grants, jobs and approvals, models, audit.
+"""REST resources of a node: datasets, grants, jobs and approvals, audit (models: api_models).
 
 See :mod:`meshmpc.platform.api` for the conventions (auth, CSRF, errors, paging).
 """
@@ -15,10 +15,19 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from meshmpc.errors import MeshMPCError
-from meshmpc.platform.api import ApiError, cached_page, node_of, page, paging, requires
+from meshmpc.platform.api import (
+    ApiError,
+    cached_page,
+    node_of,
+    page,
+    paging,
+    requires,
+    rows_page,
+)
+from meshmpc.platform.api_models import model_routes
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
-from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
+from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep
 from meshmpc.platform.node import Node
 
 
@@ -182,7 +191,7 @@ def grant_routes(router: APIRouter) -> None:
         limit, offset = paging(limit, offset)
         node = node_of(request)
         return await cached_page(request, ("grants", limit, offset), ("grants",),
-                                 lambda: _rows_page(node, Grant.__table__, Grant.__table__.c.id,
+                                 lambda: rows_page(node, Grant.__table__, Grant.__table__.c.id,
                                                     limit, offset))
 
     @router.post("/grants", status_code=201)
@@ -242,6 +251,18 @@ def job_routes(router: APIRouter) -> None:
                 ) -> dict[str, Any]:
         return _get_job(node_of(request), job_id)
 
+    @router.get("/jobs/{job_id}/spec")
+    def job_spec(job_id: str, request: Request,
+                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                 ) -> dict[str, Any]:
+        """The job file as submitted (the console's retry and "submit again" start from it)."""
+        with node_of(request).db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no job {job_id!r}")
+            return {"id": job.id, "name": job.name, "initiator": job.initiator,
+                    "spec": job.spec, "purpose": job.purpose}
+
     @router.get("/jobs/{job_id}/log")
     def job_log(job_id: str, request: Request,
                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
@@ -300,15 +321,6 @@ def job_routes(router: APIRouter) -> None:
 JOB_TABLES = ("jobs", "job_parties", "job_steps")
 
 
-def _rows_page(node: Node, table: Any, order: Any, limit: int, offset: int) -> dict[str, Any]:
-    """One page of a table's rows, every column (small tables: grants, model versions)."""
-    with node.db.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
-        rows = conn.execute(select(table).order_by(order).limit(limit)
-                            .offset(offset)).mappings().all()
-    return page([dict(r) for r in rows], total, limit, offset)
-
-
 def _job_summaries(node: Node, limit: int, offset: int, state: str | None) -> dict[str, Any]:
     """One page of jobs through three Core queries (no ORM objects: the list is hot)."""
     jobs_t, parties_t, steps_t = Job.__table__, JobParty.__table__, JobStep.__table__
@@ -345,33 +357,7 @@ def _get_job(node: Node, job_id: str) -> dict[str, Any]:
         return _job_json(job)
 
 
-def model_and_audit_routes(router: APIRouter) -> None:
-    @router.get("/models")
-    async def models(request: Request,
-                     who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-                     limit: int = 50, offset: int = 0) -> Response:
-        """Model versions, newest first, with lineage, holders and metrics (AUC, KS, ROC)."""
-        limit, offset = paging(limit, offset)
-        node, table = node_of(request), ModelVersion.__table__
-        return await cached_page(request, ("models", limit, offset), ("model_versions",),
-                                 lambda: _rows_page(node, table, table.c.id.desc(),
-                                                    limit, offset))
-
-    @router.post("/models/{model_id}/deploy")
-    def deploy(model_id: int, request: Request,
-               who: Principal = Depends(requires("models.deploy"))  # noqa: B008
-               ) -> dict[str, Any]:
-        node = node_of(request)
-        with node.db.session() as s:
-            model = s.get(ModelVersion, model_id)
-            if model is None:
-                raise ApiError(404, "not_found", f"no model version {model_id}")
-            for other in s.scalars(select(ModelVersion).where(ModelVersion.name == model.name)):
-                other.deployed = other.id == model_id
-            name, version = model.name, model.version
-        node.audit.append("model.deploy", who.name, {"model": name, "version": version})
-        return {"id": model_id, "name": name, "version": version, "deployed": True}
-
+def audit_routes(router: APIRouter) -> None:
     @router.get("/audit")
     def audit(request: Request, who: Principal = Depends(requires("audit.read")),  # noqa: B008
               kind: str | None = None, actor: str | None = None, since: float | None = None,
@@ -398,5 +384,6 @@ def resource_router() -> APIRouter:
     dataset_routes(router)
     grant_routes(router)
     job_routes(router)
-    model_and_audit_routes(router)
+    model_routes(router)
+    audit_routes(router)
     return router

@@ -1,0 +1,103 @@
+"""Model versions from finished jobs: what the node records of each model artefact.
+
+When a job succeeds, each model artefact this party holds (a ``*.json`` beside a
+step's ``report.json``, e.g. ``card/scorecard.json``) becomes a new version of
+the model ``<job name>.<step>.<artefact>``, with its lineage (job, step,
+component, parameters, parties), its holder (this party: a vertical model's
+other parts stay with the other parties) and ``metrics``:
+
+- the scalar figures of the model's own step report (e.g. ``base_points``);
+- ``evaluation``, when the job ran ``ml.evaluate`` and this party holds its
+  report (the label holder): ``auc``, ``ks``, ``gini``, ``evaluated_on``, ``rows``,
+  ``gains`` (per score decile), ``psi`` and ``roc``, the ROC points
+  ``[[fpr, tpr], ...]`` at each decile cut from (0, 0) to (1, 1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from meshmpc.platform.jobfiles import parse_spec
+from meshmpc.platform.models import Job, ModelVersion
+from meshmpc.platform.node import Node
+
+EVALUATE = "ml.evaluate"
+EVALUATION_KEYS = ("auc", "ks", "gini", "evaluated_on", "rows", "gains", "psi")
+
+
+def roc_points(gains: list[dict[str, Any]]) -> list[list[float]]:
+    """ROC points (false and true positive rates) at each decile cut of a gains table."""
+    total_bad = sum(int(g["bads"]) for g in gains)
+    total_good = sum(int(g["rows"]) - int(g["bads"]) for g in gains)
+    points, bad, good = [[0.0, 0.0]], 0, 0
+    for g in gains:
+        bad, good = bad + int(g["bads"]), good + int(g["rows"]) - int(g["bads"])
+        points.append([good / total_good if total_good else 0.0,
+                       bad / total_bad if total_bad else 0.0])
+    return points
+
+
+def model_metrics(step_report: dict[str, Any], evaluation: dict[str, Any] | None
+                  ) -> dict[str, Any]:
+    """What a model version keeps of its step's report and of the job's evaluation."""
+    metrics: dict[str, Any] = {k: v for k, v in step_report.items()
+                               if isinstance(v, int | float) and not isinstance(v, bool)}
+    if evaluation:
+        kept = {k: evaluation[k] for k in EVALUATION_KEYS if k in evaluation}
+        if isinstance(evaluation.get("gains"), list) and evaluation["gains"]:
+            kept["roc"] = roc_points(evaluation["gains"])
+        metrics["evaluation"] = kept
+    return metrics
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _evaluation(root: Path, steps: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """This party's report of the job's last ``ml.evaluate`` step (None when it has none)."""
+    for step in reversed(steps):
+        if step.get("component") == EVALUATE:
+            report = _read(root / str(step["id"]) / "report.json")
+            if report:
+                return report
+    return None
+
+
+def register_models(node: Node, job_id: str, root: Path) -> list[str]:
+    """Record this party's model artefacts under ``root`` (its output folder of the job)
+    as new model versions; returns the names recorded."""
+    names = []
+    with node.db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None:
+            return []
+        spec = parse_spec(job.spec)
+        evaluation = _evaluation(root, list(spec["steps"]))
+        for step in spec["steps"]:
+            step_dir = root / str(step["id"])
+            report = _read(step_dir / "report.json")
+            for path in sorted(step_dir.glob("*.json")):
+                if path.name == "report.json":
+                    continue
+                name = f"{job.name}.{step['id']}.{path.stem}"
+                latest = s.scalar(select(ModelVersion.version).where(
+                    ModelVersion.name == name).order_by(ModelVersion.version.desc()))
+                s.add(ModelVersion(
+                    name=name, version=(latest or 0) + 1, job_id=job_id, step=str(step["id"]),
+                    lineage={"job": job.name, "job_id": job_id, "step": step["id"],
+                             "component": step.get("component"),
+                             "params": step.get("params", {}), "initiator": job.initiator,
+                             "parties": list(spec["parties"])},
+                    holders=[node.party], metrics=model_metrics(report, evaluation),
+                    path=str(path)))
+                names.append(name)
+    return names
