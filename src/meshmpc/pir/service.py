@@ -223,6 +223,7 @@ class PirService:
     quiet: bool = False
     text: TextOptions = field(default_factory=lambda: TextOptions())
     served: dict[str, int] = field(default_factory=dict)
+    admit: Any = None  # a meshmpc.pir.server.LookupGate (the node's grant caps), or None
 
     def log(self, text: str) -> None:
         if not self.quiet:
@@ -236,7 +237,7 @@ class PirService:
     async def run(self, mesh: ServiceMesh, sessions: int | None, watch_s: float) -> dict:
         """Serve until ``sessions`` sessions ended (forever when None)."""
         started = time.perf_counter()
-        server = PirServer(await asyncio.to_thread(self._build))
+        server = PirServer(await asyncio.to_thread(self._build), admit=self.admit)
         self.log(f"{server.database.params.n_records} records (version "
                  f"{server.database.params.version}); waiting for {mesh.clients}")
         watcher = asyncio.create_task(self._watch(server, watch_s))

@@ -24,6 +24,7 @@ from meshmpc.platform.api import (
     requires,
     rows_page,
 )
+from meshmpc.platform.api_lookups import lookup_routes
 from meshmpc.platform.api_models import model_routes
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
@@ -385,5 +386,6 @@ def resource_router() -> APIRouter:
     grant_routes(router)
     job_routes(router)
     model_routes(router)
+    lookup_routes(router)
     audit_routes(router)
     return router

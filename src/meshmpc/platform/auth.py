@@ -55,6 +55,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "jobs.approve": frozenset({"approver"}),
     "jobs.cancel": frozenset({"analyst", "admin"}),
     "models.deploy": frozenset({"approver"}),
+    "lookups.admit": frozenset({"analyst"}),
     "strategies.edit": frozenset({"strategy_editor"}),
     "strategies.publish": frozenset({"approver"}),
     "audit.read": frozenset({"auditor"}),
