@@ -26,6 +26,7 @@ from meshmpc.platform.api import (
 )
 from meshmpc.platform.api_lookups import lookup_routes
 from meshmpc.platform.api_models import model_routes
+from meshmpc.platform.api_results import result_routes
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep
@@ -387,5 +388,6 @@ def resource_router() -> APIRouter:
     job_routes(router)
     model_routes(router)
     lookup_routes(router)
+    result_routes(router)
     audit_routes(router)
     return router

@@ -1,7 +1,7 @@
 """Model versions from finished jobs: what the node records of each model artefact.
 
-When a job succeeds, each model artefact this party holds (a ``*.json`` beside a
-step's ``report.json``, e.g. ``card/scorecard.json``) becomes a new version of
+When a job succeeds, each model artefact this party holds (the ``models`` its run
+manifest lists per step, e.g. ``card/scorecard.json``) becomes a new version of
 the model ``<job name>.<step>.<artefact>``, with its lineage (job, step,
 component, parameters, parties), its holder (this party: a vertical model's
 other parts stay with the other parties) and ``metrics``:
@@ -72,6 +72,15 @@ def _evaluation(root: Path, steps: list[dict[str, Any]]) -> dict[str, Any] | Non
     return None
 
 
+def _model_files(step_dir: Path, entry: Any) -> list[Path]:
+    """The step's model artefacts: those its manifest entry names, else every ``*.json``
+    beside the report (a manifest written before models were listed)."""
+    if isinstance(entry, dict) and isinstance(entry.get("models"), list):
+        return [step_dir / f"{name}.json" for name in entry["models"]
+                if (step_dir / f"{name}.json").is_file()]
+    return [p for p in sorted(step_dir.glob("*.json")) if p.name != "report.json"]
+
+
 def register_models(node: Node, job_id: str, root: Path) -> list[str]:
     """Record this party's model artefacts under ``root`` (its output folder of the job)
     as new model versions; returns the names recorded."""
@@ -82,12 +91,11 @@ def register_models(node: Node, job_id: str, root: Path) -> list[str]:
             return []
         spec = parse_spec(job.spec)
         evaluation = _evaluation(root, list(spec["steps"]))
+        manifest = _read(root / "manifest.json").get("steps") or {}
         for step in spec["steps"]:
             step_dir = root / str(step["id"])
             report = _read(step_dir / "report.json")
-            for path in sorted(step_dir.glob("*.json")):
-                if path.name == "report.json":
-                    continue
+            for path in _model_files(step_dir, manifest.get(str(step["id"]))):
                 name = f"{job.name}.{step['id']}.{path.stem}"
                 latest = s.scalar(select(ModelVersion.version).where(
                     ModelVersion.name == name).order_by(ModelVersion.version.desc()))
