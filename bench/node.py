@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 failed = sum(r["errors"] for r in runs)
                 if failed:
                     raise SystemExit(f"bench node: {failed} failed requests to {endpoint}")
-                figures = {k: median([r[k] for r in runs]) for k in runs[0]}
+                figures = {k: round(median([r[k] for r in runs]), 2) for k in runs[0]}
                 emit({"bench": "node.read", "endpoint": endpoint, **figures,
                       "p99_runs_ms": [r["p99_ms"] for r in runs]}, args.json)
         finally:
