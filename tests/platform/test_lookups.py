@@ -113,3 +113,13 @@ def test_remote_gate_admits_and_refuses_through_the_api(gov_node, tmp_path):
             await gate("fin", 1, _fields(1))
         await gate.aclose()
     asyncio.run(go())
+
+
+def test_remote_gate_fails_closed_when_the_node_is_down():
+    gate = RemoteLookupGate("http://127.0.0.1:9", "token", "risklist", timeout_s=2)
+
+    async def go():
+        with pytest.raises(LookupRefused, match="did not answer"):
+            await gate("bank", 1, _fields(1))
+        await gate.aclose()
+    asyncio.run(go())
