@@ -4,7 +4,8 @@
 ``{"bench": "node.ready", "ready_s": ...}`` (``meshmpc node serve`` started as its own
 process until ``/api/v1/health`` answers; median of ``--repeats``) and
 ``{"bench": "node.read", "endpoint": ..., "rps": ..., "requests": ..., "p50_ms": ...,
-"p99_ms": ..., "errors": ...}`` for each read endpoint, driven by ``hey`` (Debian's
+"p99_ms": ..., "errors": ..., "p99_runs_ms": [...]}`` for each read endpoint (medians of
+``--repeats`` runs; each run's p99 listed), driven by ``hey`` (Debian's
 package; ``make bench`` installs it as root when missing) at ``--rps`` requests per
 second from 8 workers for ``--seconds``. The node holds a realistic catalogue
 (50 datasets, 200 jobs with 4 parties and 7 steps each, 10,000 audit entries)
@@ -126,11 +127,14 @@ def main(argv: list[str] | None = None) -> int:
                 except httpx.HTTPError:
                     time.sleep(0.05)
             for endpoint in ENDPOINTS:
-                figures = _load(url + endpoint, token, args.rps, args.seconds)
-                if figures["errors"]:
-                    raise SystemExit(f"bench node: {figures['errors']} failed requests to "
-                                     f"{endpoint}")
-                emit({"bench": "node.read", "endpoint": endpoint, **figures}, args.json)
+                runs = [_load(url + endpoint, token, args.rps, args.seconds)
+                        for _ in range(args.repeats)]
+                failed = sum(r["errors"] for r in runs)
+                if failed:
+                    raise SystemExit(f"bench node: {failed} failed requests to {endpoint}")
+                figures = {k: round(median([r[k] for r in runs]), 2) for k in runs[0]}
+                emit({"bench": "node.read", "endpoint": endpoint, **figures,
+                      "p99_runs_ms": [r["p99_ms"] for r in runs]}, args.json)
         finally:
             proc.terminate()
             proc.wait(10)

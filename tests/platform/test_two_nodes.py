@@ -1,23 +1,19 @@
 """Two real nodes on loopback: data, grant, submit, approve, run, results; and the refusals."""
 
 import os
-import socket
-import subprocess
-import sys
 import time
-from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pyotp
 import pytest
 
 from meshmpc.data.vault import Vault, is_sealed
 from meshmpc.jobs.artefacts import read_table
-from meshmpc.platform.node import Node, init_node
+from meshmpc.platform.node import Node
 
-PASSWORD = "correct horse battery"
+from .live import REFS, RunningNode, _body, _wait_state
+
 JOB = """
 name: align-only
 parties:
@@ -27,66 +23,6 @@ steps:
   - {{id: align, component: psi.align, params: {{protocol: kkrt, validate: false}}}}
 """
 
-
-REFS = [f"consent-2026-{i:05d}" for i in range(40)]
-
-
-def _body(spec):
-    return {"spec": spec, "purpose": "credit_approval", "consent_refs": REFS}
-
-
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _totp(uri):
-    return pyotp.TOTP(parse_qs(urlparse(uri).query)["secret"][0])
-
-
-class RunningNode:
-    def __init__(self, tmp_path, party):
-        self.party, self.http, self.mesh = party, _port(), _port()
-        config, uri = init_node(tmp_path / party, party, "root", PASSWORD,
-                                http_listen=f"127.0.0.1:{self.http}",
-                                mesh_listen=f"127.0.0.1:{self.mesh}", password_memory_mb=8)
-        node = Node(config)
-        self.public_key = node.identity.public_b64
-        self.otps = {"root": _totp(uri)}
-        for name, roles in {"ana": ["analyst"], "appr": ["approver"], "sec": ["security"]}.items():
-            uri = node.accounts.create_user(name, PASSWORD, roles)
-            self.otps[name] = _totp(uri) if uri else None
-        self.dir = config.directory
-        self.url = f"http://127.0.0.1:{self.http}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "meshmpc.cli", "node", "serve",
-                                      "--dir", str(self.dir)], env={**os.environ},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                httpx.get(self.url + "/api/v1/health", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError(f"node {party} did not start")
-
-    def client(self, name):
-        otp = self.otps.get(name)
-        r = httpx.post(self.url + "/api/v1/auth/login", json={
-            "name": name, "password": PASSWORD, "otp": otp.now() if otp else None,
-            "kind": "token"})
-        assert r.status_code == 200, r.text
-        return httpx.Client(base_url=self.url + "/api/v1", timeout=30,
-                            headers={"Authorization": f"Bearer {r.json()['token']}"})
-
-    def stop(self):
-        import signal
-
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -129,17 +65,6 @@ class _Dummy:
     key = SigningKey(b"\x07" * 32)  # opening a log to read anchors signs nothing
 
 
-def _wait_state(client, job_id, states, timeout=90):
-    deadline = time.time() + timeout
-    job = {}
-    while time.time() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job.get("state") in states:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job stayed {job.get('state')}: {job}")
-
-
 def test_job_refused_without_grant(two_nodes):
     bank, gov, spec, dataset = two_nodes
     r = bank.client("ana").post("/jobs", json=_body(spec))
@@ -171,6 +96,14 @@ def test_granted_job_approved_runs_on_both_nodes(two_nodes):
     assert is_sealed(step / "aligned.parquet")  # under the node's key from `node init`
     aligned = read_table(step, "aligned", Vault.load(gov.dir / "keys" / "gov.vault"))
     assert aligned.num_rows == 20
+    results = gov.client("ana").get(f"/jobs/{job_id}/results").json()
+    assert results["party"] == "gov" and results["steps"]["align"]["status"] == "ran"
+    assert "aligned.parquet" in results["steps"]["align"]["artefacts"]
+    got = gov.client("ana").get(f"/jobs/{job_id}/results/align/aligned.parquet")
+    assert got.status_code == 200 and got.content == (
+        gov.dir / "jobs" / job_id / "out" / "align-only" / "gov" / "align" / "aligned.parquet"
+    ).read_bytes()
+    assert bank.client("ana").get(f"/jobs/{job_id}/results/align/x.parquet").status_code == 404
     # both nodes anchored each other's audit head at the end of the job
     from meshmpc.platform.audit import AuditLog
 

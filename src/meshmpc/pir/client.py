@@ -19,7 +19,7 @@ from meshmpc.crypto import oprf
 from meshmpc.crypto.prg import Prg
 from meshmpc.net import Context
 from meshmpc.pir import lwe
-from meshmpc.pir.errors import PirProtocolError, StaleHintError
+from meshmpc.pir.errors import LookupRefused, PirProtocolError, StaleHintError
 from meshmpc.pir.sealing import unseal
 from meshmpc.pir.server import DATA, REQ, RESP
 from meshmpc.pir.table import PirParams, bucket_capacity, key_bytes, materials, place
@@ -53,6 +53,8 @@ class PirClient:
         self.hint: np.ndarray | None = None
         self._a: np.ndarray | None = None
         self.last_compute_ms = 0.0
+        self.request_fields: dict[str, Any] = {}
+        """Sent with each batch (e.g. ``purpose`` and ``consent`` for the server's gate)."""
 
     async def refresh(self) -> PirParams:
         """Offline phase: download parameters and hint, expand A from its seed."""
@@ -130,7 +132,8 @@ class PirClient:
         assert self.params is not None
         batch = oprf.blind(keys)
         points = np.frombuffer(b"".join(batch.points), np.uint8).reshape(len(keys), 32)
-        await self._send({"op": "oprf", "version": self.params.version}, points)
+        await self._send({**self.request_fields, "op": "oprf", "version": self.params.version},
+                         points)
         await self._reply()
         evaluated = await self._array((len(keys), 32), np.uint8)
         return oprf.finalize(batch, evaluated)
@@ -157,6 +160,9 @@ class PirClient:
             raise PirProtocolError(f"party {self.server!r} sent a reply that is not a mapping")
         if reply.get("error") == "stale":
             raise _Stale(str(reply.get("version")))
+        if reply.get("error") == "refused":
+            raise LookupRefused(f"party {self.server!r} refused the lookups: "
+                                f"{reply.get('detail')}")
         if "error" in reply:
             raise PirProtocolError(
                 f"party {self.server!r} rejected the request: {reply.get('detail')}"

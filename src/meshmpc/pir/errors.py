@@ -17,6 +17,10 @@ class PirProtocolError(PirError, ValueError):
     """A peer sent a malformed or inconsistent message (names the peer and field)."""
 
 
+class LookupRefused(PirError, PermissionError):
+    """The server's lookup gate refused a batch (a grant's cap, purpose or consent)."""
+
+
 class StaleHintError(PirError, RuntimeError):
     """The server's database changed since the client downloaded its hint.
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,18 +32,30 @@ import numpy as np
 from meshmpc.crypto.oprf import OprfError
 from meshmpc.net import Context
 from meshmpc.pir import lwe
-from meshmpc.pir.errors import PirProtocolError
+from meshmpc.pir.errors import LookupRefused, PirProtocolError
 from meshmpc.pir.rebuild import rebuild_database
 from meshmpc.pir.table import PirDatabase
 
 REQ, RESP, DATA = "pir/req", "pir/resp", "pir/data"
 
 
-class PirServer:
-    """Holds the current database version; swap in a rebuilt one at any time."""
+LookupGate = Callable[[str, int, dict[str, Any]], Awaitable[None]]
+"""``await admit(client, keys, oprf_header)`` before a batch of ``keys`` lookups is
+answered; raises :class:`LookupRefused` to refuse it (the node's grant caps:
+:mod:`meshmpc.platform.lookups`)."""
 
-    def __init__(self, database: PirDatabase) -> None:
+
+class PirServer:
+    """Holds the current database version; swap in a rebuilt one at any time.
+
+    ``admit``, when given, is asked before each batch of keys is looked up (the
+    OPRF request counts the batch's distinct keys); a refusal is answered as
+    ``{"error": "refused", "detail"}`` and the session goes on.
+    """
+
+    def __init__(self, database: PirDatabase, admit: LookupGate | None = None) -> None:
         self._db = database
+        self.admit = admit
         self.requests = 0
         self.last_compute_ms = 0.0
 
@@ -91,6 +103,9 @@ class PirServer:
             except (PirProtocolError, OprfError) as exc:
                 await ctx.send(client, RESP, {"error": "malformed", "detail": str(exc),
                                               "version": self._db.params.version})
+            except LookupRefused as exc:
+                await ctx.send(client, RESP, {"error": "refused", "detail": str(exc),
+                                              "version": self._db.params.version})
             served += 1
             self.requests += 1
             if on_request is not None:
@@ -118,6 +133,8 @@ class PirServer:
             return 0
         if op == "oprf":
             points = _oprf_points(data, client)
+            if self.admit is not None:
+                await self.admit(client, len(points), header)
             evaluated = await asyncio.to_thread(db.oprf_key.evaluate_blinded, points)
             await ctx.send(client, RESP, {})
             await ctx.send(client, DATA, np.frombuffer(b"".join(evaluated), np.uint8)

@@ -251,6 +251,7 @@ class PirService:
     quiet: bool = False
     text: TextOptions = field(default_factory=lambda: TextOptions())
     served: dict[str, int] = field(default_factory=dict)
+    admit: Any = None  # a meshmpc.pir.server.LookupGate (the node's grant caps), or None
     progress: Progress = field(init=False)
     stats: ServingStats = field(init=False)
 
@@ -277,7 +278,7 @@ class PirService:
         started = time.perf_counter()
         if database is None:
             database = await asyncio.to_thread(self.build)
-        server = PirServer(database)
+        server = PirServer(database, admit=self.admit)
         self.log(f"serving {server.database.params.n_records:,} records (version "
                  f"{server.database.params.version}); clients: {', '.join(mesh.clients)}")
         watcher = asyncio.create_task(self._watch(server, watch_s))

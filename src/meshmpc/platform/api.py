@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from meshmpc import __version__
@@ -32,6 +33,7 @@ from meshmpc.platform import keyring
 from meshmpc.platform.auth import AuthError, Principal, check_roles
 from meshmpc.platform.models import Peer, User
 from meshmpc.platform.node import Node
+from meshmpc.platform.readcache import encode
 
 COOKIE = "meshmpc_session"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -54,6 +56,15 @@ def page(items: list[Any], total: int, limit: int, offset: int) -> dict[str, Any
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+def rows_page(node: Node, table: Any, order: Any, limit: int, offset: int) -> dict[str, Any]:
+    """One page of a table's rows, every column (small tables: grants, model versions)."""
+    with node.db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        rows = conn.execute(select(table).order_by(order).limit(limit)
+                            .offset(offset)).mappings().all()
+    return page([dict(r) for r in rows], total, limit, offset)
+
+
 def paging(limit: int = 50, offset: int = 0) -> tuple[int, int]:
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise ApiError(400, "bad_paging", f"limit must be 1..{MAX_PAGE} and offset >= 0")
@@ -65,26 +76,51 @@ def node_of(request: Request) -> Node:
     return node
 
 
-def current_user(request: Request) -> Principal:
+async def _principal(node: Node, secret: str) -> Principal:
+    """From the principal cache in the event loop; a miss is looked up in a worker thread."""
+    cached = node.accounts.cached(secret)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(node.accounts.authenticate, secret)
+
+
+async def current_user(request: Request) -> Principal:
     """The authenticated principal; browser writes must carry the CSRF token."""
     node = node_of(request)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        return node.accounts.authenticate(header[7:].strip())
+        return await _principal(node, header[7:].strip())
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         raise AuthError("log in first (POST /api/v1/auth/login)")
-    principal = node.accounts.authenticate(cookie)
+    principal = await _principal(node, cookie)
     if request.method not in SAFE_METHODS and request.headers.get("x-csrf-token") != principal.csrf:
         raise AuthError("missing or wrong X-CSRF-Token header for a browser session", status=403)
     return principal
 
 
-def requires(permission: str) -> Callable[..., Principal]:
-    def check(principal: Principal = Depends(current_user)) -> Principal:  # noqa: B008
+def requires(permission: str) -> Callable[..., Any]:
+    async def check(principal: Principal = Depends(current_user)) -> Principal:  # noqa: B008
         principal.require(permission)
         return principal
     return check
+
+
+def json_bytes(data: bytes) -> Response:
+    return Response(data, media_type="application/json")
+
+
+async def cached_page(request: Request, key: tuple[Any, ...], tables: tuple[str, ...],
+                      render: Callable[[], Any]) -> Response:
+    """A list page from the node's page cache; rendered in a worker thread on a miss.
+
+    ``render`` must read only ``tables`` (their write versions key the page).
+    """
+    pages = node_of(request).pages
+    data, versions = pages.lookup(key, tables)
+    if data is None:
+        data = await run_in_threadpool(lambda: pages.store(key, versions, render()))
+    return json_bytes(data)
 
 
 class LoginBody(BaseModel):
@@ -124,10 +160,10 @@ def core_router() -> APIRouter:
     router = APIRouter(prefix="/api/v1")
 
     @router.get("/health")
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> Response:
         node = node_of(request)
-        return {"party": node.party, "version": __version__, "status": "ok",
-                "audit_entries": node.audit.seq}
+        return json_bytes(encode({"party": node.party, "version": __version__, "status": "ok",
+                                  "audit_entries": node.audit.seq}))
 
     @router.post("/auth/login")
     def login(body: LoginBody, request: Request, response: Response) -> dict[str, Any]:
@@ -191,13 +227,18 @@ def core_router() -> APIRouter:
         return {"user": name, "roles": sorted(body.roles)}
 
     @router.get("/peers")
-    def peers(request: Request, who: Principal = Depends(current_user),  # noqa: B008
-              limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def peers(request: Request, who: Principal = Depends(current_user),  # noqa: B008
+                    limit: int = 50, offset: int = 0) -> Response:
         limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(Peer)) or 0
-            rows = s.scalars(select(Peer).order_by(Peer.party).limit(limit).offset(offset)).all()
-            return page([_peer_json(p) for p in rows], total, limit, offset)
+        node = node_of(request)
+
+        def render() -> dict[str, Any]:
+            with node.db.session() as s:
+                total = s.scalar(select(func.count()).select_from(Peer)) or 0
+                rows = s.scalars(select(Peer).order_by(Peer.party).limit(limit)
+                                 .offset(offset)).all()
+                return page([_peer_json(p) for p in rows], total, limit, offset)
+        return await cached_page(request, ("peers", limit, offset), ("peers",), render)
 
     @router.put("/peers/{party}")
     def put_peer(party: str, body: PeerBody, request: Request,

@@ -1,4 +1,4 @@
-"""REST resources of a node: datasets, grants, jobs and approvals, models, audit.
+"""REST resources of a node: datasets, grants, jobs and approvals, audit (models: api_models).
 
 See :mod:`meshmpc.platform.api` for the conventions (auth, CSRF, errors, paging).
 """
@@ -9,17 +9,28 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from meshmpc.errors import MeshMPCError
-from meshmpc.platform.api import ApiError, node_of, page, paging, requires
+from meshmpc.platform.api import (
+    ApiError,
+    cached_page,
+    node_of,
+    page,
+    paging,
+    requires,
+    rows_page,
+)
+from meshmpc.platform.api_lookups import lookup_routes
+from meshmpc.platform.api_models import model_routes
+from meshmpc.platform.api_results import result_routes
 from meshmpc.platform.audit import verify
 from meshmpc.platform.auth import Principal
 from meshmpc.platform.keyring import own_verify_keys
-from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep, ModelVersion
+from meshmpc.platform.models import Dataset, Grant, Job, JobParty, JobStep
 from meshmpc.platform.node import Node
 
 
@@ -99,17 +110,34 @@ def _job_json(job: Job) -> dict[str, Any]:
                        "bytes_sent": s.bytes_sent} for s in job.steps]}
 
 
+QUALITY_SUMMARY = ("ok", "rows", "errors", "warnings", "html")
+
+
+def _dataset_page(node: Node, limit: int, offset: int) -> dict[str, Any]:
+    table = Dataset.__table__
+    with node.db.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
+        rows = conn.execute(select(table).order_by(table.c.name).limit(limit)
+                            .offset(offset)).mappings().all()
+    items = []
+    for row in rows:
+        item = dict(row)
+        quality = item.get("quality") or {}
+        item["quality"] = {k: quality[k] for k in QUALITY_SUMMARY if k in quality}
+        items.append(item)
+    return page(items, total, limit, offset)
+
+
 def dataset_routes(router: APIRouter) -> None:
     @router.get("/datasets")
-    def datasets(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-                 limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def datasets(request: Request,
+                       who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                       limit: int = 50, offset: int = 0) -> Response:
+        """Registered datasets; ``quality`` is the summary (its problems are in the report)."""
         limit, offset = paging(limit, offset)
-        table = Dataset.__table__
-        with node_of(request).db.engine.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(table)).scalar() or 0
-            rows = conn.execute(select(table).order_by(table.c.name).limit(limit)
-                                .offset(offset)).mappings().all()
-        return page([dict(r) for r in rows], total, limit, offset)
+        node = node_of(request)
+        return await cached_page(request, ("datasets", limit, offset), ("datasets",),
+                                 lambda: _dataset_page(node, limit, offset))
 
     @router.post("/datasets", status_code=201)
     def register(body: DatasetBody, request: Request,
@@ -160,14 +188,14 @@ def dataset_routes(router: APIRouter) -> None:
 
 def grant_routes(router: APIRouter) -> None:
     @router.get("/grants")
-    def grants(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-               limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    async def grants(request: Request,
+                     who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                     limit: int = 50, offset: int = 0) -> Response:
         limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(Grant)) or 0
-            rows = s.scalars(select(Grant).order_by(Grant.id).limit(limit).offset(offset)).all()
-            items = [{c.name: getattr(g, c.name) for c in Grant.__table__.columns} for g in rows]
-        return page(items, total, limit, offset)
+        node = node_of(request)
+        return await cached_page(request, ("grants", limit, offset), ("grants",),
+                                 lambda: rows_page(node, Grant.__table__, Grant.__table__.c.id,
+                                                    limit, offset))
 
     @router.post("/grants", status_code=201)
     def create(body: GrantBody, request: Request,
@@ -203,11 +231,14 @@ def grant_routes(router: APIRouter) -> None:
 
 def job_routes(router: APIRouter) -> None:
     @router.get("/jobs")
-    def jobs(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-             limit: int = 50, offset: int = 0, state: str | None = None) -> dict[str, Any]:
+    async def jobs(request: Request,
+                   who: Principal = Depends(requires("datasets.read")),  # noqa: B008
+                   limit: int = 50, offset: int = 0, state: str | None = None) -> Response:
         """Job summaries (approvals per party, step counts by state); GET /jobs/{id} has the DAG."""
         limit, offset = paging(limit, offset)
-        return _job_summaries(node_of(request), limit, offset, state)
+        node = node_of(request)
+        return await cached_page(request, ("jobs", limit, offset, state), JOB_TABLES,
+                                 lambda: _job_summaries(node, limit, offset, state))
 
     @router.post("/jobs", status_code=201)
     async def submit(body: JobBody, request: Request,
@@ -222,6 +253,18 @@ def job_routes(router: APIRouter) -> None:
                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
                 ) -> dict[str, Any]:
         return _get_job(node_of(request), job_id)
+
+    @router.get("/jobs/{job_id}/spec")
+    def job_spec(job_id: str, request: Request,
+                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
+                 ) -> dict[str, Any]:
+        """The job file as submitted (the console's retry and "submit again" start from it)."""
+        with node_of(request).db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no job {job_id!r}")
+            return {"id": job.id, "name": job.name, "initiator": job.initiator,
+                    "spec": job.spec, "purpose": job.purpose}
 
     @router.get("/jobs/{job_id}/log")
     def job_log(job_id: str, request: Request,
@@ -278,6 +321,9 @@ def job_routes(router: APIRouter) -> None:
         return _get_job(node_of(request), job_id)
 
 
+JOB_TABLES = ("jobs", "job_parties", "job_steps")
+
+
 def _job_summaries(node: Node, limit: int, offset: int, state: str | None) -> dict[str, Any]:
     """One page of jobs through three Core queries (no ORM objects: the list is hot)."""
     jobs_t, parties_t, steps_t = Job.__table__, JobParty.__table__, JobStep.__table__
@@ -314,34 +360,7 @@ def _get_job(node: Node, job_id: str) -> dict[str, Any]:
         return _job_json(job)
 
 
-def model_and_audit_routes(router: APIRouter) -> None:
-    @router.get("/models")
-    def models(request: Request, who: Principal = Depends(requires("datasets.read")),  # noqa: B008
-               limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        limit, offset = paging(limit, offset)
-        with node_of(request).db.session() as s:
-            total = s.scalar(select(func.count()).select_from(ModelVersion)) or 0
-            rows = s.scalars(select(ModelVersion).order_by(ModelVersion.id.desc()).limit(limit)
-                             .offset(offset)).all()
-            items = [{c.name: getattr(m, c.name) for c in ModelVersion.__table__.columns}
-                     for m in rows]
-        return page(items, total, limit, offset)
-
-    @router.post("/models/{model_id}/deploy")
-    def deploy(model_id: int, request: Request,
-               who: Principal = Depends(requires("models.deploy"))  # noqa: B008
-               ) -> dict[str, Any]:
-        node = node_of(request)
-        with node.db.session() as s:
-            model = s.get(ModelVersion, model_id)
-            if model is None:
-                raise ApiError(404, "not_found", f"no model version {model_id}")
-            for other in s.scalars(select(ModelVersion).where(ModelVersion.name == model.name)):
-                other.deployed = other.id == model_id
-            name, version = model.name, model.version
-        node.audit.append("model.deploy", who.name, {"model": name, "version": version})
-        return {"id": model_id, "name": name, "version": version, "deployed": True}
-
+def audit_routes(router: APIRouter) -> None:
     @router.get("/audit")
     def audit(request: Request, who: Principal = Depends(requires("audit.read")),  # noqa: B008
               kind: str | None = None, actor: str | None = None, since: float | None = None,
@@ -368,5 +387,8 @@ def resource_router() -> APIRouter:
     dataset_routes(router)
     grant_routes(router)
     job_routes(router)
-    model_and_audit_routes(router)
+    model_routes(router)
+    lookup_routes(router)
+    result_routes(router)
+    audit_routes(router)
     return router

@@ -56,6 +56,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "jobs.approve": frozenset({"approver"}),
     "jobs.cancel": frozenset({"analyst", "admin"}),
     "models.deploy": frozenset({"approver"}),
+    "lookups.admit": frozenset({"analyst"}),
     "strategies.edit": frozenset({"strategy_editor"}),
     "strategies.publish": frozenset({"approver"}),
     "audit.read": frozenset({"auditor"}),
@@ -207,16 +208,24 @@ class Accounts:
         A token checked in the last ``PRINCIPAL_CACHE_S`` seconds is not looked up
         again (read endpoints under load); logout and role changes clear the cache.
         """
+        cached = self.cached(secret)
+        if cached is not None:
+            return cached
         t = time.time()
         digest = _digest(secret)
-        cached = self._recent.get(digest)
-        if cached is not None and t - cached[0] < PRINCIPAL_CACHE_S:
-            return cached[1]
         principal = self._lookup(digest, t)
         if len(self._recent) > 10_000:
             self._recent.clear()
         self._recent[digest] = (t, principal)
         return principal
+
+    def cached(self, secret: str) -> Principal | None:
+        """The principal if ``secret`` was checked in the last ``PRINCIPAL_CACHE_S`` seconds
+        (no database access: the API's event loop asks this before a worker thread looks up)."""
+        entry = self._recent.get(_digest(secret))
+        if entry is not None and time.time() - entry[0] < PRINCIPAL_CACHE_S:
+            return entry[1]
+        return None
 
     def _lookup(self, digest: str, t: float) -> Principal:
         with self.db.session() as s:

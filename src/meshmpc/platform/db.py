@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from meshmpc.errors import ConfigError
+from meshmpc.platform.readcache import TableVersions
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0002"
@@ -52,6 +53,7 @@ class NodeDatabase:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.versions = TableVersions(self.engine)
 
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:

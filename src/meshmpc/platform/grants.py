@@ -11,6 +11,7 @@ and refuses the rest with a message that says how many were refused and why.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class GrantBook:
     def __init__(self, db: NodeDatabase, party: str) -> None:
         self.db = db
         self.party = party
+        self._lookup_lock = threading.Lock()  # one cap update at a time in this process
 
     def create(self, dataset: str, grantee: str, created_by: str, **limits: Any) -> int:
         """Grant ``grantee`` the use of ``dataset`` under ``limits``; returns the grant id."""
@@ -114,33 +116,50 @@ class GrantBook:
                     grant.uses += 1
 
     def consume_lookups(self, grantee: str, dataset: str, count: int,
-                        purpose: str | None = None) -> int:
+                        purpose: str | None = None, component: str = "pir.query",
+                        whole: bool = False) -> int:
         """Admit up to ``count`` lookups under the grant's caps; raise when none fit.
 
         Returns how many were admitted; when fewer than asked, the caller
         answers that many and reports the rest as refused (the partner's
-        sweep stops at the cap).
+        sweep stops at the cap). ``whole``: admit all ``count`` or none (a PIR
+        batch cannot be answered in part).
         """
+        if count < 1:
+            raise GrantError(f"{self.party}: a lookup batch needs at least one key, got {count}")
         t = time.time()
-        use = DatasetUse(dataset, grantee, ("pir.query",), purpose)
-        grant_id = self.find(use).id
-        with self.db.session() as s:
+        grant_id = self.find(DatasetUse(dataset, grantee, (component,), purpose)).id
+        with self._lookup_lock, self.db.session() as s:
             grant = s.get(Grant, grant_id, with_for_update=True)
             assert grant is not None
             day = s.get(LookupDay, (grant.id, _today(t)))
             if day is None:
                 day = LookupDay(grant_id=grant.id, day=_today(t), count=0)
                 s.add(day)
-            room = count
-            if grant.max_lookups_per_day is not None:
-                room = min(room, grant.max_lookups_per_day - day.count)
-            if grant.max_lookups_total is not None:
-                room = min(room, grant.max_lookups_total - grant.lookups_total)
-            room = max(room, 0)
+            room = _room(grant, day.count, count)
+            if whole and room < count:
+                room = 0
             day.count += room
             grant.lookups_total += room
+            per_day, total, used_today, used = (grant.max_lookups_per_day,
+                                                grant.max_lookups_total, day.count,
+                                                grant.lookups_total)
         if room == 0:
             raise GrantError(f"{self.party}: {grantee}'s lookups on {dataset!r} are capped "
-                             f"(grant {grant_id}: {grant.max_lookups_per_day} per day, "
-                             f"{grant.max_lookups_total} in total); {count} refused")
+                             f"(grant {grant_id}: {used_today} of {_cap(per_day)} today, "
+                             f"{used} of {_cap(total)} in total); {count} refused")
         return room
+
+
+def _room(grant: Grant, used_today: int, count: int) -> int:
+    """How many of ``count`` lookups fit under the grant's per-day and total caps."""
+    room = count
+    if grant.max_lookups_per_day is not None:
+        room = min(room, grant.max_lookups_per_day - used_today)
+    if grant.max_lookups_total is not None:
+        room = min(room, grant.max_lookups_total - grant.lookups_total)
+    return max(room, 0)
+
+
+def _cap(limit: int | None) -> str:
+    return "unlimited" if limit is None else str(limit)

@@ -30,6 +30,7 @@ from meshmpc.platform.auth import Accounts
 from meshmpc.platform.consent import DEFAULT_PURPOSES
 from meshmpc.platform.db import NodeDatabase
 from meshmpc.platform.grants import GrantBook
+from meshmpc.platform.readcache import PageCache
 
 CONFIG_NAME = "node.toml"
 CONFIG_KEYS = {"party", "http_listen", "db", "mesh_listen", "mesh_address", "cluster",
@@ -146,6 +147,7 @@ class Node:
         self.db.upgrade()
         self.accounts = Accounts(self.db, config.password_memory_mb)
         self.grants = GrantBook(self.db, self.party)
+        self.pages = PageCache(self.db.versions)
         forward = None
         if config.audit_syslog:
             from meshmpc.platform.audit import syslog_forwarder

@@ -35,7 +35,6 @@ import yaml
 from sqlalchemy import select
 
 from meshmpc.errors import MeshMPCError
-from meshmpc.jobs.artefacts import read_json
 from meshmpc.net.config import parse_config
 from meshmpc.platform import keyring
 from meshmpc.platform.consent import ConsentError, check_request
@@ -48,22 +47,29 @@ from meshmpc.platform.models import (
     Job,
     JobParty,
     JobStep,
-    ModelVersion,
     Peer,
 )
 from meshmpc.platform.node import Node
 from meshmpc.platform.peering import PeerClient, PeerUnavailable
 
 MANIFEST_POLL_S = 0.5
+TERMINAL = ("Succeeded", "Failed", "Rejected", "Cancelled")
+STEP_STATES = ("Pending", "Running", "Succeeded", "Failed", "Skipped", "NotRun", "Stopped")
+"""A step's states: Skipped (the party takes no part in it), NotRun (the job failed, was
+rejected or cancelled before it began), Stopped (it was running when the job ended)."""
+UNFINISHED = {"Pending": "NotRun", "Running": "Stopped"}
 
 
 class OrchestrationError(MeshMPCError, RuntimeError):
     """A job cannot go on: named party, named reason."""
 
 
-def _scalars(report: dict[str, Any]) -> dict[str, Any]:
-    """The numeric top-level figures of a step report (AUC, KS...), for the model list."""
-    return {k: v for k, v in report.items() if isinstance(v, int | float)}
+def _reopen_steps(job: Job) -> None:
+    """A job starting again: every step not yet succeeded is Pending (a resumed run
+    reports the completed ones as Succeeded again)."""
+    for row in job.steps:
+        if row.state not in ("Succeeded", "Skipped"):
+            row.state, row.error = "Pending", None
 
 
 class Orchestrator:
@@ -271,6 +277,7 @@ class Orchestrator:
                 raise OrchestrationError(f"{self.node.party}: job {job_id} is not approved by "
                                          f"every party")
             job.state, job.error, job.finished = "Pending", None, None
+            _reopen_steps(job)
         await self._stop_child(job_id)
         self._spawn(self.run_local(job_id, resume=bool(payload.get("resume"))))
 
@@ -294,6 +301,7 @@ class Orchestrator:
                 raise OrchestrationError(f"job {job_id} is {job.state}; only a failed or "
                                          "cancelled job can be retried")
             job.state, job.error, job.finished = "Pending", None, None
+            _reopen_steps(job)
         await self._stop_child(job_id)
         self.node.audit.append("job.retry", who, {"job": job_id})
         failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
@@ -330,11 +338,16 @@ class Orchestrator:
             self._finish(job_id, "Failed", payload.get("error") or f"{sender} failed")
 
     def _finish(self, job_id: str, state: str, error: str | None) -> None:
+        """End a job; after a failure, steps that never started are NotRun, running ones
+        Stopped (the step grid then shows what ran, what failed and what never began)."""
         with self.node.db.session() as s:
             job = self._job(s, job_id)
-            if job.state in ("Succeeded", "Failed", "Rejected", "Cancelled"):
+            if job.state in TERMINAL:
                 return
             job.state, job.error, job.finished = state, error, time.time()
+            if state != "Succeeded":
+                for row in job.steps:
+                    row.state = UNFINISHED.get(row.state, row.state)
             days = self.node.config.purposes.get(job.purpose or "", 0)
             job.expires = job.finished + days * 86400
         self.node.audit.append(f"job.{state.lower()}", "system", {"job": job_id,
@@ -505,26 +518,8 @@ class Orchestrator:
         await exchange_anchors(self, self._others(job_id))
 
     def _register_models(self, job_id: str) -> None:
-        """Record this party's model artefacts of a finished job as new model versions."""
+        from meshmpc.platform.model_registry import register_models
+
         with self.node.db.session() as s:
-            job = self._job(s, job_id)
-            spec = parse_spec(job.spec)
-            root = self._workdir(job_id) / "out" / str(spec.get("name", "job")) / self.node.party
-            for step in spec["steps"]:
-                step_dir = root / str(step["id"])
-                for path in sorted(step_dir.glob("*.json")):
-                    if path.name in ("report.json",):
-                        continue
-                    name = f"{job.name}.{step['id']}.{path.stem}"
-                    latest = s.scalar(select(ModelVersion.version).where(
-                        ModelVersion.name == name).order_by(ModelVersion.version.desc()))
-                    report = step_dir / "report.json"
-                    metrics = (read_json(step_dir, report.name, self.node.vault)
-                               if report.exists() else {})
-                    s.add(ModelVersion(
-                        name=name, version=(latest or 0) + 1, job_id=job_id, step=str(step["id"]),
-                        lineage={"job": job.name, "job_id": job_id, "step": step["id"],
-                                 "component": step.get("component"), "params":
-                                 step.get("params", {}), "initiator": job.initiator,
-                                 "parties": list(spec["parties"])},
-                        holders=[self.node.party], metrics=_scalars(metrics), path=str(path)))
+            name = str(parse_spec(self._job(s, job_id).spec).get("name", "job"))
+        register_models(self.node, job_id, self._workdir(job_id) / "out" / name / self.node.party)
