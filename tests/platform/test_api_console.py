@@ -51,7 +51,8 @@ def test_spec_is_the_submitted_file(bank):
     _, client = bank
     r = client.get("/api/v1/jobs/j1/spec")
     assert r.status_code == 200, r.text
-    assert r.json() == {"id": "j1", "spec": SPEC, "purpose": "credit_approval"}
+    assert {k: r.json()[k] for k in ("id", "spec", "purpose")} == {
+        "id": "j1", "spec": SPEC, "purpose": "credit_approval"}
     missing = client.get("/api/v1/jobs/nope/spec")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]["message"]
     anonymous = TestClient(client.app).get("/api/v1/jobs/j1/spec")

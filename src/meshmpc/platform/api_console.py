@@ -1,13 +1,14 @@
 """Read-only endpoints the web console needs beyond the core API, added through the
 ``meshmpc.node_routers`` entry point (``console_reads``).
 
-- ``GET /api/v1/jobs/{id}/spec``: the job file as submitted, so the console can offer
-  "submit again" pre-filled after a failure whose cause lies in the file itself.
+(``GET /api/v1/jobs/{id}/spec``, the job file as submitted for "submit again", is in the
+core API: platform.api_resources.)
+
 - ``GET /api/v1/models/{id}/evaluation``: the ``report.json`` of the ``ml.evaluate`` step of
   the job that produced a model version, at this party (the model list keeps only the scalar
   figures; the console plots ROC, KS and the score distribution from the gains table here).
 
-Both need only ``datasets.read`` (every role), the permission ``GET /jobs/{id}`` needs.
+It needs only ``datasets.read`` (every role), the permission ``GET /jobs/{id}`` needs.
 """
 
 from __future__ import annotations
@@ -83,13 +84,6 @@ def model_evaluation(node: Node, model_id: int) -> dict[str, Any]:
 def router() -> APIRouter:
     """The ``meshmpc.node_routers`` entry point ``console_reads``."""
     reads = APIRouter(prefix="/api/v1", tags=["console"])
-
-    @reads.get("/jobs/{job_id}/spec")
-    def job_spec(job_id: str, request: Request,
-                 who: Principal = Depends(requires("datasets.read"))  # noqa: B008
-                 ) -> dict[str, Any]:
-        spec, purpose = _job(node_of(request), job_id)
-        return {"id": job_id, "spec": spec, "purpose": purpose}
 
     @reads.get("/models/{model_id}/evaluation")
     def evaluation(model_id: int, request: Request,
