@@ -126,3 +126,31 @@ def test_deployed_version_follows_deploy(gov_node, two_versions):
     assert [m["version"] for m in ana.get("/api/v1/models/deployed").json()["items"]] == [1]
     deploys = gov_node.node.audit.search(kind="model.deploy")
     assert [e["detail"]["version"] for e in deploys] == [1, 2]
+
+
+def test_a_status_report_of_an_earlier_run_does_not_fail_a_retry(tmp_path):
+    """The console found it: gov's final 'Failed' of run 1, arriving after bank retried
+    the job, turned run 2 Failed with the old cause."""
+    import asyncio
+
+    from meshmpc.platform.models import Job
+    from meshmpc.platform.node import Node, init_node
+    from meshmpc.platform.orchestrate import Orchestrator
+
+    config, _ = init_node(tmp_path / "bank", "bank", "root", "correct horse battery",
+                          password_memory_mb=8)
+    node = Node(config)
+    orchestrator = Orchestrator(node)
+    with node.db.session() as s:
+        s.add(Job(id="j1", name="n", initiator="bank", spec="name: n\nsteps: []\n",
+                  state="Pending", submitted_by="ana"))
+    orchestrator.runs["j1"] = 2  # bank retried: run 2 is under way
+    asyncio.run(orchestrator.on_status("gov", {"id": "j1", "steps": {}, "final_state": "Failed",
+                                               "error": "gov: old cause", "run": 1}))
+    with node.db.session() as s:
+        assert s.get(Job, "j1").state == "Pending"
+    asyncio.run(orchestrator.on_status("gov", {"id": "j1", "steps": {}, "final_state": "Failed",
+                                               "error": "gov: new cause", "run": 2}))
+    with node.db.session() as s:
+        job = s.get(Job, "j1")
+        assert job.state == "Failed" and "new cause" in job.error

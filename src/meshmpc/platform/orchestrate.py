@@ -80,6 +80,9 @@ class Orchestrator:
         self.client = PeerClient(node.party, node.identity.signing_key)
         self.children: dict[str, asyncio.subprocess.Process] = {}
         self.attempts: dict[str, int] = {}
+        self.runs: dict[str, int] = {}
+        """The job's run number as its initiator set it (1, then +1 per retry): status
+        reports carry it, and one from an earlier run is ignored (it would fail a retry)."""
         self.tasks: set[asyncio.Task[Any]] = set()
 
     # --- helpers -----------------------------------------------------------------------
@@ -188,8 +191,9 @@ class Orchestrator:
                                                       for p in job.parties):
                 return
             job.state = "Pending"
+        self.runs[job_id] = 1
         failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
-                                  {"id": job_id})
+                                  {"id": job_id, "run": 1})
         if failed:
             reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
             self._finish(job_id, "Failed", f"could not start: {reason}")
@@ -278,6 +282,7 @@ class Orchestrator:
                                          f"every party")
             job.state, job.error, job.finished = "Pending", None, None
             _reopen_steps(job)
+        self.runs[job_id] = _run_number(payload)
         await self._stop_child(job_id)
         self._spawn(self.run_local(job_id, resume=bool(payload.get("resume"))))
 
@@ -302,10 +307,11 @@ class Orchestrator:
                                          "cancelled job can be retried")
             job.state, job.error, job.finished = "Pending", None, None
             _reopen_steps(job)
+        run = self.runs[job_id] = self.runs.get(job_id, 1) + 1
         await self._stop_child(job_id)
-        self.node.audit.append("job.retry", who, {"job": job_id})
+        self.node.audit.append("job.retry", who, {"job": job_id, "run": run})
         failed = await self.tell(self._others(job_id), "/api/v1/peer/jobs/start",
-                                  {"id": job_id, "resume": True})
+                                  {"id": job_id, "resume": True, "run": run})
         if failed:
             reason = "; ".join(f"{p}: {why}" for p, why in failed.items())
             self._finish(job_id, "Failed", f"could not restart: {reason}")
@@ -325,8 +331,11 @@ class Orchestrator:
                          {"id": job_id, "reason": f"cancelled by {who} at {self.node.party}"})
 
     async def on_status(self, sender: str, payload: dict[str, Any]) -> None:
-        """A party's step states (sent by every party to every other)."""
+        """A party's step states (sent by every party to every other); a report of an
+        earlier run of the job (it arrived after a retry began) is ignored."""
         job_id = str(payload["id"])
+        if _run_number(payload) < self.runs.get(job_id, 1):
+            return
         with self.node.db.session() as s:
             job = self._job(s, job_id)
             for row in job.steps:
@@ -492,7 +501,8 @@ class Orchestrator:
                 self._record_steps(job_id, self.node.party, steps)
                 with contextlib.suppress(PeerUnavailable):
                     await self.tell(self._others(job_id), "/api/v1/peer/jobs/status",
-                                     {"id": job_id, "steps": steps})
+                                     {"id": job_id, "steps": steps,
+                                      "run": self.runs.get(job_id, 1)})
 
     def _record_steps(self, job_id: str, party: str, steps: dict[str, dict[str, Any]]) -> None:
         with self.node.db.session() as s:
@@ -510,7 +520,8 @@ class Orchestrator:
         message = f"{self.node.party}: {error}" if error else None
         self._finish(job_id, state, message)
         await self.tell(self._others(job_id), "/api/v1/peer/jobs/status",
-                         {"id": job_id, "steps": steps, "final_state": state, "error": message})
+                         {"id": job_id, "steps": steps, "final_state": state, "error": message,
+                          "run": self.runs.get(job_id, 1)})
         if state == "Succeeded":
             self._register_models(job_id)
         from meshmpc.platform.api_peer import exchange_anchors
@@ -523,3 +534,9 @@ class Orchestrator:
         with self.node.db.session() as s:
             name = str(parse_spec(self._job(s, job_id).spec).get("name", "job"))
         register_models(self.node, job_id, self._workdir(job_id) / "out" / name / self.node.party)
+
+
+def _run_number(payload: dict[str, Any]) -> int:
+    """The run number a peer message carries (1 when it carries none)."""
+    run = payload.get("run", 1)
+    return run if isinstance(run, int) and not isinstance(run, bool) and run > 0 else 1
