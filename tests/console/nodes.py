@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pyotp
 
+from meshmpc.net.local import free_ports
 from meshmpc.platform.node import Node, init_node
 
 PASSWORD = "correct horse battery"
@@ -21,9 +21,7 @@ USERS = {"ana": ["analyst"], "appr": ["approver"], "sec": ["security"], "aud": [
 
 
 def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]  # below the ephemeral range: no outgoing connection takes it
 
 
 def _totp(uri: str | None) -> pyotp.TOTP | None:

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pyotp
 
+from meshmpc.net.local import free_ports
 from meshmpc.platform.node import Node, init_node
 
 PASSWORD = "correct horse battery"
@@ -23,9 +23,7 @@ def _body(spec):
 
 
 def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]  # below the ephemeral range: no outgoing connection takes it
 
 
 def _totp(uri):

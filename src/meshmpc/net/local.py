@@ -6,6 +6,7 @@ N parties on 127.0.0.1 with the real encrypted mesh.
 
 from __future__ import annotations
 
+import secrets
 import socket
 from pathlib import Path
 
@@ -14,10 +15,26 @@ from meshmpc.net.keys import IdentityKey
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the OS reports free right now (held open together so they differ)."""
-    sockets = []
+    """Ports free right now, taken below the kernel's ephemeral range where it leaves room:
+    a port the OS hands out for "bind to 0" is also the kind it picks as the source port
+    of outgoing connections, so between this call and the party binding it another
+    process's connection could take it (seen as flaky start-ups under load). Ports are
+    held open together while chosen, so they differ."""
+    sockets: list[socket.socket] = []
+    low = _ephemeral_low()
     try:
-        for _ in range(count):
+        for _ in range(200):
+            if len(sockets) == count or low - PORT_FLOOR < 1000:
+                break
+            port = PORT_FLOOR + secrets.randbelow(low - PORT_FLOOR)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
+            sockets.append(s)
+        while len(sockets) < count:  # no room below the range: let the OS choose
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind((host, 0))
             sockets.append(s)
@@ -25,6 +42,18 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for s in sockets:
             s.close()
+
+
+PORT_FLOOR = 20000
+"""Lowest port :func:`free_ports` picks (above the usual service ports)."""
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral (outgoing source port) range."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def make_local_cluster(
