@@ -1,4 +1,5 @@
-# Bindings for the he kernel family (csrc/he.c, GMP); see _core.pyx.
+# Bindings for the he kernel family (csrc/he.c, GMP; csrc/he_mont.c, OpenSSL BIGNUM);
+# see _core.pyx.
 #
 # Thin layer: argument checks only. A batch is a C-contiguous uint64 array of
 # shape (count, limbs) of little-endian limbs; a 1-D array of limbs is one
@@ -44,6 +45,8 @@ _HE_ERRORS = {
     -1: "a result does not fit the output width",
     -2: "a bin index is out of range",
     -3: "a number has no inverse modulo the modulus",
+    -4: "out of memory (or an OpenSSL BIGNUM call failed)",
+    -5: "the modulus must be odd",
 }
 
 
