@@ -269,6 +269,7 @@ typedef struct {
     size_t nrows;
     const uint8_t *bins;
     size_t ldb, nbins;
+    const uint8_t *limits;
     uint64_t *out;
     uint8_t *filled;
     size_t m_limbs;
@@ -289,6 +290,7 @@ static int hist_feature(const void *vj, size_t f, mm_he_scratch *s) {
     const hist_job *J = vj;
     const uint8_t *fb = J->bins + f * J->ldb;
     uint8_t *filled = J->filled + f * J->nbins;
+    size_t limit = J->limits ? J->limits[f] : J->nbins;
     int rc = mm_he_bn_ready(s);
     BIGNUM **acc = calloc(J->nbins, sizeof(BIGNUM *));
     if (!acc) return MM_HE_ENOMEM;
@@ -298,6 +300,7 @@ static int hist_feature(const void *vj, size_t f, mm_he_scratch *s) {
     for (size_t r = 0; r < J->nrows && !rc; r++) {
         size_t b = fb[J->rows[r]];
         if (b >= J->nbins) rc = MM_HE_EBIN;
+        else if (b >= limit) continue;
         else if (!filled[b]) rc = BN_copy(acc[b], J->cm[r]) ? MM_HE_OK : MM_HE_ENOMEM;
         else rc = mont_mul(acc[b], acc[b], J->cm[r], &J->M, s->bn);
         if (!rc) filled[b] = 1;
@@ -313,9 +316,10 @@ static int hist_feature(const void *vj, size_t f, mm_he_scratch *s) {
 }
 
 int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins, size_t ldb,
-               size_t nfeat, size_t nbins, uint64_t *out, uint8_t *filled, const uint64_t *m,
-               size_t m_limbs, int nthreads) {
-    hist_job J = {c, rows, nrows, bins, ldb, nbins, out, filled, m_limbs, {NULL, NULL}, NULL};
+               size_t nfeat, size_t nbins, const uint8_t *limits, uint64_t *out,
+               uint8_t *filled, const uint64_t *m, size_t m_limbs, int nthreads) {
+    hist_job J = {c, rows, nrows, bins, ldb, nbins, limits, out, filled, m_limbs,
+                  {NULL, NULL}, NULL};
     int rc = mont_open(&J.M, m, m_limbs);
     if (!rc && nrows && !(J.cm = calloc(nrows, sizeof(BIGNUM *)))) rc = MM_HE_ENOMEM;
     if (!rc) rc = mm_he_run_rows(hist_convert, &J, nrows, nthreads);

@@ -117,3 +117,25 @@ def test_2048_bit_keys_round_trip_with_short_randomisers(scheme: str) -> None:
     assert limbs_to_ints(sk.decrypt(pk.add(a, b))) == [2 * v for v in vals]
     assert limbs_to_ints(sk.decrypt(pk.rerandomize(a))) == vals
     assert not np.array_equal(pk.rerandomize(a).data, a.data)
+
+
+def test_histogram_limits_skip_only_the_unread_bins() -> None:
+    m = odd_modulus(2048)
+    n = 120
+    rng = np.random.default_rng(4)
+    c = ints_to_limbs(randoms(n, m), 32)
+    bins = rng.integers(0, 6, (4, n)).astype(np.uint8)
+    rows = np.arange(n, dtype=np.int64)
+    limits = np.array([6, 3, 0, 1], dtype=np.uint8)
+    full, full_filled = _core.he_hist(c, rows, bins, 6, int_to_limbs(m), 2)
+    part, filled = _core.he_hist(c, rows, bins, 6, int_to_limbs(m), 2, limits)
+    one = int_to_limbs(1, 32)
+    for f in range(4):
+        for b in range(6):
+            if b < limits[f]:
+                assert np.array_equal(part[f, b], full[f, b])
+                assert filled[f, b] == full_filled[f, b]
+            else:
+                assert np.array_equal(part[f, b], one) and filled[f, b] == 0
+    with pytest.raises(ValueError, match="limits"):
+        _core.he_hist(c, rows, bins, 6, int_to_limbs(m), 1, limits[:3])

@@ -72,9 +72,11 @@ int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_
 /* Encrypted histogram: for every feature f < nfeat and every r < nrows,
  * out[f, bins[f*ldb + rows[r]]] *= c_{rows[r]} mod m (rows of c indexed by row id).
  * out is nfeat * nbins * m_limbs; a bin nothing falls into is 1 (the product of
- * nothing) and filled[f*nbins + b] = 0, else 1. */
+ * nothing) and filled[f*nbins + b] = 0, else 1. With limits (NULL: none), rows
+ * whose bin of feature f is >= limits[f] (but < nbins) are skipped: their bins
+ * stay 1, unfilled (a caller that never reads those bins saves their products). */
 int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins, size_t ldb,
-               size_t nfeat, size_t nbins, uint64_t *out, uint8_t *filled, const uint64_t *m,
-               size_t m_limbs, int nthreads);
+               size_t nfeat, size_t nbins, const uint8_t *limits, uint64_t *out,
+               uint8_t *filled, const uint64_t *m, size_t m_limbs, int nthreads);
 
 #endif

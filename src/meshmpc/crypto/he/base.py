@@ -189,11 +189,17 @@ class PublicKeyBase:
         out = _core.he_horner(data, k, shift_bits, self.ct_modulus, self.ct_limbs, self.threads)
         return Ciphertexts(out, self.key_id)
 
-    def histogram(self, a: Ciphertexts, rows: np.ndarray, bins: np.ndarray,
-                  nbins: int) -> tuple[Ciphertexts, np.ndarray]:
-        """Per-feature encrypted bin sums of a[rows] (bins: features x all rows, uint8)."""
+    def histogram(self, a: Ciphertexts, rows: np.ndarray, bins: np.ndarray, nbins: int,
+                  limits: np.ndarray | None = None) -> tuple[Ciphertexts, np.ndarray]:
+        """Per-feature encrypted bin sums of a[rows] (bins: features x all rows, uint8).
+
+        With ``limits`` (one per feature), bins at or above limits[f] are not summed
+        (left as encryptions of 0 with no randomness, unfilled): for callers that never
+        read them, such as SecureBoost's top and missing-value bins.
+        """
         self._check(a)
-        sums, filled = _core.he_hist(a.data, rows, bins, nbins, self.ct_modulus, self.threads)
+        sums, filled = _core.he_hist(a.data, rows, bins, nbins, self.ct_modulus, self.threads,
+                                     limits)
         return Ciphertexts(sums.reshape(-1, self.ct_limbs), self.key_id), filled
 
     def check_plain(self, plain: np.ndarray, bound_bits: int) -> np.ndarray:
