@@ -87,6 +87,10 @@ $(STAMP): pyproject.toml setup.py apps/credit/pyproject.toml apps/supervision/py
 	@test -f /usr/include/gmp.h -o -f /usr/include/$$(uname -m)-linux-gnu/gmp.h \
 	  || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libgmp-dev; } \
 	  || { echo "GMP headers missing: install libgmp-dev (apt) or gmp-devel (dnf)"; exit 1; }
+	@# csrc/he_mont.c links OpenSSL's libcrypto (BIGNUM): its headers are libssl-dev.
+	@test -f /usr/include/openssl/bn.h \
+	  || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q libssl-dev; } \
+	  || { echo "OpenSSL headers missing: install libssl-dev (apt) or openssl-devel (dnf)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0" "numpy>=1.26"
 	$(PY) -m pip install -q --no-build-isolation -e ".[dev]" -e "apps/credit[test]" -e "apps/supervision[test]"

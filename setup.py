@@ -24,8 +24,9 @@ if PYX.exists():
             include_dirs=["csrc/include", numpy.get_include()],
             extra_compile_args=["-O3", "-std=gnu99", "-fno-strict-aliasing", "-Wall"],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            # GMP for csrc/he.c (meshmpc.crypto.he); `make` installs libgmp-dev when missing.
-            libraries=["gmp"],
+            # GMP for csrc/he.c, OpenSSL's libcrypto (BIGNUM) for csrc/he_mont.c
+            # (meshmpc.crypto.he); `make` installs libgmp-dev and libssl-dev when missing.
+            libraries=["gmp", "crypto"],
         )
     )
 

@@ -4,7 +4,9 @@ Per scheme, one line ``{"bench": "he", "scheme", "bits", "enc_per_s", "dec_per_s
 "add_per_s", "mul_plain_per_s", ...}``: batches through the threaded GMP kernels
 on every core (``--threads``). ``enc_per_s`` is the key holder's CRT encryption
 (what SecureBoost's bank uses); ``enc_pk_per_s`` encryption with the public key
-only. Plaintexts are random 128-bit values, ``mul_plain`` scalars 64-bit. With
+only. Plaintexts are random 128-bit values, ``mul_plain`` scalars 64-bit.
+Every rate also comes per CPU second (``enc_per_cpu_s``, ...: one core's work,
+robust to other load on a shared machine), with the 1-minute load average. With
 ``--peer-python`` (a venv holding python-paillier, see ../shared/peers) the same
 operations of ``phe`` are measured in the same run, one line with scheme
 ``phe-paillier``; with ``--heu-python`` (a venv with ``sf-heu``) SecretFlow HEU's
@@ -61,12 +63,21 @@ for name, schema in (("heu-zpaillier", phe.SchemaType.ZPaillier), ("heu-ou", phe
 """
 
 
-def _rate(fn: Callable[[], Any], count: int, repeats: int) -> float:
-    times = []
+def _rate(fn: Callable[[], Any], count: int, repeats: int,
+          cpu: dict[str, float] | None = None, name: str = "") -> float:
+    """Operations per wall second (median of ``repeats``); per CPU second into ``cpu``.
+
+    The CPU rate (all threads' CPU time of this process) is what one core does:
+    on a machine shared with other load it moves far less than the wall rate.
+    """
+    times, cpus = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    if cpu is not None:
+        cpu[f"{name}_per_cpu_s"] = count / median(cpus)
     return count / median(times)
 
 
@@ -84,21 +95,25 @@ def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> d
     ct = sk.encrypt(plain)
     ct2 = sk.encrypt(plain)
     scalar = int_to_limbs(12345678901, 1)
+    cpu: dict[str, float] = {}
     rec: dict[str, Any] = {
         "bench": "he", "scheme": scheme, "bits": bits,
-        "enc_per_s": _rate(lambda: sk.encrypt(plain), batch, repeats),
-        "dec_per_s": _rate(lambda: sk.decrypt(ct), batch, repeats),
-        "add_per_s": _rate(lambda: pk.add(ct, ct2), batch, repeats),
-        "mul_plain_per_s": _rate(lambda: pk.mul_plain(ct, scalar), batch, repeats),
-        "enc_pk_per_s": _rate(lambda: pk.encrypt(plain[: batch // 4]), batch // 4, repeats),
-        "threads": threads, "batch": batch, "setup_s": round(setup, 3),
+        "enc_per_s": _rate(lambda: sk.encrypt(plain), batch, repeats, cpu, "enc"),
+        "dec_per_s": _rate(lambda: sk.decrypt(ct), batch, repeats, cpu, "dec"),
+        "add_per_s": _rate(lambda: pk.add(ct, ct2), batch, repeats, cpu, "add"),
+        "mul_plain_per_s": _rate(lambda: pk.mul_plain(ct, scalar), batch, repeats, cpu,
+                                 "mul_plain"),
+        "enc_pk_per_s": _rate(lambda: pk.encrypt(plain[: batch // 4]), batch // 4, repeats,
+                              cpu, "enc_pk"),
+        **cpu, "threads": threads, "batch": batch, "setup_s": round(setup, 3),
+        "randomizer_bits": pk.randomizer_bits, "loadavg": os.getloadavg()[0],
     }
     want = limbs_to_ints(plain)
     if limbs_to_ints(sk.decrypt(ct)) != want:
         raise AssertionError(f"he bench: {scheme} decryption differs from the plaintexts")
     if limbs_to_ints(sk.decrypt(pk.add(ct, ct2))) != [2 * v for v in want]:
         raise AssertionError(f"he bench: {scheme} addition is wrong")
-    return {k: (round(v) if k.endswith("_per_s") else v) for k, v in rec.items()}
+    return {k: (round(v) if k.endswith(("_per_s", "_per_cpu_s")) else v) for k, v in rec.items()}
 
 
 def measure_phe(python: str, bits: int, batch: int) -> dict[str, Any]:

@@ -1,24 +1,22 @@
-/* Batch GMP kernels for additively homomorphic encryption; see meshmpc/he.h.
+/* Batch GMP kernels for additively homomorphic encryption and the thread pool; see
+ * meshmpc/he.h. The Montgomery kernels (powers, fixed-base tables, packing,
+ * histograms) are in he_mont.c.
  *
  * Rows are independent, so every entry point is a parallel loop over rows (or,
  * for the histogram, over features): threads take chunks of rows from a shared
  * counter and stop at the first error. Inputs are read in place through
  * mpz_roinit_n (no copy); results are written back as zero-padded limbs.
  */
-#include "meshmpc/he.h"
+#include "he_internal.h"
 
-#include <gmp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_THREADS 64
 
-typedef struct {
-    mpz_t t, u; /* per-thread scratch */
-} scratch;
-
-typedef int (*row_fn)(const void *job, size_t i, scratch *s);
+typedef mm_he_scratch scratch;
+typedef mm_he_row_fn row_fn;
 
 typedef struct {
     row_fn fn;
@@ -27,9 +25,19 @@ typedef struct {
     int err;
 } pool;
 
+int mm_he_bn_ready(mm_he_scratch *s) {
+    if (s->bn) return MM_HE_OK;
+    s->bn = BN_CTX_new();
+    s->x = BN_new();
+    s->y = BN_new();
+    s->z = BN_new();
+    return s->bn && s->x && s->y && s->z ? MM_HE_OK : MM_HE_ENOMEM;
+}
+
 static void *pool_worker(void *arg) {
     pool *P = arg;
     scratch s;
+    memset(&s, 0, sizeof s);
     mpz_init(s.t);
     mpz_init(s.u);
     for (;;) {
@@ -47,10 +55,14 @@ static void *pool_worker(void *arg) {
     }
     mpz_clear(s.t);
     mpz_clear(s.u);
+    BN_free(s.x);
+    BN_free(s.y);
+    BN_free(s.z);
+    BN_CTX_free(s.bn);
     return NULL;
 }
 
-static int run_rows(row_fn fn, const void *job, size_t count, int nthreads) {
+int mm_he_run_rows(row_fn fn, const void *job, size_t count, int nthreads) {
     if (count == 0) return MM_HE_OK;
     if (nthreads < 1) nthreads = 1;
     if (nthreads > MAX_THREADS) nthreads = MAX_THREADS;
@@ -68,6 +80,8 @@ static int run_rows(row_fn fn, const void *job, size_t count, int nthreads) {
     for (int t = 0; t < spawned; t++) pthread_join(tids[t], NULL);
     return P.err;
 }
+
+#define run_rows mm_he_run_rows
 
 static mpz_srcptr view(mpz_t tmp, mm_he_vec v, size_t i) {
     return mpz_roinit_n(tmp, (const mp_limb_t *)(v.p + v.stride * i), (mp_size_t)v.width);
@@ -97,13 +111,6 @@ static int mulmod_row(const void *vj, size_t i, scratch *s) {
     mpz_t va, vb;
     mpz_mul(s->t, view(va, J->a, i), view(vb, J->b, i));
     mpz_tdiv_r(s->t, s->t, J->m);
-    return put(J->out + i * J->out_width, J->out_width, s->t);
-}
-
-static int powmod_row(const void *vj, size_t i, scratch *s) {
-    const ew_job *J = vj;
-    mpz_t va, vb;
-    mpz_powm(s->t, view(va, J->a, i), view(vb, J->b, i), J->m);
     return put(J->out + i * J->out_width, J->out_width, s->t);
 }
 
@@ -167,11 +174,6 @@ int mm_he_mulmod(mm_he_vec a, mm_he_vec b, uint64_t *out, size_t out_width, size
     return run_ew(mulmod_row, a, b, out, out_width, count, m, m_limbs, nthreads);
 }
 
-int mm_he_powmod(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
-                 const uint64_t *m, size_t m_limbs, int nthreads) {
-    return run_ew(powmod_row, a, e, out, out_width, count, m, m_limbs, nthreads);
-}
-
 int mm_he_mod(mm_he_vec a, uint64_t *out, size_t out_width, size_t count, const uint64_t *m,
               size_t m_limbs, int nthreads) {
     return run_ew(mod_row, a, NO_VEC, out, out_width, count, m, m_limbs, nthreads);
@@ -204,203 +206,4 @@ int mm_he_crt(mm_he_vec a, mm_he_vec b, uint64_t *out, size_t out_width, size_t 
     mpz_roinit_n(J.m2, (const mp_limb_t *)q, (mp_size_t)q_limbs);
     mpz_roinit_n(J.aux, (const mp_limb_t *)pinv, (mp_size_t)pinv_limbs);
     return run_rows(crt_row, &J, count, nthreads);
-}
-
-/* ---- fixed-base exponentiation ------------------------------------------ */
-
-typedef struct {
-    uint64_t *table;
-    const uint64_t *ctable;
-    int w;
-    size_t nwin, m_limbs;
-    mm_he_vec e;
-    uint64_t *out;
-    size_t out_width;
-    mpz_t m;
-} fb_job;
-
-/* Row j of the table: base_j^d for d < 2^w, where base_j = table[j][1] is already set. */
-static int fb_table_row(const void *vj, size_t j, scratch *s) {
-    const fb_job *J = vj;
-    size_t L = J->m_limbs, span = (size_t)1 << J->w;
-    uint64_t *row = J->table + j * span * L;
-    mpz_t vb, vp;
-    mpz_set_ui(s->t, 1);
-    int rc = put(row, L, s->t);
-    mpz_srcptr base = view(vb, (mm_he_vec){row + L, 0, L}, 0);
-    for (size_t d = 2; d < span && !rc; d++) {
-        mpz_mul(s->t, view(vp, (mm_he_vec){row + (d - 1) * L, 0, L}, 0), base);
-        mpz_tdiv_r(s->t, s->t, J->m);
-        rc = put(row + d * L, L, s->t);
-    }
-    return rc;
-}
-
-int mm_he_fb_table(const uint64_t *base, size_t base_limbs, int w, size_t nwin, uint64_t *out,
-                   const uint64_t *m, size_t m_limbs, int nthreads) {
-    fb_job J;
-    memset(&J, 0, sizeof J);
-    J.table = out;
-    J.w = w;
-    J.nwin = nwin;
-    J.m_limbs = m_limbs;
-    mpz_roinit_n(J.m, (const mp_limb_t *)m, (mp_size_t)m_limbs);
-    size_t span = (size_t)1 << w;
-    mpz_t b, vb;
-    mpz_init(b);
-    mpz_tdiv_r(b, mpz_roinit_n(vb, (const mp_limb_t *)base, (mp_size_t)base_limbs), J.m);
-    int rc = MM_HE_OK;
-    for (size_t j = 0; j < nwin && !rc; j++) { /* base_j = base^(2^(w*j)) */
-        rc = put(out + (j * span + 1) * m_limbs, m_limbs, b);
-        for (int k = 0; k < w; k++) {
-            mpz_mul(b, b, b);
-            mpz_tdiv_r(b, b, J.m);
-        }
-    }
-    mpz_clear(b);
-    if (rc) return rc;
-    return run_rows(fb_table_row, &J, nwin, nthreads);
-}
-
-static unsigned digit(const uint64_t *e, size_t width, size_t bit, int w) {
-    size_t limb = bit / 64, off = bit % 64;
-    if (limb >= width) return 0;
-    uint64_t v = e[limb] >> off;
-    if (off + (size_t)w > 64 && limb + 1 < width) v |= e[limb + 1] << (64 - off);
-    return (unsigned)(v & (((uint64_t)1 << w) - 1));
-}
-
-static int fb_pow_row(const void *vj, size_t i, scratch *s) {
-    const fb_job *J = vj;
-    size_t L = J->m_limbs, span = (size_t)1 << J->w;
-    const uint64_t *e = J->e.p + J->e.stride * i;
-    int started = 0;
-    mpz_t ve;
-    for (size_t j = 0; j < J->nwin; j++) {
-        unsigned d = digit(e, J->e.width, j * (size_t)J->w, J->w);
-        if (!d) continue;
-        mpz_srcptr entry = view(ve, (mm_he_vec){J->ctable + (j * span + d) * L, 0, L}, 0);
-        if (!started) {
-            mpz_set(s->t, entry);
-            started = 1;
-        } else {
-            mpz_mul(s->t, s->t, entry);
-            mpz_tdiv_r(s->t, s->t, J->m);
-        }
-    }
-    if (!started) mpz_set_ui(s->t, 1);
-    return put(J->out + i * J->out_width, J->out_width, s->t);
-}
-
-int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
-                 size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
-                 int nthreads) {
-    fb_job J;
-    memset(&J, 0, sizeof J);
-    J.ctable = table;
-    J.w = w;
-    J.nwin = nwin;
-    J.m_limbs = m_limbs;
-    J.e = e;
-    J.out = out;
-    J.out_width = out_width;
-    mpz_roinit_n(J.m, (const mp_limb_t *)m, (mp_size_t)m_limbs);
-    return run_rows(fb_pow_row, &J, count, nthreads);
-}
-
-/* ---- packing by Horner's rule -------------------------------------------- */
-
-typedef struct {
-    mm_he_vec c;
-    size_t k;
-    uint64_t *out;
-    size_t out_width;
-    mpz_t m, shift; /* shift = 2^shift_bits (owned) */
-} horner_job;
-
-static int horner_row(const void *vj, size_t i, scratch *s) {
-    const horner_job *J = vj;
-    mpz_t vc;
-    mpz_set(s->t, view(vc, J->c, i * J->k + J->k - 1));
-    for (size_t j = J->k - 1; j-- > 0;) {
-        mpz_powm(s->t, s->t, J->shift, J->m);
-        mpz_mul(s->t, s->t, view(vc, J->c, i * J->k + j));
-        mpz_tdiv_r(s->t, s->t, J->m);
-    }
-    return put(J->out + i * J->out_width, J->out_width, s->t);
-}
-
-int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_width,
-                 size_t count, const uint64_t *m, size_t m_limbs, int nthreads) {
-    horner_job J;
-    J.c = c;
-    J.k = k;
-    J.out = out;
-    J.out_width = out_width;
-    mpz_roinit_n(J.m, (const mp_limb_t *)m, (mp_size_t)m_limbs);
-    mpz_init(J.shift);
-    mpz_setbit(J.shift, shift);
-    int rc = k ? run_rows(horner_row, &J, count, nthreads) : MM_HE_OK;
-    mpz_clear(J.shift);
-    return rc;
-}
-
-/* ---- encrypted histograms ------------------------------------------------ */
-
-typedef struct {
-    mm_he_vec c;
-    const int64_t *rows;
-    size_t nrows;
-    const uint8_t *bins;
-    size_t ldb, nbins;
-    uint64_t *out;
-    uint8_t *filled;
-    size_t m_limbs;
-    mpz_t m;
-} hist_job;
-
-static int hist_feature(const void *vj, size_t f, scratch *s) {
-    const hist_job *J = vj;
-    size_t L = J->m_limbs;
-    const uint8_t *fb = J->bins + f * J->ldb;
-    uint8_t *filled = J->filled + f * J->nbins;
-    mpz_t *acc = malloc(J->nbins * sizeof(mpz_t));
-    if (!acc) return MM_HE_EWIDTH;
-    for (size_t b = 0; b < J->nbins; b++) mpz_init2(acc[b], (mp_bitcnt_t)(2 * L * 64 + 64));
-    memset(filled, 0, J->nbins);
-    int rc = MM_HE_OK;
-    mpz_t vc;
-    for (size_t r = 0; r < J->nrows; r++) {
-        int64_t row = J->rows[r];
-        size_t b = fb[row];
-        if (b >= J->nbins) {
-            rc = MM_HE_EBIN;
-            break;
-        }
-        mpz_srcptr c = view(vc, J->c, (size_t)row);
-        if (!filled[b]) {
-            mpz_set(acc[b], c);
-            filled[b] = 1;
-        } else {
-            mpz_mul(s->t, acc[b], c);
-            mpz_tdiv_r(acc[b], s->t, J->m);
-        }
-    }
-    for (size_t b = 0; b < J->nbins; b++) {
-        if (!rc) {
-            if (!filled[b]) mpz_set_ui(acc[b], 1);
-            rc = put(J->out + (f * J->nbins + b) * L, L, acc[b]);
-        }
-        mpz_clear(acc[b]);
-    }
-    free(acc);
-    return rc;
-}
-
-int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins, size_t ldb,
-               size_t nfeat, size_t nbins, uint64_t *out, uint8_t *filled, const uint64_t *m,
-               size_t m_limbs, int nthreads) {
-    hist_job J = {c, rows, nrows, bins, ldb, nbins, out, filled, m_limbs, {{0}}};
-    mpz_roinit_n(J.m, (const mp_limb_t *)m, (mp_size_t)m_limbs);
-    return run_rows(hist_feature, &J, nfeat, nthreads);
 }

@@ -193,7 +193,7 @@ def he_horner(
 ) -> _U64: ...
 def he_hist(
     c: _U64, rows: npt.NDArray[np.int64], bins: npt.NDArray[np.uint8], nbins: int, m: _U64,
-    nthreads: int = 1
+    nthreads: int = 1, limits: npt.NDArray[np.uint8] | None = None
 ) -> tuple[_U64, npt.NDArray[np.uint8]]: ...
 
 # VOLE / OKVS family (_core_vole.pxi)

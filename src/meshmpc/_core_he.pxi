@@ -1,4 +1,5 @@
-# Bindings for the he kernel family (csrc/he.c, GMP); see _core.pyx.
+# Bindings for the he kernel family (csrc/he.c, GMP; csrc/he_mont.c, OpenSSL BIGNUM);
+# see _core.pyx.
 #
 # Thin layer: argument checks only. A batch is a C-contiguous uint64 array of
 # shape (count, limbs) of little-endian limbs; a 1-D array of limbs is one
@@ -37,13 +38,16 @@ cdef extern from "meshmpc/he.h":
     int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_width,
                      size_t count, const uint64_t *m, size_t m_limbs, int nthreads) nogil
     int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins,
-                   size_t ldb, size_t nfeat, size_t nbins, uint64_t *out, uint8_t *filled,
-                   const uint64_t *m, size_t m_limbs, int nthreads) nogil
+                   size_t ldb, size_t nfeat, size_t nbins, const uint8_t *limits,
+                   uint64_t *out, uint8_t *filled, const uint64_t *m, size_t m_limbs,
+                   int nthreads) nogil
 
 _HE_ERRORS = {
     -1: "a result does not fit the output width",
     -2: "a bin index is out of range",
     -3: "a number has no inverse modulo the modulus",
+    -4: "out of memory (or an OpenSSL BIGNUM call failed)",
+    -5: "the modulus must be odd",
 }
 
 
@@ -227,11 +231,12 @@ def he_horner(c, size_t k, size_t shift, m, size_t out_width, int nthreads=1):
     return out
 
 
-def he_hist(c, rows, bins, size_t nbins, m, int nthreads=1):
+def he_hist(c, rows, bins, size_t nbins, m, int nthreads=1, limits=None):
     """Encrypted histograms of c[rows] per feature row of bins (uint8, features x rows).
 
     Returns (sums, filled): sums (features, nbins, limbs of m), filled (features, nbins)
-    uint8, 1 where some row fell into the bin.
+    uint8, 1 where some row fell into the bin. ``limits`` (uint8 per feature, optional):
+    bins at or above limits[f] are not summed (left 1 and unfilled).
     """
     C, M = _he_rows(c), _he_mod_arg(m)
     R = _he_np.ascontiguousarray(rows, dtype=_he_np.int64)
@@ -243,6 +248,16 @@ def he_hist(c, rows, bins, size_t nbins, m, int nthreads=1):
     if nbins < 1 or nbins > 256:
         raise ValueError("he hist: nbins must be 1..256")
     cdef size_t nfeat = Bn.shape[0], L = M.shape[0]
+    Lim = None
+    if limits is not None:
+        Lim = _he_np.ascontiguousarray(limits, dtype=_he_np.uint8)
+        if Lim.shape != (nfeat,):
+            raise ValueError(f"he hist: limits must have one entry per feature ({nfeat})")
+    cdef const uint8_t[::1] lv
+    cdef const uint8_t *lp = NULL
+    if Lim is not None and nfeat:
+        lv = Lim
+        lp = &lv[0]
     cdef mm_he_vec vc = _he_vec(C, C.shape[0], "c")
     sums = _he_np.empty((nfeat, nbins, L), dtype=_he_np.uint64)
     filled = _he_np.zeros((nfeat, nbins), dtype=_he_np.uint8)
@@ -256,7 +271,7 @@ def he_hist(c, rows, bins, size_t nbins, m, int nthreads=1):
     cdef int rc
     cdef const int64_t *rp = &rv[0] if R.shape[0] else NULL
     with nogil:
-        rc = mm_he_hist(vc, rp, rv.shape[0], &bv[0, 0], bv.shape[1], nfeat, nbins,
+        rc = mm_he_hist(vc, rp, rv.shape[0], &bv[0, 0], bv.shape[1], nfeat, nbins, lp,
                         &sv[0, 0, 0], &fv[0, 0], &mv[0], L, nthreads)
     _he_check(rc, "hist")
     return sums, filled

@@ -9,8 +9,11 @@
  * threads and returns 0, or a negative MM_HE_E* code (nothing is partially
  * reported: on error the caller discards the output).
  *
- * All arithmetic is GMP's (mpz_mul, mpz_tdiv_r, mpz_powm, mpz_invert,
- * mpz_divexact); these kernels only batch it, thread it and move limbs.
+ * All arithmetic is GMP's (mpz_mul, mpz_tdiv_r, mpz_invert, mpz_divexact) or,
+ * for powers, fixed-base tables, packing and histograms, OpenSSL's Montgomery
+ * BIGNUM code (faster on these sizes); these kernels only batch it, thread it
+ * and move limbs. Fixed-base tables hold their entries in Montgomery form and
+ * need an odd modulus (MM_HE_EEVEN otherwise), as do packing and histograms.
  */
 #ifndef MESHMPC_HE_H
 #define MESHMPC_HE_H
@@ -22,6 +25,8 @@
 #define MM_HE_EWIDTH (-1)   /* a result does not fit out_width limbs */
 #define MM_HE_EBIN (-2)     /* a bin index is >= nbins */
 #define MM_HE_EINVERT (-3)  /* a number has no inverse modulo m */
+#define MM_HE_ENOMEM (-4)   /* out of memory (or an OpenSSL BIGNUM call failed) */
+#define MM_HE_EEVEN (-5)    /* an even modulus where a Montgomery form is needed */
 
 typedef struct {
     const uint64_t *p; /* first limb of row 0 */
@@ -32,7 +37,8 @@ typedef struct {
 /* out_i = a_i * b_i mod m */
 int mm_he_mulmod(mm_he_vec a, mm_he_vec b, uint64_t *out, size_t out_width, size_t count,
                  const uint64_t *m, size_t m_limbs, int nthreads);
-/* out_i = a_i ^ e_i mod m (e_i >= 0) */
+/* out_i = a_i ^ e_i mod m (e_i >= 0). With m of 32 limbs or more, odd, and e of 8
+ * limbs or more: OpenSSL's constant-time Montgomery ladder; otherwise mpz_powm. */
 int mm_he_powmod(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
                  const uint64_t *m, size_t m_limbs, int nthreads);
 /* out_i = a_i mod m */
@@ -66,9 +72,11 @@ int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_
 /* Encrypted histogram: for every feature f < nfeat and every r < nrows,
  * out[f, bins[f*ldb + rows[r]]] *= c_{rows[r]} mod m (rows of c indexed by row id).
  * out is nfeat * nbins * m_limbs; a bin nothing falls into is 1 (the product of
- * nothing) and filled[f*nbins + b] = 0, else 1. */
+ * nothing) and filled[f*nbins + b] = 0, else 1. With limits (NULL: none), rows
+ * whose bin of feature f is >= limits[f] (but < nbins) are skipped: their bins
+ * stay 1, unfilled (a caller that never reads those bins saves their products). */
 int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins, size_t ldb,
-               size_t nfeat, size_t nbins, uint64_t *out, uint8_t *filled, const uint64_t *m,
-               size_t m_limbs, int nthreads);
+               size_t nfeat, size_t nbins, const uint8_t *limits, uint64_t *out,
+               uint8_t *filled, const uint64_t *m, size_t m_limbs, int nthreads);
 
 #endif

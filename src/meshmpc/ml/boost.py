@@ -243,6 +243,9 @@ class PartnerState:
         self.pk = public_key_from_dict(msg["pk"])
         self.bins, self.edges = bin_matrix(self.x, self.p.bins)
         self.per_feature = np.minimum(self.bins.max(axis=1).astype(np.int64) + 1, self.p.bins)
+        # Candidates are "bin <= b" for b < per_feature - 1: the top bin and the missing
+        # values' bin are never read, so the histogram skips their rows.
+        self.unread_from = np.maximum(self.per_feature - 1, 0).astype(np.uint8)
 
     def begin_tree(self, msg: dict[str, Any], rows: np.ndarray, cts: np.ndarray) -> None:
         n = self.x.shape[0]
@@ -275,7 +278,8 @@ class PartnerState:
         counts, parts = [], []
         for node in plans:
             rows = np.nonzero((assign == node) & self.sample)[0]
-            sums, _ = self.pk.histogram(self.cts, rows, self.bins, self.p.bins + 1)
+            sums, _ = self.pk.histogram(self.cts, rows, self.bins, self.p.bins + 1,
+                                        self.unread_from)
             packed = self._candidates(sums.data.reshape(self.bins.shape[0], self.p.bins + 1, -1))
             self.nodes.add(int(node))
             counts.append(int(self.tree_ids.shape[0]))

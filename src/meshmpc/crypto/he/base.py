@@ -27,6 +27,22 @@ SECURITY_BITS = {2048: 112, 3072: 128, 4096: 152}
 DEFAULT_THREADS = max(1, os.cpu_count() or 1)
 
 
+def randomizer_bits_for(bits: int) -> int:
+    """Length of the short randomiser exponent r of an encryption (h^r) for a modulus size.
+
+    DJN take ceil(k/2) bits. Their assumption is only that a discrete logarithm
+    with an exponent this short is hard; the best known attacks on a short
+    exponent (Pollard's lambda, baby-step giant-step; van Oorschot and Wiener,
+    EUROCRYPT 1996) take about 2^(l/2) steps, so l = 2 * security suffices
+    (NIST SP 800-56A sizes Diffie-Hellman exponents that way). We take twice
+    that, 4 * security (448 bits at 2048, 512 at 3072), and never more than
+    ceil(k/2); test-sized insecure moduli keep ceil(k/2).
+    """
+    half = (bits + 1) // 2
+    sec = SECURITY_BITS.get(bits)
+    return min(half, 4 * sec) if sec else half
+
+
 def security_of(bits: int, allow_insecure: bool) -> int:
     """The security level of a modulus size; small sizes only when explicitly allowed (tests)."""
     if bits in SECURITY_BITS:
@@ -173,11 +189,17 @@ class PublicKeyBase:
         out = _core.he_horner(data, k, shift_bits, self.ct_modulus, self.ct_limbs, self.threads)
         return Ciphertexts(out, self.key_id)
 
-    def histogram(self, a: Ciphertexts, rows: np.ndarray, bins: np.ndarray,
-                  nbins: int) -> tuple[Ciphertexts, np.ndarray]:
-        """Per-feature encrypted bin sums of a[rows] (bins: features x all rows, uint8)."""
+    def histogram(self, a: Ciphertexts, rows: np.ndarray, bins: np.ndarray, nbins: int,
+                  limits: np.ndarray | None = None) -> tuple[Ciphertexts, np.ndarray]:
+        """Per-feature encrypted bin sums of a[rows] (bins: features x all rows, uint8).
+
+        With ``limits`` (one per feature), bins at or above limits[f] are not summed
+        (left as encryptions of 0 with no randomness, unfilled): for callers that never
+        read them, such as SecureBoost's top and missing-value bins.
+        """
         self._check(a)
-        sums, filled = _core.he_hist(a.data, rows, bins, nbins, self.ct_modulus, self.threads)
+        sums, filled = _core.he_hist(a.data, rows, bins, nbins, self.ct_modulus, self.threads,
+                                     limits)
         return Ciphertexts(sums.reshape(-1, self.ct_limbs), self.key_id), filled
 
     def check_plain(self, plain: np.ndarray, bound_bits: int) -> np.ndarray:
@@ -202,4 +224,5 @@ def _int(limbs: np.ndarray) -> int:
     return int.from_bytes(np.ascontiguousarray(limbs, dtype=np.uint64).tobytes(), "little")
 
 
-__all__ = ["Ciphertexts", "FixedBase", "PublicKeyBase", "limbs_for", "security_of"]
+__all__ = ["Ciphertexts", "FixedBase", "PublicKeyBase", "limbs_for", "randomizer_bits_for",
+           "security_of"]

@@ -5,8 +5,8 @@ E(m) = g^m h^r mod n for m < 2^(|p|-1) < p. Decryption:
 m = L(c^(p-1) mod p^2) / L(g^(p-1) mod p^2) mod p with L(x) = (x - 1)/p.
 Ciphertexts live modulo n (k bits) instead of n^2 (2k bits) for Paillier, so a
 homomorphic addition is a k-bit modular multiplication: about 3x cheaper, which
-is why SecretFlow's HEU uses it for SecureBoost. The randomiser exponent r has
-ceil(k/2) bits (the DJN short-exponent choice, as for Paillier), computed from
+is why SecretFlow's HEU uses it for SecureBoost. The randomiser exponent r is
+short (4 x the security level, base.randomizer_bits_for, as for Paillier), from
 fixed-base tables of h; the secret-key holder computes g^m h^r modulo p^2 and q
 separately and recombines by CRT. Security: factoring n = p^2 q (no sub-
 exponential attack better than for RSA moduli of the same size is known; ECM on
@@ -29,6 +29,7 @@ from meshmpc.crypto.he.base import (
     FixedBase,
     PublicKeyBase,
     random_prime,
+    randomizer_bits_for,
     security_of,
 )
 
@@ -48,7 +49,7 @@ class OUPublicKey(PublicKeyBase):
 
     @property
     def randomizer_bits(self) -> int:
-        return (self.bits + 1) // 2
+        return randomizer_bits_for(self.bits)
 
     def _randomizer_base(self) -> int:
         return int(self.h)
@@ -114,7 +115,8 @@ class OUSecretKey:
         """E(m) = g^m h^r mod n computed modulo p^2 and q, then recombined by CRT.
 
         h = g^n has order dividing p - 1 modulo p^2 (and q - 1 modulo q), so the
-        key holder reduces r modulo those: |p|-bit exponents instead of k/2 bits.
+        key holder may reduce r modulo those (a no-op for the short r of
+        randomizer_bits_for, which is already shorter than p).
         """
         pub = self.public
         # The key holder may encrypt any residue mod p (negative values as p - |v|).
@@ -134,12 +136,12 @@ class OUSecretKey:
     def _fixed_bases(self) -> list[FixedBase]:
         if self._tables is None:
             pub, w, t = self.public, self._window, self.threads
-            p2, q = int(self.p**2), int(self.q)
+            p2, q, rb = int(self.p**2), int(self.q), pub.randomizer_bits
             self._tables = [
                 FixedBase(int(pub.g % p2), p2, int(self.p.bit_length()), w, t),
-                FixedBase(int(pub.h % p2), p2, int(self.p.bit_length()), w, t),
+                FixedBase(int(pub.h % p2), p2, min(rb, int(self.p.bit_length())), w, t),
                 FixedBase(int(pub.g % q), q, int(self.p.bit_length()), w, t),
-                FixedBase(int(pub.h % q), q, int(self.q.bit_length()), w, t),
+                FixedBase(int(pub.h % q), q, min(rb, int(self.q.bit_length())), w, t),
             ]
         return self._tables
 

@@ -5,13 +5,16 @@ so (1 + n)^m = 1 + m n costs one multiplication. The randomiser r^n is replaced
 as in Damgård, Jurik and Nielsen ("A generalization of Paillier's public-key
 system with applications to electronic voting", IJIS 2010, section 4.1): a
 public h_s = h^n mod n^2 with h = -x^2 mod n for a random x, and E(m) = (1 + m n)
-h_s^r mod n^2 with a random r of ceil(k/2) bits for a k-bit n (their choice;
-semantic security then rests on DCR plus the hardness of discrete logarithms
-with short exponents). h_s^r is a fixed-base power: a table of h_s^(d 2^(w j))
-turns it into about k/(2w) multiplications mod n^2.
+h_s^r mod n^2 with a short random r (semantic security then rests on DCR plus
+the hardness of discrete logarithms with short exponents). DJN take ceil(k/2)
+bits; we take 4 x the security level (448 bits at k = 2048, see
+base.randomizer_bits_for). h_s^r is a fixed-base power: a table of
+h_s^(d 2^(w j)) in Montgomery form turns it into ceil(448/w) Montgomery
+products (45 with the public key's w = 10).
 
 The secret-key holder encrypts faster by computing the same value modulo p^2 and
-q^2 separately (half-size tables) and recombining by CRT, and decrypts by CRT
+q^2 separately (half-size operands, 2 x ceil(448/w) products: 76 at the secret
+key's w = 12) and recombining by CRT, and decrypts by CRT
 (m_p = L_p(c^(p-1) mod p^2) h_p mod p, likewise for q; Paillier section 7).
 """
 
@@ -31,6 +34,7 @@ from meshmpc.crypto.he.base import (
     FixedBase,
     PublicKeyBase,
     random_prime,
+    randomizer_bits_for,
     security_of,
 )
 
@@ -40,7 +44,7 @@ class PaillierPublicKey(PublicKeyBase):
 
     scheme = "paillier"
 
-    def __init__(self, n: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 8):
+    def __init__(self, n: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 10):
         super().__init__(n, gmpy2.mpz(n) ** 2, threads, window)
         self.hs = gmpy2.mpz(hs)
         self.n_limbs = int_to_limbs(self.n)
@@ -50,7 +54,7 @@ class PaillierPublicKey(PublicKeyBase):
 
     @property
     def randomizer_bits(self) -> int:
-        return (self.bits + 1) // 2
+        return randomizer_bits_for(self.bits)
 
     def _randomizer_base(self) -> int:
         return int(self.hs)
@@ -80,7 +84,7 @@ class PaillierPublicKey(PublicKeyBase):
 class PaillierSecretKey:
     """Secret Paillier key: CRT decryption and fast CRT encryption."""
 
-    def __init__(self, p: int, q: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 10):
+    def __init__(self, p: int, q: int, hs: int, threads: int = DEFAULT_THREADS, window: int = 12):
         self.p, self.q = gmpy2.mpz(p), gmpy2.mpz(q)
         self.public = PaillierPublicKey(self.p * self.q, hs, threads)
         self.threads = threads
@@ -149,7 +153,7 @@ class PaillierSecretKey:
         return cls(int(d["p"], 16), int(d["q"], 16), int(d["hs"], 16), threads)
 
 
-def generate_paillier(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 10,
+def generate_paillier(bits: int = 2048, threads: int = DEFAULT_THREADS, window: int = 12,
                       allow_insecure: bool = False) -> PaillierSecretKey:
     """A fresh Paillier key pair with a ``bits``-bit modulus (2048: 112-bit security)."""
     security_of(bits, allow_insecure)
