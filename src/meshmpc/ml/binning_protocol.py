@@ -122,6 +122,14 @@ class BinningOutcome:
     report: dict[str, Any]
 
 
+def job_params(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's params with the job-level ``security`` (step options) when unset."""
+    merged = dict(params)
+    if "security" not in merged and step.options.get("security"):
+        merged["security"] = step.options["security"]
+    return merged
+
+
 def _where(step: StepContext, party: str | None = None) -> str:
     return f"party {party or step.party}, step {step.step_id}"
 
@@ -461,6 +469,7 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     if bank is None or bank not in step.step_parties:
         raise BinningError(f"{_where(step)}: ml.binning needs the label holder among the "
                            f"step's parties (declare parties.<bank>.label)")
+    params = job_params(step, params)
     settings = Settings.of(params, step.party_params)
     ctx = step.ctx.scope("binning")
     owners = [p for p in step.step_parties if p != bank]
