@@ -89,3 +89,61 @@ def test_flooding_fits_the_modulus_at_a_million_rows_and_refuses_beyond():
                                   tuple(range(8192)))
     with pytest.raises(MpcError, match="too large to flood"):
         grouped_he.flood_bits(wide, bfv.q_bits)
+
+
+def test_binning_fast_path_is_the_default_and_equals_the_product_path(tmp_path, monkeypatch):
+    """ml.binning at three parties: the default (HE grouped sums, no suite at all) gives
+    the same models and IVs as the label shared through the OwnerProduct."""
+    import pyarrow as pa
+
+    from meshmpc.jobs.api import PartyInput, StepOutput
+    from meshmpc.ml.components_binning import binning
+    from meshmpc.ml.inprocess import run_component
+
+    rng = np.random.default_rng(6)
+    n = 1500
+    risk = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(risk - 1.2)))).astype(np.int64)
+    tables = {"bank": pa.table({"y": y, "b": risk + rng.normal(size=n)}),
+              "gov": pa.table({"g1": risk + rng.normal(size=n), "g2": rng.normal(size=n),
+                               "g3": np.where(rng.random(n) < 0.2, np.nan, risk)}),
+              "fin": pa.table({"f1": -risk + rng.normal(size=n)})}
+    parties = {p: PartyInput(p, label="y" if p == "bank" else None) for p in tables}
+    inputs = {p: {"align": StepOutput(tables={"aligned": t})} for p, t in tables.items()}
+    calls = []
+    real = grouped_he.owner_side
+
+    async def counting(*args, **kwargs):
+        calls.append(args[1])
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(grouped_he, "owner_side", counting)
+    common = {"party_params": {"bank": {"min_bin_rows": 20}}, "step_id": "bins"}
+    fast = run_component(binning, parties, inputs, {}, tmp_path / "he", **common)
+    assert sorted(calls) == ["bank", "bank"]  # gov and fin each ran the HE exchange
+    reference = {"triples": "dealer", "grouped_sum": "product"}
+    slow = run_component(binning, parties, inputs, reference, tmp_path / "product", **common)
+    assert len(calls) == 2
+    for p in tables:
+        assert fast[p].models["binning"] == slow[p].models["binning"]
+    assert fast["bank"].report["iv_all"] == slow["bank"].report["iv_all"]
+    assert fast["bank"].report["iv_all"]["gov.g1"] > 0.1
+
+
+def test_malformed_count_ciphertexts_are_refused_naming_the_owner():
+    n_groups = [5, 5]
+    y = np.random.default_rng(0).integers(0, 2, 300)
+
+    async def one(ctx):
+        if ctx.party == "bank":
+            enc = grouped_he.BankEncryption(y)
+            lay = await grouped_he.bank_send(ctx, "gov", enc, n_groups)
+            return await grouped_he.bank_receive(ctx, "gov", enc, lay, n_groups)
+        await ctx.recv("bank", "pk")
+        await ctx.recv("bank", "y/0")
+        words = np.full((2, 8), 2**63, dtype=np.uint64)  # above both primes
+        await ctx.send("bank", "out/0", [words, np.zeros((2, POLY_DEGREE), np.uint64)])
+        return None
+
+    with pytest.raises(MpcError, match="party gov: a count ciphertext has the wrong"):
+        run_parties(["bank", "gov"], one)
