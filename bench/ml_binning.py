@@ -95,11 +95,13 @@ def _plain_iv(parties: list[str], counts: dict[str, int], rows: int, bins: int,
 
 async def bench_job(ctx: Context, parties: list[str], counts: dict[str, int], rows: int,
                     bins: int, security: str, triples: str, repeats: int,
-                    check_cells: int) -> dict[str, Any]:
+                    check_cells: int, woe_dtype: str = "float32",
+                    grouped_sum: str = "he") -> dict[str, Any]:
     """One party's side: build its table, run the binning ``repeats`` times."""
     index = parties.index(ctx.party)
     table = synthetic_table(ctx.party, index, rows, counts[ctx.party])
-    params = {"method": "quantile", "bins": bins, "security": security, "triples": triples}
+    params = {"method": "quantile", "bins": bins, "security": security, "triples": triples,
+              "woe_dtype": woe_dtype, "grouped_sum": grouped_sum}
     walls, sent = [], []
     checked: bool | None = None
     with tempfile.TemporaryDirectory(prefix="bench-binning-") as tmp:
@@ -139,6 +141,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--check-cells", type=int, default=20_000_000,
          help="check IVs against the plaintext up to rows x features cells")
     _add(parser, "--timeout", type=float, default=3600.0)
+    _add(parser, "--woe-dtype", choices=["float32", "float64"], default="float32",
+         help="dtype of the WOE tables (float32: half the memory of wide tables)")
+    _add(parser, "--grouped-sum", choices=["he", "product"], default="he",
+         help="label counts: he (BFV grouped sums, default) or product (OwnerProduct)")
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -149,9 +155,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     parties = list(counts)
     kwargs = {"parties": parties, "counts": counts, "rows": args.rows, "bins": args.bins,
               "security": args.security, "triples": args.triples, "repeats": args.repeats,
-              "check_cells": args.check_cells}
+              "check_cells": args.check_cells, "woe_dtype": args.woe_dtype,
+              "grouped_sum": args.grouped_sum}
     results = run_local(parties, "meshmpc_bench.ml_binning:bench_job", kwargs,
-                        wan=wan_profile(args), timeout=args.timeout, pin_cpus=True)
+                        wan=wan_profile(args), timeout=args.timeout, pin_cpus=False)
     runs = len(results[parties[0]]["walls"])
     walls = [max(r["walls"][i] for r in results.values()) for i in range(runs)]
     sent = [max(r["sent"][i] for r in results.values()) for i in range(runs)]
@@ -161,7 +168,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "features": sum(counts.values()), "parties": len(parties),
         "wall_s": round(median(walls), 3), "bytes_sent": int(sent[best]),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results.values()), 1),
-        "features_per_party": counts, "bins": args.bins,
+        "features_per_party": counts, "bins": args.bins, "grouped_sum": args.grouped_sum,
         "triples": args.triples if args.security == "dishonest-majority" else "none",
         "checked": results[parties[0]]["checked"], "runs": runs,
         "walls": [round(w, 3) for w in walls], **wan_fields(args),

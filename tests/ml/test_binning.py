@@ -171,8 +171,9 @@ def test_fine_bins_quantile_equal_numpy():
 
 def test_honest_majority_equals_dishonest(tmp_path):
     names = ["bank", "gov", "fin"]
-    rep3 = _run(names, tmp_path / "rep3", params={"security": "honest-majority", "bins": 6})
-    semi = _run(names, tmp_path / "semi", params=DEALER)
+    rep3 = _run(names, tmp_path / "rep3", params={"security": "honest-majority", "bins": 6,
+                                                  "grouped_sum": "product"})
+    semi = _run(names, tmp_path / "semi", params={**DEALER, "grouped_sum": "product"})
     for party in names:
         assert rep3[party].models["binning"] == semi[party].models["binning"]
 
@@ -187,9 +188,10 @@ def test_unknown_or_public_private_parameters_rejected(tmp_path):
 def test_reference_product_in_blocks_equals_one_call(tmp_path, monkeypatch):
     from meshmpc.ml import binning_protocol
 
-    whole = _run(["bank", "gov"], tmp_path / "whole")
+    params = {**DEALER, "grouped_sum": "product"}
+    whole = _run(["bank", "gov"], tmp_path / "whole", params=params)
     monkeypatch.setattr(binning_protocol, "REFERENCE_BLOCK_CELLS", 3 * N)  # ~1 feature a call
-    blocks = _run(["bank", "gov"], tmp_path / "blocks")
+    blocks = _run(["bank", "gov"], tmp_path / "blocks", params=params)
     assert blocks["gov"].models["binning"] == whole["gov"].models["binning"]
     assert blocks["bank"].report["iv_all"] == whole["bank"].report["iv_all"]
 
@@ -198,7 +200,8 @@ def test_ot_triples_no_dealer(tmp_path):
     """The default correlations (OT-made triples, no dealer) give the same bins."""
     tables = {p: t.slice(0, 400) for p, t in _tables().items()}
     tables["gov"] = tables["gov"].select(["id", "capital"])
-    ot = _run(["bank", "gov"], tmp_path / "ot", params={"bins": 4}, tables=tables)
+    ot = _run(["bank", "gov"], tmp_path / "ot", params={"bins": 4, "grouped_sum": "product"},
+              tables=tables)
     dealer = _run(["bank", "gov"], tmp_path / "d", params={**DEALER, "bins": 4}, tables=tables)
     assert ot["gov"].models["binning"] == dealer["gov"].models["binning"]
     assert ot["gov"].report["iv"]["capital"] > 0.05

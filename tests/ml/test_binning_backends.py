@@ -39,7 +39,8 @@ def test_fast_product_plugs_in(monkeypatch, tmp_path):
     tables = {"bank": pa.table({"y": y}), "gov": pa.table({"x": rng.normal(size=400) + y})}
     parties = {"bank": PartyInput("bank", label="y"), "gov": PartyInput("gov")}
     inputs = {p: {"align": StepOutput(tables={"aligned": t})} for p, t in tables.items()}
-    out = run_component(binning, parties, inputs, {"triples": "dealer", "bins": 4}, tmp_path,
+    params = {"triples": "dealer", "bins": 4, "grouped_sum": "product"}
+    out = run_component(binning, parties, inputs, params, tmp_path,
                         party_params={"bank": {"min_bin_rows": 20}})
     assert CountingProduct.calls == 2  # one grouped_sum per party process, one owner
     assert out["gov"].report["iv"]["x"] > 0.1

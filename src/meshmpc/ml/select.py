@@ -34,17 +34,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 
 from meshmpc.jobs.api import StepContext
-from meshmpc.linalg import SecretTensor, concatenate
-from meshmpc.ml.backends import owner_product
+from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
+from meshmpc.ml.backends import compute_parties, owner_product, security_of
 from meshmpc.ml.binning import Binning
-from meshmpc.ml.binning_protocol import ProductFactory
+from meshmpc.ml.binning_protocol import ProductFactory, job_params
 from meshmpc.ml.product import OwnerProduct
+from meshmpc.ml.vertical import VerticalSession
 from meshmpc.ml.woe import BinningError
 from meshmpc.net import Context
 
@@ -143,23 +144,53 @@ async def _rank_at_bank(step: StepContext, ctx: Context, bank: str,
 
 
 async def correlation_shares(product: OwnerProduct, parties: list[str], me: str,
-                             z: np.ndarray, dims: Mapping[str, int], n: int) -> SecretTensor:
+                             z: np.ndarray, dims: Mapping[str, int], n: int,
+                             providers: tuple[VerticalSession, VerticalSession] | None = None
+                             ) -> SecretTensor | None:
     """<C>, the d x d correlation matrix of every party's standardised columns, in party
-    order; within-party blocks shared by their owner, cross blocks by owner products."""
-    backend = product.backend
+    order; within-party blocks shared by their owner, cross blocks by owner products.
+
+    Under honest majority a party outside the three compute parties (an input
+    provider) shares its columns and its own block through ``providers`` (two
+    sessions over the job's parties: columns, own block), seed-compressed; it
+    gets None, the compute parties the matrix.
+    """
+    backend = product.backend  # None at an input provider
     active = [p for p in parties if dims[p]]
-    shared = {p: await backend.input(p, z if p == me else None, shape=(n, dims[p]))
-              for p in active}
+    shared: dict[str, SecretTensor | None] = {}
     blocks: dict[tuple[str, str], SecretTensor] = {}
-    for a, p in enumerate(active):
+    for p in active:
+        mine = z if p == me else None
         own = (z.T @ z) / n if p == me else None
-        blocks[p, p] = await backend.input(p, own, shape=(dims[p], dims[p]))
+        shared[p] = await _share(backend, providers, 0, p, mine, (n, dims[p]))
+        block = await _share(backend, providers, 1, p, own, (dims[p], dims[p]))
+        if block is not None:
+            blocks[p, p] = block
+    for a, p in enumerate(active):
         for q in active[a + 1:]:
-            cross = await product.rmatvec(p, z if p == me else None, shared[q], (n, dims[p]))
-            blocks[p, q] = await cross.mul(1.0 / n)
-            blocks[q, p] = blocks[p, q].transpose()
+            cross = await product.rmatvec(p, z if p == me else None,
+                                          cast(SecretTensor, shared[q]), (n, dims[p]))
+            if backend is not None:
+                blocks[p, q] = await cross.mul(1.0 / n)
+                blocks[q, p] = blocks[p, q].transpose()
+    if backend is None:
+        return None
     rows = [concatenate([blocks[p, q] for q in active], axis=1) for p in active]
     return concatenate(rows, axis=0)
+
+
+async def _share(backend: SecureBackend | None,
+                 providers: tuple[VerticalSession, VerticalSession] | None, which: int,
+                 owner: str, x: np.ndarray | None, shape: tuple[int, int]
+                 ) -> SecretTensor | None:
+    """``owner``'s x secret-shared among the compute parties (None off them)."""
+    if backend is not None and owner in backend.suite.ctx.parties:
+        return await backend.input(owner, x, shape=shape)
+    if providers is None:
+        raise BinningError(f"party {owner} is not a compute party of the correlation filter")
+    session = providers[which]
+    await session.register(owner, x, shape)
+    return session.shared_matrix(owner) if session.computes else None
 
 
 async def greedy_drop(corr: SecretTensor, order: list[int], corr_max: float) -> list[bool]:
@@ -192,6 +223,7 @@ async def secure_select(step: StepContext, table: pa.Table, model_dict: Mapping[
                         params: Mapping[str, Any],
                         factory: ProductFactory = owner_product) -> SelectOutcome:
     """This party's side of ``ml.select``."""
+    params = job_params(step, params)
     settings = SelectParams.of(params)
     model = Binning.from_dict(model_dict)
     bank = step.label_holder
@@ -232,12 +264,22 @@ async def _correlation_flags(ctx: Context, step: StepContext, order: list[tuple[
         return [False] * len(order)
     bank = step.label_holder
     assert bank is not None
-    product = await factory(ctx.scope("mpc"), params, bank)
-    if product.backend is None:
-        raise BinningError(f"party {step.party}, step {step.step_id}: the correlation filter "
-                           f"needs every feature owner among the compute parties; run "
-                           f"ml.select with security: dishonest-majority, or corr_max: 1.0")
-    corr = await correlation_shares(product, step.step_parties, step.party, z, dims, n)
+    mpc = ctx.scope("mpc")
+    product = await factory(mpc, params, bank)
+    providers = None
+    compute = list(step.step_parties)
+    if security_of(params) == "honest-majority":
+        compute = compute_parties(step.step_parties, bank, params.get("compute"))
+        providers = (VerticalSession(mpc.scope("provide-z"), compute, "honest-majority",
+                                     product.backend, None),
+                     VerticalSession(mpc.scope("provide-gram"), compute, "honest-majority",
+                                     product.backend, None))
+    corr = await correlation_shares(product, step.step_parties, step.party, z, dims, n,
+                                    providers)
+    flags_ctx = ctx.scope("flags")
+    if corr is None:  # an input provider: the flags (public to all) come from compute[0]
+        return _check_flags(step, compute[0], await flags_ctx.recv(compute[0], "flags"),
+                            len(order))
     # position of (party, index) in the party-ordered correlation matrix
     offsets, start = {}, 0
     for p in step.step_parties:
@@ -245,7 +287,20 @@ async def _correlation_flags(ctx: Context, step: StepContext, order: list[tuple[
         start += dims[p]
     local_rank = {p: sorted(i for q, i in order if q == p) for p in step.step_parties}
     positions = [offsets[p] + local_rank[p].index(i) for p, i in order]
-    return await greedy_drop(corr, positions, settings.corr_max)
+    flags = await greedy_drop(corr, positions, settings.corr_max)
+    if step.party == compute[0]:
+        for party in step.step_parties:
+            if party not in compute:
+                await flags_ctx.send(party, "flags", [bool(f) for f in flags])
+    return flags
+
+
+def _check_flags(step: StepContext, sender: str, flags: Any, expected: int) -> list[bool]:
+    if not isinstance(flags, list) or len(flags) != expected or not all(
+            isinstance(f, bool) for f in flags):
+        raise BinningError(f"party {step.party}, step {step.step_id}: malformed drop flags "
+                           f"from {sender}")
+    return list(flags)
 
 
 def _select_outcome(step: StepContext, table: pa.Table, model: Binning, selected: list[str],
