@@ -1,8 +1,10 @@
-/** Node health, peers with latency and the reason a peer is down, running jobs, recent audit. */
+/** Node health, peers with latency and the reason a peer is down, running jobs, recent
+ * alerts (the newest in-loan / post-loan monitoring runs and their alert counts), recent audit. */
 import type { ReactNode } from "react";
 import { api, hasRole, type AuditEntry, type Job, type Me, type Page, type Peer } from "../api";
 import { Loading, StateBadge, useLoad, when } from "../components/common";
 import { useT } from "../i18n";
+import { figureText, type MonitoringRun } from "./Monitoring";
 
 interface Health {
   party: string;
@@ -16,6 +18,7 @@ export function Overview({ me, go }: { me: Me; go: (path: string) => void }): Re
   const health = useLoad(() => api<Health>("/health"), [], 5000);
   const peers = useLoad(() => api<Page<Peer>>("/peers?limit=100"), [], 5000);
   const running = useLoad(() => api<Page<Job>>("/jobs?state=Running&limit=20"), [], 3000);
+  const alerts = useLoad(() => api<Page<MonitoringRun>>("/monitoring"), [], 15000);
   const canAudit = hasRole(me, "auditor");
   const audit = useLoad(
     () => (canAudit ? api<Page<AuditEntry>>("/audit?limit=10") : Promise.resolve(null)),
@@ -87,6 +90,23 @@ export function Overview({ me, go }: { me: Me; go: (path: string) => void }): Re
                 {j.name} ({j.id})
               </a>{" "}
               <StateBadge state={j.state} />
+            </li>
+          ))}
+        </ul>
+      </div>
+      <div className="card" data-testid="recent-alerts">
+        <h2>{t("overview.recentAlerts")}</h2>
+        {alerts.data?.items.length === 0 && <p className="muted">{t("empty")}</p>}
+        <ul>
+          {alerts.data?.items.slice(0, 5).map((r) => (
+            <li key={r.job_id + "/" + r.step}>
+              <a href="/monitoring" onClick={(e) => (e.preventDefault(), go("/monitoring"))}>
+                {r.job_name} · {r.step}
+              </a>{" "}
+              · {when(r.finished)} · {figureText(r.figures)} ·{" "}
+              {Object.entries(r.tables)
+                .map(([name, rows]) => `${name} ${rows}`)
+                .join(", ")}
             </li>
           ))}
         </ul>
