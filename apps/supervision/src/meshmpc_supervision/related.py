@@ -42,6 +42,8 @@ from meshmpc.pir.server import PirServer
 from meshmpc_supervision.fundflow import exact_sums
 
 RING = ring_for(64)
+PACK = 256
+"""W and q travel packed as W * PACK + q: q = C (C - 1) < PACK for up to 16 banks."""
 
 
 async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[str, Any]
@@ -56,22 +58,34 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
         mine, vectors = _bank_vectors(step, groups)
         own = await _share_out(ctx, step.party, vectors, plan)
     totals = None
+    opened = None
+    size = len(groups["keys"])
+    by_products = plan["security"] == "honest-majority"
     if step.party in plan["suite_parties"]:
-        share = None
+        share: np.ndarray | None = None
+        per_bank: dict[str, np.ndarray] = {}
         if step.party in plan["compute"]:
-            share = await _collect(ctx, step.party, plan, own, len(groups["keys"]))
-        suite, share = await _suite_shares(ctx, plan, share, len(groups["keys"]), params)
+            share, per_bank = await _collect(ctx, step.party, plan, own, size)
+        suite, share = await _suite_shares(ctx, plan, share, size, params)
         totals = await _multi_bank_totals(suite, share, plan["regulator"])
+        if by_products:
+            opened = await _open_per_bank(ctx, suite, plan, share, per_bank, size)
     if step.party == plan["regulator"]:
         assert totals is not None
         table = _group_table(groups, *totals)
-        await _serve_lookups(ctx, table, plan["banks"])
+        if not by_products:
+            await _serve_lookups(ctx, table, plan["banks"])
         return StepOutput(tables={"related_groups": table},
-                          report={"role": "regulator", "groups": len(groups["keys"]),
+                          report={"role": "regulator", "groups": size,
                                   "multi_bank_groups": table.num_rows})
     if mine is None:
         return StepOutput(report={"role": "co-aggregator", "learnt": "nothing"})
-    found = await _look_up(ctx, plan["regulator"], [str(k) for k in groups["keys"][mine]])
+    if by_products:
+        packed = opened if opened is not None else await _receive_own(ctx, plan, size)
+        found = _own_groups(groups, packed)
+    else:
+        found = await _look_up(ctx, plan["regulator"],
+                               [str(k) for k in groups["keys"][mine]])
     return StepOutput(tables={"my_related_groups": found},
                       report={"role": "bank", "my_groups": len(mine),
                               "multi_bank_groups_of_mine": found.num_rows})
@@ -83,8 +97,8 @@ def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
         raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
                        f"party of the step ({', '.join(step.step_parties)})")
     banks = [p for p in step.step_parties if p != regulator]
-    if len(banks) < 2:
-        raise JobError(step.party, step.step_id, "related-party analysis needs two banks")
+    if not 2 <= len(banks) <= 16:
+        raise JobError(step.party, step.step_id, "related-party analysis takes 2 to 16 banks")
     co = str(params.get("co_aggregator") or banks[0])
     if co not in banks:
         raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not a bank")
@@ -174,21 +188,25 @@ async def _share_out(ctx: Any, party: str, vectors: np.ndarray, plan: Mapping[st
 
 
 async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray | None,
-                   size: int) -> np.ndarray:
+                   size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """This compute party's additive share of the totals, and of each bank's vectors."""
     share = RING.zeros((size, 2))
+    per_bank: dict[str, np.ndarray] = {}
     for bank in plan["banks"]:
         if party == plan["regulator"]:
             seed = bytes(await ctx.recv(bank, "seed"))
-            share = RING.add(share, RING.random(Prg(seed), (size, 2), 0))
+            part = RING.random(Prg(seed), (size, 2), 0)
         elif bank == party:
             assert own is not None
-            share = RING.add(share, own)
+            part = own
         else:
             part = await ctx.recv(bank, "masked")
             if not isinstance(part, np.ndarray) or part.shape != (size, 2):
                 raise JobError(party, "related", f"{bank} sent vectors of the wrong shape")
-            share = RING.add(share, part.astype(np.uint64, copy=False))
-    return share
+            part = part.astype(np.uint64, copy=False)
+        per_bank[bank] = part
+        share = RING.add(share, part)
+    return share, per_bank
 
 
 # ----- the compute parties ----------------------------------------------------------------
@@ -207,6 +225,52 @@ async def _suite_shares(ctx: Any, plan: Mapping[str, Any], share: np.ndarray | N
     parts = [await suite.input(owner, share if owner == me else None, (size, 2))
              for owner in plan["compute"]]
     return suite, suite.add(parts[0], parts[1])
+
+
+async def _open_per_bank(ctx: Any, suite: Any, plan: Mapping[str, Any], share: Any,
+                         per_bank: Mapping[str, np.ndarray], size: int) -> np.ndarray | None:
+    """Honest majority: for each bank b, ``(W * PACK + q) * h_b`` (W and q as opened to the
+    regulator, ``h_b`` its lending flags) opened to b alone: the totals of the multi-bank
+    groups it lends to, zero elsewhere. One rep3 product per bank and group. Returns what
+    was opened to this party (a bank among the three), else None."""
+    exposure = suite.lift(lambda a: np.ascontiguousarray(a[..., 0]), share)
+    count = suite.lift(lambda a: np.ascontiguousarray(a[..., 1]), share)
+    q = suite.sub(await suite.mul(count, count), count)
+    packed = suite.add(suite.mul_public(await suite.mul(exposure, q),
+                                        RING.from_int(np.full(size, PACK))), q)
+    mine_opened = None
+    for bank in plan["banks"]:
+        flags = [await suite.input(owner, np.ascontiguousarray(per_bank[bank][:, 1])
+                                   if owner == ctx.party else None, (size,))
+                 for owner in plan["compute"]]
+        mine = await suite.mul(packed, suite.add(flags[0], flags[1]))
+        if bank in plan["suite_parties"]:
+            value = await suite.reveal(mine, to=bank)
+            mine_opened = value if value is not None else mine_opened
+        else:  # each rep3 party sends its first component: x_0 + x_1 + x_2 at the bank
+            await ctx.send(bank, "own-groups", suite.components(mine)[0])
+    return mine_opened
+
+
+async def _receive_own(ctx: Any, plan: Mapping[str, Any], size: int) -> np.ndarray:
+    """A bank outside the three: its packed totals, summed from the three parts."""
+    party = ctx.party
+    parts = [await ctx.recv(p, "own-groups") for p in plan["suite_parties"]]
+    total = RING.zeros((size,))
+    for part in parts:
+        if not isinstance(part, np.ndarray) or part.shape != (size,):
+            raise JobError(party, "related", "a compute party sent a part of the wrong shape")
+        total = RING.add(total, part.astype(np.uint64, copy=False))
+    return total
+
+
+def _own_groups(groups: Mapping[str, Any], packed: np.ndarray) -> pa.Table:
+    value = packed.view(np.int64)
+    q = value % PACK
+    multi = np.flatnonzero(q > 0)
+    banks = np.rint((1 + np.sqrt(1 + 4 * q[multi].astype(np.float64))) / 2).astype(np.int64)
+    return pa.table({"group": groups["keys"][multi], "banks": banks,
+                     "exposure_fen": (value[multi] // PACK) // q[multi]})
 
 
 async def _multi_bank_totals(suite: Any, share: np.ndarray, regulator: str
