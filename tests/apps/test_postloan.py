@@ -55,7 +55,11 @@ def test_early_warning_auc_equals_the_plaintext_algorithm(run) -> None:
     test = roles == 2
     plain = auc(y[test], x[test] @ weights + intercept)
     secure = results["bank"]["steps"]["eval"]["report"]["auc"]
-    assert secure == pytest.approx(plain, abs=0.005)
+    # Fixed-point truncation can flip a near-tied pair; on this small held-out set one
+    # pair moves the AUC by 1/(positives x negatives) (~0.006, more than 0.005): allow two.
+    positives = int(y[test].sum())
+    pair = 1.0 / (positives * (int(test.sum()) - positives))
+    assert secure == pytest.approx(plain, abs=max(0.005, 2 * pair))
     assert secure > 0.7
 
 
