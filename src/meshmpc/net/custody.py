@@ -204,10 +204,7 @@ def generate_in_token(uri: Pkcs11Uri, where: Path | str = "--pkcs11") -> bytes:
     session, lock = _session(uri, where)
     try:
         with lock:
-            if list(session.get_objects({attribute.LABEL: uri.label})):
-                raise ConfigError(where, "pkcs11", f"token {uri.token!r} already holds an "
-                                  f"object labelled {uri.label!r}; keep using it or choose "
-                                  "another object= label")
+            _require_free_label(session, attribute, uri, where)
             params = session.create_domain_parameters(
                 pkcs11.KeyType.EC_EDWARDS,
                 {attribute.EC_PARAMS: encode_named_curve_parameters("1.3.101.112")}, local=True)
@@ -220,6 +217,15 @@ def generate_in_token(uri: Pkcs11Uri, where: Path | str = "--pkcs11") -> bytes:
     except Exception as exc:
         raise ConfigError(where, "pkcs11", f"cannot create a key in token {uri.token!r}: "
                           f"{type(exc).__name__}: {exc}") from exc
+
+
+def _require_free_label(session: Any, attribute: Any, uri: Pkcs11Uri, where: Path | str
+                        ) -> None:
+    """Refuse to create a second object under a label the token already holds."""
+    if list(session.get_objects({attribute.LABEL: uri.label})):
+        raise ConfigError(where, "pkcs11", f"token {uri.token!r} already holds an object "
+                          f"labelled {uri.label!r}; keep using it or choose another object= "
+                          "label")
 
 
 def _raw_point(point: bytes, where: Path | str) -> bytes:
@@ -255,9 +261,7 @@ def create_wrapping_key(uri: Pkcs11Uri, where: Path | str = "pkcs11") -> None:
     session, lock = _session(uri, where)
     try:
         with lock:
-            if list(session.get_objects({attribute.LABEL: uri.label})):
-                raise ConfigError(where, "pkcs11", f"token {uri.token!r} already holds an "
-                                  f"object labelled {uri.label!r}")
+            _require_free_label(session, attribute, uri, where)
             session.generate_key(pkcs11.KeyType.AES, 256, label=uri.label, store=True,
                                  template={attribute.SENSITIVE: True,
                                            attribute.EXTRACTABLE: False})

@@ -36,12 +36,10 @@ from meshmpc.errors import DataError
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.jobs.errors import JobError
 from meshmpc.mpc.factory import make_suite
-from meshmpc.mpc.prg import Prg, fresh_key
-from meshmpc.mpc.ring import ring_for
 from meshmpc_supervision.grid import INSTITUTION_TYPES, REGIONS, STATISTICS, Grid, default_months
+from meshmpc_supervision.sharing import RING, collect, roles, share_out
 
 FLAG_COLUMNS = ("to_real_estate", "to_securities", "back_to_borrower", "off_purpose")
-RING = ring_for(64)
 
 
 async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping[str, Any]
@@ -51,11 +49,11 @@ async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping
     ctx = step.ctx.scope("fundflow")
     own = None
     if step.party in plan["banks"]:
-        own = await _share_out(ctx, step.party, _bank_totals(step, plan), plan)
+        own = await share_out(ctx, step.party, _bank_totals(step, plan), plan)
     if step.party not in plan["compute"]:
         return StepOutput(report={"role": "bank", "cells": plan["grid"].size,
                                   "learnt": "nothing (totals sent as secret shares)"})
-    share = await _collect(ctx, step.party, plan, own)
+    share, _ = await collect(ctx, step.party, plan, own, (plan["grid"].size, 5))
     if step.party == plan["co"] and plan["epsilon"]:
         share = RING.add(share, RING.from_int(_noise(plan)))
     suite = await make_suite(ctx.subgroup(plan["compute"]), "semi2k",
@@ -79,17 +77,7 @@ async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping
 # ----- the plan every party derives from the public job file ------------------------------
 
 def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
-    regulator = str(params.get("regulator", ""))
-    if regulator not in step.step_parties:
-        raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
-                       f"party of the step ({', '.join(step.step_parties)})")
-    banks = [p for p in step.step_parties if p != regulator]
-    if len(banks) < 2:
-        raise JobError(step.party, step.step_id, "fund-flow statistics need at least two banks")
-    co = str(params.get("co_aggregator") or banks[0])
-    if co not in banks:
-        raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not one of "
-                       f"the banks ({', '.join(banks)})")
+    regulator, banks, co = roles(step, params, "fund-flow monitoring")
     types = {b: str(step.parties[b].extra.get("type", "")) for b in banks}
     for bank, kind in types.items():
         if kind not in INSTITUTION_TYPES:
@@ -167,40 +155,6 @@ def _codes(table: pa.Table, column: str, allowed: tuple[str, ...], party: str,
                         f"({len(allowed)} values); fix the row or add the value to "
                         f"params.{column}s")
     return index.astype(np.int64)
-
-
-async def _share_out(ctx: Any, party: str, totals: np.ndarray, plan: Mapping[str, Any]
-                     ) -> np.ndarray | None:
-    """Seed to the regulator, totals minus the seed's stream to the co-aggregator (kept
-    here, and returned, when this bank is the co-aggregator)."""
-    seed = fresh_key()
-    mask = RING.random(Prg(seed), totals.shape, 0)
-    await ctx.send(plan["regulator"], "seed", seed)
-    masked = RING.sub(RING.from_int(totals), mask)
-    if party == plan["co"]:
-        return masked
-    await ctx.send(plan["co"], "masked", masked)
-    return None
-
-
-async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray | None
-                   ) -> np.ndarray:
-    """This compute party's additive share of the totals of all banks."""
-    grid: Grid = plan["grid"]
-    share = RING.zeros((grid.size, 5))
-    for bank in plan["banks"]:
-        if party == plan["regulator"]:
-            seed = bytes(await ctx.recv(bank, "seed"))
-            share = RING.add(share, RING.random(Prg(seed), (grid.size, 5), 0))
-        elif bank == party:
-            assert own is not None
-            share = RING.add(share, own)
-        else:
-            part = await ctx.recv(bank, "masked")
-            if not isinstance(part, np.ndarray) or part.shape != (grid.size, 5):
-                raise JobError(party, "fundflow", f"{bank} sent totals of the wrong shape")
-            share = RING.add(share, part.astype(np.uint64, copy=False))
-    return share
 
 
 # ----- the compute parties ----------------------------------------------------------------

@@ -35,13 +35,11 @@ from meshmpc.errors import DataError
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.jobs.errors import JobError
 from meshmpc.mpc.factory import make_suite
-from meshmpc.mpc.prg import Prg, fresh_key
-from meshmpc.mpc.ring import ring_for
 from meshmpc.pir.api import database_from_table, query_table
 from meshmpc.pir.server import PirServer
 from meshmpc_supervision.fundflow import exact_sums
+from meshmpc_supervision.sharing import RING, collect, roles, share_out
 
-RING = ring_for(64)
 PACK = 256
 """W and q travel packed as W * PACK + q: q = C (C - 1) < PACK for up to 16 banks."""
 
@@ -56,7 +54,7 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
     own = None
     if step.party in plan["banks"]:
         mine, vectors = _bank_vectors(step, groups)
-        own = await _share_out(ctx, step.party, vectors, plan)
+        own = await share_out(ctx, step.party, vectors, plan)
     totals = None
     opened = None
     size = len(groups["keys"])
@@ -65,7 +63,7 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
         share: np.ndarray | None = None
         per_bank: dict[str, np.ndarray] = {}
         if step.party in plan["compute"]:
-            share, per_bank = await _collect(ctx, step.party, plan, own, size)
+            share, per_bank = await collect(ctx, step.party, plan, own, (size, 2))
         suite, share = await _suite_shares(ctx, plan, share, size, params)
         totals = await _multi_bank_totals(suite, share, plan["regulator"])
         if by_products:
@@ -92,16 +90,7 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
 
 
 def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
-    regulator = str(params.get("regulator", ""))
-    if regulator not in step.step_parties:
-        raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
-                       f"party of the step ({', '.join(step.step_parties)})")
-    banks = [p for p in step.step_parties if p != regulator]
-    if not 2 <= len(banks) <= 16:
-        raise JobError(step.party, step.step_id, "related-party analysis takes 2 to 16 banks")
-    co = str(params.get("co_aggregator") or banks[0])
-    if co not in banks:
-        raise JobError(step.party, step.step_id, f"params.co_aggregator {co!r} is not a bank")
+    regulator, banks, co = roles(step, params, "related-party analysis", max_banks=16)
     security = str(params.get("security") or step.options.get("security")
                    or "dishonest-majority")
     suite_parties = [regulator, co]
@@ -174,39 +163,6 @@ def _bank_vectors(step: StepContext, groups: Mapping[str, Any]
     vectors[:, 0] = exact_sums(group, exposure[known], size)
     vectors[:, 1] = np.bincount(group, minlength=size) > 0
     return np.unique(group), vectors
-
-
-async def _share_out(ctx: Any, party: str, vectors: np.ndarray, plan: Mapping[str, Any]
-                     ) -> np.ndarray | None:
-    seed = fresh_key()
-    masked = RING.sub(RING.from_int(vectors), RING.random(Prg(seed), vectors.shape, 0))
-    await ctx.send(plan["regulator"], "seed", seed)
-    if party == plan["co"]:
-        return masked
-    await ctx.send(plan["co"], "masked", masked)
-    return None
-
-
-async def _collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray | None,
-                   size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """This compute party's additive share of the totals, and of each bank's vectors."""
-    share = RING.zeros((size, 2))
-    per_bank: dict[str, np.ndarray] = {}
-    for bank in plan["banks"]:
-        if party == plan["regulator"]:
-            seed = bytes(await ctx.recv(bank, "seed"))
-            part = RING.random(Prg(seed), (size, 2), 0)
-        elif bank == party:
-            assert own is not None
-            part = own
-        else:
-            part = await ctx.recv(bank, "masked")
-            if not isinstance(part, np.ndarray) or part.shape != (size, 2):
-                raise JobError(party, "related", f"{bank} sent vectors of the wrong shape")
-            part = part.astype(np.uint64, copy=False)
-        per_bank[bank] = part
-        share = RING.add(share, part)
-    return share, per_bank
 
 
 # ----- the compute parties ----------------------------------------------------------------
