@@ -86,3 +86,22 @@ def test_data_purge_command_dry_run_lists_and_keeps(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "keep" in shown.stdout and "kept until" in shown.stdout
     assert "would delete 0" in shown.stdout and (out / "approval" / "bank").is_dir()
+
+
+def test_a_file_that_is_also_a_model_is_sealed_once(tmp_path: Path) -> None:
+    """ml.scorecard returns its card as a model and lists the same scorecard.json among its
+    files: it was sealed twice and every reader got ciphertext back (the demo's stage 5)."""
+    from meshmpc.jobs.api import StepOutput
+
+    vault = Vault.create(tmp_path / "bank.vault")
+    work = tmp_path / "job" / "bank" / "card"
+    work.mkdir(parents=True)
+    (work / "scorecard.json").write_text('{"points": 1}')
+    (work / "notes.txt").write_text("own file")
+    output = StepOutput(models={"scorecard": {"points": 1}}, files=["scorecard.json",
+                                                                    "notes.txt"])
+    sealing = artefacts.Sealing.for_step(vault, "job", "bank", "card")
+    artefacts.write_output(work, output, sealing)
+    assert artefacts.read_json(work, "scorecard.json", vault) == {"points": 1}
+    assert artefacts.read_bytes(work, "notes.txt", vault) == b"own file"
+    assert is_sealed(work / "notes.txt") and is_sealed(work / "scorecard.json")

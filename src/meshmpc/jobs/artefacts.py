@@ -97,8 +97,11 @@ def write_output(workdir: Path, output: StepOutput,
     for rel, data in files.items():
         _store(workdir, rel, data, sealing)
     if sealing is not None:
-        for rel in output.files:  # what the component wrote itself: sealed in place
-            _store(workdir, rel, (workdir / rel).read_bytes(), sealing)
+        for rel in output.files:  # what the component wrote itself: sealed in place, once
+            data = (workdir / rel).read_bytes()
+            if rel in files or data[:4] in MAGICS:  # a model of the same name, sealed above
+                continue
+            _store(workdir, rel, data, sealing)
     entry = {"tables": sorted(output.tables), "models": sorted(output.models),
              "files": list(output.files), "artefacts": hash_tree(workdir)}
     if sealing is not None:
