@@ -95,3 +95,17 @@ def test_a_region_outside_the_grid_is_named_with_its_row(tmp_path: Path) -> None
     assert "party bank2" in message and "column region, row 42" in message
     assert "'99' is not in the job's region list" in message
     assert all(isinstance(r, BaseException) for r in results.values())
+
+
+def test_job_files_name_their_inputs_absolutely(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make demo` passes a relative --out; the job file's folder is where relative inputs
+    resolve, so paths written relative to the working folder were looked up twice nested."""
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    paths = write_banks(Path("out/sup/data"), 2, 50)
+    spec = yaml.safe_load(job_file(Path("out/sup"), paths).read_text())
+    for party in paths:
+        data = Path(spec["parties"][party]["data"])
+        assert data.is_absolute() and data.exists()

@@ -71,7 +71,8 @@ def job_file(out: Path, paths: dict[str, Path], types: dict[str, str] | None = N
     parties: dict[str, dict[str, object]] = {"pboc": {}}
     for number, (party, path) in enumerate(paths.items(), start=1):
         kind = (types or {}).get(party) or bank_type(number)
-        parties[party] = {"data": str(path), "type": kind}
+        parties[party] = {"data": str(path.resolve()), "type": kind}  # the job file's folder
+        # is where relative paths resolve: absolute ones stay right wherever --out points
     spec = {"name": "fund-flow-monitoring", "parties": parties,
             "steps": [{"id": "fundflow", "component": "supervision.fundflow",
                        "params": {"regulator": "pboc", **params}}]}
@@ -126,10 +127,11 @@ def related_job_file(out: Path, registry: Path, paths: dict[str, Path], **params
     import yaml
 
     parties: dict[str, dict[str, object]] = {"pboc": {}}
-    parties.update({party: {"data": str(path)} for party, path in paths.items()})
+    parties.update({party: {"data": str(path.resolve())} for party, path in paths.items()})
     spec = {"name": "related-party-exposure", "parties": parties,
             "steps": [{"id": "related", "component": "supervision.related",
-                       "params": {"regulator": "pboc", "registry": str(registry), **params}}]}
+                       "params": {"regulator": "pboc", "registry": str(registry.resolve()),
+                                  **params}}]}
     path = out / "related.yaml"
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     return path
