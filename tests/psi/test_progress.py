@@ -115,6 +115,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return sorted(table.to_pylist(), key=lambda r: r["code"])
 
 
+KEYS = 20_000
+
+
 def test_psi_command_shows_eta_on_stderr_and_none_with_quiet(tmp_path: Path) -> None:
     runs = {}
     for name, flags in (("shown", ["--progress"]), ("quiet", ["--progress", "--quiet"])):
@@ -122,21 +125,23 @@ def test_psi_command_shows_eta_on_stderr_and_none_with_quiet(tmp_path: Path) -> 
         folder.mkdir()
         config, _ = make_local_cluster(["bank", "gov"], folder)
         assert config.path is not None
-        common = _inputs(folder, 2000)
+        # enough keys that the exponentiations outlast the first progress line (0.1 s) on
+        # a quiet machine too: 2,000 keys took 0.18 s there, in too few batches to show one
+        common = _inputs(folder, KEYS)
         runs[name] = _start_psi(config.path, folder, "out", *flags)  # both runs at once
     shown, quiet = _stderr(runs["shown"]), _stderr(runs["quiet"])
     for party, err in shown.items():
         assert re.search(rf"^psi {party}: ecdh: exponentiations \(own keys, then \w+'s\) "
-                         r"[\d,]+/4,000 +[\d.]+%, [\d,]+/s, ETA \d+ s", err, re.M), err
-        assert re.search(rf"^psi {party}: ecdh: exponentiations .*: 4,000 points in", err,
-                         re.M), err
-        assert re.search(rf"^psi {party}: writing .*{party}-out.csv: 1,000 rows in", err,
-                         re.M), err
+                         rf"[\d,]+/{2 * KEYS:,} +[\d.]+%, [\d,]+/s, ETA \d+ s", err, re.M), err
+        assert re.search(rf"^psi {party}: ecdh: exponentiations .*: {2 * KEYS:,} points in",
+                         err, re.M), err
+        assert re.search(rf"^psi {party}: writing .*{party}-out.csv: {KEYS // 2:,} rows in",
+                         err, re.M), err
     assert quiet == {"bank": "", "gov": ""}
     for party in ("bank", "gov"):
         rows = _rows(tmp_path / "shown" / f"{party}-out.csv")
         assert rows == _rows(tmp_path / "quiet" / f"{party}-out.csv")
-        assert {r["code"] for r in rows} == common and len(rows) == 1000
+        assert {r["code"] for r in rows} == common and len(rows) == KEYS // 2
 
 
 def test_multiparty_psi_counts_its_exponentiations() -> None:
