@@ -73,7 +73,8 @@ def previous_keys(session: Any, party: str, now: float | None = None
     moment = time.time() if now is None else now
     rows = [r for r in session.scalars(select(PeerKey).where(
         PeerKey.party == party, PeerKey.state == "previous")) if (r.valid_until or 0) > moment]
-    rows = [r for r in rows if r.public_key not in set(revoked_keys(session, [party]))]
+    revoked = set(revoked_keys(session, [party]))  # one query, not one per row
+    rows = [r for r in rows if r.public_key not in revoked]
     return [r.public_key for r in rows], min((r.valid_until or 0 for r in rows), default=None)
 
 

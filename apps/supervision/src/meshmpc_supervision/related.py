@@ -65,9 +65,10 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
         if step.party in plan["compute"]:
             share, per_bank = await collect(ctx, step.party, plan, own, (size, 2))
         suite, share = await _suite_shares(ctx, plan, share, size, params)
-        totals = await _multi_bank_totals(suite, share, plan["regulator"])
+        q, w = await _products(suite, share)
+        totals = await _multi_bank_totals(suite, q, w, plan["regulator"])
         if by_products:
-            opened = await _open_per_bank(ctx, suite, plan, share, per_bank, size)
+            opened = await _open_per_bank(ctx, suite, plan, q, w, per_bank, size)
     if step.party == plan["regulator"]:
         assert totals is not None
         table = _group_table(groups, *totals)
@@ -183,17 +184,13 @@ async def _suite_shares(ctx: Any, plan: Mapping[str, Any], share: np.ndarray | N
     return suite, suite.add(parts[0], parts[1])
 
 
-async def _open_per_bank(ctx: Any, suite: Any, plan: Mapping[str, Any], share: Any,
+async def _open_per_bank(ctx: Any, suite: Any, plan: Mapping[str, Any], q: Any, w: Any,
                          per_bank: Mapping[str, np.ndarray], size: int) -> np.ndarray | None:
     """Honest majority: for each bank b, ``(W * PACK + q) * h_b`` (W and q as opened to the
     regulator, ``h_b`` its lending flags) opened to b alone: the totals of the multi-bank
     groups it lends to, zero elsewhere. One rep3 product per bank and group. Returns what
     was opened to this party (a bank among the three), else None."""
-    exposure = suite.lift(lambda a: np.ascontiguousarray(a[..., 0]), share)
-    count = suite.lift(lambda a: np.ascontiguousarray(a[..., 1]), share)
-    q = suite.sub(await suite.mul(count, count), count)
-    packed = suite.add(suite.mul_public(await suite.mul(exposure, q),
-                                        RING.from_int(np.full(size, PACK))), q)
+    packed = suite.add(suite.mul_public(w, RING.from_int(np.full(size, PACK))), q)
     mine_opened = None
     for bank in plan["banks"]:
         flags = [await suite.input(owner, np.ascontiguousarray(per_bank[bank][:, 1])
@@ -229,13 +226,18 @@ def _own_groups(groups: Mapping[str, Any], packed: np.ndarray) -> pa.Table:
                      "exposure_fen": (value[multi] // PACK) // q[multi]})
 
 
-async def _multi_bank_totals(suite: Any, share: np.ndarray, regulator: str
-                             ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Open q = C(C-1) and W = E q to the regulator; returns (banks, exposure) there."""
+async def _products(suite: Any, share: Any) -> tuple[Any, Any]:
+    """Shares of q = C(C-1) (0 exactly for groups with fewer than two lending banks) and
+    W = E q, from the shared (exposure E, lending banks C) totals."""
     exposure = suite.lift(lambda a: np.ascontiguousarray(a[..., 0]), share)
     count = suite.lift(lambda a: np.ascontiguousarray(a[..., 1]), share)
     q = suite.sub(await suite.mul(count, count), count)
-    w = await suite.mul(exposure, q)
+    return q, await suite.mul(exposure, q)
+
+
+async def _multi_bank_totals(suite: Any, q: Any, w: Any, regulator: str
+                             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Open q and W to the regulator; returns (banks, exposure) there."""
     q_open = await suite.reveal(q, to=regulator)
     w_open = await suite.reveal(w, to=regulator)
     if q_open is None or w_open is None:
