@@ -93,3 +93,62 @@ def _chart_by_month(frame: Any) -> str:
         return _figure_html(fig, "按月趋势 / Monthly trend by institution type")
     finally:
         plt.close(fig)
+
+
+GREEN_NAME = "green_report.html"
+GREEN_TITLES = {"green_share": "绿色贷款占比 / green loan share",
+                "growth": "绿色贷款增速 / growth of green lending",
+                "npl_ratio": "绿色贷款不良率 / green NPL ratio",
+                "carbon_intensity": "融资企业碳强度 / carbon intensity of financed firms"}
+
+
+def write_green_report(table: pa.Table, plan: Mapping[str, Any], workdir: Path) -> str:
+    """The regulator's green-finance page: ranking, scores, the public bands."""
+    frame = table.to_pandas()
+    points = [c for c in frame.columns if c.startswith("points_")]
+    head = "".join(f"<th>{html.escape(GREEN_TITLES[c[7:]])}</th>" for c in points)
+    rows = "".join(
+        f"<tr><td>{r['rank']}</td><td>{html.escape(str(r['institution']))}</td>"
+        f"<td>{r['score']}</td>" + "".join(f"<td>{r[c]}</td>" for c in points) + "</tr>"
+        for r in frame.to_dict("records"))
+    bands = "".join(
+        f"<tr><td>{html.escape(GREEN_TITLES[name])}</td><td>"
+        f"{'越高越好 / higher is better' if b.higher else '越低越好 / lower is better'}</td>"
+        f"<td>{', '.join(f'{t:g}' for t in b.thresholds)}</td>"
+        f"<td>{', '.join(str(p) for p in b.points)}</td></tr>"
+        for name, b in plan["bands"].items())
+    detail = ("各指标得分已公布 / per-indicator points published" if points else
+              "仅公布总分 / total score only")
+    page = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8">
+<title>绿色金融联合评价 / Green-finance joint evaluation</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style></head><body>
+<h1>绿色金融联合评价 / Green-finance joint evaluation ({plan['year']})</h1>
+<p>{len(plan['banks'])} 家机构 / institutions; {detail}. 碳强度来自政府环境数据,按公开企业名录
+联合计算,单个企业的数值不离开政府 / carbon intensities come from the government's data and
+are combined over the public firm registry; no firm's value leaves the government.</p>
+{_score_chart(frame) if len(frame) else ''}
+<h2>排名 / Ranking</h2>
+<table><tr><th>名次 / rank</th><th>机构 / institution</th><th>总分 / score</th>{head}</tr>
+{rows}</table>
+<h2>评分规则 / Scoring bands (public)</h2>
+<table><tr><th>指标 / indicator</th><th>方向 / direction</th><th>门槛 / thresholds</th>
+<th>分值 / points</th></tr>{bands}</table>
+</body></html>"""
+    (workdir / GREEN_NAME).write_text(page, encoding="utf-8")
+    return GREEN_NAME
+
+
+def _score_chart(frame: Any) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(frame["institution"].astype(str), frame["score"])
+    ax.set_ylabel("score")
+    try:
+        return _figure_html(fig, "各机构总分 / Score by institution")
+    finally:
+        plt.close(fig)

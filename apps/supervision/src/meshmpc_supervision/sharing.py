@@ -18,14 +18,15 @@ from meshmpc.mpc.ring import ring_for
 RING = ring_for(64)
 
 
-def roles(step: StepContext, params: Mapping[str, Any], what: str, max_banks: int = 64
-          ) -> tuple[str, list[str], str]:
-    """(regulator, banks, co-aggregator) from ``params``; errors name the setting."""
+def roles(step: StepContext, params: Mapping[str, Any], what: str, max_banks: int = 64,
+          not_banks: tuple[str, ...] = ()) -> tuple[str, list[str], str]:
+    """(regulator, banks, co-aggregator) from ``params``; errors name the setting. The
+    banks are the step's parties other than the regulator and ``not_banks``."""
     regulator = str(params.get("regulator", ""))
     if regulator not in step.step_parties:
         raise JobError(step.party, step.step_id, f"params.regulator {regulator!r} is not a "
                        f"party of the step ({', '.join(step.step_parties)})")
-    banks = [p for p in step.step_parties if p != regulator]
+    banks = [p for p in step.step_parties if p != regulator and p not in not_banks]
     if not 2 <= len(banks) <= max_banks:
         raise JobError(step.party, step.step_id, f"{what} takes 2 to {max_banks} banks, "
                        f"got {len(banks)}")
@@ -55,17 +56,20 @@ async def collect(ctx: Any, party: str, plan: Mapping[str, Any], own: np.ndarray
     total = RING.zeros(shape)
     per_bank: dict[str, np.ndarray] = {}
     for bank in plan["banks"]:
-        if party == plan["regulator"]:
-            part = RING.random(Prg(bytes(await ctx.recv(bank, "seed"))), shape, 0)
-        elif bank == party:
-            assert own is not None
-            part = own
-        else:
-            part = await ctx.recv(bank, "masked")
-            if not isinstance(part, np.ndarray) or part.shape != shape:
-                raise JobError(party, "supervision", f"{bank} sent vectors of the wrong "
-                               f"shape (expected {shape})")
-            part = part.astype(np.uint64, copy=False)
+        part = own if bank == party else await receive_share(ctx, party, plan, bank, shape)
+        assert part is not None
         per_bank[bank] = part
         total = RING.add(total, part)
     return total, per_bank
+
+
+async def receive_share(ctx: Any, party: str, plan: Mapping[str, Any], sender: str,
+                        shape: tuple[int, ...]) -> np.ndarray:
+    """This compute party's share of what ``sender`` shared out with :func:`share_out`."""
+    if party == plan["regulator"]:
+        return RING.random(Prg(bytes(await ctx.recv(sender, "seed"))), shape, 0)
+    part = await ctx.recv(sender, "masked")
+    if not isinstance(part, np.ndarray) or part.shape != shape:
+        raise JobError(party, "supervision", f"{sender} sent vectors of the wrong "
+                       f"shape (expected {shape})")
+    return part.astype(np.uint64, copy=False)
