@@ -57,7 +57,21 @@ def check(table: Any, paths: dict[str, Path]) -> bool:
     got = table.set_index(["region", "institution_type", "month"]).sort_index()
     return len(got) == len(passing) and bool(
         (got["loans"] == passing.loc[got.index, "loans"]).all()
-        and (got["flagged"] == passing.loc[got.index, "flagged"]).all())
+        and (got["flagged"] == passing.loc[got.index, "flagged"]).all()
+        and _medians_match(got, pooled))
+
+
+def _medians_match(got: Any, pooled: Any) -> bool:
+    """The published medians are the buckets of the pooled ceil(N/2)-th smallest amounts."""
+    import numpy as np
+    from meshmpc_supervision.fundflow import bucket_middle, bucket_of
+
+    edges = np.geomspace(1e6, 1e12, 65)
+    pooled = pooled.sort_values("amount_fen", kind="stable")
+    grouped = pooled.groupby(["region", "institution_type", "month"]).amount_fen
+    kth = grouped.apply(lambda a: a.iloc[int(np.ceil(len(a) / 2)) - 1])
+    expected = bucket_middle(edges, bucket_of(kth.loc[got.index].to_numpy(), edges))
+    return bool((got["amount_p50_fen"].to_numpy() == expected).all())
 
 
 def main(argv: list[str]) -> int:

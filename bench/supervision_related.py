@@ -4,8 +4,8 @@ process over the encrypted mesh on loopback.
 
 Prints ``{"bench": "supervision.related", "banks", "borrowers_per_bank", "links",
 "wall_s", "bytes_sent", "peak_rss_mb", "groups", "multi_bank_groups", "result_ok"}``;
-``wall_s`` is the job (components, totals, sharing, the secure products, the PIR
-lookups), not the data generation. The regulator's groups are checked against a pandas
+``wall_s`` is the job (components, totals, sharing, the secure products and the
+per-bank openings), not the data generation. The regulator's groups are checked against a pandas
 computation on the pooled borrowers over the same components.
 """
 

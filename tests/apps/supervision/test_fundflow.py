@@ -109,3 +109,39 @@ def test_job_files_name_their_inputs_absolutely(tmp_path: Path,
     for party in paths:
         data = Path(spec["parties"][party]["data"])
         assert data.is_absolute() and data.exists()
+
+
+def test_amount_quantiles_are_the_buckets_of_the_pooled_order_statistics(
+        tmp_path: Path) -> None:
+    """The published quantile of a cell is the middle of the bucket that holds the
+    ceil(q N)-th smallest pooled amount, for each quantile asked."""
+    from meshmpc_supervision.fundflow import bucket_middle, bucket_of
+
+    quantiles = [0.1, 0.5, 0.9]
+    results, paths, out = _run(tmp_path, banks=3, quantiles=quantiles, quantile_buckets=32)
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    got = pq.read_table(out / "pboc" / "fundflow" / "fundflow.parquet").to_pandas()
+    got = got.set_index(["region", "institution_type", "month"])
+    edges = np.geomspace(1e6, 1e12, 33)
+    frames = []
+    for party, path in paths.items():
+        frame = pq.read_table(path).to_pandas()
+        frame["institution_type"] = TYPES[party]
+        frames.append(frame)
+    pooled = pd.concat(frames).groupby(["region", "institution_type", "month"])
+    checked = 0
+    for key, row in got.iterrows():
+        amounts = np.sort(pooled.get_group(key).amount_fen.to_numpy())
+        for q in quantiles:
+            kth = amounts[int(np.ceil(q * len(amounts))) - 1]
+            expected = bucket_middle(edges, bucket_of(np.array([kth]), edges))[0]
+            assert row[f"amount_p{round(q * 100)}_fen"] == expected, (key, q)
+            checked += 1
+    assert checked > 30
+    spread = got["amount_p90_fen"] > got["amount_p10_fen"]
+    assert spread.mean() > 0.5  # the quantiles are not one constant
+
+
+def test_quantiles_are_refused_under_differential_privacy(tmp_path: Path) -> None:
+    results, _, _ = _run(tmp_path, banks=2, loans=200, epsilon=1.0, quantiles=[0.5])
+    assert all("params.quantiles" in str(r) for r in results.values())

@@ -50,6 +50,8 @@ def test_groups_and_exposures_equal_networkx_and_banks_see_only_theirs(
     assert len(got) == len(expected) > 50
     assert (got.banks == expected.loc[got.index, "banks"]).all()
     assert (got.exposure_fen == expected.loc[got.index, "exposure_fen"]).all()
+    page = (out / "pboc" / "related" / "related_report.html").read_text()
+    assert "<img" in page and f"{len(expected):,}" in page
     for bank in paths:
         mine = pq.read_table(out / bank / "related" / "my_related_groups.parquet").to_pandas()
         own_groups = set(pooled[pooled.bank == bank].group)

@@ -77,7 +77,7 @@ def _demo_fundflow(args: argparse.Namespace) -> None:
 
 def _demo_related(args: argparse.Namespace) -> None:
     """Three banks' borrowers against a public registry graph (honest majority)."""
-    from meshmpc.jobs.artefacts import read_local_table
+    from meshmpc.jobs.artefacts import read_local, read_local_table
     from meshmpc.jobs.local import run_job_local
     from meshmpc_supervision.datagen import related_job_file, write_related
 
@@ -86,14 +86,17 @@ def _demo_related(args: argparse.Namespace) -> None:
     registry, paths = write_related(out / "data", 3, 20_000, 200_000)
     job = related_job_file(out, registry, paths, security="honest-majority")
     results = run_job_local(job, out / "run")
-    table = read_local_table(Path(results["pboc"]["out"]) / "related"
-                             / "related_groups.parquet")
+    folder = Path(results["pboc"]["out"]) / "related"
+    table = read_local_table(folder / "related_groups.parquet")
+    page = out / "related_report.html"
+    page.write_bytes(read_local(folder / "related_report.html"))
     print(f"related-party exposure / 关联企业跨行授信: 3 banks x 20,000 borrowers, "
           f"200,000 registry links: {table.num_rows:,} groups borrow at several banks, "
           f"{time.perf_counter() - start:.1f} s")
     for row in table.sort_by([("exposure_fen", "descending")]).slice(0, 3).to_pylist():
         print(f"  group {row['group']}: {row['members']} firms, {row['banks']} banks, "
               f"{row['exposure_fen'] / 1e6:,.1f} x 10k CNY")
+    print(f"  report: {page}")
 
 
 def _demo_green(args: argparse.Namespace) -> None:

@@ -15,7 +15,12 @@ flagged loans, without any bank showing its loans to the regulator or to another
 3. a secure comparison (semi2k, OT-made correlations, no dealer) decides per cell whether
    it has at least ``min_count`` loans and ``min_institutions`` contributing banks; only
    that yes/no is opened, to the two compute parties;
-4. only the cells that pass are opened, to the regulator alone.
+4. only the cells that pass are opened, to the regulator alone;
+5. quantiles of loan amounts (without noise only): each bank also shares its per-cell
+   histogram of amounts over public log-spaced buckets; for every published cell and
+   quantile q the compute parties compare the shared cumulative counts with q times the
+   loan count (sign bits, no division) and open to the regulator only the bucket the
+   quantile falls in.
 
 What each party learns, costs and the noise budget: protocols/supervision-fundflow.md.
 """
@@ -40,6 +45,10 @@ from meshmpc_supervision.grid import INSTITUTION_TYPES, REGIONS, STATISTICS, Gri
 from meshmpc_supervision.sharing import RING, collect, roles, share_out
 
 FLAG_COLUMNS = ("to_real_estate", "to_securities", "back_to_borrower", "off_purpose")
+DEFAULT_QUANTILES = (0.25, 0.5, 0.75)
+TOTALS = 5
+"""Per-cell totals before the amount histogram: loans, flagged, amount, flagged amount,
+1 if the bank lends there."""
 
 
 async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping[str, Any]
@@ -53,20 +62,27 @@ async def fundflow(step: StepContext, inputs: Mapping[str, Any], params: Mapping
     if step.party not in plan["compute"]:
         return StepOutput(report={"role": "bank", "cells": plan["grid"].size,
                                   "learnt": "nothing (totals sent as secret shares)"})
-    share, _ = await collect(ctx, step.party, plan, own, (plan["grid"].size, 5))
+    width = TOTALS + max(len(plan["edges"]) - 1, 0)
+    share, _ = await collect(ctx, step.party, plan, own, (plan["grid"].size, width))
     if step.party == plan["co"] and plan["epsilon"]:
         share = RING.add(share, RING.from_int(_noise(plan)))
     suite = await make_suite(ctx.subgroup(plan["compute"]), "semi2k",
                              triples=str(params.get("triples", "ot")))
     published = await _publishable(suite, share, plan)
-    values = await suite.reveal(RING.getitem(share, published), to=plan["regulator"])
+    kept = np.ascontiguousarray(RING.getitem(share, published))
+    values = await suite.reveal(np.ascontiguousarray(kept[:, :TOTALS]), to=plan["regulator"])
+    buckets = await _quantile_buckets(suite, kept, plan)
     report = {"role": "regulator" if step.party == plan["regulator"] else "co-aggregator",
               "cells": plan["grid"].size, "published": int(published.sum()),
               "suppressed": int((~published).sum()), "epsilon": plan["epsilon"]}
     if step.party != plan["regulator"]:
         return StepOutput(report=report)
     assert values is not None
-    table = _result_table(plan["grid"], published, values.view(np.int64).reshape(-1, 5))
+    table = _result_table(plan["grid"], published, values.view(np.int64).reshape(-1, TOTALS))
+    for j, q in enumerate(plan["quantiles"]):
+        assert buckets is not None
+        table = table.append_column(f"amount_p{q / 100:g}_fen",
+                                    pa.array(bucket_middle(plan["edges"], buckets[:, j])))
     out = StepOutput(tables={"fundflow": table}, report=report)
     from meshmpc_supervision.report import write_report
 
@@ -93,7 +109,34 @@ def _plan(step: StepContext, params: Mapping[str, Any]) -> dict[str, Any]:
             "min_count": int(params.get("min_count", 10)),
             "min_institutions": int(params.get("min_institutions", 2)),
             "amount_clip": int(params.get("amount_clip", 10**11)),
-            "flags": tuple(params.get("flags") or FLAG_COLUMNS)}
+            "flags": tuple(params.get("flags") or FLAG_COLUMNS),
+            **_quantile_plan(step, params, epsilon)}
+
+
+def _quantile_plan(step: StepContext, params: Mapping[str, Any], epsilon: Any
+                   ) -> dict[str, Any]:
+    """Quantiles (in 1/10,000) and the public bucket edges of the amount histograms."""
+    asked = params.get("quantiles")
+    if epsilon is not None:
+        if asked:
+            raise JobError(step.party, step.step_id, "params.quantiles: quantiles are not "
+                           "released under differential privacy (params.epsilon); drop one")
+        return {"quantiles": (), "edges": np.zeros(0)}
+    quantiles = DEFAULT_QUANTILES if asked is None else tuple(asked)
+    parts = []
+    for q in quantiles:
+        scaled = round(float(q) * 10_000)
+        if not 0 < scaled < 10_000 or abs(float(q) * 10_000 - scaled) > 1e-6:
+            raise JobError(step.party, step.step_id, f"params.quantiles: {q!r} must be in "
+                           "(0, 1) with at most four decimals")
+        parts.append(scaled)
+    buckets = int(params.get("quantile_buckets", 64))
+    low, high = (float(v) for v in params.get("quantile_range_fen", (1e6, 1e12)))
+    if not (2 <= buckets <= 1024 and 0 < low < high):
+        raise JobError(step.party, step.step_id, "params.quantile_buckets (2..1024) and "
+                       "params.quantile_range_fen ([low, high], 0 < low < high)")
+    edges = np.geomspace(low, high, buckets + 1) if parts else np.zeros(0)
+    return {"quantiles": tuple(parts), "edges": edges}
 
 
 # ----- a bank's side ----------------------------------------------------------------------
@@ -121,13 +164,23 @@ def _bank_totals(step: StepContext, plan: Mapping[str, Any]) -> np.ndarray:
         flagged |= table.column(flag).fill_null(False).to_numpy(zero_copy_only=False)
     kind = list(grid.types).index(plan["types"][step.party])
     cell = (region * len(grid.types) + kind) * len(grid.months) + month
-    totals = np.zeros((grid.size, 5), dtype=np.int64)
+    buckets = max(len(plan["edges"]) - 1, 0)
+    totals = np.zeros((grid.size, TOTALS + buckets), dtype=np.int64)
     totals[:, 0] = np.bincount(cell, minlength=grid.size)
     totals[:, 1] = np.bincount(cell, weights=flagged, minlength=grid.size).astype(np.int64)
     totals[:, 2] = exact_sums(cell, amount, grid.size)
     totals[:, 3] = exact_sums(cell[flagged], amount[flagged], grid.size)
     totals[:, 4] = totals[:, 0] > 0
+    if buckets:
+        bucket = bucket_of(amount, plan["edges"])
+        totals[:, TOTALS:] = np.bincount(cell * buckets + bucket, minlength=grid.size * buckets
+                                         ).reshape(grid.size, buckets)
     return totals
+
+
+def bucket_of(amount: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The histogram bucket of each amount (below the range: the first, above: the last)."""
+    return np.clip(np.searchsorted(edges, amount, side="right") - 1, 0, len(edges) - 2)
 
 
 def exact_sums(cell: np.ndarray, amount: np.ndarray, size: int) -> np.ndarray:
@@ -174,12 +227,38 @@ async def _publishable(suite: Any, share: np.ndarray, plan: Mapping[str, Any]) -
     return ~below_any
 
 
+async def _quantile_buckets(suite: Any, kept: np.ndarray, plan: Mapping[str, Any]
+                            ) -> np.ndarray | None:
+    """For each published cell and quantile q (in 1/10,000): the bucket holding the
+    ceil(q N)-th smallest amount, i.e. the number of buckets k whose cumulative count
+    C_k is below q N, from the sign bits of 10,000 C_k - q N (opened to the regulator
+    only, as a count). The last bucket always holds it and is not compared."""
+    quantiles = plan["quantiles"]
+    if not quantiles or kept.shape[0] == 0:
+        return np.zeros((kept.shape[0], len(quantiles)), dtype=np.int64) if \
+            suite.ctx.party == plan["regulator"] else None
+    histogram = kept[:, TOTALS:-1]
+    cumulative = np.cumsum(histogram, axis=1, dtype=np.uint64)  # linear: on the shares
+    loans = kept[:, 0:1]
+    gaps = [RING.sub(RING.mul(cumulative, RING.from_int(10_000)),
+                     RING.mul(loans, RING.from_int(q))) for q in quantiles]
+    below = await suite.msb(np.ascontiguousarray(np.stack(gaps, axis=2)))
+    counts = np.ascontiguousarray(below.sum(axis=1, dtype=np.uint64))  # (cells, quantiles)
+    opened = await suite.reveal(counts, to=plan["regulator"])
+    return None if opened is None else opened.view(np.int64)
+
+
+def bucket_middle(edges: np.ndarray, bucket: np.ndarray) -> np.ndarray:
+    """The geometric middle of each bucket, in fen: the published quantile estimate."""
+    return np.rint(np.sqrt(edges[bucket] * edges[bucket + 1])).astype(np.int64)
+
+
 def _noise(plan: Mapping[str, Any]) -> np.ndarray:
     """Discrete Laplace noise for loans, flagged, amount and flagged amount (the budget
     split in four; amounts scaled by the clip), none on the institutions count."""
     grid: Grid = plan["grid"]
     eps = plan["epsilon"] / 4.0
-    noise = np.zeros((grid.size, 5), dtype=np.int64)
+    noise = np.zeros((grid.size, TOTALS), dtype=np.int64)
     for column, sensitivity in enumerate((1, 1, plan["amount_clip"], plan["amount_clip"])):
         noise[:, column] = discrete_laplace(grid.size, eps / sensitivity)
     return noise

@@ -12,9 +12,10 @@ scipy); what stays private is each bank's borrowers and exposures. Then:
    and open both to the regulator alone: ``q`` is 0 exactly for groups with fewer than
    two lending banks, whose exposure ``W`` then stays hidden; otherwise the regulator
    recovers ``C`` and ``E = W / q``;
-3. the regulator puts the multi-bank groups (group key -> banks, total exposure) in a
-   keyword-PIR table; each bank looks up the groups of its own borrowers, so it learns the
-   totals of exactly those groups and the regulator does not learn which groups it asked.
+3. for each bank b the compute parties form ``(W * 256 + q) * h_b`` (``h_b`` its lending
+   flags, one secure product per bank and group) and open it to b alone: b learns the
+   totals of exactly the multi-bank groups it lends to, and no one learns which groups
+   those are.
 
 Firms with no registry link are not groups and are left out. Leakage and costs:
 protocols/supervision-related.md.
@@ -35,8 +36,6 @@ from meshmpc.errors import DataError
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.jobs.errors import JobError
 from meshmpc.mpc.factory import make_suite
-from meshmpc.pir.api import database_from_table, query_table
-from meshmpc.pir.server import PirServer
 from meshmpc_supervision.fundflow import exact_sums
 from meshmpc_supervision.sharing import RING, collect, roles, share_out
 
@@ -58,7 +57,6 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
     totals = None
     opened = None
     size = len(groups["keys"])
-    by_products = plan["security"] == "honest-majority"
     if step.party in plan["suite_parties"]:
         share: np.ndarray | None = None
         per_bank: dict[str, np.ndarray] = {}
@@ -67,24 +65,21 @@ async def related(step: StepContext, inputs: Mapping[str, Any], params: Mapping[
         suite, share = await _suite_shares(ctx, plan, share, size, params)
         q, w = await _products(suite, share)
         totals = await _multi_bank_totals(suite, q, w, plan["regulator"])
-        if by_products:
-            opened = await _open_per_bank(ctx, suite, plan, q, w, per_bank, size)
+        opened = await _open_per_bank(ctx, suite, plan, q, w, per_bank, size)
     if step.party == plan["regulator"]:
         assert totals is not None
         table = _group_table(groups, *totals)
-        if not by_products:
-            await _serve_lookups(ctx, table, plan["banks"])
-        return StepOutput(tables={"related_groups": table},
-                          report={"role": "regulator", "groups": size,
-                                  "multi_bank_groups": table.num_rows})
+        out = StepOutput(tables={"related_groups": table},
+                         report={"role": "regulator", "groups": size,
+                                 "multi_bank_groups": table.num_rows})
+        from meshmpc_supervision.report import write_related_report
+
+        out.files.append(write_related_report(table, size, len(plan["banks"]), step.workdir))
+        return out
     if mine is None:
         return StepOutput(report={"role": "co-aggregator", "learnt": "nothing"})
-    if by_products:
-        packed = opened if opened is not None else await _receive_own(ctx, plan, size)
-        found = _own_groups(groups, packed)
-    else:
-        found = await _look_up(ctx, plan["regulator"],
-                               [str(k) for k in groups["keys"][mine]])
+    packed = opened if opened is not None else await _receive_own(ctx, plan, size)
+    found = _own_groups(groups, packed)
     return StepOutput(tables={"my_related_groups": found},
                       report={"role": "bank", "my_groups": len(mine),
                               "multi_bank_groups_of_mine": found.num_rows})
@@ -186,23 +181,33 @@ async def _suite_shares(ctx: Any, plan: Mapping[str, Any], share: np.ndarray | N
 
 async def _open_per_bank(ctx: Any, suite: Any, plan: Mapping[str, Any], q: Any, w: Any,
                          per_bank: Mapping[str, np.ndarray], size: int) -> np.ndarray | None:
-    """Honest majority: for each bank b, ``(W * PACK + q) * h_b`` (W and q as opened to the
-    regulator, ``h_b`` its lending flags) opened to b alone: the totals of the multi-bank
-    groups it lends to, zero elsewhere. One rep3 product per bank and group. Returns what
-    was opened to this party (a bank among the three), else None."""
+    """For each bank b, ``(W * PACK + q) * h_b`` (W and q as opened to the regulator,
+    ``h_b`` its lending flags) opened to b alone: the totals of the multi-bank groups it
+    lends to, zero elsewhere. One secure product per bank and group (semi2k: OT-made
+    triples; rep3: the two additive shares of ``h_b`` re-shared first). Returns what was
+    opened to this party (a bank among the suite's parties), else None."""
     packed = suite.add(suite.mul_public(w, RING.from_int(np.full(size, PACK))), q)
     mine_opened = None
     for bank in plan["banks"]:
-        flags = [await suite.input(owner, np.ascontiguousarray(per_bank[bank][:, 1])
-                                   if owner == ctx.party else None, (size,))
-                 for owner in plan["compute"]]
-        mine = await suite.mul(packed, suite.add(flags[0], flags[1]))
+        flags = await _flags(suite, plan, ctx.party, per_bank.get(bank), size)
+        mine = await suite.mul(packed, flags)
         if bank in plan["suite_parties"]:
             value = await suite.reveal(mine, to=bank)
             mine_opened = value if value is not None else mine_opened
         else:  # each rep3 party sends its first component: x_0 + x_1 + x_2 at the bank
             await ctx.send(bank, "own-groups", suite.components(mine)[0])
     return mine_opened
+
+
+async def _flags(suite: Any, plan: Mapping[str, Any], party: str, share: np.ndarray | None,
+                 size: int) -> Any:
+    """One bank's lending flags as a sharing of the suite."""
+    mine = None if share is None else np.ascontiguousarray(share[:, 1])
+    if plan["security"] == "dishonest-majority":
+        return mine  # the compute parties' additive shares are semi2k's sharing
+    parts = [await suite.input(owner, mine if owner == party else None, (size,))
+             for owner in plan["compute"]]
+    return suite.add(parts[0], parts[1])
 
 
 async def _receive_own(ctx: Any, plan: Mapping[str, Any], size: int) -> np.ndarray:
@@ -254,26 +259,3 @@ def _group_table(groups: Mapping[str, Any], banks: np.ndarray, total: np.ndarray
     multi = np.flatnonzero(banks >= 2)
     return pa.table({"group": groups["keys"][multi], "members": groups["sizes"][multi],
                      "banks": banks[multi], "exposure_fen": total[multi]})
-
-
-async def _serve_lookups(ctx: Any, table: pa.Table, banks: list[str]) -> None:
-    """One keyword-PIR session per bank over the multi-bank groups."""
-    records = table.select(["group", "banks", "exposure_fen"])
-    if records.num_rows == 0:
-        records = pa.table({"group": ["-"], "banks": [0], "exposure_fen": [0]})
-    database = database_from_table(records, "group")
-    server = PirServer(database)
-    for bank in banks:
-        await server.serve(ctx.scope("pir"), bank)
-
-
-async def _look_up(ctx: Any, regulator: str, keys: list[str]) -> pa.Table:
-    """This bank's groups among the multi-bank ones (keys sent blinded: keyword PIR)."""
-    hits = await query_table(ctx.scope("pir"), regulator, keys)
-    hits = hits.filter(pc.field("found"))
-    if hits.num_rows == 0:
-        return pa.table({"group": pa.array([], pa.string()), "banks": pa.array([], pa.int64()),
-                         "exposure_fen": pa.array([], pa.int64())})
-    return pa.table({"group": hits.column("key"),
-                     "banks": pc.cast(hits.column("banks"), pa.int64()),
-                     "exposure_fen": pc.cast(hits.column("exposure_fen"), pa.int64())})

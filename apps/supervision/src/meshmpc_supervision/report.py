@@ -21,7 +21,8 @@ def write_report(table: pa.Table, plan: Mapping[str, Any], workdir: Path) -> str
     """Write the report; returns its file name (relative to ``workdir``)."""
     frame = table.to_pandas()
     charts = [_chart_by_region(frame), _chart_by_month(frame)] if len(frame) else []
-    rows = "".join(_row(r) for r in frame.sort_values(
+    median = "amount_p50_fen" in frame.columns
+    rows = "".join(_row(r, median) for r in frame.sort_values(
         "flagged_rate", ascending=False).head(30).itertuples())
     noise = (f"ε = {plan['epsilon']:g} (离散拉普拉斯噪声 / discrete Laplace noise)"
              if plan["epsilon"] else "无噪声 / no noise")
@@ -38,18 +39,25 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style></head><b
 <h2>违规率最高的单元 / Cells with the highest flagged rate (top 30)</h2>
 <table><tr><th>地区 / region</th><th>机构类型 / institution type</th><th>月份 / month</th>
 <th>贷款笔数 / loans</th><th>违规笔数 / flagged</th><th>违规率 / rate</th>
-<th>违规金额(万元) / flagged amount (10k CNY)</th></tr>{rows}</table>
+<th>违规金额(万元) / flagged amount (10k CNY)</th>{_median_head(median)}</tr>{rows}</table>
 </body></html>"""
     (workdir / NAME).write_text(page, encoding="utf-8")
     return NAME
 
 
-def _row(r: Any) -> str:
+def _median_head(median: bool) -> str:
+    return ("<th>金额中位数(万元,分桶) / median amount (10k CNY, bucketed)</th>"
+            if median else "")
+
+
+def _row(r: Any, median: bool) -> str:
     zh, en = REGIONS.get(r.region, (r.region, r.region))
     kind_zh, kind_en = INSTITUTION_TYPES.get(r.institution_type, ("", r.institution_type))
+    extra = f"<td>{r.amount_p50_fen / 1e6:,.1f}</td>" if median else ""
     return (f"<tr><td>{html.escape(zh)} / {html.escape(en)}</td><td>{kind_zh} / {kind_en}"
             f"</td><td>{r.month}</td><td>{r.loans:,}</td><td>{r.flagged:,}</td>"
-            f"<td>{r.flagged_rate:.2%}</td><td>{r.flagged_amount_fen / 1e6:,.1f}</td></tr>")
+            f"<td>{r.flagged_rate:.2%}</td><td>{r.flagged_amount_fen / 1e6:,.1f}</td>"
+            f"{extra}</tr>")
 
 
 def _figure_html(fig: Any, title: str) -> str:
@@ -150,5 +158,55 @@ def _score_chart(frame: Any) -> str:
     ax.set_ylabel("score")
     try:
         return _figure_html(fig, "各机构总分 / Score by institution")
+    finally:
+        plt.close(fig)
+
+
+RELATED_NAME = "related_report.html"
+
+
+def write_related_report(table: pa.Table, groups: int, banks: int, workdir: Path) -> str:
+    """The regulator's related-party page: groups lending at several banks, the largest
+    exposures, and how many banks the groups spread over."""
+    frame = table.to_pandas().sort_values("exposure_fen", ascending=False)
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r['group']))}</td><td>{r['members']}</td>"
+        f"<td>{r['banks']}</td><td>{r['exposure_fen'] / 1e6:,.1f}</td></tr>"
+        for r in frame.head(50).to_dict("records"))
+    page = f"""<!doctype html><html lang="zh"><head><meta charset="utf-8">
+<title>关联企业跨行授信 / Related-party exposure across banks</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}</style></head><body>
+<h1>关联企业跨行授信 / Related-party exposure across banks</h1>
+<p>{banks} 家银行 / banks; 工商登记关联企业群 / registry groups: {groups:,};
+在多家银行有贷款的企业群 / groups borrowing at several banks: {len(frame):,};
+合计敞口 / their total exposure: {frame['exposure_fen'].sum() / 1e6:,.1f} 万元 / 10k CNY.
+只在一家银行借款的企业群不被披露 / groups borrowing at one bank only are not disclosed.</p>
+{_banks_chart(frame) if len(frame) else ''}
+<h2>敞口最大的企业群 / Largest exposures (top 50)</h2>
+<table><tr><th>企业群(最小统一社会信用代码) / group (smallest credit code)</th>
+<th>成员企业 / member firms</th><th>授信银行 / lending banks</th>
+<th>合计敞口(万元) / total exposure (10k CNY)</th></tr>{rows}</table>
+</body></html>"""
+    (workdir / RELATED_NAME).write_text(page, encoding="utf-8")
+    return RELATED_NAME
+
+
+def _banks_chart(frame: Any) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = frame.groupby("banks")["exposure_fen"].agg(["size", "sum"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+    left.bar(by.index.astype(str), by["size"])
+    left.set_xlabel("lending banks")
+    left.set_ylabel("groups")
+    right.bar(by.index.astype(str), by["sum"] / 1e6)
+    right.set_xlabel("lending banks")
+    right.set_ylabel("exposure (10k CNY)")
+    try:
+        return _figure_html(fig, "按授信银行数 / By number of lending banks")
     finally:
         plt.close(fig)
