@@ -118,3 +118,53 @@ def test_bands_add_points_for_each_threshold_met() -> None:
     assert [higher.score(v) for v in (0.05, 0.1, 0.25, None)] == [0, 3, 7, 0]
     assert [lower.score(v) for v in (1000, 900, 299)] == [0, 5, 15]
     assert np.isfinite(sum(BANDS["green_share"].points))
+
+
+def test_views_the_government_receives_nothing_and_shares_look_random(tmp_path: Path) -> None:
+    """Every message each party receives, recorded: the government gets no step message;
+    the co-aggregator's masked vectors have the bit statistics of uniform words although
+    the banks' vectors are mostly zero; the regulator gets 16-byte seeds; a bank outside
+    the suite gets one element from each compute party, which add up to its score."""
+    from meshmpc.net.memory import MemoryMesh
+
+    firms, gov, paths = write_green(tmp_path / "data", 3, 2000, 800, year=YEAR)
+    job = green_job_file(tmp_path, firms, gov, paths, year=YEAR, triples="dealer")
+    parties = ["pboc", "gov", *paths]
+    meshes = MemoryMesh.group(parties)
+    views: dict[str, list[tuple[str, str, object]]] = {p: [] for p in parties}
+    for party, mesh in meshes.items():
+        inner = mesh.mailbox.deliver
+
+        def deliver(peer: str, tag: str, obj: object, _inner=inner, _log=views[party]
+                    ) -> None:
+            _log.append((peer, str(tag), obj))
+            _inner(peer, tag, obj)
+
+        mesh.mailbox.deliver = deliver
+    results = asyncio.run(run_job_in_memory(job, tmp_path / "out", meshes=meshes))
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+
+    def step_messages(party: str, suffix: str = "") -> list[tuple[str, object]]:
+        return [(peer, obj) for peer, tag, obj in views[party]
+                if tag.startswith("step/green/") and tag.endswith(suffix)]
+
+    assert step_messages("gov") == []
+    masked = step_messages("bank1", "/masked")
+    assert sorted(peer for peer, _ in masked) == ["bank2", "bank3", "gov"]
+    for _, words in masked:
+        assert isinstance(words, np.ndarray)
+        values = words.view(np.uint64).reshape(-1)
+        assert (values == 0).mean() < 0.01  # the plaintext vectors are mostly zeros
+        bits = np.unpackbits(values.view(np.uint8)).mean()
+        assert abs(bits - 0.5) < 0.01
+    seeds = step_messages("pboc", "/seed")
+    assert len(seeds) == 4 and all(isinstance(s, bytes) and len(s) == 16 for _, s in seeds)
+    out = tmp_path / "out" / "green-finance-evaluation"
+    for bank in ("bank2", "bank3"):
+        own = step_messages(bank)
+        assert sorted(peer for peer, _ in own) == ["bank1", "pboc"]
+        parts = [np.asarray(obj).view(np.uint64) for _, obj in own]
+        assert all(p.shape == (1,) for p in parts)
+        score = pq.read_table(out / bank / "green" / "my_green_score.parquet").column(
+            "score")[0].as_py()
+        assert int((parts[0] + parts[1]).view(np.int64)[0]) == score
