@@ -18,7 +18,7 @@ from meshmpc_supervision.fundflow import discrete_laplace
 from meshmpc.jobs.local import run_job_in_memory
 
 TYPES = {"bank1": "city_commercial", "bank2": "city_commercial", "bank3": "rural",
-         "bank4": "rural"}
+         "bank4": "rural", "bank5": "large_state"}
 
 
 def _run(tmp_path: Path, banks: int = 3, loans: int = 3000, **params: Any
@@ -44,7 +44,7 @@ def _pooled(paths: dict[str, Path]) -> pd.DataFrame:
         flagged_amount_fen=("flagged_amount", "sum"), institutions=("bank", "nunique"))
 
 
-@pytest.mark.parametrize("banks", [2, 4])
+@pytest.mark.parametrize("banks", [2, 5])
 def test_published_cells_equal_pandas_and_small_cells_never_appear(
         tmp_path: Path, banks: int) -> None:
     results, paths, out = _run(tmp_path, banks=banks, min_count=10)
