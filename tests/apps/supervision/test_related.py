@@ -69,3 +69,22 @@ def test_registry_groups_are_components_keyed_by_their_smallest_code(tmp_path: P
     assert list(groups["keys"]) == ["a", "x"] and list(groups["sizes"]) == [3, 2]
     assert dict(zip(groups["firms"], groups["group_of"], strict=True)) == {
         "a": 0, "b": 0, "c": 0, "x": 1, "y": 1}
+
+
+def test_bad_input_names_party_file_column_and_row(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    registry, paths = write_related(tmp_path / "data", 2, 200, 1000)
+    frame = pq.read_table(paths["bank2"]).to_pandas()
+    frame.loc[6, "exposure_fen"] = -1
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), paths["bank2"])
+    job = related_job_file(tmp_path, registry, paths, triples="dealer")
+    results = asyncio.run(run_job_in_memory(job, tmp_path / "out"))
+    message = str(results["bank2"])
+    assert "party bank2" in message and "column exposure_fen, row 7" in message
+    assert all(isinstance(r, BaseException) for r in results.values())
+    (tmp_path / "gone").mkdir()
+    job = related_job_file(tmp_path / "gone", tmp_path / "missing.parquet", paths,
+                           triples="dealer")
+    results = asyncio.run(run_job_in_memory(job, tmp_path / "out2"))
+    assert all("missing.parquet" in str(r) for r in results.values()), results
