@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import time
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
