@@ -72,7 +72,35 @@ def admit_body(client: str, dataset: str, count: int, header: dict[str, Any],
                         "root": root if isinstance(root, str) else None}}
 
 
-def _message(status: int, raw: bytes) -> str:
+def call_node(base: str, token: str, path: str, body: dict[str, Any] | None = None,
+              timeout_s: float = 10.0) -> tuple[int, bytes]:
+    """One call of a node's API (GET, or POST of ``body``) with ``token``: (status, body).
+
+    Raises OSError when the node does not answer. The standard library's HTTP
+    client, so engine code and apps need no extra dependency; ``base`` is
+    checked to be an http(s) address by the callers."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked by the callers
+        base + path, data=data, method="GET" if body is None else "POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                 "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as reply:  # noqa: S310
+            return int(reply.status), reply.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+def node_base(node_url: str) -> str:
+    """``node_url`` without its trailing slash; NodeGateError unless http(s)://host."""
+    parts = urlsplit(node_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise NodeGateError(f"--node {node_url!r}: give the node's API address, e.g. "
+                            "http://127.0.0.1:8600")
+    return node_url.rstrip("/")
+
+
+def error_message(status: int, raw: bytes) -> str:
     """The node's error message from its error body (``{"error": {"message"}}``)."""
     try:
         body = json.loads(raw)
@@ -91,27 +119,13 @@ class HttpLookupGate:
 
     def __init__(self, node_url: str, token: str, dataset: str, component: str = "pir.query",
                  timeout_s: float = 10.0) -> None:
-        parts = urlsplit(node_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise NodeGateError(f"--node {node_url!r}: give the node's API address, e.g. "
-                                "http://127.0.0.1:8600")
-        self.base = node_url.rstrip("/")
+        self.base = node_base(node_url)
         self.url = self.base + ADMIT_PATH
         self.token, self.dataset, self.component = token, dataset, component
         self.timeout_s = timeout_s
 
     def _request(self, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
-        """(status, body) of one call; OSError when the node does not answer."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
-            self.base + path, data=data, method="GET" if body is None else "POST",
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json", "Accept": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as reply:  # noqa: S310
-                return int(reply.status), reply.read()
-        except urllib.error.HTTPError as exc:
-            return int(exc.code), exc.read()
+        return call_node(self.base, self.token, path, body, self.timeout_s)
 
     def admit_now(self, client: str, count: int, header: dict[str, Any]) -> int:
         """Ask the node (blocking); the number admitted, or :class:`LookupRefused`."""
@@ -123,7 +137,7 @@ class HttpLookupGate:
             raise LookupRefused(f"the node at {self.url} did not answer ({reason}); no "
                                 "lookups are admitted without it") from None
         if status != 200:
-            raise LookupRefused(f"{_message(status, raw)} (node {self.base}, HTTP {status})")
+            raise LookupRefused(f"{error_message(status, raw)} (node {self.base}, HTTP {status})")
         try:
             return int(json.loads(raw)["admitted"])
         except (ValueError, KeyError, TypeError):
@@ -143,7 +157,7 @@ class HttpLookupGate:
                                 "it (meshmpc node serve) or fix --node") from None
         if status != 200:
             raise NodeGateError(f"the node at {self.base} refused the token "
-                                f"({_message(status, raw)}); put a valid API token of an "
+                                f"({error_message(status, raw)}); put a valid API token of an "
                                 "analyst account in the token file")
         roles = [str(r) for r in json.loads(raw).get("roles", [])]
         if ADMIT_ROLE not in roles:
