@@ -122,3 +122,25 @@ def test_decisions_follow_the_deployed_version_within_the_poll(tmp_path: Path) -
 
     with serving(create_app(node)) as url:
         run(main(url))
+
+
+def test_node_options_go_together_and_a_dead_node_is_named(tmp_path: Path) -> None:
+    import argparse
+
+    from meshmpc_credit.decision.serve import model_source
+
+    from meshmpc.userinput import UserError
+
+    args = argparse.Namespace(node="http://127.0.0.1:9", node_token_file=None, model=MODEL)
+    with pytest.raises(UserError, match="--node-token-file missing"):
+        model_source(args, None)
+    assert model_source(argparse.Namespace(node=None, node_token_file=None, model=None),
+                        None) is None
+    token = tmp_path / "bank.token"
+    token.write_text("t0ken\n")
+    token.chmod(0o600)
+    args.node_token_file = token
+    source = model_source(args, None)
+    assert source is not None
+    with pytest.raises(ModelSourceError, match="did not answer"):
+        source.deployed()
