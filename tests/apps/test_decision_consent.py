@@ -86,3 +86,21 @@ def test_a_batch_groups_keys_by_purpose() -> None:
     assert _fields(items[0][1], groups[0]) == {  # type: ignore[arg-type]
         "purpose": "credit_approval", "consent": {"count": 2, "root": merkle_root(["r1", "r4"])}}
     assert _fields(items[4][1], groups[3]) == {"purpose": "credit_approval"}  # type: ignore
+
+
+def test_the_partner_server_gate_from_node_options(tmp_path: Path) -> None:
+    from meshmpc_credit.decision.partner import node_gate
+
+    from meshmpc.pir.admit_http import NodeGateError
+
+    assert node_gate("online.score") is None
+    own = NodeLookupGate.__new__(NodeLookupGate)
+    assert node_gate("online.score", own, "http://x:1") is own  # an explicit gate wins
+    with pytest.raises(ValueError, match="go together"):
+        node_gate("online.score", node="http://127.0.0.1:9")
+    token = tmp_path / "fin.token"
+    token.write_text("t0ken")
+    token.chmod(0o600)
+    with pytest.raises(NodeGateError, match="did not answer"):  # checked at start-up
+        node_gate("online.score", node="http://127.0.0.1:9", node_token_file=str(token),
+                  dataset="joint")
