@@ -120,7 +120,7 @@ def test_decisions_follow_the_deployed_version_within_the_poll(tmp_path: Path) -
             watcher.cancel()
         approver.close()
 
-    with serving(create_app(node)) as url:
+    with serving(create_app(node, heartbeats=False)) as url:  # no peers; stops at once
         run(main(url))
 
 

@@ -14,6 +14,7 @@ from meshmpc.pir.client import PirClient
 from meshmpc.pir.errors import LookupRefused
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import build_database
+from meshmpc.platform.api import create_app
 from meshmpc.platform.consent import DEFAULT_PURPOSES
 from meshmpc.platform.lookups import NodeLookupGate, RemoteLookupGate, consent_fields
 from meshmpc.platform.models import ConsentBatch, Grant
@@ -129,7 +130,7 @@ def serving(app):
 
 def test_remote_gate_admits_and_refuses_through_the_api(gov_node, tmp_path):
     _risk_dataset(gov_node.node, tmp_path, max_lookups_total=5)
-    with serving(gov_node.app) as url:
+    with serving(create_app(gov_node.node, heartbeats=False)) as url:  # stops at once
         gate = RemoteLookupGate(url, gov_node.token("ana"), "risklist")
         assert "analyst" in gate.check()
 

@@ -63,12 +63,15 @@ def _keys(tmp_path, name, count):
 
 
 def _query(cfg, keys, out, *extra):
-    return meshmpc("pir", "query", "--config", cfg, "--party", "bank", "--server", "fin",
-                   "--keys", str(keys), "--output", str(out), "--connect-timeout", "60",
-                   "--quiet", *extra)
+    """``pir query`` in this process (the server is a process of its own): exit code."""
+    from meshmpc.cli import main
+
+    return main(["pir", "query", "--config", cfg, "--party", "bank", "--server", "fin",
+                 "--keys", str(keys), "--output", str(out), "--connect-timeout", "60",
+                 "--quiet", *extra])
 
 
-def test_pir_serve_through_the_node_caps_a_sweep(fin_node, tmp_path):
+def test_pir_serve_through_the_node_caps_a_sweep(fin_node, tmp_path, capsys):
     make_local_cluster(["fin", "bank"], tmp_path)
     cfg = str(tmp_path / "cluster.toml")
     server = meshmpc("pir", "serve", "--config", cfg, "--party", "fin", "--db",
@@ -77,25 +80,25 @@ def test_pir_serve_through_the_node_caps_a_sweep(fin_node, tmp_path):
                      "--dataset", "risklist")
     try:
         keys, refs = _keys(tmp_path, "within", 500)
-        ok = _query(cfg, keys, tmp_path / "hits.csv", "--purpose", "credit_approval",
-                    "--consent-refs", str(refs))
-        assert ok.wait(120) == 0, ok.stderr.read()
+        assert _query(cfg, keys, tmp_path / "hits.csv", "--purpose", "credit_approval",
+                      "--consent-refs", str(refs)) == 0, capsys.readouterr().err
         hits = pacsv.read_csv(tmp_path / "hits.csv", convert_options=pacsv.ConvertOptions(
             column_types={"key": pa.string()})).to_pylist()
         assert len(hits) == 500 and all(h["found"] == (h["key"] in LISTED) for h in hits)
 
-        bare = _query(cfg, keys, tmp_path / "bare.csv")  # no purpose: stops before asking
-        assert bare.wait(120) == 2
-        assert "give --purpose and --consent-refs (nothing was asked)" in bare.stderr.read()
+        capsys.readouterr()
+        assert _query(cfg, keys, tmp_path / "bare.csv") == 2  # no purpose: stops first
+        error = capsys.readouterr().err
+        assert "give --purpose and --consent-refs (nothing was asked)" in error
 
         keys, refs = _keys(tmp_path, "sweep", 10_000)
-        sweep = _query(cfg, keys, tmp_path / "sweep-hits.csv", "--purpose", "credit_approval",
-                       "--consent-refs", str(refs), "--batch", "500")
-        assert sweep.wait(180) == 2
-        error = sweep.stderr.read()
+        assert _query(cfg, keys, tmp_path / "sweep-hits.csv", "--purpose", "credit_approval",
+                      "--consent-refs", str(refs), "--batch", "500") == 2
+        error = capsys.readouterr().err
         assert f"grant {fin_node.grant}" in error and "1000 of 1000 in total" in error
         assert "500 of 10,000 keys had been answered" in error, error
         assert not (tmp_path / "sweep-hits.csv").exists()
+        assert server.poll() is None  # still serving after the refusal
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
