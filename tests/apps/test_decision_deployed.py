@@ -47,7 +47,7 @@ def serving(app: object) -> Iterator[str]:
     """The node's app behind a real HTTP server on loopback."""
     port = free_ports(1)[0]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore
-                                           log_level="warning"))
+                                           log_config=None))  # leaves logging alone
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 20

@@ -124,7 +124,7 @@ def test_a_batch_without_purpose_is_refused_before_the_oprf(fin_node):
             return await server.serve(ctx, "bank")
         client = PirClient(ctx, "fin")
         try:
-            with pytest.raises(LookupRefused, match="purpose None is not configured"):
+            with pytest.raises(LookupRefused, match="no purpose; give one of: credit_approval"):
                 await client.query([LISTED[0].encode()])
             client.request_fields = {"purpose": "credit_approval"}
             with pytest.raises(LookupRefused, match="carry no consent"):

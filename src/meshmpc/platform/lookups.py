@@ -74,6 +74,9 @@ def _check_consent(node: Node, request: LookupRequest) -> None:
     if request.component not in COMPONENTS:
         raise ConsentError(f"{who}: unknown component {request.component!r}; use one of "
                            f"{list(COMPONENTS)}")
+    if request.purpose is None:
+        raise ConsentError(f"{who} carry no purpose; give one of: "
+                           f"{', '.join(sorted(node.config.purposes))}")
     if request.purpose not in node.config.purposes:
         raise ConsentError(f"{who}: purpose {request.purpose!r} is not configured here; use "
                            f"one of: {', '.join(sorted(node.config.purposes))}")
