@@ -150,8 +150,10 @@ def plaintext_score(directory: Path, key: str, fields: dict[str, Any]) -> float:
 @contextlib.asynccontextmanager
 async def running_joint_service(directory: Path, timeout_s: float = 2.0, retry_s: float = 1.0,
                                 servers: dict[str, Any] | None = None,
+                                gates: dict[str, Any] | None = None,
                                 ) -> AsyncIterator[DecisionService]:
-    """The bank's service with the joint score over an in-memory mesh (joint PIR tables)."""
+    """The bank's service with the joint score over an in-memory mesh (joint PIR tables);
+    ``gates``: a partner's lookup gate (its node's grant caps), by partner."""
     from meshmpc_credit.decision.joint_score import BankCard, JointRater
     from meshmpc_credit.decision.partner import serve_joint
 
@@ -159,7 +161,8 @@ async def running_joint_service(directory: Path, timeout_s: float = 2.0, retry_s
     store = published_store(url)
     inputs = write_joint_inputs(directory)
     meshes = MemoryMesh.group(["bank", *PARTNERS])
-    partners = [asyncio.create_task(serve_joint(Context(meshes[p]), **inputs[p]))
+    partners = [asyncio.create_task(serve_joint(Context(meshes[p]), **inputs[p],
+                                                admit=(gates or {}).get(p)))
                 for p in PARTNERS]
     runtime = StrategyRuntime(store, "preloan", poll_s=0.02)
     runtime.refresh()

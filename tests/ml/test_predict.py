@@ -73,3 +73,46 @@ def test_masks_cancel_only_over_all_partners():
     assert np.array_equal(RING64.add(gov, fin), np.zeros(2, dtype=np.uint64))
     other = key_masks(["a", "b"], seeds, "gov", ["gov", "fin"], "v2")
     assert not np.any(other == gov)  # a new version redraws every mask
+
+
+def test_online_scores_carry_consent_and_stop_at_the_partners_cap():
+    """Each score's lookup carries purpose and consent to the partner's gate; a partner
+    capped at two scores refuses the third (LookupRefused), a bad purpose is refused
+    before anything is sent."""
+    from meshmpc.data.consent import ConsentError, merkle_root
+    from meshmpc.pir.errors import LookupRefused
+
+    seen: list[dict] = []
+
+    async def cap_of_two(client, count, header):
+        seen.append({"client": client, "count": count, "purpose": header.get("purpose"),
+                     "consent": header.get("consent")})
+        if len(seen) > 2:
+            raise LookupRefused("fin: bank's scores are capped (grant 9: 2 of 2 in total)")
+
+    async def party(ctx):
+        partners = ["gov", "fin"]
+        if ctx.party in partners:
+            keys = KEYS[ctx.party]
+            values = np.array([POINTS[ctx.party][k] for k in keys])
+            return await publish_partial_scores(ctx, "bank", partners, keys, values, "v1",
+                                                admit=cap_of_two if ctx.party == "fin"
+                                                else None)
+        scorer = OnlineScorer(ctx, partners, lambda fields: 500.0 + fields["x"])
+        try:
+            with pytest.raises(ConsentError, match="marketing"):
+                await scorer.score("k7", {"x": 3.0}, "marketing", "c-0")
+            scores = [await scorer.score(k, {"x": 1.0}, "credit_approval", f"c-{k}")
+                      for k in ("k7", "k8")]
+            with pytest.raises(LookupRefused, match="capped"):
+                await scorer.score("k9", {"x": 1.0}, "credit_approval", "c-k9")
+            return scores
+        finally:
+            await scorer.close()
+
+    out = run_parties(["bank", "gov", "fin"], party)
+    assert out["bank"][1] == pytest.approx(501.0 + POINTS["gov"]["k8"] + POINTS["fin"]["k8"],
+                                           abs=1e-3)
+    assert [s["consent"] for s in seen] == [{"count": 1, "root": merkle_root([f"c-{k}"])}
+                                            for k in ("k7", "k8", "k9")]
+    assert {s["purpose"] for s in seen} == {"credit_approval"} and len(seen) == 3

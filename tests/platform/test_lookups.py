@@ -1,17 +1,20 @@
 """Lookups under grant caps: a PIR sweep stops at the cap; the admit API; the remote gate."""
 
 import asyncio
+import contextlib
+import time
 
-import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from meshmpc.net import Context, run_parties
+from meshmpc.pir.admit_http import NodeGateError, read_token_file
 from meshmpc.pir.client import PirClient
 from meshmpc.pir.errors import LookupRefused
 from meshmpc.pir.server import PirServer
 from meshmpc.pir.table import build_database
+from meshmpc.platform.api import create_app
 from meshmpc.platform.consent import DEFAULT_PURPOSES
 from meshmpc.platform.lookups import NodeLookupGate, RemoteLookupGate, consent_fields
 from meshmpc.platform.models import ConsentBatch, Grant
@@ -94,25 +97,59 @@ def test_admit_api_checks_consent_purpose_caps_and_role(gov_node, tmp_path):
     assert r.status_code == 403 and "one reference per key" in r.json()["error"]["message"]
     r = _admit(ana, 10, purpose="marketing")
     assert r.status_code == 403 and "marketing" in r.json()["error"]["message"]
-    r = _admit(ana, 10, consent={"count": 10})
-    assert r.status_code == 422
+    r = _admit(ana, 10, consent={"count": 10})  # refused and audited, not a schema error
+    assert r.status_code == 403 and "carry no consent" in r.json()["error"]["message"]
+    r = _admit(ana, 10, purpose=None, consent=None)
+    assert r.status_code == 403 and "carry no purpose" in r.json()["error"]["message"]
     assert _admit(gov_node.as_user("appr"), 1).status_code == 403
+
+
+@contextlib.contextmanager
+def serving(app):
+    """The node's app behind a real HTTP server on loopback (the gate speaks urllib)."""
+    import threading
+
+    import uvicorn
+
+    from meshmpc.net.local import free_ports
+
+    port = free_ports(1)[0]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_config=None))  # leaves logging alone
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_remote_gate_admits_and_refuses_through_the_api(gov_node, tmp_path):
     _risk_dataset(gov_node.node, tmp_path, max_lookups_total=5)
-    gate = RemoteLookupGate("http://node", gov_node.token("ana"), "risklist")
-    gate.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=gov_node.app),
-                                    headers=gate.client.headers)
+    with serving(create_app(gov_node.node, heartbeats=False)) as url:  # stops at once
+        gate = RemoteLookupGate(url, gov_node.token("ana"), "risklist")
+        assert "analyst" in gate.check()
 
-    async def go():
-        await gate("bank", 5, _fields(5))
-        with pytest.raises(LookupRefused, match="capped"):
-            await gate("bank", 1, _fields(1))
-        with pytest.raises(LookupRefused, match="no grant"):
-            await gate("fin", 1, _fields(1))
-        await gate.aclose()
-    asyncio.run(go())
+        async def go():
+            await gate("bank", 5, _fields(5))
+            with pytest.raises(LookupRefused, match="capped"):
+                await gate("bank", 1, _fields(1))
+            with pytest.raises(LookupRefused, match="no grant"):
+                await gate("fin", 1, _fields(1))
+            with pytest.raises(LookupRefused, match="no purpose; give one of: credit_approval"):
+                await gate("bank", 1, {})
+        asyncio.run(go())
+        with pytest.raises(NodeGateError, match="needs the 'analyst' role"):
+            RemoteLookupGate(url, gov_node.token("appr"), "risklist").check()
+        with pytest.raises(NodeGateError, match="refused the token"):
+            RemoteLookupGate(url, "not-a-token", "risklist").check()
+    refused = gov_node.node.audit.search(kind="lookup.refused")
+    assert len(refused) == 3 and {e["detail"]["purpose"] for e in refused} == {
+        "credit_approval", None}
 
 
 def test_remote_gate_fails_closed_when_the_node_is_down():
@@ -121,5 +158,23 @@ def test_remote_gate_fails_closed_when_the_node_is_down():
     async def go():
         with pytest.raises(LookupRefused, match="did not answer"):
             await gate("bank", 1, _fields(1))
-        await gate.aclose()
     asyncio.run(go())
+    with pytest.raises(NodeGateError, match="did not answer"):
+        gate.check()
+    with pytest.raises(NodeGateError, match="give the node's API address"):
+        RemoteLookupGate("127.0.0.1:8600", "token", "risklist")
+
+
+def test_token_file_must_be_private_and_non_empty(tmp_path):
+    path = tmp_path / "fin.token"
+    with pytest.raises(NodeGateError, match="token file"):
+        read_token_file(path)
+    path.write_text("secret-token\n")
+    path.chmod(0o644)
+    with pytest.raises(NodeGateError, match="chmod 600"):
+        read_token_file(path)
+    path.chmod(0o600)
+    assert read_token_file(path) == "secret-token"
+    path.write_text("\n")
+    with pytest.raises(NodeGateError, match="holds no token"):
+        read_token_file(path)

@@ -134,13 +134,17 @@ async def masked_partial_table(ctx: Context, partners: Sequence[str], keys: Sequ
 
 async def publish_partial_scores(ctx: Context, bank: str, partners: Sequence[str],
                                  keys: Sequence[str], partial: np.ndarray,
-                                 version: str) -> int:
-    """Partner side: build the masked PIR database and serve the bank until it closes."""
+                                 version: str, admit: Any = None) -> int:
+    """Partner side: build the masked PIR database and serve the bank until it closes.
+
+    ``admit``: the partner's :data:`~meshmpc.pir.server.LookupGate` (its node's grant
+    caps on ``online.score``, e.g. :class:`meshmpc.pir.admit_http.HttpLookupGate`),
+    asked before each score is answered."""
     from meshmpc.pir.api import database_from_table
     from meshmpc.pir.server import PirServer
 
     table = await masked_partial_table(ctx, partners, keys, partial, version)
-    server = PirServer(database_from_table(table, "key"))
+    server = PirServer(database_from_table(table, "key"), admit=admit)
     return await server.serve(ctx, bank)
 
 
@@ -166,14 +170,25 @@ class OnlineScorer:
             self._clients[partner] = client
         return self._clients[partner]
 
-    async def score(self, key: object, bank_fields: Mapping[str, Any]) -> float:
-        """The applicant's total score; raises :class:`ScoreUnavailable` (see module doc)."""
+    async def score(self, key: object, bank_fields: Mapping[str, Any],
+                    purpose: str | None = None, consent_ref: str | None = None) -> float:
+        """The applicant's total score; raises :class:`ScoreUnavailable` (see module doc).
+
+        ``purpose`` and ``consent_ref`` go with each partner's lookup (checked first:
+        a bad one raises ``ConsentError`` before anything is sent); a partner whose
+        node refuses raises :class:`~meshmpc.pir.errors.LookupRefused`."""
         import json
 
+        from meshmpc.data.consent import consent_fields
+
+        fields = {} if purpose is None and consent_ref is None else consent_fields(
+            purpose, None if consent_ref is None else [consent_ref])
         total = np.zeros(1, dtype=np.uint64)
         missing = []
         for partner in self.partners:
-            hit = (await (await self._client(partner)).query([key]))[0]
+            client = await self._client(partner)
+            client.request_fields = fields
+            hit = (await client.query([key]))[0]
             if not hit.found or not hit.record:
                 missing.append(partner)
                 continue

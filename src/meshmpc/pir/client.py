@@ -9,7 +9,7 @@ only on how many distinct keys were asked, never on which or whether found.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,12 @@ class PirClient:
         self.last_compute_ms = 0.0
         self.request_fields: dict[str, Any] = {}
         """Sent with each batch (e.g. ``purpose`` and ``consent`` for the server's gate)."""
+        self.batch_fields: Callable[[list[bytes]], dict[str, Any]] | None = None
+        """Fields of one batch from its keys (e.g. the consent of those keys only); added
+        to ``request_fields``. Raising here stops the query before that batch is sent."""
+        self.chunk = MAX_CHUNK
+        """Keys per batch (each batch is admitted whole or refused by a gated server)."""
+        self._fields: dict[str, Any] = {}
 
     async def refresh(self) -> PirParams:
         """Offline phase: download parameters and hint, expand A from its seed."""
@@ -82,14 +88,17 @@ class PirClient:
         found: dict[bytes, Hit] = {}
         with self.progress.phase(f"looking up keys at {self.server}", len(unique),
                                  "keys") as phase:
-            for lo in range(0, len(unique), MAX_CHUNK):
-                chunk = unique[lo : lo + MAX_CHUNK]
+            step = max(1, min(self.chunk, MAX_CHUNK))
+            for lo in range(0, len(unique), step):
+                chunk = unique[lo : lo + step]
                 for hit in await self._query_chunk(chunk, auto_refresh):
                     found[hit.key] = hit
                 phase.advance(len(chunk))
         return [found[k] for k in wanted]
 
     async def _query_chunk(self, keys: list[bytes], auto_refresh: bool) -> list[Hit]:
+        self._fields = {**self.request_fields,
+                        **(self.batch_fields(keys) if self.batch_fields else {})}
         if self.params is None:
             await self.refresh()
         try:
@@ -132,7 +141,7 @@ class PirClient:
         assert self.params is not None
         batch = oprf.blind(keys)
         points = np.frombuffer(b"".join(batch.points), np.uint8).reshape(len(keys), 32)
-        await self._send({**self.request_fields, "op": "oprf", "version": self.params.version},
+        await self._send({**self._fields, "op": "oprf", "version": self.params.version},
                          points)
         await self._reply()
         evaluated = await self._array((len(keys), 32), np.uint8)

@@ -263,6 +263,16 @@ class PirService:
         """One event line on stderr (hence the journal), unless quiet."""
         self.progress.stage(text)
 
+    def hello(self) -> dict[str, Any]:
+        """What a client learns first: the key rule, and whether batches need admission
+        (dataset and component of the node's gate), so a client without purpose or
+        consent stops before asking anything."""
+        hello: dict[str, Any] = {"rule": self.rule.agreement()}
+        if self.admit is not None:
+            hello["admission"] = {"dataset": getattr(self.admit, "dataset", None),
+                                  "component": getattr(self.admit, "component", None)}
+        return hello
+
     def build(self) -> PirDatabase:
         """Read the list and build its database, showing the progress."""
         return load_rule_database(self.db_path, self.key, self.rule, self.record_bytes,
@@ -314,7 +324,7 @@ class PirService:
             keys.advance(n)
 
         try:
-            await ctx.send(peer, HELLO, {"rule": self.rule.agreement()})
+            await ctx.send(peer, HELLO, self.hello())
             await server.serve(ctx, peer, count)
             self.log(f"session with {peer} ended: {session.describe()}")
         except NetworkError as exc:
@@ -401,6 +411,14 @@ def normalised_keys(path: str, column: str | None, rule: KeyRule,
     Empty keys are dropped and repeated ones asked once (in first-seen order),
     with a warning on stderr naming the first rows (1-based).
     """
+    return keys_with_rows(path, column, rule, text, quiet)[0]
+
+
+def keys_with_rows(path: str, column: str | None, rule: KeyRule,
+                   text: TextOptions | None = None, quiet: bool = False
+                   ) -> tuple[list[bytes], list[int], int]:
+    """:func:`normalised_keys`, each key's first row (0-based) and the file's row count
+    (a consent reference per row is matched to its key by row)."""
     table = _load(path, text or TextOptions())
     name = column or (table.column_names[0] if table.num_columns == 1 else None)
     if name is None or name not in table.column_names:
@@ -423,4 +441,5 @@ def normalised_keys(path: str, column: str | None, rule: KeyRule,
             again = [int(r) + 1 for r in present.column("row").to_numpy()[repeated][:10]]
             parts.append(f"{int(repeated.sum())} repeated keys asked once (rows {again})")
         sys.stderr.write(f"pir query: warning: {path}: {'; '.join(parts)}\n")
-    return [v.encode() for v in firsts.column("key").to_pylist()]
+    return ([v.encode() for v in firsts.column("key").to_pylist()],
+            [int(r) for r in firsts.column("row_min").to_pylist()], table.num_rows)

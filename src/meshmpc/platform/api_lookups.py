@@ -3,7 +3,8 @@
 Body ``{"requester": "bank", "dataset": "risklist", "count": 1000, "purpose":
 "credit_approval", "component": "pir.query", "consent": {"count": 1000, "root": HEX}}``;
 ``200 {"admitted": 1000}`` or ``403 {"error": {"code": "GrantError" | "ConsentError",
-"message": ...}}`` naming the grant, its caps and what is used (see
+"message": ...}}`` naming the grant, its caps and what is used, or the missing
+purpose or consent (see
 :mod:`meshmpc.platform.lookups`). Needs an analyst's API token (the operator who
 runs the data's PIR server); every answer is audited.
 """
@@ -23,17 +24,22 @@ MAX_BATCH = 1_000_000
 
 
 class ConsentBody(BaseModel):
-    count: int = Field(ge=1)
-    root: str = Field(pattern="^[0-9a-f]{64}$")
+    """The batch's consent: how many references and their Merkle root (checked by admit)."""
+
+    count: int | None = Field(None, ge=1)
+    root: str | None = Field(None, max_length=64)
 
 
 class AdmitBody(BaseModel):
+    """A batch to admit; a missing purpose or consent is refused by :func:`admit` (403,
+    audited as ``lookup.refused``), not by the schema, so the owner keeps a trace."""
+
     requester: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    dataset: str
+    dataset: str = Field(min_length=1, max_length=128)
     count: int = Field(ge=1, le=MAX_BATCH)
-    purpose: str
+    purpose: str | None = Field(None, max_length=64)
     component: str = "pir.query"
-    consent: ConsentBody
+    consent: ConsentBody | None = None
 
 
 def lookup_routes(router: APIRouter) -> None:
@@ -42,7 +48,9 @@ def lookup_routes(router: APIRouter) -> None:
                       who: Principal = Depends(requires("lookups.admit"))  # noqa: B008
                       ) -> dict[str, Any]:
         """Admit a whole batch of a partner's lookups under its grant, or refuse it (403)."""
+        consent = body.consent
         admitted = admit(node_of(request), LookupRequest(
-            body.requester, body.dataset, body.count, body.purpose, body.consent.count,
-            body.consent.root, body.component))
+            body.requester, body.dataset, body.count, body.purpose,
+            consent.count if consent else None, consent.root if consent else None,
+            body.component))
         return {"admitted": admitted}

@@ -14,9 +14,11 @@ Two ways for a PIR server to ask (``PirServer(db, admit=gate)``, the hook in
 :mod:`meshmpc.pir.server`, asked before each OPRF batch):
 
 - :class:`NodeLookupGate` when the server runs inside the node's process;
-- :class:`RemoteLookupGate` when ``pir serve`` runs on its own: it calls the
-  node's ``POST /api/v1/lookups/admit`` (:mod:`meshmpc.platform.api_lookups`)
-  with an API token of an analyst account.
+- :class:`RemoteLookupGate` when ``pir serve --node URL`` runs on its own: it
+  calls the node's ``POST /api/v1/lookups/admit``
+  (:mod:`meshmpc.platform.api_lookups`) with an API token of an analyst
+  account. It is :class:`meshmpc.pir.admit_http.HttpLookupGate`, engine level
+  (pir imports no platform code), re-exported here.
 
 The requester puts ``purpose`` and ``consent: {"count", "root"}`` in the batch
 (``PirClient.request_fields``; :func:`consent_fields` builds them from its
@@ -26,18 +28,19 @@ consent references, which it records itself).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from meshmpc.platform.consent import ConsentError, check_request
+from meshmpc.data.consent import ConsentError, consent_fields
+from meshmpc.pir.admit_http import HttpLookupGate as RemoteLookupGate
 from meshmpc.platform.grants import GrantError
 from meshmpc.platform.models import ConsentBatch
 from meshmpc.platform.node import Node
 
 COMPONENTS = ("pir.query", "online.score")
+
+__all__ = ["COMPONENTS", "LookupRequest", "NodeLookupGate", "RemoteLookupGate", "admit",
+           "consent_fields", "request_of"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,6 @@ class LookupRequest:
     consent_count: int | None
     consent_root: str | None
     component: str = "pir.query"
-
-
-def consent_fields(purpose: str, refs: Sequence[str], purposes: dict[str, int]
-                   ) -> dict[str, Any]:
-    """The requester's ``purpose`` and ``consent`` fields of a lookup batch."""
-    count, root = check_request(purpose, refs, purposes)
-    return {"purpose": purpose, "consent": {"count": count, "root": root}}
 
 
 def request_of(requester: str, dataset: str, count: int, fields: dict[str, Any],
@@ -78,6 +74,9 @@ def _check_consent(node: Node, request: LookupRequest) -> None:
     if request.component not in COMPONENTS:
         raise ConsentError(f"{who}: unknown component {request.component!r}; use one of "
                            f"{list(COMPONENTS)}")
+    if request.purpose is None:
+        raise ConsentError(f"{who} carry no purpose; give one of: "
+                           f"{', '.join(sorted(node.config.purposes))}")
     if request.purpose not in node.config.purposes:
         raise ConsentError(f"{who}: purpose {request.purpose!r} is not configured here; use "
                            f"one of: {', '.join(sorted(node.config.purposes))}")
@@ -129,37 +128,3 @@ class NodeLookupGate:
             await asyncio.to_thread(admit, self.node, request)
         except (ConsentError, GrantError) as exc:
             raise LookupRefused(str(exc)) from None
-
-
-class RemoteLookupGate:
-    """The PIR server hook when ``pir serve`` runs on its own: asks the node's API."""
-
-    def __init__(self, api_url: str, token: str, dataset: str, component: str = "pir.query",
-                 timeout_s: float = 10.0) -> None:
-        self.url = api_url.rstrip("/") + "/api/v1/lookups/admit"
-        self.dataset, self.component = dataset, component
-        self.client = httpx.AsyncClient(timeout=timeout_s,
-                                        headers={"Authorization": f"Bearer {token}"})
-
-    async def __call__(self, client: str, count: int, header: dict[str, Any]) -> None:
-        from meshmpc.pir.errors import LookupRefused
-
-        request = request_of(client, self.dataset, count, header, self.component)
-        body = {"requester": request.requester, "dataset": request.dataset,
-                "count": request.count, "purpose": request.purpose,
-                "component": request.component,
-                "consent": {"count": request.consent_count, "root": request.consent_root}}
-        try:
-            reply = await self.client.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise LookupRefused(f"the node at {self.url} did not answer ({exc}); no lookups "
-                                "are admitted without it") from None
-        if reply.status_code != 200:
-            try:
-                message = reply.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = reply.text[:300]
-            raise LookupRefused(f"{message} (HTTP {reply.status_code})")
-
-    async def aclose(self) -> None:
-        await self.client.aclose()

@@ -44,15 +44,17 @@ def write_registry(data: Path) -> Path:
 
 
 def applicants(out: Path) -> tuple[list[dict[str, Any]], list[float]]:
-    """The held-out rows as decision requests, and their batch joint scores."""
+    """The held-out rows as decision requests (each with its purpose and the applicant's
+    consent reference, as the bank records them), and their batch joint scores."""
     scores = read_local_table(out / "preloan" / "bank" / "card" / "scores.parquet").to_pandas()
     aligned = read_local_table(out / "preloan" / "bank" / "align" / "aligned.parquet"
                                ).to_pandas()
     test = scores[scores["role"] == 2]
     rows = aligned.iloc[test["row"].to_numpy()]
     requests = [{"key": str(r["credit_code"]),
-                 "fields": {f: _plain(r.get(f)) for f in BANK_FIELDS if f in r}}
-                for _, r in rows.iterrows()]
+                 "fields": {f: _plain(r.get(f)) for f in BANK_FIELDS if f in r},
+                 "purpose": "credit_approval", "consent_ref": f"demo-consent-{i:06d}"}
+                for i, (_, r) in enumerate(rows.iterrows())]
     return requests, [float(s) for s in test["score"]]
 
 

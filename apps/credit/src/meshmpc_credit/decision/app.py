@@ -1,7 +1,9 @@
 """The decision service's HTTP API (FastAPI, served by uvicorn like the platform node).
 
-* ``POST /v1/decisions`` ``{"key": "...", "fields": {bank fields}}`` -> decision,
-  grade, score, reasons, suggested limit, price band, strategy version, id;
+* ``POST /v1/decisions`` ``{"key": "...", "fields": {bank fields}, "purpose":
+  "credit_approval", "consent_ref": "..."}`` -> decision, grade, score, reasons,
+  suggested limit, price band, strategy version, id (and ``model``, the
+  deployed model's name and version, when the card comes from the node);
 * ``GET /v1/decisions/{id}`` -> the stored decision with its inputs;
 * ``POST /v1/decisions/{id}/replay`` -> the decision re-run on its stored
   inputs and version, with ``identical``;
@@ -20,6 +22,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
+from meshmpc.data.consent import ConsentError
 from meshmpc_credit.decision.service import DecisionService
 
 ServiceFactory = Callable[[], AbstractAsyncContextManager[DecisionService]]
@@ -30,6 +33,10 @@ class DecisionRequest(BaseModel):
 
     key: str = Field(min_length=1, max_length=128)
     fields: dict[str, Any] = Field(default_factory=dict)
+    purpose: str | None = Field(None, max_length=64)
+    """Why the applicant is looked up (default: the service's, ``credit_approval``)."""
+    consent_ref: str | None = Field(None, min_length=1, max_length=256)
+    """The applicant's consent reference, kept by the bank; partners see count and root."""
 
 
 def create_app(service: DecisionService | None = None,
@@ -58,8 +65,9 @@ def create_app(service: DecisionService | None = None,
     @app.post("/v1/decisions")
     async def decide(request: DecisionRequest) -> dict[str, Any]:
         try:
-            return await current().decide(request.key, request.fields)
-        except ValueError as exc:
+            return await current().decide(request.key, request.fields, request.purpose,
+                                          request.consent_ref)
+        except (ValueError, ConsentError) as exc:
             raise HTTPException(422, str(exc)) from None
 
     @app.get("/v1/decisions/{decision_id}")

@@ -19,6 +19,14 @@ so a late answer to a timed-out request can never be read as the answer to a
 new one. When every session of the new generation has its hint, the partner
 is available again. The partner's side follows the generations
 (:func:`serve_sessions`); ``next`` with ``stop`` ends it.
+
+Purpose and consent travel with every batch: each lookup names its
+:class:`Consent` (purpose and the applicant's consent reference), a batch
+groups the keys of one purpose and carries the count and Merkle root of their
+references (:func:`meshmpc.data.consent.consent_fields`). A partner whose node
+refuses a batch (a grant's cap reached, no grant for the purpose, no consent)
+is not down: the refusal is reported per lookup in ``refused`` with the node's
+reason, and the session goes on.
 """
 
 from __future__ import annotations
@@ -28,12 +36,14 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from meshmpc.data.consent import ConsentError, consent_fields
 from meshmpc.errors import MeshMPCError
 from meshmpc.net import Context
 from meshmpc.pir.client import PirClient
+from meshmpc.pir.errors import LookupRefused
 from meshmpc.pir.server import PirServer
 
 MAX_BATCH = 256
@@ -48,11 +58,24 @@ log = logging.getLogger("meshmpc_credit.screens")
 
 
 @dataclass(frozen=True)
+class Consent:
+    """Why a lookup is made and the applicant's consent reference (kept by the bank)."""
+
+    purpose: str
+    reference: str | None  # None: none given (a partner under grants refuses the lookup)
+
+
+@dataclass(frozen=True)
 class ScreenResult:
-    """Per partner the record found (None = not listed), and who could not answer."""
+    """Per partner the record found (None = not listed), who could not answer, and who
+    refused the lookup under its grants (partner -> the node's reason)."""
 
     records: dict[str, dict[str, Any] | None]
     unavailable: list[str]
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+Pending = tuple[str, "Consent | None", "asyncio.Future[dict[str, Any] | None]"]
 
 
 class _PartnerLink:
@@ -66,8 +89,7 @@ class _PartnerLink:
         self.clients = self._open(0, sessions)
         self.down: str | None = None
         self.recoveries = 0
-        self._queue: asyncio.Queue[tuple[str, asyncio.Future[dict[str, Any] | None]]] = \
-            asyncio.Queue()
+        self._queue: asyncio.Queue[Pending] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
 
@@ -84,12 +106,12 @@ class _PartnerLink:
         self._workers = [asyncio.create_task(self._run(i), name=f"pir-{self.partner}-{i}")
                          for i in range(len(self.clients))]
 
-    async def lookup(self, key: str) -> dict[str, Any] | None:
+    async def lookup(self, key: str, consent: Consent | None = None) -> dict[str, Any] | None:
         if self.down is not None:
             raise PartnerUnavailable(self.partner, self.down)
         future: asyncio.Future[dict[str, Any] | None] = \
             asyncio.get_running_loop().create_future()
-        await self._queue.put((key, future))
+        await self._queue.put((key, consent, future))
         return await future
 
     async def _run(self, index: int) -> None:
@@ -98,19 +120,33 @@ class _PartnerLink:
             batch = [await self._queue.get()]
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
-            if self.down is not None:
-                self._fail(batch)
-                continue
-            try:
-                hits = await asyncio.wait_for(self.clients[index].query(
-                    [k for k, _ in batch]), self.timeout_s)
-            except (TimeoutError, MeshMPCError, OSError) as exc:
-                self._mark_down(exc)
-                self._fail(batch)
-                continue
-            for (_, future), hit in zip(batch, hits, strict=True):
+            for group in _by_purpose(batch):
+                if self.down is not None:
+                    self._fail(group)
+                    continue
+                await self._ask(index, group)
+
+    async def _ask(self, index: int, group: list[Pending]) -> None:
+        """One batch of one purpose: its consent fields, the query, the answers."""
+        client = self.clients[index]
+        consent = group[0][1]
+        try:
+            client.request_fields = _fields(consent, group)
+            hits = await asyncio.wait_for(client.query([k for k, _, _ in group]),
+                                          self.timeout_s)
+        except (LookupRefused, ConsentError) as exc:  # refused under grants: not down
+            log.info("partner %s refused %d lookups: %s", self.partner, len(group), exc)
+            for _, _, future in group:
                 if not future.done():
-                    future.set_result(_record(hit.record) if hit.found else None)
+                    future.set_exception(ScreenRefused(self.partner, str(exc)))
+            return
+        except (TimeoutError, MeshMPCError, OSError) as exc:
+            self._mark_down(exc)
+            self._fail(group)
+            return
+        for (_, _, future), hit in zip(group, hits, strict=True):
+            if not future.done():
+                future.set_result(_record(hit.record) if hit.found else None)
 
     def _mark_down(self, exc: BaseException) -> None:
         if self.down is None:
@@ -150,8 +186,8 @@ class _PartnerLink:
         log.debug("partner %s: sessions g%d -> g%d", self.partner, old, self.generation)
         return self._open(self.generation, len(self.clients))
 
-    def _fail(self, batch: list[tuple[str, asyncio.Future[dict[str, Any] | None]]]) -> None:
-        for _, future in batch:
+    def _fail(self, batch: list[Pending]) -> None:
+        for _, _, future in batch:
             if not future.done():
                 future.set_exception(PartnerUnavailable(self.partner, self.down or "down"))
 
@@ -193,6 +229,35 @@ async def serve_sessions(ctx: Context, server: PirServer, bank: str, sessions: i
     return sum(await asyncio.gather(*(one(i) for i in range(sessions))))
 
 
+def _by_purpose(batch: list[Pending]) -> list[list[Pending]]:
+    """The batch split by purpose, and keys with a consent reference apart from those
+    without: one batch carries one purpose and the references of all its keys."""
+    groups: dict[tuple[str | None, bool], list[Pending]] = {}
+    for item in batch:
+        consent = item[1]
+        group = (consent.purpose, consent.reference is not None) if consent else (None, False)
+        groups.setdefault(group, []).append(item)
+    return list(groups.values())
+
+
+def _fields(consent: Consent | None, group: list[Pending]) -> dict[str, Any]:
+    """The purpose and consent fields of one group's batch (see :func:`_by_purpose`)."""
+    if consent is None:
+        return {}
+    if consent.reference is None:
+        return {"purpose": consent.purpose}
+    return consent_fields(consent.purpose, [c.reference for _, c, _ in group
+                                            if c is not None and c.reference is not None])
+
+
+class ScreenRefused(MeshMPCError, PermissionError):
+    """A partner's node refused the lookup (its grant's caps, purpose or consent)."""
+
+    def __init__(self, partner: str, reason: str) -> None:
+        self.partner, self.reason = partner, reason
+        super().__init__(f"partner {partner} refused the lookup: {reason}")
+
+
 class PartnerUnavailable(MeshMPCError, ConnectionError):
     """A partner's screen could not be obtained."""
 
@@ -221,21 +286,23 @@ class PartnerScreens:
         """Download every partner's hint (parameters) once."""
         await asyncio.gather(*(link.start() for link in self.links.values()))
 
-    async def lookup(self, key: str) -> ScreenResult:
-        """Every partner's answer for ``key`` (concurrently)."""
+    async def lookup(self, key: str, consent: Consent | None = None) -> ScreenResult:
+        """Every partner's answer for ``key`` (concurrently), asked under ``consent``."""
         partners = list(self.links)
-        answers = await asyncio.gather(*(self.links[p].lookup(key) for p in partners),
-                                       return_exceptions=True)
+        answers = await asyncio.gather(*(self.links[p].lookup(key, consent)
+                                         for p in partners), return_exceptions=True)
         records: dict[str, dict[str, Any] | None] = {}
-        unavailable = []
+        unavailable, refused = [], {}
         for partner, answer in zip(partners, answers, strict=True):
             if isinstance(answer, PartnerUnavailable):
                 unavailable.append(partner)
+            elif isinstance(answer, ScreenRefused):
+                refused[partner] = answer.reason
             elif isinstance(answer, BaseException):
                 raise answer
             else:
                 records[partner] = answer
-        return ScreenResult(records, unavailable)
+        return ScreenResult(records, unavailable, refused)
 
     async def close(self) -> None:
         """End every session (the partners' servers stop serving this bank)."""
