@@ -90,6 +90,12 @@ class Spill:
             if f is not None:
                 f.close()
 
+    def abandon(self) -> None:
+        """Close every bucket file unfinished (a failed read: they never open)."""
+        for f in self._files:
+            if f is not None:
+                f.abandon()
+
     def load(self, b: int) -> pa.Table | None:
         """Bucket b's rows (None when empty)."""
         if not self.path(b).exists():
@@ -101,6 +107,17 @@ class Spill:
 def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
                 spill: Spill, progress: Progress) -> KeyReport:
     """Stream the input once: digest keys, drop empty ones, write rows to their bucket."""
+    try:
+        report = _spill_batches(source, opts, columns, spill, progress)
+    except BaseException:
+        spill.abandon()
+        raise
+    spill.close()
+    return report
+
+
+def _spill_batches(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
+                   spill: Spill, progress: Progress) -> KeyReport:
     report = KeyReport()
     first_row = 1
     for batch in source:
@@ -115,7 +132,6 @@ def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
         spill.add(table, bucket_ids(digests, spill.buckets))
         first_row += batch.num_rows
         progress.update("reading", first_row - 1)
-    spill.close()
     return report
 
 
