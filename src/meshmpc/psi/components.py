@@ -23,6 +23,12 @@ set, and the hub learns every pairwise intersection; partners learn the
 hub's relative order of the common entities. Set sizes are revealed to the
 pair. A construction without the pairwise leakage (multi-party PSI with
 aligned outputs) can be added as another ``construction`` value.
+
+At rest: each party's input is read in place (never copied); the pairwise
+PSIs' outputs, their bucket files and commit journal live in the step's
+``.psi`` folder, sealed under the step's scratch vault
+(:attr:`~meshmpc.jobs.api.StepContext.scratch_vault`), and the folder is
+deleted when the step ends, whether it succeeded or failed.
 """
 
 from __future__ import annotations
