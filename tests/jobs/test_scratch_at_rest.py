@@ -177,3 +177,20 @@ def test_one_party_folder_is_run_by_one_process_at_a_time(tmp_path: Path) -> Non
     with scratchdir.held(tmp_path):  # released when the holder ended
         assert scratchdir.in_use(tmp_path)
     assert not scratchdir.in_use(tmp_path)
+
+
+def test_a_second_run_into_a_running_party_folder_is_refused(tmp_path: Path) -> None:
+    """While a run holds ``out/<job>/<party>/``, another run of that job and party is refused
+    (it would delete the first one's step folders as leftovers)."""
+    from meshmpc.jobs.errors import JobError
+
+    raw = {"name": "two", "parties": {"bank": {}, "gov": {}},
+           "steps": [{"id": "e", "component": "t.emit", "params": {"scale": 5}}]}
+    components = {"t.emit": "jobs_testing_components:emit"}
+    with scratchdir.held(tmp_path / "out" / "two" / "gov"):
+        results = asyncio.run(asyncio.wait_for(run_job_in_memory(
+            raw, tmp_path / "out", components=components), 60))
+    assert isinstance(results["gov"], JobError) and "already running" in str(results["gov"])
+    assert not isinstance(results["bank"], dict)
+    again = asyncio.run(run_job_in_memory(raw, tmp_path / "out", components=components))
+    assert again["gov"]["steps"]["e"]["status"] == "ran"
