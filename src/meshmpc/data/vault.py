@@ -16,6 +16,11 @@ cluster's ``suite = "gm"``) seals with SM4-GCM instead (libgcrypt or OpenSSL,
 (wrapped: 32 bytes), the wrapping key derived from the master key with
 HKDF-SM3. Either vault opens both kinds, picked by the magic. Rotating the master key
 re-seals each file under the new key (:meth:`Vault.reseal`).
+
+Scratch files and caches too large to seal in one piece are sealed chunk by
+chunk (:meth:`Vault.sealed_scratch`, :mod:`meshmpc.data.sealedfile`; magics
+``MMC1`` and ``MSC1``); :meth:`Vault.ephemeral` gives a vault whose key never
+leaves the process, for scratch only that process reads back.
 """
 
 from __future__ import annotations
