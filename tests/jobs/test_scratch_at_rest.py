@@ -194,3 +194,19 @@ def test_a_second_run_into_a_running_party_folder_is_refused(tmp_path: Path) -> 
     assert not isinstance(results["bank"], dict)
     again = asyncio.run(run_job_in_memory(raw, tmp_path / "out", components=components))
     assert again["gov"]["steps"]["e"]["status"] == "ran"
+
+
+def test_scratch_a_component_left_unlisted_is_sealed_not_kept_in_clear(tmp_path: Path) -> None:
+    from meshmpc.jobs.artefacts import read_bytes
+    from meshmpc.jobs.local import party_vault
+
+    raw = {"name": "lit", "parties": {"bank": {}}, "steps": [{"id": "s", "component": "t.l"}]}
+    results = asyncio.run(run_job_in_memory(
+        raw, tmp_path / "out", components={"t.l": "jobs_testing_components:litter"},
+        vault_dir=tmp_path / "keys"))
+    assert results["bank"]["steps"]["s"]["status"] == "ran"
+    step = tmp_path / "out" / "lit" / "bank" / "s"
+    left = (step / "tmp" / "rows.csv").read_bytes()
+    assert left[:4] in MAGICS and b"91110108000000007X" not in left
+    vault = party_vault("bank", None, tmp_path / "keys")
+    assert b"91110108000000007X" in read_bytes(step, "tmp/rows.csv", vault)
