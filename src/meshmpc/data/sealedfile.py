@@ -96,7 +96,8 @@ class SealedWriter(io.RawIOBase):
 
     def _emit(self, final: bool) -> None:
         aad = _chunk_aad(self._prefix, self.name_bound, self._index, final)
-        self._fh.write(self._aead.encrypt(_nonce(self._index, final), bytes(self._buf), aad))
+        with memoryview(self._buf) as plain:  # no copy; released before the buffer is reused
+            self._fh.write(self._aead.encrypt(_nonce(self._index, final), plain, aad))
         self._buf.clear()
         self._index += 1
 
@@ -136,6 +137,7 @@ class SealedReader(io.RawIOBase):
         except BaseException:
             self._fh.close()
             raise
+        self._chunk_bytes = b""
         self._plain = memoryview(b"")
         self._index = 0
         self._done = False
@@ -170,7 +172,8 @@ class SealedReader(io.RawIOBase):
             raise VaultError(f"{self._label}: a sealed scratch file cut short")
         aad = _chunk_aad(self._prefix, self.name_bound, self._index, final)
         try:
-            self._plain = memoryview(self._aead.decrypt(_nonce(self._index, final), block, aad))
+            self._chunk_bytes = self._aead.decrypt(_nonce(self._index, final), block, aad)
+            self._plain = memoryview(self._chunk_bytes)
         except InvalidTag as exc:
             raise VaultError(f"{self._label}: chunk {self._index} altered, moved or cut "
                              "short (or the file was never finished)") from exc
@@ -196,6 +199,11 @@ class SealedReader(io.RawIOBase):
         while size > 0:
             if not len(self._plain) and not self._advance():
                 break
+            if len(self._plain) == len(self._chunk_bytes) <= size:  # a whole chunk: no copy
+                parts.append(self._chunk_bytes)
+                self._plain = memoryview(b"")
+                size -= len(self._chunk_bytes)
+                continue
             take = self._plain[:size]
             parts.append(bytes(take))
             self._plain = self._plain[len(take):]
