@@ -79,3 +79,11 @@ async def private(step: StepContext, inputs: Mapping[str, StepOutput],
     counts = await step.ctx.recv_all("count")
     return StepOutput(report={"my_secret": secret, "seen": sorted(step.party_params),
                               "counts": counts})
+
+
+async def litter(step: StepContext, inputs: Mapping[str, StepOutput],
+                 params: Mapping[str, Any]) -> StepOutput:
+    """Leaves scratch it does not list under its workdir (a careless component)."""
+    (step.workdir / "tmp").mkdir()
+    (step.workdir / "tmp" / "rows.csv").write_text("code\n91110108000000007X\n")
+    return StepOutput(report={"ok": True})

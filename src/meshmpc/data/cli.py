@@ -89,7 +89,7 @@ def _purge_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_purge(args: argparse.Namespace) -> int:
     """Handler of ``meshmpc data purge``: node jobs (``--dir``) and plain folders (``--out``)."""
-    from meshmpc.data.purge import purge_outputs
+    from meshmpc.data.purge import purge_outputs, purge_scratch
     from meshmpc.platform.consent import DEFAULT_PURPOSES
 
     if args.dir is None and not args.out:
@@ -105,8 +105,11 @@ def run_purge(args: argparse.Namespace) -> int:
         items = purge(node, dry_run=args.dry_run)
         for item in items:
             print(f"{verb} node job {item.job}: {item.path} ({item.bytes:,} bytes): {item.reason}")
+        _purge_node_scratch(node, args.dry_run, verb)
     gone = kept = size = 0
     for out in args.out:
+        for scratch in purge_scratch(out, dry_run=args.dry_run):
+            print(f"{verb} {scratch.path} ({scratch.bytes:,} bytes): {scratch.reason}")
         for decision in purge_outputs(out, purposes, dry_run=args.dry_run,
                                       default_purpose=args.purpose):
             folder = decision.folder
@@ -119,6 +122,21 @@ def run_purge(args: argparse.Namespace) -> int:
     if args.out:
         print(f"output folders: {verb} {gone} ({size:,} bytes), kept {kept}")
     return 0
+
+
+def _purge_node_scratch(node: Any, dry_run: bool, verb: str) -> None:
+    """A node's leftover job scratch (runs that ended without cleaning up), into its audit."""
+    from meshmpc.data import scratchdir
+    from meshmpc.data.purge import purge_scratch
+
+    jobs = node.config.directory / "jobs"
+    for item in purge_scratch(jobs, dry_run=True):
+        print(f"{verb} {item.path} ({item.bytes:,} bytes): {item.reason}")
+        if not dry_run:
+            scratchdir.remove([item.path])
+            node.audit.append("data.purge", "retention", {"scratch": str(item.path),
+                                                          "bytes": item.bytes,
+                                                          "reason": item.reason})
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

@@ -10,6 +10,11 @@ DEFAULT_PURPOSES` for plain runs). A folder without a purpose is kept unless
 named, so nothing goes by mistake. Every deletion is appended to
 ``<out>/purge-log.jsonl`` (job, party, bytes, reason, time): plain runs have
 no audit log, and the record of what went must outlive what went.
+
+Scratch a dead run left behind (:func:`purge_scratch`: step folders of runs no
+longer running, bucket folders, half-written files of dead processes; all of
+it sealed, see :mod:`meshmpc.data.scratchdir`) goes at every purge, whatever
+the purpose: it never outlives its run.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from meshmpc.data import scratchdir
 
 MANIFEST = "manifest.json"
 PURGE_LOG = "purge-log.jsonl"
@@ -120,11 +127,40 @@ def purge_outputs(out: Path, purposes: Mapping[str, int], *, dry_run: bool = Fal
 def _delete(out: Path, decision: Decision, now: float) -> None:
     folder = decision.folder
     shutil.rmtree(folder.path)
-    record = {**asdict(folder), "path": str(folder.path), "reason": decision.reason,
-              "deleted_at": now}
-    fd = os.open(out / PURGE_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as log:
-        log.write(json.dumps(record, sort_keys=True) + "\n")
+    _log(out / PURGE_LOG, {**asdict(folder), "path": str(folder.path),
+                           "reason": decision.reason, "deleted_at": now})
     job_dir = folder.path.parent
     if job_dir.is_dir() and not any(job_dir.iterdir()):
         job_dir.rmdir()
+
+
+@dataclass(frozen=True)
+class ScratchItem:
+    """Scratch of a run that has ended, found (and deleted unless a dry run) by a purge."""
+
+    path: Path
+    bytes: int
+    reason: str = "scratch of a run that is no longer running"
+
+
+def purge_scratch(root: Path, *, dry_run: bool = False, log: Path | None = None,
+                  now: float | None = None) -> list[ScratchItem]:
+    """Find (and unless ``dry_run`` delete) leftover scratch under ``root``; each deletion
+    is appended to ``log`` (default ``<root>/purge-log.jsonl``)."""
+    t = time.time() if now is None else now
+    items = [ScratchItem(p, _size(p) if p.is_dir() else p.stat().st_size)
+             for p in scratchdir.leftovers(root)]
+    if dry_run:
+        return items
+    for item in items:
+        scratchdir.remove([item.path])
+        _log(log or root / PURGE_LOG, {"kind": "scratch", "path": str(item.path),
+                                       "bytes": item.bytes, "reason": item.reason,
+                                       "deleted_at": t})
+    return items
+
+
+def _log(path: Path, record: Mapping[str, Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record, sort_keys=True) + "\n")

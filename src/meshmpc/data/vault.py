@@ -16,6 +16,11 @@ cluster's ``suite = "gm"``) seals with SM4-GCM instead (libgcrypt or OpenSSL,
 (wrapped: 32 bytes), the wrapping key derived from the master key with
 HKDF-SM3. Either vault opens both kinds, picked by the magic. Rotating the master key
 re-seals each file under the new key (:meth:`Vault.reseal`).
+
+Scratch files and caches too large to seal in one piece are sealed chunk by
+chunk (:meth:`Vault.sealed_scratch`, :mod:`meshmpc.data.sealedfile`; magics
+``MMC1`` and ``MSC1``); :meth:`Vault.ephemeral` gives a vault whose key never
+leaves the process, for scratch only that process reads back.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -37,6 +42,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from meshmpc.errors import ConfigError, MeshMPCError
+
+if TYPE_CHECKING:
+    from meshmpc.data.sealedfile import SealedScratch
 
 MAGIC = b"MMV1"
 MAGIC_SM4 = b"MMS1"
@@ -100,7 +108,7 @@ def vault_key_beside(identity_key: Path) -> Path:
 class Aead(Protocol):
     """What the vault needs of an AEAD (AESGCM's surface; SM4-GCM has the same)."""
 
-    def encrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes: ...
+    def encrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes: ...
 
     def decrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes: ...
 
@@ -124,6 +132,49 @@ class Vault:
                                 info=b"meshmpc-vault-lookup-v1").derive(master_key)
         self.key_id = hashlib.sha256(b"meshmpc-vault-key-id|" + master_key).digest()[:8]
         self._sm4_wrap: Aead | None = None
+
+    @classmethod
+    def ephemeral(cls, suite: str = "default") -> Vault:
+        """A vault whose key lives only in this process (OS randomness, never written).
+
+        For scratch files read back by the process that wrote them: once the
+        process ends, what it left on disk opens for nobody.
+        """
+        return cls(os.urandom(32), suite)
+
+    def sealed_scratch(self, path: Path, name: str | None = None) -> SealedScratch:
+        """A scratch file at ``path`` sealed in chunks (streams: bounded memory).
+
+        ``writer()`` and ``reader()`` give file objects (pyarrow and numpy write
+        into and read from them); see :mod:`meshmpc.data.sealedfile`.
+        """
+        from meshmpc.data.sealedfile import SealedScratch
+
+        return SealedScratch(path, self, name)
+
+    def new_data_key(self, aad: bytes) -> tuple[bytes, Aead, bytes]:
+        """A fresh data key for one file: (kind magic, its AEAD, wrap nonce + wrapped key).
+
+        The kind is this vault's suite (``MAGIC`` AES-256-GCM, ``MAGIC_SM4``
+        SM4-GCM); ``aad`` is bound into the wrapping.
+        """
+        magic = MAGIC_SM4 if self.suite == "gm" else MAGIC
+        wrap, cipher, key_size = self._ciphers(magic)
+        data_key, wrap_nonce = os.urandom(key_size), os.urandom(12)
+        return magic, cipher(data_key), wrap_nonce + wrap.encrypt(wrap_nonce, data_key, aad)
+
+    def open_data_key(self, magic: bytes, blob: bytes, aad: bytes, name: str) -> Aead:
+        """The data key :meth:`new_data_key` wrapped into ``blob``, as its AEAD."""
+        wrap, cipher, key_size = self._ciphers(magic)
+        try:
+            return cipher(wrap.decrypt(blob[:12], blob[12:], aad))
+        except InvalidTag as exc:
+            raise VaultError(f"{name}: altered, renamed or sealed for another name") from exc
+
+    @staticmethod
+    def wrapped_key_size(magic: bytes) -> int:
+        """Bytes of wrap nonce + wrapped data key for a file kind."""
+        return 12 + (32 if magic == MAGIC else 16) + 16
 
     def with_suite(self, suite: str) -> Vault:
         """The same key sealing with ``suite``'s cipher (``gm``: SM4-GCM)."""
@@ -251,10 +302,14 @@ class Vault:
         return pq.read_table(io.BytesIO(self.read(path, name)))
 
 
+STREAM_MAGICS = (b"MMC1", b"MSC1")
+"""Chunk-sealed scratch files (:mod:`meshmpc.data.sealedfile`): AES-256-GCM, SM4-GCM."""
+
+
 def is_sealed(path: Path) -> bool:
-    """True when ``path`` starts like a sealed file (cheap check, no key needed)."""
+    """True when ``path`` starts like a sealed file or a sealed scratch stream (no key needed)."""
     try:
         with path.open("rb") as fh:
-            return fh.read(4) in MAGICS
+            return fh.read(4) in MAGICS + STREAM_MAGICS
     except OSError:
         return False

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from meshmpc.data.vault import Vault
 from meshmpc.net import Context
 
 COMPONENT_GROUP = "meshmpc.components"
@@ -85,6 +86,9 @@ class StepContext:
     ``options`` carries the runner's settings: ``security`` (the step's
     security mode) and ``job_dir`` (the folder relative paths of the job file
     resolve against, for extra party fields a component reads as paths).
+    ``scratch_vault`` seals the files a component writes for itself while it
+    runs (:meth:`meshmpc.data.vault.Vault.sealed_scratch`): the party's vault,
+    or without one a key only this process holds.
     """
 
     ctx: Context
@@ -97,6 +101,7 @@ class StepContext:
     workdir: Path
     progress: Callable[[int, int, str], None] = lambda done, total, what: None
     options: Mapping[str, Any] = field(default_factory=dict)
+    scratch_vault: Vault = field(default_factory=Vault.ephemeral)
 
     @property
     def me(self) -> PartyInput:

@@ -16,7 +16,8 @@ to its logical name ``<job>/<party>/<step>/<file>`` so a file moved to another
 step, job or node does not open. The manifest stays readable (steps, timings,
 hashes of the sealed files; no data) and records the key id. Read artefacts
 back with :func:`read_bytes`, :func:`read_json` and :func:`read_table`, which
-open sealed and plain files alike and say which key is missing.
+open sealed and plain files alike and say which key is missing. A file a
+component left in its workdir without listing it is sealed in place too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from meshmpc.data.vault import MAGICS, Vault, VaultError, default_vault_dir
+from meshmpc.data.vault import MAGICS, STREAM_MAGICS, Vault, VaultError, default_vault_dir
 from meshmpc.jobs.api import StepOutput
 
 MANIFEST = "manifest.json"
@@ -102,11 +103,22 @@ def write_output(workdir: Path, output: StepOutput,
             if rel in files or data[:4] in MAGICS:  # a model of the same name, sealed above
                 continue
             _store(workdir, rel, data, sealing)
+        _seal_strays(workdir, sealing)
     entry = {"tables": sorted(output.tables), "models": sorted(output.models),
              "files": list(output.files), "artefacts": hash_tree(workdir)}
     if sealing is not None:
         entry["sealed"] = sealing.vault.key_id.hex()
     return entry
+
+
+def _seal_strays(workdir: Path, sealing: Sealing) -> None:
+    """Seal in place what a component left under its workdir without listing it (scratch it
+    did not clean up), so nothing in clear is renamed into the step's folder."""
+    for path in sorted(p for p in workdir.rglob("*") if p.is_file()):
+        with path.open("rb") as fh:
+            head = fh.read(4)
+        if head not in MAGICS + STREAM_MAGICS:
+            _store(workdir, str(path.relative_to(workdir)), path.read_bytes(), sealing)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data import scratchdir
 from meshmpc.data.vault import Vault
 from meshmpc.jobs import artefacts
 from meshmpc.jobs.api import StepContext, StepOutput
@@ -65,6 +66,7 @@ class _Run:
         self.progress = progress
         self.options = dict(options)
         self.vault = vault
+        self.scratch_vault = vault or Vault.ephemeral()
         self.outputs: dict[str, StepOutput] = {}
         self.manifest: dict[str, Any] = {}
 
@@ -80,14 +82,27 @@ async def run_party_job(ctx: Context, spec: JobSpec, out_dir: str | Path, *,
     """Run this party's side of ``spec``; return a summary (per-step status, reports).
 
     With ``vault`` every artefact is sealed under this party's key
-    (:mod:`meshmpc.jobs.artefacts`); without, they are written in clear.
+    (:mod:`meshmpc.jobs.artefacts`); without, they are written in clear. Scratch
+    files of the steps are sealed either way (:attr:`StepContext.scratch_vault`) and
+    deleted when their step ends; the party folder's owner lock, held for the run,
+    lets ``meshmpc data purge`` remove what a crashed run left.
 
     Raises :class:`StepFailedError` at the party whose step failed and
     :class:`PeerStepError` at every other party, both naming party and step.
     """
     run = _Run(ctx, spec, out_dir, registry or ComponentRegistry(), progress or ProgressSink(),
                options or {}, vault)
-    run.root.mkdir(parents=True, exist_ok=True)
+    try:
+        with scratchdir.held(run.root):
+            return await _run_steps(run, resume)
+    except scratchdir.ScratchBusy:
+        raise JobError(run.me, None, f"party {run.me}: job {spec.name!r} is already running "
+                       f"into {run.root}; wait for it or give another --out") from None
+
+
+async def _run_steps(run: _Run, resume: bool) -> dict[str, Any]:
+    """The run under the party folder's owner lock (a crash frees it: purge can tell)."""
+    spec = run.spec
     artefacts.remove_stale_workdirs(run.root)
     previous = artefacts.read_manifest(run.root) if resume else {}
     skip = await _agree_on_start(run, previous)
@@ -305,6 +320,7 @@ async def _call_component(run: _Run, step: StepSpec, component: Resolved,
         workdir=workdir,
         progress=lambda done, total, what: run.progress.update(step.id, done, total, what),
         options={**run.options, "security": step.security, "job_dir": run.spec.base_dir},
+        scratch_vault=run.scratch_vault,
     )
     inputs = {a: run.outputs[a] for a in run.spec.ancestors(step.id) if a in run.outputs}
     output = await component.run(context, inputs, dict(step.params))

@@ -3,12 +3,14 @@
 See :mod:`meshmpc.psi.stream` for the bucketing itself. Each bucket runs the
 job's protocol under its own tag scope; the output file is written bucket by
 bucket to a temporary file and renamed into place only after the last one.
+The bucket files live in a locked scratch folder (:mod:`meshmpc.data.scratchdir`)
+deleted when the job ends, however it ends; a crash leaves only ciphertext,
+which ``meshmpc data purge`` removes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from meshmpc import _core
+from meshmpc.data.scratchdir import scratch_dir
 from meshmpc.net import Context
 from meshmpc.psi import io
 from meshmpc.psi.align import MATCHED_COLUMN, aligned_table, output_columns
@@ -65,7 +68,7 @@ async def _bucket(ctx: Context, job: PsiJob, parties: list[str], spill: Spill, b
     sizes = await exchange_sizes(scoped, peers, len(kept), "bucket")
     outcome = await run_protocol(scoped, job.protocol, parties, receiver_of(job, parties),
                                  np.ascontiguousarray(digests[kept]), sizes, job.reveal,
-                                 job.workers, job.cache_dir, session, progress)
+                                 job.workers, job.cache_dir, session, progress, job.vault)
     if outcome.matched is None:
         return outcome, empty
     return outcome, aligned_table(data, kept, outcome.matched, job.mode, data.schema.names)
@@ -92,11 +95,12 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
         empty = empty.append_column(job.row_number_column, pa.array([], pa.int64()))
     spill_root = job.output.parent if job.output else (
         Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
-    with tempfile.TemporaryDirectory(prefix=".psi-spill-", dir=spill_root) as tmp:
-        spill = Spill(Path(tmp), buckets)
+    with scratch_dir(spill_root, ".psi-spill-") as tmp:
+        spill = Spill(tmp, buckets, job.vault)
         with phase_timer(phases, "read_bucket"):
             report = await asyncio.to_thread(spill_input, source, job.keys, cols, spill, progress)
-        writer = (io.TableWriter(job.output, _output_schema(empty.schema, job))
+        writer = (io.TableWriter(job.output, _output_schema(empty.schema, job),
+                                 job.vault if job.seal_output else None)
                   if job.output is not None and learns_output(job, ctx.party, parties) else None)
         try:
             with phase_timer(phases, "protocol"):

@@ -23,6 +23,12 @@ set, and the hub learns every pairwise intersection; partners learn the
 hub's relative order of the common entities. Set sizes are revealed to the
 pair. A construction without the pairwise leakage (multi-party PSI with
 aligned outputs) can be added as another ``construction`` value.
+
+At rest: each party's input is read in place (never copied); the pairwise
+PSIs' outputs, their bucket files and commit journal live in the step's
+``.psi`` folder, sealed under the step's scratch vault
+(:attr:`~meshmpc.jobs.api.StepContext.scratch_vault`), and the folder is
+deleted when the step ends, whether it succeeded or failed.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +46,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from meshmpc.data.jobcheck import schema_beside, validate_if_declared
-from meshmpc.data.loaders import load_table, source_kind
+from meshmpc.data.loaders import source_kind
 from meshmpc.data.schema import load_schema
+from meshmpc.data.vault import Vault
 from meshmpc.jobs.api import StepContext, StepOutput
 from meshmpc.net import Context
 from meshmpc.psi import io
 from meshmpc.psi.errors import PsiError
 from meshmpc.psi.job import job_from_options, run_job
+from meshmpc.psi.spec import PsiJob
 
 CONSTRUCTIONS = ("pairwise",)
 PROTOCOLS = ("kkrt", "rr22", "ecdh")
@@ -102,10 +111,10 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
     if check:
         step.progress(0, 3, "checking the input against its schema")
         await validate_if_declared(ctx, schema, data)
-    scratch = step.workdir / ".psi"
-    scratch.mkdir()
+    scratch = Scratch(step.workdir / ".psi", step.scratch_vault)
+    scratch.directory.mkdir()
     try:
-        source = await asyncio.to_thread(_psi_input, data, scratch)
+        source = _psi_input(data)
         step.progress(1, 3, f"{protocol} PSI with {'every partner' if step.party == hub else hub}")
         typed = str(schema) if schema else None  # CSV columns get the schema's types
         if step.party == hub:
@@ -114,7 +123,7 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
             table, learnt = await _partner_side(ctx, hub, source, key, protocol, scratch,
                                                 typed)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch.directory, ignore_errors=True)
     step.progress(3, 3, f"{table.num_rows} common rows")
     report = {"construction": construction, "protocol": protocol, "hub": hub,
               "parties": list(step.step_parties), "aligned_rows": table.num_rows,
@@ -122,30 +131,41 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
     return StepOutput(tables={"aligned": table}, report=report)
 
 
-def _psi_input(data: str, scratch: Path) -> Path:
-    """The PSI layer reads CSV and Parquet; other sources are copied to Parquet first."""
-    kind = source_kind(data)
-    if kind in ("csv", "parquet") and not data.lower().endswith(".gz"):
-        return Path(data)
-    path = scratch / "input.parquet"
-    pq.write_table(load_table(data), path)
-    return path
+@dataclass(frozen=True)
+class Scratch:
+    """The step's PSI scratch folder and the vault its files are sealed under."""
+
+    directory: Path
+    vault: Vault
 
 
-def _pair_job(source: Path, key: str, peer: str, receiver: str, protocol: str,
-              output: Path, schema: str | None) -> dict[str, Any]:
-    """One pairwise PSI; ``schema`` types the CSV columns (without one they stay text)."""
-    return {"input": str(source), "keys": [key], "peers": [peer], "receiver": receiver,
-            "output": str(output), "protocol": protocol, "reveal": "all",
-            "validate": False, "cache_dir": str(output.parent / "cache"), "schema": schema}
+def _psi_input(data: str) -> Path | str:
+    """The source as the PSI layer reads it: read in place (no copy on disk), database
+    URLs kept as text."""
+    source_kind(data)  # an unknown kind stops here, naming the source
+    return data if "://" in data else Path(data)
 
 
-async def _partner_side(ctx: Context, hub: str, source: Path, key: str, protocol: str,
-                        scratch: Path, schema: str | None) -> tuple[pa.Table, dict[str, Any]]:
-    pair = scratch / "pair.parquet"
-    await run_job(ctx.scope(ctx.party), job_from_options(
-        _pair_job(source, key, hub, hub, protocol, pair, schema)))
-    table = pq.read_table(pair)
+def _pair_job(source: Path | str, key: str, peer: str, receiver: str, protocol: str,
+              output: Path, schema: str | None, scratch: Scratch) -> PsiJob:
+    """One pairwise PSI; ``schema`` types the CSV columns (without one they stay text).
+    Its bucket files, caches and output are sealed under the scratch vault."""
+    job = job_from_options({
+        "input": str(source), "keys": [key], "peers": [peer], "receiver": receiver,
+        "output": str(output), "protocol": protocol, "reveal": "all",
+        "validate": False, "cache_dir": str(output.parent / "cache"), "schema": schema})
+    job.vault, job.seal_output = scratch.vault, True
+    return job
+
+
+async def _partner_side(ctx: Context, hub: str, source: Path | str, key: str, protocol: str,
+                        scratch: Scratch, schema: str | None
+                        ) -> tuple[pa.Table, dict[str, Any]]:
+    pair = scratch.directory / "pair.parquet"
+    await run_job(ctx.scope(ctx.party),
+                  _pair_job(source, key, hub, hub, protocol, pair, schema, scratch),
+                  scratch.directory / "journal")
+    table = io.read_sealed_table(pair, scratch.vault)
     keep = _checked_positions(await ctx.recv(hub, "keep"), table.num_rows, hub)
     return table.take(pa.array(keep)), {"rows": _rows(source, key),
                                         "pairwise_intersection_with_hub": table.num_rows}
@@ -162,17 +182,18 @@ def _checked_positions(value: Any, limit: int, sender: str) -> np.ndarray:
     return value
 
 
-async def _hub_side(ctx: Context, source: Path, key: str, protocol: str,
-                    scratch: Path, schema: str | None) -> tuple[pa.Table, dict[str, Any]]:
+async def _hub_side(ctx: Context, source: Path | str, key: str, protocol: str,
+                    scratch: Scratch, schema: str | None) -> tuple[pa.Table, dict[str, Any]]:
     partners = ctx.peers
     if not partners:
         options = io.ReadOptions(schema=load_schema(Path(schema)) if schema else None)
         table = io.read_table(source, [key], None, options)
         return table, {"rows": table.num_rows, "pairwise_intersection": {}}
-    pairs = {p: scratch / f"pair-{p}.parquet" for p in partners}
-    await asyncio.gather(*(run_job(ctx.scope(p), job_from_options(
-        _pair_job(source, key, p, ctx.party, protocol, pairs[p], schema))) for p in partners))
-    tables = {p: pq.read_table(pairs[p]) for p in partners}
+    pairs = {p: scratch.directory / f"pair-{p}.parquet" for p in partners}
+    await asyncio.gather(*(run_job(ctx.scope(p), _pair_job(source, key, p, ctx.party, protocol,
+                                                           pairs[p], schema, scratch),
+                                   scratch.directory / "journal") for p in partners))
+    tables = {p: io.read_sealed_table(pairs[p], scratch.vault) for p in partners}
     own_keys = io.read_table(source, [key], [key]).column(key).combine_chunks()
     table, keep = common_rows(own_keys, key, tables)
     await asyncio.gather(*(ctx.send(p, "keep", keep[p]) for p in partners))
@@ -180,8 +201,8 @@ async def _hub_side(ctx: Context, source: Path, key: str, protocol: str,
                    "pairwise_intersection": {p: t.num_rows for p, t in tables.items()}}
 
 
-def _rows(source: Path, key: str) -> int:
-    if io.file_format(source) == "parquet":
+def _rows(source: Path | str, key: str) -> int:
+    if source_kind(source) == "parquet" and not str(source).lower().endswith(".gz"):
         return int(pq.ParquetFile(source).metadata.num_rows)
     return int(io.read_table(source, [key], [key]).num_rows)
 

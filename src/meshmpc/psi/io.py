@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 from meshmpc.data.errors import DataReadError
 from meshmpc.data.loaders import iter_batches, source_kind
 from meshmpc.data.schema import Schema
+from meshmpc.data.sealedfile import SealedWriter
+from meshmpc.data.vault import Vault
 from meshmpc.psi.errors import PsiInputError
 
 BATCH_ROWS = 1 << 20
@@ -186,20 +188,42 @@ def check_writable(path: str | Path, schema: pa.Schema) -> None:
     writer.abort()
 
 
-class TableWriter:
-    """Append record batches to a CSV or Parquet file that appears only on :meth:`commit`."""
+def sealed_name(path: Path) -> str:
+    """The name a sealed PSI output is bound to (its target's name: renames keep it)."""
+    return f"psi-output/{path.name}"
 
-    def __init__(self, path: str | Path, schema: pa.Schema) -> None:
+
+def read_sealed_table(path: str | Path, vault: Vault) -> pa.Table:
+    """An output written with ``TableWriter(..., vault=vault)``, opened and decoded."""
+    path = Path(path)
+    data = vault.sealed_scratch(path, sealed_name(path)).read_bytes()
+    if file_format(path) == "csv":
+        return pacsv.read_csv(pa.BufferReader(data))
+    return pq.read_table(pa.BufferReader(data))
+
+
+class TableWriter:
+    """Append record batches to a CSV or Parquet file that appears only on :meth:`commit`.
+
+    With ``vault`` the file is sealed as it is written (chunked AEAD, never in
+    clear on disk); read it back with :func:`read_sealed_table`.
+    """
+
+    def __init__(self, path: str | Path, schema: pa.Schema, vault: Vault | None = None) -> None:
         self.path = Path(path)
         self.format = file_format(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = _tmp_path(self.path)
         self.rows = 0
+        self._sink: SealedWriter | None = None
+        target: Path | SealedWriter = self.tmp
+        if vault is not None:
+            target = self._sink = vault.sealed_scratch(self.tmp, sealed_name(self.path)).writer()
         self._writer: pacsv.CSVWriter | pq.ParquetWriter
         if self.format == "csv":
-            self._writer = pacsv.CSVWriter(self.tmp, schema)
+            self._writer = pacsv.CSVWriter(target, schema)
         else:
-            self._writer = pq.ParquetWriter(self.tmp, schema)
+            self._writer = pq.ParquetWriter(target, schema)
 
     def write(self, data: pa.Table | pa.RecordBatch) -> None:
         if isinstance(data, pa.RecordBatch):
@@ -210,6 +234,8 @@ class TableWriter:
     def finish(self) -> None:
         """Close the temporary file and flush it to disk (phase one of a commit)."""
         self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
         with open(self.tmp, "rb") as handle:
             os.fsync(handle.fileno())
 
@@ -227,6 +253,8 @@ class TableWriter:
         """Close and delete the temporary file; the target is left untouched."""
         with contextlib.suppress(Exception):
             self._writer.close()
+        if self._sink is not None:
+            self._sink.abandon()
         with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
 

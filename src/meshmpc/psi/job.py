@@ -186,7 +186,7 @@ async def _run_in_memory(ctx: Context, job: PsiJob, parties: list[str], local: L
         sizes = await exchange_sizes(ctx, peers, len(prep.digests), "all")
         outcome = await run_protocol(ctx, job.protocol, parties, receiver, prep.digests, sizes,
                                      job.reveal, job.workers, _cache_dir(job), session,
-                                     progress)
+                                     progress, job.vault)
     phases.update({f"protocol.{k}": v for k, v in outcome.steps.items()})
     progress.stage(_rate(f"{job.protocol} finished on {sum(sizes.values()):,} keys in all",
                          sum(sizes.values()), phases["protocol"]))
@@ -230,7 +230,7 @@ def _write_pending(table: pa.Table, prep: PreparedKeys, outcome: PsiOutcome,
     if job.row_number_column and job.row_number_column not in cols:
         cols.append(job.row_number_column)
     aligned = aligned_table(table, prep.rows, outcome.matched, job.mode, cols)
-    writer = io.TableWriter(job.output, aligned.schema)
+    writer = io.TableWriter(job.output, aligned.schema, job.vault if job.seal_output else None)
     try:
         with progress.phase(f"writing {job.output}", aligned.num_rows, "rows") as writing:
             for start in range(0, aligned.num_rows, WRITE_ROWS):

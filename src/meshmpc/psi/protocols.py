@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data.vault import Vault
 from meshmpc.net import Context
 from meshmpc.progress import Progress
 from meshmpc.psi.common import PsiOutcome, Reveal
@@ -20,7 +21,7 @@ from meshmpc.psi.multiparty import multiparty_psi
 from meshmpc.psi.rr22 import receiver_setup as rr22_receiver_setup
 from meshmpc.psi.rr22 import rr22_receiver, rr22_sender
 from meshmpc.psi.rr22 import sender_setup as rr22_sender_setup
-from meshmpc.psi.unbalanced import unbalanced_client, unbalanced_server
+from meshmpc.psi.unbalanced import cache_vault, unbalanced_client, unbalanced_server
 
 PROTOCOLS = {
     "ecdh": "two-party ECDH PSI over X25519 (HFH99)",
@@ -34,8 +35,11 @@ PROTOCOLS = {
 async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver: str,
                        digests: Digests, sizes: dict[str, int], reveal: Reveal,
                        workers: int | None, cache_dir: Path | None = None,
-                       session: Any = None, progress: Progress | None = None) -> PsiOutcome:
+                       session: Any = None, progress: Progress | None = None,
+                       vault: Vault | None = None) -> PsiOutcome:
     """Run ``protocol`` among ``parties`` (this party included) on ``digests``.
+
+    ``vault`` seals the unbalanced-PSI caches (default: the party's local vault).
 
     ``session`` is the ``session`` of the previous batch's outcome, if any.
     ``progress`` shows the two-party protocols' long phases with rate and ETA.
@@ -55,9 +59,11 @@ async def run_protocol(ctx: Context, protocol: str, parties: list[str], receiver
     if protocol == "unbalanced":
         peer = _two_party(ctx, protocol, parties)
         cache = cache_dir or Path(".meshmpc-psi-cache")
+        sealer = vault or cache_vault(ctx.party)
         if ctx.party == receiver:
-            return await unbalanced_client(scoped, peer, digests, reveal, cache)
-        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers, progress)
+            return await unbalanced_client(scoped, peer, digests, reveal, cache, sealer)
+        return await unbalanced_server(scoped, peer, digests, reveal, cache, workers, progress,
+                                       sealer)
     if protocol == "kkrt":
         peer = _two_party(ctx, protocol, parties)
         if ctx.party == receiver:

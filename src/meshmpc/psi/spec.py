@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshmpc.data.vault import Vault
 from meshmpc.errors import note_stage
 from meshmpc.psi.align import Mode
 from meshmpc.psi.common import Reveal
@@ -46,6 +47,13 @@ class PsiJob:
     """Add the input's 1-based row number to the output under this name."""
     quiet: bool = False
     """No warnings about dropped rows on stderr."""
+    vault: Vault | None = None
+    """Seals the job's scratch files and caches (never sent, never agreed). Without one,
+    bucket files are sealed under a key only this process holds and the unbalanced-PSI
+    caches under the party's local vault (``$MESHMPC_VAULT_DIR/<party>.vault``)."""
+    seal_output: bool = False
+    """Seal the output file too (a caller that reads it back itself, like ``psi.align``;
+    :func:`meshmpc.psi.io.read_sealed_table`)."""
 
     def agreement(self, parties: list[str]) -> dict[str, Any]:
         return {

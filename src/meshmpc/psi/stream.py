@@ -2,10 +2,13 @@
 
 Both parties split their rows into the same B buckets by a hash of the key
 digest (bits independent of the cuckoo hash functions), written to temporary
-Arrow IPC files in one streaming pass. Equal keys land in the same bucket on
-every party, so the intersection is the union of per-bucket intersections;
-each bucket (about ``bucket_rows`` rows) runs the chosen protocol on its own
-while the output grows bucket by bucket. Memory stays bounded by one bucket
+Arrow IPC files in one streaming pass, each sealed chunk by chunk
+(:mod:`meshmpc.data.sealedfile`) under the job's vault or, without one, a key
+that lives only in this process: the disk holds only ciphertext, even after a
+crash. Equal keys land in the same bucket on every party, so the intersection
+is the union of per-bucket intersections; each bucket (about ``bucket_rows``
+rows) runs the chosen protocol on its own while the output grows bucket by
+bucket. Memory stays bounded by one bucket
 plus one input batch, whatever the input size. The output order is
 bucket-major, canonical within each bucket: still the same on every party.
 """
@@ -21,6 +24,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
+from meshmpc.data.sealedfile import SealedScratch, SealedWriter
+from meshmpc.data.vault import Vault
 from meshmpc.progress import Progress as BaseProgress
 from meshmpc.progress import progress_text
 from meshmpc.psi.io import BatchSource
@@ -44,13 +49,18 @@ def bucket_ids(digests: npt.NDArray[np.uint8], buckets: int) -> npt.NDArray[np.i
 
 
 class Spill:
-    """Per-bucket Arrow IPC files of (row number, digest, output columns)."""
+    """Per-bucket sealed Arrow IPC files of (row number, digest, output columns)."""
 
-    def __init__(self, directory: Path, buckets: int) -> None:
+    def __init__(self, directory: Path, buckets: int, vault: Vault | None = None) -> None:
         self.directory = directory
         self.buckets = buckets
+        self.vault = vault or Vault.ephemeral()
         self._writers: list[ipc.RecordBatchStreamWriter | None] = [None] * buckets
+        self._files: list[SealedWriter | None] = [None] * buckets
         self.schema: pa.Schema | None = None
+
+    def _scratch(self, b: int) -> SealedScratch:
+        return self.vault.sealed_scratch(self.path(b), f"psi-spill/{self.directory.name}/{b}")
 
     def path(self, b: int) -> Path:
         return self.directory / f"bucket-{b:05d}.arrow"
@@ -68,26 +78,46 @@ class Spill:
     def _writer(self, b: int, schema: pa.Schema) -> ipc.RecordBatchStreamWriter:
         writer = self._writers[b]
         if writer is None:
-            writer = ipc.new_stream(str(self.path(b)), schema)
+            sink = self._files[b] = self._scratch(b).writer()
+            writer = ipc.new_stream(sink, schema)
             self._writers[b] = writer
         return writer
 
     def close(self) -> None:
-        for w in self._writers:
+        for w, f in zip(self._writers, self._files, strict=True):
             if w is not None:
                 w.close()
+            if f is not None:
+                f.close()
+
+    def abandon(self) -> None:
+        """Close every bucket file unfinished (a failed read: they never open)."""
+        for f in self._files:
+            if f is not None:
+                f.abandon()
 
     def load(self, b: int) -> pa.Table | None:
         """Bucket b's rows (None when empty)."""
         if not self.path(b).exists():
             return None
-        with ipc.open_stream(str(self.path(b))) as reader:
+        with self._scratch(b).reader() as sealed, ipc.open_stream(sealed) as reader:
             return reader.read_all()
 
 
 def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
                 spill: Spill, progress: Progress) -> KeyReport:
     """Stream the input once: digest keys, drop empty ones, write rows to their bucket."""
+    try:
+        report = _spill_batches(source, opts, columns, spill, progress)
+    except BaseException:
+        spill.abandon()
+        raise
+    spill.close()
+    return report
+
+
+def _spill_batches(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
+                   spill: Spill, progress: Progress) -> KeyReport:
     report = KeyReport()
     first_row = 1
     for batch in source:
@@ -102,7 +132,6 @@ def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
         spill.add(table, bucket_ids(digests, spill.buckets))
         first_row += batch.num_rows
         progress.update("reading", first_row - 1)
-    spill.close()
     return report
 
 

@@ -4,8 +4,9 @@ Built on the 2HashDH OPRF of :mod:`meshmpc.crypto.oprf` (Jarecki-Kiayias-
 Krawczyk-Xu 2016; the PSI use follows Kiss-Liu-Schneider-Asokan-Pinkas,
 "Private Set Intersection for Unequal Set Sizes with Mobile Applications",
 PETS 2017). The server S holds a long-term OPRF key k and its preprocessed set
-T = shuffle({F_k(y)[:16]}), cached on disk with k (mode 0600) and reused for
-every client and query until its input changes.
+T = shuffle({F_k(y)[:16]}), cached on disk with k, sealed under the party's vault
+(mode 0600), and reused for every client and query until its input changes; the
+client's copy of T is cached sealed likewise.
 
 Per query (client C = the receiver, with n_C items):
   C -> S: the id of the copy of T it has cached, if any        (16 bytes)
@@ -23,16 +24,18 @@ See protocols/psi-unbalanced.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from meshmpc import _core
 from meshmpc.crypto import oprf
+from meshmpc.data.vault import Vault, VaultError, default_vault_dir
 from meshmpc.net import Context
 from meshmpc.progress import Phase, Progress
 from meshmpc.psi.common import (
@@ -56,39 +59,76 @@ def _set_fingerprint(digests: Digests) -> str:
 
 CACHE_FORMAT = f"unbalanced-2:{oprf.FORMAT}:{VALUE_BYTES}"
 """Recorded in every cached table; a cache of another format is never used."""
+CACHE_SUFFIX = ".sealed"
+"""Caches are sealed streams (:mod:`meshmpc.data.sealedfile`); older ``.npz`` caches held
+the OPRF key in clear and are deleted when seen."""
 log = logging.getLogger(__name__)
 
 
-def _format_array() -> np.ndarray:
-    return np.frombuffer(CACHE_FORMAT.encode(), np.uint8)
+def cache_vault(party: str) -> Vault:
+    """The vault a run given none seals its caches with: the party's local vault key."""
+    return Vault.open_or_create(default_vault_dir() / f"{party}.vault")
 
 
-def cache_format(cached: Any) -> str:
-    """The format a cached .npz records ("unversioned" before formats existed)."""
-    if "format" not in cached.files:
-        return "unversioned"
-    return bytes(cached["format"]).decode(errors="replace")
+def save_cache(path: Path, vault: Vault, arrays: dict[str, np.ndarray]) -> None:
+    """Seal ``arrays`` (and the table format) into ``path``, streamed, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    items = {"format": np.frombuffer(CACHE_FORMAT.encode(), np.uint8), **arrays}
+    try:
+        with vault.sealed_scratch(tmp, f"psi-unbalanced/{path.name}").writer() as fh:
+            npformat.write_array(fh, np.array([len(items)], np.int64))
+            for name, array in items.items():
+                npformat.write_array(fh, np.frombuffer(name.encode(), np.uint8))
+                npformat.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
-def _load_server_cache(path: Path) -> dict[str, np.ndarray] | None:
-    with np.load(path) as cached:
-        found = cache_format(cached)
-        if found == CACHE_FORMAT:
-            return {k: cached[k] for k in cached.files}
-    log.warning("unbalanced PSI: ignoring the cached table %s: it was built with format %r, "
-                "this version uses %r; rebuilding it", path, found, CACHE_FORMAT)
-    return None
+def load_cache(path: Path, vault: Vault) -> dict[str, np.ndarray] | None:
+    """A cache :func:`save_cache` wrote, or None (logged) when it is missing or unusable:
+    of another format, sealed under another key, or altered."""
+    _drop_unsealed(path.with_suffix(".npz"))
+    if not path.exists():
+        return None
+    try:
+        with vault.sealed_scratch(path, f"psi-unbalanced/{path.name}").reader() as fh:
+            count = int(npformat.read_array(fh)[0])
+            arrays = {bytes(npformat.read_array(fh)).decode():
+                      npformat.read_array(fh, allow_pickle=False) for _ in range(count)}
+    except (VaultError, ValueError, OSError) as exc:
+        log.warning("unbalanced PSI: ignoring the cached table %s (%s); rebuilding it",
+                    path, exc)
+        return None
+    found = bytes(arrays.pop("format", np.empty(0, np.uint8))).decode(errors="replace")
+    if found != CACHE_FORMAT:
+        log.warning("unbalanced PSI: ignoring the cached table %s: it was built with format "
+                    "%r, this version uses %r; rebuilding it", path, found, CACHE_FORMAT)
+        return None
+    return arrays
 
 
-def preprocess(digests: Digests, cache_dir: Path, workers: int | None = None,
+def _drop_unsealed(old: Path) -> None:
+    """Delete a cache an older version wrote in clear (it may hold the OPRF key)."""
+    if old.exists():
+        log.warning("unbalanced PSI: deleting %s, a cache written in clear by an older "
+                    "version; it is rebuilt sealed", old)
+        old.unlink()
+
+
+def preprocess(digests: Digests, cache_dir: Path, vault: Vault, workers: int | None = None,
                phase: Phase | None = None) -> dict[str, np.ndarray]:
-    """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``.
+    """The server's key, shuffle and OPRF table for ``digests``, cached in ``cache_dir``
+    sealed under ``vault``.
 
-    A cache written by another table format is rejected (logged) and rebuilt.
+    A cache of another table format or key is rejected (logged) and rebuilt.
     ``phase`` counts the OPRF evaluations, batch by batch (rate and ETA).
     """
-    path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}.npz"
-    if path.exists() and (cached := _load_server_cache(path)) is not None:
+    path = cache_dir / f"unbalanced-{_set_fingerprint(digests)}{CACHE_SUFFIX}"
+    cached = load_cache(path, vault)
+    if cached is not None and {"key", "perm", "table", "set_id"} <= cached.keys():
         return cached
     key = oprf.OprfKey.generate()
     perm = random_permutation(len(digests))
@@ -97,15 +137,9 @@ def preprocess(digests: Digests, cache_dir: Path, workers: int | None = None,
                                            digest_size=16).digest(), np.uint8)
     state: dict[str, np.ndarray] = {
         "key": np.frombuffer(key.scalar, np.uint8), "perm": perm, "table": table,
-        "set_id": set_id, "format": _format_array(),
+        "set_id": set_id,
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache_dir / f".{path.name}.{os.getpid()}.npz"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        np.savez(fh, key=state["key"], perm=perm, table=table, set_id=set_id,
-                 format=state["format"])
-    os.replace(tmp, path)
+    save_cache(path, vault, state)
     return state
 
 
@@ -123,11 +157,17 @@ def _oprf_table(key: oprf.OprfKey, items: Digests, phase: Phase | None) -> np.nd
 
 async def unbalanced_server(ctx: Context, peer: str, digests: Digests, reveal: Reveal,
                             cache_dir: Path, workers: int | None,
-                            progress: Progress | None = None) -> PsiOutcome:
-    """Server side: answers the client's blinded points; sends T when the client lacks it."""
+                            progress: Progress | None = None,
+                            vault: Vault | None = None) -> PsiOutcome:
+    """Server side: answers the client's blinded points; sends T when the client lacks it.
+
+    The preprocessed state (key, shuffle, table) is cached sealed under ``vault``
+    (default: this party's local vault, :func:`cache_vault`).
+    """
+    vault = vault or cache_vault(ctx.party)
     phase = (progress or Progress.off()).phase("unbalanced: OPRF table of the server's set",
                                                len(digests), "keys")
-    state = await asyncio.to_thread(preprocess, digests, cache_dir, workers, phase)
+    state = await asyncio.to_thread(preprocess, digests, cache_dir, vault, workers, phase)
     client_has = _set_id(await ctx.recv(peer, "ub/have"), peer, empty_ok=True)
     set_id = state["set_id"].tobytes()
     await ctx.send(peer, "ub/id", set_id)
@@ -154,20 +194,15 @@ def _set_id(obj: object, peer: str, empty_ok: bool) -> bytes:
 
 
 def _client_cache(cache_dir: Path, peer: str) -> Path:
-    return cache_dir / f"unbalanced-table-{peer}.npz"
+    return cache_dir / f"unbalanced-table-{peer}{CACHE_SUFFIX}"
 
 
-async def _client_table(ctx: Context, peer: str, cache_dir: Path) -> np.ndarray:
+async def _client_table(ctx: Context, peer: str, cache_dir: Path, vault: Vault) -> np.ndarray:
     path = _client_cache(cache_dir, peer)
+    cached = await asyncio.to_thread(load_cache, path, vault)
     cached_id, table = b"", None
-    if path.exists():
-        with np.load(path) as c:
-            if cache_format(c) == CACHE_FORMAT:
-                cached_id, table = c["set_id"].tobytes(), c["table"]
-            else:
-                log.warning("unbalanced PSI: ignoring the cached table %s of format %r "
-                            "(this version uses %r); fetching it again from %s",
-                            path, cache_format(c), CACHE_FORMAT, peer)
+    if cached is not None and {"set_id", "table"} <= cached.keys():
+        cached_id, table = cached["set_id"].tobytes(), cached["table"]
     await ctx.send(peer, "ub/have", cached_id)
     set_id = _set_id(await ctx.recv(peer, "ub/id"), peer, empty_ok=False)
     if set_id != cached_id or table is None:
@@ -176,16 +211,16 @@ async def _client_table(ctx: Context, peer: str, cache_dir: Path) -> np.ndarray:
                 or table.shape[1] != VALUE_BYTES:
             raise PsiError(f"party {peer} sent an OPRF table that is not rows of "
                            f"{VALUE_BYTES} bytes")
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        np.savez(path, set_id=np.frombuffer(set_id, np.uint8), table=table,
-                 format=_format_array())
+        await asyncio.to_thread(save_cache, path, vault,
+                                {"set_id": np.frombuffer(set_id, np.uint8), "table": table})
     return table.reshape(-1, VALUE_BYTES)
 
 
 async def unbalanced_client(ctx: Context, peer: str, digests: Digests, reveal: Reveal,
-                            cache_dir: Path) -> PsiOutcome:
-    """Client side: OPRF on its own items, matched against the server's table."""
-    table = await _client_table(ctx, peer, cache_dir)
+                            cache_dir: Path, vault: Vault | None = None) -> PsiOutcome:
+    """Client side: OPRF on its own items, matched against the server's table (cached
+    sealed under ``vault``, default this party's local vault)."""
+    table = await _client_table(ctx, peer, cache_dir, vault or cache_vault(ctx.party))
     batch = await asyncio.to_thread(oprf.blind, [bytes(d) for d in digests])
     await ctx.send(peer, "ub/blinded", b"".join(batch.points))
     evaluated = await ctx.recv(peer, "ub/evaluated")
