@@ -76,6 +76,14 @@ async def party_job(ctx: Context, out: str, registry: str) -> dict[str, Any]:
     return await _decide_all(ctx, root)
 
 
+def _bank_vault() -> Any:
+    """The bank's local vault (the one its job artefacts are sealed with): decision
+    records hold the applicant as a keyed hash and their fields sealed, not in clear."""
+    from meshmpc.data.vault import Vault, default_vault_dir
+
+    return Vault.open_or_create(default_vault_dir() / "bank.vault")
+
+
 async def _decide_all(ctx: Context, root: Path) -> dict[str, Any]:
     import httpx
 
@@ -93,7 +101,7 @@ async def _decide_all(ctx: Context, root: Path) -> dict[str, Any]:
     await screens.start()
     rater = JointRater(BankCard.load(root / "preloan" / "bank" / "card" / "scorecard.json"),
                        PARTNERS)
-    service = DecisionService(runtime, screens, rater, DecisionRecords(url))
+    service = DecisionService(runtime, screens, rater, DecisionRecords(url, _bank_vault()))
     requests, batch = applicants(root)
     transport = httpx.ASGITransport(app=create_app(service))
     try:
