@@ -129,12 +129,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--learning-rate", type=float, default=0.05, help="mlp learning rate")
     _add(parser, "--l2", type=float, default=1e-4, help="mlp L2 (scikit-learn's alpha)")
     _add(parser, "--mlp-batch-size", type=int, default=256, help="mlp rows per step")
+    _add(parser, "--layer-costs", action="store_true",
+         help="mlp: bytes and rounds of each phase of one step instead of the training run")
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Entry point of ``meshmpc bench ml --op mlp``."""
     from meshmpc.net.launch import run_local
 
+    if args.layer_costs:
+        return layer_costs(args)
     widths = parse_features(args.features)
     parties = list(widths)
     config = _config(args)
@@ -168,3 +172,84 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         raise SystemExit(f"ml.mlp: secure AUC {record['auc']} is more than 0.01 below the same "
                          f"network in float ({ours:.4f})")
     return [record]
+
+
+# --- per-layer costs (protocols/mlp.md) ------------------------------------------------
+PHASES = ("first layer X_o W1_o", "ReLU + derivative", "hidden dense a W", "sigmoid output",
+          "backward dense", "backward first layer X_o^T delta", "optimiser step")
+
+
+async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows: int,
+                       config: dict[str, Any]) -> dict[str, Any]:
+    """One training step of ``rows`` rows, traffic and rounds of each phase at this party."""
+    from meshmpc.ml.mlp_secure import MLPNetwork, Optimizer, initial_parameters
+
+    cfg = MLPConfig(**config)
+    session = await VerticalSession.open(ctx.scope("probe"), "bank", security,
+                                         triples="dealer")
+    x = np.random.default_rng(1).normal(size=(rows, widths[ctx.party]))  # synthetic
+    for owner, width in widths.items():
+        await session.register(owner, x if owner == ctx.party else None, (rows, width))
+    if not session.computes:
+        return {}
+    net = MLPNetwork(session, widths, x, cfg)
+    theta = await initial_parameters(session, net.params, cfg)
+    y = await session.require_backend().input(
+        "bank", np.zeros(rows) if ctx.party == "bank" else None, shape=(rows,))
+    costs: dict[str, list[int]] = {p: [0, 0] for p in PHASES}
+
+    def mark() -> tuple[int, int]:
+        t = ctx.traffic()
+        return t.bytes_sent, t.rounds
+
+    async def timed(phase: str, coro: Any) -> Any:
+        b0, r0 = mark()
+        value = await coro
+        b1, r1 = mark()
+        costs[phase][0] += b1 - b0
+        costs[phase][1] += r1 - r0
+        return value
+
+    from meshmpc.ml.mlp_secure import relu_with_derivative
+
+    rows_slice = slice(0, rows)
+    h = await timed(PHASES[0], net.first_layer(theta, rows_slice))
+    acts, masks = [], []
+    for k in range(1, len(net.params.shapes)):
+        a, d = await timed(PHASES[1], relu_with_derivative(h))
+        acts.append(a)
+        masks.append(d)
+        h = await timed(PHASES[2] if k < len(net.params.shapes) - 1 else PHASES[3],
+                        a @ net.params.weight(theta, k))
+    delta = (await timed(PHASES[3], h.sigmoid(cfg.sigmoid))) - y.reshape(-1, 1)
+    output_delta = delta
+    for k in range(len(net.params.shapes) - 1, 0, -1):
+        await timed(PHASES[4], acts[k - 1].T @ delta)
+        back = await timed(PHASES[4], delta @ net.params.weight(theta, k).T)
+        delta = await timed(PHASES[4], masks[k - 1] * back)
+    for owner in net.owners:
+        await timed(PHASES[5], net._owner_product(owner, rows_slice, delta, True))
+    flat = await net.gradient(theta, acts, masks, output_delta, rows_slice)
+    await timed(PHASES[6], Optimizer(net.backend, net.params, cfg).step(theta, flat, rows))
+    return {"costs": costs}
+
+
+def layer_costs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Per-phase bytes sent and rounds of one step (parties in one process, dealer triples
+    in semi2k: the OT cost of triples is not in these figures)."""
+    from meshmpc.net.memory import run_parties
+
+    widths = parse_features(args.features)
+    config = _config(args)
+    kwargs = {k: getattr(config, k) for k in ("layers", "batch_size", "optimizer",
+                                              "learning_rate", "l2")}
+    out = run_parties(list(widths), _phase_costs, args.security, widths,
+                      config.batch_size, kwargs)
+    records = []
+    for phase in PHASES:
+        per = {p: out[p]["costs"][phase] for p in out if out[p]}
+        records.append({"bench": "ml.mlp.phase", "security": args.security, "phase": phase,
+                        "rows": config.batch_size, "layers": list(config.layers),
+                        "bytes_sent_all": int(sum(v[0] for v in per.values())),
+                        "rounds": int(max(v[1] for v in per.values()))})
+    return records

@@ -191,3 +191,31 @@ def test_config_errors_name_the_field():
 def test_component_is_registered():
     names = {e.name: e.value for e in entry_points(group="meshmpc.components")}
     assert names.get("ml.mlp") == "meshmpc.ml.components_mlp:mlp"
+
+
+def test_estimator_fit_predict_save_load(tmp_path):
+    import pyarrow as pa
+
+    from meshmpc.ml.mlp_estimator import VerticalMLPClassifier
+
+    widths = {"bank": 3, "gov": 4, "fin": 2}
+    x, y = _data(600, widths)
+
+    async def job(ctx):
+        est = VerticalMLPClassifier(ctx, security="honest-majority", hidden_layer_sizes=(6,),
+                                    epochs=2, batch_size=100, learning_rate=0.1)
+        table = pa.table({f"{ctx.party}_{j}": x[ctx.party][:, j]
+                          for j in range(widths[ctx.party])})
+        await est.fit(table, y if ctx.party == "bank" else None)
+        proba = await est.predict_proba(table)
+        path = est.save(tmp_path / f"{ctx.party}.json")
+        again = VerticalMLPClassifier(ctx, security="honest-majority").load(path)
+        return est.get_params(), proba, await again.predict_proba(table)
+
+    out = run_parties(list(widths), job)
+    params, proba, reloaded = out["bank"]
+    assert params["hidden_layer_sizes"] == (6,) and "ctx" not in params
+    assert proba.shape == (600, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert metrics.auc(y, proba[:, 1]) > 0.6
+    assert np.allclose(reloaded, proba, atol=1e-3)  # the saved shares score the same
+    assert out["gov"][1] is None and out["fin"][2] is None

@@ -27,6 +27,7 @@ from meshmpc.linalg import SecretTensor
 from meshmpc.ml.logistic import exchange_widths
 from meshmpc.ml.mlp import MLPConfig
 from meshmpc.ml.mlp_secure import MLPNetwork, MLPResult
+from meshmpc.ml.model_io import check_format
 from meshmpc.ml.vertical import VerticalError, VerticalSession, tensor_from_words
 from meshmpc.net import Context
 
@@ -64,9 +65,7 @@ class MLPModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MLPModel:
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise VerticalError(f"not a {FORMAT} model of version {VERSION} (got format "
-                                f"{data.get('format')!r}, version {data.get('version')!r})")
+        check_format(data, FORMAT, VERSION)
         first = data.get("first_layer")
         return cls(party=str(data["party"]), features=list(data["features"]),
                    layers=[int(v) for v in data["layers"]],
