@@ -118,13 +118,15 @@ class MLPNetwork:
         self.slices = {p: slice(int(offsets[i]), int(offsets[i + 1]))
                        for i, p in enumerate(self.owners)}
         self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers))
+        self._cached_rows: tuple[int, int] | None = None
+        self._cached: np.ndarray | None = None
 
     def _block(self, owner: str, rows: slice) -> np.ndarray | None:
         """This owner's rows of the batch, one object per batch: the rep3 product splits a
         matrix once per object, so the forward and backward passes share one split."""
         if self.x is None or self.session.ctx.party != owner:
             return None
-        if getattr(self, "_cached_rows", None) != (rows.start, rows.stop):
+        if self._cached_rows != (rows.start, rows.stop):
             self._cached_rows = (rows.start, rows.stop)
             self._cached = np.ascontiguousarray(self.x[rows])
         return self._cached
