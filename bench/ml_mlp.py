@@ -114,10 +114,12 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
     layout = make_layout(roles, config.seed)
     with tempfile.TemporaryDirectory(prefix="ml-mlp-spu-") as tmp:
         path = Path(tmp) / "mlp.npz"
-        np.savez(path, x=pooled, y=y, order=layout.order, n_train=layout.n_train,
-                 batch=config.batch_size, lr=config.learning_rate, momentum=config.momentum,
-                 l2=config.l2, layers=len(init), test=np.flatnonzero(roles == 2),
-                 **{f"w{k}": w for k, w in enumerate(init)})
+        arrays: dict[str, Any] = {f"w{k}": w for k, w in enumerate(init)}
+        arrays.update(x=pooled, y=y, order=layout.order, n_train=layout.n_train,
+                      batch=config.batch_size, lr=config.learning_rate,
+                      momentum=config.momentum, l2=config.l2, layers=len(init),
+                      test=np.flatnonzero(roles == 2))
+        np.savez(path, **arrays)
         script = Path(__file__).with_name("spu_mlp_peer.py")
         done = subprocess.run([args.compare_spu, str(script), str(path)], capture_output=True,
                               text=True, timeout=args.timeout, check=False)
