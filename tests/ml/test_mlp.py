@@ -136,7 +136,7 @@ def _inputs(data, parties):
 def test_component_trains_and_predicts_in_a_job(tmp_path, widths, reveal):
     parties = list(widths)
     data = vertical_woe_data(1500, widths, seed=4)
-    params = {"security": "honest-majority", "layers": [8, 4], "epochs": 3,
+    params = {"security": "honest-majority", "layers": [16, 8], "epochs": 3,
               "batch_size": 64, "learning_rate": 0.05, "validation": 0.2, "reveal": reveal}
     outs = run_step(mlp, party_inputs(parties), _inputs(data, parties), params, tmp_path, "nn")
     bank = outs["bank"]
@@ -145,7 +145,7 @@ def test_component_trains_and_predicts_in_a_job(tmp_path, widths, reveal):
         assert ("scores" in outs[p].tables) == (p == "bank")
         block = outs[p].models["mlp"]["first_layer"]
         if reveal == "first-layer":
-            assert np.asarray(block).shape == (widths[p], 8)
+            assert np.asarray(block).shape == (widths[p], 16)
         else:
             assert block is None
     # the 4th party (telco) provides inputs only: it holds no shares
@@ -153,7 +153,9 @@ def test_component_trains_and_predicts_in_a_job(tmp_path, widths, reveal):
     roles = split_roles(1500, 0.3, 0.2)
     z = bank.tables["scores"].column("z").to_numpy()
     test = roles == 2
-    assert metrics.auc(data.labels[test], z[test]) > 0.7
+    # fresh OS initialisation: in float, 40 initialisations of this network on these rows
+    # gave held-out AUCs of 0.67-0.86 (narrower layers sometimes die: 0.46 with [8, 4])
+    assert metrics.auc(data.labels[test], z[test]) > 0.6
     assert 1 <= bank.report["epochs_run"] <= 3 and len(bank.report["validation_brier"]) >= 1
     # ml.predict on the same rows reproduces the training logits, the bank learning z only
     inputs = _inputs(data, parties)

@@ -28,7 +28,7 @@ JOB = {
         {"id": "select", "component": "ml.select", "after": ["bins"],
          "params": {"iv_min": 0.05, "corr_max": 1.0}},
         {"id": "nn", "component": "ml.mlp", "after": ["select"],
-         "params": {"layers": [8, 4], "epochs": 3, "batch_size": 64, "learning_rate": 0.05,
+         "params": {"layers": [16, 8], "epochs": 3, "batch_size": 64, "learning_rate": 0.05,
                     "validation": 0.2}},
         {"id": "score", "component": "ml.predict", "after": ["nn"]},
         {"id": "eval", "component": "ml.evaluate", "after": ["score"]},
