@@ -227,7 +227,7 @@ PHASES = ("first layer X_o W1_o", "ReLU + derivative", "hidden dense a W", "sigm
 
 async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows: int,
                        config: dict[str, Any]) -> dict[str, Any]:
-    """One training step of ``rows`` rows, traffic and rounds of each phase at this party."""
+    """One training step of ``rows`` rows, the bytes each phase sends from this party."""
     from meshmpc.ml.mlp_secure import MLPNetwork, Optimizer, initial_parameters
 
     cfg = MLPConfig(**config)
@@ -242,18 +242,12 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
     theta = await initial_parameters(session, net.params, cfg)
     y = await session.require_backend().input(
         "bank", np.zeros(rows) if ctx.party == "bank" else None, shape=(rows,))
-    costs: dict[str, list[int]] = {p: [0, 0] for p in PHASES}
-
-    def mark() -> tuple[int, int]:
-        t = ctx.traffic()
-        return t.bytes_sent, t.rounds
+    costs = dict.fromkeys(PHASES, 0)
 
     async def timed(phase: str, coro: Any) -> Any:
-        b0, r0 = mark()
+        before = ctx.traffic().bytes_sent
         value = await coro
-        b1, r1 = mark()
-        costs[phase][0] += b1 - b0
-        costs[phase][1] += r1 - r0
+        costs[phase] += ctx.traffic().bytes_sent - before
         return value
 
     from meshmpc.ml.mlp_secure import relu_with_derivative
@@ -281,8 +275,9 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
 
 
 def layer_costs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per-phase bytes sent and rounds of one step (parties in one process, dealer triples
-    in semi2k: the OT cost of triples is not in these figures)."""
+    """Per-phase bytes sent of one step (parties in one process, dealer triples in semi2k:
+    the OT cost of triples is not in these figures). Rounds are not reported: the in-memory
+    mesh does not count flights the way the TCP mesh does (protocols/mlp.md derives them)."""
     from meshmpc.net.memory import run_parties
 
     widths = parse_features(args.features)
@@ -293,9 +288,8 @@ def layer_costs(args: argparse.Namespace) -> list[dict[str, Any]]:
                       config.batch_size, kwargs)
     records = []
     for phase in PHASES:
-        per = {p: out[p]["costs"][phase] for p in out if out[p]}
+        per = [out[p]["costs"][phase] for p in out if out[p]]
         records.append({"bench": "ml.mlp.phase", "security": args.security, "phase": phase,
                         "rows": config.batch_size, "layers": list(config.layers),
-                        "bytes_sent_all": int(sum(v[0] for v in per.values())),
-                        "rounds": int(max(v[1] for v in per.values()))})
+                        "bytes_sent_all": int(sum(per))})
     return records
