@@ -18,8 +18,8 @@ on the machine); the owner checks the revealed result against numpy.
 no truncation: semi2k with OT triples cannot truncate among more than two
 parties yet).
 
-Other ops (``binning``, ``logistic``) come from bench/ml_binning.py and
-bench/ml_logistic.py when present: each exposes ``add_arguments(parser)`` and
+Other ops (``binning``, ``logistic``, ``mlp``) come from bench/ml_binning.py,
+bench/ml_logistic.py and bench/ml_mlp.py when present: each exposes ``add_arguments(parser)`` and
 ``run(args) -> list[dict]``.
 """
 
@@ -183,7 +183,7 @@ def _external(module: str) -> tuple[Callable[..., Any], Callable[..., Any]] | No
 
 
 OPS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {"matvec": _run_matvec}
-EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic"}
+EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic", "mlp": "ml_mlp"}
 
 
 def main(argv: list[str]) -> int:

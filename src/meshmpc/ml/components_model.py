@@ -16,7 +16,9 @@ validation_brier (the one scalar per epoch revealed to the bank).
 bank also gets table ``scores`` (row, role, score, probability) by the secure
 sum of partial points. ``ml.predict``: table ``scores`` at the bank for the
 rows of the current ``features`` table (scorecard points, logistic weights, or
-jointly with the shares of a strict model). ``ml.evaluate`` at the bank:
+jointly with the shares of a strict model or of an ``ml.mlp`` model, see
+meshmpc.ml.components_mlp; ``use: mlp`` picks the MLP when a scorecard or a logistic
+model is also upstream). ``ml.evaluate`` at the bank:
 ``report.json`` {"auc", "ks", "gini", "train", "gains", "confusion", "psi",
 "oot"} and ``report.html``; other parties learn nothing in that step.
 """
@@ -156,6 +158,12 @@ async def predict(step: StepContext, inputs: Mapping[str, StepOutput],
     card_model = find_model(inputs, "scorecard")
     lr_model = find_model(inputs, "logistic")
     bank = _bank(step)
+    mlp_model = find_model(inputs, "mlp")
+    if mlp_model is not None and (params.get("use") == "mlp"
+                                  or (card_model is None and lr_model is None)):
+        from meshmpc.ml.components_mlp import predict as predict_mlp
+
+        return await predict_mlp(step, inputs, params, mlp_model)
     out = StepOutput()
     if card_model is not None and params.get("use", "scorecard") == "scorecard":
         card = PartyScorecard.from_dict(card_model)
