@@ -57,8 +57,8 @@ def test_ot_provider_refuses_what_it_cannot_make() -> None:
         await provider.setup()
         if what == "ring128":
             return await provider.arith_triples(RING128, (4,))
-        return await provider.trunc_pairs(RING64, (4,), 16)
+        return await provider.trunc_pairs(RING128, (4,), 16)
 
-    for what in ("ring128", "trunc"):
+    for what in ("ring128", "trunc128"):
         with pytest.raises(UnsupportedOperationError):
             run_parties(["p0", "p1"], job, what)
