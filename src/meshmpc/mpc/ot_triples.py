@@ -23,8 +23,9 @@ its own random shares; the cross terms between two parties come from OTs.
   shares and r mod 2^f is XOR-shared for free. Truncation by a bitwise-shared
   mask follows Catrina-Saxena (FC 2010); daBits are Rotaru-Wood (INDOCRYPT
   2019); the Z_2^k msb form is that of Escudero et al. (CRYPTO 2020), who build
-  the bits from edaBits where we use OT-made daBits. Two-party semi2k truncates locally and needs none for
-  ``trunc``; ``trunc_exact`` uses them at any party count. Z_2^64 only.
+  the bits from edaBits where we use OT-made daBits. Two-party semi2k
+  truncates locally and needs none for ``trunc``; ``trunc_exact`` uses them at
+  any party count. Z_2^64 only.
 """
 
 from __future__ import annotations
