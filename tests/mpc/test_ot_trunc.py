@@ -50,7 +50,7 @@ def test_ot_truncation_pairs_refuse_bad_shift() -> None:
         run_parties(PARTIES[:2], pairs_job, 4, 63)
 
 
-async def trunc_job(ctx: Context, xs: np.ndarray) -> dict[str, np.ndarray | None]:
+async def trunc_job(ctx: Context, xs: np.ndarray) -> dict[str, Any]:
     s = await make_suite(ctx, "semi2k", triples="ot")
     x = await s.input(ctx.parties[0], xs if ctx.index == 0 else None, xs.shape)
     return {"exact": await s.reveal(await s.trunc_exact(x, 16)),
