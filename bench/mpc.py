@@ -197,8 +197,10 @@ def main(argv: list[str]) -> int:
                                                          "lr_step", "trunc", "trunc_exact"])
     parser.add_argument("--n", type=int, default=1 << 20)
     parser.add_argument("--transport", choices=["memory", "tcp"], default="memory")
-    parser.add_argument("--comparison", choices=["circuit", "gc"], default="circuit",
-                        help="semi2k comparison: bit-sliced circuit (default) or garbled circuit")
+    parser.add_argument("--comparison", choices=["circuit", "gc", "millionaire"],
+                        default="circuit",
+                        help="semi2k comparison: bit-sliced circuit (default), garbled circuit "
+                             "or CrypTFlow2's millionaires' protocol (2 parties)")
     parser.add_argument("--parties", type=int, default=None,
                         help="party count (semi2k: 2..N, default 2; rep3: 3)")
     parser.add_argument("--compare-spu", metavar="PYTHON", default=None,

@@ -219,3 +219,11 @@ def ggm_punctured_into(
     fixed: np.ndarray, alpha: np.ndarray, chosen: np.ndarray, depth: int, tw0: int,
     leaves: np.ndarray, path: int = -1,
 ) -> None: ...
+
+MILL_DIGITS: int
+
+def mill_send(m0: npt.NDArray[np.uint8], m1: npt.NDArray[np.uint8], u: npt.NDArray[np.uint64],
+              lt_s: npt.NDArray[np.uint64], eq_s: npt.NDArray[np.uint64],
+              w_out: npt.NDArray[np.uint32]) -> None: ...
+def mill_recv(m: npt.NDArray[np.uint8], v: npt.NDArray[np.uint64], w_in: npt.NDArray[np.uint32],
+              lt: npt.NDArray[np.uint64], eq: npt.NDArray[np.uint64]) -> None: ...

@@ -35,7 +35,8 @@ async def make_suite(ctx: Context, suite: str, triples: str = "ot",
                      ring_bits: int = 64, comparison: str = "circuit") -> Suite:
     """A suite bound to ``ctx`` with its set-up done (keys exchanged, base OTs run).
 
-    ``comparison`` (semi2k): "circuit" (bit-sliced GMW, default) or "gc" (half-gates).
+    ``comparison`` (semi2k): "circuit" (bit-sliced GMW, default), "gc" (half-gates)
+    or "millionaire" (CrypTFlow2's digit-wise comparison); the last two need 2 parties.
     """
     ring = ring_for(ring_bits)
     if suite == "rep3":
