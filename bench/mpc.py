@@ -166,7 +166,9 @@ def spu_protocol(args: argparse.Namespace, parties: int) -> str:
 
 
 def compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
-    """Run the same op in SPU's simulator with ``args.compare_spu``; add its figures."""
+    """Run the same op in SPU's simulator with ``args.compare_spu``; add its figures.
+
+    Raises SystemExit with what to do when the interpreter cannot run the peer."""
     protocol = spu_protocol(args, out["parties"])
     script = Path(__file__).with_name("spu_peer.py")
     command = [args.compare_spu, str(script), args.op, str(args.n), protocol,
@@ -220,6 +222,12 @@ def main(argv: list[str]) -> int:
     out = record(args, _run(args, parties))
     if args.compare_spu:
         sys.stdout.flush()
-        out = compare_spu(args, out)
+        try:
+            out = compare_spu(args, out)
+        except SystemExit as exc:  # keep our own figure; say why SPU's is missing
+            out["spu_error"] = str(exc)
+            emit(out, args.json)
+            print(exc, file=sys.stderr)
+            return 1
     emit(out, args.json)
     return 0

@@ -8,9 +8,9 @@ warm-up run that compiles the program (as the peers' own scripts do); FM64,
 SPU's default fixed point (f = 18). Inputs are synthetic: uniform in [-4, 4].
 
 Operators match ``meshmpc bench mpc``: mul, less, sigmoid (SPU's own exp
-based sigmoid), matmul (n x 100 by 100 x 1), lr_step, and trunc, for which SPU
-has no user-level operator: ``x * 0.5`` on a secret x, one product by a public
-fixed-point constant and one truncation.
+based sigmoid), matmul (n x 100 by 100 x 1), lr_step, and trunc / trunc_exact,
+for which SPU has no user-level operator: ``x * 0.5`` on a secret x, one product
+by a public fixed-point constant and one truncation (SPU's own, probabilistic).
 """
 
 import json
@@ -38,7 +38,7 @@ def _program(op: str, n: int,
         return (lambda a, b: a < b), (x, y)
     if op == "sigmoid":
         return (lambda a: 1 / (1 + jnp.exp(-a))), (x,)
-    if op == "trunc":
+    if op in ("trunc", "trunc_exact"):
         return (lambda a: a * 0.5), (x,)
     big = rng.uniform(-4.0, 4.0, (n, FEATURES)).astype(np.float32)
     w = rng.uniform(-4.0, 4.0, (FEATURES, 1)).astype(np.float32)

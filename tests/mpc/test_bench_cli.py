@@ -87,9 +87,11 @@ def test_compare_spu_picks_the_matching_protocol() -> None:
     assert protocol("rep3", "none", 3) == "ABY3"
 
 
-def test_compare_spu_without_spu_says_what_to_do(tmp_path: Path) -> None:
-    argv = ["--op", "mul", "--n", "8", "--repeats", "1", "--compare-spu", sys.executable]
-    with pytest.raises(SystemExit, match="holds spu"):
-        bench.main(argv)  # our own venv has no spu
-    with pytest.raises(SystemExit, match="cannot run it"):
-        bench.main([*argv[:-1], str(tmp_path / "no-such-python")])
+def test_compare_spu_without_spu_says_what_to_do(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    argv = ["--op", "mul", "--n", "8", "--repeats", "1", "--json", "--compare-spu"]
+    assert bench.main([*argv, sys.executable]) == 1  # our own venv has no spu
+    record = json.loads(capsys.readouterr().out.strip())
+    assert record["wall_s"] > 0 and "holds spu" in record["spu_error"]
+    assert bench.main([*argv, str(tmp_path / "no-such-python")]) == 1
+    assert "cannot run it" in json.loads(capsys.readouterr().out.strip())["spu_error"]
