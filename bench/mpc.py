@@ -102,7 +102,7 @@ async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
 
 
 async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
-                    repeats: int, comparison: str = "circuit") -> dict[str, Any]:
+                    repeats: int, comparison: str | None = None) -> dict[str, Any]:
     """One party's side: set up, share inputs, time ``repeats`` runs of the operator."""
     engine = await make_suite(ctx, suite, triples=triples, comparison=comparison)
     backend = SecureBackend(engine)
@@ -120,7 +120,8 @@ async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
         walls.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
         sent.append(ctx.traffic().bytes_sent - before)
-    return {"walls": walls, "cpus": cpus, "sent": sent}
+    return {"walls": walls, "cpus": cpus, "sent": sent,
+            "comparison": getattr(engine, "comparison", "circuit")}
 
 
 def _run(args: argparse.Namespace, parties: list[str]) -> dict[str, Any]:
@@ -151,8 +152,7 @@ def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
         "bytes_sent": int(median(sent)), "bytes_sent_all": int(median(sent_all)),
         "parties": len(results), "runs": runs, "walls": [round(w, 4) for w in walls],
     }
-    if args.comparison != "circuit":
-        out["comparison"] = args.comparison
+    out["comparison"] = next(iter(results.values()))["comparison"]
     return out
 
 
@@ -200,9 +200,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=1 << 20)
     parser.add_argument("--transport", choices=["memory", "tcp"], default="memory")
     parser.add_argument("--comparison", choices=["circuit", "gc", "millionaire"],
-                        default="circuit",
-                        help="semi2k comparison: bit-sliced circuit (default), garbled circuit "
-                             "or CrypTFlow2's millionaires' protocol (2 parties)")
+                        default=None,
+                        help="semi2k comparison: bit-sliced circuit, garbled circuit or "
+                             "CrypTFlow2's millionaires' protocol (2 parties); default: "
+                             "millionaire for 2 parties with OT triples, else circuit")
     parser.add_argument("--parties", type=int, default=None,
                         help="party count (semi2k: 2..N, default 2; rep3: 3)")
     parser.add_argument("--compare-spu", metavar="PYTHON", default=None,

@@ -15,6 +15,7 @@ from meshmpc.mpc import millionaire
 from meshmpc.mpc.errors import MpcError
 from meshmpc.mpc.factory import make_suite
 from meshmpc.mpc.ring import RING64
+from meshmpc.mpc.semi2k import Semi2k
 from meshmpc.net import run_parties
 from meshmpc.net.context import Context
 
@@ -89,3 +90,14 @@ def test_millionaire_needs_two_parties() -> None:
 
     with pytest.raises(MpcError, match="exactly 2 parties"):
         run_parties(PARTIES[:3], job)
+
+
+def test_two_party_ot_suites_compare_with_the_millionaires_protocol() -> None:
+    async def job(ctx: Context, triples: str) -> str:
+        suite = await make_suite(ctx, "semi2k", triples=triples)
+        assert isinstance(suite, Semi2k)
+        return suite.comparison
+
+    assert run_parties(PARTIES[:2], job, "ot")[PARTIES[0]] == "millionaire"
+    assert run_parties(PARTIES[:2], job, "dealer")[PARTIES[0]] == "circuit"
+    assert run_parties(PARTIES[:3], job, "ot")[PARTIES[0]] == "circuit"
