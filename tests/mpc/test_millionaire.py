@@ -18,6 +18,7 @@ from meshmpc.mpc.ring import RING64
 from meshmpc.mpc.semi2k import Semi2k
 from meshmpc.net import run_parties
 from meshmpc.net.context import Context
+from meshmpc.ot import OtPool
 
 from .conftest import PARTIES
 
@@ -101,3 +102,25 @@ def test_two_party_ot_suites_compare_with_the_millionaires_protocol() -> None:
     assert run_parties(PARTIES[:2], job, "ot")[PARTIES[0]] == "millionaire"
     assert run_parties(PARTIES[:2], job, "dealer")[PARTIES[0]] == "circuit"
     assert run_parties(PARTIES[:3], job, "ot")[PARTIES[0]] == "circuit"
+
+
+async def pairs_job(ctx: Context, shares: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    pool = await OtPool.setup(ctx.scope("pairs-ot"), ctx.peers[0])
+    sign = millionaire.MillionaireSign(ctx, pool, sender=ctx.index == 0)
+    x, y1, y2 = (s[ctx.index] for s in shares)
+    return await sign.and_pairs(x, y1, y2)
+
+
+def test_and_pairs_share_one_mask_and_stay_correct() -> None:
+    rng = np.random.default_rng(4)
+    values = [rng.integers(0, 2**63, (3, 5), dtype=np.uint64) * 2 + 1 for _ in range(3)]
+    shares = []
+    for v in values:
+        mask = rng.integers(0, 2**63, v.shape, dtype=np.uint64)
+        shares.append([v ^ mask, mask])
+    out = run_parties(PARTIES[:2], pairs_job, shares)
+    z1 = out[PARTIES[0]][0] ^ out[PARTIES[1]][0]
+    z2 = out[PARTIES[0]][1] ^ out[PARTIES[1]][1]
+    x, y1, y2 = values
+    assert np.array_equal(z1, x & y1) and np.array_equal(z2, x & y2)
+    assert not np.array_equal(out[PARTIES[0]][0], x & y1)  # a share, not the value
