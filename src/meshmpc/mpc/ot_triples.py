@@ -88,6 +88,10 @@ class OtTripleProvider(TripleProvider):
         bits I choose with. Returns (r, width) shares, summed over the 64 bits.
         """
         rows = mine.shape[0]
+        if width == 1:  # the C path: no 64x temporaries
+            sent, got = await asyncio.gather(pool.sender.send_gilboa(mine.reshape(-1)),
+                                             pool.receiver.receive_gilboa(choices_of))
+            return np.add(sent, got, dtype=np.uint64).reshape(rows, 1)
         x = (mine[:, None, :] << SHIFTS[None, :, None]).reshape(rows * 64, width)
         sent, got = await asyncio.gather(
             pool.sender.send_correlated(x if width > 1 else x.reshape(-1)),
