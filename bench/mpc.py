@@ -1,19 +1,34 @@
 """Secure computation engine benchmark: one operator on secret-shared data.
 
 ``meshmpc bench mpc --suite semi2k|rep3 --triples dealer|ot|none --op
-mul|less|sigmoid|matmul|lr_step --n N --transport memory|tcp --json`` prints
-``{"bench": "mpc", "suite", "triples", "op", "n", "transport", "wall_s",
-"bytes_sent", ...}``: the median over ``--repeats`` runs of the slowest
-party's wall time for the operator (inputs are shared before the clock starts;
-triple generation, dealer or OT, is inside the clock; semi2k's cache of opened
-matrices is cleared before each run, so lr_step opens X once per run), and the bytes the
-busiest party sent during it (``bytes_sent_all``: summed over all parties).
+mul|less|sigmoid|matmul|lr_step|trunc|trunc_exact --n N --transport memory|tcp
+--parties P --json`` prints ``{"bench": "mpc", "suite", "triples", "op", "n",
+"transport", "wall_s", "cpu_s", "load", "bytes_sent", ...}``: the median over
+``--repeats`` runs of the slowest party's wall time for the operator (inputs are
+shared before the clock starts; triple generation, dealer or OT, is inside the
+clock; semi2k's cache of opened matrices is cleared before each run, so lr_step
+opens X once per run), and the bytes the busiest party sent during it
+(``bytes_sent_all``: summed over all parties).
+``cpu_s`` is the CPU time of the whole run (memory: this process, every party;
+tcp: summed over the party processes); ``load`` the 1-minute load average
+before it.
+
+``--compare-spu PYTHON`` then runs the same operator at the same size in
+SecretFlow SPU's simulator with that interpreter (a separate venv holding
+``spu``, never our dependency; script ``spu_peer.py`` beside this one) and adds
+``spu_wall_s``, ``spu_cpu_s``, ``spu_protocol`` and ``ratio`` = spu_wall_s /
+wall_s (above 1: meshmpc is faster). The SPU protocol is CHEETAH for two-party
+semi2k with OT triples (both dealer-free), SEMI2K (a trusted third party makes
+its triples) for the dealer or more than two parties, ABY3 for rep3;
+``--spu-protocol`` overrides it.
 
 Operators (fixed point, Z_2^64, f = 16): ``mul`` and ``less`` on two secret
 vectors of n; ``sigmoid`` (poly8, error <= 5e-4 on [-10, 10]) on n;
 ``matmul``: secret n x 100 matrix by secret 100 x 1 vector; ``lr_step``: one
 full-batch logistic-regression gradient step w - lr X^T (0.5 + 0.25 X w - y)/n
-on a secret n x 100 matrix, secret w and y. ``memory`` runs every party in
+on a secret n x 100 matrix, secret w and y; ``trunc`` and ``trunc_exact``:
+the suite's truncation by 16 bits of a secret vector of n (semi2k
+with N > 2 parties or exact: one truncation pair per element). ``memory`` runs every party in
 this process over in-memory channels; ``tcp`` runs one process per party over
 the real encrypted mesh on loopback (meshmpc.net.launch.run_local).
 """
@@ -21,7 +36,12 @@ the real encrypted mesh on loopback (meshmpc.net.launch.run_local).
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +86,10 @@ async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
         return await (t["x"] < t["y"])
     if op == "sigmoid":
         return await t["x"].sigmoid()
+    if op in ("trunc", "trunc_exact"):
+        x = t["x"]
+        trunc = x.suite.trunc_exact if op == "trunc_exact" else x.suite.trunc
+        return SecretTensor(x.backend, await trunc(x.share, 16), x.scale - 16)
     if op == "matmul":
         return await (t["x"] @ t["w"])
     if op == "lr_step":
@@ -78,23 +102,26 @@ async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
 
 
 async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
-                    repeats: int, comparison: str = "circuit") -> dict[str, Any]:
+                    repeats: int, comparison: str | None = None) -> dict[str, Any]:
     """One party's side: set up, share inputs, time ``repeats`` runs of the operator."""
     engine = await make_suite(ctx, suite, triples=triples, comparison=comparison)
     backend = SecureBackend(engine)
     tensors = await _inputs(backend, op, n)
     walls: list[float] = []
+    cpus: list[float] = []
     sent: list[int] = []
     for _ in range(repeats):
         if isinstance(engine, Semi2k):
             engine.clear_mask_cache()  # every run opens X afresh, as a single step would
         await ctx.barrier(f"mpc-bench-{len(walls)}")
         before = ctx.traffic().bytes_sent
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await run_op(op, tensors)
         walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
         sent.append(ctx.traffic().bytes_sent - before)
-    return {"walls": walls, "sent": sent}
+    return {"walls": walls, "cpus": cpus, "sent": sent,
+            "comparison": getattr(engine, "comparison", "circuit")}
 
 
 def _run(args: argparse.Namespace, parties: list[str]) -> dict[str, Any]:
@@ -113,16 +140,52 @@ def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
     """The JSON line: medians over runs of the slowest party / busiest sender."""
     runs = len(next(iter(results.values()))["walls"])
     walls = [max(r["walls"][i] for r in results.values()) for i in range(runs)]
+    # memory: one process, so every party's process_time already counts all of them
+    combine = max if args.transport == "memory" else sum
+    cpus = [combine(r["cpus"][i] for r in results.values()) for i in range(runs)]
     sent = [max(r["sent"][i] for r in results.values()) for i in range(runs)]
     sent_all = [sum(r["sent"][i] for r in results.values()) for i in range(runs)]
     out: dict[str, Any] = {
         "bench": "mpc", "suite": args.suite, "triples": args.triples, "op": args.op,
         "n": args.n, "transport": args.transport, "wall_s": round(median(walls), 4),
+        "cpu_s": round(median(cpus), 4), "load": getattr(args, "load", None),
         "bytes_sent": int(median(sent)), "bytes_sent_all": int(median(sent_all)),
         "parties": len(results), "runs": runs, "walls": [round(w, 4) for w in walls],
     }
-    if args.comparison != "circuit":
-        out["comparison"] = args.comparison
+    out["comparison"] = next(iter(results.values()))["comparison"]
+    return out
+
+
+def spu_protocol(args: argparse.Namespace, parties: int) -> str:
+    """The SPU protocol to compare with (see the module docstring)."""
+    if args.spu_protocol:
+        return str(args.spu_protocol)
+    if args.suite == "rep3":
+        return "ABY3"
+    return "CHEETAH" if args.triples == "ot" and parties == 2 else "SEMI2K"
+
+
+def compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
+    """Run the same op in SPU's simulator with ``args.compare_spu``; add its figures.
+
+    Raises SystemExit with what to do when the interpreter cannot run the peer."""
+    protocol = spu_protocol(args, out["parties"])
+    script = Path(__file__).with_name("spu_peer.py")
+    command = [args.compare_spu, str(script), args.op, str(args.n), protocol,
+               str(out["parties"]), str(args.repeats)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise SystemExit(f"--compare-spu {args.compare_spu}: cannot run it ({exc}); name a "
+                         "python interpreter whose venv holds spu") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"--compare-spu {args.compare_spu}: the SPU run of {args.op} failed "
+                         f"({tail}); check that this interpreter's venv holds spu")
+    spu = json.loads(lines[-1])
+    out.update(spu)
+    out["ratio"] = round(spu["spu_wall_s"] / out["wall_s"], 3)
     return out
 
 
@@ -132,14 +195,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--triples", choices=["dealer", "ot", "none"], default=None,
                         help="semi2k: ot (default) or dealer (insecure, benchmarks only); "
                              "rep3: none")
-    parser.add_argument("--op", choices=["mul", "less", "sigmoid", "matmul", "lr_step"],
-                        default="mul")
+    parser.add_argument("--op", default="mul", choices=["mul", "less", "sigmoid", "matmul",
+                                                         "lr_step", "trunc", "trunc_exact"])
     parser.add_argument("--n", type=int, default=1 << 20)
     parser.add_argument("--transport", choices=["memory", "tcp"], default="memory")
-    parser.add_argument("--comparison", choices=["circuit", "gc"], default="circuit",
-                        help="semi2k comparison: bit-sliced circuit (default) or garbled circuit")
+    parser.add_argument("--comparison", choices=["circuit", "gc", "millionaire"],
+                        default=None,
+                        help="semi2k comparison: bit-sliced circuit, garbled circuit or "
+                             "CrypTFlow2's millionaires' protocol (2 parties); default: "
+                             "millionaire for 2 parties with OT triples, else circuit")
     parser.add_argument("--parties", type=int, default=None,
                         help="party count (semi2k: 2..N, default 2; rep3: 3)")
+    parser.add_argument("--compare-spu", metavar="PYTHON", default=None,
+                        help="then run the same op in SecretFlow SPU's simulator with this "
+                             "interpreter (a venv holding spu) and print both and the ratio")
+    parser.add_argument("--spu-protocol", choices=["CHEETAH", "SEMI2K", "ABY3"], default=None,
+                        help="SPU protocol for --compare-spu (default: see above)")
     add_common(parser)
     args = parser.parse_args(argv)
     if args.triples is None:
@@ -148,5 +219,16 @@ def main(argv: list[str]) -> int:
         parser.error("rep3 takes --triples none; semi2k takes --triples dealer or ot")
     count = args.parties or (3 if args.suite == "rep3" else 2)
     parties = ["bank", "gov", "telco", "fin", "p4", "p5"][:count]
-    emit(record(args, _run(args, parties)), args.json)
+    args.load = round(os.getloadavg()[0], 2)
+    out = record(args, _run(args, parties))
+    if args.compare_spu:
+        sys.stdout.flush()
+        try:
+            out = compare_spu(args, out)
+        except SystemExit as exc:  # keep our own figure; say why SPU's is missing
+            out["spu_error"] = str(exc)
+            emit(out, args.json)
+            print(exc, file=sys.stderr)
+            return 1
+    emit(out, args.json)
     return 0

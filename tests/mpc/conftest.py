@@ -23,7 +23,9 @@ CONFIGS = {
     "rep3": ("rep3", "none", 3),
     "semi2k-ot": ("semi2k", "ot", 2),
     "semi2k-gc": ("semi2k", "dealer", 2),
+    "semi2k-mill": ("semi2k", "ot", 2),
 }
+COMPARISON_OF = {"semi2k-gc": "gc", "semi2k-mill": "millionaire"}
 PARTIES = ["bank", "gov", "fin", "telco"]
 
 Program = Callable[..., Awaitable[Any]]
@@ -47,7 +49,7 @@ def run_secure(config: str, program: Program, ring_bits: int = 64, exact: bool =
                **inputs: np.ndarray) -> Any:
     """Run ``program(backend, **tensors)`` under a configuration; party 0's revealed result."""
     suite, triples, count = CONFIGS[config]
-    comparison = "gc" if config.endswith("-gc") else "circuit"
+    comparison = COMPARISON_OF.get(config, "circuit")
     results = run_parties(PARTIES[:count], _secure_job, suite, triples, ring_bits, exact,
                           comparison, program, inputs)
     return results[PARTIES[0]]
@@ -66,7 +68,11 @@ def run_plain(program: Program, **inputs: np.ndarray) -> Any:
     return run(job())
 
 
-@pytest.fixture(params=list(CONFIGS))
+SLOW_CONFIGS = {"semi2k-mill"}  # the millionaire comparison is also tested in test_millionaire
+
+
+@pytest.fixture(params=[pytest.param(c, marks=pytest.mark.slow) if c in SLOW_CONFIGS else c
+                        for c in CONFIGS])
 def config(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

@@ -12,7 +12,7 @@ from meshmpc.mpc.ring import RING64, RING128, Ring, ring_for
 from meshmpc.net import run_parties
 from meshmpc.net.context import Context
 
-from .conftest import CONFIGS, PARTIES
+from .conftest import COMPARISON_OF, CONFIGS, PARTIES
 
 EDGE64 = [0, 1, -1, 2**62 - 1, -(2**62), 12345, -98765]
 
@@ -55,7 +55,7 @@ def test_ring_protocols_match_plain_ring(config: str, bits: int) -> None:
         pytest.skip("OT triples run over Z_2^64 only (tested to refuse in test_triples)")
     ring = ring_for(bits)
     xs, ys, xi = _values(ring)
-    comparison = "gc" if config.endswith("-gc") else "circuit"
+    comparison = COMPARISON_OF.get(config, "circuit")
     out = run_parties(PARTIES[:count], ring_job, suite, triples, bits, comparison, xs, ys)
     res = out[PARTIES[0]]
     assert np.array_equal(res["x"], xs)

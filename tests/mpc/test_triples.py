@@ -57,8 +57,27 @@ def test_ot_provider_refuses_what_it_cannot_make() -> None:
         await provider.setup()
         if what == "ring128":
             return await provider.arith_triples(RING128, (4,))
-        return await provider.trunc_pairs(RING64, (4,), 16)
+        return await provider.trunc_pairs(RING128, (4,), 16)
 
-    for what in ("ring128", "trunc"):
+    for what in ("ring128", "trunc128"):
         with pytest.raises(UnsupportedOperationError):
             run_parties(["p0", "p1"], job, what)
+
+
+def test_gilboa_kernels_multiply_with_the_receivers_bits() -> None:
+    from meshmpc import _core
+
+    rng = np.random.default_rng(8)
+    rows = 37
+    a = rng.integers(0, 2**63, rows, dtype=np.uint64) * np.uint64(3)
+    b = rng.integers(0, 2**63, rows, dtype=np.uint64) * np.uint64(5)
+    pads = rng.integers(0, 2**63, (128 * rows, 2), dtype=np.uint64)
+    corr, sent = np.empty(64 * rows, np.uint64), np.empty(rows, np.uint64)
+    _core.gilboa_send(pads, a, corr, sent)
+    bits = np.unpackbits(b.view(np.uint8), bitorder="little").astype(bool)
+    chosen = np.ascontiguousarray(np.where(bits[:, None], pads[64 * rows:], pads[:64 * rows]))
+    got = np.empty(rows, np.uint64)
+    _core.gilboa_recv(chosen, b, corr, got)
+    assert np.array_equal(sent + got, a * b)
+    with pytest.raises(ValueError, match="pads"):
+        _core.gilboa_recv(chosen[:-1], b, corr, got)

@@ -18,8 +18,14 @@ its own random shares; the cross terms between two parties come from OTs.
   is folded in N - 1 steps b <- b + r_i - 2 b r_i, each product b r_i by
   correlated OTs towards party i.
 
-Truncation pairs (N > 2 parties, exact truncation) are not generated yet:
-two-party semi2k truncates locally and needs none. Z_2^64 only.
+* Truncation pairs (N > 2 parties, exact truncation): r from 64 daBits, one
+  per bit, so (r mod 2^63) >> f and msb(r) are sums of the bits' arithmetic
+  shares and r mod 2^f is XOR-shared for free. Truncation by a bitwise-shared
+  mask follows Catrina-Saxena (FC 2010); daBits are Rotaru-Wood (INDOCRYPT
+  2019); the Z_2^k msb form is that of Escudero et al. (CRYPTO 2020), who build
+  the bits from edaBits where we use OT-made daBits. Two-party semi2k
+  truncates locally and needs none for ``trunc``; ``trunc_exact`` uses them at
+  any party count. Z_2^64 only.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from meshmpc.mpc.circuits import plane_words
-from meshmpc.mpc.errors import UnsupportedOperationError
+from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.ring import Ring
 from meshmpc.mpc.triples import Arrays, TripleProvider
@@ -82,6 +88,10 @@ class OtTripleProvider(TripleProvider):
         bits I choose with. Returns (r, width) shares, summed over the 64 bits.
         """
         rows = mine.shape[0]
+        if width == 1:  # the C path: no 64x temporaries
+            sent, got = await asyncio.gather(pool.sender.send_gilboa(mine.reshape(-1)),
+                                             pool.receiver.receive_gilboa(choices_of))
+            return np.add(sent, got, dtype=np.uint64).reshape(rows, 1)
         x = (mine[:, None, :] << SHIFTS[None, :, None]).reshape(rows * 64, width)
         sent, got = await asyncio.gather(
             pool.sender.send_correlated(x if width > 1 else x.reshape(-1)),
@@ -178,6 +188,15 @@ class OtTripleProvider(TripleProvider):
         """Random bits r_i per party; arithmetic XOR folded one party at a time."""
         _ring64(ring)
         await self.setup()
+        return await self._random_dabits(n)
+
+    async def _random_dabits(self, n: int) -> Arrays:
+        """(plane, arith): n random bits as XOR-shared plane words and Z_2^64 shares.
+
+        Each party's own random bits are its XOR share; the arithmetic sharing of
+        their XOR is folded in N - 1 steps b <- b + r_i - 2 b r_i (one correlated
+        OT per bit and peer towards party i). Bit j sits in word j // 64, bit j % 64.
+        """
         words = plane_words(n)
         plane = self._random(words)
         if n % 64:
@@ -208,6 +227,30 @@ class OtTripleProvider(TripleProvider):
 
     async def trunc_pairs(self, ring: Ring, shape: Sequence[int], bits: int,
                           low_bits: bool = False) -> Arrays:
-        raise UnsupportedOperationError(
-            "semi2k with OT triples: truncation pairs are not generated yet, so N > 2 parties "
-            "and exact truncation need triples='dealer' (tests) or the rep3 suite")
+        """Exact pairs (r, (r mod 2^63) >> bits, msb(r)) from 64 daBits per element.
+
+        r is uniform in Z_2^64 and every one of its bits is a daBit, so the pair is
+        exact (no statistical slack, no failure event): r = sum 2^k r_k, the shifted
+        low part and the msb are the matching sums of the arithmetic bit shares,
+        and the XOR shares of r mod 2^bits (``low_bits``) are the daBits' XOR
+        shares, which are already one uint64 word per element. Cost per element:
+        64 daBits, i.e. 64 (N - 1)^2 correlated OTs in N - 1 rounds.
+        """
+        _ring64(ring)
+        if not 0 < bits < 63:
+            raise MpcError(f"semi2k truncation by {bits} bits: need 0 < bits < 63")
+        await self.setup()
+        n = int(np.prod(shape, dtype=np.int64))
+        r, low, top = (np.empty(n, np.uint64) for _ in range(3))
+        under = np.empty(n, np.uint64)
+        for start in range(0, n, CHUNK_ELEMENTS):
+            part = slice(start, min(n, start + CHUNK_ELEMENTS))
+            plane, arith = await self._random_dabits((part.stop - part.start) * 64)
+            bit_shares = arith.reshape(-1, 64)
+            r[part] = np.bitwise_left_shift(bit_shares, SHIFTS).sum(axis=1, dtype=np.uint64)
+            low[part] = np.bitwise_left_shift(bit_shares[:, bits:63], SHIFTS[:63 - bits]).sum(
+                axis=1, dtype=np.uint64)
+            top[part] = bit_shares[:, 63]
+            under[part] = plane & np.uint64((1 << bits) - 1)
+        out = tuple(a.reshape(shape) for a in (r, low, top))
+        return (*out, under.reshape(shape)) if low_bits else out

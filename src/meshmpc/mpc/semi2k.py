@@ -19,8 +19,9 @@ import numpy as np
 
 from meshmpc import _core
 from meshmpc.gc import GcSign
-from meshmpc.mpc import circuits
+from meshmpc.mpc import circuits, millionaire
 from meshmpc.mpc.errors import MpcError, UnsupportedOperationError
+from meshmpc.mpc.millionaire import MillionaireSign
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.ring import Ring
 from meshmpc.mpc.suite import Share, Suite
@@ -29,9 +30,11 @@ from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
 MASK_CACHE = 4  # opened matrices remembered for reuse (each holds two arrays of |X|)
-COMPARISONS = ("circuit", "gc")
-"""circuit: bit-sliced GMW carry circuit with AND triples (default, fastest);
-gc: half-gates garbled circuit over IKNP correlated OT (2 parties)."""
+COMPARISONS = ("circuit", "gc", "millionaire")
+"""circuit: bit-sliced GMW carry circuit with AND triples (default);
+gc: half-gates garbled circuit over IKNP correlated OT (2 parties);
+millionaire: CrypTFlow2's digit-wise comparison, 1-of-16 OT per 4-bit digit and
+29 AND gates per element (2 parties; meshmpc.mpc.millionaire)."""
 
 
 class Semi2k(Suite):
@@ -46,12 +49,14 @@ class Semi2k(Suite):
             raise MpcError("semi2k needs at least 2 parties")
         if comparison not in COMPARISONS:
             raise MpcError(f"semi2k comparison must be one of {COMPARISONS}, got {comparison!r}")
-        if comparison == "gc" and len(ctx.parties) != 2:
-            raise MpcError("semi2k comparison='gc' (garbled circuits) needs exactly 2 parties")
+        if comparison in ("gc", "millionaire") and len(ctx.parties) != 2:
+            raise MpcError(f"semi2k comparison={comparison!r} needs exactly 2 parties, got "
+                           f"{len(ctx.parties)}; use comparison='circuit'")
         self.provider = provider
         self.comparison = comparison
         self.leader = ctx.index == 0
         self._gc: GcSign | None = None
+        self._mill: MillionaireSign | None = None
         self._masks: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
         self._transposes: OrderedDict[int, tuple[Any, ...]] = OrderedDict()
 
@@ -254,6 +259,11 @@ class Semi2k(Suite):
             raise UnsupportedOperationError("semi2k: bit decomposition needs Z_2^64")
         if self.comparison == "gc":
             return await self._msb_plane_gc(x)
+        if self.comparison == "millionaire":
+            if self._mill is None:
+                pool = await OtPool.setup(self.ctx.scope("mill-ot"), self.ctx.peers[0])
+                self._mill = MillionaireSign(self.ctx, pool, sender=self.leader)
+            return await millionaire.msb_plane(self, self._mill, x)
         mine = circuits.bitslice(x)
         zero = np.zeros_like(mine)
         operands = [mine if j == self.ctx.index else zero for j in range(len(self.ctx.parties))]

@@ -236,6 +236,24 @@ class CotSender(_Direction):
             await self.ctx.send(self.peer, tag, np.ascontiguousarray(a - m1 + words))
         return np.ascontiguousarray(a).reshape(np.shape(x))
 
+    async def send_gilboa(self, a: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        """Sender of Gilboa products a_j * b_j: 64 arithmetic correlated OTs per element
+        with correlations a_j 2^k (the wire of ``send_correlated``), summed in C.
+
+        Returns this party's share -sum_k m0 of every product (the receiver's
+        :meth:`CotReceiver.receive_gilboa` holds the rest).
+        """
+        a = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
+        n = 64 * a.size
+        corr = np.empty(n, dtype=np.uint64)
+        share = np.empty(a.size, dtype=np.uint64)
+        async with self.lock:
+            tag = self.next_tag("acot")
+            pads = (await self._random_pads(n)).view(np.uint64)
+            _core.gilboa_send(pads, a, corr, share)
+            await self.ctx.send(self.peer, tag, corr)
+        return share
+
 
 class CotReceiver(_Direction):
     """Extension receiver of one direction: chooses r_j, gets t_j = q_j ^ r_j delta."""
@@ -336,6 +354,21 @@ class CotReceiver(_Direction):
         corrections = np.multiply(d.reshape(n, width), scale, dtype=np.uint64)
         out = np.add(pads.view(np.uint64)[:, :width], corrections, dtype=np.uint64)
         return out.reshape(n) if width == 1 else out
+
+    async def receive_gilboa(self, b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        """Receiver of :meth:`CotSender.send_gilboa`: chooses with the 64 bits of each b_j
+        and returns its share of every a_j * b_j."""
+        b = np.ascontiguousarray(b, dtype=np.uint64).reshape(-1)
+        bits = np.unpackbits(b.view(np.uint8), bitorder="little")  # bit k of b_j at 64 j + k
+        async with self.lock:
+            tag = self.next_tag("acot")
+            pads = await self._rot(bits)
+            d = await self.ctx.recv(self.peer, tag)
+        if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != bits.size:
+            raise OtProtocolError(self.peer, f"Gilboa corrections of wrong size in {tag}")
+        share = np.empty(b.size, dtype=np.uint64)
+        _core.gilboa_recv(pads.view(np.uint64), b, np.ascontiguousarray(d).reshape(-1), share)
+        return share
 
     async def receive(self, choices: npt.ArrayLike) -> U8:
         """Chosen-message OT: returns m_{choices[j]}[j] as (n, 16) uint8."""
