@@ -50,6 +50,9 @@ def _sklearn_auc(data, parties, roles):
     (WIDTHS4, {"security": "honest-majority"}),
     pytest.param(WIDTHS4, {"triples": "ot", "compute_parties": ["bank", "gov"]},
                  marks=pytest.mark.slow),
+    pytest.param({"bank": 2, "gov": 3, "fin": 3},
+                 {"triples": "ot", "compute_parties": ["bank", "gov", "fin"]},
+                 marks=pytest.mark.slow),
 ])
 def test_secure_lr_matches_plaintext_and_sklearn(tmp_path, widths, params):
     n = 1200

@@ -54,10 +54,10 @@ def compute_parties(parties: Sequence[str], label_holder: str, security: str,
     """The parties that hold shares, in cluster order.
 
     dishonest-majority: every party when there are two, or with the test-only
-    dealer; otherwise the label holder and the first other party (semi2k with
-    OT-made correlations truncates locally with two parties only; the N-party
-    truncation pairs are not generated from OT yet), the others provide
-    inputs. honest-majority: three parties, the label holder among them.
+    dealer; otherwise by default the label holder and the first other party
+    (two compute parties are the cheapest; ``compute`` may name more: OT-made
+    truncation pairs work for any number), the others provide inputs.
+    honest-majority: three parties, the label holder among them.
     """
     if security not in SECURITY_LEVELS:
         raise VerticalError(f"security must be one of {SECURITY_LEVELS}, got {security!r}")
@@ -76,10 +76,6 @@ def compute_parties(parties: Sequence[str], label_holder: str, security: str,
         raise VerticalError(f"{security}: compute parties {chosen} must be distinct parties of "
                             f"the step {list(parties)} (three for honest-majority, at least "
                             f"two otherwise)")
-    if security == "dishonest-majority" and triples == "ot" and len(chosen) > 2:
-        raise VerticalError("dishonest-majority with OT-made triples computes among two "
-                            "parties (N-party truncation pairs are not generated from OT yet); "
-                            "name two compute_parties")
     if label_holder not in chosen:
         raise VerticalError(f"the label holder {label_holder!r} must be a compute party")
     return [p for p in parties if p in chosen]
