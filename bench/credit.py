@@ -238,7 +238,7 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
                     asyncio.to_thread(credit_wrk.run_wrk, url, args.clients, args.seconds,
                                       work, args.population),
                     publish_during(store, args.versions, args.seconds))
-                results = credit_wrk.stored_answers(db, since)
+                results: list[dict[str, Any]] = []
             else:
                 results, later = await asyncio.gather(
                     load(client, args.clients, args.seconds, 7, args.population),
@@ -247,9 +247,12 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
             published.update(later)
     finally:
         stop(procs)
+    stored = credit_wrk.stored_decisions(db, since, work)
+    if generator == "wrk":
+        results = credit_wrk.stored_answers(stored)
     latencies = np.array([(r["end"] - r["start"]) * 1e3 for r in results if r["ok"]])
     verdict = check(results, published)
-    checked, wrong = credit_joint.expected_scores(db, since, work, PARTNERS, args.population) \
+    checked, wrong = credit_joint.expected_scores(stored, work, PARTNERS, args.population) \
         if args.score == "joint" else (0, 0)
     seen = {r["answer"]["strategy_version"] for r in results if r["ok"]}
     stages = {name: _percentile(np.array([r["answer"]["timings_ms"][name] for r in results
