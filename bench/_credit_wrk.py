@@ -8,7 +8,6 @@ answer is the JSON the client received) instead of the responses.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
