@@ -84,7 +84,8 @@ def start_parties(work: Path, lists: dict[str, Path], db: str, port: int, wan: A
     from meshmpc.net import codec
     from meshmpc.net.local import make_local_cluster
 
-    config, _ = make_local_cluster(["bank", *PARTNERS], work, wan=wan)
+    config, _ = make_local_cluster(["bank", *PARTNERS], work, wan=wan,  # slow start-ups
+                                   connect_timeout_s=start_timeout)      # on a loaded box
     assert config.path is not None
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MESHMPC_SPIN_US": "0"}
     procs = {}
