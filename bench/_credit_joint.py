@@ -95,18 +95,12 @@ def partner_points(directory: Path, partners: Sequence[str], population: int) ->
     return total
 
 
-def expected_scores(db: str, since: float, directory: Path, partners: Sequence[str],
-                    population: int) -> tuple[int, int]:
+def expected_scores(decisions: Sequence[dict[str, Any]], directory: Path,
+                    partners: Sequence[str], population: int) -> tuple[int, int]:
     """(scored answers checked, those whose joint score is off by more than 1e-3)."""
-    import sqlalchemy as sa
-    from meshmpc_credit.decision.records import decisions_table
-
     others = partner_points(directory, partners, population)
     card = bank_card()
-    engine = sa.create_engine(db)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(decisions_table.c.applicant, decisions_table.c.context)
-                            .where(decisions_table.c.created >= since)).all()
+    rows = [(d["applicant"], d["context"]) for d in decisions]
     checked = wrong = 0
     for applicant, context in rows:
         ctx = json.loads(context) if isinstance(context, str) else context

@@ -8,7 +8,6 @@ answer is the JSON the client received) instead of the responses.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -77,14 +76,26 @@ def parse(out: str) -> dict[str, Any]:
             "per_s": float(rate.group(1)), "requests": int(total.group(1)), "errors": errors}
 
 
-def stored_answers(db: str, since: float) -> list[dict[str, Any]]:
-    """(created, answer) of every decision stored after ``since``, as check() rows."""
-    import sqlalchemy as sa
-    from meshmpc_credit.decision.records import decisions_table
+def stored_decisions(db: str, since: float, work: Path) -> list[dict[str, Any]]:
+    """Every decision stored after ``since``, opened with the bank's vault key.
 
-    engine = sa.create_engine(db)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(decisions_table.c.created, decisions_table.c.answer)
+    The service seals each row's context and answers under the bank's vault
+    (``<work>/bank.vault``, beside its identity key), so the benchmark reads
+    them through :class:`~meshmpc_credit.decision.records.DecisionRecords`.
+    """
+    import sqlalchemy as sa
+    from meshmpc_credit.decision.records import DecisionRecords, decisions_table
+
+    from meshmpc.data.vault import Vault
+
+    records = DecisionRecords(db, Vault.load(work / "bank.vault"))
+    with records.engine.connect() as conn:
+        rows = conn.execute(sa.select(decisions_table)
                             .where(decisions_table.c.created >= since)).all()
-    return [{"start": float(created), "end": float(created), "ok": True,
-             "answer": json.loads(answer)} for created, answer in rows]
+    return [records.loaded(row) for row in rows]
+
+
+def stored_answers(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """check() rows (created, answer) of the stored ``decisions``."""
+    return [{"start": float(d["created"]), "end": float(d["created"]), "ok": True,
+             "answer": d["answer"]} for d in decisions]

@@ -84,7 +84,8 @@ def start_parties(work: Path, lists: dict[str, Path], db: str, port: int, wan: A
     from meshmpc.net import codec
     from meshmpc.net.local import make_local_cluster
 
-    config, _ = make_local_cluster(["bank", *PARTNERS], work, wan=wan)
+    config, _ = make_local_cluster(["bank", *PARTNERS], work, wan=wan,  # slow start-ups
+                                   connect_timeout_s=start_timeout)      # on a loaded box
     assert config.path is not None
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MESHMPC_SPIN_US": "0"}
     procs = {}
@@ -238,7 +239,7 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
                     asyncio.to_thread(credit_wrk.run_wrk, url, args.clients, args.seconds,
                                       work, args.population),
                     publish_during(store, args.versions, args.seconds))
-                results = credit_wrk.stored_answers(db, since)
+                results: list[dict[str, Any]] = []
             else:
                 results, later = await asyncio.gather(
                     load(client, args.clients, args.seconds, 7, args.population),
@@ -247,9 +248,12 @@ async def drive(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], i
             published.update(later)
     finally:
         stop(procs)
+    stored = credit_wrk.stored_decisions(db, since, work)
+    if generator == "wrk":
+        results = credit_wrk.stored_answers(stored)
     latencies = np.array([(r["end"] - r["start"]) * 1e3 for r in results if r["ok"]])
     verdict = check(results, published)
-    checked, wrong = credit_joint.expected_scores(db, since, work, PARTNERS, args.population) \
+    checked, wrong = credit_joint.expected_scores(stored, work, PARTNERS, args.population) \
         if args.score == "joint" else (0, 0)
     seen = {r["answer"]["strategy_version"] for r in results if r["ok"]}
     stages = {name: _percentile(np.array([r["answer"]["timings_ms"][name] for r in results

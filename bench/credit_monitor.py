@@ -77,8 +77,10 @@ async def partner(ctx: Context, loans: int, pad_to: int, mode: str) -> dict[str,
         await own.scope("setup").send("bank", "dealer-key", key.scalar)
         prf_rows = dealer_rows(keys, key.scalar)
     else:
-        await feed.answer_book(own.scope("setup"), "bank", key, pad_to)
-        prf_rows = key.evaluate_rows(feed.key_items(keys))
+        own_rows = asyncio.create_task(asyncio.to_thread(key.evaluate_rows,
+                                                         feed.key_items(keys)))
+        await feed.answer_book(own.scope("setup"), "bank", key, pad_to)  # meanwhile: own
+        prf_rows = await own_rows
     setup = time.perf_counter() - start
     await ctx.barrier("month")
     start = time.perf_counter()
@@ -100,8 +102,9 @@ async def bank(ctx: Context, loans: int, pad_to: int, mode: str) -> dict[str, An
         prf = await asyncio.gather(*[_dealer_book(ctx.scope(p).scope("setup"), p, keys)
                                      for p in PARTNERS])
     else:
-        prf = await asyncio.gather(*[feed.open_book(ctx.scope(p).scope("setup"), p, keys,
-                                                    pad_to) for p in PARTNERS])
+        opened = await feed.open_books({p: ctx.scope(p).scope("setup") for p in PARTNERS},
+                                       keys, pad_to)
+        prf = [opened[p] for p in PARTNERS]
     setup = time.perf_counter() - start
     await ctx.barrier("month")
     start = time.perf_counter()

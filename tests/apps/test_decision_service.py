@@ -192,3 +192,22 @@ def test_score_unavailable_gives_refer(tmp_path: Path) -> None:
             assert answer["reasons"][0] == "score unavailable: no record at fin"
             assert service.replay(answer["decision_id"])["identical"] is True  # type: ignore[index]
     run(main())
+
+
+def test_sessions_share_one_hint_and_answer_concurrently(tmp_path: Path) -> None:
+    """A partner's sessions hold one hint (downloaded once, refresh_shared), and concurrent
+    decisions spread over them still get each applicant's own screen."""
+    async def body() -> None:
+        async with running_service(tmp_path) as service, client(service) as http:
+            for link in service.screens.links.values():
+                first = link.clients[0]
+                assert first.hint is not None and len(link.clients) > 1
+                assert all(c.hint is first.hint and c.params == first.params
+                           for c in link.clients[1:])
+            keys = ["K-FRAUD", "K-OK"] * 4
+            answers = await asyncio.gather(*(post(http, key) for key in keys))
+            assert all(a.status_code == 200 for a in answers)
+            got = [a.json()["decision"] for a in answers]
+            assert got == ["decline", "approve"] * 4
+
+    run(body())

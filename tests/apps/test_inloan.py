@@ -171,3 +171,37 @@ def test_bad_monthly_file_names_party_file_and_column(tmp_path: Path) -> None:
                                                 r"'new_lawsuits' is missing"):
         read_monthly("gov", tmp_path / "bad.parquet")
     assert files
+
+
+def test_one_blinding_serves_every_partner() -> None:
+    """open_books blinds the book once: both partners receive the same uniform points (no
+    key in clear), and each partner's rows equal its own PRF of the keys (distinct keys,
+    distinct rows)."""
+    book = [f"91{i:016d}" for i in range(40)]
+    meshes = MemoryMesh.group(["bank", "gov", "fin"])
+    seen: dict[str, np.ndarray] = {}
+    keys = {p: OprfKey.generate() for p in ("gov", "fin")}
+    for party in ("gov", "fin"):
+        deliver = meshes[party].mailbox.deliver
+
+        def record(sender: str, tag: str, obj: Any, party: str = party,
+                   deliver: Any = deliver) -> None:
+            if tag.endswith("blinded"):
+                seen[party] = np.asarray(obj).copy()
+            deliver(sender, tag, obj)
+
+        meshes[party].mailbox.deliver = record
+
+    async def run() -> dict[str, np.ndarray]:
+        ctx = Context(meshes["bank"])
+        opened, *_ = await asyncio.gather(
+            feed.open_books({p: ctx for p in keys}, book, 64),
+            *(feed.answer_book(Context(meshes[p]), "bank", keys[p], 64) for p in keys))
+        return opened
+
+    opened = asyncio.run(run())
+    assert np.array_equal(seen["gov"], seen["fin"]) and seen["gov"].size == 64 * 32
+    assert not any(k.encode() in seen["gov"].tobytes() for k in book)
+    for party, key in keys.items():
+        assert np.array_equal(opened[party], key.evaluate_rows(feed.key_items(book)))
+    assert not np.array_equal(opened["gov"], opened["fin"])

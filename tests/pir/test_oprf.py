@@ -1,5 +1,6 @@
 """The ristretto255 OPRF: blinded evaluation equals the direct PRF; bad points fail."""
 
+import numpy as np
 import pytest
 
 from meshmpc.crypto import oprf
@@ -42,3 +43,18 @@ def test_threaded_batch_matches_one_by_one() -> None:
     batch = key.evaluate(items)
     assert [batch[i] for i in range(0, 1000, 97)] == [key.evaluate([items[i]])[0]
                                                       for i in range(0, 1000, 97)]
+
+
+def test_arrow_items_hash_like_bytes() -> None:
+    """A pyarrow (Chunked)Array of keys is read from its buffers: the same outputs as the
+    list of bytes (a per-item bytes(x) of an arrow scalar used to raise)."""
+    import pyarrow as pa
+
+    keys = [f"91{i:016d}" for i in range(50)]
+    chunked = pa.chunked_array([pa.array(keys[:20]), pa.array(keys[20:])])
+    want = oprf.hash_to_group_many([k.encode() for k in keys])
+    assert np.array_equal(oprf.hash_to_group_many(chunked), want)
+    assert np.array_equal(oprf.hash_to_group_many(pa.array(keys, pa.large_string())), want)
+    key = oprf.OprfKey.generate()
+    assert np.array_equal(key.evaluate_rows(chunked),
+                          key.evaluate_rows([k.encode() for k in keys]))

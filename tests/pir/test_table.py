@@ -115,3 +115,36 @@ def test_rebuild_checks_its_input_like_a_build() -> None:
         rebuild_database(first, [b"a", b"c", b"a"], [b"1", b"2", b"3"], 4)
     with pytest.raises(PirInputError, match="row 1"):
         rebuild_database(first, [b"a", b"c"], [b"1", b"toolong"], 4)
+
+
+def _client_cost(max_load: int, slot_bytes: int, slots: int) -> float:
+    """Client multiply-adds of one query row: A s (columns) plus H_b s (rows of a bucket)."""
+    columns = max_load / (table.LOAD_FACTOR * slots)
+    return (columns + slots * slot_bytes) * 1024
+
+
+@pytest.mark.parametrize("max_load", [2_000, 55_000, 62_500])
+def test_choose_slots_squares_small_buckets(max_load: int) -> None:
+    """Where the hint fits under the cap, the bucket is about square: the client's cost is
+    within 10 % of the best slot count and far below the small-hint geometry's."""
+    size = 113
+    slots = table.choose_slots(max_load, size, 1)
+    best = min(_client_cost(max_load, size, s) for s in range(4, 4097))
+    assert _client_cost(max_load, size, slots) <= 1.1 * best
+    small_hint = max(4, int(np.ceil(np.sqrt(max_load / 0.9 * size / 24) / size)))
+    if max_load > 10_000:
+        assert _client_cost(max_load, size, slots) < 0.5 * _client_cost(max_load, size,
+                                                                        small_hint)
+
+
+def test_choose_slots_keeps_the_hint_under_the_cap() -> None:
+    """Many buckets: no more slots than the hint cap allows, and never fewer than the
+    small-hint geometry (at 2^20 records that floor, 4 slots, is what is chosen)."""
+    size = 266
+    for buckets, load in ((32, 33_000), (4, 40_000)):
+        slots = table.choose_slots(load, size, buckets)
+        floor = max(4, int(np.ceil(np.sqrt(load / 0.9 * size / 24) / size)))
+        assert slots >= floor
+        assert slots == floor or buckets * slots * size * 1024 * 4 <= table.HINT_CAP_BYTES
+    assert table.choose_slots(33_000, size, 32) == 4
+    assert table.choose_slots(40_000, size, 4) > 4  # 4 buckets: room for a taller bucket

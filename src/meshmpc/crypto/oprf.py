@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,8 +72,14 @@ def random_scalar() -> bytes:
     return random_scalars(1)[0].tobytes()
 
 
-def _items(items: Sequence[bytes] | Rows) -> tuple[np.ndarray, np.ndarray]:
-    return _flatten(items if isinstance(items, np.ndarray) else [bytes(x) for x in items])
+def _items(items: Sequence[bytes] | Rows | Any) -> tuple[np.ndarray, np.ndarray]:
+    """(data, offsets) of the items: a 2-D uint8 array, an arrow (Chunked)Array of
+    strings or binaries (read from its buffers, as :func:`~meshmpc.crypto.hashing.item_hash`
+    does: a per-item ``bytes(x)`` of an arrow scalar fails), or a sequence of bytes."""
+    if isinstance(items, np.ndarray) or hasattr(items, "buffers") \
+            or hasattr(items, "combine_chunks"):
+        return _flatten(items)
+    return _flatten([bytes(x) for x in items])
 
 
 def hash_to_group_many(items: Sequence[bytes] | Rows) -> Rows:

@@ -78,6 +78,15 @@ class PirClient:
                             f"{hint.nbytes / 2**20:,.1f} MiB)")
         return params
 
+    def adopt(self, other: PirClient) -> None:
+        """Use ``other``'s parameters, hint and A (another session with the same server):
+        parallel sessions then hold one copy and download the hint once. A later
+        refresh of either client replaces its own references only (never in place)."""
+        if other.server != self.server or other.params is None:
+            raise ValueError(f"adopt: the other session is not a refreshed session with "
+                             f"{self.server!r}")
+        self.params, self.hint, self._a = other.params, other.hint, other._a
+
     async def close(self) -> None:
         await self.ctx.send(self.server, REQ, {"op": "close"})
 

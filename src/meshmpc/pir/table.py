@@ -43,6 +43,7 @@ MAX_RECORD_BYTES = 65535
 MATERIAL_BYTES = 36  # bucket u32, column u32 x 2, tag 8, AES key 16
 MAX_COLUMNS = 400_000  # decoding error <= 2^-40 per entry needs columns below ~465k
 LOAD_FACTOR = 0.9  # cuckoo fill target (2 choices, >= 4 slots per bin: threshold ~0.97)
+HINT_CAP_BYTES = 64 << 20  # square buckets while the hint stays below this (choose_slots)
 BATCH_FAILURE_LOG2 = -40  # a batch overflows a bucket with probability <= 2^-40
 _PERSONAL = b"meshmpc-pir-v2".ljust(16, b"\0")
 FORMAT = f"pir-2:{oprf.FORMAT}:aes128ctr-meshmpc"
@@ -202,10 +203,23 @@ def choose_buckets(n_records: int) -> int:
     return int(min(32, 2 ** (int(math.log2(n_records)) - 15)))
 
 
-def choose_slots(max_load: int, slot_bytes: int) -> int:
-    """Slots per column: tall enough to keep the hint small, at least 4 for cuckoo."""
-    digits = max_load / LOAD_FACTOR * slot_bytes
-    return int(max(4, min(4096, math.ceil(math.sqrt(digits / 24) / slot_bytes))))
+def choose_slots(max_load: int, slot_bytes: int, buckets: int = 1) -> int:
+    """Slots per column: a square bucket where the hint allows, else a small hint.
+
+    A single-key query costs the client ``(columns + rows_per_bucket) * n``
+    multiply-adds (A s, then H_b s) and the server ``rows * columns``; with
+    ``columns * slots`` fixed by the load, the client's cost is smallest when
+    a bucket is square (rows_per_bucket = columns). The hint has one row of
+    ``n`` words per database row, so the square is taken only while the hint
+    stays under :data:`HINT_CAP_BYTES`; past that (about 2^19 records and up)
+    the slots fall back to the small-hint choice of SimplePIR-style tables
+    (a tall matrix of few rows, ``sqrt(digits / 24)``). At least 4 slots for cuckoo.
+    """
+    per_slot = max_load / LOAD_FACTOR
+    square = math.ceil(math.sqrt(per_slot / slot_bytes))
+    small_hint = math.ceil(math.sqrt(per_slot * slot_bytes / 24) / slot_bytes)
+    cap = HINT_CAP_BYTES // (buckets * slot_bytes * lwe.LWE_N * 4)
+    return int(max(4, min(4096, max(small_hint, min(square, cap)))))
 
 
 def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record_bytes: int,
@@ -322,7 +336,7 @@ def build_database(
     buckets = buckets or choose_buckets(n)
     loads = np.bincount(place(mats, buckets, 2).bucket, minlength=buckets)
     draft = PirParams(os.urandom(8).hex(), n, record_bytes, buckets, 1, 2, seed, salt)
-    slots = choose_slots(int(loads.max(initial=0)), draft.slot_bytes)
+    slots = choose_slots(int(loads.max(initial=0)), draft.slot_bytes, buckets)
     columns = max(2, math.ceil(int(loads.max(initial=0)) / (LOAD_FACTOR * slots)))
     params, table = _geometry(mats, PirParams(**{**draft.to_wire(), "slots": slots,
                                                  "columns": columns}))

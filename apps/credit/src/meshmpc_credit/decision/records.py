@@ -100,7 +100,8 @@ class DecisionRecords:
                                    f"{decision_id}/{name}").decode()
         return json.loads(text)
 
-    def _loaded(self, row: Any) -> dict[str, Any]:
+    def loaded(self, row: Any) -> dict[str, Any]:
+        """A stored row with its sealed fields opened and the applicant restored."""
         out = dict(row._mapping)
         for name in SEALED_FIELDS:
             out[name] = self._field(out["id"], name, out[name])
@@ -113,7 +114,7 @@ class DecisionRecords:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(decisions_table).where(
                 decisions_table.c.id == decision_id)).first()
-        return None if row is None else self._loaded(row)
+        return None if row is None else self.loaded(row)
 
     def by_applicant(self, applicant: str) -> list[dict[str, Any]]:
         """Every decision on ``applicant``, oldest first (found by its keyed hash)."""
@@ -121,7 +122,7 @@ class DecisionRecords:
             rows = conn.execute(sa.select(decisions_table).where(
                 decisions_table.c.applicant == self.lookup_key(applicant))
                 .order_by(decisions_table.c.created)).all()
-        return [self._loaded(r) for r in rows]
+        return [self.loaded(r) for r in rows]
 
     def versions_of(self, strategy: str) -> dict[int, int]:
         """How many decisions each version made."""

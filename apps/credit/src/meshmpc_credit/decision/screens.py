@@ -2,9 +2,10 @@
 
 ``SESSIONS`` :class:`~meshmpc.pir.client.PirClient` sessions per partner (each
 under its own scoped message tags), opened once (the hint is downloaded at
-start-up). Concurrent decisions' keys are coalesced: while the sessions are
-busy new keys queue and go together in the next batch, so eight clients cost
-at most ``SESSIONS`` PIR rounds per partner at a time, not eight. The partner sees
+start-up by the first session and shared by the others, :func:`refresh_shared`).
+Concurrent decisions' keys are coalesced: while the sessions are busy new keys
+queue and go together in the next batch, so eight clients cost at most
+``SESSIONS`` PIR rounds per partner at a time, not eight. The partner sees
 batch sizes only (see protocols/pir.md); the bank learns, per key, found or
 not and the record (``list_type`` = reason code, ``risk_level``, ``listed_date``).
 
@@ -99,8 +100,7 @@ class _PartnerLink:
 
     async def start(self) -> None:
         try:  # the hint is the offline phase (megabytes): it gets the start-up timeout
-            await asyncio.wait_for(asyncio.gather(*(c.refresh() for c in self.clients)),
-                                   self.start_timeout_s)
+            await asyncio.wait_for(refresh_shared(self.clients), self.start_timeout_s)
         except (TimeoutError, MeshMPCError, OSError) as exc:
             self._mark_down(exc)
         self._workers = [asyncio.create_task(self._run(i), name=f"pir-{self.partner}-{i}")
@@ -164,8 +164,7 @@ class _PartnerLink:
             await asyncio.sleep(delay)
             try:
                 clients = await self._next_generation()
-                await asyncio.wait_for(asyncio.gather(*(c.refresh() for c in clients)),
-                                       max(self.timeout_s, 1.0) * 5)
+                await asyncio.wait_for(refresh_shared(clients), max(self.timeout_s, 1.0) * 5)
             except (TimeoutError, MeshMPCError, OSError) as exc:
                 log.info("partner %s still unavailable (%s); next try in %.1f s",
                          self.partner, type(exc).__name__, min(2 * delay, MAX_RETRY_S))
@@ -202,6 +201,15 @@ class _PartnerLink:
         for i, client in enumerate(self.clients):
             await client.close()
             await control_context(self.ctx, i).send(self.partner, CONTROL, {"stop": True})
+
+
+async def refresh_shared(clients: Sequence[PirClient]) -> None:
+    """Download the partner's hint once, on the first session; the others share it (a
+    hint is megabytes: at 10^6 firms 64 MiB, once instead of once per session)."""
+    if clients:
+        await clients[0].refresh()
+        for client in clients[1:]:
+            client.adopt(clients[0])
 
 
 def session_context(ctx: Context, index: int, generation: int = 0) -> Context:

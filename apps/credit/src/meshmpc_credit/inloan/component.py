@@ -106,8 +106,10 @@ async def publish(ctx: Context, step: StepContext, bank: str, partners: list[str
     seeds = await pairwise_seeds(ctx.scope("seeds"), partners)
     ctx = ctx.scope(step.party)
     pad_to = int(await ctx.recv(bank, "pad_to"))
-    await feed.answer_book(ctx.scope("setup"), bank, key, pad_to)
-    prf_rows = key.evaluate_rows(feed.key_items(data.keys))
+    own_rows = asyncio.create_task(asyncio.to_thread(key.evaluate_rows,
+                                                     feed.key_items(data.keys)))
+    await feed.answer_book(ctx.scope("setup"), bank, key, pad_to)  # own rows meanwhile
+    prf_rows = await own_rows
     for m in range(1, data.months + 1):
         masks = key_masks(data.keys, seeds, step.party, partners, f"month-{m}")
         words = RING64.add(RING64.encode(points[:, m - 1], FRAC_BITS), masks)
@@ -119,10 +121,11 @@ async def publish(ctx: Context, step: StepContext, bank: str, partners: list[str
 
 
 async def _open_partner(ctx: Context, partner: str, keys: pa.Array, pad_to: int,
-                        months: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint64],
-                                              npt.NDArray[np.uint8], dict]:
+                        months: int, book: feed.BlindedBook
+                        ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint64],
+                                   npt.NDArray[np.uint8], dict]:
     await ctx.send(partner, "pad_to", pad_to)
-    prf_rows = await feed.open_book(ctx.scope("setup"), partner, keys, pad_to)
+    prf_rows = await feed.open_book(ctx.scope("setup"), partner, keys, pad_to, book)
     found = np.ones((len(keys), months), bool)
     words = np.zeros((len(keys), months), np.uint64)
     flags = np.zeros((len(keys), months), np.uint8)
@@ -146,8 +149,9 @@ async def collect(ctx: Context, step: StepContext, partners: list[str],
     data = read_monthly(step.party, path)
     n = len(data.keys)
     size = pad_to or 1 << max(n - 1, 1).bit_length()
+    book = await asyncio.to_thread(feed.blind_book, data.keys, size)  # shared by partners
     opened = await asyncio.gather(*[
-        _open_partner(ctx.scope(p), p, data.keys, size, data.months) for p in partners])
+        _open_partner(ctx.scope(p), p, data.keys, size, data.months, book) for p in partners])
     found = np.logical_and.reduce([o[0] for o in opened])
     total = np.zeros((n, data.months), np.uint64)
     flags = np.zeros((n, data.months), np.uint8)

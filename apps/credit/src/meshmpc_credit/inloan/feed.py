@@ -1,11 +1,12 @@
 """Receiver-only monthly feed: a partner's OPRF-sealed table the bank opens for its loans.
 
-Set-up (once per partner and loan book): the bank blinds H1(k) of every key
-of its book (padded with random dummies to ``pad_to`` keys), the partner
-multiplies by its OPRF key and returns the points, the bank unblinds them into
-F(k) (2HashDH OPRF, :mod:`meshmpc.crypto.oprf`). The partner sees only uniform
-group elements, as many as the public ``pad_to``: nothing about which firms
-the bank lends to.
+Set-up (once per loan book): the bank blinds H1(k) of every key of its book
+once (padded with random dummies to ``pad_to`` keys) and sends the same
+blinded points to every partner (:func:`open_books`); each partner multiplies
+by its OPRF key and returns the points, the bank unblinds each partner's
+answer into F_P(k) (2HashDH OPRF, :mod:`meshmpc.crypto.oprf`). A partner sees
+only uniform group elements, as many as the public ``pad_to``: nothing about
+which firms the bank lends to.
 
 Each month the partner seals one fixed-width record per key it holds under
 tag = H(F(k), "tag", month) and pad = H(F(k), "pad", month), sorts by tag and
@@ -20,8 +21,10 @@ one BLAKE2b call per row each side, no public-key operation.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -65,9 +68,30 @@ def key_items(keys: Sequence[str] | pa.Array | pa.ChunkedArray) -> npt.NDArray[n
     return rows
 
 
-async def open_book(ctx: Context, partner: str, keys: Sequence[str] | pa.Array,
-                    pad_to: int) -> npt.NDArray[np.uint8]:
-    """Bank side of the set-up: F(k) of every key of the book, (n, 32) rows."""
+@dataclass(frozen=True)
+class BlindedBook:
+    """The bank's book blinded once for every partner: r_i * H1(k_i), padded.
+
+    ``points`` (pad_to, 32) goes to each partner unchanged; ``inverses`` (n, 32)
+    are the r_i^-1 of the real keys, kept by the bank to unblind each partner's
+    answer. Reusing one blinding across partners is safe: the points are
+    uniform group elements independent of the keys (r_i uniform), so the
+    partners, even pooling their views, see the same uniform points and
+    nothing of the book; each partner's answer k_P * r_i * H1(k_i) unblinds to
+    k_P * H1(k_i) exactly as with a blinding of its own.
+    """
+
+    items: npt.NDArray[np.uint8]
+    points: npt.NDArray[np.uint8]
+    inverses: npt.NDArray[np.uint8]
+
+    @property
+    def pad_to(self) -> int:
+        return int(self.points.shape[0])
+
+
+def blind_book(keys: Sequence[str] | pa.Array, pad_to: int) -> BlindedBook:
+    """Blind the book once (padded with random dummies to ``pad_to``), in C on every core."""
     items = key_items(keys)
     n = items.shape[0]
     if n > pad_to:
@@ -77,14 +101,46 @@ async def open_book(ctx: Context, partner: str, keys: Sequence[str] | pa.Array,
     scalars, inverses = oprf.random_scalars(pad_to, inverses=True)
     assert inverses is not None
     blinded = oprf.multiply(scalars, oprf.hash_to_group_many(rows), "hashed")
-    await ctx.send(partner, "blinded", blinded.ravel())
+    return BlindedBook(items, blinded, np.ascontiguousarray(inverses[:n]))
+
+
+async def open_book(ctx: Context, partner: str, keys: Sequence[str] | pa.Array,
+                    pad_to: int, book: BlindedBook | None = None) -> npt.NDArray[np.uint8]:
+    """Bank side of the set-up: F(k) of every key of the book, (n, 32) rows.
+
+    ``book`` (from :func:`blind_book`) shares one blinding across partners
+    (:func:`open_books`); without it the book is blinded for this partner alone.
+    """
+    book = book if book is not None else await asyncio.to_thread(blind_book, keys, pad_to)
+    if book.pad_to != pad_to:
+        raise FeedError(f"the blinded book has {book.pad_to} points, expected pad_to={pad_to}")
+    n = book.items.shape[0]
+    await ctx.send(partner, "blinded", book.points.ravel())
     got = await ctx.recv(partner, "evaluated")
     if not isinstance(got, np.ndarray) or got.size != 32 * pad_to:
         raise FeedError(f"party {partner} answered {getattr(got, 'size', '?')} OPRF bytes, "
                         f"expected {32 * pad_to}")
-    unblinded = oprf.multiply(inverses[:n], oprf.as_points(got.reshape(pad_to, 32)[:n],
-                                                           "evaluated"), "evaluated")
-    return np.ascontiguousarray(oprf.finalize_many(items, unblinded))
+
+    def unblind() -> npt.NDArray[np.uint8]:
+        points = oprf.as_points(got.reshape(pad_to, 32)[:n], f"party {partner}'s evaluated")
+        unblinded = oprf.multiply(book.inverses, points, f"party {partner}'s evaluated")
+        return np.ascontiguousarray(oprf.finalize_many(book.items, unblinded))
+
+    return await asyncio.to_thread(unblind)
+
+
+async def open_books(ctxs: Mapping[str, Context], keys: Sequence[str] | pa.Array,
+                     pad_to: int) -> dict[str, npt.NDArray[np.uint8]]:
+    """Bank: F_P(k) of the book for every partner P (``ctxs``: P -> its set-up context).
+
+    One hash-to-group and one blinding per key for all partners together, then
+    per partner one unblinding (instead of a hash, a blinding and an
+    unblinding per key and partner).
+    """
+    book = await asyncio.to_thread(blind_book, keys, pad_to)
+    opened = await asyncio.gather(*(open_book(c, p, keys, pad_to, book)
+                                    for p, c in ctxs.items()))
+    return dict(zip(ctxs, opened, strict=True))
 
 
 async def answer_book(ctx: Context, bank: str, key: oprf.OprfKey, pad_to: int) -> None:
@@ -93,7 +149,8 @@ async def answer_book(ctx: Context, bank: str, key: oprf.OprfKey, pad_to: int) -
     if not isinstance(got, np.ndarray) or got.size != 32 * pad_to:
         raise FeedError(f"party {bank} sent {getattr(got, 'size', '?')} blinded bytes, "
                         f"expected {32 * pad_to}")
-    await ctx.send(bank, "evaluated", key.evaluate_blinded_rows(got.reshape(pad_to, 32)).ravel())
+    evaluated = await asyncio.to_thread(key.evaluate_blinded_rows, got.reshape(pad_to, 32))
+    await ctx.send(bank, "evaluated", evaluated.ravel())
 
 
 def _derive(prf_rows: npt.NDArray[np.uint8], label: bytes, month: int) -> npt.NDArray[np.uint8]:
