@@ -116,7 +116,7 @@ def test_fused_reduction_over_many_blocks_matches_big_integers():
     ref = np.empty_like(got)
     for c in range(2):
         for i, p in enumerate(primes.tolist()):
-            total = [(int(h) << 32) + int(v) for h, v in zip(hi[c, i], lo[c, i])]
+            total = [(int(h) << 32) + int(v) for h, v in zip(hi[c, i], lo[c, i], strict=True)]
             shifted = [*total[1:], -total[0]]
-            ref[c, i] = [(a + b) % p for a, b in zip(total, shifted)]
+            ref[c, i] = [(a + b) % p for a, b in zip(total, shifted, strict=True)]
     assert np.array_equal(got, ref)
