@@ -120,3 +120,18 @@ def test_fused_reduction_over_many_blocks_matches_big_integers():
             shifted = [*total[1:], -total[0]]
             ref[c, i] = [(a + b) % p for a, b in zip(total, shifted, strict=True)]
     assert np.array_equal(got, ref)
+
+
+def test_kernel_rejects_layouts_that_would_write_past_the_polynomial():
+    """Slots beyond N / K, or fewer blocks than the rows need: a clear error, no write."""
+    primes = grouped_he.GroupContext().primes
+    n = k = 1024
+    fused = FusedProducts(primes, n)
+    ct = np.zeros((2, 2, primes.size, n), dtype=np.uint64)
+    bins = np.zeros((1, 2 * k), dtype=np.uint8)
+    wide = grouped_he.GroupLayout(2 * k, k, (2,), ((0,),), (0,))  # 2 slots x K > N
+    with pytest.raises(ValueError, match="out of range"):
+        fused.group_sums(ct, bins, wide, 0, 1, 1)
+    short = grouped_he.GroupLayout(3 * k, k, (1,), ((0,),), (0,))  # 3 blocks of rows, 2 given
+    with pytest.raises(ValueError, match="out of range"):
+        fused.group_sums(ct, np.zeros((1, 3 * k), dtype=np.uint8), short, 0, 1, 1)
