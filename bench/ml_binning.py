@@ -23,6 +23,7 @@ every IV with the plaintext computation (``checked``), up to
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -102,23 +103,30 @@ async def bench_job(ctx: Context, parties: list[str], counts: dict[str, int], ro
     table = synthetic_table(ctx.party, index, rows, counts[ctx.party])
     params = {"method": "quantile", "bins": bins, "security": security, "triples": triples,
               "woe_dtype": woe_dtype, "grouped_sum": grouped_sum}
-    walls, sent = [], []
+    walls, sent, cpus = [], [], []
     checked: bool | None = None
     with tempfile.TemporaryDirectory(prefix="bench-binning-") as tmp:
         for r in range(repeats):
             await ctx.barrier(f"ml-binning-{r}")
             before = ctx.traffic().bytes_sent
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu_s()
             outcome = await secure_binning(_step(ctx.scope(f"run{r}"), parties, Path(tmp)),
                                            table, params)
             walls.append(time.perf_counter() - start)
+            cpus.append(_cpu_s() - cpu)
             sent.append(ctx.traffic().bytes_sent - before)
     if index == 0 and rows * sum(counts.values()) <= check_cells:
         y = table.column("y").to_numpy().astype(np.float64)
         plain = _plain_iv(parties, counts, rows, bins, y)
         got = outcome.report["iv_all"]
         checked = set(plain) == set(got) and all(abs(plain[k] - got[k]) < 1e-9 for k in plain)
-    return {"walls": walls, "sent": sent, "checked": checked}
+    return {"walls": walls, "sent": sent, "cpus": cpus, "checked": checked}
+
+
+def _cpu_s() -> float:
+    """This party process's CPU seconds so far (user + system, every thread)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
 def _add(parser: argparse.ArgumentParser, flag: str, **options: Any) -> None:
@@ -168,12 +176,23 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "features": sum(counts.values()), "parties": len(parties),
         "wall_s": round(median(walls), 3), "bytes_sent": int(sent[best]),
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results.values()), 1),
-        "features_per_party": counts, "bins": args.bins, "grouped_sum": args.grouped_sum,
+        "cpu_s": round(sum(r["cpus"][best] for r in results.values()), 1),
+        "cpu_s_per_party": {p: round(r["cpus"][best], 1) for p, r in results.items()},
+        "load": _load(), "features_per_party": counts, "bins": args.bins,
+        "grouped_sum": args.grouped_sum,
         "triples": args.triples if args.security == "dishonest-majority" else "none",
         "checked": results[parties[0]]["checked"], "runs": runs,
         "walls": [round(w, 3) for w in walls], **wan_fields(args),
     }
     return [record]
+
+
+def _load() -> str:
+    """The machine's load averages (/proc/loadavg), to read the wall times against."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str]) -> int:

@@ -71,9 +71,8 @@ def test_encrypted_counts_equal_numpy():
     assert np.array_equal(got, expected)
 
 
-def test_encrypted_counts_on_worker_processes(monkeypatch):
-    monkeypatch.setattr(grouped_he, "PARALLEL_MIN_PRODUCTS", 0)
-    monkeypatch.setattr(grouped_he, "GROUPS_PER_TASK", 2)
+def test_encrypted_counts_on_two_kernel_threads(monkeypatch):
+    monkeypatch.setattr(grouped_he, "GROUPS_PER_TASK", 3)
     monkeypatch.setenv("MESHMPC_HE_WORKERS", "2")
     got, expected = _run_protocol(2000, [10] * 9, seed=4)
     assert np.array_equal(got, expected)

@@ -246,3 +246,37 @@ def test_rep3_rejects_a_malformed_seed_naming_the_party():
 
     with pytest.raises(MpcError, match="party telco"):
         _check_seed(b"short", "telco")
+
+
+def test_rep3_mini_batches_of_one_matrix_split_it_once():
+    """Products by row blocks x[lo:hi] of one matrix (a training loop's mini-batches) equal
+    numpy, and the owner sends the split once: later batches cost the reshare only."""
+    batches = [(0, 100), (100, 230), (37, 300), (0, 300)]
+    wide = RNG.normal(size=(N, 60))  # wide enough that the matrix outweighs the reshares
+    v = RNG.normal(size=60)
+
+    async def one(ctx):
+        backend = SecureBackend(await make_suite(ctx, "rep3"))
+        product = make_product(backend, "honest-majority")
+        mine = ctx.party == "gov"
+        sv = await backend.input("bank", v if ctx.party == "bank" else None, shape=(60,))
+        sent, out = [], []
+        for lo, hi in batches:
+            before = ctx.traffic().bytes_sent
+            part = wide[lo:hi] if mine else None
+            xv = await product.matvec("gov", part, sv, (hi - lo, 60))
+            sw = await backend.input("bank", W[lo:hi] if ctx.party == "bank" else None,
+                                     shape=(hi - lo,))
+            xtw = await product.rmatvec("gov", part, sw, (hi - lo, 60))
+            sent.append(ctx.traffic().bytes_sent - before)
+            out.append((await xv.reveal(), await xtw.reveal()))
+        return sent, out
+
+    results = run_parties(["bank", "gov", "fin"], one)
+    for party in ("bank", "gov", "fin"):
+        for (lo, hi), (xv, xtw) in zip(batches, results[party][1], strict=True):
+            assert np.allclose(xv, wide[lo:hi] @ v, atol=2e-2)
+            assert np.allclose(xtw, wide[lo:hi].T @ W[lo:hi], atol=2e-2)
+    sent = results["gov"][0]
+    assert sent[0] > N * 60 * 8  # the first batch ships D = X - R for the whole matrix
+    assert max(sent[1:]) < N * 60 * 8 / 4  # later batches: the reshare, never the matrix

@@ -25,24 +25,24 @@ t = 2^24 (counts below 2^24 rows). N = 4096 allows 109 bits in all, leaving
 about 72 for data: too few for t plus the ~78-bit flooding at 10^6 rows.
 Costs: ceil(n/K) ciphertexts from the bank, one plaintext product per block and
 plaintext (about n * sum(n_bins - 1) / N in all), one ciphertext (c1 and a
-few c0 words) back per plaintext. Hot loops: numpy builds every block's
-plaintext coefficients at once; SEAL does the NTTs and products.
+few c0 words) back per plaintext. Hot loop: the owner's products run in the fused C
+kernel of :mod:`meshmpc.ml.grouped_kernel` (csrc/bfv_sparse.c: plaintexts built from the
+bin indices in place, NTT, 128-bit multiply-accumulate, every core); SEAL does the
+scheme: keys, encryption, decryption and the check of every ciphertext received.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import seal
 
+from meshmpc.ml.grouped_kernel import FusedProducts, bins_by_feature
 from meshmpc.ml.product_he_owner import workers
 from meshmpc.ml.product_he_seal import _CIPHER_HEAD, _PLAIN_HEAD, _SEAL_MAGIC
 from meshmpc.mpc.errors import MpcError
@@ -58,12 +58,10 @@ NOISE_MAX = 6 * 3.2 + 1.0
 """SEAL's clipped-normal error bound (6 sigma) plus the encoding's rounding."""
 CT_PER_MESSAGE = 32  # ~8 MB of input ciphertexts per message
 GROUPS_PER_TASK = 8  # plaintexts per worker task (one result message each)
-BLOCKS_PER_BUILD = 64  # blocks whose plaintext coefficients numpy builds at once
 BLOCK_COST = 20.0
 GROUP_COST = 10.0
 """Plan weights, in plaintext products: a label ciphertext (256 KiB sent, encrypted,
 loaded, NTT) and a returned one (128 KiB, flooded, decrypted)."""
-PARALLEL_MIN_PRODUCTS = 4000  # below this the owner computes in its own process
 
 
 @dataclass(frozen=True)
@@ -232,20 +230,19 @@ def block_coefficients(groups: np.ndarray, lay: GroupLayout, group: int, first: 
     return out
 
 
-# --- the owner's products, in worker processes when large ------------------------------
+# --- the owner's products, on the fused C kernel -------------------------------------
 @dataclass
 class OwnerState:
-    """The owner's loaded inputs (NTT form) and the bank's public encryptor."""
+    """The owner's inputs: the bank's label ciphertexts in the kernel's NTT form
+    (blocks, 2, L, N), its bin indices by feature, and the bank's public encryptor."""
 
     bfv: GroupContext
-    inputs: list[Any]
+    fused: FusedProducts
+    ct_ntt: np.ndarray
     encryptor: seal.Encryptor
-    groups: np.ndarray
+    bins: np.ndarray
     lay: GroupLayout
     bits: int
-
-
-_STATE: OwnerState | None = None  # inherited by forked workers
 
 
 def _noise(count: int, bits: int, primes: np.ndarray) -> np.ndarray:
@@ -261,49 +258,45 @@ def _noise(count: int, bits: int, primes: np.ndarray) -> np.ndarray:
     return out
 
 
+def finish_group(state: OwnerState, group: int, words: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(c0 at the slot positions, c1) of one plaintext's sum (coefficient form words
+    (2, L, N)), re-randomised by a fresh encryption of 0 and noise-flooded."""
+    zero = state.bfv.words(state.encryptor.encrypt_zero())
+    p = state.bfv.primes[:, None]
+    total = (words + zero) % p[None]  # both < p: no overflow
+    positions = state.lay.positions(group)
+    c0 = (total[0][:, positions] + _noise(positions.size, state.bits, state.bfv.primes)) % p
+    return c0, total[1]
+
+
 def compute_groups(state: OwnerState, first: int, stop: int
                    ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(c0 at the slot positions, c1) of plaintexts first..stop, masked and flooded."""
-    bfv, lay, ev = state.bfv, state.lay, state.bfv.evaluator
-    out = []
-    for group in range(first, stop):
-        acc = None
-        for start in range(0, lay.blocks, BLOCKS_PER_BUILD):
-            end = min(start + BLOCKS_PER_BUILD, lay.blocks)
-            coeffs = block_coefficients(state.groups, lay, group, start, end)
-            for i in range(end - start):
-                if not coeffs[i].any():
-                    continue
-                plain = bfv.plaintext(coeffs[i])
-                ev.transform_to_ntt_inplace(plain, bfv.parms_id)
-                term = ev.multiply_plain(state.inputs[start + i], plain)
-                if acc is None:
-                    acc = term
-                else:
-                    ev.add_inplace(acc, term)
-        if acc is None:
-            acc = state.encryptor.encrypt_zero()
-        else:
-            ev.transform_from_ntt_inplace(acc)
-        ev.add_inplace(acc, state.encryptor.encrypt_zero())
-        words = bfv.words(acc)
-        positions = lay.positions(group)
-        p = bfv.primes[:, None]
-        c0 = (words[0][:, positions] + _noise(positions.size, state.bits, bfv.primes)) % p
-        out.append((c0, words[1]))
+    sums = state.fused.group_sums(state.ct_ntt, state.bins, state.lay, first, stop, workers())
+    return [finish_group(state, g, sums[g - first]) for g in range(first, stop)]
+
+
+async def _receive_inputs(ctx: Context, bank: str, bfv: GroupContext, fused: FusedProducts,
+                          lay: GroupLayout) -> np.ndarray:
+    """The bank's label ciphertexts, each checked by SEAL, as one (blocks, 2, L, N)
+    array in the kernel's NTT form (brought there batch by batch, off the event loop)."""
+    out = np.empty((lay.blocks, 2, bfv.primes.size, POLY_DEGREE), dtype=np.uint64)
+    for start in range(0, lay.blocks, CT_PER_MESSAGE):
+        raw = await ctx.recv(bank, f"y/{start}")
+        expected = min(CT_PER_MESSAGE, lay.blocks - start)
+        if not isinstance(raw, list) or len(raw) != expected:
+            raise MpcError(f"party {bank}: sent a malformed batch of label ciphertexts")
+        for i, data in enumerate(raw):
+            out[start + i] = bfv.words(bfv.load(data, bank))
+        await asyncio.to_thread(fused.to_ntt, out[start:start + expected])
     return out
-
-
-def _worker(first: int, stop: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    assert _STATE is not None
-    return compute_groups(_STATE, first, stop)
 
 
 async def owner_side(ctx: Context, bank: str, groups: np.ndarray,
                      n_groups: Sequence[int]) -> None:
     """The owner's part: receive the bank's key and label ciphertexts, return one
     masked, flooded ciphertext per plaintext of features."""
-    global _STATE
     n = groups.shape[0]
     lay = plan(n, n_groups)
     bfv = GroupContext()
@@ -313,36 +306,14 @@ async def owner_side(ctx: Context, bank: str, groups: np.ndarray,
         key = bfv.context.from_public_str(bytes(public))
     except Exception as exc:
         raise MpcError(f"party {bank}: its HE public key does not load ({exc})") from exc
-    inputs: list[Any] = []
-    ev = bfv.evaluator
-    for start in range(0, lay.blocks, CT_PER_MESSAGE):
-        raw = await ctx.recv(bank, f"y/{start}")
-        expected = min(CT_PER_MESSAGE, lay.blocks - start)
-        if not isinstance(raw, list) or len(raw) != expected:
-            raise MpcError(f"party {bank}: sent a malformed batch of label ciphertexts")
-        for data in raw:
-            ct = bfv.load(data, bank)
-            ev.transform_to_ntt_inplace(ct)
-            inputs.append(ct)
-    state = OwnerState(bfv, inputs, seal.Encryptor(bfv.context, key),
-                       groups, lay, bits)  # column slices of the F-order indices
-    tasks = [(i, min(i + GROUPS_PER_TASK, len(lay.groups)))
-             for i in range(0, len(lay.groups), GROUPS_PER_TASK)]
-    count = workers()
-    if count == 1 or lay.products < PARALLEL_MIN_PRODUCTS:
-        for first, stop in tasks:
-            await ctx.send(bank, f"out/{first}", _flat(compute_groups(state, first, stop)))
-            await asyncio.sleep(0)
-        return
-    _STATE = state
-    loop = asyncio.get_running_loop()
-    try:
-        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("fork")) as pool:
-            pending = [loop.run_in_executor(pool, _worker, a, b) for a, b in tasks]
-            for (first, _), future in zip(tasks, pending, strict=True):
-                await ctx.send(bank, f"out/{first}", _flat(await future))
-    finally:
-        _STATE = None
+    fused = FusedProducts(bfv.primes, POLY_DEGREE)
+    ct_ntt = await _receive_inputs(ctx, bank, bfv, fused, lay)
+    state = OwnerState(bfv, fused, ct_ntt, seal.Encryptor(bfv.context, key),
+                       bins_by_feature(groups), lay, bits)
+    for first in range(0, len(lay.groups), GROUPS_PER_TASK):
+        stop = min(first + GROUPS_PER_TASK, len(lay.groups))
+        results = await asyncio.to_thread(compute_groups, state, first, stop)
+        await ctx.send(bank, f"out/{first}", _flat(results))
 
 
 def _flat(results: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:

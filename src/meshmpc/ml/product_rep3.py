@@ -192,32 +192,63 @@ class Rep3Product(OwnerProduct):
         if role == 0:
             if x is None or tuple(x.shape) != tuple(shape):
                 raise MpcError(f"party {owner}: pass the {shape} matrix to the product you own")
-            encoded = _Encoded(x, 0 if integer else self.backend.f, owner)
-            entry = self._owned.get(id(x))
-            if entry is not None and entry[0] is x:
-                await ctx.send(nxt, tag, {"handle": entry[1]})
-                await ctx.send(prev, tag, {"handle": entry[1]})
-                return encoded
+            scale = 0 if integer else self.backend.f
+            base, lo = row_window(x)
+            window = {"rows": list(base.shape), "lo": lo}
+            entry = self._owned.get(id(base))
+            if entry is not None and len(entry) == 4 and entry[0] is base and entry[3] == scale:
+                await ctx.send(nxt, tag, {"handle": entry[1], **window})
+                await ctx.send(prev, tag, {"handle": entry[1], **window})
+                return _Encoded(x, scale, owner)
             self._handles += 1
             seed = fresh_key()
-            _put(self._owned, id(x), (x, self._handles, seed))
-            await ctx.send(nxt, tag, {"handle": self._handles, "seed": seed})
-            await ctx.send(prev, tag, {"handle": self._handles, "d": True})
-            await _send_difference(ctx, prev, tag, encoded, seed, shape)
-            return encoded
+            _put(self._owned, id(base), (base, self._handles, seed, scale))
+            await ctx.send(nxt, tag, {"handle": self._handles, "seed": seed, **window})
+            await ctx.send(prev, tag, {"handle": self._handles, "d": True, **window})
+            full = (int(base.shape[0]), int(base.shape[1]))
+            await _send_difference(ctx, prev, tag, _Encoded(base, scale, owner), seed, full)
+            return _Encoded(x, scale, owner)
         msg = await ctx.recv(owner, tag)
         if not isinstance(msg, dict) or not isinstance(msg.get("handle"), int):
             raise MpcError(f"party {owner}: sent a malformed matrix header")
+        full, lo = _window_of(msg, shape, owner)
         key = (owner, msg["handle"])
         if role == 1 and "seed" in msg:
-            _put(self._held, key, _Seeded(_check_seed(msg.get("seed"), owner), shape))
+            _put(self._held, key, _Seeded(_check_seed(msg.get("seed"), owner), full))
         elif role == 2 and msg.get("d") is True:
-            _put(self._held, key, await _receive_difference(ctx, owner, tag, shape))
+            _put(self._held, key, await _receive_difference(ctx, owner, tag, full))
         held = self._held.get(key)
-        if held is None:
+        if held is None or held.shape != full:
             raise MpcError(f"party {self.party}: {owner} refers to a matrix split this party "
                            "no longer holds; call with a fresh matrix")
-        return held
+        return held if (lo, shape) == (0, full) else _Window(held, lo, shape)
+
+
+def row_window(x: Any) -> tuple[Any, int]:
+    """(base, first row) when x is a block of whole rows of a C-ordered 2-D array (a
+    mini-batch ``x[lo:hi]``), so the base is split once for every batch; else (x, 0)."""
+    base = getattr(x, "base", None)
+    if not (isinstance(x, np.ndarray) and isinstance(base, np.ndarray)) or x.ndim != 2 \
+            or base.ndim != 2 or not base.flags.c_contiguous or x.strides != base.strides \
+            or x.shape[1] != base.shape[1] or x.dtype != base.dtype or base.shape[0] == 0:
+        return x, 0
+    offset = x.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    stride = base.strides[0]
+    if stride <= 0 or offset % stride or not 0 <= offset // stride <= base.shape[0] - x.shape[0]:
+        return x, 0
+    return base, offset // stride
+
+
+def _window_of(msg: dict[str, Any], shape: tuple[int, int], owner: str
+               ) -> tuple[tuple[int, int], int]:
+    """The split matrix's full shape and the first row of this product's rows, checked."""
+    rows, lo = msg.get("rows", list(shape)), msg.get("lo", 0)
+    if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(r, int) for r in rows)
+            and isinstance(lo, int) and lo >= 0 and lo + shape[0] <= rows[0]
+            and rows[1] == shape[1]):
+        raise MpcError(f"party {owner}: sent a matrix header whose rows do not fit the "
+                       f"{shape} product")
+    return (rows[0], rows[1]), lo
 
 
 class _Operand:
@@ -227,6 +258,20 @@ class _Operand:
 
     def rows(self, lo: int, hi: int) -> np.ndarray:
         raise NotImplementedError
+
+    def any_rows(self, lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi, whatever the tiles (the split's own tiles are the full matrix's)."""
+        return self.rows(lo, hi)
+
+
+class _Window(_Operand):
+    """Rows lo .. lo + shape[0] of a held split (a mini-batch of the matrix split once)."""
+
+    def __init__(self, held: _Operand, lo: int, shape: tuple[int, int]) -> None:
+        self.held, self.lo, self.shape = held, lo, shape
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        return self.held.any_rows(self.lo + lo, self.lo + hi)
 
 
 class _Encoded(_Operand):
@@ -267,6 +312,13 @@ class _Seeded(_Operand):
             raise MpcError("seeded rows are drawn in whole tiles")
         return self.prg.words((hi - lo) * self.shape[1], lo // step, 0).reshape(
             hi - lo, self.shape[1])
+
+    def any_rows(self, lo: int, hi: int) -> np.ndarray:
+        step = tile_rows(self.shape)
+        first = lo - lo % step
+        parts = [self.rows(a, min(a + step, self.shape[0])) for a in range(first, hi, step)]
+        block = np.concatenate(parts) if parts else np.zeros((0, self.shape[1]), np.uint64)
+        return block[lo - first:hi - first]
 
 
 class _Stored(_Operand):
