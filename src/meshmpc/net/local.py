@@ -6,6 +6,7 @@ N parties on 127.0.0.1 with the real encrypted mesh.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 from pathlib import Path
@@ -56,11 +57,26 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+LOCAL_CONNECT_TIMEOUT_S = 20.0
+
+
+def local_connect_timeout() -> float:
+    """How long a local party waits for its peers to start: ``MESHMPC_CONNECT_TIMEOUT_S``
+    if set (benchmarks on a loaded machine set it higher: processes may take longer than
+    20 s to import and bind), else 20 s."""
+    text = os.environ.get("MESHMPC_CONNECT_TIMEOUT_S")
+    try:
+        value = float(text) if text else LOCAL_CONNECT_TIMEOUT_S
+    except ValueError:
+        value = LOCAL_CONNECT_TIMEOUT_S
+    return value if value > 0 else LOCAL_CONNECT_TIMEOUT_S
+
+
 def make_local_cluster(
     parties: list[str],
     directory: Path | None = None,
     cluster_id: str = "local",
-    connect_timeout_s: float = 20.0,
+    connect_timeout_s: float | None = None,
     wan: WanProfile | None = None,
     host: str = "127.0.0.1",
     suite: str = "default",
@@ -81,6 +97,8 @@ def make_local_cluster(
         entries.append(
             PartyConfig(party, host, port, identities[party].public_key, key_file)
         )
+    if connect_timeout_s is None:
+        connect_timeout_s = local_connect_timeout()
     config = ClusterConfig(cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan,
                            suite=suite)
     if directory is not None:
