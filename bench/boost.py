@@ -125,7 +125,27 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
     out["bytes_sent"] = int(ctx.traffic().bytes_sent)
     use = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_s"] = use.ru_utime + use.ru_stime
+    hwm = peak_rss_of_this_program()
+    if hwm is not None:
+        out["peak_rss_mb"] = hwm
     return out
+
+
+def peak_rss_of_this_program() -> float | None:
+    """This process's peak resident memory since its exec, in MiB (VmHWM; None off Linux).
+
+    ``ru_maxrss`` is no good here: Linux keeps it across fork and exec, so every
+    party reported at least the launching process's size when it was spawned
+    (with ``--data reference``, the data generator's 874 MB in all four).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
 
 
 def _progress(tree: int, seconds: float) -> None:

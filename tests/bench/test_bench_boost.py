@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from meshmpc_bench.boost import main, party_data, reference_data
+from meshmpc_bench.boost import main, party_data, peak_rss_of_this_program, reference_data
 from meshmpc_bench.ml_logistic import PARTY_ORDER, reference_tables
 
 ROWS = 500
@@ -39,6 +41,18 @@ def test_reference_data_without_the_label_holder_is_an_error(files: dict[str, st
     partners = {p: f for p, f in files.items() if p != "bank"}
     with pytest.raises(ValueError, match="default_12m"):
         reference_data(partners)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="VmHWM is Linux's")
+def test_peak_rss_is_this_programs_own() -> None:
+    before = peak_rss_of_this_program()
+    block = bytearray(64 << 20)  # touch 64 MiB: the high-water mark must grow past it
+    block[:: 4096] = b"x" * len(block[:: 4096])
+    after = peak_rss_of_this_program()
+    assert before is not None and after is not None
+    assert after >= 64 and after >= before
+    assert after <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 + 1
+    del block
 
 
 @pytest.mark.slow
