@@ -11,15 +11,26 @@ One line: ``{"bench": "boost", "rows", "trees", "depth", "s_per_tree", "wall_s",
 "bytes_sent", "peak_rss_mb", "auc", "auc_xgboost", ...}``; ``s_per_tree`` is the
 bank's training time divided by the trees built, ``bytes_sent`` all parties'
 traffic, ``peak_rss_mb`` the largest party's, ``cpu_s`` all parties' CPU seconds
-(user + system, the whole run: less sensitive than wall time to other load).
+(user + system, the whole run: less sensitive than wall time to other load);
+``bytes_sent_by_party`` and ``peak_rss_mb_by_party`` the same per party.
+
+``--data reference`` trains on the credit app's four-party reference data
+instead (``meshmpc-credit datagen`` at ``--rows`` rows per party, joined on
+credit_code in plaintext as data preparation standing in for psi.align; each
+party's own columns standardised / one-hot as in ``bench ml_logistic``; the
+label ``default_12m`` at the bank); ``--features`` is then ignored and the
+record's ``rows`` is the joined row count (``rows_per_party`` the generated).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,17 +71,44 @@ def split_rows(rows: int) -> np.ndarray:
     return (np.arange(rows) % int(round(1 / HOLDOUT))) == 0
 
 
+def reference_data(files: dict[str, str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every party's matrix of the joined reference data, and the bank's labels."""
+    from meshmpc_bench.ml_logistic import reference_matrix
+
+    parts, y = {}, None
+    for party, path in files.items():
+        parts[party], labels = reference_matrix(path)
+        if labels is not None:
+            y = labels
+    if y is None:
+        raise ValueError("bench boost: no party's reference table has the label default_12m")
+    return parts, y
+
+
+def party_data(party: str, rows: int, features: dict[str, int], seed: int,
+               files: dict[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """This party's columns and the labels (synthetic, or its reference table)."""
+    if files:
+        from meshmpc_bench.ml_logistic import reference_matrix
+
+        x, y = reference_matrix(files[party])
+        return x, (y if y is not None else np.zeros(x.shape[0]))
+    parts, y = synthetic(rows, features, seed)
+    return parts[party], y
+
+
 async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
-                    params: dict[str, Any]) -> dict[str, Any]:
+                    params: dict[str, Any], files: dict[str, str] | None = None
+                    ) -> dict[str, Any]:
     """One party of the benchmark (run by meshmpc.net.launch in its own process)."""
     from meshmpc.ml.boost import predict_bank, predict_partner, train_bank, train_partner
     from meshmpc.ml.boost_core import BoostParams
 
-    parts, y = synthetic(rows, features, seed)
+    x, y = party_data(ctx.party, rows, features, seed, files)
+    rows = x.shape[0]
     test = split_rows(rows)
     bank = next(iter(features))
     partners = [p for p in features if p != bank]
-    x = parts[ctx.party]
     start = time.perf_counter()
     if ctx.party == bank:
         p = BoostParams.from_mapping(params)
@@ -87,19 +125,40 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
     out["bytes_sent"] = int(ctx.traffic().bytes_sent)
     use = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_s"] = use.ru_utime + use.ru_stime
+    hwm = peak_rss_of_this_program()
+    if hwm is not None:
+        out["peak_rss_mb"] = hwm
     return out
+
+
+def peak_rss_of_this_program() -> float | None:
+    """This process's peak resident memory since its exec, in MiB (VmHWM; None off Linux).
+
+    ``ru_maxrss`` is no good here: Linux keeps it across fork and exec, so every
+    party reported at least the launching process's size when it was spawned
+    (with ``--data reference``, the data generator's 874 MB in all four).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        return None
+    return None
 
 
 def _progress(tree: int, seconds: float) -> None:
     print(f"bench boost: tree {tree} took {seconds:.1f} s", file=sys.stderr, flush=True)
 
 
-def xgboost_auc(rows: int, features: dict[str, int], seed: int, p: dict[str, Any]) -> float:
+def xgboost_auc(parts: dict[str, np.ndarray], y: np.ndarray, p: dict[str, Any]) -> float:
+    """Held-out AUC of XGBoost (hist) on the pooled columns, same parameters and bins."""
     import xgboost as xgb
 
     from meshmpc.ml.components_boost import auc
 
-    parts, y = synthetic(rows, features, seed)
+    rows = y.shape[0]
     x = np.hstack(list(parts.values()))
     test = split_rows(rows)
     dtrain = xgb.DMatrix(x[~test], label=y[~test])
@@ -125,37 +184,62 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--goss", default=None, help="a,b: GOSS top fraction a, sample b")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=7200.0)
+    parser.add_argument("--data", choices=["synthetic", "reference"], default="synthetic",
+                        help="synthetic columns (--features), or the credit app's four-party "
+                             "reference data (meshmpc-credit datagen, --rows per party)")
     args = parser.parse_args(argv)
-    from meshmpc.ml.components_boost import auc
-    from meshmpc.net.launch import run_local
+    if args.data == "reference":
+        with tempfile.TemporaryDirectory(prefix="bench-boost-") as tmp:
+            from meshmpc_bench.ml_logistic import PARTY_ORDER, reference_tables
 
+            files = {p: str(f) for p, f in reference_tables(args.rows, args.seed,
+                                                             Path(tmp)).items()}
+            return run(args, {p: 0 for p in PARTY_ORDER}, files)
     try:
         features = parse_features(args.features)
     except ValueError as exc:
         return fail(str(exc))
+    return run(args, features, None)
+
+
+def run(args: argparse.Namespace, features: dict[str, int],
+        files: dict[str, str] | None) -> int:
+    """Train and score over the mesh, XGBoost beside it; print the record."""
+    from meshmpc.ml.components_boost import auc
+    from meshmpc.net.launch import run_local
+
     params = {"trees": args.trees, "depth": args.depth, "bins": args.bins,
               "learning_rate": args.learning_rate, "l2": 1.0, "min_child_weight": 1.0,
               "scheme": args.scheme}
     if args.goss:
         params["goss"] = [float(v) for v in args.goss.split(",")]
-    kwargs = {"rows": args.rows, "features": features, "seed": args.seed, "params": params}
+    kwargs = {"rows": args.rows, "features": features, "seed": args.seed, "params": params,
+              "files": files}
     start = time.perf_counter()
     res = run_local(list(features), "meshmpc_bench.boost:party_job", kwargs,
                     wan=wan_profile(args), timeout=args.timeout)
     wall = time.perf_counter() - start
     bank = res[next(iter(features))]
-    _, y = synthetic(args.rows, features, args.seed)
-    got = auc(np.asarray(bank["scores"]), y[split_rows(args.rows)])
+    parts, y = reference_data(files) if files else synthetic(args.rows, features, args.seed)
+    rows = y.shape[0]
+    got = auc(np.asarray(bank["scores"]), y[split_rows(rows)])
     if not got > 0.55:
         return fail(f"bench boost: held-out AUC {got:.3f}: the model learnt nothing")
-    emit({"bench": "boost", "rows": args.rows, "trees": args.trees, "depth": args.depth,
+    emit({"bench": "boost", "rows": rows, "trees": args.trees, "depth": args.depth,
           "s_per_tree": round(bank["train_s"] / max(1, bank["trees_built"]), 3),
           "wall_s": round(wall, 3),
           "bytes_sent": sum(int(r["bytes_sent"]) for r in res.values()),
           "peak_rss_mb": round(max(float(r["peak_rss_mb"]) for r in res.values()), 1),
           "cpu_s": round(sum(float(r["cpu_s"]) for r in res.values()), 1),
           "auc": round(got, 5),
-          "auc_xgboost": round(xgboost_auc(args.rows, features, args.seed, params), 5),
-          "features": args.features, "bins": args.bins, "scheme": args.scheme,
-          "goss": args.goss, **wan_fields(args)}, args.json)
+          "auc_xgboost": round(xgboost_auc(parts, y, params), 5),
+          "trees_built": bank["trees_built"], "data": args.data,
+          "rows_per_party": args.rows if files else rows,
+          "features": {p: int(x.shape[1]) for p, x in parts.items()},
+          "bytes_sent_by_party": {p: int(r["bytes_sent"]) for p, r in res.items()},
+          "peak_rss_mb_by_party": {p: round(float(r["peak_rss_mb"]), 1)
+                                   for p, r in res.items()},
+          "bins": args.bins, "scheme": args.scheme,
+          "goss": args.goss, "loadavg": [round(v, 2) for v in os.getloadavg()],
+          **wan_fields(args)}, args.json)
     return 0

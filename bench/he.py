@@ -12,6 +12,15 @@ operations of ``phe`` are measured in the same run, one line with scheme
 ``phe-paillier``; with ``--heu-python`` (a venv with ``sf-heu``) SecretFlow HEU's
 ZPaillier and OU batch APIs, lines ``heu-zpaillier`` and ``heu-ou``. Each
 figure is checked (decryptions equal the plaintexts).
+
+``--dec-breakdown`` adds one line (scheme ``paillier-dec-breakdown``): the
+milliseconds of one CRT half of a Paillier decryption (c^(p-1) mod p^2, one
+thread, CPU time) through each available power, side by side in the same run:
+OpenSSL's constant-time power (the one decryption uses), GMP's constant-time
+``mpz_powm_sec`` and variable-time ``mpz_powm`` (through gmpy2; variable time
+leaks p - 1 and is listed only as a yardstick), and OpenSSL's constant-time
+power with a 224-bit exponent (what a decryption exponent of 2 x security bits,
+as in small-order-subgroup key shapes, would cost; such keys are not used).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from meshmpc_bench._common import add_common, emit, fail, median
 
 PHE_SCRIPT = r"""
@@ -116,6 +126,50 @@ def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> d
     return {k: (round(v) if k.endswith(("_per_s", "_per_cpu_s")) else v) for k, v in rec.items()}
 
 
+def _cpu_ms(fn: Callable[[], Any], count: int, repeats: int) -> float:
+    """CPU milliseconds per call of ``fn`` (median of ``repeats`` runs of ``count`` calls)."""
+    times = []
+    for _ in range(repeats):
+        c = time.process_time()
+        for _ in range(count):
+            fn()
+        times.append((time.process_time() - c) / count)
+    return round(1000 * median(times), 4)
+
+
+def dec_breakdown(bits: int, count: int, repeats: int) -> dict[str, Any]:
+    """One CRT half of Paillier decryption through each power, one thread, CPU time."""
+    import gmpy2
+
+    from meshmpc import _core
+    from meshmpc.crypto.he import generate
+    from meshmpc.crypto.he._limbs import int_to_limbs, random_limbs
+
+    sk = generate("paillier", bits, threads=1)
+    p, p2 = sk.p, sk.p * sk.p
+    ct = sk.encrypt(random_limbs(count, 128))
+    rows = _core.he_mod(ct.data, sk._p2, sk._p2.shape[0], 1)
+    ints = [gmpy2.mpz(int.from_bytes(r.tobytes(), "little")) for r in rows]
+    short = int_to_limbs(int.from_bytes(os.urandom(28), "little") | (1 << 223))
+    width = sk._p2.shape[0]
+
+    def batch_ms(exp: np.ndarray) -> float:
+        return _cpu_ms(lambda: _core.he_powmod(rows, exp, sk._p2, width, 1), 1, repeats) / count
+
+    def each_ms(fn: Callable[[gmpy2.mpz], Any]) -> float:
+        it = iter(ints * (repeats + 1))
+        return _cpu_ms(lambda: fn(next(it)), count, repeats)
+
+    dec = _cpu_ms(lambda: sk.decrypt(ct), 1, repeats) / count
+    return {"bench": "he", "scheme": "paillier-dec-breakdown", "bits": bits,
+            "half_ms_openssl_consttime": round(batch_ms(sk._pm1), 4),
+            "half_ms_gmp_powm_sec": each_ms(lambda c: gmpy2.powmod_sec(c, p - 1, p2)),
+            "half_ms_gmp_powm_variable_time": each_ms(lambda c: gmpy2.powmod(c, p - 1, p2)),
+            "half_ms_openssl_consttime_224bit_exp": round(batch_ms(short), 4),
+            "decrypt_ms": round(dec, 4), "dec_per_cpu_s": round(1000 / dec),
+            "count": count, "loadavg": os.getloadavg()[0]}
+
+
 def measure_phe(python: str, bits: int, batch: int) -> dict[str, Any]:
     out = subprocess.run([python, "-c", PHE_SCRIPT, str(bits), str(batch)], check=True,
                          capture_output=True, text=True, timeout=3600)
@@ -144,11 +198,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--peer-batch", type=int, default=200)
     parser.add_argument("--heu-python", default=None,
                         help="python of a venv with sf-heu: measure HEU in this run")
+    parser.add_argument("--dec-breakdown", action="store_true",
+                        help="also time one CRT half of Paillier decryption per power")
     args = parser.parse_args(argv)
     for scheme in args.schemes.split(","):
         if scheme not in ("paillier", "ou"):
             return fail(f"meshmpc bench he: unknown scheme {scheme!r}")
         emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads), args.json)
+    if args.dec_breakdown:
+        emit(dec_breakdown(args.bits, max(1, min(args.batch, 200)), args.repeats), args.json)
     if args.peer_python:
         emit(measure_phe(args.peer_python, args.bits, args.peer_batch), args.json)
     if args.heu_python:
