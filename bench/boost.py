@@ -132,20 +132,11 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
 
 
 def peak_rss_of_this_program() -> float | None:
-    """This process's peak resident memory since its exec, in MiB (VmHWM; None off Linux).
+    """This process's peak resident memory since its exec, in MiB (VmHWM; see
+    :func:`meshmpc.net.launch.peak_rss_mb`, which every launched party reports)."""
+    from meshmpc.net.launch import peak_rss_mb
 
-    ``ru_maxrss`` is no good here: Linux keeps it across fork and exec, so every
-    party reported at least the launching process's size when it was spawned
-    (with ``--data reference``, the data generator's 874 MB in all four).
-    """
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        return None
-    return None
+    return peak_rss_mb()
 
 
 def _progress(tree: int, seconds: float) -> None:

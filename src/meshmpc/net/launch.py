@@ -223,7 +223,19 @@ async def connect_mesh(config: Any, party: str, identity: IdentityKey,
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB."""
+    """Peak resident memory of this process since its exec, in MiB.
+
+    VmHWM from /proc where there is one: Linux keeps ``ru_maxrss`` across fork and
+    exec, so a party spawned by a large process (a benchmark holding generated data)
+    reported at least that process's size. ``ru_maxrss`` elsewhere.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
