@@ -73,6 +73,7 @@ class ServiceMesh(TcpMesh):
     def __init__(self, config: Any, party: str, identity: IdentityKey,
                  clients: list[str]) -> None:
         super().__init__(config, party, identity, on_waiting=None)
+        self.resume_grace_s = 0.0  # one session per connection: a dropped client re-queries
         self.clients = list(clients)
         self.sessions: asyncio.Queue[str] = asyncio.Queue()
 
@@ -121,6 +122,7 @@ class ClientMesh(TcpMesh):
     def __init__(self, config: Any, party: str, identity: IdentityKey, server: str,
                  on_waiting: Callable[[str], None] | None = None) -> None:
         super().__init__(config, party, identity, parties=[party, server], on_waiting=None)
+        self.resume_grace_s = 0.0  # the server does not resume sessions (see ServiceMesh)
         self.server = server
         self.hello: Any = None
         self.report_waiting = on_waiting
