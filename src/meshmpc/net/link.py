@@ -47,7 +47,15 @@ from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.mailbox import Mailbox
 from meshmpc.net.receive import LargeReceive
 from meshmpc.net.secure import Handshake, SessionCipher
-from meshmpc.net.session import ACK_BODY, CAN_RESUME, RESUMING, SESSION_BODY, Session
+from meshmpc.net.session import (  # noqa: F401  (BATCH_LIMIT, CHUNK_SIZE: re-exported)
+    ACK_BODY,
+    BATCH_LIMIT,
+    CAN_RESUME,
+    CHUNK_SIZE,
+    RESUMING,
+    SESSION_BODY,
+    Session,
+)
 from meshmpc.net.stats import LinkStats
 from meshmpc.net.wan import WanShaper
 
