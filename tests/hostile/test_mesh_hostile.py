@@ -141,6 +141,7 @@ def test_damaged_stream_is_detected_never_a_wrong_result(
                 outcome.stderr[-800:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fault",
     [Fault(corrupt_at=5_000, connections=1), Fault(drop=(20_000, 10), connections=1),

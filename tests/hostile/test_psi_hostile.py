@@ -86,7 +86,8 @@ def _restored_run(hostile_cluster, fault_proxy, rows: int, fault: Fault, timeout
 
 
 @pytest.mark.parametrize("fault", [Fault(cut_at=40_000, connections=1, restore_after_s=1.0),
-                                   Fault(corrupt_at=30_000, connections=1)],
+                                   pytest.param(Fault(corrupt_at=30_000, connections=1),
+                                                marks=pytest.mark.slow)],
                          ids=["cut-restored", "corrupt-once"])
 def test_psi_link_fault_within_the_grace_period_gives_the_intersection(
         hostile_cluster, fault_proxy, fault: Fault) -> None:

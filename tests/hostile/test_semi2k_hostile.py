@@ -26,6 +26,7 @@ def test_semi2k_cut_link_restored_in_a_multiplication_gives_the_right_products(
         mpc_faults.cut_restored(cluster, proxy, PARTIES, "semi2k")
 
 
+@pytest.mark.slow
 def test_semi2k_corrupted_record_is_fetched_again(hostile_cluster, fault_proxy) -> None:
     cluster = hostile_cluster(PARTIES, connect_timeout_s=20)
     with fault_proxy(cluster.port("b"), Fault(corrupt_at=2_000_000, connections=1)) as proxy:

@@ -361,8 +361,6 @@ class TcpMesh(Mesh):
               "link.closed" if closing else "link.failed", party=self.party,
               peer=session.peer, error=type(error).__name__, reason=one_line(str(error), 200))
         self._set_ready_error(session.peer, error)
-        if self.links.get(session.peer) is not None and session.link is None:
-            self.links.pop(session.peer, None)
 
     def link_dropped(self, link: Link, error: NetworkError) -> None:
         """A link failed: forget it at once; only a registered (or authenticated but
@@ -370,8 +368,9 @@ class TcpMesh(Mesh):
         self.connections.discard(link)
         self._pending.pop(link, None)
         if link.registered:
-            if self.links.get(link.peer or "") is link:
-                del self.links[link.peer or ""]
+            resumable = link.session is not None and link.session.resumable
+            if resumable and self.links.get(link.peer or "") is link:
+                del self.links[link.peer or ""]  # a resumed connection takes its place
             return  # its session decides: resume or fail
         if isinstance(error, SessionRefused) and link.peer is not None:
             if link.session is not None:
