@@ -69,14 +69,14 @@ class Relay:
         if self.blocked:
             writer.transport.abort()
             return
+        try:
+            t_reader, t_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:  # the target is not listening (yet, or restarting): not counted
+            writer.transport.abort()
+            return
         self.connections += 1
         number = self.connections
         self.recorded.append(bytearray())
-        try:
-            t_reader, t_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        except OSError:  # the target is not listening (restarting)
-            writer.transport.abort()
-            return
         self._open += [writer, t_writer]
         await asyncio.gather(self._up(reader, t_writer, number), self._down(t_reader, writer),
                              return_exceptions=True)

@@ -330,6 +330,9 @@ class Link(asyncio.BufferedProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        if session.error is not None:  # it failed while this connection was being set up
+            self._fail(session.error)
+            return
         self.session = session
         if not self.owner.link_authenticated(self):
             self.session = None
