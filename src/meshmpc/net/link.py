@@ -338,7 +338,11 @@ class Link(asyncio.BufferedProtocol):
             self.session = None
             self._fail(HandshakeRejected(self.peer, "duplicate connection for this party"))
             return
-        session.attach(self, peer_received)
+        try:
+            session.attach(self, peer_received)
+        except NetworkError as exc:  # the peer's position contradicts ours: cannot go on
+            session.fail(exc)
+            raise
         self.ready.set_result(self)
 
     # ----- receiving ----------------------------------------------------------
