@@ -246,8 +246,8 @@ class Link(asyncio.BufferedProtocol):
         elif rtype == framing.CLOSE:
             self._cipher().open(record)
             self._orderly_close = True
-            session.data_received(len(record.body))
             self._on_peer_close(PeerDisconnectedError(self.peer, "peer closed the link"))
+            session.data_received(len(record.body))  # acknowledged at once: the peer waits
         elif rtype == framing.ABORT:
             reason = one_line(self._cipher().open(record).decode("utf-8", "replace"))
             self._on_peer_close(PeerDisconnectedError(
