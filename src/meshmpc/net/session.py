@@ -52,7 +52,7 @@ CHUNK_SIZE = 1024 * 1024
 """Plaintext bytes per CHUNK record of a large message."""
 ACK_BYTES = 1024 * 1024
 ACK_RECORDS = 64
-ACK_DELAY_S = 0.005
+ACK_DELAY_S = 0.05
 """Acknowledge after this many bytes or records received, else this long after the last."""
 MAX_REFETCH = 3
 """Times a record that failed authentication is fetched again before the link is broken."""
