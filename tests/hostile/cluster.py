@@ -1,6 +1,7 @@
 """Real parties as separate processes over TCP, each with its own config file.
 
 ``HostileCluster(directory, parties)`` writes keys and one config per party
+(links resume within ``resume_grace_s``, default ``GRACE_S`` to keep the suite fast)
 (``route()`` points one party's view of a peer at a proxy: addresses are not
 part of the config fingerprint, as with NAT). ``start(job, kwargs)`` runs
 ``python party.py`` per party; ``wait()`` returns a :class:`Outcome` per party
@@ -27,6 +28,8 @@ from meshmpc.net.config import ClusterConfig
 from meshmpc.net.local import make_local_cluster
 
 HERE = Path(__file__).resolve().parent
+GRACE_S = 3.0
+"""The resume grace period of hostile clusters: a cut that is not restored fails this fast."""
 
 
 @dataclass
@@ -41,12 +44,13 @@ class Outcome:
 class HostileCluster:
     """Keys, per-party configs and party processes under ``directory``."""
 
-    def __init__(self, directory: Path, parties: list[str], **cluster: Any) -> None:
+    def __init__(self, directory: Path, parties: list[str], resume_grace_s: float = GRACE_S,
+                 **cluster: Any) -> None:
         self.directory = directory
         self.parties = parties
         config, _ = make_local_cluster(parties, directory, **cluster)
-        self.config: ClusterConfig = config
-        self.views = {p: config for p in parties}
+        self.config: ClusterConfig = dataclasses.replace(config, resume_grace_s=resume_grace_s)
+        self.views = {p: self.config for p in parties}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._started = 0.0
 

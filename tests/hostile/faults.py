@@ -1,12 +1,14 @@
 """What every per-family hostile test checks after a cut link, a killed party or a bad byte.
 
 * :func:`assert_stopped`: every surviving party exited non-zero within 30 s of the
-  fault, its error names the peer (``link to P``) and the stage (``[stage: ...]``),
-  it produced no result and left no output file;
+  fault (links wait ``cluster.GRACE_S`` for a resume first), its error names the peer
+  (``link to P``) and the stage (``[stage: ...]``), it produced no result and left no
+  output file;
 * :func:`kill_when`: SIGKILL a party once the proxy has carried ``nbytes``, so the
   kill lands mid-protocol whatever the machine's load;
-* :func:`assert_detected_or_right`: a damaged byte ends in an authentication failure
-  (or, before the keys are set, a failed handshake), never in a wrong answer.
+* :func:`assert_detected_or_right`: a damaged byte is fetched again from the sender
+  (the right answer), or ends in an authentication failure (or, before the keys are
+  set, a failed handshake), never in a wrong answer.
 """
 
 from __future__ import annotations

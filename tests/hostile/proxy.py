@@ -7,6 +7,12 @@ listener answers. Offsets count bytes of that direction of one connection
 from its first byte (the handshake takes about 300 bytes each way, so an
 offset above 400 hits encrypted records). The proxy runs its own event loop
 in a thread, so the test process can run parties as subprocesses meanwhile.
+
+Links resume after a cut (the dialer reconnects), so a cut is an outage: by
+default the link stays down (every later connection is refused at once);
+with ``restore_after_s`` connections are refused that long, then forwarded
+(faulted again only while within the first ``connections``). A corruption
+applies to each of the first ``connections`` connections at the same offset.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Fault:
     corrupt_at: int | None = None  # this byte is XORed with 0x01
     cut_at: int | None = None  # the connection is closed once this many bytes passed
     connections: int = 1_000_000
+    restore_after_s: float | None = None  # after a cut: down this long (None: for good)
 
 
 @dataclass
@@ -39,6 +46,8 @@ class ProxyStats:
     bytes_down: int = 0
     faults_applied: list[str] = field(default_factory=list)
     first_fault_at: float | None = None  # time.monotonic() when a fault first fired
+    cut_at: float | None = None  # time.monotonic() of the last cut
+    refused: int = 0  # connections refused while the link was down
 
 
 def _pieces(pos: int, data: bytes, fault: Fault) -> tuple[list[bytes], bool, list[str]]:
@@ -109,7 +118,18 @@ class FaultProxy:
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
 
+    def _down(self) -> bool:
+        """True while a cut link is out (for good, or until ``restore_after_s`` passed)."""
+        if self.stats.cut_at is None:
+            return False
+        restore = self.fault.restore_after_s
+        return restore is None or time.monotonic() - self.stats.cut_at < restore
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._down():
+            self.stats.refused += 1
+            writer.transport.abort()
+            return
         self.stats.connections += 1
         faulty = self.stats.connections <= self.fault.connections
         for _ in range(250):  # the target may not be listening yet
@@ -151,6 +171,7 @@ class FaultProxy:
                 if fault is not None and fault.bytes_per_s:
                     await asyncio.sleep(len(data) / fault.bytes_per_s)
                 if cut:
+                    self.stats.cut_at = time.monotonic()
                     writer.transport.abort()
                     return
         except (ConnectionError, asyncio.CancelledError):

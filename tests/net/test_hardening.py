@@ -172,13 +172,10 @@ async def _authenticated_pair() -> tuple[TcpMesh, TcpMesh]:
 def test_announced_large_message_does_not_allocate_its_size(run_checked) -> None:
     async def main() -> None:
         a, b = await _authenticated_pair()
-        link = a.links["b"]
+        session = a.peer_sessions["b"]
         announce = codec.pack(["t", codec.KIND_RAW_ARRAY, ["<u1", [512 << 20], 512 << 20]])
-        link._batch.append(announce)
-        link._flush_batch(force=True)
-        header, body = link._cipher().seal_parts(framing.CHUNK, bytes(1 << 20))
-        link._write(header)
-        link._write(body)
+        session.emit(framing.BATCH, announce)
+        session.emit(framing.CHUNK, bytes(1 << 20))
         await asyncio.sleep(0.2)
         receiving = b.links["a"]._raw
         assert receiving is not None and receiving.total == 512 << 20

@@ -7,6 +7,8 @@ Example::
     connect_timeout_s = 15.0       # give up on a peer after this long
     handshake_timeout_s = 5.0      # drop a connection not authenticated by then
     max_handshakes = 64            # unauthenticated connections held at once
+    resume_grace_s = 30.0          # a dropped link may be resumed this long (0: never)
+    resend_buffer_bytes = 67108864 # unacknowledged bytes kept for resending, per link
     max_frame_bytes = 16777216     # refuse larger records
     max_message_bytes = 1073741824 # refuse larger messages
 
@@ -65,13 +67,18 @@ DEFAULT_MAX_MESSAGE = 1 << 30
 DEFAULT_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_HANDSHAKE_TIMEOUT_S = 5.0
 DEFAULT_MAX_HANDSHAKES = 64
+DEFAULT_RESUME_GRACE_S = 30.0
+"""A link that drops is re-established and resumed within this many seconds, else fails."""
+DEFAULT_RESEND_BUFFER = 64 * 1024 * 1024
+"""Bytes of sent but unacknowledged records each link keeps for resending (then it waits)."""
 PARTY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 """Party ids: short and plain, they travel in the fixed-layout HELLO."""
 
 _TOP_KEYS = ("cluster", "parties")
 _CLUSTER_KEYS = (
     "id", "connect_timeout_s", "handshake_timeout_s", "max_handshakes", "max_frame_bytes",
-    "max_message_bytes", "wan", "suite", "revoked_keys", "revocation_file",
+    "max_message_bytes", "wan", "suite", "revoked_keys", "revocation_file", "resume_grace_s",
+    "resend_buffer_bytes",
 )
 _WAN_KEYS = ("bandwidth_mbps", "latency_ms")
 _PARTY_KEYS = ("id", "address", "listen", "public_key", "key_file", "previous_keys",
@@ -138,6 +145,8 @@ class ClusterConfig:
     suite: str = "default"
     revoked_keys: frozenset[bytes] = frozenset()
     revocation_file: Path | None = None
+    resume_grace_s: float = DEFAULT_RESUME_GRACE_S
+    resend_buffer_bytes: int = DEFAULT_RESEND_BUFFER
 
     @property
     def party_ids(self) -> list[str]:
@@ -186,6 +195,8 @@ class ClusterConfig:
             f"connect_timeout_s = {self.connect_timeout_s}",
             f"handshake_timeout_s = {self.handshake_timeout_s}",
             f"max_handshakes = {self.max_handshakes}",
+            f"resume_grace_s = {self.resume_grace_s}",
+            f"resend_buffer_bytes = {self.resend_buffer_bytes}",
             f"max_frame_bytes = {self.max_frame_bytes}",
             f"max_message_bytes = {self.max_message_bytes}",
             f"suite = {_toml_str(self.suite)}",
@@ -257,6 +268,9 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         suite=suite,
         revoked_keys=revoked,
         revocation_file=_relative_path(cluster, "revocation_file", path, "cluster"),
+        resume_grace_s=_non_negative(cluster, "resume_grace_s", path, DEFAULT_RESUME_GRACE_S),
+        resend_buffer_bytes=_integer(cluster, "resend_buffer_bytes", path,
+                                     DEFAULT_RESEND_BUFFER),
     )
 
 
@@ -340,6 +354,14 @@ def _positive(doc: dict[str, Any], name: str, path: Path | None, default: float)
     value = doc.get(name, default)
     if not _is_number(value, positive=True) or value == float("inf"):
         raise ConfigError(path, f"cluster.{name}", f"must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _non_negative(doc: dict[str, Any], name: str, path: Path | None, default: float) -> float:
+    value = doc.get(name, default)
+    if not _is_number(value, positive=False) or value == float("inf"):
+        raise ConfigError(path, f"cluster.{name}", f"must be a number >= 0 (0 turns it off), "
+                          f"got {value!r}")
     return float(value)
 
 

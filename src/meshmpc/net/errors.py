@@ -63,3 +63,13 @@ class ConfigMismatchError(NetworkError):
 
 class HandshakeRejected(NetworkError):
     """An unauthenticated connection was dropped (logged; never fails a peer)."""
+
+
+class SessionRefused(NetworkError):
+    """The peer refused to open or resume the link's session (a restarted process:
+    its protocol state is gone, so the job cannot continue)."""
+
+
+class LinkBrokenError(PeerDisconnectedError):
+    """A dropped link was not restored within the grace period, or records failed
+    authentication more often than they may be fetched again."""

@@ -31,7 +31,11 @@ BATCH = 3  # encrypted: a run of msgpack message items
 CHUNK = 4  # encrypted: raw bytes of the message announced last
 CLOSE = 5  # encrypted, empty: orderly shutdown
 ABORT = 6  # encrypted: the sender stops with an error; body is its one-line reason
-RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE, ABORT})
+ACK = 7  # encrypted: u64 count of data records received in the session (cumulative)
+SESSION = 8  # encrypted, once per connection after key confirmation: open or resume
+RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE, ABORT, ACK, SESSION})
+DATA_RECORDS = frozenset({BATCH, CHUNK, CLOSE})
+"""Records of the session's reliable stream: numbered, kept until acknowledged, resent."""
 
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 PREAUTH_MAX_RECORD = 256

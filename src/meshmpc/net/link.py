@@ -5,7 +5,11 @@ into the record reader's buffer, records are authenticated and decrypted in
 place, and large-message chunks are decrypted directly into a buffer that
 grows as they arrive. On the send side small messages are coalesced into one
 BATCH record per event-loop iteration (one AEAD call and one write for many
-messages); large messages go as CHUNK records with flow control.
+messages); large messages go as CHUNK records with flow control. The message
+stream itself (numbering, the resend buffer, acknowledgements, large-message
+state) belongs to the peer's :class:`~meshmpc.net.session.Session`, which
+outlives the connection: after key confirmation each connection exchanges
+SESSION records that open a new session or resume the one it names.
 
 Before the peer has authenticated, a connection is a stranger: records are
 capped at ``PREAUTH_MAX_RECORD`` bytes in a small buffer, the handshake must
@@ -21,31 +25,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from typing import Any, Protocol, cast
-
-import numpy as np
 
 from meshmpc.net import codec, framing
 from meshmpc.net.config import WanProfile
 from meshmpc.net.errors import (
+    DroppedFrameError,
+    FrameTooLargeError,
     HandshakeRejected,
     MalformedMessageError,
     NetworkError,
     PeerDisconnectedError,
+    ReplayedFrameError,
+    SessionRefused,
+    TamperedFrameError,
     TruncatedFrameError,
 )
 from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.mailbox import Mailbox
 from meshmpc.net.receive import LargeReceive
 from meshmpc.net.secure import Handshake, SessionCipher
+from meshmpc.net.session import (  # noqa: F401  (BATCH_LIMIT, CHUNK_SIZE: re-exported)
+    ACK_BODY,
+    BATCH_LIMIT,
+    CAN_RESUME,
+    CHUNK_SIZE,
+    RESUMING,
+    SESSION_BODY,
+    Session,
+)
 from meshmpc.net.stats import LinkStats
 from meshmpc.net.wan import WanShaper
 
-BATCH_LIMIT = 256 * 1024
-"""Flush a batch record once this many plaintext bytes are queued."""
-CHUNK_SIZE = 1024 * 1024
-"""Plaintext bytes per CHUNK record of a large message."""
+INTEGRITY_ERRORS = (TamperedFrameError, ReplayedFrameError, DroppedFrameError,
+                    FrameTooLargeError)
+"""Faults of the bytes in transit: the record is fetched again on a fresh connection."""
 HIGH_WATER = 8 * 1024 * 1024
 """Senders wait when this many bytes are queued below the link."""
 MAX_ABORT_REASON = 300
@@ -72,6 +88,13 @@ class LinkOwner(Protocol):
 
     def link_dropped(self, link: Link, error: NetworkError) -> None: ...
 
+    def session_for(self, link: Link, session_id: bytes, flags: int) -> Session: ...
+
+    def open_session(self, link: Link, session_id: bytes, resumable: bool) -> Session: ...
+
+    @property
+    def resumable(self) -> bool: ...
+
 
 def one_line(text: str, limit: int = MAX_ABORT_REASON) -> str:
     """``text`` as one printable line of at most ``limit`` characters."""
@@ -82,8 +105,10 @@ def one_line(text: str, limit: int = MAX_ABORT_REASON) -> str:
 class Link(asyncio.BufferedProtocol):
     """Protocol object for one TCP connection of a mesh."""
 
-    def __init__(self, owner: LinkOwner, dialer: bool, expected_peer: str | None = None) -> None:
+    def __init__(self, owner: LinkOwner, dialer: bool, expected_peer: str | None = None,
+                 session: Session | None = None) -> None:
         self.owner = owner
+        self.session = session  # given when this connection resumes it
         self.loop = asyncio.get_running_loop()
         self.peer = expected_peer
         self.dialer = dialer
@@ -96,7 +121,9 @@ class Link(asyncio.BufferedProtocol):
         self.cipher: SessionCipher | None = None
         self._decoder: codec.BatchDecoder | None = None
         self.ready: asyncio.Future[Link] = self.loop.create_future()
-        self.stats = LinkStats()
+        self._stats = LinkStats()
+        self._confirmed = False
+        self._offered: bytes | None = None
         self.error: NetworkError | None = None
         self.transport: asyncio.Transport | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -105,15 +132,23 @@ class Link(asyncio.BufferedProtocol):
         self._orderly_close = False
         self._closing = False
         self._lost = self.loop.create_future()
-        self._raw: LargeReceive | None = None
-        self._batch: list[bytes] = []
-        self._batch_bytes = 0
-        self._flush_scheduled = False
-        self._raw_lock = asyncio.Lock()
-        self._raw_active = False
         self._paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
         self._shaper: WanShaper | None = None
+
+    @property
+    def stats(self) -> LinkStats:
+        """Traffic counters: the session's once attached (they outlive the connection)."""
+        return self.session.stats if self.session is not None else self._stats
+
+    @stats.setter
+    def stats(self, value: LinkStats) -> None:
+        self._stats = value
+        if self.session is not None:
+            self.session.stats = value
+
+    @property
+    def _raw(self) -> LargeReceive | None:
+        return self.session.raw if self.session is not None else None
 
     # ----- connection events -------------------------------------------------
 
@@ -153,6 +188,7 @@ class Link(asyncio.BufferedProtocol):
             self._lost.set_result(None)
         if self.error is None:
             self._fail(self._loss_error(exc), abort=False)
+        self.transport = None
 
     def _loss_error(self, exc: Exception | None) -> NetworkError:
         peer = self.peer
@@ -165,10 +201,11 @@ class Link(asyncio.BufferedProtocol):
             return PeerDisconnectedError(peer, "link closed locally")
         if self.reader.partial:
             return TruncatedFrameError(peer, "connection ended inside a frame (truncated)")
-        if self._raw is not None:
+        raw = self._raw
+        if raw is not None:
             return PeerDisconnectedError(
-                peer, f"disconnected in the middle of a message ({self._raw.filled} of "
-                f"{self._raw.total} bytes received)"
+                peer, f"disconnected in the middle of a message ({raw.filled} of "
+                f"{raw.total} bytes received)"
             )
         if self._close_error is not None:
             return self._close_error
@@ -181,20 +218,37 @@ class Link(asyncio.BufferedProtocol):
         self._paused = False
         self._wake()
 
+    def _wake(self) -> None:
+        if self.session is not None and self.session.link is self:
+            self.session.wake()
+
     # ----- handshake ----------------------------------------------------------
 
     def _on_record(self, record: framing.Record) -> None:
         if not self.ready.done():
             self._on_handshake_record(record)
-        elif record.record_type == framing.BATCH:
-            self._on_batch(self._cipher().open(record))
-        elif record.record_type == framing.CHUNK:
+            return
+        session = self.session
+        assert session is not None
+        rtype = record.record_type
+        if rtype == framing.BATCH:
+            plain = self._cipher().open(record)
+            self._on_batch(plain)
+            session.data_received(len(record.body))
+        elif rtype == framing.CHUNK:
             self._on_chunk(record)
-        elif record.record_type == framing.CLOSE:
+            session.data_received(len(record.body))
+        elif rtype == framing.ACK:
+            body = self._cipher().open(record)
+            if len(body) != ACK_BODY.size:
+                raise MalformedMessageError("malformed acknowledgement", self.peer)
+            session.acknowledged(ACK_BODY.unpack(body)[0])
+        elif rtype == framing.CLOSE:
             self._cipher().open(record)
             self._orderly_close = True
             self._on_peer_close(PeerDisconnectedError(self.peer, "peer closed the link"))
-        elif record.record_type == framing.ABORT:
+            session.data_received(len(record.body))  # acknowledged at once: the peer waits
+        elif rtype == framing.ABORT:
             reason = one_line(self._cipher().open(record).decode("utf-8", "replace"))
             self._on_peer_close(PeerDisconnectedError(
                 self.peer, f"peer stopped with an error: {reason or 'no reason given'}"
@@ -218,9 +272,14 @@ class Link(asyncio.BufferedProtocol):
             self._decoder = codec.BatchDecoder(self.owner.max_frame_bytes)
             self.cipher = self.handshake.session(self.peer)
             self._write(self.cipher.seal(framing.BATCH, b""))  # key confirmation
-        elif rtype == framing.BATCH and self.cipher is not None:
+        elif rtype == framing.BATCH and self.cipher is not None and not self._confirmed:
             self.cipher.open(record)  # the peer's key confirmation: it accepted us
             self._on_confirmed()
+        elif rtype == framing.SESSION and self._confirmed:
+            self._on_session(self._cipher().open(record))
+        elif rtype == framing.ABORT and self._confirmed:
+            reason = one_line(self._cipher().open(record).decode("utf-8", "replace"))
+            raise SessionRefused(self.peer, f"refused the link: {reason or 'no reason given'}")
         else:
             raise HandshakeRejected(self.peer, f"unexpected record type {rtype} in handshake")
 
@@ -233,12 +292,57 @@ class Link(asyncio.BufferedProtocol):
         self._write(self._plain_record(framing.AUTH, self.handshake.auth_message()))
 
     def _on_confirmed(self) -> None:
+        """Both sides hold the keys: the dialer opens or resumes its session."""
+        self._confirmed = True
+        if not self.dialer:
+            return  # the listener answers the dialer's SESSION record
+        if self.session is not None:
+            self._offered = self.session.offer(resuming=True)
+        else:
+            flags = CAN_RESUME if self.owner.resumable else 0
+            self._offered = SESSION_BODY.pack(os.urandom(16), 0, flags)
+        self._write(self._cipher().seal(framing.SESSION, self._offered))
+
+    def _on_session(self, body: bytes) -> None:
+        """The peer's SESSION record: open, resume or refuse (listener), or the answer."""
+        if len(body) != SESSION_BODY.size:
+            raise HandshakeRejected(self.peer, "malformed session record")
+        session_id, peer_received, flags = SESSION_BODY.unpack(body)
+        if not self.dialer:
+            try:
+                session = self.owner.session_for(self, session_id, flags)
+            except SessionRefused as exc:
+                self._write(self._cipher().seal(framing.ABORT, one_line(str(exc)).encode()))
+                raise
+            self._write(self._cipher().seal(framing.SESSION, session.offer(
+                resuming=bool(flags & RESUMING))))
+        else:
+            assert self._offered is not None
+            if session_id != self._offered[:16]:
+                raise HandshakeRejected(self.peer, "answered for another session")
+            session = self.session or self.owner.open_session(
+                self, session_id, bool(flags & CAN_RESUME) and self.owner.resumable)
+        self._register(session, peer_received)
+
+    def _register(self, session: Session, peer_received: int) -> None:
+        """Attach to ``session`` once the mesh accepts this connection; resend from the
+        peer's position."""
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        if session.error is not None:  # it failed while this connection was being set up
+            self._fail(session.error)
+            return
+        self.session = session
         if not self.owner.link_authenticated(self):
+            self.session = None
             self._fail(HandshakeRejected(self.peer, "duplicate connection for this party"))
             return
+        try:
+            session.attach(self, peer_received)
+        except NetworkError as exc:  # the peer's position contradicts ours: cannot go on
+            session.fail(exc)
+            raise
         self.ready.set_result(self)
 
     # ----- receiving ----------------------------------------------------------
@@ -266,7 +370,7 @@ class Link(asyncio.BufferedProtocol):
         elif kind == codec.KIND_RAW_ARRAY:
             limit = self.owner.max_message_bytes
             dtype, shape, nbytes = codec.check_raw_array_header(payload, limit)
-            self._raw = LargeReceive(tag, kind, nbytes, dtype, shape)
+            self._session().raw = LargeReceive(tag, kind, nbytes, dtype, shape)
         elif kind == codec.KIND_PACKED_BLOB:
             limit = self.owner.max_message_bytes
             if type(payload) is not int or not 0 < payload <= limit:
@@ -274,7 +378,7 @@ class Link(asyncio.BufferedProtocol):
                     f"bad message size {payload!r:.40} (limit {limit}, "
                     "cluster.max_message_bytes)", self.peer,
                 )
-            self._raw = LargeReceive(tag, kind, payload)
+            self._session().raw = LargeReceive(tag, kind, payload)
         else:
             raise MalformedMessageError(f"unknown message kind {kind!r:.40}", self.peer)
 
@@ -288,7 +392,7 @@ class Link(asyncio.BufferedProtocol):
         )
         if not done:
             return
-        self._raw = None
+        self._session().raw = None
         if raw.kind == codec.KIND_PACKED_BLOB:
             item = codec.unpack(raw.blob())
             if not isinstance(item, list) or len(item) != 3 or not isinstance(item[0], str):
@@ -302,77 +406,41 @@ class Link(asyncio.BufferedProtocol):
         assert self.peer is not None
         self.owner.mailbox.deliver(self.peer, tag, obj)
 
+    def _session(self) -> Session:
+        assert self.session is not None
+        return self.session
+
     def _on_peer_close(self, error: PeerDisconnectedError) -> None:
         self._peer_closed = True
         self._close_error = error
+        self._session().on_peer_close(error)
         if self.registered and self.peer is not None:
             self.owner.mailbox.fail(self.peer, error)
 
     # ----- sending ------------------------------------------------------------
 
-    def _check_usable(self) -> None:
+    async def send(self, tag: str, obj: Any) -> None:
+        """Queue one message on this connection's session."""
         if self.error is not None:
             raise self.error
-        if self._close_error is not None:
-            raise self._close_error
-        if self._closing:
-            raise PeerDisconnectedError(self.peer, "link is closed")
+        await self._session().send(tag, obj)
 
-    async def send(self, tag: str, obj: Any) -> None:
-        """Queue one message; waits only when the link is backed up."""
-        self._check_usable()
-        self.stats.on_send(0, 1)
-        if codec.is_raw_array(obj):
-            arr = np.ascontiguousarray(obj)
-            header = codec.raw_array_header(tag, arr)
-            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data)
+    def write_data(self, rtype: int, plain: bytes | memoryview) -> None:
+        """Seal one data record of the session with this connection's keys and write it."""
+        if self.error is not None:
             return
-        data = codec.pack([tag, codec.KIND_INLINE, obj])
-        if len(data) > codec.RAW_ARRAY_THRESHOLD:
-            announce = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
-            await self._send_large(announce, memoryview(data))
-            return
-        self._enqueue(data)
-        if self._backed_up():
-            await self._drain()
+        cipher = self._cipher()
+        if rtype == framing.CHUNK:
+            header, body = cipher.seal_parts(rtype, plain)
+            self._write(header)
+            self._write(body)
+        else:
+            self._write(cipher.seal(rtype, plain))
 
-    def _enqueue(self, item: bytes) -> None:
-        self._batch.append(item)
-        self._batch_bytes += len(item)
-        if self._batch_bytes >= BATCH_LIMIT:
-            self._flush_batch()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.loop.call_soon(self._flush_batch)
-
-    def _flush_batch(self, force: bool = False) -> None:
-        self._flush_scheduled = False
-        if not self._batch or self.error is not None or (self._raw_active and not force):
-            return
-        plain = b"".join(self._batch)
-        self._batch.clear()
-        self._batch_bytes = 0
-        self._write(self._cipher().seal(framing.BATCH, plain))
-
-    async def _send_large(self, header_item: bytes, payload: memoryview) -> None:
-        async with self._raw_lock:
-            self._check_usable()
-            self._raw_active = True
-            try:
-                self._batch.append(header_item)
-                self._flush_batch(force=True)
-                cipher = self._cipher()
-                for offset in range(0, len(payload), CHUNK_SIZE):
-                    header, body = cipher.seal_parts(
-                        framing.CHUNK, payload[offset : offset + CHUNK_SIZE]
-                    )
-                    self._write(header)
-                    self._write(body)
-                    if self._backed_up():
-                        await self._drain()
-            finally:
-                self._raw_active = False
-            self._flush_batch()
+    def write_control(self, rtype: int, body: bytes) -> None:
+        """Seal and write one record outside the numbered stream (ACK, ABORT)."""
+        if self.error is None and self.cipher is not None:
+            self._write(self.cipher.seal(rtype, body))
 
     def _plain_record(self, record_type: int, body: bytes) -> bytes:
         return framing.pack_header(len(body), 0, record_type) + body
@@ -388,33 +456,19 @@ class Link(asyncio.BufferedProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
-    def _backed_up(self) -> bool:
+    def backed_up(self) -> bool:
+        """True while the socket (or the WAN shaper) holds more than it should."""
         shaped = self._shaper is not None and self._shaper.backlog > HIGH_WATER
         return self._paused or shaped
 
-    def _wake(self) -> None:
-        if self._backed_up():
-            return
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-
-    async def _drain(self) -> None:
-        while self._backed_up() and self.error is None:
-            fut: asyncio.Future[None] = self.loop.create_future()
-            self._drain_waiters.append(fut)
-            await fut
-        if self.error is not None:
-            raise self.error
-
-    async def flush(self) -> None:
-        """Hand every queued record to the socket (and through the WAN shaper)."""
-        self._flush_batch()
+    async def wait_shaped(self) -> None:
+        """Wait until the WAN shaper (if any) has passed everything on."""
         if self._shaper is not None:
             await self._shaper.wait_idle()
-        if not self._peer_closed:
-            await self._drain()
+
+    async def flush(self) -> None:
+        """Hand every queued record of the session to the socket."""
+        await self._session().flush()
 
     # ----- shutdown -----------------------------------------------------------
 
@@ -424,24 +478,35 @@ class Link(asyncio.BufferedProtocol):
         return self._closing or self._orderly_close
 
     async def close(self, timeout: float = 5.0, reason: str | None = None) -> None:
-        """Orderly close: flush, send CLOSE (or ABORT with ``reason``), close the socket."""
+        """Orderly close of this connection's session (or of a bare connection)."""
+        session = self.session
+        if session is not None and session.link is self and self.error is None:
+            await session.close(timeout, reason)
+        await self.close_transport(timeout)
+
+    async def close_transport(self, timeout: float = 5.0) -> None:
+        """Close the socket after what is queued, waiting up to ``timeout`` for it."""
         if self.transport is None or self._closing:
             return
-        if self.error is None and self.ready.done() and not self._peer_closed:
-            async with self._raw_lock:
-                self._flush_batch()
-                if reason is None:
-                    self._write(self._cipher().seal(framing.CLOSE, b""))
-                else:
-                    body = one_line(reason).encode()
-                    self._write(self._cipher().seal(framing.ABORT, body))
-            if self._shaper is not None:
-                await asyncio.wait_for(self._shaper.wait_idle(), timeout)
         self._closing = True
         self.transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), timeout)
         except TimeoutError:
+            if self.transport is not None:
+                self.transport.abort()
+
+    def abandon(self, error: NetworkError, tell: bool = True) -> None:
+        """The session failed (``tell``: the peer gets an ABORT naming ``error``) or moved
+        to another connection: close this one."""
+        if tell and self.cipher is not None and self.transport is not None and not (
+                self._peer_closed or self.transport.is_closing()):
+            self._write(self.cipher.seal(framing.ABORT, one_line(str(error)).encode()))
+            self.transport.close()  # after the ABORT
+        if self.error is None:
+            self.error = error
+            self.reader.release()
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
 
     def _fail(self, error: NetworkError, abort: bool = True) -> None:
@@ -451,20 +516,22 @@ class Link(asyncio.BufferedProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        if self.registered and self.peer is not None:
-            self.owner.mailbox.fail(self.peer, error)
-        for fut in self._drain_waiters:
-            if not fut.done():
-                fut.set_exception(error)
-        self._drain_waiters = []
         if not self.ready.done():
             self.ready.set_exception(error)
             self.ready.exception()  # retrieved by the mesh; silence "never retrieved"
-        self._raw = None
         self.reader.release()
         self.owner.link_dropped(self, error)
-        if abort and self.transport is not None:
+        if self.registered and self.session is not None:
+            self.session.connection_lost(self, error, self._transient(error),
+                                         isinstance(error, INTEGRITY_ERRORS))
+        if abort and self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
+
+    def _transient(self, error: NetworkError) -> bool:
+        """A fault of the connection, not of the session: it may be resumed."""
+        if self._closing or self._orderly_close or self._close_error is not None:
+            return False
+        return not isinstance(error, MalformedMessageError | SessionRefused)
 
 
 def _tune_socket(sock: socket.socket | None) -> None:

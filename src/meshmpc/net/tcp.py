@@ -7,6 +7,13 @@ parties (``parties=``): it then waits for those alone. Start-up order does
 not matter: dialing retries with backoff until the connect timeout, and a
 line is printed every few seconds while a peer is awaited.
 
+A link that drops while both parties live is resumed (see
+:mod:`meshmpc.net.session`): the dialer of the pair reconnects with back-off
+within ``resume_grace_s`` and both resend what the other lacks; a peer that
+asks to resume a session this process does not know, or opens a new session
+while one with it is in progress (a restarted process), is refused and the
+session fails.
+
 Strangers cannot hurt a mesh: a connection that fails its handshake, claims
 a party it cannot prove, or duplicates a registered link is logged and
 dropped at once (its memory freed); at most ``max_handshakes`` connections
@@ -35,11 +42,13 @@ from meshmpc.net.errors import (
     ConnectTimeoutError,
     HandshakeRejected,
     NetworkError,
+    SessionRefused,
 )
 from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.link import Link, one_line
 from meshmpc.net.log import RateLimit, event
 from meshmpc.net.mesh import Mesh
+from meshmpc.net.session import CAN_RESUME, RESUMING, Session
 from meshmpc.userinput import explain_os_error
 
 DEFAULT_SPIN_S = float(os.environ.get("MESHMPC_SPIN_US", "150")) / 1e6
@@ -82,7 +91,11 @@ class TcpMesh(Mesh):
         self.max_message_bytes = max_message_bytes or config.max_message_bytes
         self.handshake_timeout_s = config.handshake_timeout_s
         self.connect_timeout_s = connect_timeout_s or config.connect_timeout_s
+        self.resume_grace_s = config.resume_grace_s
+        self.resend_buffer_bytes = config.resend_buffer_bytes
         self.links: dict[str, Link] = {}
+        self.peer_sessions: dict[str, Session] = {}
+        self._redials: dict[str, asyncio.Task[None]] = {}
         self.connections: set[Link] = set()
         self.rejected = 0
         self.rejections: deque[str] = deque(maxlen=5)
@@ -215,10 +228,30 @@ class TcpMesh(Mesh):
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def _dialed(self, peer: str) -> Link:
-        link = Link(self, dialer=True, expected_peer=peer)
+    def _dialed(self, peer: str, session: Session | None = None) -> Link:
+        link = Link(self, dialer=True, expected_peer=peer, session=session)
         self.connections.add(link)
         return link
+
+    async def _redial(self, session: Session) -> None:
+        """Reconnect to the session's peer with back-off until it resumes or fails."""
+        loop = asyncio.get_running_loop()
+        target = self.config.party(session.peer)
+        delay = BACKOFF_START_S
+        while session.link is None and session.error is None and not session.closed:
+            try:
+                _, link = await loop.create_connection(
+                    lambda: self._dialed(session.peer, session), target.host, target.port)
+                await link.ready
+            except OSError as exc:  # NetworkError is an OSError too
+                if isinstance(exc, SessionRefused):
+                    return  # the session failed with it (link_dropped)
+                if session.link is None and isinstance(exc, NetworkError):
+                    session.last_loss = exc
+            if session.link is not None:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
 
     def _set_ready_error(self, peer: str, error: BaseException) -> None:
         fut = self._ready.get(peer)
@@ -241,23 +274,93 @@ class TcpMesh(Mesh):
         mine = self.parties.index(self.party)
         if not dialer and self.parties.index(peer) > mine:
             raise HandshakeRejected(peer, "dialed us, but we dial that party")
-        if peer in self.links:
+        if peer in self.links and not self.resumable:
             raise HandshakeRejected(peer, "already connected")
 
+    @property
+    def resumable(self) -> bool:
+        """Whether this mesh resumes dropped links (``resume_grace_s`` > 0)."""
+        return self.resume_grace_s > 0
+
     def link_authenticated(self, link: Link) -> bool:
-        """Register a link authenticated in both directions; False for a duplicate."""
-        assert link.peer is not None
+        """Register a link authenticated in both directions, with its session (new or
+        resumed); False for a duplicate."""
+        peer = link.peer
+        assert peer is not None and link.session is not None
         self._pending.pop(link, None)
-        fut = self._ready.get(link.peer)
-        if link.peer in self.links or fut is None or fut.done():
+        fut = self._ready.get(peer)
+        current = self.peer_sessions.get(peer)
+        resuming = current is link.session
+        if fut is None or (not resuming and (fut.done() or peer in self.links)):
             return False
+        old = self.links.get(peer)
+        if old is not None and old is not link:
+            old.abandon(NetworkError(peer, "replaced by a resumed connection"), tell=False)
+            self.connections.discard(old)
         link.registered = True
-        link.stats = self.stats[link.peer]
-        self.links[link.peer] = link
-        fut.set_result(link)
-        event(logging.INFO, "link.up", party=self.party, peer=link.peer,
-              role="dialer" if link.dialer else "listener")
+        link.stats = self.stats[peer]
+        self.links[peer] = link
+        self.peer_sessions[peer] = link.session
+        if not fut.done():
+            fut.set_result(link)
+        event(logging.INFO, "link.resumed" if resuming else "link.up", party=self.party,
+              peer=peer, role="dialer" if link.dialer else "listener")
         return True
+
+    def _new_session(self, peer: str, session_id: bytes, dialer: bool,
+                     resumable: bool) -> Session:
+        return Session(self.mailbox, peer, session_id, dialer, resumable,
+                       self.resend_buffer_bytes, self.resume_grace_s,
+                       on_lost=self._session_lost, on_failed=self._session_failed)
+
+    def open_session(self, link: Link, session_id: bytes, resumable: bool) -> Session:
+        """The dialer's new session, as the listener accepted it."""
+        assert link.peer is not None
+        return self._new_session(link.peer, session_id, True, resumable)
+
+    def session_for(self, link: Link, session_id: bytes, flags: int) -> Session:
+        """The listener's answer to a SESSION request: the session to resume, a new one,
+        or :class:`SessionRefused` when the peer or we were restarted mid-session."""
+        peer = link.peer
+        assert peer is not None
+        current = self.peer_sessions.get(peer)
+        live = current is not None and current.error is None and not current.closed
+        if flags & RESUMING:
+            if current is not None and current.id == session_id and current.error is not None:
+                raise SessionRefused(peer, f"cannot resume: the session failed here "
+                                     f"({one_line(str(current.error), 200)})")
+            if current is None or current.id != session_id or not live or not current.resumable:
+                error = SessionRefused(peer, "asks to resume a link session this process does "
+                                       "not have (was this process restarted?); its protocol "
+                                       "state is gone: run the job again")
+                if current is None:
+                    self._set_ready_error(peer, error)
+                raise error
+            return current
+        if live and current is not None and current.resumable:
+            error = SessionRefused(peer, "opened a new session while ours was in progress: "
+                                   "it was restarted and its protocol state is gone; run the "
+                                   "job again")
+            current.fail(error)
+            raise error
+        resumable = bool(flags & CAN_RESUME) and self.resumable
+        return self._new_session(peer, session_id, False, resumable)
+
+    def _session_lost(self, session: Session) -> None:
+        """A session's connection dropped: its dialer reconnects (the listener waits)."""
+        task = self._redials.get(session.peer)
+        if session.dialer and (task is None or task.done()):
+            self._redials[session.peer] = asyncio.create_task(self._redial(session))
+        if self.links.get(session.peer) is not None and session.link is None:
+            self.links.pop(session.peer, None)
+
+    def _session_failed(self, session: Session, error: NetworkError) -> None:
+        """A session ended for good: log it and fail start-up if it is still waiting."""
+        closing = session.closed or session.peer_closed
+        event(logging.INFO if closing else logging.WARNING,
+              "link.closed" if closing else "link.failed", party=self.party,
+              peer=session.peer, error=type(error).__name__, reason=one_line(str(error), 200))
+        self._set_ready_error(session.peer, error)
 
     def link_dropped(self, link: Link, error: NetworkError) -> None:
         """A link failed: forget it at once; only a registered (or authenticated but
@@ -265,12 +368,14 @@ class TcpMesh(Mesh):
         self.connections.discard(link)
         self._pending.pop(link, None)
         if link.registered:
-            closing = link.closing
-            event(logging.INFO if closing else logging.WARNING,
-                  "link.closed" if closing else "link.failed", party=self.party,
-                  peer=link.peer, error=type(error).__name__, reason=one_line(str(error), 200))
-            if link.peer is not None:
-                self._set_ready_error(link.peer, error)
+            resumable = link.session is not None and link.session.resumable
+            if resumable and self.links.get(link.peer or "") is link:
+                del self.links[link.peer or ""]  # a resumed connection takes its place
+            return  # its session decides: resume or fail
+        if isinstance(error, SessionRefused) and link.peer is not None:
+            if link.session is not None:
+                link.session.fail(error)
+            self._set_ready_error(link.peer, error)
             return
         if isinstance(error, ConfigMismatchError) and link.peer is not None:
             self._set_ready_error(link.peer, error)
@@ -286,38 +391,54 @@ class TcpMesh(Mesh):
 
     # ----- sending and closing -------------------------------------------------------
 
-    def _link(self, peer: str) -> Link:
+    def _session(self, peer: str) -> Session:
+        """The peer's session: registered here, or (``pir serve``) its link's."""
         self._check_peer(peer)
-        link = self.links.get(peer)
-        if link is None:
+        session = self.peer_sessions.get(peer)
+        if session is None:
+            link = self.links.get(peer)
+            session = link.session if link is not None else None
+        if session is None:
             raise NetworkError(peer, "no link (mesh not started or already closed)")
-        return link
+        return session
 
     async def send(self, peer: str, tag: str, obj: Any) -> None:
         try:
-            await self._link(peer).send(tag, obj)
+            await self._session(peer).send(tag, obj)
         except NetworkError as exc:
             note_stage(exc, "wait", f"sending {tag!r} to {peer}")
             raise
 
     async def flush(self) -> None:
+        peers = set(self.peer_sessions) | set(self.links)
         try:
-            await asyncio.gather(*(link.flush() for link in self.links.values()))
+            await asyncio.gather(*(self._session(p).flush() for p in peers))
         except NetworkError as exc:
             note_stage(exc, "wait", "flushing what was sent")
             raise
 
     async def close(self, error: BaseException | str | None = None) -> None:
-        """Close every link; with ``error``, peers are told why (an ABORT record)."""
-        if self._server is not None:
-            self._server.close()
+        """Close every link; with ``error``, peers are told why (an ABORT record).
+        An orderly close waits (within the grace period) until each peer has
+        acknowledged everything, so a link down at the end still delivers."""
         reason = None if error is None else one_line(
             error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         )
         if reason is not None:
             event(logging.WARNING, "mesh.abort", party=self.party, reason=reason)
+        sessions = list(self.peer_sessions.values())
+        for link in self.links.values():
+            if link.session is not None and link.session not in sessions:
+                sessions.append(link.session)
+        await asyncio.gather(*(s.close(reason=reason) for s in sessions),
+                             return_exceptions=True)
+        for task in self._redials.values():
+            task.cancel()
+        if self._server is not None:
+            self._server.close()
         links = list(self.connections | set(self.links.values()))
         self.links = {}
+        self.peer_sessions = {}
         self.connections = set()
         self._pending = {}
         await asyncio.gather(*(link.close(reason=reason) for link in links),

@@ -93,20 +93,29 @@ class ServiceMesh(TcpMesh):
             raise HandshakeRejected(peer, "busy: a session with this party is running")
 
     def link_authenticated(self, link: Link) -> bool:
+        """A new session (queued for serving) or a resumed one (carries on as it was)."""
         peer = link.peer
-        assert peer is not None
+        assert peer is not None and link.session is not None
         self._pending.pop(link, None)
         if peer in self.links:
             return False
-        _reset_peer(self, peer)
+        resumed = link.session is self.peer_sessions.get(peer)
+        if not resumed:
+            _reset_peer(self, peer)
         link.registered = True
         link.stats = self.stats[peer]
         self.links[peer] = link
-        self.sessions.put_nowait(peer)
+        if not resumed:
+            self.peer_sessions[peer] = link.session
+            self.sessions.put_nowait(peer)
         return True
 
     async def end_session(self, peer: str) -> None:
-        """Close the session's link and make room for the peer's next one."""
+        """Close the session (and its link) and make room for the peer's next one."""
+        session = self.peer_sessions.pop(peer, None)
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await session.close()
         link = self.links.get(peer)
         if link is not None:
             with contextlib.suppress(Exception):
@@ -152,6 +161,7 @@ class ClientMesh(TcpMesh):
                     with contextlib.suppress(Exception):
                         await link.close()
                 self.links.pop(self.server, None)
+                self.peer_sessions.pop(self.server, None)
                 _reset_peer(self, self.server)
                 await asyncio.sleep(BUSY_RETRY_S)
         raise ConnectTimeoutError(self.server, f"no session with {host}:{port} within "
@@ -164,11 +174,14 @@ class ClientMesh(TcpMesh):
             raise HandshakeRejected(peer, "a PIR client accepts only its own dial to the server")
 
     def link_authenticated(self, link: Link) -> bool:
+        """The session's first connection, or one resuming it after a drop."""
         if link.peer != self.server or self.server in self.links:
             return False
         link.registered = True
         link.stats = self.stats[self.server]
         self.links[self.server] = link
+        assert link.session is not None
+        self.peer_sessions[self.server] = link.session
         return True
 
 

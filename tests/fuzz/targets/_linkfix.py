@@ -12,6 +12,7 @@ from meshmpc.net.errors import HandshakeRejected, NetworkError
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.link import Link
 from meshmpc.net.mailbox import Mailbox
+from meshmpc.net.session import Session
 
 LOOP = asyncio.new_event_loop()
 IDENTITY = IdentityKey.generate("bank")
@@ -68,7 +69,11 @@ def make_link(authenticated: bool) -> tuple[Link, Owner]:
     owner = Owner()
 
     async def build() -> Link:
-        return Link(owner, dialer=False)
+        link = Link(owner, dialer=False)
+        if authenticated:  # a session that cannot resume: every fault fails the link
+            link.session = Session(owner.mailbox, "gov", bytes(16), False, False, 1 << 20, 0.0)
+            link.session.link = link
+        return link
 
     link = LOOP.run_until_complete(build())
     if authenticated:
