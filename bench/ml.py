@@ -19,7 +19,7 @@ no truncation: semi2k with OT triples cannot truncate among more than two
 parties yet).
 
 Other ops (``binning``, ``logistic``, ``mlp``) come from bench/ml_binning.py,
-bench/ml_logistic.py and bench/ml_mlp.py when present: each exposes ``add_arguments(parser)`` and
+bench/ml_logistic.py and bench/_ml_mlp.py when present: each exposes ``add_arguments(parser)`` and
 ``run(args) -> list[dict]``.
 """
 
@@ -183,7 +183,7 @@ def _external(module: str) -> tuple[Callable[..., Any], Callable[..., Any]] | No
 
 
 OPS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {"matvec": _run_matvec}
-EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic", "mlp": "ml_mlp"}
+EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic", "mlp": "_ml_mlp"}
 
 
 def main(argv: list[str]) -> int:

@@ -15,7 +15,7 @@ before it.
 
 ``--compare-spu PYTHON`` then runs the same operator at the same size in
 SecretFlow SPU's simulator with that interpreter (a separate venv holding
-``spu``, never our dependency; script ``spu_peer.py`` beside this one) and adds
+``spu``, never our dependency; script ``_spu_peer.py`` beside this one) and adds
 ``spu_wall_s``, ``spu_cpu_s``, ``spu_protocol`` and ``ratio`` = spu_wall_s /
 wall_s (above 1: meshmpc is faster). The SPU protocol is CHEETAH for two-party
 semi2k with OT triples (both dealer-free), SEMI2K (a trusted third party makes
@@ -170,7 +170,7 @@ def compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]
 
     Raises SystemExit with what to do when the interpreter cannot run the peer."""
     protocol = spu_protocol(args, out["parties"])
-    script = Path(__file__).with_name("spu_peer.py")
+    script = Path(__file__).with_name("_spu_peer.py")
     command = [args.compare_spu, str(script), args.op, str(args.n), protocol,
                str(out["parties"]), str(args.repeats)]
     try:

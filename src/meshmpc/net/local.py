@@ -58,6 +58,10 @@ def _ephemeral_low() -> int:
 
 
 LOCAL_CONNECT_TIMEOUT_S = 20.0
+LOCAL_RESUME_GRACE_S = 5.0
+"""Every party of a local cluster runs on this machine over loopback: a dropped link
+means a process died, not the network, so its peers resume for 5 s (not a WAN's 30 s)
+before they fail and name it."""
 
 
 def local_connect_timeout() -> float:
@@ -100,12 +104,12 @@ def make_local_cluster(
     if connect_timeout_s is None:
         connect_timeout_s = local_connect_timeout()
     config = ClusterConfig(cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan,
-                           suite=suite)
+                           suite=suite, resume_grace_s=LOCAL_RESUME_GRACE_S)
     if directory is not None:
         path = directory / "cluster.toml"
         path.write_text(config.to_toml())
         config = ClusterConfig(
             cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan, path=path,
-            suite=suite,
+            suite=suite, resume_grace_s=LOCAL_RESUME_GRACE_S,
         )
     return config, identities

@@ -18,7 +18,7 @@ to cores as separate machines would be). Prints ``{"bench": "ml.mlp",
   alpha = l2, batch size and epochs. ``result_ok`` is false (and the command
   exits with status 1) if ``auc`` is more than 0.01 below ``auc_plaintext``;
 - ``--compare-spu PYTHON``: ``spu_wall_s`` and ``spu_auc`` of the same epoch (same rows,
-  initial weights, batch order) in SecretFlow SPU's ABY3 simulator (bench/spu_mlp_peer.py:
+  initial weights, batch order) in SecretFlow SPU's ABY3 simulator (bench/_spu_mlp_peer.py:
   three parties as threads, no network), and ``spu_over_meshmpc`` = spu_wall_s / wall_s
   (SPU's figure covers training only, ours training plus scoring every row).
 
@@ -103,7 +103,8 @@ def pooled_rows(args: argparse.Namespace, widths: dict[str, int]
 
 
 def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, Any]:
-    """The same epoch in SPU's ABY3 simulator under ``args.compare_spu`` (bench/spu_mlp_peer.py)."""
+    """The same epoch in SPU's ABY3 simulator under ``args.compare_spu``
+    (bench/_spu_mlp_peer.py)."""
     import subprocess
     import tempfile
     from pathlib import Path
@@ -120,7 +121,7 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
                       momentum=config.momentum, l2=config.l2, layers=len(init),
                       test=np.flatnonzero(roles == 2))
         np.savez(path, **arrays)
-        script = Path(__file__).with_name("spu_mlp_peer.py")
+        script = Path(__file__).with_name("_spu_mlp_peer.py")
         done = subprocess.run([args.compare_spu, str(script), str(path)], capture_output=True,
                               text=True, timeout=args.timeout, check=False)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
