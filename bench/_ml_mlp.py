@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                          ("layers", "epochs", "batch_size", "optimizer", "learning_rate",
                           "l2")}}
     load_before = os.getloadavg()
-    runs = [run_local(parties, "meshmpc_bench.ml_mlp:party_job", kwargs, wan=wan_profile(args),
+    runs = [run_local(parties, "meshmpc_bench._ml_mlp:party_job", kwargs, wan=wan_profile(args),
                       timeout=args.timeout, pin_cpus=True) for _ in range(args.repeats)]
     load_after = os.getloadavg()
     walls = [max(r[p]["wall"] for p in parties) for r in runs]
