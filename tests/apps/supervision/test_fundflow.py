@@ -145,3 +145,16 @@ def test_amount_quantiles_are_the_buckets_of_the_pooled_order_statistics(
 def test_quantiles_are_refused_under_differential_privacy(tmp_path: Path) -> None:
     results, _, _ = _run(tmp_path, banks=2, loans=200, epsilon=1.0, quantiles=[0.5])
     assert all("params.quantiles" in str(r) for r in results.values())
+
+
+def test_demo_command_runs_an_application_and_copies_its_report(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]
+                                                                ) -> None:
+    from meshmpc_supervision.cli import main
+
+    assert main(["demo", "--only", "fundflow", "--banks", "2", "--loans", "400",
+                 "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "fund-flow monitoring" in printed and "related-party" not in printed
+    page = (tmp_path / "fundflow_report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>") and "信贷资金流向监测" in page

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from meshmpc.errors import MeshMPCError
 
@@ -48,22 +49,31 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_fundflow(args: argparse.Namespace) -> None:
-    """Generate the banks' loans, run the fund-flow job, summarise."""
+def _run_for_regulator(job: Path, out: Path, step: str, table: str, page: str
+                       ) -> tuple[Any, Path, dict[str, Any]]:
+    """Run ``job`` as separate processes; (the regulator's table, its report copied to
+    ``out`` for the regulator's staff: aggregates only, the step's summary)."""
     from meshmpc.jobs.artefacts import read_local, read_local_table
     from meshmpc.jobs.local import run_job_local
+
+    results = run_job_local(job, out / "run")
+    folder = Path(results["pboc"]["out"]) / step
+    rows = read_local_table(folder / table)  # sealed at rest: the party's key
+    copy = out / page
+    copy.write_bytes(read_local(folder / page))
+    return rows, copy, results["pboc"]["steps"][step]
+
+
+def _demo_fundflow(args: argparse.Namespace) -> None:
+    """Generate the banks' loans, run the fund-flow job, summarise."""
     from meshmpc_supervision.datagen import job_file, write_banks
 
     start = time.perf_counter()
     paths = write_banks(args.out / "data", args.banks, args.loans)
     params = {} if args.epsilon is None else {"epsilon": args.epsilon}
-    job = job_file(args.out, paths, **params)
-    results = run_job_local(job, args.out / "run")
-    step = results["pboc"]["steps"]["fundflow"]
-    folder = Path(results["pboc"]["out"]) / "fundflow"
-    table = read_local_table(folder / "fundflow.parquet")  # sealed at rest: the party's key
-    page = args.out / "fundflow_report.html"  # aggregates only, for the regulator's staff
-    page.write_bytes(read_local(folder / "fundflow_report.html"))
+    table, page, step = _run_for_regulator(job_file(args.out, paths, **params), args.out,
+                                           "fundflow", "fundflow.parquet",
+                                           "fundflow_report.html")
     report = step["report"]
     print(f"fund-flow monitoring / 信贷资金流向监测: {args.banks} banks x {args.loans:,} loans, "
           f"{report['published']} of {report['cells']} cells published "
@@ -77,19 +87,14 @@ def _demo_fundflow(args: argparse.Namespace) -> None:
 
 def _demo_related(args: argparse.Namespace) -> None:
     """Three banks' borrowers against a public registry graph (honest majority)."""
-    from meshmpc.jobs.artefacts import read_local, read_local_table
-    from meshmpc.jobs.local import run_job_local
     from meshmpc_supervision.datagen import related_job_file, write_related
 
     start = time.perf_counter()
     out = args.out / "related"
     registry, paths = write_related(out / "data", 3, 20_000, 200_000)
     job = related_job_file(out, registry, paths, security="honest-majority")
-    results = run_job_local(job, out / "run")
-    folder = Path(results["pboc"]["out"]) / "related"
-    table = read_local_table(folder / "related_groups.parquet")
-    page = out / "related_report.html"
-    page.write_bytes(read_local(folder / "related_report.html"))
+    table, page, _ = _run_for_regulator(job, out, "related", "related_groups.parquet",
+                                        "related_report.html")
     print(f"related-party exposure / 关联企业跨行授信: 3 banks x 20,000 borrowers, "
           f"200,000 registry links: {table.num_rows:,} groups borrow at several banks, "
           f"{time.perf_counter() - start:.1f} s")
@@ -101,19 +106,14 @@ def _demo_related(args: argparse.Namespace) -> None:
 
 def _demo_green(args: argparse.Namespace) -> None:
     """Five banks' green portfolios with the government's carbon data (no dealer)."""
-    from meshmpc.jobs.artefacts import read_local, read_local_table
-    from meshmpc.jobs.local import run_job_local
     from meshmpc_supervision.datagen import green_job_file, write_green
 
     start = time.perf_counter()
     out = args.out / "green"
     firms, gov, paths = write_green(out / "data", 5, 50_000, 20_000)
-    results = run_job_local(green_job_file(out, firms, gov, paths, publish="points"),
-                            out / "run")
-    folder = Path(results["pboc"]["out"]) / "green"
-    table = read_local_table(folder / "green_scores.parquet")
-    page = out / "green_report.html"
-    page.write_bytes(read_local(folder / "green_report.html"))
+    job = green_job_file(out, firms, gov, paths, publish="points")
+    table, page, _ = _run_for_regulator(job, out, "green", "green_scores.parquet",
+                                        "green_report.html")
     print(f"green-finance evaluation / 绿色金融联合评价: 5 banks, 50,000 registered firms, "
           f"{time.perf_counter() - start:.1f} s")
     for row in table.to_pylist():
