@@ -37,6 +37,24 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wan-latency-ms", type=float, default=0.0, help="added one-way latency")
 
 
+def model_run_fields(runs: Sequence[dict[str, dict[str, Any]]], parties: Sequence[str]
+                     ) -> dict[str, Any]:
+    """The fields every model-training benchmark reports from its parties' results
+    (each party's ``wall``, ``cpu``, ``sent``, ``peak_rss_mb``; the bank's ``auc`` and
+    ``compute``): medians over the runs, the last run's AUC."""
+    walls = [max(r[p]["wall"] for p in parties) for r in runs]
+    return {
+        "wall_s": round(median(walls), 3),
+        "cpu_s": round(median([sum(r[p]["cpu"] for p in parties) for r in runs]), 3),
+        "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
+        "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
+        "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
+        "auc": round(float(runs[-1]["bank"]["auc"]), 4),
+        "compute_parties": runs[-1]["bank"]["compute"],
+        "runs": len(runs), "walls": [round(w, 3) for w in walls],
+    }
+
+
 def wan_profile(args: argparse.Namespace) -> WanProfile | None:
     if args.wan_mbps is None and not args.wan_latency_ms:
         return None

@@ -35,7 +35,7 @@ import warnings
 from typing import Any
 
 import numpy as np
-from meshmpc_bench._common import median, wan_fields, wan_profile
+from meshmpc_bench._common import model_run_fields, wan_fields, wan_profile
 from meshmpc_bench.ml_logistic import LATENT, _add, parse_features, party_columns
 
 from meshmpc.ml.logistic import make_layout, split_roles
@@ -194,19 +194,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     runs = [run_local(parties, "meshmpc_bench._ml_mlp:party_job", kwargs, wan=wan_profile(args),
                       timeout=args.timeout, pin_cpus=True) for _ in range(args.repeats)]
     load_after = os.getloadavg()
-    walls = [max(r[p]["wall"] for p in parties) for r in runs]
     record: dict[str, Any] = {
         "bench": "ml.mlp", "security": args.security, "rows": args.rows, "features": widths,
         "layers": list(config.layers), "epochs": args.epochs, "optimizer": config.optimizer,
         "batch_size": config.batch_size, "parties": len(parties),
-        "wall_s": round(median(walls), 3),
-        "cpu_s": round(median([sum(r[p]["cpu"] for p in parties) for r in runs]), 3),
-        "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
-        "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
-        "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
-        "auc": round(float(runs[-1]["bank"]["auc"]), 4),
-        "compute_parties": runs[-1]["bank"]["compute"], "triples": args.triples,
-        "runs": len(runs), "walls": [round(w, 3) for w in walls],
+        **model_run_fields(runs, parties), "triples": args.triples,
         "load": [round(v, 2) for v in (*load_before, *load_after)], **wan_fields(args),
     }
     ours, sk = plaintext_aucs(args, widths, len(record["compute_parties"]))

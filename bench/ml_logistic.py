@@ -38,7 +38,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_profile
+from meshmpc_bench._common import (
+    add_common,
+    emit,
+    model_run_fields,
+    wan_fields,
+    wan_profile,
+)
 
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
 from meshmpc.ml.metrics import auc
@@ -218,20 +224,12 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
                               wan=wan_profile(args), timeout=args.timeout, pin_cpus=True))
-    walls = [max(r[p]["wall"] for p in parties) for r in runs]
     widths = {p: int(runs[-1][p]["width"]) for p in parties}
     rows = int(runs[-1]["bank"]["rows"])
     record: dict[str, Any] = {
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
-        "wall_s": round(median(walls), 3),
-        "cpu_s": round(median([sum(r[p]["cpu"] for p in parties) for r in runs]), 3),
-        "bytes_sent": int(median([sum(r[p]["sent"] for p in parties) for r in runs])),
-        "bytes_sent_max": int(median([max(r[p]["sent"] for p in parties) for r in runs])),
-        "peak_rss_mb": round(max(r[p]["peak_rss_mb"] for r in runs for p in parties), 1),
-        "auc": round(float(runs[-1]["bank"]["auc"]), 4),
-        "compute_parties": runs[-1]["bank"]["compute"], "triples": args.triples,
-        "runs": len(runs), "walls": [round(w, 3) for w in walls], **wan_fields(args),
+        **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
         config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
