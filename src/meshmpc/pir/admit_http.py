@@ -124,18 +124,21 @@ class HttpLookupGate:
         self.token, self.dataset, self.component = token, dataset, component
         self.timeout_s = timeout_s
 
-    def _request(self, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
-        return call_node(self.base, self.token, path, body, self.timeout_s)
+    def _request(self, path: str, body: dict[str, Any] | None, error: type[Exception],
+                 what_to_do: str) -> tuple[int, bytes]:
+        """(HTTP status, body); a node that does not answer raises ``error``."""
+        try:
+            return call_node(self.base, self.token, path, body, self.timeout_s)
+        except OSError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise error(f"the node at {self.base} did not answer ({reason}); "
+                        f"{what_to_do}") from None
 
     def admit_now(self, client: str, count: int, header: dict[str, Any]) -> int:
         """Ask the node (blocking); the number admitted, or :class:`LookupRefused`."""
         body = admit_body(client, self.dataset, count, header, self.component)
-        try:
-            status, raw = self._request(ADMIT_PATH, body)
-        except OSError as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise LookupRefused(f"the node at {self.url} did not answer ({reason}); no "
-                                "lookups are admitted without it") from None
+        status, raw = self._request(ADMIT_PATH, body, LookupRefused,
+                                    "no lookups are admitted without it")
         if status != 200:
             raise LookupRefused(f"{error_message(status, raw)} (node {self.base}, HTTP {status})")
         try:
@@ -149,12 +152,8 @@ class HttpLookupGate:
     def check(self) -> list[str]:
         """At start-up: the node answers and the token is an analyst's; its roles, or
         :class:`NodeGateError` saying what to fix."""
-        try:
-            status, raw = self._request(WHOAMI_PATH, None)
-        except OSError as exc:
-            reason = getattr(exc, "reason", None) or exc
-            raise NodeGateError(f"the node at {self.base} did not answer ({reason}); start "
-                                "it (meshmpc node serve) or fix --node") from None
+        status, raw = self._request(WHOAMI_PATH, None, NodeGateError,
+                                    "start it (meshmpc node serve) or fix --node")
         if status != 200:
             raise NodeGateError(f"the node at {self.base} refused the token "
                                 f"({error_message(status, raw)}); put a valid API token of an "
