@@ -4,6 +4,7 @@ data; the regulator sees scores (and points only when asked), each bank its own 
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,10 @@ from meshmpc_supervision.datagen import green_job_file, write_green
 from meshmpc_supervision.green import DEFAULT_BANDS, INDICATORS, Bands
 
 from meshmpc.jobs.local import run_job_in_memory
+
+sys.path.insert(0, str(Path(__file__).parent))
+from supervision_views import assert_uniform_words, run_recorded  # noqa: E402
+from supervision_views import step_messages as recorded_step  # noqa: E402
 
 YEAR = 2025
 BANDS = {name: Bands(spec["direction"] == "higher", tuple(map(float, spec["thresholds"])),
@@ -125,38 +130,18 @@ def test_views_the_government_receives_nothing_and_shares_look_random(tmp_path: 
     the co-aggregator's masked vectors have the bit statistics of uniform words although
     the banks' vectors are mostly zero; the regulator gets 16-byte seeds; a bank outside
     the suite gets one element from each compute party, which add up to its score."""
-    from meshmpc.net.memory import MemoryMesh
-
     firms, gov, paths = write_green(tmp_path / "data", 3, 2000, 800, year=YEAR)
     job = green_job_file(tmp_path, firms, gov, paths, year=YEAR, triples="dealer")
-    parties = ["pboc", "gov", *paths]
-    meshes = MemoryMesh.group(parties)
-    views: dict[str, list[tuple[str, str, object]]] = {p: [] for p in parties}
-    for party, mesh in meshes.items():
-        inner = mesh.mailbox.deliver
-
-        def deliver(peer: str, tag: str, obj: object, _inner=inner, _log=views[party]
-                    ) -> None:
-            _log.append((peer, str(tag), obj))
-            _inner(peer, tag, obj)
-
-        mesh.mailbox.deliver = deliver
-    results = asyncio.run(run_job_in_memory(job, tmp_path / "out", meshes=meshes))
-    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    views = run_recorded(job, ["pboc", "gov", *paths], tmp_path / "out")
 
     def step_messages(party: str, suffix: str = "") -> list[tuple[str, object]]:
-        return [(peer, obj) for peer, tag, obj in views[party]
-                if tag.startswith("step/green/") and tag.endswith(suffix)]
+        return recorded_step(views, party, "green", suffix)
 
     assert step_messages("gov") == []
     masked = step_messages("bank1", "/masked")
     assert sorted(peer for peer, _ in masked) == ["bank2", "bank3", "gov"]
     for _, words in masked:
-        assert isinstance(words, np.ndarray)
-        values = words.view(np.uint64).reshape(-1)
-        assert (values == 0).mean() < 0.01  # the plaintext vectors are mostly zeros
-        bits = np.unpackbits(values.view(np.uint8)).mean()
-        assert abs(bits - 0.5) < 0.01
+        assert_uniform_words(words)
     seeds = step_messages("pboc", "/seed")
     assert len(seeds) == 4 and all(isinstance(s, bytes) and len(s) == 16 for _, s in seeds)
     out = tmp_path / "out" / "green-finance-evaluation"

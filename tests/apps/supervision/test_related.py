@@ -4,9 +4,11 @@ computation on the pooled borrowers; each bank learns exactly its own such group
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -88,3 +90,26 @@ def test_bad_input_names_party_file_column_and_row(tmp_path: Path) -> None:
                            triples="dealer")
     results = asyncio.run(run_job_in_memory(job, tmp_path / "out2"))
     assert all("missing.parquet" in str(r) for r in results.values()), results
+
+
+def test_views_a_bank_receives_only_its_own_groups_and_shares_look_random(
+        tmp_path: Path) -> None:
+    """Every message each party receives, recorded (honest majority: the regulator, bank1
+    as co-aggregator and bank2 compute; bank3 outside): bank3 gets in the step exactly
+    one part of its packed totals from each compute party; the co-aggregator's masked
+    vectors from the other banks look uniform."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from supervision_views import assert_uniform_words, run_recorded, step_messages
+
+    registry, paths = write_related(tmp_path / "data", 3, 1500, 12000)
+    job = related_job_file(tmp_path, registry, paths, security="honest-majority")
+    views = run_recorded(job, ["pboc", *paths], tmp_path / "out")
+    groups = len(registry_groups(registry)["keys"])
+    outside = step_messages(views, "bank3", "related")
+    assert sorted(peer for peer, _ in outside) == ["bank1", "bank2", "pboc"]
+    assert all(isinstance(part, np.ndarray) and part.shape == (groups,)
+               for _, part in outside)
+    masked = step_messages(views, "bank1", "related", "/masked")
+    assert sorted(peer for peer, _ in masked) == ["bank2", "bank3"]
+    for _, words in masked:
+        assert_uniform_words(words)
