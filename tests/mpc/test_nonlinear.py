@@ -101,3 +101,12 @@ def test_max_argmax_softmax(config: str) -> None:
     ref = np.exp(M - M.max(1, keepdims=True))
     ref /= ref.sum(1, keepdims=True)
     assert np.max(np.abs(out[2 * rows + cols:].reshape(M.shape) - ref)) < 3e-3
+
+
+def test_comparison_of_empty_arrays(config: str) -> None:
+    """An empty comparison returns an empty result without a round (it used to raise)."""
+    async def program(backend: Any, x: Any, y: Any) -> Any:
+        return await (x[:0] < y[:0])
+
+    out = run_secure(config, program, x=np.array([1.0, 2.0]), y=np.array([2.0, 1.0]))
+    assert np.shape(out) == (0,)
