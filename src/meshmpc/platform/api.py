@@ -15,6 +15,7 @@ Conventions every endpoint follows:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -305,6 +306,8 @@ def create_app(node: Node, heartbeats: bool = True) -> FastAPI:
         yield
         if beat is not None:
             beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     app = FastAPI(title=f"meshmpc node ({node.party})", version=__version__,
                   openapi_url="/api/v1/openapi.json", docs_url="/api/docs", redoc_url=None,

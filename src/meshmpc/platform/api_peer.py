@@ -7,7 +7,6 @@ See :mod:`meshmpc.platform.peering` for the signature and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -191,5 +190,4 @@ async def heartbeat_loop(orchestrator: Orchestrator) -> None:
         beats += 1
         if beats % ANCHOR_EVERY_BEATS == 0:
             await exchange_anchors(orchestrator, [party for party, _ in peers])
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.sleep(HEARTBEAT_S)
+        await asyncio.sleep(HEARTBEAT_S)  # cancelled at shutdown: let it end the loop
