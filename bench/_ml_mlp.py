@@ -160,8 +160,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--features", default="bank=8,gov=120,fin=64,telco=29",
          help="party=count,...: columns per party")
     _add(parser, "--epochs", type=int, default=10)
-    _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
-         help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
+    _add(parser, "--triples", choices=["ot", "he", "dealer"], default="ot",
+         help="semi2k correlations: ot (default), he (OT, matrix triples by packed BFV "
+              "products) or dealer (insecure, benchmarks only)")
+    triples = parser._option_string_actions["--triples"]
+    if triples.choices is not None and "he" not in triples.choices:  # a sibling added it
+        triples.choices = [*triples.choices, "he"]
     _add(parser, "--seed", type=int, default=7)
     _add(parser, "--timeout", type=float, default=3600.0)
     _add(parser, "--layers", default="64,32", help="mlp: hidden-layer widths")

@@ -1,0 +1,153 @@
+"""Matrix triples and owner products by packed BFV (two-party semi2k, no dealer)."""
+
+import numpy as np
+import pytest
+
+from meshmpc.ml.he_triples import HeMatrixTripleProvider
+from meshmpc.ml.logistic import make_layout, split_roles
+from meshmpc.ml.mlp import MLPConfig, reference_init, reference_train, standardise_stats
+from meshmpc.ml.mlp_secure import train
+from meshmpc.ml.product_he_matrix import (
+    NOISE_ROOM,
+    HeMatrixEngine,
+    ProductSpec,
+    cross_spec,
+    signed_limbs,
+    transposed,
+)
+from meshmpc.ml.vertical import VerticalSession
+from meshmpc.mpc.errors import MpcError
+from meshmpc.mpc.ring import RING64
+from meshmpc.net.memory import run_parties
+
+SEED = b"mlp-he-test-seed"
+
+
+def _triples(shapes):
+    """Run the HE provider for each (m, k, p), then the reuse of the first A transposed."""
+
+    async def job(ctx):
+        provider = HeMatrixTripleProvider(ctx)
+        out = []
+        for m, k, p in shapes:
+            out.append(await provider.matrix_triples(RING64, (m, k), (k, p)))
+        m, k, _ = shapes[0]
+        out.append(await provider.matrix_triples(RING64, (k, m), (m, 3),
+                                                 reuse=(out[0][3], True)))
+        return out
+
+    got = run_parties(["p0", "p1"], job)
+    return [tuple(a + b for a, b in zip(x[:3], y[:3], strict=True))
+            for x, y in zip(got["p0"], got["p1"], strict=True)], got
+
+
+@pytest.mark.parametrize("shapes", [[(37, 5, 3), (1, 1, 1)], [(9, 70, 2), (200, 3, 40)]])
+def test_he_matrix_triples_are_correct_and_reuse_a(shapes):
+    totals, got = _triples(shapes)
+    for a, b, c in totals:
+        assert np.array_equal(np.matmul(a, b, dtype=np.uint64), c)
+    # the reused triple's A is the first A transposed, its B fresh
+    assert np.array_equal(totals[-1][0], totals[0][0].T)
+    # shares are uniform words: each party's A share alone is not the A
+    assert not np.array_equal(got["p0"][0][0], totals[0][0])
+    assert got["p0"][0][0].dtype == np.uint64
+
+
+def test_signed_limbs_recompose_mod_2_64():
+    words = np.random.default_rng(1).integers(0, 2**64, size=1000, dtype=np.uint64)
+    words[:4] = [0, 2**63, 2**64 - 1, 2**31]
+    low, high = signed_limbs(words)
+    assert np.all(np.abs(low) <= 2**31) and np.all(np.abs(high) <= 2**31)
+    back = low.view(np.uint64) + (high.view(np.uint64) << np.uint64(32))
+    assert np.array_equal(back, words)
+
+
+@pytest.mark.parametrize("shape", [(1024, 64, 32), (64, 1024, 32), (64, 1024, 64), (32, 1024, 1)])
+def test_layouts_of_the_mlp_products_fit_the_noise_budget(shape):
+    m, k, p = shape
+    spec = cross_spec(p, k, m) if transposed(m, k, p) else cross_spec(m, k, p)
+    lay = spec.layout()
+    assert lay.m_w * lay.k_w * lay.p_w <= 8192
+    assert lay.flood_bits(31, 2, 2) <= NOISE_ROOM
+    # one packed product covers many columns: far fewer products than outputs
+    mb, kb, pb = lay.blocks
+    assert mb * kb * pb * 8192 <= 4 * m * k * p + 8192 * kb
+
+
+def test_huge_inner_dimension_is_refused_with_advice():
+    with pytest.raises(MpcError, match="split the inner dimension"):
+        transposed(4096, 1 << 22, 4096)
+
+
+def test_key_holder_sees_uniform_words_whatever_the_plain_matrix():
+    spec = ProductSpec(16, 8, 4, 1, (((0, 0),),), 28)
+
+    async def job(ctx):
+        engine = HeMatrixEngine(ctx, ctx.peers[0])
+        await engine.setup()
+        if ctx.party == "plain":
+            zero = np.zeros((16, 8), dtype=np.int64)
+            ones = np.ones((16, 8), dtype=np.int64) * (1 << 20)
+            s0 = await engine.plain_side(ctx.scope("a"), spec, [zero])
+            s1 = await engine.plain_side(ctx.scope("b"), spec, [ones])
+            return s0, s1
+        e = np.full((8, 4), 3, dtype=np.uint64)
+        d0 = await engine.key_side(ctx.scope("a"), spec, [e])
+        d1 = await engine.key_side(ctx.scope("b"), spec, [e])
+        return d0, d1
+
+    out = run_parties(["plain", "key"], job)
+    t = np.uint64((1 << 59) - 1)
+    for (share,), (seen,), want in [(out["plain"][0], out["key"][0], 0),
+                                    (out["plain"][1], out["key"][1], 3 * 8 << 20)]:
+        assert np.all((share + seen) & t == want)  # correct mod t ...
+        top = (seen >> np.uint64(58)) & np.uint64(1)
+        assert 10 < int(top.sum()) < 54  # ... while what the key holder decrypts is masked
+
+
+def test_plain_side_rejects_malformed_inputs_naming_the_party():
+    spec = ProductSpec(4, 4, 4, 1, (((0, 0),),), 28)
+
+    async def job(ctx):
+        engine = HeMatrixEngine(ctx, ctx.peers[0])
+        await engine.setup()
+        if ctx.party == "plain":
+            with pytest.raises(MpcError, match="party key"):
+                await engine.plain_side(ctx.scope("x"), spec, [np.ones((4, 4), np.int64)])
+            return True
+        await ctx.scope("x").send("plain", "in", [b"garbage"])
+        return True
+
+    assert all(run_parties(["plain", "key"], job).values())
+
+
+def test_mlp_trains_with_he_triples_as_the_float_reference():
+    """Two compute parties and an input provider: the provider's first layer and every
+    hidden product use HE matrix triples, the owners' first layer the packed product."""
+    widths = {"bank": 3, "gov": 4, "fin": 2}
+    config = MLPConfig(layers=(6, 3), epochs=2, batch_size=100, learning_rate=0.1,
+                       init_seed=SEED)
+    n = 300
+    rng = np.random.default_rng(5)
+    x = {p: rng.normal(size=(n, w)) for p, w in widths.items()}
+    pooled = np.hstack(list(x.values()))
+    y = (pooled[:, 0] * pooled[:, -1] + pooled[:, 1] > 0).astype(np.float64)
+    roles = split_roles(n, 0.2, 0.0)
+
+    async def job(ctx):
+        session = await VerticalSession.open(ctx, "bank", "dishonest-majority", triples="he")
+        result = await train(session, x[ctx.party], y if ctx.party == "bank" else None,
+                             "bank", roles, config)
+        return result, session.compute
+
+    out = run_parties(list(widths), job)
+    compute = out["bank"][1]
+    assert compute == ["bank", "gov"]
+    stats = [standardise_stats(x[p][roles == 0]) for p in widths]
+    xs = np.hstack([(x[p] - m) / s for p, (m, s) in zip(widths, stats, strict=True)])
+    ref = reference_train(xs, y, make_layout(roles, config.seed), config,
+                          reference_init(config, xs.shape[1], len(compute)))
+    z = out["bank"][0].scores_z
+    zref = ref.forward(xs)
+    assert np.max(np.abs(z - zref)) < 1e-2
+    assert np.std(zref) > 0.1  # the network is not constant: the comparison means something
