@@ -110,7 +110,7 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
     from pathlib import Path
 
     pooled, y, roles = pooled_rows(args, widths)
-    config = _config(args, init_seed=args.seed.to_bytes(16, "little"))
+    config = _config(args, init_seed=reference_seed(args))
     init = reference_init(config, pooled.shape[1], 3)
     layout = make_layout(roles, config.seed)
     with tempfile.TemporaryDirectory(prefix="ml-mlp-spu-") as tmp:
@@ -132,6 +132,11 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
     return dict(json.loads(lines[-1]))
 
 
+def reference_seed(args: argparse.Namespace) -> bytes:
+    """The public initialisation seed of the float yardstick (and of --same-init runs)."""
+    return int(args.seed).to_bytes(16, "little")
+
+
 def plaintext_aucs(args: argparse.Namespace, widths: dict[str, int], compute: int
                    ) -> tuple[float, float]:
     """(the same algorithm in float64, scikit-learn's MLPClassifier) held-out AUCs."""
@@ -139,7 +144,7 @@ def plaintext_aucs(args: argparse.Namespace, widths: dict[str, int], compute: in
     from sklearn.neural_network import MLPClassifier
 
     pooled, y, roles = pooled_rows(args, widths)
-    config = _config(args, init_seed=args.seed.to_bytes(16, "little"))
+    config = _config(args, init_seed=reference_seed(args))
     init = reference_init(config, pooled.shape[1], compute)
     model = reference_train(pooled, y, make_layout(roles, config.seed), config, init)
     train_rows, test = roles == 0, roles == 2
@@ -176,6 +181,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--compare-spu", default=None, metavar="PYTHON",
          help="mlp: also run the same epoch in SecretFlow SPU (ABY3 simulator) under this "
               "interpreter (a separate venv holding spu)")
+    _add(parser, "--same-init", action="store_true",
+         help="mlp: start the secure run from the float yardstick's initial weights (a public "
+              "seed: benchmark only) so that auc - auc_plaintext measures the fixed-point "
+              "error alone, not the initialisation lottery")
     _add(parser, "--layer-costs", action="store_true",
          help="mlp: bytes and rounds of each phase of one step instead of the training run")
 
@@ -188,12 +197,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return layer_costs(args)
     widths = parse_features(args.features)
     parties = list(widths)
-    config = _config(args)
+    config = _config(args, init_seed=reference_seed(args) if args.same_init else None)
     kwargs = {"rows": args.rows, "widths": widths, "security": args.security,
               "seed": args.seed, "triples": args.triples,
               "config": {k: getattr(config, k) for k in
                          ("layers", "epochs", "batch_size", "optimizer", "learning_rate",
-                          "l2")}}
+                          "l2", "init_seed")}}
     load_before = os.getloadavg()
     runs = [run_local(parties, "meshmpc_bench._ml_mlp:party_job", kwargs, wan=wan_profile(args),
                       timeout=args.timeout, pin_cpus=True) for _ in range(args.repeats)]
@@ -202,6 +211,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "bench": "ml.mlp", "security": args.security, "rows": args.rows, "features": widths,
         "layers": list(config.layers), "epochs": args.epochs, "optimizer": config.optimizer,
         "batch_size": config.batch_size, "parties": len(parties),
+        "same_init": bool(args.same_init),
         **model_run_fields(runs, parties), "triples": args.triples,
         "load": [round(v, 2) for v in (*load_before, *load_after)], **wan_fields(args),
     }

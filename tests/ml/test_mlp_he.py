@@ -151,3 +151,51 @@ def test_mlp_trains_with_he_triples_as_the_float_reference():
     zref = ref.forward(xs)
     assert np.max(np.abs(z - zref)) < 1e-2
     assert np.std(zref) > 0.1  # the network is not constant: the comparison means something
+
+
+def test_softmax_output_trains_as_the_float_reference_three_classes():
+    """A 3-class label, softmax output with cross-entropy on the engine's exp and reciprocal:
+    the bank's logits (n x 3) and class probabilities match the float network's."""
+    from meshmpc.ml.mlp import one_hot, softmax
+
+    widths = {"bank": 3, "gov": 4, "fin": 2}
+    config = MLPConfig(layers=(6,), epochs=2, batch_size=64, learning_rate=0.1,
+                       output="softmax", classes=3, init_seed=SEED)
+    n = 240
+    rng = np.random.default_rng(9)
+    x = {p: rng.normal(size=(n, w)) for p, w in widths.items()}
+    pooled = np.hstack(list(x.values()))
+    y = np.digitize(pooled[:, 0] + pooled[:, 4] * pooled[:, 5], [-0.5, 0.5]).astype(float)
+    roles = split_roles(n, 0.2, 0.0)
+
+    async def job(ctx):
+        session = await VerticalSession.open(ctx, "bank", "honest-majority")
+        result = await train(session, x[ctx.party], y if ctx.party == "bank" else None,
+                             "bank", roles, config)
+        return result, session.compute
+
+    out = run_parties(list(widths), job)
+    stats = [standardise_stats(x[p][roles == 0]) for p in widths]
+    xs = np.hstack([(x[p] - m) / s for p, (m, s) in zip(widths, stats, strict=True)])
+    ref = reference_train(xs, y, make_layout(roles, config.seed), config,
+                          reference_init(config, xs.shape[1], len(out["bank"][1])))
+    z, zref = out["bank"][0].scores_z, ref.forward(xs)
+    assert z.shape == zref.shape == (n, 3)
+    assert np.max(np.abs(z - zref)) < 2e-2
+    assert np.max(np.abs(softmax(z) - softmax(zref))) < 5e-3
+    # trained: better than chance at predicting the class, and far from the start
+    start = reference_init(config, xs.shape[1], 3)
+    assert np.max(np.abs(ref.weights[-1] - start[-1])) > 0.05
+    assert np.mean(np.argmax(zref, axis=1) == y) > 0.45
+    assert one_hot(y, 3).sum() == n
+
+
+def test_softmax_labels_out_of_range_are_refused_naming_the_row():
+    from meshmpc.ml.mlp import check_labels
+    from meshmpc.ml.vertical import VerticalError
+
+    config = MLPConfig(output="softmax", classes=3)
+    with pytest.raises(VerticalError, match="row 2"):
+        check_labels(np.array([0, 2, 3, 1.0]), config, "bank")
+    with pytest.raises(VerticalError, match="classes"):
+        MLPConfig(output="softmax", classes=1)

@@ -35,7 +35,10 @@ from meshmpc.ml.vertical import VerticalSession
 
 STEP_KEYS = {"validation", "test", "security", "triples", "compute_parties", "features",
              "product"}
-CONFIG_KEYS = {f for f in MLPConfig.__dataclass_fields__ if f != "init_seed"}
+CONFIG_KEYS = {f for f in MLPConfig.__dataclass_fields__
+               if f not in ("init_seed", "output", "classes")}
+"""The step trains binary models (its scores table and ml.evaluate are binary): a softmax
+output is available through the Python API (meshmpc.ml.mlp_secure.train)."""
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
@@ -52,6 +55,12 @@ def _bank(step: StepContext) -> str:
 def check_params(step: StepContext, params: Mapping[str, Any]) -> MLPConfig:
     """The config from the step's params; an unknown key or bad value names its field."""
     unknown = sorted(set(params) - STEP_KEYS - CONFIG_KEYS)
+    if params.get("output", "sigmoid") != "sigmoid":
+        raise StepDataError(f"party {step.party}, step {step.step_id}: ml.mlp output "
+                            f"{params['output']!r} is not available in a job step (binary "
+                            f"labels, sigmoid output); a softmax network trains through "
+                            f"meshmpc.ml.mlp_secure.train")
+    unknown = sorted(set(unknown) - {"output"})
     if unknown:
         raise StepDataError(f"party {step.party}, step {step.step_id}: ml.mlp has no "
                             f"parameter {unknown[0]!r}; valid: {sorted(STEP_KEYS | CONFIG_KEYS)}")

@@ -34,9 +34,11 @@ from meshmpc.ml.logistic import Layout, exchange_widths, make_layout, mul_small
 from meshmpc.ml.mlp import (
     MLPConfig,
     adam_factors,
+    check_labels,
     init_contribution,
     layer_shapes,
     mlp_batches,
+    one_hot,
     public_init_key,
     standardise_stats,
     step_scales,
@@ -117,7 +119,8 @@ class MLPNetwork:
         offsets = np.cumsum([0] + [widths[p] for p in self.owners])
         self.slices = {p: slice(int(offsets[i]), int(offsets[i + 1]))
                        for i, p in enumerate(self.owners)}
-        self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers))
+        self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers,
+                                               config.outputs))
         self._cached_rows: tuple[int, int] | None = None
         self._cached: np.ndarray | None = None
 
@@ -190,13 +193,20 @@ class MLPNetwork:
         return concatenate(flat)
 
     async def logits(self, theta: SecretTensor, rows: slice) -> SecretTensor:
-        """z of the rows, block by block (bounded memory), as one (n,) tensor."""
+        """z of the rows, block by block (bounded memory): (n,) for a sigmoid output,
+        (n, classes) for softmax."""
         parts = []
         for lo in range(rows.start, rows.stop, SCORE_BLOCK):
             block = slice(lo, min(lo + SCORE_BLOCK, rows.stop))
             _, _, z = await self.forward(theta, block)
-            parts.append(z.reshape(-1))
+            parts.append(z.reshape(-1) if self.config.outputs == 1 else z)
         return concatenate(parts) if len(parts) > 1 else parts[0]
+
+    async def output_delta(self, z: SecretTensor, labels: SecretTensor) -> SecretTensor:
+        """The cross-entropy gradient at the logits: sigmoid(z) - y or softmax(z) - Y."""
+        if self.config.output == "softmax":
+            return (await z.softmax(axis=1)) - labels
+        return (await z.sigmoid(self.config.sigmoid)) - labels
 
 
 class Optimizer:
@@ -260,6 +270,8 @@ async def initial_parameters(session: VerticalSession, params: ParamLayout,
 async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
                 label_holder: str, roles: np.ndarray, config: MLPConfig) -> MLPResult:
     """One party's side of training; ``x`` is its n x d matrix of the aligned rows."""
+    if y is not None:
+        check_labels(y, config, session.ctx.party)
     widths = await exchange_widths(session, x.shape[1])
     layout = make_layout(roles, config.seed)
     mean, scale = standardise_stats(x[roles == 0])
@@ -279,8 +291,9 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
                          "widths": widths, "layers": list(config.layers)}
         opened = await (await net.logits(theta, slice(0, layout.n))).reveal(to=label_holder)
         if opened is not None:
-            result.scores_z = np.empty(layout.n)
-            result.scores_z[layout.order] = np.asarray(opened)
+            opened = np.asarray(opened)
+            result.scores_z = np.empty(opened.shape)
+            result.scores_z[layout.order] = opened
     if config.reveal == "first-layer":
         await reveal_first_layer(session, widths, net, theta, config, result)
     return result
@@ -304,9 +317,14 @@ async def reveal_first_layer(session: VerticalSession, widths: dict[str, int],
 
 
 async def _labels(backend: SecureBackend, bank: str, y: np.ndarray | None,
-                  layout: Layout) -> SecretTensor:
-    ordered = y[layout.order] if backend.suite.ctx.party == bank and y is not None else None
-    return await backend.input(bank, ordered, shape=(layout.n,))
+                  layout: Layout, config: MLPConfig) -> SecretTensor:
+    """The labels as an (n, 1) column (sigmoid) or (n, classes) one-hot rows (softmax)."""
+    width = config.outputs
+    ordered = None
+    if backend.suite.ctx.party == bank and y is not None:
+        ordered = y[layout.order].reshape(-1, 1) if width == 1 else \
+            one_hot(y[layout.order], width)
+    return await backend.input(bank, ordered, shape=(layout.n, width))
 
 
 async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarray | None,
@@ -314,7 +332,7 @@ async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarra
                          result: MLPResult) -> SecretTensor:
     """The epochs; returns the shared parameters kept at the best validation epoch."""
     backend = net.backend
-    labels = (await _labels(backend, bank, y, layout)).reshape(-1, 1)
+    labels = await _labels(backend, bank, y, layout, config)
     theta = await initial_parameters(session, net.params, config)
     optimizer = Optimizer(backend, net.params, config)
     best, best_theta, waited = math.inf, theta, 0
@@ -322,7 +340,7 @@ async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarra
     for epoch in range(config.epochs):
         for rows in mlp_batches(layout, config.batch_size):
             acts, masks, z = await net.forward(theta, rows)
-            delta = (await z.sigmoid(config.sigmoid)) - labels[rows]
+            delta = await net.output_delta(z, labels[rows])
             grad = await net.gradient(theta, acts, masks, delta, rows)
             theta = await optimizer.step(theta, grad, rows.stop - rows.start)
         result.epochs_run = epoch + 1
@@ -345,8 +363,8 @@ async def _validation_brier(net: MLPNetwork, theta: SecretTensor, labels: Secret
                             layout: Layout, bank: str, config: MLPConfig) -> float | None:
     """mean((p - y)^2) over the validation rows, opened to the label holder only."""
     rows = layout.valid
-    p = await (await net.logits(theta, rows)).sigmoid(config.sigmoid)
-    d = p - labels[rows].reshape(-1)
+    z = await net.logits(theta, rows)
+    d = await net.output_delta(z if z.ndim == 2 else z.reshape(-1, 1), labels[rows])
     total = (await (d * d)).sum()
     value = await (await mul_small(total, 1.0 / layout.n_valid)).reveal(to=bank)
     return None if value is None else float(np.asarray(value).ravel()[0])
