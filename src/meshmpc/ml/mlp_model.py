@@ -96,7 +96,7 @@ class MLPModel:
                    classes=config.classes)
 
 
-class _PrecomputedFirstLayer(MLPNetwork):
+class PrecomputedFirstLayer(MLPNetwork):
     """The network with h1 - b1 already shared (the owners' X_o W1_o, summed)."""
 
     partial: SecretTensor
@@ -126,8 +126,8 @@ async def score_rows(ctx: Context, model: MLPModel, x: np.ndarray,
         partial = await _shared_partials(session, model, xs)
         if partial is None:
             return None
-        net: MLPNetwork = _PrecomputedFirstLayer(session, widths, None, config)
-        assert isinstance(net, _PrecomputedFirstLayer)
+        net: MLPNetwork = PrecomputedFirstLayer(session, widths, None, config)
+        assert isinstance(net, PrecomputedFirstLayer)
         net.partial = partial
     else:
         for owner, width in widths.items():
