@@ -313,8 +313,8 @@ class HeMatrixEngine:
         if acc is None:
             acc = encryptor.encrypt_zero()
         mask = prg.words(POLY_DEGREE, nonce, 0) & T_MASK
-        out = self.bfv.finish(acc, encryptor.encrypt_zero(), mask, bits, prg, nonce)
         positions = lay.positions
+        out = self.bfv.finish(acc, encryptor.encrypt_zero(), mask, bits, prg, nonce, positions)
         share = (np.uint64(0) - mask[positions]) & T_MASK
         return self.bfv.compact(out, positions), share
 
