@@ -199,3 +199,32 @@ def test_softmax_labels_out_of_range_are_refused_naming_the_row():
         check_labels(np.array([0, 2, 3, 1.0]), config, "bank")
     with pytest.raises(VerticalError, match="classes"):
         MLPConfig(output="softmax", classes=1)
+
+
+def test_two_party_relu_multiplexer_is_exact_and_masks_the_backward_product():
+    """Two-party semi2k: ReLU from the comparison's XOR bits and the multiplexer (no
+    arithmetic triple); d * v in the backward pass by the same bits."""
+    from meshmpc.linalg import SecureBackend
+    from meshmpc.ml.mlp_relu import SharedBits, mux_for, relu_bits
+    from meshmpc.mpc.factory import make_suite
+
+    h = np.array([[-1000.5, -37, -2], [-1, 0, 1], [2, 5, 30000.25]])
+    v = np.array([[1.5, -2, 3], [4, -5, 6], [-7, 8, 9.75]])
+
+    async def job(ctx):
+        backend = SecureBackend(await make_suite(ctx, "semi2k", triples="ot"))
+        mux = mux_for(backend)
+        assert mux is not None
+        x = await backend.input("a", h if ctx.party == "a" else None, shape=h.shape)
+        w = await backend.input("a", v if ctx.party == "a" else None, shape=v.shape)
+        a, d = await relu_bits(x, mux)
+        assert isinstance(d, SharedBits)
+        masked = await d.times(w)
+        return await a.reveal(), await masked.reveal(), d.bits
+
+    out = run_parties(["a", "b"], job)
+    relu, masked, bits = out["a"]
+    assert np.array_equal(relu, np.maximum(h, 0.0))
+    assert np.array_equal(masked, np.where(h >= 0, v, 0.0))
+    # the derivative is held as XOR shares of bits, never opened
+    assert np.array_equal(bits ^ out["b"][2], (h >= 0).astype(np.uint64).ravel())

@@ -43,10 +43,13 @@ from meshmpc.ml.mlp import (
     standardise_stats,
     step_scales,
 )
+from meshmpc.ml.mlp_relu import SharedBits, mux_for, relu_bits, times_mask
 from meshmpc.ml.vertical import VerticalSession, share_words
 from meshmpc.mpc.prg import fresh_key
 
 SCORE_BLOCK = 8192  # rows per block of the validation and final forward passes
+Mask = SecretTensor | SharedBits
+"""A ReLU derivative: an arithmetic 0/1 tensor, or XOR-shared bits (two-party semi2k)."""
 
 
 async def relu_with_derivative(h: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
@@ -121,6 +124,7 @@ class MLPNetwork:
                        for i, p in enumerate(self.owners)}
         self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers,
                                                config.outputs))
+        self.mux = mux_for(self.backend)
         self._cached_rows: tuple[int, int] | None = None
         self._cached: np.ndarray | None = None
 
@@ -158,14 +162,20 @@ class MLPNetwork:
         shared = session.shared_matrix(owner)[rows]
         return await (shared.T @ v) if transpose else await (shared @ v)
 
+    async def relu(self, h: SecretTensor) -> tuple[SecretTensor, Mask]:
+        """ReLU and its derivative: the multiplexer in two-party semi2k (ml/mlp_relu.py)."""
+        if self.mux is not None:
+            return await relu_bits(h, self.mux)
+        return await relu_with_derivative(h)
+
     async def forward(self, theta: SecretTensor, rows: slice
-                      ) -> tuple[list[SecretTensor], list[SecretTensor], SecretTensor]:
+                      ) -> tuple[list[SecretTensor], list[Mask], SecretTensor]:
         """Activations a_0.. (a_0 unused: the owners' rows), ReLU derivatives, logits (m x 1)."""
         h = await self.first_layer(theta, rows)
         acts: list[SecretTensor] = []
-        masks: list[SecretTensor] = []
+        masks: list[Mask] = []
         for k in range(1, len(self.params.shapes)):
-            a, d = await relu_with_derivative(h)
+            a, d = await self.relu(h)
             acts.append(a)
             masks.append(d)
             bias = self.params.bias(theta, k).reshape(1, -1).broadcast_to(
@@ -174,7 +184,7 @@ class MLPNetwork:
         return acts, masks, h
 
     async def gradient(self, theta: SecretTensor, acts: list[SecretTensor],
-                       masks: list[SecretTensor], delta: SecretTensor,
+                       masks: list[Mask], delta: SecretTensor,
                        rows: slice) -> SecretTensor:
         """The batch's summed gradient as a flat vector in :class:`ParamLayout` order."""
         count = len(self.params.shapes)
@@ -184,7 +194,7 @@ class MLPNetwork:
             gw[k] = await (acts[k - 1].T @ delta)
             gb[k] = delta.sum(axis=0)
             back = await (delta @ self.params.weight(theta, k).T)
-            delta = await (masks[k - 1] * back)
+            delta = await times_mask(masks[k - 1], back)
         parts = [await self._owner_product(o, rows, delta, True) for o in self.owners]
         gw[0] = concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
         gb[0] = delta.sum(axis=0)
