@@ -125,9 +125,9 @@ def test_mlp_trains_with_he_triples_as_the_float_reference():
     """Two compute parties and an input provider: the provider's first layer and every
     hidden product use HE matrix triples, the owners' first layer the packed product."""
     widths = {"bank": 3, "gov": 4, "fin": 2}
-    config = MLPConfig(layers=(6, 3), epochs=2, batch_size=100, learning_rate=0.1,
+    config = MLPConfig(layers=(5, 3), epochs=1, batch_size=64, learning_rate=0.2,
                        init_seed=SEED)
-    n = 300
+    n = 160
     rng = np.random.default_rng(5)
     x = {p: rng.normal(size=(n, w)) for p, w in widths.items()}
     pooled = np.hstack(list(x.values()))
