@@ -233,13 +233,15 @@ PHASES = ("first layer X_o W1_o", "ReLU + derivative", "hidden dense a W", "sigm
 
 
 async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows: int,
-                       config: dict[str, Any]) -> dict[str, Any]:
-    """One training step of ``rows`` rows, the bytes each phase sends from this party."""
+                       config: dict[str, Any], triples: str = "dealer") -> dict[str, Any]:
+    """One training step of ``rows`` rows: the bytes each phase sends from this party and
+    its seconds (parties in one process: the compute parties' work adds up)."""
+    from meshmpc.ml.mlp_relu import times_mask
     from meshmpc.ml.mlp_secure import MLPNetwork, Optimizer, initial_parameters
 
     cfg = MLPConfig(**config)
     session = await VerticalSession.open(ctx.scope("probe"), "bank", security,
-                                         triples="dealer")
+                                         triples=triples)
     x = np.random.default_rng(1).normal(size=(rows, widths[ctx.party]))  # synthetic
     for owner, width in widths.items():
         await session.register(owner, x if owner == ctx.party else None, (rows, width))
@@ -250,20 +252,20 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
     y = await session.require_backend().input(
         "bank", np.zeros(rows) if ctx.party == "bank" else None, shape=(rows,))
     costs = dict.fromkeys(PHASES, 0)
+    seconds = dict.fromkeys(PHASES, 0.0)
 
     async def timed(phase: str, coro: Any) -> Any:
-        before = ctx.traffic().bytes_sent
+        before, start = ctx.traffic().bytes_sent, time.perf_counter()
         value = await coro
         costs[phase] += ctx.traffic().bytes_sent - before
+        seconds[phase] += time.perf_counter() - start
         return value
-
-    from meshmpc.ml.mlp_secure import relu_with_derivative
 
     rows_slice = slice(0, rows)
     h = await timed(PHASES[0], net.first_layer(theta, rows_slice))
     acts, masks = [], []
     for k in range(1, len(net.params.shapes)):
-        a, d = await timed(PHASES[1], relu_with_derivative(h))
+        a, d = await timed(PHASES[1], net.relu(h))
         acts.append(a)
         masks.append(d)
         h = await timed(PHASES[2] if k < len(net.params.shapes) - 1 else PHASES[3],
@@ -273,30 +275,34 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
     for k in range(len(net.params.shapes) - 1, 0, -1):
         await timed(PHASES[4], acts[k - 1].T @ delta)
         back = await timed(PHASES[4], delta @ net.params.weight(theta, k).T)
-        delta = await timed(PHASES[4], masks[k - 1] * back)
+        delta = await timed(PHASES[4], times_mask(masks[k - 1], back))
     for owner in net.owners:
         await timed(PHASES[5], net._owner_product(owner, rows_slice, delta, True))
     flat = await net.gradient(theta, acts, masks, output_delta, rows_slice)
     await timed(PHASES[6], Optimizer(net.backend, net.params, cfg).step(theta, flat, rows))
-    return {"costs": costs}
+    return {"costs": costs, "seconds": seconds}
 
 
 def layer_costs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per-phase bytes sent of one step (parties in one process, dealer triples in semi2k:
-    the OT cost of triples is not in these figures). Rounds are not reported: the in-memory
-    mesh does not count flights the way the TCP mesh does (protocols/mlp.md derives them)."""
+    """Per-phase bytes sent and seconds of one step (parties in one process; semi2k takes
+    ``--triples``: dealer leaves the cost of triples out, ot or he include it). Rounds are
+    not reported: the in-memory mesh does not count flights the way the TCP mesh does
+    (protocols/mlp.md derives them)."""
     from meshmpc.net.memory import run_parties
 
     widths = parse_features(args.features)
     config = _config(args)
     kwargs = {k: getattr(config, k) for k in ("layers", "batch_size", "optimizer",
                                               "learning_rate", "l2")}
+    triples = "dealer" if args.security == "honest-majority" else args.triples
     out = run_parties(list(widths), _phase_costs, args.security, widths,
-                      config.batch_size, kwargs)
+                      config.batch_size, kwargs, triples)
     records = []
     for phase in PHASES:
         per = [out[p]["costs"][phase] for p in out if out[p]]
         records.append({"bench": "ml.mlp.phase", "security": args.security, "phase": phase,
                         "rows": config.batch_size, "layers": list(config.layers),
-                        "bytes_sent_all": int(sum(per))})
+                        "triples": triples, "bytes_sent_all": int(sum(per)),
+                        "seconds": round(max(out[p]["seconds"][phase] for p in out
+                                             if out[p]), 2)})
     return records
