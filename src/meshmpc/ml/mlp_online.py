@@ -14,15 +14,13 @@ The same path as the logistic model's online score (:mod:`meshmpc.ml.predict`):
    the network (b1, ReLU, hidden and output layers, all weights shared) runs
    on shares, and only the output logit is opened, to the bank.
 
-What each party learns. Partners: nothing about who is scored (keyword PIR;
-they see that a query arrived). Compute parties other than the bank: shares
-only (they learn that one score was computed). The bank: the score, and the
-partners' summed first-layer partial sum_P x_P W1_P (layers[0] values; each
-m_P alone is uniform when there are two or more partners, so no single
-partner's vector). That sum is a projection of the partners' features by
-weights the bank does not know; hiding it too would need the masks' sum
-shared among the compute parties without any of them learning k (a PIR answer
-encrypted to a compute party): that is ``mode="shared"``.
+What each party learns (``mode="summed"``, the default). Partners: nothing
+about who is scored (keyword PIR; they see that a query arrived). Compute
+parties other than the bank: shares only (they learn that one score was
+computed). The bank: the score, and the partners' summed first-layer partial
+sum_P x_P W1_P (layers[0] values; each m_P alone is uniform when there are
+two or more partners, so no single partner's vector), a projection of the
+partners' features by weights the bank does not know.
 
 ``mode="shared"``: partner P masks its partial with its own fresh uniform
 words R_P(k) (no pairwise masks) and adds to the record a sealed box
