@@ -13,7 +13,8 @@ Params (public): ``layers`` (e.g. [64, 32]), ``epochs``, ``batch_size``,
 ``optimizer`` (sgd | adam), ``learning_rate``, ``momentum``, ``beta1``,
 ``beta2``, ``eps``, ``l2``, ``patience``, ``tol``, ``sigmoid``, ``reveal``
 (none | first-layer), ``seed``, ``validation`` (default 0.2), ``test``
-(default 0.3), ``security``, ``triples``, ``compute_parties``, ``features``.
+(default 0.3), ``security``, ``triples`` (semi2k: he, the default: matrix triples by
+packed BFV products; ot; dealer for tests), ``compute_parties``, ``features``.
 An unknown key is refused with its name.
 """
 
@@ -80,7 +81,7 @@ async def mlp(step: StepContext, inputs: Mapping[str, StepOutput],
     roles = split_roles(x.shape[0], float(params.get("test", 0.3)),
                         float(params.get("validation", 0.2)), config.seed)
     y = bank_labels(step, inputs) if step.party == bank else None
-    security, triples = _security(step, params), str(params.get("triples", "ot"))
+    security, triples = _security(step, params), str(params.get("triples", "he"))
     session = await VerticalSession.open(
         step.ctx.scope("session"), bank, security, triples=triples,
         compute=params.get("compute_parties"), product=str(params.get("product", "auto")))
