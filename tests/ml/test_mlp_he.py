@@ -248,3 +248,30 @@ def test_softmax_operator_error_against_float():
     err = np.abs(p - softmax(z))
     assert err.max() < 5e-3 and err.mean() < 5e-4
     assert np.allclose(p.sum(axis=1), 1.0, atol=5e-3)
+
+
+@pytest.mark.parametrize("owner", ["a", "b"])
+def test_packed_owner_product_all_columns_both_ways(owner):
+    """Two parties: X W (forward) and X^T D (backward) for a shared many-column W / D in one
+    packed product each, whichever party owns X."""
+    from meshmpc.linalg import SecureBackend
+    from meshmpc.ml.product import make_product
+    from meshmpc.mpc.factory import make_suite
+
+    rng = np.random.default_rng(2)
+    x, w, d = rng.normal(size=(70, 9)), rng.normal(size=(9, 5)), rng.normal(size=(70, 4))
+
+    async def job(ctx):
+        backend = SecureBackend(await make_suite(ctx, "semi2k", triples="dealer"))
+        product = make_product(backend, "dishonest-majority")
+        other = "b" if owner == "a" else "a"
+        sw = await backend.input(other, w if ctx.party == other else None, shape=w.shape)
+        sd = await backend.input(other, d if ctx.party == other else None, shape=d.shape)
+        mine = x if ctx.party == owner else None
+        xw = await product.matvec(owner, mine, sw, x.shape)
+        xtd = await product.rmatvec(owner, mine, sd, x.shape)
+        return await xw.reveal(), await xtd.reveal()
+
+    xw, xtd = run_parties(["a", "b"], job)["a"]
+    assert np.allclose(xw, x @ w, atol=3e-3)
+    assert np.allclose(xtd, x.T @ d, atol=2e-2)

@@ -114,7 +114,9 @@ class HeProduct(OwnerProduct):
         share = v.share.reshape(cols, -1)
         ctx = self.ctx.scope(f"he-product/{self._calls}")
         await self._setup(owner)
-        if len(self.ctx.parties) == 2:
+        if len(self.ctx.parties) == 2 and share.shape[1] > 1:
+            # several columns: one packed product (a single vector keeps the path below,
+            # which spreads a tall matrix's row blocks over worker processes)
             out = await self._packed(owner, x, share, shape, transpose, integer, rows, cols)
             return await _truncate(SecretTensor(
                 self.backend, out.reshape(rows) if vec else out,
