@@ -110,7 +110,7 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
     from pathlib import Path
 
     pooled, y, roles = pooled_rows(args, widths)
-    config = _config(args, init_seed=args.seed.to_bytes(16, "little"))
+    config = _config(args, init_seed=reference_seed(args))
     init = reference_init(config, pooled.shape[1], 3)
     layout = make_layout(roles, config.seed)
     with tempfile.TemporaryDirectory(prefix="ml-mlp-spu-") as tmp:
@@ -132,6 +132,11 @@ def compare_spu(args: argparse.Namespace, widths: dict[str, int]) -> dict[str, A
     return dict(json.loads(lines[-1]))
 
 
+def reference_seed(args: argparse.Namespace) -> bytes:
+    """The public initialisation seed of the float yardstick (and of --same-init runs)."""
+    return int(args.seed).to_bytes(16, "little")
+
+
 def plaintext_aucs(args: argparse.Namespace, widths: dict[str, int], compute: int
                    ) -> tuple[float, float]:
     """(the same algorithm in float64, scikit-learn's MLPClassifier) held-out AUCs."""
@@ -139,7 +144,7 @@ def plaintext_aucs(args: argparse.Namespace, widths: dict[str, int], compute: in
     from sklearn.neural_network import MLPClassifier
 
     pooled, y, roles = pooled_rows(args, widths)
-    config = _config(args, init_seed=args.seed.to_bytes(16, "little"))
+    config = _config(args, init_seed=reference_seed(args))
     init = reference_init(config, pooled.shape[1], compute)
     model = reference_train(pooled, y, make_layout(roles, config.seed), config, init)
     train_rows, test = roles == 0, roles == 2
@@ -160,8 +165,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--features", default="bank=8,gov=120,fin=64,telco=29",
          help="party=count,...: columns per party")
     _add(parser, "--epochs", type=int, default=10)
-    _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
-         help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
+    _add(parser, "--triples", choices=["ot", "he", "dealer"], default="ot",
+         help="semi2k correlations: ot (default), he (OT, matrix triples by packed BFV "
+              "products) or dealer (insecure, benchmarks only)")
+    triples = parser._option_string_actions["--triples"]
+    if triples.choices is not None and "he" not in triples.choices:  # a sibling added it
+        triples.choices = [*triples.choices, "he"]
     _add(parser, "--seed", type=int, default=7)
     _add(parser, "--timeout", type=float, default=3600.0)
     _add(parser, "--layers", default="64,32", help="mlp: hidden-layer widths")
@@ -172,6 +181,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--compare-spu", default=None, metavar="PYTHON",
          help="mlp: also run the same epoch in SecretFlow SPU (ABY3 simulator) under this "
               "interpreter (a separate venv holding spu)")
+    _add(parser, "--same-init", action="store_true",
+         help="mlp: start the secure run from the float yardstick's initial weights (a public "
+              "seed: benchmark only) so that auc - auc_plaintext measures the fixed-point "
+              "error alone, not the initialisation lottery")
     _add(parser, "--layer-costs", action="store_true",
          help="mlp: bytes and rounds of each phase of one step instead of the training run")
 
@@ -184,12 +197,12 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         return layer_costs(args)
     widths = parse_features(args.features)
     parties = list(widths)
-    config = _config(args)
+    config = _config(args, init_seed=reference_seed(args) if args.same_init else None)
     kwargs = {"rows": args.rows, "widths": widths, "security": args.security,
               "seed": args.seed, "triples": args.triples,
               "config": {k: getattr(config, k) for k in
                          ("layers", "epochs", "batch_size", "optimizer", "learning_rate",
-                          "l2")}}
+                          "l2", "init_seed")}}
     load_before = os.getloadavg()
     runs = [run_local(parties, "meshmpc_bench._ml_mlp:party_job", kwargs, wan=wan_profile(args),
                       timeout=args.timeout, pin_cpus=True) for _ in range(args.repeats)]
@@ -198,6 +211,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "bench": "ml.mlp", "security": args.security, "rows": args.rows, "features": widths,
         "layers": list(config.layers), "epochs": args.epochs, "optimizer": config.optimizer,
         "batch_size": config.batch_size, "parties": len(parties),
+        "same_init": bool(args.same_init),
         **model_run_fields(runs, parties), "triples": args.triples,
         "load": [round(v, 2) for v in (*load_before, *load_after)], **wan_fields(args),
     }
@@ -219,13 +233,15 @@ PHASES = ("first layer X_o W1_o", "ReLU + derivative", "hidden dense a W", "sigm
 
 
 async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows: int,
-                       config: dict[str, Any]) -> dict[str, Any]:
-    """One training step of ``rows`` rows, the bytes each phase sends from this party."""
+                       config: dict[str, Any], triples: str = "dealer") -> dict[str, Any]:
+    """One training step of ``rows`` rows: the bytes each phase sends from this party and
+    its seconds (parties in one process: the compute parties' work adds up)."""
+    from meshmpc.ml.mlp_relu import times_mask
     from meshmpc.ml.mlp_secure import MLPNetwork, Optimizer, initial_parameters
 
     cfg = MLPConfig(**config)
     session = await VerticalSession.open(ctx.scope("probe"), "bank", security,
-                                         triples="dealer")
+                                         triples=triples)
     x = np.random.default_rng(1).normal(size=(rows, widths[ctx.party]))  # synthetic
     for owner, width in widths.items():
         await session.register(owner, x if owner == ctx.party else None, (rows, width))
@@ -236,20 +252,20 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
     y = await session.require_backend().input(
         "bank", np.zeros(rows) if ctx.party == "bank" else None, shape=(rows,))
     costs = dict.fromkeys(PHASES, 0)
+    seconds = dict.fromkeys(PHASES, 0.0)
 
     async def timed(phase: str, coro: Any) -> Any:
-        before = ctx.traffic().bytes_sent
+        before, start = ctx.traffic().bytes_sent, time.perf_counter()
         value = await coro
         costs[phase] += ctx.traffic().bytes_sent - before
+        seconds[phase] += time.perf_counter() - start
         return value
-
-    from meshmpc.ml.mlp_secure import relu_with_derivative
 
     rows_slice = slice(0, rows)
     h = await timed(PHASES[0], net.first_layer(theta, rows_slice))
     acts, masks = [], []
     for k in range(1, len(net.params.shapes)):
-        a, d = await timed(PHASES[1], relu_with_derivative(h))
+        a, d = await timed(PHASES[1], net.relu(h))
         acts.append(a)
         masks.append(d)
         h = await timed(PHASES[2] if k < len(net.params.shapes) - 1 else PHASES[3],
@@ -259,30 +275,34 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
     for k in range(len(net.params.shapes) - 1, 0, -1):
         await timed(PHASES[4], acts[k - 1].T @ delta)
         back = await timed(PHASES[4], delta @ net.params.weight(theta, k).T)
-        delta = await timed(PHASES[4], masks[k - 1] * back)
+        delta = await timed(PHASES[4], times_mask(masks[k - 1], back))
     for owner in net.owners:
         await timed(PHASES[5], net._owner_product(owner, rows_slice, delta, True))
     flat = await net.gradient(theta, acts, masks, output_delta, rows_slice)
     await timed(PHASES[6], Optimizer(net.backend, net.params, cfg).step(theta, flat, rows))
-    return {"costs": costs}
+    return {"costs": costs, "seconds": seconds}
 
 
 def layer_costs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Per-phase bytes sent of one step (parties in one process, dealer triples in semi2k:
-    the OT cost of triples is not in these figures). Rounds are not reported: the in-memory
-    mesh does not count flights the way the TCP mesh does (protocols/mlp.md derives them)."""
+    """Per-phase bytes sent and seconds of one step (parties in one process; semi2k takes
+    ``--triples``: dealer leaves the cost of triples out, ot or he include it). Rounds are
+    not reported: the in-memory mesh does not count flights the way the TCP mesh does
+    (protocols/mlp.md derives them)."""
     from meshmpc.net.memory import run_parties
 
     widths = parse_features(args.features)
     config = _config(args)
     kwargs = {k: getattr(config, k) for k in ("layers", "batch_size", "optimizer",
                                               "learning_rate", "l2")}
+    triples = "dealer" if args.security == "honest-majority" else args.triples
     out = run_parties(list(widths), _phase_costs, args.security, widths,
-                      config.batch_size, kwargs)
+                      config.batch_size, kwargs, triples)
     records = []
     for phase in PHASES:
         per = [out[p]["costs"][phase] for p in out if out[p]]
         records.append({"bench": "ml.mlp.phase", "security": args.security, "phase": phase,
                         "rows": config.batch_size, "layers": list(config.layers),
-                        "bytes_sent_all": int(sum(per))})
+                        "triples": triples, "bytes_sent_all": int(sum(per)),
+                        "seconds": round(max(out[p]["seconds"][phase] for p in out
+                                             if out[p]), 2)})
     return records

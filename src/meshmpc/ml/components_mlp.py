@@ -13,7 +13,8 @@ Params (public): ``layers`` (e.g. [64, 32]), ``epochs``, ``batch_size``,
 ``optimizer`` (sgd | adam), ``learning_rate``, ``momentum``, ``beta1``,
 ``beta2``, ``eps``, ``l2``, ``patience``, ``tol``, ``sigmoid``, ``reveal``
 (none | first-layer), ``seed``, ``validation`` (default 0.2), ``test``
-(default 0.3), ``security``, ``triples``, ``compute_parties``, ``features``.
+(default 0.3), ``security``, ``triples`` (semi2k: he, the default: matrix triples by
+packed BFV products; ot; dealer for tests), ``compute_parties``, ``features``.
 An unknown key is refused with its name.
 """
 
@@ -35,7 +36,10 @@ from meshmpc.ml.vertical import VerticalSession
 
 STEP_KEYS = {"validation", "test", "security", "triples", "compute_parties", "features",
              "product"}
-CONFIG_KEYS = {f for f in MLPConfig.__dataclass_fields__ if f != "init_seed"}
+CONFIG_KEYS = {f for f in MLPConfig.__dataclass_fields__
+               if f not in ("init_seed", "output", "classes")}
+"""The step trains binary models (its scores table and ml.evaluate are binary): a softmax
+output is available through the Python API (meshmpc.ml.mlp_secure.train)."""
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
@@ -52,6 +56,12 @@ def _bank(step: StepContext) -> str:
 def check_params(step: StepContext, params: Mapping[str, Any]) -> MLPConfig:
     """The config from the step's params; an unknown key or bad value names its field."""
     unknown = sorted(set(params) - STEP_KEYS - CONFIG_KEYS)
+    if params.get("output", "sigmoid") != "sigmoid":
+        raise StepDataError(f"party {step.party}, step {step.step_id}: ml.mlp output "
+                            f"{params['output']!r} is not available in a job step (binary "
+                            f"labels, sigmoid output); a softmax network trains through "
+                            f"meshmpc.ml.mlp_secure.train")
+    unknown = sorted(set(unknown) - {"output"})
     if unknown:
         raise StepDataError(f"party {step.party}, step {step.step_id}: ml.mlp has no "
                             f"parameter {unknown[0]!r}; valid: {sorted(STEP_KEYS | CONFIG_KEYS)}")
@@ -71,7 +81,7 @@ async def mlp(step: StepContext, inputs: Mapping[str, StepOutput],
     roles = split_roles(x.shape[0], float(params.get("test", 0.3)),
                         float(params.get("validation", 0.2)), config.seed)
     y = bank_labels(step, inputs) if step.party == bank else None
-    security, triples = _security(step, params), str(params.get("triples", "ot"))
+    security, triples = _security(step, params), str(params.get("triples", "he"))
     session = await VerticalSession.open(
         step.ctx.scope("session"), bank, security, triples=triples,
         compute=params.get("compute_parties"), product=str(params.get("product", "auto")))

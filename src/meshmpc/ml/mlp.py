@@ -40,7 +40,8 @@ from meshmpc.ml.vertical import VerticalError
 from meshmpc.mpc.prg import Prg
 
 OPTIMIZERS = ("sgd", "adam")
-OUTPUTS = ("sigmoid",)
+OUTPUTS = ("sigmoid", "softmax")
+MAX_CLASSES = 64
 REVEAL_MODES = ("none", "first-layer")
 MAX_UNITS = 4096
 INIT_STREAM_NONCE = 0x4D4C50  # "MLP": the PRG nonce of weight initialisation
@@ -88,6 +89,9 @@ class MLPConfig:
     patience: int = 2
     tol: float = 1e-4
     output: str = "sigmoid"
+    """"sigmoid": binary labels 0/1; "softmax": labels 0..classes-1, cross-entropy."""
+    classes: int = 2
+    """Number of classes of a softmax output (ignored for sigmoid)."""
     sigmoid: str = "poly8"
     reveal: str = "none"
     """"none": every weight stays secret-shared; "first-layer": each owner learns W1_o."""
@@ -107,8 +111,10 @@ class MLPConfig:
              f"must be a positive number of rows, got {self.batch_size!r}"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}, "
              f"got {self.optimizer!r}"),
-            (self.output in OUTPUTS, "output", f"must be one of {OUTPUTS} (binary labels), "
-             f"got {self.output!r}"),
+            (self.output in OUTPUTS, "output", f"must be one of {OUTPUTS} (sigmoid: binary "
+             f"labels, softmax: several classes), got {self.output!r}"),
+            (isinstance(self.classes, int) and 2 <= self.classes <= MAX_CLASSES, "classes",
+             f"must be a whole number in 2..{MAX_CLASSES}, got {self.classes!r}"),
             (self.reveal in REVEAL_MODES, "reveal", f"must be one of {REVEAL_MODES}, "
              f"got {self.reveal!r}"),
             (self.learning_rate > 0, "learning_rate", "must be positive"),
@@ -131,9 +137,16 @@ class MLPConfig:
         return cls(**{k: params[k] for k in keys if k in params})
 
 
-def layer_shapes(n_inputs: int, layers: Sequence[int]) -> list[tuple[int, int]]:
-    """(fan_in, fan_out) of every dense layer, the output layer (fan_out 1) last."""
-    sizes = [n_inputs, *layers, 1]
+    @property
+    def outputs(self) -> int:
+        """Width of the output layer: 1 logit (sigmoid) or one per class (softmax)."""
+        return self.classes if self.output == "softmax" else 1
+
+
+def layer_shapes(n_inputs: int, layers: Sequence[int], outputs: int = 1
+                 ) -> list[tuple[int, int]]:
+    """(fan_in, fan_out) of every dense layer, the output layer (fan_out ``outputs``) last."""
+    sizes = [n_inputs, *layers, outputs]
     return [(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1)]
 
 
@@ -171,7 +184,7 @@ def reference_init(config: MLPConfig, n_inputs: int, parties: int) -> list[np.nd
     """The initial weight matrices a secure run with ``config.init_seed`` starts from."""
     if config.init_seed is None:
         raise VerticalError("reference_init needs config.init_seed (a test seed)")
-    shapes = layer_shapes(n_inputs, config.layers)
+    shapes = layer_shapes(n_inputs, config.layers, config.outputs)
     parts = [init_contribution(public_init_key(config.init_seed, i), shapes, parties)
              for i in range(parties)]
     return [sum((p[k] for p in parts), np.zeros(shapes[k])) for k in range(len(shapes))]
@@ -213,15 +226,45 @@ class ReferenceModel:
     epochs_run: int
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """The output logit z of every row."""
+        """The output logit z of every row ((n,) for sigmoid, (n, classes) for softmax)."""
         a = x
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             a = np.maximum(a @ w + b, 0.0)
-        return np.asarray(a @ self.weights[-1] + self.biases[-1]).ravel()
+        z = np.asarray(a @ self.weights[-1] + self.biases[-1])
+        return z.ravel() if z.shape[1] == 1 else z
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (n, classes) logits (float reference)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
+    """(n, classes) indicator rows of integer labels 0..classes-1."""
+    labels = np.asarray(y).astype(np.int64).ravel()
+    out = np.zeros((labels.size, classes))
+    out[np.arange(labels.size), labels] = 1.0
+    return out
+
+
+def output_probabilities(z: np.ndarray) -> np.ndarray:
+    """sigmoid of (n,) logits, softmax of (n, classes) logits."""
+    return _sigmoid(z) if z.ndim == 1 else softmax(z)
+
+
+def check_labels(y: np.ndarray, config: MLPConfig, party: str) -> None:
+    """Labels must be 0/1 (sigmoid) or whole numbers 0..classes-1 (softmax)."""
+    values = np.asarray(y, dtype=np.float64).ravel()
+    top = config.outputs - 1 if config.output == "softmax" else 1
+    bad = np.flatnonzero((values != np.round(values)) | (values < 0) | (values > top))
+    if bad.size:
+        raise VerticalError(f"party {party}: label of row {int(bad[0])} is {values[bad[0]]!r}; "
+                            f"ml.mlp with output {config.output} needs labels in 0..{top}")
 
 
 def _gradients(model: ReferenceModel, x: np.ndarray, y: np.ndarray
@@ -232,7 +275,8 @@ def _gradients(model: ReferenceModel, x: np.ndarray, y: np.ndarray
         h = acts[-1] @ w + b
         masks.append((h >= 0).astype(np.float64))
         acts.append(h * masks[-1])
-    delta = (_sigmoid(acts[-1] @ model.weights[-1] + model.biases[-1]).ravel() - y)[:, None]
+    z = acts[-1] @ model.weights[-1] + model.biases[-1]
+    delta = softmax(z) - y if y.ndim == 2 else (_sigmoid(z).ravel() - y)[:, None]
     gw, gb = [], []
     for k in range(len(model.weights) - 1, -1, -1):
         gw.append(acts[k].T @ delta)
@@ -250,6 +294,8 @@ def reference_train(x: np.ndarray, y: np.ndarray, layout: Layout, config: MLPCon
     secure trainer does. Not private: the tests' and the benchmark's yardstick.
     """
     xs, ys = x[layout.order], y[layout.order].astype(np.float64)
+    if config.output == "softmax":
+        ys = one_hot(ys, config.outputs)
     model = ReferenceModel([w.copy() for w in init], [np.zeros(w.shape[1]) for w in init],
                            [], 0)
     state = [np.zeros_like(p) for p in (*model.weights, *model.biases)]
@@ -276,7 +322,8 @@ def reference_train(x: np.ndarray, y: np.ndarray, layout: Layout, config: MLPCon
         if not layout.n_valid:
             continue
         vr = layout.valid
-        score = float(np.mean((_sigmoid(model.forward(xs[vr])) - ys[vr]) ** 2))
+        p = output_probabilities(model.forward(xs[vr]))
+        score = float(np.mean(np.sum(((p - ys[vr]) ** 2).reshape(len(p), -1), axis=1)))
         model.history.append(score)
         if score < best - config.tol:
             best, waited = score, 0

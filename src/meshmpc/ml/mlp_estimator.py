@@ -30,7 +30,7 @@ class VerticalMLPClassifier(PartyEstimatorMixin):
     """A vertical MLP (ReLU hidden layers, sigmoid output) trained on secret shares."""
 
     def __init__(self, ctx: Context | None = None, label_holder: str = "bank",
-                 security: str = "dishonest-majority", triples: str = "ot",
+                 security: str = "dishonest-majority", triples: str = "he",
                  hidden_layer_sizes: tuple[int, ...] = (64, 32), epochs: int = 10,
                  batch_size: int = 256, optimizer: str = "sgd", learning_rate: float = 0.05,
                  momentum: float = 0.9, l2: float = 1e-4, validation: float = 0.0,

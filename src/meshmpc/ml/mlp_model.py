@@ -53,6 +53,8 @@ class MLPModel:
     first_layer: np.ndarray | None = None
     source: str = "woe"
     stats: dict[str, Any] = field(default_factory=dict)
+    output: str = "sigmoid"
+    classes: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": VERSION, "party": self.party,
@@ -61,7 +63,8 @@ class MLPModel:
                 "security": self.security, "compute_parties": self.compute_parties,
                 "triples": self.triples, "reveal": self.reveal, "shares": self.shares,
                 "first_layer": None if self.first_layer is None else self.first_layer.tolist(),
-                "source": self.source, "stats": self.stats}
+                "source": self.source, "stats": self.stats, "output": self.output,
+                "classes": self.classes}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MLPModel:
@@ -77,7 +80,8 @@ class MLPModel:
                    triples=str(data.get("triples", "ot")), reveal=str(data.get("reveal")),
                    shares=data.get("shares"),
                    first_layer=None if first is None else np.asarray(first, dtype=np.float64),
-                   source=str(data.get("source", "woe")), stats=dict(data.get("stats") or {}))
+                   source=str(data.get("source", "woe")), stats=dict(data.get("stats") or {}),
+                   output=str(data.get("output", "sigmoid")), classes=int(data.get("classes", 2)))
 
     @classmethod
     def from_result(cls, party: str, features: list[str], result: MLPResult,
@@ -88,10 +92,11 @@ class MLPModel:
                    widths=dict(result.widths), mean=result.mean, scale=result.scale,
                    security=security, compute_parties=list(compute), triples=triples,
                    reveal=config.reveal, shares=result.shares, first_layer=result.first_layer,
-                   source=source, stats=dict(stats or {}))
+                   source=source, stats=dict(stats or {}), output=config.output,
+                   classes=config.classes)
 
 
-class _PrecomputedFirstLayer(MLPNetwork):
+class PrecomputedFirstLayer(MLPNetwork):
     """The network with h1 - b1 already shared (the owners' X_o W1_o, summed)."""
 
     partial: SecretTensor
@@ -116,13 +121,13 @@ async def score_rows(ctx: Context, model: MLPModel, x: np.ndarray,
         raise VerticalError(f"party {ctx.party}: the parties' feature counts {widths} differ "
                             f"from the model's {model.widths}; score with the same columns")
     n = xs.shape[0]
-    config = MLPConfig(layers=tuple(model.layers))
+    config = MLPConfig(layers=tuple(model.layers), output=model.output, classes=model.classes)
     if model.reveal == "first-layer":
         partial = await _shared_partials(session, model, xs)
         if partial is None:
             return None
-        net: MLPNetwork = _PrecomputedFirstLayer(session, widths, None, config)
-        assert isinstance(net, _PrecomputedFirstLayer)
+        net: MLPNetwork = PrecomputedFirstLayer(session, widths, None, config)
+        assert isinstance(net, PrecomputedFirstLayer)
         net.partial = partial
     else:
         for owner, width in widths.items():

@@ -34,17 +34,22 @@ from meshmpc.ml.logistic import Layout, exchange_widths, make_layout, mul_small
 from meshmpc.ml.mlp import (
     MLPConfig,
     adam_factors,
+    check_labels,
     init_contribution,
     layer_shapes,
     mlp_batches,
+    one_hot,
     public_init_key,
     standardise_stats,
     step_scales,
 )
+from meshmpc.ml.mlp_relu import SharedBits, mux_for, relu_bits, times_mask
 from meshmpc.ml.vertical import VerticalSession, share_words
 from meshmpc.mpc.prg import fresh_key
 
 SCORE_BLOCK = 8192  # rows per block of the validation and final forward passes
+Mask = SecretTensor | SharedBits
+"""A ReLU derivative: an arithmetic 0/1 tensor, or XOR-shared bits (two-party semi2k)."""
 
 
 async def relu_with_derivative(h: SecretTensor) -> tuple[SecretTensor, SecretTensor]:
@@ -117,7 +122,9 @@ class MLPNetwork:
         offsets = np.cumsum([0] + [widths[p] for p in self.owners])
         self.slices = {p: slice(int(offsets[i]), int(offsets[i + 1]))
                        for i, p in enumerate(self.owners)}
-        self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers))
+        self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers,
+                                               config.outputs))
+        self.mux = mux_for(self.backend)
         self._cached_rows: tuple[int, int] | None = None
         self._cached: np.ndarray | None = None
 
@@ -155,14 +162,20 @@ class MLPNetwork:
         shared = session.shared_matrix(owner)[rows]
         return await (shared.T @ v) if transpose else await (shared @ v)
 
+    async def relu(self, h: SecretTensor) -> tuple[SecretTensor, Mask]:
+        """ReLU and its derivative: the multiplexer in two-party semi2k (ml/mlp_relu.py)."""
+        if self.mux is not None:
+            return await relu_bits(h, self.mux)
+        return await relu_with_derivative(h)
+
     async def forward(self, theta: SecretTensor, rows: slice
-                      ) -> tuple[list[SecretTensor], list[SecretTensor], SecretTensor]:
+                      ) -> tuple[list[SecretTensor], list[Mask], SecretTensor]:
         """Activations a_0.. (a_0 unused: the owners' rows), ReLU derivatives, logits (m x 1)."""
         h = await self.first_layer(theta, rows)
         acts: list[SecretTensor] = []
-        masks: list[SecretTensor] = []
+        masks: list[Mask] = []
         for k in range(1, len(self.params.shapes)):
-            a, d = await relu_with_derivative(h)
+            a, d = await self.relu(h)
             acts.append(a)
             masks.append(d)
             bias = self.params.bias(theta, k).reshape(1, -1).broadcast_to(
@@ -171,7 +184,7 @@ class MLPNetwork:
         return acts, masks, h
 
     async def gradient(self, theta: SecretTensor, acts: list[SecretTensor],
-                       masks: list[SecretTensor], delta: SecretTensor,
+                       masks: list[Mask], delta: SecretTensor,
                        rows: slice) -> SecretTensor:
         """The batch's summed gradient as a flat vector in :class:`ParamLayout` order."""
         count = len(self.params.shapes)
@@ -181,7 +194,7 @@ class MLPNetwork:
             gw[k] = await (acts[k - 1].T @ delta)
             gb[k] = delta.sum(axis=0)
             back = await (delta @ self.params.weight(theta, k).T)
-            delta = await (masks[k - 1] * back)
+            delta = await times_mask(masks[k - 1], back)
         parts = [await self._owner_product(o, rows, delta, True) for o in self.owners]
         gw[0] = concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
         gb[0] = delta.sum(axis=0)
@@ -190,13 +203,20 @@ class MLPNetwork:
         return concatenate(flat)
 
     async def logits(self, theta: SecretTensor, rows: slice) -> SecretTensor:
-        """z of the rows, block by block (bounded memory), as one (n,) tensor."""
+        """z of the rows, block by block (bounded memory): (n,) for a sigmoid output,
+        (n, classes) for softmax."""
         parts = []
         for lo in range(rows.start, rows.stop, SCORE_BLOCK):
             block = slice(lo, min(lo + SCORE_BLOCK, rows.stop))
             _, _, z = await self.forward(theta, block)
-            parts.append(z.reshape(-1))
+            parts.append(z.reshape(-1) if self.config.outputs == 1 else z)
         return concatenate(parts) if len(parts) > 1 else parts[0]
+
+    async def output_delta(self, z: SecretTensor, labels: SecretTensor) -> SecretTensor:
+        """The cross-entropy gradient at the logits: sigmoid(z) - y or softmax(z) - Y."""
+        if self.config.output == "softmax":
+            return (await z.softmax(axis=1)) - labels
+        return (await z.sigmoid(self.config.sigmoid)) - labels
 
 
 class Optimizer:
@@ -260,6 +280,8 @@ async def initial_parameters(session: VerticalSession, params: ParamLayout,
 async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
                 label_holder: str, roles: np.ndarray, config: MLPConfig) -> MLPResult:
     """One party's side of training; ``x`` is its n x d matrix of the aligned rows."""
+    if y is not None:
+        check_labels(y, config, session.ctx.party)
     widths = await exchange_widths(session, x.shape[1])
     layout = make_layout(roles, config.seed)
     mean, scale = standardise_stats(x[roles == 0])
@@ -279,8 +301,9 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
                          "widths": widths, "layers": list(config.layers)}
         opened = await (await net.logits(theta, slice(0, layout.n))).reveal(to=label_holder)
         if opened is not None:
-            result.scores_z = np.empty(layout.n)
-            result.scores_z[layout.order] = np.asarray(opened)
+            opened = np.asarray(opened)
+            result.scores_z = np.empty(opened.shape)
+            result.scores_z[layout.order] = opened
     if config.reveal == "first-layer":
         await reveal_first_layer(session, widths, net, theta, config, result)
     return result
@@ -304,9 +327,14 @@ async def reveal_first_layer(session: VerticalSession, widths: dict[str, int],
 
 
 async def _labels(backend: SecureBackend, bank: str, y: np.ndarray | None,
-                  layout: Layout) -> SecretTensor:
-    ordered = y[layout.order] if backend.suite.ctx.party == bank and y is not None else None
-    return await backend.input(bank, ordered, shape=(layout.n,))
+                  layout: Layout, config: MLPConfig) -> SecretTensor:
+    """The labels as an (n, 1) column (sigmoid) or (n, classes) one-hot rows (softmax)."""
+    width = config.outputs
+    ordered = None
+    if backend.suite.ctx.party == bank and y is not None:
+        ordered = y[layout.order].reshape(-1, 1) if width == 1 else \
+            one_hot(y[layout.order], width)
+    return await backend.input(bank, ordered, shape=(layout.n, width))
 
 
 async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarray | None,
@@ -314,7 +342,7 @@ async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarra
                          result: MLPResult) -> SecretTensor:
     """The epochs; returns the shared parameters kept at the best validation epoch."""
     backend = net.backend
-    labels = (await _labels(backend, bank, y, layout)).reshape(-1, 1)
+    labels = await _labels(backend, bank, y, layout, config)
     theta = await initial_parameters(session, net.params, config)
     optimizer = Optimizer(backend, net.params, config)
     best, best_theta, waited = math.inf, theta, 0
@@ -322,7 +350,7 @@ async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarra
     for epoch in range(config.epochs):
         for rows in mlp_batches(layout, config.batch_size):
             acts, masks, z = await net.forward(theta, rows)
-            delta = (await z.sigmoid(config.sigmoid)) - labels[rows]
+            delta = await net.output_delta(z, labels[rows])
             grad = await net.gradient(theta, acts, masks, delta, rows)
             theta = await optimizer.step(theta, grad, rows.stop - rows.start)
         result.epochs_run = epoch + 1
@@ -345,8 +373,8 @@ async def _validation_brier(net: MLPNetwork, theta: SecretTensor, labels: Secret
                             layout: Layout, bank: str, config: MLPConfig) -> float | None:
     """mean((p - y)^2) over the validation rows, opened to the label holder only."""
     rows = layout.valid
-    p = await (await net.logits(theta, rows)).sigmoid(config.sigmoid)
-    d = p - labels[rows].reshape(-1)
+    z = await net.logits(theta, rows)
+    d = await net.output_delta(z if z.ndim == 2 else z.reshape(-1, 1), labels[rows])
     total = (await (d * d)).sum()
     value = await (await mul_small(total, 1.0 / layout.n_valid)).reveal(to=bank)
     return None if value is None else float(np.asarray(value).ravel()[0])

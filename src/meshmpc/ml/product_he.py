@@ -28,6 +28,12 @@ import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.ml.product import MatrixLike, OwnerProduct
+from meshmpc.ml.product_he_matrix import (
+    HeMatrixEngine,
+    ProductSpec,
+    lift_receiver,
+    lift_sender,
+)
 from meshmpc.ml.product_he_owner import (
     BLOCK_CHUNK,
     EncodedMatrix,
@@ -36,14 +42,20 @@ from meshmpc.ml.product_he_owner import (
     run_chunks,
     vector_block,
 )
-from meshmpc.ml.product_he_seal import PLAIN_BITS, POLY_DEGREE, BfvContext, HeKeys, flood_bits
+from meshmpc.ml.product_he_seal import (
+    PLAIN_BITS,
+    POLY_DEGREE,
+    X_BITS,
+    BfvContext,
+    HeKeys,
+    flood_bits,
+)
 from meshmpc.mpc.errors import MpcError
 from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
 T_MASK = np.uint64((1 << PLAIN_BITS) - 1)
 SPLIT_SHIFT = 64 - PLAIN_BITS  # u_hi = v_j >> 5 has 59 bits: exact mod t, shifted into 2^64
-OFFSET = np.uint64(1 << (PLAIN_BITS - 2))  # |Y| < 2^57: Y + 2^57 lies in [0, 2^58)
 
 
 def choose_layout(rows: int, cols: int, vectors: int) -> Layout:
@@ -75,6 +87,7 @@ class HeProduct(OwnerProduct):
         self._pools: dict[str, OtPool] = {}
         self._calls = 0
         self._published: set[str] = set()
+        self._engine: HeMatrixEngine | None = None
 
     @property
     def ctx(self) -> Context:
@@ -101,6 +114,13 @@ class HeProduct(OwnerProduct):
         share = v.share.reshape(cols, -1)
         ctx = self.ctx.scope(f"he-product/{self._calls}")
         await self._setup(owner)
+        if len(self.ctx.parties) == 2 and share.shape[1] > 1:
+            # several columns: one packed product (a single vector keeps the path below,
+            # which spreads a tall matrix's row blocks over worker processes)
+            out = await self._packed(owner, x, share, shape, transpose, integer, rows, cols)
+            return await _truncate(SecretTensor(
+                self.backend, out.reshape(rows) if vec else out,
+                v.scale + (0 if integer else self.backend.f)))
         lay = choose_layout(rows, cols, share.shape[1] * (1 if len(self.ctx.parties) == 2 else 2)
                             * (len(self.ctx.parties) - 1))
         if self.party == owner:
@@ -133,6 +153,30 @@ class HeProduct(OwnerProduct):
         for peer in partners:
             if peer not in self._pools:
                 self._pools[peer] = await OtPool.setup(self.ctx.scope("he-ot"), peer)
+
+    # --- two parties: every column in one packed product ---------------------------------
+    async def _packed(self, owner: str, x: Any, share: np.ndarray, shape: tuple[int, int],
+                      transpose: bool, integer: bool, rows: int, cols: int) -> np.ndarray:
+        """M @ V for all columns of V at once (protocols/mlp.md): the key holder encrypts its
+        share, the owner adds its own in plaintext, multiplies by M and masks; |M V| < 2^57
+        mod t lifts to Z_2^64 by one correlated OT per entry."""
+        if self._engine is None:
+            self._engine = HeMatrixEngine(self.ctx.scope("he-packed"), self.ctx.peers[0])
+            await self._engine.setup()
+        engine = self._engine
+        spec = ProductSpec(rows, cols, share.shape[1], 1, (((0, 0),),), X_BITS)
+        ctx = engine.ctx.scope(f"product/{self._calls}")
+        pool = self._pools[owner if self.party != owner else self.ctx.peers[0]]
+        if self.party == owner:
+            if x is None:
+                raise MpcError(f"party {owner}: pass the matrix to the product you own")
+            matrix = EncodedMatrix(x, shape, transpose, 0 if integer else self.backend.f,
+                                   self.party)
+            (o,) = await engine.plain_side(ctx, spec, [matrix.rows(0, rows)],
+                                           own=[share & T_MASK])
+            return await lift_sender(pool, o)
+        (b,) = await engine.key_side(ctx, spec, [share & T_MASK])
+        return await lift_receiver(pool, b)
 
     # --- key holder ------------------------------------------------------------------
     def _limbs(self, share: np.ndarray) -> list[np.ndarray]:
@@ -169,9 +213,9 @@ class HeProduct(OwnerProduct):
     async def _lift_holder(self, owner: str, s: np.ndarray, k: int) -> np.ndarray:
         pool = self._pools[owner]
         if len(self.ctx.parties) == 2:
-            return (await _lift_small_receiver(pool, s.reshape(-1))).reshape(k, -1).T.copy()
+            return (await lift_receiver(pool, s.reshape(-1))).reshape(k, -1).T.copy()
         hi = s[:k] << np.uint64(SPLIT_SHIFT)
-        lo = (await _lift_small_receiver(pool, s[k:].reshape(-1))).reshape(k, -1)
+        lo = (await lift_receiver(pool, s[k:].reshape(-1))).reshape(k, -1)
         return (hi + lo).T.copy()
 
     # --- owner -------------------------------------------------------------------------
@@ -209,10 +253,10 @@ class HeProduct(OwnerProduct):
         for holder, o in masks.items():
             pool = self._pools[holder]
             if local is None:
-                total += (await _lift_small_sender(pool, o.reshape(-1))).reshape(k, -1)
+                total += (await lift_sender(pool, o.reshape(-1))).reshape(k, -1)
             else:
                 total += o[:k] << np.uint64(SPLIT_SHIFT)
-                total += (await _lift_small_sender(pool, o[k:].reshape(-1))).reshape(k, -1)
+                total += (await lift_sender(pool, o[k:].reshape(-1))).reshape(k, -1)
         out = total.T.copy()
         if local is not None:
             out += local
@@ -224,25 +268,6 @@ def _words(raw: Any, lay: Layout, owner: str) -> np.ndarray:
     if words.dtype != np.uint64 or words.shape != (2 * (lay.n_w + POLY_DEGREE),):
         raise MpcError(f"party {owner}: a result ciphertext has the wrong size or type")
     return words
-
-
-async def _lift_small_sender(pool: OtPool, o: np.ndarray) -> np.ndarray:
-    """Owner's side of the lift of mod-2^59 shares of |Y| < 2^57 to Z_2^64.
-
-    With a = o + 2^57 and the holder's b (a + b = Y + 2^57 + 2^59 w), the wrap w is
-    the OR of the two top bits (bit 58): w = alpha + beta - alpha beta, and alpha beta
-    comes from one correlated OT (owner sends 2^59 alpha, holder chooses with beta).
-    """
-    a = (o + OFFSET) & T_MASK
-    alpha = a >> np.uint64(PLAIN_BITS - 1)
-    rho = await pool.sender.send_correlated(alpha << np.uint64(PLAIN_BITS))
-    return a - (alpha << np.uint64(PLAIN_BITS)) - np.asarray(rho, np.uint64) - OFFSET
-
-
-async def _lift_small_receiver(pool: OtPool, b: np.ndarray) -> np.ndarray:
-    beta = b >> np.uint64(PLAIN_BITS - 1)
-    y = await pool.receiver.receive_correlated(beta.astype(np.uint8))
-    return b - (beta << np.uint64(PLAIN_BITS)) + np.asarray(y, np.uint64)
 
 
 async def _truncate(t: SecretTensor) -> SecretTensor:

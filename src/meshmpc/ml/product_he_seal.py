@@ -129,13 +129,16 @@ class BfvContext:
         return ct
 
     def finish(self, acc: seal.Ciphertext, zero: seal.Ciphertext, mask: np.ndarray,
-               flood_bits: int, prg: Prg, nonce: int) -> seal.Ciphertext:
+               flood_bits: int, prg: Prg, nonce: int,
+               positions: np.ndarray | None = None) -> seal.Ciphertext:
         """Re-randomise, mask, flood and switch down a product ciphertext.
 
         ``zero`` is a fresh public-key encryption of 0 (hides c1), ``mask`` the
         plaintext r added to every coefficient (hides the values), and c0 gets
         uniform noise in [-2^flood_bits, 2^flood_bits) (hides the owner's
-        matrix in the noise) before the switch to two primes.
+        matrix in the noise) before the switch to two primes. With ``positions``
+        only those coefficients of c0 are flooded: the caller sends no others
+        (:meth:`compact`), and modulus switching acts coefficient by coefficient.
         """
         ev = self.evaluator
         if acc.is_ntt_form():
@@ -146,7 +149,11 @@ class BfvContext:
         n, primes = POLY_DEGREE, self.top_primes
         c0 = raw[_CIPHER_HEAD:_CIPHER_HEAD + 8 * n * primes.size].view(np.uint64).reshape(
             primes.size, n)
-        c0[...] = _add_mod(c0, _centred_noise(prg, nonce, n, flood_bits, primes), primes)
+        if positions is None:
+            c0[...] = _add_mod(c0, _centred_noise(prg, nonce, n, flood_bits, primes), primes)
+        else:
+            noise = _centred_noise(prg, nonce, positions.size, flood_bits, primes)
+            c0[:, positions] = _add_mod(c0[:, positions], noise, primes)
         flooded = self.context.from_cipher_str(raw.tobytes())
         ev.mod_switch_to_next_inplace(flooded)
         return flooded

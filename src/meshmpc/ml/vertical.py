@@ -3,8 +3,10 @@
 A :class:`VerticalSession` fixes, for one step, who computes and how:
 
 - ``dishonest-majority`` (default): every party of the step computes in semi2k
-  (N-party additive sharing, OT-made triples, no dealer; ``triples="dealer"``
-  exists for tests and benchmarks only and must be named);
+  (N-party additive sharing, OT-made triples, no dealer; ``triples="he"`` makes
+  the matrix triples of two compute parties by lattice HE instead, see
+  :mod:`meshmpc.ml.he_triples`; ``triples="dealer"`` exists for tests and
+  benchmarks only and must be named);
 - ``honest-majority``: three compute parties run rep3 (the label holder and
   the first two other parties unless ``compute`` names them); any further
   party is an *input provider*: it secret-shares its feature matrix into the
@@ -119,6 +121,10 @@ class VerticalSession:
         sub = ctx.subgroup(group).scope("suite")
         if security == "honest-majority":
             suite = await make_suite(sub, "rep3", triples="none")
+        elif triples == "he":  # OT correlations, matrix triples from packed BFV products
+            from meshmpc.ml.he_triples import make_he_suite
+
+            suite = await make_he_suite(sub)
         else:
             suite = await make_suite(sub, "semi2k", triples=triples)
         backend = SecureBackend(suite)
