@@ -89,6 +89,7 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     once every party has written its own; without one the file is renamed at once.
     """
     progress = Progress(ctx.party, job.progress)
+    scale = None
     cols = output_columns(source.schema.names, job.keys.columns, job.payload)
     empty = source.schema.empty_table().select(cols)
     if job.row_number_column:
@@ -104,8 +105,14 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
                   if job.output is not None and learns_output(job, ctx.party, parties) else None)
         try:
             with phase_timer(phases, "protocol"):
-                total, kept = await _all_buckets(ctx, job, parties, spill, empty, report, writer,
-                                                 progress)
+                if job.ray is not None:  # scale-out: buckets on this party's Ray cluster
+                    from meshmpc.psi.scaled import ray_buckets
+
+                    total, kept, scale = await ray_buckets(ctx, job, parties, spill, empty,
+                                                           report, writer, progress)
+                else:
+                    total, kept = await _all_buckets(ctx, job, parties, spill, empty, report,
+                                                     writer, progress)
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -119,7 +126,7 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     traffic = ctx.traffic()
     return PsiSummary(ctx.party, report.rows, kept, report, total, out,
                       writer.rows if writer else 0, phases, traffic.bytes_sent,
-                      traffic.bytes_received)
+                      traffic.bytes_received, scale)
 
 
 async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,
