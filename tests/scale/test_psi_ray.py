@@ -116,3 +116,31 @@ def test_missing_ray_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
         run_psi(inputs, tmp_path / "out", ray=RAY)
     assert "party bank" in str(info.value) or "party gov" in str(info.value)
     assert not (tmp_path / "out" / "bank.csv").exists()
+
+
+@pytest.mark.slow
+def test_parties_as_processes_with_the_one_port_relay(tmp_path: Path, ray_cluster: Any) -> None:
+    """Both coordinators as processes over the TCP mesh; gov's workers only through gov's
+    listening port (ray.relay): the result equals the single-process run's."""
+    from meshmpc.net.launch import run_local
+
+    inputs = write_inputs(tmp_path, seed=3)
+    address = ray_cluster.get_runtime_context().gcs_address
+
+    def jobs(tag: str, ray: dict[str, Any] | None) -> dict[str, Any]:
+        return {p: {"input": str(inputs[p]), "output": str(tmp_path / tag / f"{p}.csv"),
+                    "keys": ["credit_code"], "peers": ["gov" if p == "bank" else "bank"],
+                    "receiver": "bank", "protocol": "kkrt", "bucket_rows": 400, "quiet": True,
+                    **({"ray": ray} if ray else {})} for p in ("bank", "gov")}
+
+    single = run_local(["bank", "gov"], "meshmpc.psi.job:run_party_jobs",
+                       {"jobs": jobs("single", None)}, timeout=120)
+    setting = {"address": address, "workers": 2, "cpus": 0.5, "relay": True,
+               "link_timeout_s": 30.0}
+    scaled = run_local(["bank", "gov"], "meshmpc.psi.job:run_party_jobs",
+                       {"jobs": jobs("ray", setting)}, timeout=300)
+    assert single["bank"]["intersection"] == scaled["bank"]["intersection"] == COMMON
+    assert scaled["gov"]["scale"]["workers"] == 2
+    assert scaled["gov"]["scale"]["worker_bytes_received"] > 0
+    assert scaled["gov"]["scale"]["relayed_links"] >= 2  # both pairs came through gov's port
+    _check_same_output(tmp_path / "single", tmp_path / "ray", buckets=16)

@@ -42,7 +42,7 @@ from meshmpc.psi.spec import (
     receiver_of,
 )
 from meshmpc.psi.stream import Progress, bucket_count
-from meshmpc.scale.options import parse_ray_options, require_ray
+from meshmpc.scale.options import connect_ray, parse_ray_options, require_ray
 
 WRITE_ROWS = 1 << 16
 """Output rows written per batch (the progress display ticks between batches)."""
@@ -155,7 +155,8 @@ async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSu
         progress.stage(_rate(f"read and hashed {local.table.num_rows:,} rows",
                              local.table.num_rows, phases["check"]))
     if job.ray is not None:
-        require_ray(ctx.party)  # a missing Ray fails here, before any message is sent
+        # a missing Ray, or a cluster it cannot join, fails here before any message is sent
+        connect_ray(require_ray(ctx.party), job.ray)
     progress.stage(f"agreeing on the parameters with {', '.join(peers)}")
     with phase_timer(phases, "agree"):
         estimates = await agree(ctx, peers, job.agreement(parties), local.estimate)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ async def psi_bucket(ctx: Context, bucket: int, state: dict[str, Any], *, job: P
                      parties: list[str], spill_dir: str, buckets: int, vault_key: bytes,
                      suite: str, schema: pa.Schema, part_dir: str) -> dict[str, Any]:
     """One bucket on a worker: the single-process per-bucket PSI, then its partition."""
+    start, sent = time.perf_counter(), ctx.traffic().bytes_sent
     vault = Vault(vault_key, suite)
     spill = Spill(Path(spill_dir), buckets, vault)
     report = KeyReport()
@@ -54,6 +56,8 @@ async def psi_bucket(ctx: Context, bucket: int, state: dict[str, Any], *, job: P
         await asyncio.to_thread(vault.write_table, path, aligned, path.name)
         rows = aligned.num_rows
     return {"cardinality": outcome.cardinality, "rows": rows,
+            "seconds": round(time.perf_counter() - start, 4),
+            "bytes_sent": ctx.traffic().bytes_sent - sent,
             "duplicates": report.duplicates,
             "duplicate_examples": [list(p) for p in report.duplicate_examples]}
 
@@ -81,11 +85,23 @@ async def ray_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spil
     work = PairWork(psi_bucket, spill.directory / "done", args)
     scale = await run_on_ray(ctx, peer, list(range(spill.buckets)), work, job.ray, job.quiet)
     total = _merge(scale.results, report)
+    clock = time.perf_counter()
     if writer is not None:
         await asyncio.to_thread(_concatenate, writer, part_dir, spill)
+    concat_s = round(time.perf_counter() - clock, 3)
     progress.update("buckets", spill.buckets, spill.buckets)
     kept = report.rows - report.empty - report.duplicates
-    return total, kept, scale.to_dict()
+    return total, kept, {**scale.to_dict(), **_bucket_costs(scale.results),
+                         "concatenate_s": concat_s}
+
+
+def _bucket_costs(results: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Mean seconds and bytes this party's worker sent per bucket (the cost model's terms)."""
+    if not results:
+        return {}
+    n = len(results)
+    return {"bucket_s_mean": round(sum(r["seconds"] for r in results.values()) / n, 4),
+            "bucket_bytes_sent_mean": round(sum(r["bytes_sent"] for r in results.values()) / n)}
 
 
 def _merge(results: dict[int, dict[str, Any]], report: KeyReport) -> int | None:

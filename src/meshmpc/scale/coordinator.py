@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -46,12 +47,29 @@ class ScaleReport:
     attempts: int = 0
     retries: list[dict[str, Any]] = field(default_factory=list)
     worker_peak_rss_mb: list[float] = field(default_factory=list)
+    worker_bytes_sent: int = 0
+    worker_bytes_received: int = 0
+    relayed_links: int = 0
+    start_s: float = 0.0
+    """Seconds spent starting workers (actors up, keys made, offers exchanged)."""
+    run_s: float = 0.0
+    """Seconds from the workers' start of work until the last one finished."""
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-friendly part of the report (results stay with the caller)."""
         return {"workers": self.workers, "attempts": self.attempts, "retries": self.retries,
-                "worker_peak_rss_mb": self.worker_peak_rss_mb}
+                "worker_peak_rss_mb": self.worker_peak_rss_mb,
+                "worker_bytes_sent": self.worker_bytes_sent,
+                "worker_bytes_received": self.worker_bytes_received,
+                "relayed_links": self.relayed_links, "start_s": round(self.start_s, 3),
+                "run_s": round(self.run_s, 3)}
+
+    def add_worker(self, result: dict[str, Any]) -> None:
+        """Count a finished worker's memory and traffic."""
+        self.worker_peak_rss_mb.append(float(result["peak_rss_mb"]))
+        self.worker_bytes_sent += int(result["bytes_sent"])
+        self.worker_bytes_received += int(result["bytes_received"])
 
 
 @dataclass
@@ -84,10 +102,12 @@ async def run_on_ray(ctx: Context, peer: str, items: list[int], work: PairWork,
     connect_ray(ray, options)
     relay = install_relay(ctx) if options.relay else None
     try:
-        return await _run_all(ray, ctx, peer, items, work, options, quiet, relay)
+        report = await _run_all(ray, ctx, peer, items, work, options, quiet, relay)
     finally:
         if relay is not None:
             relay.mesh.inbound_relay = None
+    report.relayed_links = relay.relayed if relay is not None else 0
+    return report
 
 
 def install_relay(ctx: Context) -> InboundRelay:
@@ -118,8 +138,9 @@ async def _run_all(ray: ModuleType, ctx: Context, peer: str, items: list[int], w
         rnd = _Round(report.attempts, split_groups(pending, workers))
         for item in pending:
             marker_path(work.done_dir, item).unlink(missing_ok=True)
-        report.worker_peak_rss_mb += await _attempt(ray, ctx, peer, nonce, rnd, work, options,
-                                                    relay)
+        for result in await _attempt(ray, ctx, peer, nonce, rnd, work, options, relay,
+                                     report):
+            report.add_worker(result)
         pending = await _settle(ctx, peer, pending, work, report, rnd, quiet)
         report.attempts += 1
     return report
@@ -139,13 +160,15 @@ async def _agree(ctx: Context, peer: str, options: RayOptions,
 
 async def _attempt(ray: ModuleType, ctx: Context, peer: str, nonce: str, rnd: _Round,
                    work: PairWork, options: RayOptions,
-                   relay: InboundRelay | None) -> list[float]:
-    """One attempt: start the workers, exchange offers, run, collect failures."""
+                   relay: InboundRelay | None, report: ScaleReport) -> list[dict[str, Any]]:
+    """One attempt: start the workers, exchange offers, run; the finished workers'
+    results (failures are kept in ``rnd``)."""
     actor_class = ray.remote(PairWorker)
     fingerprints: list[bytes] = []
     actors = [actor_class.options(num_cpus=options.cpus, max_restarts=0,
                                   max_task_retries=0).remote(ctx.party)
               for _ in rnd.groups]
+    clock = time.perf_counter()
     try:
         started = await asyncio.to_thread(_start, ray, actors, options, ctx.party)
         mine = [_offer(ctx, k, rnd, started[k], relay) for k in range(len(rnd.groups))]
@@ -157,11 +180,15 @@ async def _attempt(ray: ModuleType, ctx: Context, peer: str, nonce: str, rnd: _R
                 fingerprint = pair_config(nonce, _order(ctx, peer), mine[k], partner[k]).fingerprint
                 relay.add(fingerprint, (started[k]["host"], int(started[k]["port"])))
                 fingerprints.append(fingerprint)
+        report.start_s += time.perf_counter() - clock
+        clock = time.perf_counter()
         refs = [actors[k].run.remote(nonce, _order(ctx, peer), mine[k].to_wire(),
                                      partner[k].to_wire(), work, options.link_timeout_s,
                                      relay is not None)
                 for k in range(len(rnd.groups))]
-        return await asyncio.to_thread(_collect, ray, refs, rnd, ctx.party)
+        results = await asyncio.to_thread(_collect, ray, refs, rnd, ctx.party)
+        report.run_s += time.perf_counter() - clock
+        return results
     finally:
         if relay is not None:
             for fingerprint in fingerprints:
@@ -217,10 +244,12 @@ def _check_offers(theirs: Any, peer: str, rnd: _Round) -> list[Offer]:
     return offers
 
 
-def _collect(ray: ModuleType, refs: list[Any], rnd: _Round, party: str) -> list[float]:
+def _collect(ray: ModuleType, refs: list[Any], rnd: _Round,
+             party: str) -> list[dict[str, Any]]:
     """Wait for every worker; keep lost workers and lost links as failures to retry,
     and stop the run on any other failure (bad input: retrying cannot help)."""
-    memory, fatal = [], None
+    memory: list[dict[str, Any]] = []
+    fatal = None
     for k, ref in enumerate(refs):
         where = f"worker {k} (items {_span(rnd.groups[k])})"
         try:
@@ -229,7 +258,7 @@ def _collect(ray: ModuleType, refs: list[Any], rnd: _Round, party: str) -> list[
             rnd.failures.append(f"{where} was lost: {type(exc).__name__}")
             continue
         if "failed" not in result:
-            memory.append(float(result["peak_rss_mb"]))
+            memory.append(result)
         elif result["retryable"]:
             rnd.failures.append(f"{where} lost its partner link: {result['failed']}: "
                                 f"{result['message']}"[:300])

@@ -118,4 +118,6 @@ class PairWorker:
             raise
         finally:
             await mesh.close(failure)
-        return {"items": len(mine.items), "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+        traffic = ctx.traffic()
+        return {"items": len(mine.items), "peak_rss_mb": peak_rss_mb(), "pid": os.getpid(),
+                "bytes_sent": traffic.bytes_sent, "bytes_received": traffic.bytes_received}
