@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from meshmpc.net.errors import ConfigMismatchError, NetworkError
+from meshmpc.net.eventloop import run as run_loop
 from meshmpc.net.local import free_ports, make_local_cluster
 from meshmpc.net.relay import InboundRelay
 from meshmpc.net.tcp import TcpMesh
@@ -60,7 +61,7 @@ def test_a_forged_worker_key_is_refused() -> None:
         await _pair_talks(bank, gov_mesh)
         await asyncio.gather(bank.close(), gov_mesh.close())
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 def test_another_attempt_key_does_not_fit() -> None:
@@ -80,7 +81,7 @@ def test_another_attempt_key_does_not_fit() -> None:
         with pytest.raises(BaseException):  # noqa: B017 - cancelled or timed out: either way
             await gov
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 def test_worker_link_through_the_one_inbound_port() -> None:
@@ -114,9 +115,18 @@ def test_worker_link_through_the_one_inbound_port() -> None:
         assert await pair[1].recv("bank", "big") == big
         assert relay.relayed >= 1
         await _pair_talks(*coord)
+        # the coordinators' own link drops: bank redials gov's port, the relay hands the
+        # connection (its HELLO has the coordinators' fingerprint) to gov's mesh: resumed
+        transport = coord[0].links["gov"].transport
+        assert transport is not None
+        transport.abort()
+        await asyncio.sleep(0.05)
+        await _pair_talks(*coord)
+        assert coord[0].links["gov"].transport is not transport
+        assert relay.handed == 1
         await asyncio.gather(*(m.close() for m in (*pair, *coord)))
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 def test_offers_must_match_our_groups_and_attempt() -> None:

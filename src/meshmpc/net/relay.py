@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from meshmpc.net import framing
 from meshmpc.net.errors import NetworkError
@@ -41,6 +41,7 @@ class InboundRelay:
         self.public_address = public_address
         self.routes: dict[bytes, tuple[str, int]] = {}
         self.relayed = 0
+        self.handed = 0
         self.dropped = 0
 
     def add(self, fingerprint: bytes, address: tuple[str, int]) -> None:
@@ -67,9 +68,8 @@ class _Sniffer(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.set_write_buffer_limits(high=WRITE_HIGH)
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport.set_write_buffer_limits(high=WRITE_HIGH)
         loop = asyncio.get_running_loop()
         self._timer = loop.call_later(self.relay.mesh.handshake_timeout_s, self._drop,
                                       "no handshake in time")
@@ -115,6 +115,7 @@ class _Sniffer(asyncio.Protocol):
         """A connection of the mesh itself (a resumed link): a Link takes it over."""
         assert self.transport is not None
         link = self.relay.mesh._accept()  # noqa: SLF001 - the mesh's own accept path
+        self.relay.handed += 1
         self.transport.set_protocol(link)
         link.connection_made(self.transport)
         view = memoryview(head)

@@ -30,7 +30,7 @@ from meshmpc.psi.bucketed import _bucket, learns_output
 from meshmpc.psi.keys import KeyReport
 from meshmpc.psi.spec import PsiJob
 from meshmpc.psi.stream import Progress, Spill
-from meshmpc.scale import PairWork, run_on_ray
+from meshmpc.scale import PairWork, ScaleReport, run_on_ray
 from meshmpc.scale.options import ScaleConfigError
 
 
@@ -43,7 +43,7 @@ async def psi_bucket(ctx: Context, bucket: int, state: dict[str, Any], *, job: P
                      parties: list[str], spill_dir: str, buckets: int, vault_key: bytes,
                      suite: str, schema: pa.Schema, part_dir: str) -> dict[str, Any]:
     """One bucket on a worker: the single-process per-bucket PSI, then its partition."""
-    start, sent = time.perf_counter(), ctx.traffic().bytes_sent
+    start = time.perf_counter()
     vault = Vault(vault_key, suite)
     spill = Spill(Path(spill_dir), buckets, vault)
     report = KeyReport()
@@ -57,7 +57,6 @@ async def psi_bucket(ctx: Context, bucket: int, state: dict[str, Any], *, job: P
         rows = aligned.num_rows
     return {"cardinality": outcome.cardinality, "rows": rows,
             "seconds": round(time.perf_counter() - start, 4),
-            "bytes_sent": ctx.traffic().bytes_sent - sent,
             "duplicates": report.duplicates,
             "duplicate_examples": [list(p) for p in report.duplicate_examples]}
 
@@ -91,17 +90,20 @@ async def ray_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spil
     concat_s = round(time.perf_counter() - clock, 3)
     progress.update("buckets", spill.buckets, spill.buckets)
     kept = report.rows - report.empty - report.duplicates
-    return total, kept, {**scale.to_dict(), **_bucket_costs(scale.results),
+    return total, kept, {**scale.to_dict(), **_bucket_costs(scale),
                          "concatenate_s": concat_s}
 
 
-def _bucket_costs(results: dict[int, dict[str, Any]]) -> dict[str, float]:
-    """Mean seconds and bytes this party's worker sent per bucket (the cost model's terms)."""
-    if not results:
+def _bucket_costs(scale: ScaleReport) -> dict[str, float]:
+    """Mean seconds per bucket and bytes this party's workers sent per bucket run (the
+    cost model's terms; bytes from the workers' totals, as a bucket's last messages may
+    still be on their way when its time is taken)."""
+    if not scale.results:
         return {}
-    n = len(results)
-    return {"bucket_s_mean": round(sum(r["seconds"] for r in results.values()) / n, 4),
-            "bucket_bytes_sent_mean": round(sum(r["bytes_sent"] for r in results.values()) / n)}
+    runs = len(scale.results) + sum(len(r["items"]) for r in scale.retries)
+    return {"bucket_s_mean": round(sum(r["seconds"] for r in scale.results.values())
+                                   / len(scale.results), 4),
+            "bucket_bytes_sent_mean": round(scale.worker_bytes_sent / runs)}
 
 
 def _merge(results: dict[int, dict[str, Any]], report: KeyReport) -> int | None:
