@@ -107,6 +107,12 @@ def test_worker_link_through_the_one_inbound_port() -> None:
         with pytest.raises(NetworkError):  # no route for that pair: dropped at the port
             await _connect(other, "bank", keys["bank"])
         assert relay.dropped >= 1
+        dropped = relay.dropped
+        reader, writer = await asyncio.open_connection(*public)  # not meshmpc at all
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, nothing answered
+        writer.close()
+        assert relay.dropped == dropped + 1 and not relay.waiting
         pair = await asyncio.gather(_connect(bank_config, "bank", keys["bank"]),
                                     _connect(gov_config, "gov", keys["gov"]))
         await _pair_talks(*pair)

@@ -41,6 +41,7 @@ def _check_same_output(single: Path, scaled: Path, buckets: int) -> None:
     assert [r["credit_code"] for r in bank] == [r["credit_code"] for r in gov]
 
 
+@pytest.mark.slow  # the killed-worker test checks the same output after a retry
 def test_ray_run_gives_the_single_process_output(tmp_path: Path, ray_cluster: Any) -> None:
     inputs = write_inputs(tmp_path)
     single = run_psi(inputs, tmp_path / "single")
@@ -82,6 +83,8 @@ def _kill_one_worker_midway(spill_parent: Path, killed: list[int], stop: threadi
 
 
 def test_killed_worker_bucket_is_retried(tmp_path: Path, ray_cluster: Any) -> None:
+    """A worker SIGKILLed mid-run: both coordinators retry exactly the unfinished
+    buckets with fresh workers, report it, and the output equals one process's."""
     inputs = write_inputs(tmp_path, seed=2)
     killed: list[int] = []
     stop = threading.Event()

@@ -40,6 +40,7 @@ class InboundRelay:
         self.mesh = mesh
         self.public_address = public_address
         self.routes: dict[bytes, tuple[str, int]] = {}
+        self.waiting: dict[_Sniffer, None] = {}  # no HELLO yet, oldest first
         self.relayed = 0
         self.handed = 0
         self.dropped = 0
@@ -51,8 +52,15 @@ class InboundRelay:
         self.routes.pop(fingerprint, None)
 
     def protocol(self) -> asyncio.Protocol:
-        """The protocol for one new inbound connection (the mesh's server calls this)."""
-        return _Sniffer(self)
+        """The protocol for one new inbound connection (the mesh's server calls this).
+
+        At most the mesh's ``max_handshakes`` connections wait for their HELLO at a
+        time: the oldest is dropped for a new one, as the mesh does for its own."""
+        sniffer = _Sniffer(self)
+        self.waiting[sniffer] = None
+        if len(self.waiting) > self.mesh.config.max_handshakes:
+            next(iter(self.waiting))._drop("too many pending handshakes")
+        return sniffer
 
 
 class _Sniffer(asyncio.Protocol):
@@ -98,8 +106,7 @@ class _Sniffer(asyncio.Protocol):
         self._route(hello.fingerprint)
 
     def _route(self, fingerprint: bytes) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._settled()
         head, self.routed = bytes(self.head), True
         if fingerprint == self.relay.mesh.fingerprint:
             self._hand_to_mesh(head)
@@ -149,12 +156,19 @@ class _Sniffer(asyncio.Protocol):
             self.target.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._settled()
         if self.target is not None:
             self.target.close()
 
+    def _settled(self) -> None:
+        """Routed, dropped or gone: no longer a connection waiting for its HELLO."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.relay.waiting.pop(self, None)
+
     def _drop(self, reason: str) -> None:
+        self._settled()
         self.relay.dropped += 1
         event(logging.WARNING, "relay.dropped", party=self.relay.mesh.party, reason=reason)
         if self.transport is not None:
