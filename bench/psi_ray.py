@@ -13,6 +13,7 @@ the Ray run (the retry case: the run must still finish with the exact result).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import threading
@@ -29,9 +30,9 @@ def start_cluster(workers: int) -> str:
     """A local Ray head for both parties' workers; returns its address for the parties."""
     import ray
 
-    context = ray.init(num_cpus=2 * workers, object_store_memory=200 * 1024 * 1024,
-                       include_dashboard=False, log_to_driver=False, logging_level="warning")
-    return str(context.address_info["gcs_address"])
+    ray.init(num_cpus=2 * workers, object_store_memory=200 * 1024 * 1024,
+             include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    return str(ray.get_runtime_context().gcs_address)
 
 
 def pair_worker_pids() -> list[int]:

@@ -186,7 +186,7 @@ async def _attempt(ray: ModuleType, ctx: Context, peer: str, nonce: str, rnd: _R
                                      partner[k].to_wire(), work, options.link_timeout_s,
                                      relay is not None)
                 for k in range(len(rnd.groups))]
-        results = await asyncio.to_thread(_collect, ray, refs, rnd, ctx.party)
+        results = await _collect(ray, ctx, peer, actors, refs, rnd)
         report.run_s += time.perf_counter() - clock
         return results
     finally:
@@ -244,30 +244,69 @@ def _check_offers(theirs: Any, peer: str, rnd: _Round) -> list[Offer]:
     return offers
 
 
-def _collect(ray: ModuleType, refs: list[Any], rnd: _Round,
-             party: str) -> list[dict[str, Any]]:
+async def _collect(ray: ModuleType, ctx: Context, peer: str, actors: list[Any],
+                   refs: list[Any], rnd: _Round) -> list[dict[str, Any]]:
     """Wait for every worker; keep lost workers and lost links as failures to retry,
-    and stop the run on any other failure (bad input: retrying cannot help)."""
-    memory: list[dict[str, Any]] = []
+    and stop the run on any other failure (bad input: retrying cannot help).
+
+    A worker that fails is named to the partner's coordinator at once, which stops
+    its worker of that pair (else it would wait out its link timeout for a partner
+    that is gone); the partner does the same for us.
+    """
+    tag = f"scale/lost/{rnd.attempt}"
+    listener = asyncio.create_task(_stop_named_workers(ray, ctx, peer, tag, actors))
+    finished: list[dict[str, Any]] = []
     fatal = None
-    for k, ref in enumerate(refs):
-        where = f"worker {k} (items {_span(rnd.groups[k])})"
-        try:
-            result = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:
-            rnd.failures.append(f"{where} was lost: {type(exc).__name__}")
-            continue
-        if "failed" not in result:
-            memory.append(result)
-        elif result["retryable"]:
-            rnd.failures.append(f"{where} lost its partner link: {result['failed']}: "
-                                f"{result['message']}"[:300])
-        else:
-            fatal = fatal or ScaleError(f"party {party}: {where} failed: {result['failed']}: "
-                                        f"{result['message']}")
+    waiting = dict(enumerate(refs))
+    try:
+        while waiting:
+            ready, _ = await asyncio.to_thread(ray.wait, list(waiting.values()), num_returns=1)
+            k = next(i for i, ref in waiting.items() if ref == ready[0])
+            del waiting[k]
+            result, failure = _outcome(ray, ready[0], k, rnd)
+            if result is not None:
+                finished.append(result)
+                continue
+            await ctx.send(peer, tag, k)
+            if failure is not None:
+                fatal = fatal or ScaleError(f"party {ctx.party}: {failure}")
+        await ctx.send(peer, tag, -1)
+        await listener
+    finally:
+        listener.cancel()
     if fatal is not None:
         raise fatal
-    return memory
+    return finished
+
+
+def _outcome(ray: ModuleType, ref: Any, k: int,
+             rnd: _Round) -> tuple[dict[str, Any] | None, str | None]:
+    """(result, None) for a finished worker; (None, None) for a failure to retry (noted
+    in ``rnd``); (None, message) for a failure that must stop the run."""
+    where = f"worker {k} (items {_span(rnd.groups[k])})"
+    try:
+        result: dict[str, Any] = ray.get(ref)
+    except ray.exceptions.RayActorError as exc:
+        rnd.failures.append(f"{where} was lost: {type(exc).__name__}")
+        return None, None
+    if "failed" not in result:
+        return result, None
+    if result["retryable"]:
+        rnd.failures.append(f"{where} lost its partner link: {result['failed']}: "
+                            f"{result['message']}"[:300])
+        return None, None
+    return None, f"{where} failed: {result['failed']}: {result['message']}"
+
+
+async def _stop_named_workers(ray: ModuleType, ctx: Context, peer: str, tag: str,
+                              actors: list[Any]) -> None:
+    """Stop our worker of each pair the partner reports failed, until it reports the end."""
+    while True:
+        k = await ctx.recv(peer, tag)
+        if not isinstance(k, int) or k < 0:
+            return
+        if k < len(actors):
+            ray.kill(actors[k])
 
 
 async def _settle(ctx: Context, peer: str, pending: list[int], work: PairWork,

@@ -10,6 +10,7 @@ it unless a ``ray:`` setting asks for it, and then a missing Ray is a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -114,7 +115,7 @@ def connect_ray(ray: ModuleType, options: RayOptions) -> None:
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False,
-                              "configure_logging": True, "logging_level": "warning"}
+                              "configure_logging": True, "logging_level": logging.WARNING}
     if options.address == "local":
         ray.init(**kwargs)
     else:
