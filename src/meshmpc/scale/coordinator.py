@@ -203,6 +203,9 @@ def _order(ctx: Context, peer: str) -> list[str]:
 
 def _start(ray: ModuleType, actors: list[Any], options: RayOptions,
            party: str) -> list[dict[str, Any]]:
+    """Every worker's key and address; a cluster that cannot host them all is an error
+    naming the party (both parties reserve all their workers before any pair connects,
+    so a small cluster never leaves a pair waiting for a worker that cannot start)."""
     try:
         started: list[dict[str, Any]] = ray.get([a.prepare.remote() for a in actors],
                                                 timeout=options.start_timeout_s)
@@ -314,7 +317,9 @@ async def _settle(ctx: Context, peer: str, pending: list[int], work: PairWork,
     """Items done on both sides leave ``pending``; the rest are reported and retried."""
     here = {i: r for i in pending if (r := read_marker(work.done_dir, i)) is not None}
     there = await ctx.exchange(peer, f"scale/done/{rnd.attempt}", sorted(here))
-    finished = set(here) & {int(i) for i in there}
+    if not isinstance(there, list) or not all(isinstance(i, int) for i in there):
+        raise ScaleError(f"party {ctx.party}: {peer} sent a malformed list of finished items")
+    finished = set(here) & set(there)
     report.results.update({i: here[i] for i in finished})
     left = [i for i in pending if i not in finished]
     if left:
