@@ -37,11 +37,11 @@ def write_inputs(directory: Path, seed: int = 1) -> dict[str, Path]:
 def run_psi(inputs: dict[str, Path], out: Path, ray: Any = None, **fields: Any) -> dict[str, Any]:
     """Both parties' PSI jobs (kkrt, bucketed) over an in-memory coordinator link."""
     out.mkdir(parents=True, exist_ok=True)
+    suffix = fields.pop("suffix", "csv")
+    base: dict[str, Any] = {"protocol": "kkrt", "bucket_rows": 400, **fields}
     jobs = {p: PsiJob(input=inputs[p], keys=KeyOptions(("credit_code",)),
                       peers=["gov" if p == "bank" else "bank"], receiver="bank",
-                      protocol=fields.get("protocol", "kkrt"), output=out / f"{p}.csv",
-                      workers=0,
-                      bucket_rows=fields.get("bucket_rows", 400), ray=ray, quiet=True)
+                      output=out / f"{p}.{suffix}", workers=0, ray=ray, quiet=True, **base)
             for p in ("bank", "gov")}
 
     async def party(ctx: Any) -> Any:

@@ -147,3 +147,28 @@ def test_parties_as_processes_with_the_one_port_relay(tmp_path: Path, ray_cluste
     assert scaled["gov"]["scale"]["worker_bytes_received"] > 0
     assert scaled["gov"]["scale"]["relayed_links"] >= 2  # both pairs came through gov's port
     _check_same_output(tmp_path / "single", tmp_path / "ray", buckets=16)
+
+
+@pytest.mark.slow
+def test_left_mode_parquet_receiver_only(tmp_path: Path, ray_cluster: Any) -> None:
+    """Other job shapes give one process's output too: left join with row numbers into
+    Parquet, only the bank learning the rows (gov writes nothing)."""
+    import pyarrow.parquet as pq
+
+    inputs = write_inputs(tmp_path, seed=4)
+    shape = {"mode": "left", "reveal": "receiver", "suffix": "parquet",
+             "row_number_column": "row"}
+    single = run_psi(inputs, tmp_path / "single", **shape)
+    scaled = run_psi(inputs, tmp_path / "ray", ray=RAY, **shape)
+    assert single["bank"].intersection == scaled["bank"].intersection == COMMON
+    assert not (tmp_path / "ray" / "gov.parquet").exists()
+    one = pq.read_table(tmp_path / "single" / "bank.parquet")
+    many = pq.read_table(tmp_path / "ray" / "bank.parquet")
+    assert many.schema == one.schema and many.num_rows == one.num_rows
+    key = ["psi_matched", "row"]
+    assert sorted(zip(*(many.column(c).to_pylist() for c in key), strict=True)) == \
+        sorted(zip(*(one.column(c).to_pylist() for c in key), strict=True))
+    rows = many.column("row").to_pylist()
+    seq = buckets_of(many.column("credit_code").to_pylist(), 16)
+    assert seq == sorted(seq)  # bucket-major, as the single-process run
+    assert sorted(rows) == list(range(1, len(rows) + 1))
