@@ -114,8 +114,7 @@ def record(single: list[dict[str, Any]], scaled: dict[str, Any], killed: list[in
         "relayed_links": scale["gov"].get("relayed_links", 0),
         "ray_stages_bank": {k: scale["bank"].get(k) for k in
                             ("start_s", "run_s", "concatenate_s")},
-        "bytes_sent": sum(scaled[p]["bytes_sent"] + scale[p].get("worker_bytes_sent", 0)
-                          for p in PARTIES),
+        "bytes_sent": sum(scaled[p]["bytes_sent"] for p in PARTIES),  # workers' included
         "bytes_sent_single": sum(single[0][p]["bytes_sent"] for p in PARTIES),
         "phases_single": single[0]["bank"]["phases"], "phases_ray": scaled["bank"]["phases"],
         "load_avg": Path("/proc/loadavg").read_text().split()[:3],

@@ -98,6 +98,8 @@ def test_killed_worker_bucket_is_retried(tmp_path: Path, ray_cluster: Any) -> No
         stop.set()
         watcher.join()
     assert killed, "no worker was running to kill"
+    for party in ("bank", "gov"):  # the workers' traffic is the party's traffic
+        assert scaled[party].bytes_sent >= scaled[party].scale["worker_bytes_sent"] > 0
     run_psi(inputs, tmp_path / "single", bucket_rows=200)
     assert scaled["bank"].intersection == COMMON
     for party in ("bank", "gov"):

@@ -123,10 +123,11 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     else:
         path = writer.commit() if writer is not None else None
     out = str(path) if path is not None else None
-    traffic = ctx.traffic()
+    traffic, workers = ctx.traffic(), scale or {}  # a Ray run's workers sent the bulk
     return PsiSummary(ctx.party, report.rows, kept, report, total, out,
-                      writer.rows if writer else 0, phases, traffic.bytes_sent,
-                      traffic.bytes_received, scale)
+                      writer.rows if writer else 0, phases,
+                      traffic.bytes_sent + workers.get("worker_bytes_sent", 0),
+                      traffic.bytes_received + workers.get("worker_bytes_received", 0), scale)
 
 
 async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,
