@@ -22,7 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from meshmpc_bench import psi_ray
 from meshmpc_bench._common import add_common, emit, fail, median, wan_fields, wan_profile
+
+from meshmpc.psi.spec import DEFAULT_BUCKET_ROWS
 
 PARTIES = ["bank", "gov"]
 
@@ -77,13 +80,16 @@ def _jobs(paths: dict[str, Path], directory: Path, args: argparse.Namespace) -> 
     }
 
 
-def _one_run(paths: dict[str, Path], directory: Path, args: argparse.Namespace) -> dict[str, Any]:
+def _one_run(paths: dict[str, Path], directory: Path, args: argparse.Namespace,
+             ray_address: str | None = None) -> dict[str, Any]:
     from meshmpc.net.launch import run_local
 
+    jobs = _jobs(paths, directory, args)
+    if ray_address is not None:
+        jobs = psi_ray.ray_jobs(jobs, ray_address, args.ray_workers, args.ray_relay)
     start = time.perf_counter()
-    results = run_local(PARTIES, "meshmpc.psi.job:run_party_jobs",
-                        {"jobs": _jobs(paths, directory, args)}, wan=wan_profile(args),
-                        timeout=args.timeout)
+    results = run_local(PARTIES, "meshmpc.psi.job:run_party_jobs", {"jobs": jobs},
+                        wan=wan_profile(args), timeout=args.timeout)
     launch = time.perf_counter() - start
     return {"launch_s": launch, **{p: results[p] for p in PARTIES}}
 
@@ -99,21 +105,38 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0,
                         help="seconds before a run is stopped (10^8 rows over WAN need ~20 min)")
     parser.add_argument("--bucket-rows", type=int, default=None, help="rows per PSI bucket")
+    parser.add_argument("--ray-workers", type=int, default=None,
+                        help="also run on a local Ray cluster with this many worker pairs "
+                        "(bench/psi_ray.py); the single-process run uses the same buckets")
+    parser.add_argument("--ray-kill-after", type=float, default=None,
+                        help="SIGKILL one Ray worker this many seconds into the Ray run")
+    parser.add_argument("--ray-relay", action="store_true",
+                        help="gov's workers reached only through gov's listening port")
     add_common(parser)
     args = parser.parse_args(argv)
+    if args.ray_workers and args.bucket_rows is None:
+        args.bucket_rows = DEFAULT_BUCKET_ROWS
     with tempfile.TemporaryDirectory(prefix="meshmpc-bench-psi-") as tmp:
         directory = Path(tmp)
         data_dir = args.data_dir or directory
         data_dir.mkdir(parents=True, exist_ok=True)
         paths = synthetic_inputs(data_dir, args.rows, args.overlap)
         runs = [_one_run(paths, directory, args) for _ in range(args.repeats)]
+        scaled, killed = None, []
+        if args.ray_workers:
+            address = psi_ray.start_cluster(args.ray_workers)
+            scaled, killed = psi_ray.run_scaled(
+                lambda: _one_run(paths, directory, args, address), args)
     expected = int(round(args.overlap * args.rows))
-    for i, run in enumerate(runs):
+    for i, run in enumerate([*runs, *([scaled] if scaled else [])]):
         got = run["bank"]["intersection"]
         if got != expected:
             return fail(f"meshmpc bench psi: run {i + 1} found an intersection of {got} rows, "
                         f"expected {expected} (overlap {args.overlap} of {args.rows} rows): "
                         "the protocol gave a wrong result")
+    if scaled is not None:
+        emit(psi_ray.record(runs, scaled, killed, args), args.json)
+        return 0
     emit(_record(runs, args), args.json)
     return 0
 

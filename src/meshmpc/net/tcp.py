@@ -105,6 +105,8 @@ class TcpMesh(Mesh):
         self._server: asyncio.AbstractServer | None = None
         self._ready: dict[str, asyncio.Future[Link]] = {}
         self._log_limit = RateLimit()
+        self.inbound_relay: Any = None
+        """A :class:`meshmpc.net.relay.InboundRelay` routing new inbound connections."""
 
     @classmethod
     async def connect(
@@ -128,7 +130,7 @@ class TcpMesh(Mesh):
         host, port = self.config.party(self.party).bind
         try:
             self._server = await loop.create_server(
-                self._accept, host=host, port=port, reuse_address=True
+                self._inbound, host=host, port=port, reuse_address=True
             )
         except OSError as exc:
             advice = explain_os_error(exc, f"{host}:{port}") or (exc.strerror or str(exc))
@@ -149,6 +151,12 @@ class TcpMesh(Mesh):
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         event(logging.INFO, "mesh.ready", party=self.party, peers=",".join(self.peers))
+
+    def _inbound(self) -> asyncio.BaseProtocol:
+        """A new inbound connection: a link, or the relay's router when one is installed."""
+        if self.inbound_relay is not None:
+            return self.inbound_relay.protocol()
+        return self._accept()
 
     def _accept(self) -> Link:
         link = Link(self, dialer=False)

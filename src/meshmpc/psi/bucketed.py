@@ -89,6 +89,7 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     once every party has written its own; without one the file is renamed at once.
     """
     progress = Progress(ctx.party, job.progress)
+    scale = None
     cols = output_columns(source.schema.names, job.keys.columns, job.payload)
     empty = source.schema.empty_table().select(cols)
     if job.row_number_column:
@@ -104,8 +105,14 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
                   if job.output is not None and learns_output(job, ctx.party, parties) else None)
         try:
             with phase_timer(phases, "protocol"):
-                total, kept = await _all_buckets(ctx, job, parties, spill, empty, report, writer,
-                                                 progress)
+                if job.ray is not None:  # scale-out: buckets on this party's Ray cluster
+                    from meshmpc.psi.scaled import ray_buckets
+
+                    total, kept, scale = await ray_buckets(ctx, job, parties, spill, empty,
+                                                           report, writer, progress)
+                else:
+                    total, kept = await _all_buckets(ctx, job, parties, spill, empty, report,
+                                                     writer, progress)
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -116,10 +123,11 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     else:
         path = writer.commit() if writer is not None else None
     out = str(path) if path is not None else None
-    traffic = ctx.traffic()
+    traffic, workers = ctx.traffic(), scale or {}  # a Ray run's workers sent the bulk
     return PsiSummary(ctx.party, report.rows, kept, report, total, out,
-                      writer.rows if writer else 0, phases, traffic.bytes_sent,
-                      traffic.bytes_received)
+                      writer.rows if writer else 0, phases,
+                      traffic.bytes_sent + workers.get("worker_bytes_sent", 0),
+                      traffic.bytes_received + workers.get("worker_bytes_received", 0), scale)
 
 
 async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,

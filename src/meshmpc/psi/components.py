@@ -111,7 +111,7 @@ async def align(step: StepContext, inputs: Mapping[str, StepOutput],
     if check:
         step.progress(0, 3, "checking the input against its schema")
         await validate_if_declared(ctx, schema, data)
-    scratch = Scratch(step.workdir / ".psi", step.scratch_vault)
+    scratch = Scratch(step.workdir / ".psi", step.scratch_vault, step.party_params.get("ray"))
     scratch.directory.mkdir()
     try:
         source = _psi_input(data)
@@ -137,6 +137,9 @@ class Scratch:
 
     directory: Path
     vault: Vault
+    ray: Any = None
+    """This party's ``ray:`` setting (``party_params``): its pairwise PSIs run on its Ray
+    cluster (docs/scale-out.md)."""
 
 
 def _psi_input(data: str) -> Path | str:
@@ -153,7 +156,8 @@ def _pair_job(source: Path | str, key: str, peer: str, receiver: str, protocol: 
     job = job_from_options({
         "input": str(source), "keys": [key], "peers": [peer], "receiver": receiver,
         "output": str(output), "protocol": protocol, "reveal": "all",
-        "validate": False, "cache_dir": str(output.parent / "cache"), "schema": schema})
+        "validate": False, "cache_dir": str(output.parent / "cache"), "schema": schema,
+        "ray": scratch.ray})
     job.vault, job.seal_output = scratch.vault, True
     return job
 

@@ -42,6 +42,7 @@ from meshmpc.psi.spec import (
     receiver_of,
 )
 from meshmpc.psi.stream import Progress, bucket_count
+from meshmpc.scale.options import connect_ray, parse_ray_options, require_ray
 
 WRITE_ROWS = 1 << 16
 """Output rows written per batch (the progress display ticks between batches)."""
@@ -153,6 +154,9 @@ async def run_job(ctx: Context, job: PsiJob, state: Path | None = None) -> PsiSu
     if local.table is not None:
         progress.stage(_rate(f"read and hashed {local.table.num_rows:,} rows",
                              local.table.num_rows, phases["check"]))
+    if job.ray is not None:
+        # a missing Ray, or a cluster it cannot join, fails here before any message is sent
+        connect_ray(require_ray(ctx.party), job.ray)
     progress.stage(f"agreeing on the parameters with {', '.join(peers)}")
     with phase_timer(phases, "agree"):
         estimates = await agree(ctx, peers, job.agreement(parties), local.estimate)
@@ -271,6 +275,7 @@ def job_from_options(options: dict[str, Any]) -> PsiJob:
         encoding=options.get("encoding"), delimiter=options.get("delimiter"),
         row_number_column=options.get("row_number_column"),
         quiet=bool(options.get("quiet", False)),
+        ray=parse_ray_options(options.get("ray")),
     )
 
 
@@ -286,6 +291,7 @@ def summary_dict(summary: PsiSummary) -> dict[str, Any]:
         "output_rows": summary.output_rows, "phases": summary.phases,
         "bytes_sent": summary.bytes_sent, "bytes_received": summary.bytes_received,
         "cpu_s": round(_cpu_seconds(), 3),
+        **({"scale": summary.scale} if summary.scale is not None else {}),
     }
 
 

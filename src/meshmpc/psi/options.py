@@ -16,7 +16,7 @@ OPTIONAL = (
     "output", "receiver", "payload", "protocol", "reveal", "mode", "trim", "casefold",
     "halfwidth", "on_empty", "on_duplicate", "workers", "cache_dir", "progress",
     "bucket_rows", "schema", "validate", "encoding", "delimiter", "row_number_column",
-    "quiet", "state_dir",
+    "quiet", "state_dir", "ray",
 )
 
 

@@ -14,6 +14,7 @@ from meshmpc.errors import note_stage
 from meshmpc.psi.align import Mode
 from meshmpc.psi.common import Reveal
 from meshmpc.psi.keys import KeyOptions, KeyReport
+from meshmpc.scale.options import RayOptions
 
 DEFAULT_BUCKET_ROWS = 1 << 21
 
@@ -51,6 +52,8 @@ class PsiJob:
     """Seals the job's scratch files and caches (never sent, never agreed). Without one,
     bucket files are sealed under a key only this process holds and the unbalanced-PSI
     caches under the party's local vault (``$MESHMPC_VAULT_DIR/<party>.vault``)."""
+    ray: RayOptions | None = None
+    """Run the buckets on this party's Ray cluster (:mod:`meshmpc.psi.scaled`); None: here."""
     seal_output: bool = False
     """Seal the output file too (a caller that reads it back itself, like ``psi.align``;
     :func:`meshmpc.psi.io.read_sealed_table`)."""
@@ -60,6 +63,7 @@ class PsiJob:
             "protocol": self.protocol, "receiver": receiver_of(self, parties),
             "reveal": self.reveal, "bucket_rows": self.bucket_rows,
             "mode": self.mode, "parties": parties, "validate": self.validate,
+            "scale_out": self.ray is not None,
             **self.keys.agreement(),
         }
 
@@ -78,6 +82,8 @@ class PsiSummary:
     phases: dict[str, float] = field(default_factory=dict)
     bytes_sent: int = 0
     bytes_received: int = 0
+    scale: dict[str, Any] | None = None
+    """Workers, attempts, retries and worker memory of a run on Ray (None: one process)."""
 
 
 @contextmanager
