@@ -260,6 +260,25 @@ class SessionCipher:
         self.send_counter += 1
         return header, body
 
+    def recover(self, sealed: tuple[bytes | bytearray, ...]) -> bytes:
+        """The plaintext of a record this cipher sealed, as written: ``(record,)`` from
+        :meth:`seal` or ``(header, body)`` from :meth:`seal_parts`.
+
+        A resumable session keeps the records it sent until the peer acknowledges them.
+        Keeping the ciphertext (already made for the socket) costs nothing, where a copy
+        of every plaintext cost about 30 % of bulk throughput; on a resume, which is
+        rare, the sender decrypts its own records here and seals them again under the
+        new connection's keys. The send key only decrypts here, it never encrypts
+        again, so no key and nonce pair is used for two plaintexts.
+        """
+        if len(sealed) == 1:
+            view = memoryview(sealed[0])
+            header, body = bytes(view[: framing.HEADER_SIZE]), view[framing.HEADER_SIZE :]
+        else:
+            header, body = bytes(sealed[0]), memoryview(sealed[1])
+        counter = framing.HEADER.unpack(header)[1]
+        return self._send.decrypt(_nonce(counter), body, header)
+
     def _check_counter(self, counter: int) -> None:
         if counter < self.recv_counter:
             raise ReplayedFrameError(

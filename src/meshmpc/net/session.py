@@ -4,10 +4,12 @@ A :class:`Session` is what protocol code talks to (through the mesh): it
 encodes messages into data records (BATCH, CHUNK, CLOSE), numbers them, and
 hands them to its current connection (:class:`~meshmpc.net.link.Link`), which
 seals them with that connection's keys. A resumable session also keeps every
-data record the peer has not yet acknowledged, up to ``buffer_bytes`` of
-plaintext (a sender waits when the buffer is full, it never drops), and the
-receiving side acknowledges cumulatively: after ``ACK_BYTES`` bytes or
-``ACK_RECORDS`` records, else ``ACK_DELAY_S`` after the last one.
+data record the peer has not yet acknowledged, as the connection sealed it, up
+to ``buffer_bytes`` of plaintext size (a sender waits when the buffer is full,
+it never drops); a resume decrypts them with the old connection's send key and
+seals them again under the new one's. The receiving side acknowledges
+cumulatively: after ``ACK_BYTES`` bytes or ``ACK_RECORDS`` records, else
+``ACK_DELAY_S`` after the last one.
 
 When the connection drops while both processes live, the dialling side
 reconnects; the new connection runs a fresh handshake (new ephemeral keys,
@@ -45,6 +47,13 @@ from meshmpc.net.stats import LinkStats
 
 if TYPE_CHECKING:
     from meshmpc.net.link import Link
+    from meshmpc.net.secure import SessionCipher
+
+Sealed = tuple["SessionCipher", tuple[bytes | bytearray, ...]]
+"""A data record as a connection wrote it: the cipher that sealed it and its bytes."""
+Kept = tuple[int, int, int, "bytes | tuple[bytes | bytearray, ...]", "SessionCipher | None"]
+"""An unacknowledged record: number, type, plaintext size, and either its sealed bytes
+with their cipher, or (sent while no connection was up) its plaintext and None."""
 
 BATCH_LIMIT = 256 * 1024
 """Flush a batch record once this many plaintext bytes are queued."""
@@ -87,7 +96,7 @@ class Session:
         self._grace: asyncio.TimerHandle | None = None
         # sending
         self.sent = 0
-        self.unacked: deque[tuple[int, int, bytes | memoryview]] = deque()
+        self.unacked: deque[Kept] = deque()
         self.unacked_bytes = 0
         self.peak_unacked_bytes = 0
         self._batch: list[bytes] = []
@@ -127,8 +136,7 @@ class Session:
             self._grace = None
         self.acknowledged(peer_received)
         self.link = link
-        for _seq, rtype, plain in self.unacked:
-            link.write_data(rtype, plain)
+        self.unacked = deque(self._resend(link, kept) for kept in self.unacked)
         if self.last_loss is not None:
             self.resumes += 1
             event(logging.INFO, "link.resumed", peer=self.peer, at=peer_received,
@@ -234,7 +242,7 @@ class Session:
             raise LinkBrokenError(self.peer, f"acknowledged record {count - 1}, "
                                   f"but only {self.sent} were sent")
         while self.unacked and self.unacked[0][0] < count:
-            self.unacked_bytes -= len(self.unacked.popleft()[2])
+            self.unacked_bytes -= self.unacked.popleft()[2]
         self.wake()
         self._wake_delivery()
 
@@ -279,16 +287,37 @@ class Session:
             await self.drain()
 
     def emit(self, rtype: int, plain: bytes | memoryview) -> None:
-        """Number one data record, keep it until acknowledged, write it if connected."""
+        """Number one data record, write it if connected, keep it until acknowledged.
+
+        What is kept is the sealed record the connection wrote (no copy: the caller may
+        reuse its buffer once ``send`` returns, the ciphertext is ours). Only a record
+        sent while no connection is up is kept as plaintext, copied if it is a view."""
         self.sent += 1
-        if self.resumable:
-            if isinstance(plain, memoryview):
-                plain = bytes(plain)  # the caller may reuse its buffer once send returns
-            self.unacked.append((self.sent - 1, rtype, plain))
-            self.unacked_bytes += len(plain)
-            self.peak_unacked_bytes = max(self.peak_unacked_bytes, self.unacked_bytes)
-        if self.link is not None:
-            self.link.write_data(rtype, plain)
+        sealed = self.link.write_data(rtype, plain) if self.link is not None else None
+        if not self.resumable:
+            return
+        size = len(plain)
+        if sealed is None:
+            self.unacked.append((self.sent - 1, rtype, size, bytes(plain), None))
+        else:
+            self.unacked.append((self.sent - 1, rtype, size, sealed[1], sealed[0]))
+        self.unacked_bytes += size
+        self.peak_unacked_bytes = max(self.peak_unacked_bytes, self.unacked_bytes)
+
+    @staticmethod
+    def _resend(link: Link, kept: Kept) -> Kept:
+        """Write one unacknowledged record again on ``link``, under its keys."""
+        seq, rtype, size, payload, cipher = kept
+        if cipher is None:
+            assert isinstance(payload, bytes)
+            plain = payload
+        else:
+            assert isinstance(payload, tuple)
+            plain = cipher.recover(payload)
+        sealed = link.write_data(rtype, plain)
+        if sealed is None:
+            return seq, rtype, size, plain, None
+        return seq, rtype, size, sealed[1], sealed[0]
 
     def _enqueue(self, item: bytes) -> None:
         self._batch.append(item)

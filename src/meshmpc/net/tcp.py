@@ -93,6 +93,8 @@ class TcpMesh(Mesh):
         self.connect_timeout_s = connect_timeout_s or config.connect_timeout_s
         self.resume_grace_s = config.resume_grace_s
         self.resend_buffer_bytes = config.resend_buffer_bytes
+        self.keepalive_s = config.keepalive_s
+        self.keepalive_timeout_s = config.keepalive_timeout_s
         self.links: dict[str, Link] = {}
         self.peer_sessions: dict[str, Session] = {}
         self._redials: dict[str, asyncio.Task[None]] = {}
