@@ -6,7 +6,11 @@
 
 Each figure is the median over ``--repeats`` runs of real processes over the
 real encrypted mesh: AES-256-GCM links, or SM4-GCM with ``--suite gm`` (then the
-default suite's figures are printed first, for comparison).
+default suite's figures are printed first, for comparison). ``--resume both``
+measures each figure with resumable links and with ``resume_grace_s = 0`` in
+alternating runs (what resumption costs, under the same load); each line says
+which (``resume``). Bulk lines also give each side's CPU seconds per GB, which
+the machine's load disturbs far less than the rate.
 """
 
 from __future__ import annotations
@@ -33,17 +37,19 @@ async def bulk_job(ctx: Context, mib: int, sends: int) -> dict[str, Any]:
     if ctx.party == "a":
         payload = np.ones(mib << 20, dtype=np.uint8)
         await ctx.exchange("b", "warm", payload)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(sends):
             await ctx.send("b", "bulk", payload)
         await ctx.recv("b", "ack")
-        elapsed = time.perf_counter() - start
-        return {"gbytes_per_s": sends * payload.nbytes / elapsed / 1e9}
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        gbytes = sends * payload.nbytes / 1e9
+        return {"gbytes_per_s": gbytes / elapsed, "cpu_s_per_gb": cpu / gbytes}
     await ctx.send("a", "warm", await ctx.recv("a", "warm"))
+    cpu = time.process_time()
     for _ in range(sends):
         await ctx.recv("a", "bulk")
     await ctx.send("a", "ack", None)
-    return {}
+    return {"cpu_s_per_gb": (time.process_time() - cpu) / (sends * (mib << 20) / 1e9)}
 
 
 async def small_job(ctx: Context, stream: int, pings: int) -> dict[str, Any]:
@@ -76,6 +82,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--suite", choices=["default", "gm"], default="default",
                         help="link suite; gm also reports the default suite's figures")
+    parser.add_argument("--resume", choices=["on", "off", "both"], default="on",
+                        help="resumable links (on), resume_grace_s = 0 (off), or both in "
+                        "alternating runs")
     args = parser.parse_args(argv)
     env = {"MESHMPC_EVENT_LOOP": args.loop}
     suites = ["default"] if args.suite == "default" else ["default", args.suite]
@@ -91,19 +100,27 @@ def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> N
     if suite == "gm":
         common["sm4_library"] = sm4_backend()
     wan = wan_profile(args)
-    bulk = [
-        run_local(PARTIES, "meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends},
-                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
-        for _ in range(args.repeats)
-    ]
-    emit({"bench": "net.bulk", "mib": args.mib, **common,
-          "gbytes_per_s": median([r["gbytes_per_s"] for r in bulk])}, args.json)
-    small = [
-        run_local(PARTIES, "meshmpc_bench.net:small_job",
-                  {"stream": args.stream, "pings": args.pings},
-                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
-        for _ in range(args.repeats)
-    ]
-    emit({"bench": "net.small", "msg_bytes": 64, **common,
-          "msgs_per_s": median([r["msgs_per_s"] for r in small]),
-          "rtt_us_median": median([r["rtt_us_median"] for r in small])}, args.json)
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.resume]
+
+    def runs(target: str, kwargs: dict[str, Any]) -> dict[bool, list[dict[str, Any]]]:
+        out: dict[bool, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for _ in range(args.repeats):
+            for mode in modes:  # alternating, so both modes see the same load
+                out[mode].append(run_local(
+                    PARTIES, target, kwargs, wan=wan, env=env, pin_cpus=True, suite=suite,
+                    resume_grace_s=None if mode else 0.0))
+        return out
+
+    bulk = runs("meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends})
+    for mode, results in bulk.items():
+        emit({"bench": "net.bulk", "mib": args.mib, **common, "resume": mode,
+              "gbytes_per_s": median([r["a"]["gbytes_per_s"] for r in results]),
+              "sender_cpu_s_per_gb": median([r["a"]["cpu_s_per_gb"] for r in results]),
+              "receiver_cpu_s_per_gb": median([r["b"]["cpu_s_per_gb"] for r in results])},
+             args.json)
+    small = runs("meshmpc_bench.net:small_job", {"stream": args.stream, "pings": args.pings})
+    for mode, results in small.items():
+        emit({"bench": "net.small", "msg_bytes": 64, **common, "resume": mode,
+              "msgs_per_s": median([r["a"]["msgs_per_s"] for r in results]),
+              "rtt_us_median": median([r["a"]["rtt_us_median"] for r in results])},
+             args.json)

@@ -26,7 +26,12 @@ from cryptography.exceptions import InvalidTag
 from meshmpc.errors import stage_of
 from meshmpc.net import framing
 from meshmpc.net.config import ClusterConfig
-from meshmpc.net.errors import LinkBrokenError, NetworkError, SessionRefused
+from meshmpc.net.errors import (
+    LinkBrokenError,
+    NetworkError,
+    PeerDisconnectedError,
+    SessionRefused,
+)
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.local import free_ports, make_local_cluster
 from meshmpc.net.secure import Handshake
@@ -466,3 +471,34 @@ def test_keepalive_keeps_an_idle_healthy_link(run_checked) -> None:
         await relay.stop()
 
     run_checked(main())
+
+
+@pytest.mark.parametrize("stopping", ["a", "b"], ids=["dialer", "listener"])
+def test_abort_while_the_link_is_down_is_delivered_on_resume(run_checked, stopping: str) -> None:
+    async def main() -> tuple[BaseException, float]:
+        a, b, relay, _, _ = await _pair()  # grace 5 s
+        loop = asyncio.get_running_loop()
+        await a.send("b", "m", 1)
+        assert await b.recv("a", "m") == 1
+        relay.blocked = True
+        relay.cut()
+        meshes = {"a": a, "b": b}
+        other = "b" if stopping == "a" else "a"
+        while a.peer_sessions["b"].link is not None or b.peer_sessions["a"].link is not None:
+            await asyncio.sleep(0.01)
+        closing = asyncio.ensure_future(meshes[stopping].close("step 'score' failed: boom"))
+        await asyncio.sleep(0.3)
+        assert not closing.done(), "the ABORT was dropped instead of held"
+        started = loop.time()
+        relay.blocked = False
+        with pytest.raises(PeerDisconnectedError) as info:
+            await asyncio.wait_for(meshes[other].recv(stopping, "m"), 10)
+        told_after = loop.time() - started
+        await asyncio.wait_for(closing, 5)
+        await meshes[other].close()
+        await relay.stop()
+        return info.value, told_after
+
+    error, told_after = run_checked(main())
+    assert "boom" in str(error) and error.peer == stopping
+    assert told_after < 2.5  # on resume, not after the 5 s grace period

@@ -180,6 +180,11 @@ class ClusterConfig:
                               "new key (meshmpc keygen on its node) before connecting")
         return keys
 
+    def is_revoked(self, key: PublicKey) -> bool:
+        """Whether ``key`` is revoked now (the config's list or the re-read revocation
+        file); open links check their peer's key with this on every keepalive tick."""
+        return bytes(key) in self.revoked_keys | _revocations.read(self.revocation_file)
+
     @property
     def fingerprint(self) -> bytes:
         """SHA-256 over what every node must agree on: cluster id, parties in order, the

@@ -18,6 +18,11 @@ against the peer. A peer whose loop is blocked cannot answer: it is dropped
 after the timeout and resumes once its loop runs again, within the grace period
 (so a party may block its loop for up to ``keepalive_timeout_s`` plus
 ``resume_grace_s`` before its links fail).
+
+Each tick also checks that the key the peer authenticated with has not been
+revoked since (``revoked_keys``, or the revocation file, which is re-read when it
+changes): a revoked key ends its open links within a tick or two, not only at
+the next handshake.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from meshmpc.net import framing
-from meshmpc.net.errors import PeerDisconnectedError
+from meshmpc.net.errors import AuthenticationError, PeerDisconnectedError
 
 if TYPE_CHECKING:
     from meshmpc.net.link import Link
@@ -63,6 +68,8 @@ class Keepalive:
         link = self.link
         if link.error is not None or link.closing:
             return
+        if self._peer_revoked():
+            return
         now, every = link.loop.time(), link.owner.keepalive_s
         if link.reader.bytes_read != self._heard_bytes or now - self._tick_at > 2 * every:
             self._heard_bytes, self._heard_at = link.reader.bytes_read, now
@@ -77,3 +84,16 @@ class Keepalive:
             link.write_control(framing.PING, b"")
         self._tick_at = now
         self._timer = link.loop.call_later(every, self._tick)
+
+    def _peer_revoked(self) -> bool:
+        """A key revoked while its link is up ends the link (and the session: a resume
+        would be refused anyway) at the next tick, and the peer is told why."""
+        link = self.link
+        key = link.handshake.peer_key
+        if key is None or link.session is None or not link.owner.key_revoked(key):
+            return False
+        link.session.fail(AuthenticationError(
+            link.peer, "its identity key was revoked while the link was up (revoked_keys or "
+            "the revocation file): link closed; it must connect with a key that is pinned "
+            "and not revoked"))
+        return True

@@ -180,6 +180,11 @@ class Handshake:
                 "same cluster config (only listen, key_file and timeouts may differ)"
             )
 
+    @property
+    def peer_key(self) -> PublicKey | None:
+        """The identity key the peer authenticated with (after :meth:`verify_peer`)."""
+        return self._pinned
+
     def _signed_by(self, key: PublicKey, message: bytes, signature: bytes) -> bool:
         if len(signature) != SIGNATURE_SIZE or (self.suite == "gm") != isinstance(
                 key, Sm2PublicKey):

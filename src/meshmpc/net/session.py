@@ -117,6 +117,7 @@ class Session:
         self._refetch_at = -1
         self._refetches = 0
         self.resumes = 0
+        self.held_abort: str | None = None  # an ABORT waiting for the link to come back
 
     # ----- connections ----------------------------------------------------------
 
@@ -136,6 +137,10 @@ class Session:
             self._grace = None
         self.acknowledged(peer_received)
         self.link = link
+        if self.held_abort is not None:  # we are stopping: the reason, not the data
+            link.write_control(framing.ABORT, self.held_abort.encode())
+            self._wake_delivery()
+            return
         self.unacked = deque(self._resend(link, kept) for kept in self.unacked)
         if self.last_loss is not None:
             self.resumes += 1
@@ -401,6 +406,8 @@ class Session:
         elif usable and self.link is not None:
             self.flush_batch()
             self.link.write_control(framing.ABORT, reason.encode() if reason else b"")
+        elif usable and self.resumable and reason is not None:
+            await self._hold_abort(reason)
         self.closed = True
         if self._grace is not None:
             self._grace.cancel()
@@ -408,6 +415,22 @@ class Session:
         link = self.link
         if link is not None:
             await link.close_transport(timeout)
+
+    async def _hold_abort(self, reason: str) -> None:
+        """Stopping with an error while the link is down: keep the ABORT until the link is
+        resumed, at most until the grace period ends (the peer waits that long anyway),
+        so the peer fails at once with our reason rather than later with only "not
+        restored". Meanwhile the dialer keeps redialling and the listener listening."""
+        if self._grace is None:
+            return
+        self.held_abort = reason
+        left = self._grace.when() - self.loop.time()
+        event(logging.WARNING, "link.abort_held", peer=self.peer, reason=reason,
+              within_s=round(max(left, 0.0), 1))
+        while self.link is None and self.error is None:
+            fut: asyncio.Future[None] = self.loop.create_future()
+            self._delivery.append(fut)
+            await fut
 
     async def _await_delivery(self, timeout: float) -> None:
         """Wait until the peer acknowledged everything (or closed, or the session failed)."""

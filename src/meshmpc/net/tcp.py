@@ -269,6 +269,10 @@ class TcpMesh(Mesh):
         except ConfigError as exc:
             raise AuthenticationError(peer, exc.problem) from exc
 
+    def key_revoked(self, key: PublicKey) -> bool:
+        """Whether a key an open link authenticated with has been revoked since."""
+        return self.config.is_revoked(key)
+
     def check_claim(self, peer: str, dialer: bool) -> None:
         """Reject (before any crypto) a HELLO claiming a party that cannot be on this link."""
         if peer == self.party or peer not in self._ready:
