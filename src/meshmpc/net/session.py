@@ -4,10 +4,12 @@ A :class:`Session` is what protocol code talks to (through the mesh): it
 encodes messages into data records (BATCH, CHUNK, CLOSE), numbers them, and
 hands them to its current connection (:class:`~meshmpc.net.link.Link`), which
 seals them with that connection's keys. A resumable session also keeps every
-data record the peer has not yet acknowledged, as the connection sealed it, up
-to ``buffer_bytes`` of plaintext size (a sender waits when the buffer is full,
-it never drops); a resume decrypts them with the old connection's send key and
-seals them again under the new one's. The receiving side acknowledges
+data record the peer has not yet acknowledged, up to ``buffer_bytes`` of
+plaintext size (a sender waits when the buffer is full, it never drops): a
+reference to its plaintext when nobody else can change it (batches, packed
+messages, arrays the session copied), else the record as the connection sealed
+it, never a copy. A resume decrypts sealed records with the old connection's
+send key and seals them again under the new one's. The receiving side acknowledges
 cumulatively: after ``ACK_BYTES`` bytes or ``ACK_RECORDS`` records, else
 ``ACK_DELAY_S`` after the last one.
 
@@ -51,9 +53,10 @@ if TYPE_CHECKING:
 
 Sealed = tuple["SessionCipher", tuple[bytes | bytearray, ...]]
 """A data record as a connection wrote it: the cipher that sealed it and its bytes."""
-Kept = tuple[int, int, int, "bytes | tuple[bytes | bytearray, ...]", "SessionCipher | None"]
+Kept = tuple[int, int, int, "bytes | memoryview | tuple[bytes | bytearray, ...]",
+             "SessionCipher | None"]
 """An unacknowledged record: number, type, plaintext size, and either its sealed bytes
-with their cipher, or (sent while no connection was up) its plaintext and None."""
+with their cipher, or its plaintext (memory nobody else changes) and None."""
 
 BATCH_LIMIT = 256 * 1024
 """Flush a batch record once this many plaintext bytes are queued."""
@@ -280,30 +283,35 @@ class Session:
         if codec.is_raw_array(obj):
             arr = np.ascontiguousarray(obj)
             header = codec.raw_array_header(tag, arr)
-            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data)
+            owned = not np.may_share_memory(arr, obj)  # our own contiguous copy
+            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data,
+                                   owned)
             return
         data = codec.pack([tag, codec.KIND_INLINE, obj])
         if len(data) > codec.RAW_ARRAY_THRESHOLD:
             announce = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
-            await self._send_large(announce, memoryview(data))
+            await self._send_large(announce, memoryview(data), owned=True)
             return
         self._enqueue(data)
         if self.backed_up():
             await self.drain()
 
-    def emit(self, rtype: int, plain: bytes | memoryview) -> None:
+    def emit(self, rtype: int, plain: bytes | memoryview, owned: bool = True) -> None:
         """Number one data record, write it if connected, keep it until acknowledged.
 
-        What is kept is the sealed record the connection wrote (no copy: the caller may
-        reuse its buffer once ``send`` returns, the ciphertext is ours). Only a record
-        sent while no connection is up is kept as plaintext, copied if it is a view."""
+        ``owned``: nobody else can change ``plain`` (bytes, or a buffer the session made),
+        so a reference to it is kept. Otherwise ``plain`` is the caller's memory, which it
+        may reuse once ``send`` returns: what is kept is then the sealed record the
+        connection wrote (the ciphertext is ours, no copy), or a copy when no connection
+        is up."""
         self.sent += 1
         sealed = self.link.write_data(rtype, plain) if self.link is not None else None
         if not self.resumable:
             return
         size = len(plain)
-        if sealed is None:
-            self.unacked.append((self.sent - 1, rtype, size, bytes(plain), None))
+        if owned or sealed is None:
+            kept = plain if owned else bytes(plain)
+            self.unacked.append((self.sent - 1, rtype, size, kept, None))
         else:
             self.unacked.append((self.sent - 1, rtype, size, sealed[1], sealed[0]))
         self.unacked_bytes += size
@@ -314,7 +322,7 @@ class Session:
         """Write one unacknowledged record again on ``link``, under its keys."""
         seq, rtype, size, payload, cipher = kept
         if cipher is None:
-            assert isinstance(payload, bytes)
+            assert not isinstance(payload, tuple)
             plain = payload
         else:
             assert isinstance(payload, tuple)
@@ -342,7 +350,8 @@ class Session:
         self._batch_bytes = 0
         self.emit(framing.BATCH, plain)
 
-    async def _send_large(self, header_item: bytes, payload: memoryview) -> None:
+    async def _send_large(self, header_item: bytes, payload: memoryview,
+                          owned: bool) -> None:
         async with self._raw_lock:
             self.check_usable()
             self._raw_active = True
@@ -350,7 +359,7 @@ class Session:
                 self._batch.append(header_item)
                 self.flush_batch(force=True)
                 for offset in range(0, len(payload), CHUNK_SIZE):
-                    self.emit(framing.CHUNK, payload[offset : offset + CHUNK_SIZE])
+                    self.emit(framing.CHUNK, payload[offset : offset + CHUNK_SIZE], owned)
                     if self.backed_up():
                         await self.drain()
             finally:
