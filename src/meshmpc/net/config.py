@@ -10,7 +10,7 @@ Example::
     resume_grace_s = 30.0          # a dropped link may be resumed this long (0: never)
     resend_buffer_bytes = 67108864 # unacknowledged bytes kept for resending, per link
     keepalive_s = 2.0              # ping a link silent this long (0: no pings) ...
-    keepalive_timeout_s = 10.0     # ... and drop (then resume) one silent this long
+    keepalive_timeout_s = 20.0     # ... and drop (then resume) one silent this long
     max_frame_bytes = 16777216     # refuse larger records
     max_message_bytes = 1073741824 # refuse larger messages
 
@@ -75,7 +75,7 @@ DEFAULT_RESEND_BUFFER = 64 * 1024 * 1024
 """Bytes of sent but unacknowledged records each link keeps for resending (then it waits)."""
 DEFAULT_KEEPALIVE_S = 2.0
 """A link that has received nothing for this long sends a PING (the peer answers PONG)."""
-DEFAULT_KEEPALIVE_TIMEOUT_S = 10.0
+DEFAULT_KEEPALIVE_TIMEOUT_S = 20.0
 """A link that has received nothing for this long, although it pinged, is presumed dead
 (half-open: the peer vanished without FIN or RST) and is dropped, then resumed."""
 PARTY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -301,7 +301,7 @@ def _keepalive(cluster: dict[str, Any], path: Path | None) -> tuple[float, float
         raise ConfigError(path, "cluster.keepalive_timeout_s",
                           f"{timeout:g} s is less than twice keepalive_s ({every:g} s): a "
                           "healthy link would be dropped before its PING is answered; raise "
-                          "it (default 10 s with pings every 2 s)")
+                          "it (default 20 s with pings every 2 s)")
     return every, timeout
 
 
