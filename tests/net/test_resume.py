@@ -35,7 +35,7 @@ from meshmpc.net.errors import (
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.local import free_ports, make_local_cluster
 from meshmpc.net.secure import Handshake
-from meshmpc.net.session import CHUNK_SIZE, MAX_REFETCH
+from meshmpc.net.session import CHUNK_SIZE, MAX_REFETCH, SPARE_CHUNKS
 from meshmpc.net.tcp import TcpMesh
 
 # (connection number from 1, index of the data record on it, its bytes) -> bytes to forward,
@@ -328,6 +328,7 @@ def test_resend_buffer_stays_within_its_bound(run_checked) -> None:
         big = np.random.default_rng(3).integers(0, 255, 24 << 20, dtype=np.uint8)
         await _exchange(a, b, big, 10)  # 24 MiB through a 2 MiB buffer
         assert session.peak_unacked_bytes <= bound + CHUNK_SIZE
+        assert 0 < len(session._spare) <= SPARE_CHUNKS  # acknowledged chunk buffers reused
         relay.blocked = True
         relay.cut()
         sending = asyncio.ensure_future(a.send("b", "big2", big))

@@ -437,15 +437,17 @@ class Link(asyncio.BufferedProtocol):
             raise self.error
         await self._session().send(tag, obj)
 
-    def write_data(self, rtype: int, plain: bytes | memoryview) -> Sealed | None:
-        """Seal one data record of the session with this connection's keys and write it;
-        returns the cipher and the record as written (the session keeps them until the
-        peer acknowledges), or None when the connection has failed (nothing written)."""
+    def write_data(self, rtype: int, plain: bytes | memoryview,
+                   out: bytearray | None = None) -> Sealed | None:
+        """Seal one data record of the session with this connection's keys and write it
+        (a CHUNK's ciphertext into ``out`` if given); returns the cipher and the record
+        as written (the session keeps them until the peer acknowledges), or None when
+        the connection has failed (nothing written)."""
         if self.error is not None:
             return None
         cipher = self._cipher()
         if rtype == framing.CHUNK:
-            header, body = cipher.seal_parts(rtype, plain)
+            header, body = cipher.seal_parts(rtype, plain, out)
             self._write(header)
             self._write(body)
             return cipher, (header, body)

@@ -256,12 +256,20 @@ class SessionCipher:
         self.send_counter += 1
         return out
 
-    def seal_parts(self, record_type: int, plaintext: bytes | memoryview) -> tuple[bytes, bytes]:
+    def seal_parts(self, record_type: int, plaintext: bytes | memoryview,
+                   out: bytearray | None = None) -> tuple[bytes, bytes | bytearray]:
         """The record as (header, ciphertext): for large plaintexts, this skips the
-        zero-filled output buffer of :meth:`seal` and the copy into it."""
+        zero-filled output buffer of :meth:`seal` and the copy into it. ``out`` (exactly
+        ``len(plaintext) + 16`` bytes) receives the ciphertext instead of a new buffer."""
         body_len = len(plaintext) + TAG_SIZE
         header = framing.pack_header(body_len, self.send_counter, record_type)
-        body = self._send.encrypt(_nonce(self.send_counter), plaintext, header)
+        nonce = _nonce(self.send_counter)
+        body: bytes | bytearray
+        if out is not None and len(out) == body_len:
+            self._send.encrypt_into(nonce, plaintext, header, memoryview(out))
+            body = out
+        else:
+            body = self._send.encrypt(nonce, plaintext, header)
         self.send_counter += 1
         return header, body
 

@@ -66,6 +66,9 @@ ACK_BYTES = 1024 * 1024
 ACK_RECORDS = 64
 ACK_DELAY_S = 0.05
 """Acknowledge after this many bytes or records received, else this long after the last."""
+SPARE_CHUNKS = 8
+"""Acknowledged CHUNK ciphertext buffers a resumable session keeps for reuse (a fresh
+1 MiB buffer per chunk costs page faults and cold memory: about as much as the cipher)."""
 MAX_REFETCH = 3
 """Times a record that failed authentication is fetched again before the link is broken."""
 SESSION_BODY = struct.Struct("<16sQB")
@@ -102,6 +105,7 @@ class Session:
         self.unacked: deque[Kept] = deque()
         self.unacked_bytes = 0
         self.peak_unacked_bytes = 0
+        self._spare: list[bytearray] = []  # acknowledged: written and received, reusable
         self._batch: list[bytes] = []
         self._batch_bytes = 0
         self._flush_scheduled = False
@@ -205,6 +209,7 @@ class Session:
         self._grace = self._ack_timer = None
         self.raw = None
         self.unacked.clear()
+        self._spare = []
         self.unacked_bytes = 0
         for fut in self._waiters:
             if not fut.done():
@@ -250,7 +255,12 @@ class Session:
             raise LinkBrokenError(self.peer, f"acknowledged record {count - 1}, "
                                   f"but only {self.sent} were sent")
         while self.unacked and self.unacked[0][0] < count:
-            self.unacked_bytes -= self.unacked.popleft()[2]
+            _, rtype, size, payload, cipher = self.unacked.popleft()
+            self.unacked_bytes -= size
+            if cipher is not None and len(self._spare) < SPARE_CHUNKS:
+                body = payload[-1]  # received by the peer, so the socket is done with it
+                if isinstance(body, bytearray) and len(body) == CHUNK_SIZE + 16:
+                    self._spare.append(body)
         self.wake()
         self._wake_delivery()
 
@@ -305,7 +315,10 @@ class Session:
         connection wrote (the ciphertext is ours, no copy), or a copy when no connection
         is up."""
         self.sent += 1
-        sealed = self.link.write_data(rtype, plain) if self.link is not None else None
+        out = None
+        if self.resumable and not owned and len(plain) == CHUNK_SIZE:
+            out = self._spare.pop() if self._spare else bytearray(CHUNK_SIZE + 16)
+        sealed = self.link.write_data(rtype, plain, out) if self.link is not None else None
         if not self.resumable:
             return
         size = len(plain)
