@@ -28,10 +28,13 @@ the next handshake.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
+from meshmpc.errors import ConfigError
 from meshmpc.net import framing
 from meshmpc.net.errors import AuthenticationError, PeerDisconnectedError
+from meshmpc.net.log import event
 
 if TYPE_CHECKING:
     from meshmpc.net.link import Link
@@ -46,6 +49,7 @@ class Keepalive:
         self._heard_bytes = 0  # the reader's byte count when a tick last saw it move
         self._heard_at = self._tick_at = 0.0
         self.pings = 0
+        self._warned = False
 
     def start(self) -> None:
         """Begin ticking (once the connection is registered)."""
@@ -90,7 +94,17 @@ class Keepalive:
         would be refused anyway) at the next tick, and the peer is told why."""
         link = self.link
         key = link.handshake.peer_key
-        if key is None or link.session is None or not link.owner.key_revoked(key):
+        if key is None or link.session is None:
+            return False
+        try:
+            revoked = link.owner.key_revoked(key)
+        except ConfigError as exc:  # e.g. the revocation file was removed: say so once
+            if not self._warned:
+                self._warned = True
+                event(logging.WARNING, "link.revocations_unreadable", peer=link.peer,
+                      reason=str(exc))
+            return False
+        if not revoked:
             return False
         link.session.fail(AuthenticationError(
             link.peer, "its identity key was revoked while the link was up (revoked_keys or "
