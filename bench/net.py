@@ -10,12 +10,16 @@ default suite's figures are printed first, for comparison). ``--resume both``
 measures each figure with resumable links and with ``resume_grace_s = 0`` in
 alternating runs (what resumption costs, under the same load); each line says
 which (``resume``). Bulk lines also give each side's CPU seconds per GB, which
-the machine's load disturbs far less than the rate.
+the machine's load disturbs far less than the rate; ``--in-process`` runs both
+ends of the bulk link in one process without busy-polling, for the total CPU
+per GB and the page faults per MiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import resource
 import time
 from typing import Any
 
@@ -25,8 +29,10 @@ from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_prof
 from meshmpc.crypto.gm import sm4_backend
 from meshmpc.net.check import ping, pong
 from meshmpc.net.context import Context
-from meshmpc.net.eventloop import loop_kind
+from meshmpc.net.eventloop import loop_kind, new_loop
 from meshmpc.net.launch import run_local
+from meshmpc.net.local import LOCAL_RESUME_GRACE_S, make_local_cluster
+from meshmpc.net.tcp import TcpMesh
 
 PARTIES = ["a", "b"]
 CIPHERS = {"default": "AES-256-GCM", "gm": "SM4-GCM"}
@@ -85,12 +91,65 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--resume", choices=["on", "off", "both"], default="on",
                         help="resumable links (on), resume_grace_s = 0 (off), or both in "
                         "alternating runs")
+    parser.add_argument("--in-process", action="store_true",
+                        help="bulk only, both ends in this process without busy-polling: "
+                        "CPU seconds per GB of both ends and page faults per MiB")
     args = parser.parse_args(argv)
+    if args.in_process:
+        _bench_in_process(args)
+        return 0
     env = {"MESHMPC_EVENT_LOOP": args.loop}
     suites = ["default"] if args.suite == "default" else ["default", args.suite]
     for suite in suites:  # the default suite's figures beside the chosen one's
         _bench_suite(args, env, suite)
     return 0
+
+
+async def _bulk_in_process(grace_s: float, mib: int, sends: int) -> dict[str, float]:
+    """Both ends of one link in this process: CPU seconds per GB and faults per MiB."""
+    config, ids = make_local_cluster(PARTIES, resume_grace_s=grace_s)
+    a, b = await asyncio.gather(*(TcpMesh.connect(config, p, ids[p], spin_s=0, on_waiting=None)
+                                  for p in PARTIES))
+    payload = np.ones(mib << 20, dtype=np.uint8)
+    await a.send("b", "warm", payload)
+    await b.recv("a", "warm")
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start, cpu = time.perf_counter(), time.process_time()
+
+    async def receive() -> None:
+        for _ in range(sends):
+            await b.recv("a", "bulk")
+
+    async def send() -> None:
+        for _ in range(sends):
+            await a.send("b", "bulk", payload)
+
+    await asyncio.gather(send(), receive())
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    await asyncio.gather(a.close(), b.close())
+    gbytes = sends * payload.nbytes / 1e9
+    return {"gbytes_per_s": gbytes / elapsed, "cpu_s_per_gb": cpu / gbytes,
+            "faults_per_mib": faults / (sends * mib)}
+
+
+def _bench_in_process(args: argparse.Namespace) -> None:
+    """``--in-process``: resumption on/off (``--resume``) in alternating runs."""
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.resume]
+    loop = new_loop(loop_kind(args.loop))
+    runs: dict[bool, list[dict[str, float]]] = {mode: [] for mode in modes}
+    try:
+        for _ in range(args.repeats):
+            for mode in modes:
+                grace = LOCAL_RESUME_GRACE_S if mode else 0.0
+                runs[mode].append(loop.run_until_complete(
+                    _bulk_in_process(grace, args.mib, args.sends)))
+    finally:
+        loop.close()
+    for mode, results in runs.items():
+        emit({"bench": "net.bulk_in_process", "mib": args.mib, "loop": loop_kind(args.loop),
+              "resume": mode, **{key: median([r[key] for r in results]) for key in results[0]},
+              "cpu_s_per_gb_min": min(r["cpu_s_per_gb"] for r in results)}, args.json)
 
 
 def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> None:

@@ -256,7 +256,7 @@ def test_record_failing_on_every_connection_breaks_the_link(run_checked) -> None
 
 
 def test_cut_not_restored_fails_cleanly_after_the_grace_period(run_checked) -> None:
-    async def main() -> list[tuple[BaseException, float]]:
+    async def main() -> tuple[tuple[BaseException, float], tuple[BaseException, float]]:
         a, b, relay, _, _ = await _pair(resume_grace_s=0.5)
         loop = asyncio.get_running_loop()
         await a.send("b", "m", 1)
