@@ -6,12 +6,20 @@
 
 Each figure is the median over ``--repeats`` runs of real processes over the
 real encrypted mesh: AES-256-GCM links, or SM4-GCM with ``--suite gm`` (then the
-default suite's figures are printed first, for comparison).
+default suite's figures are printed first, for comparison). ``--resume both``
+measures each figure with resumable links and with ``resume_grace_s = 0`` in
+alternating runs (what resumption costs, under the same load); each line says
+which (``resume``). Bulk lines also give each side's CPU seconds per GB, which
+the machine's load disturbs far less than the rate; ``--in-process`` runs both
+ends of the bulk link in one process without busy-polling, for the total CPU
+per GB and the page faults per MiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import resource
 import time
 from typing import Any
 
@@ -21,8 +29,10 @@ from meshmpc_bench._common import add_common, emit, median, wan_fields, wan_prof
 from meshmpc.crypto.gm import sm4_backend
 from meshmpc.net.check import ping, pong
 from meshmpc.net.context import Context
-from meshmpc.net.eventloop import loop_kind
+from meshmpc.net.eventloop import loop_kind, new_loop
 from meshmpc.net.launch import run_local
+from meshmpc.net.local import LOCAL_RESUME_GRACE_S, make_local_cluster
+from meshmpc.net.tcp import TcpMesh
 
 PARTIES = ["a", "b"]
 CIPHERS = {"default": "AES-256-GCM", "gm": "SM4-GCM"}
@@ -33,17 +43,19 @@ async def bulk_job(ctx: Context, mib: int, sends: int) -> dict[str, Any]:
     if ctx.party == "a":
         payload = np.ones(mib << 20, dtype=np.uint8)
         await ctx.exchange("b", "warm", payload)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(sends):
             await ctx.send("b", "bulk", payload)
         await ctx.recv("b", "ack")
-        elapsed = time.perf_counter() - start
-        return {"gbytes_per_s": sends * payload.nbytes / elapsed / 1e9}
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+        gbytes = sends * payload.nbytes / 1e9
+        return {"gbytes_per_s": gbytes / elapsed, "cpu_s_per_gb": cpu / gbytes}
     await ctx.send("a", "warm", await ctx.recv("a", "warm"))
+    cpu = time.process_time()
     for _ in range(sends):
         await ctx.recv("a", "bulk")
     await ctx.send("a", "ack", None)
-    return {}
+    return {"cpu_s_per_gb": (time.process_time() - cpu) / (sends * (mib << 20) / 1e9)}
 
 
 async def small_job(ctx: Context, stream: int, pings: int) -> dict[str, Any]:
@@ -76,12 +88,68 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--suite", choices=["default", "gm"], default="default",
                         help="link suite; gm also reports the default suite's figures")
+    parser.add_argument("--resume", choices=["on", "off", "both"], default="on",
+                        help="resumable links (on), resume_grace_s = 0 (off), or both in "
+                        "alternating runs")
+    parser.add_argument("--in-process", action="store_true",
+                        help="bulk only, both ends in this process without busy-polling: "
+                        "CPU seconds per GB of both ends and page faults per MiB")
     args = parser.parse_args(argv)
+    if args.in_process:
+        _bench_in_process(args)
+        return 0
     env = {"MESHMPC_EVENT_LOOP": args.loop}
     suites = ["default"] if args.suite == "default" else ["default", args.suite]
     for suite in suites:  # the default suite's figures beside the chosen one's
         _bench_suite(args, env, suite)
     return 0
+
+
+async def _bulk_in_process(grace_s: float, mib: int, sends: int) -> dict[str, float]:
+    """Both ends of one link in this process: CPU seconds per GB and faults per MiB."""
+    config, ids = make_local_cluster(PARTIES, resume_grace_s=grace_s)
+    a, b = await asyncio.gather(*(TcpMesh.connect(config, p, ids[p], spin_s=0, on_waiting=None)
+                                  for p in PARTIES))
+    payload = np.ones(mib << 20, dtype=np.uint8)
+    await a.send("b", "warm", payload)
+    await b.recv("a", "warm")
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    start, cpu = time.perf_counter(), time.process_time()
+
+    async def receive() -> None:
+        for _ in range(sends):
+            await b.recv("a", "bulk")
+
+    async def send() -> None:
+        for _ in range(sends):
+            await a.send("b", "bulk", payload)
+
+    await asyncio.gather(send(), receive())
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    await asyncio.gather(a.close(), b.close())
+    gbytes = sends * payload.nbytes / 1e9
+    return {"gbytes_per_s": gbytes / elapsed, "cpu_s_per_gb": cpu / gbytes,
+            "faults_per_mib": faults / (sends * mib)}
+
+
+def _bench_in_process(args: argparse.Namespace) -> None:
+    """``--in-process``: resumption on/off (``--resume``) in alternating runs."""
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.resume]
+    loop = new_loop(loop_kind(args.loop))
+    runs: dict[bool, list[dict[str, float]]] = {mode: [] for mode in modes}
+    try:
+        for _ in range(args.repeats):
+            for mode in modes:
+                grace = LOCAL_RESUME_GRACE_S if mode else 0.0
+                runs[mode].append(loop.run_until_complete(
+                    _bulk_in_process(grace, args.mib, args.sends)))
+    finally:
+        loop.close()
+    for mode, results in runs.items():
+        emit({"bench": "net.bulk_in_process", "mib": args.mib, "loop": loop_kind(args.loop),
+              "resume": mode, **{key: median([r[key] for r in results]) for key in results[0]},
+              "cpu_s_per_gb_min": min(r["cpu_s_per_gb"] for r in results)}, args.json)
 
 
 def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> None:
@@ -91,19 +159,27 @@ def _bench_suite(args: argparse.Namespace, env: dict[str, str], suite: str) -> N
     if suite == "gm":
         common["sm4_library"] = sm4_backend()
     wan = wan_profile(args)
-    bulk = [
-        run_local(PARTIES, "meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends},
-                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
-        for _ in range(args.repeats)
-    ]
-    emit({"bench": "net.bulk", "mib": args.mib, **common,
-          "gbytes_per_s": median([r["gbytes_per_s"] for r in bulk])}, args.json)
-    small = [
-        run_local(PARTIES, "meshmpc_bench.net:small_job",
-                  {"stream": args.stream, "pings": args.pings},
-                  wan=wan, env=env, pin_cpus=True, suite=suite)["a"]
-        for _ in range(args.repeats)
-    ]
-    emit({"bench": "net.small", "msg_bytes": 64, **common,
-          "msgs_per_s": median([r["msgs_per_s"] for r in small]),
-          "rtt_us_median": median([r["rtt_us_median"] for r in small])}, args.json)
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.resume]
+
+    def runs(target: str, kwargs: dict[str, Any]) -> dict[bool, list[dict[str, Any]]]:
+        out: dict[bool, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for _ in range(args.repeats):
+            for mode in modes:  # alternating, so both modes see the same load
+                out[mode].append(run_local(
+                    PARTIES, target, kwargs, wan=wan, env=env, pin_cpus=True, suite=suite,
+                    resume_grace_s=None if mode else 0.0))
+        return out
+
+    bulk = runs("meshmpc_bench.net:bulk_job", {"mib": args.mib, "sends": args.sends})
+    for mode, results in bulk.items():
+        emit({"bench": "net.bulk", "mib": args.mib, **common, "resume": mode,
+              "gbytes_per_s": median([r["a"]["gbytes_per_s"] for r in results]),
+              "sender_cpu_s_per_gb": median([r["a"]["cpu_s_per_gb"] for r in results]),
+              "receiver_cpu_s_per_gb": median([r["b"]["cpu_s_per_gb"] for r in results])},
+             args.json)
+    small = runs("meshmpc_bench.net:small_job", {"stream": args.stream, "pings": args.pings})
+    for mode, results in small.items():
+        emit({"bench": "net.small", "msg_bytes": 64, **common, "resume": mode,
+              "msgs_per_s": median([r["a"]["msgs_per_s"] for r in results]),
+              "rtt_us_median": median([r["a"]["rtt_us_median"] for r in results])},
+             args.json)

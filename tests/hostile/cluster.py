@@ -45,11 +45,14 @@ class HostileCluster:
     """Keys, per-party configs and party processes under ``directory``."""
 
     def __init__(self, directory: Path, parties: list[str], resume_grace_s: float = GRACE_S,
+                 keepalive_s: float = 0.0, keepalive_timeout_s: float = 20.0,
                  **cluster: Any) -> None:
         self.directory = directory
         self.parties = parties
         config, _ = make_local_cluster(parties, directory, **cluster)
-        self.config: ClusterConfig = dataclasses.replace(config, resume_grace_s=resume_grace_s)
+        self.config: ClusterConfig = dataclasses.replace(
+            config, resume_grace_s=resume_grace_s, keepalive_s=keepalive_s,
+            keepalive_timeout_s=keepalive_timeout_s)
         self.views = {p: self.config for p in parties}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._started = 0.0

@@ -13,6 +13,9 @@ default the link stays down (every later connection is refused at once);
 with ``restore_after_s`` connections are refused that long, then forwarded
 (faulted again only while within the first ``connections``). A corruption
 applies to each of the first ``connections`` connections at the same offset.
+A black hole (``blackhole_at``) is a half-open link: from that offset the
+connection's bytes vanish in both directions and neither end is closed; it
+counts as a cut for ``restore_after_s``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Fault:
     duplicate: tuple[int, int] | None = None  # (offset, length): bytes sent twice
     corrupt_at: int | None = None  # this byte is XORed with 0x01
     cut_at: int | None = None  # the connection is closed once this many bytes passed
+    blackhole_at: int | None = None  # from this offset both directions vanish, none closed
     connections: int = 1_000_000
     restore_after_s: float | None = None  # after a cut: down this long (None: for good)
 
@@ -143,15 +147,24 @@ class FaultProxy:
             return
         up = self.fault if faulty and self.fault.direction == "up" else None
         down = self.fault if faulty and self.fault.direction == "down" else None
-        await asyncio.gather(self._pipe(reader, t_writer, up, "up"),
-                             self._pipe(t_reader, writer, down, "down"),
+        hole = [False]  # shared by both directions: once True, bytes vanish, nothing closes
+        await asyncio.gather(self._pipe(reader, t_writer, up, "up", hole),
+                             self._pipe(t_reader, writer, down, "down", hole),
                              return_exceptions=True)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    fault: Fault | None, direction: str) -> None:
+                    fault: Fault | None, direction: str, hole: list[bool]) -> None:
         pos = 0
         try:
             while data := await reader.read(1 << 16):
+                if hole[0]:
+                    continue
+                if fault is not None and fault.blackhole_at is not None and \
+                        pos + len(data) > fault.blackhole_at:
+                    data = data[: max(fault.blackhole_at - pos, 0)]
+                    hole[0] = True  # the rest of this read, and all later ones, vanish
+                    self.stats.cut_at = self.stats.first_fault_at = time.monotonic()
+                    self.stats.faults_applied.append(f"blackhole@{fault.blackhole_at}")
                 pieces, cut = [data], False
                 if fault is not None:
                     if fault.delay_s:
@@ -177,4 +190,5 @@ class FaultProxy:
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            writer.close()
+            if not hole[0]:  # a black hole passes on no close either
+                writer.close()

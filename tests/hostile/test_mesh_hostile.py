@@ -176,3 +176,22 @@ def test_slow_link_gives_the_right_answer(hostile_cluster, fault_proxy) -> None:
         assert outcome.code == 0, outcome.stderr
         assert outcome.result == {"checksum": expected_checksum(parties, party, rounds, size)}
     assert proxy.stats.bytes_up > rounds * size * 8
+
+
+def test_half_open_link_is_noticed_by_keepalive_and_resumed(hostile_cluster, fault_proxy) -> None:
+    """The proxy black-holes the link (bytes vanish both ways, neither end is closed), and
+    refuses new connections for 2 s: both parties notice by keepalive, resume, and finish."""
+    parties = ["a", "b"]
+    cluster = hostile_cluster(parties, connect_timeout_s=10, resume_grace_s=20.0,
+                              keepalive_s=0.2, keepalive_timeout_s=1.0)
+    rounds, size = 30, 5000
+    fault = Fault(blackhole_at=60_000, connections=1, restore_after_s=2.0)
+    with fault_proxy(cluster.port("b"), fault) as proxy:
+        cluster.route("a", "b", proxy.port)
+        cluster.start(ROUNDS_JOB, {"rounds": rounds, "size": size, "pause_s": 0.02})
+        outcomes = cluster.wait(timeout=90)
+    assert proxy.stats.faults_applied == ["blackhole@60000"] and proxy.stats.connections >= 2
+    for party, outcome in outcomes.items():
+        assert outcome.code == 0, outcome.stderr[-800:]
+        assert outcome.result == {"checksum": expected_checksum(parties, party, rounds, size)}
+        assert "half-open" in outcome.stderr, f"{party} did not notice by keepalive"

@@ -71,8 +71,11 @@ def _party(pid: str, address: str = "127.0.0.1:7001", key: str | None = None,
         ('[cluster]\nid = "c"\nconnect_timeout_s = -1\n' + _party("a") + _party("b"),
          "'cluster.connect_timeout_s'"),
         ('[cluster]\n' + _party("a") + _party("b"), "'cluster.id'"),
+        ('[cluster]\nid = "c"\nkeepalive_s = 5.0\nkeepalive_timeout_s = 6.0\n' + _party("a")
+         + _party("b"), "'cluster.keepalive_timeout_s'"),
     ],
-    ids=["toml", "no-cluster", "one-party", "duplicate", "address", "key", "timeout", "no-id"],
+    ids=["toml", "no-cluster", "one-party", "duplicate", "address", "key", "timeout", "no-id",
+         "keepalive"],
 )
 def test_malformed_config_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
     path = _config(tmp_path, text)

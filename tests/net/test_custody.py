@@ -18,7 +18,7 @@ from meshmpc.errors import ConfigError
 from meshmpc.net.config import ClusterConfig, load_config
 from meshmpc.net.context import Context
 from meshmpc.net.custody import Pkcs11SigningKey, Pkcs11Uri
-from meshmpc.net.errors import AuthenticationError
+from meshmpc.net.errors import AuthenticationError, NetworkError
 from meshmpc.net.keys import IdentityKey, public_key_to_b64
 from meshmpc.net.local import make_local_cluster
 from meshmpc.net.secure import Handshake
@@ -244,3 +244,32 @@ def test_a_node_with_a_token_keeps_its_vault_key_wrapped_there(
     config.vault_path.write_bytes(tampered)
     with pytest.raises(ConfigError):
         Vault.load(config.vault_path)
+
+
+def test_a_key_revoked_while_its_link_is_up_ends_the_link(run_checked, tmp_path: Path) -> None:
+    config, ids = make_local_cluster(["bank", "gov"], connect_timeout_s=5)
+    revocations = tmp_path / "revoked.keys"
+    revocations.write_text("")
+    config = dataclasses.replace(config, revocation_file=revocations, keepalive_s=0.1,
+                                 keepalive_timeout_s=0.5)
+
+    async def main() -> tuple[BaseException, BaseException, float]:
+        bank, gov = await asyncio.gather(TcpMesh.connect(config, "bank", ids["bank"]),
+                                         TcpMesh.connect(config, "gov", ids["gov"]))
+        await bank.send("gov", "m", 1)
+        assert await gov.recv("bank", "m") == 1
+        revocations.write_text(f"{ids['bank'].public_b64}\n")
+        os.utime(revocations, (time.time() + 5, time.time() + 5))
+        started = time.monotonic()
+        with pytest.raises(AuthenticationError) as at_gov:
+            await asyncio.wait_for(gov.recv("bank", "m"), 5)
+        took = time.monotonic() - started
+        with pytest.raises(NetworkError) as at_bank:
+            await asyncio.wait_for(bank.recv("gov", "m"), 5)
+        await asyncio.gather(bank.close(), gov.close())
+        return at_gov.value, at_bank.value, took
+
+    at_gov, at_bank, took = run_checked(main())
+    assert at_gov.peer == "bank" and "revoked while the link was up" in str(at_gov)
+    assert "revoked" in str(at_bank)  # told by gov's ABORT
+    assert took < 2.5  # the file is re-read at most once a second, checked every tick

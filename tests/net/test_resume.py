@@ -21,14 +21,21 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from meshmpc.errors import stage_of
 from meshmpc.net import framing
 from meshmpc.net.config import ClusterConfig
-from meshmpc.net.errors import LinkBrokenError, NetworkError, SessionRefused
+from meshmpc.net.errors import (
+    LinkBrokenError,
+    NetworkError,
+    PeerDisconnectedError,
+    SessionRefused,
+)
 from meshmpc.net.keys import IdentityKey
 from meshmpc.net.local import free_ports, make_local_cluster
-from meshmpc.net.session import CHUNK_SIZE, MAX_REFETCH
+from meshmpc.net.secure import Handshake
+from meshmpc.net.session import CHUNK_SIZE, MAX_REFETCH, SPARE_CHUNKS
 from meshmpc.net.tcp import TcpMesh
 
 # (connection number from 1, index of the data record on it, its bytes) -> bytes to forward,
@@ -44,6 +51,7 @@ class Relay:
         self.port = free_ports(1)[0]
         self.mutate = mutate
         self.blocked = False
+        self.stalled: set[int] = set()  # connections black-holed: bytes vanish, none closed
         self.connections = 0
         self.recorded: list[bytearray] = []  # what the dialer sent, per connection
         self._open: list[asyncio.StreamWriter] = []
@@ -58,6 +66,10 @@ class Relay:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+
+    def stall(self) -> None:
+        """Black-hole every open connection in both directions; neither end is closed."""
+        self.stalled.update(range(1, self.connections + 1))
 
     def cut(self) -> None:
         """Reset every proxied connection in both directions."""
@@ -78,8 +90,8 @@ class Relay:
         number = self.connections
         self.recorded.append(bytearray())
         self._open += [writer, t_writer]
-        await asyncio.gather(self._up(reader, t_writer, number), self._down(t_reader, writer),
-                             return_exceptions=True)
+        await asyncio.gather(self._up(reader, t_writer, number),
+                             self._down(t_reader, writer, number), return_exceptions=True)
 
     async def _up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                   number: int) -> None:
@@ -87,6 +99,8 @@ class Relay:
         index = 0
         try:
             while data := await reader.read(1 << 16):
+                if number in self.stalled:
+                    continue
                 self.recorded[number - 1] += data
                 for header, counter, rtype, body in records.feed(data):
                     raw: bytes | None = header + body
@@ -102,17 +116,22 @@ class Relay:
         except (ConnectionError, RuntimeError):
             pass
         finally:
-            writer.close()
+            if number not in self.stalled:  # a black hole passes on no close either
+                writer.close()
 
-    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    number: int) -> None:
         try:
             while data := await reader.read(1 << 16):
+                if number in self.stalled:
+                    continue
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, RuntimeError):
             pass
         finally:
-            writer.close()
+            if number not in self.stalled:
+                writer.close()
 
 
 def _flip(raw: bytes) -> bytes:
@@ -237,7 +256,7 @@ def test_record_failing_on_every_connection_breaks_the_link(run_checked) -> None
 
 
 def test_cut_not_restored_fails_cleanly_after_the_grace_period(run_checked) -> None:
-    async def main() -> list[tuple[BaseException, float]]:
+    async def main() -> tuple[tuple[BaseException, float], tuple[BaseException, float]]:
         a, b, relay, _, _ = await _pair(resume_grace_s=0.5)
         loop = asyncio.get_running_loop()
         await a.send("b", "m", 1)
@@ -309,6 +328,7 @@ def test_resend_buffer_stays_within_its_bound(run_checked) -> None:
         big = np.random.default_rng(3).integers(0, 255, 24 << 20, dtype=np.uint8)
         await _exchange(a, b, big, 10)  # 24 MiB through a 2 MiB buffer
         assert session.peak_unacked_bytes <= bound + CHUNK_SIZE
+        assert 0 < len(session._spare) <= SPARE_CHUNKS  # acknowledged chunk buffers reused
         relay.blocked = True
         relay.cut()
         sending = asyncio.ensure_future(a.send("b", "big2", big))
@@ -347,3 +367,140 @@ def test_replayed_resume_connection_resumes_nothing(run_checked) -> None:
         await relay.stop()
 
     run_checked(main())
+
+
+def test_sealed_records_are_recovered_by_their_sender_only() -> None:
+    config, ids = _config()
+    sides = []
+    for dialer in (True, False):
+        hs = Handshake(ids["a" if dialer else "b"], config.fingerprint, dialer)
+        sides.append(hs)
+    a, b = sides
+    a.read_hello(b.own_hello)
+    b.read_hello(a.own_hello)
+    a.verify_peer(b.auth_message(), ids["b"].public_key)
+    b.verify_peer(a.auth_message(), ids["a"].public_key)
+    at_a, at_b = a.session("b"), b.session("a")
+    batch = at_a.seal(framing.BATCH, b"small messages")
+    chunk = at_a.seal_parts(framing.CHUNK, memoryview(bytes(range(256)) * 64))
+    assert at_a.recover((batch,)) == b"small messages"
+    assert at_a.recover(chunk) == bytes(range(256)) * 64
+    with pytest.raises(InvalidTag):  # b's send key is not the one that sealed them
+        at_b.recover((batch,))
+
+
+def test_an_array_reused_after_send_arrives_as_it_was_sent(run_checked) -> None:
+    async def main() -> None:
+        a, b, relay, _, _ = await _pair()
+        relay.stall()  # nothing reaches b or is acknowledged: a keeps every record
+        big = np.random.default_rng(5).integers(0, 2**63, 1 << 19, dtype=np.int64)  # 4 MiB
+        sent = big.copy()
+        await a.send("b", "big", big)
+        session = a.peer_sessions["b"]
+        chunks = [kept for kept in session.unacked if kept[1] == framing.CHUNK]
+        assert len(chunks) == 4
+        assert all(cipher is not None for *_, cipher in chunks), "the caller's memory was kept"
+        big[:] = 0  # the caller reuses its buffer once send has returned
+        relay.cut()  # resumed: the records are decrypted and sealed again, new keys
+        assert np.array_equal(await asyncio.wait_for(b.recv("a", "big"), 10), sent)
+        assert session.resumes == 1
+        await asyncio.gather(a.close(), b.close())
+        _nothing_left(a, b)
+        await relay.stop()
+
+    run_checked(main())
+
+
+def test_half_open_link_is_noticed_by_keepalive_and_resumed(
+        run_checked, caplog: pytest.LogCaptureFixture) -> None:
+    every, timeout = 0.1, 0.5
+
+    async def main() -> float:
+        a, b, relay, _, _ = await _pair(keepalive_s=every, keepalive_timeout_s=timeout)
+        loop = asyncio.get_running_loop()
+        await a.send("b", "m", 0)
+        assert await b.recv("a", "m") == 0
+        relay.blocked = True  # no new connection either, until the network is back
+        relay.stall()
+        stalled_at = loop.time()
+        for i in range(1, 4):  # sent into the black hole
+            await a.send("b", "m", i)
+            await b.send("a", "r", i)
+        sa, sb = a.peer_sessions["b"], b.peer_sessions["a"]
+        while sa.link is not None or sb.link is not None:
+            await asyncio.sleep(0.01)
+        noticed = loop.time() - stalled_at
+        relay.blocked = False  # traffic flows again: a redials and both resend
+        assert [await asyncio.wait_for(b.recv("a", "m"), 10) for _ in range(3)] == [1, 2, 3]
+        assert [await a.recv("b", "r") for _ in range(3)] == [1, 2, 3]
+        assert sa.resumes == 1 and sb.resumes == 1
+        await asyncio.gather(a.close(), b.close())
+        _nothing_left(a, b)
+        await relay.stop()
+        return noticed
+
+    noticed = run_checked(main())
+    assert timeout <= noticed < timeout + 3 * every + 0.5
+    lost = [r.getMessage() for r in caplog.records if "link.interrupted" in r.getMessage()]
+    assert len(lost) == 2 and all("half-open" in line for line in lost), lost  # both sides
+
+
+def test_without_keepalive_a_half_open_link_goes_unnoticed(run_checked) -> None:
+    async def main() -> None:  # the control of the test above: keepalive_s = 0
+        a, b, relay, _, _ = await _pair(keepalive_s=0.0, keepalive_timeout_s=0.5)
+        relay.stall()
+        await a.send("b", "m", 1)
+        await asyncio.sleep(1.0)
+        assert a.peer_sessions["b"].link is not None and b.peer_sessions["a"].link is not None
+        relay.cut()
+        assert await asyncio.wait_for(b.recv("a", "m"), 10) == 1
+        await asyncio.gather(a.close(), b.close())
+        await relay.stop()
+
+    run_checked(main())
+
+
+def test_keepalive_keeps_an_idle_healthy_link(run_checked) -> None:
+    async def main() -> None:
+        a, b, relay, _, _ = await _pair(keepalive_s=0.05, keepalive_timeout_s=0.25)
+        await asyncio.sleep(0.8)  # idle: only PING and PONG records
+        links = (a.links["b"], b.links["a"])
+        assert sum(link.keepalive.pings for link in links) >= 4
+        assert relay.connections == 1 and a.peer_sessions["b"].resumes == 0
+        await a.send("b", "m", 1)
+        assert await b.recv("a", "m") == 1
+        await asyncio.gather(a.close(), b.close())
+        await relay.stop()
+
+    run_checked(main())
+
+
+@pytest.mark.parametrize("stopping", ["a", "b"], ids=["dialer", "listener"])
+def test_abort_while_the_link_is_down_is_delivered_on_resume(run_checked, stopping: str) -> None:
+    async def main() -> tuple[BaseException, float]:
+        a, b, relay, _, _ = await _pair()  # grace 5 s
+        loop = asyncio.get_running_loop()
+        await a.send("b", "m", 1)
+        assert await b.recv("a", "m") == 1
+        relay.blocked = True
+        relay.cut()
+        meshes = {"a": a, "b": b}
+        other = "b" if stopping == "a" else "a"
+        while a.peer_sessions["b"].link is not None or b.peer_sessions["a"].link is not None:
+            await asyncio.sleep(0.01)
+        closing = asyncio.ensure_future(meshes[stopping].close("step 'score' failed: boom"))
+        await asyncio.sleep(0.3)
+        assert not closing.done(), "the ABORT was dropped instead of held"
+        started = loop.time()
+        relay.blocked = False
+        with pytest.raises(PeerDisconnectedError) as info:
+            await asyncio.wait_for(meshes[other].recv(stopping, "m"), 10)
+        told_after = loop.time() - started
+        await asyncio.wait_for(closing, 5)
+        await meshes[other].close()
+        await relay.stop()
+        return info.value, told_after
+
+    error, told_after = run_checked(main())
+    assert "boom" in str(error) and error.peer == stopping
+    assert told_after < 2.5  # on resume, not after the 5 s grace period

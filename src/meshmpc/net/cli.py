@@ -70,7 +70,9 @@ def _keygen(args: argparse.Namespace) -> int:
     suite = getattr(args, "suite", "default")
     uri = getattr(args, "pkcs11", None)
     if uri is not None and suite != "default":
-        raise UserError("--pkcs11 keys are Ed25519 (default suite); SM2 keys live in files")
+        raise UserError("--pkcs11 keys are Ed25519 (default suite): PKCS#11 defines no SM2 "
+                        "mechanism and SoftHSM2 has none, so a gm (SM2) key lives in a file "
+                        "(mode 0600); see docs/key-custody.md, 'SM2 keys and tokens'")
     identity = (IdentityKey.in_new_token_key(party, Pkcs11Uri.parse(uri, "--pkcs11"))
                 if uri is not None else IdentityKey.generate(party, suite))
     private_path, public_path = identity.save(args.out)

@@ -9,6 +9,8 @@ Example::
     max_handshakes = 64            # unauthenticated connections held at once
     resume_grace_s = 30.0          # a dropped link may be resumed this long (0: never)
     resend_buffer_bytes = 67108864 # unacknowledged bytes kept for resending, per link
+    keepalive_s = 2.0              # ping a link silent this long (0: no pings) ...
+    keepalive_timeout_s = 20.0     # ... and drop (then resume) one silent this long
     max_frame_bytes = 16777216     # refuse larger records
     max_message_bytes = 1073741824 # refuse larger messages
 
@@ -71,6 +73,11 @@ DEFAULT_RESUME_GRACE_S = 30.0
 """A link that drops is re-established and resumed within this many seconds, else fails."""
 DEFAULT_RESEND_BUFFER = 64 * 1024 * 1024
 """Bytes of sent but unacknowledged records each link keeps for resending (then it waits)."""
+DEFAULT_KEEPALIVE_S = 2.0
+"""A link that has received nothing for this long sends a PING (the peer answers PONG)."""
+DEFAULT_KEEPALIVE_TIMEOUT_S = 20.0
+"""A link that has received nothing for this long, although it pinged, is presumed dead
+(half-open: the peer vanished without FIN or RST) and is dropped, then resumed."""
 PARTY_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 """Party ids: short and plain, they travel in the fixed-layout HELLO."""
 
@@ -78,7 +85,7 @@ _TOP_KEYS = ("cluster", "parties")
 _CLUSTER_KEYS = (
     "id", "connect_timeout_s", "handshake_timeout_s", "max_handshakes", "max_frame_bytes",
     "max_message_bytes", "wan", "suite", "revoked_keys", "revocation_file", "resume_grace_s",
-    "resend_buffer_bytes",
+    "resend_buffer_bytes", "keepalive_s", "keepalive_timeout_s",
 )
 _WAN_KEYS = ("bandwidth_mbps", "latency_ms")
 _PARTY_KEYS = ("id", "address", "listen", "public_key", "key_file", "previous_keys",
@@ -147,6 +154,8 @@ class ClusterConfig:
     revocation_file: Path | None = None
     resume_grace_s: float = DEFAULT_RESUME_GRACE_S
     resend_buffer_bytes: int = DEFAULT_RESEND_BUFFER
+    keepalive_s: float = DEFAULT_KEEPALIVE_S
+    keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
 
     @property
     def party_ids(self) -> list[str]:
@@ -170,6 +179,11 @@ class ClusterConfig:
                               f"every key of party {party_id!r} is revoked or expired; pin its "
                               "new key (meshmpc keygen on its node) before connecting")
         return keys
+
+    def is_revoked(self, key: PublicKey) -> bool:
+        """Whether ``key`` is revoked now (the config's list or the re-read revocation
+        file); open links check their peer's key with this on every keepalive tick."""
+        return bytes(key) in self.revoked_keys | _revocations.read(self.revocation_file)
 
     @property
     def fingerprint(self) -> bytes:
@@ -197,6 +211,8 @@ class ClusterConfig:
             f"max_handshakes = {self.max_handshakes}",
             f"resume_grace_s = {self.resume_grace_s}",
             f"resend_buffer_bytes = {self.resend_buffer_bytes}",
+            f"keepalive_s = {self.keepalive_s}",
+            f"keepalive_timeout_s = {self.keepalive_timeout_s}",
             f"max_frame_bytes = {self.max_frame_bytes}",
             f"max_message_bytes = {self.max_message_bytes}",
             f"suite = {_toml_str(self.suite)}",
@@ -253,6 +269,7 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         if bytes(p.public_key) in revoked:
             raise ConfigError(path, f"parties.{p.id}.public_key", f"party {p.id!r} is pinned "
                               "to a revoked key; pin its new key")
+    keepalive = _keepalive(cluster, path)
     return ClusterConfig(
         cluster_id=_string(cluster, "id", path, "cluster"),
         parties=parties,
@@ -271,7 +288,21 @@ def parse_config(doc: dict[str, Any], path: Path | None = None) -> ClusterConfig
         resume_grace_s=_non_negative(cluster, "resume_grace_s", path, DEFAULT_RESUME_GRACE_S),
         resend_buffer_bytes=_integer(cluster, "resend_buffer_bytes", path,
                                      DEFAULT_RESEND_BUFFER),
+        keepalive_s=keepalive[0],
+        keepalive_timeout_s=keepalive[1],
     )
+
+
+def _keepalive(cluster: dict[str, Any], path: Path | None) -> tuple[float, float]:
+    """``keepalive_s`` and ``keepalive_timeout_s``; the timeout must leave room for pings."""
+    every = _non_negative(cluster, "keepalive_s", path, DEFAULT_KEEPALIVE_S)
+    timeout = _positive(cluster, "keepalive_timeout_s", path, DEFAULT_KEEPALIVE_TIMEOUT_S)
+    if every and timeout < 2 * every:
+        raise ConfigError(path, "cluster.keepalive_timeout_s",
+                          f"{timeout:g} s is less than twice keepalive_s ({every:g} s): a "
+                          "healthy link would be dropped before its PING is answered; raise "
+                          "it (default 20 s with pings every 2 s)")
+    return every, timeout
 
 
 def _suite(cluster: dict[str, Any], parties: list[PartyConfig], path: Path | None) -> str:

@@ -33,7 +33,9 @@ CLOSE = 5  # encrypted, empty: orderly shutdown
 ABORT = 6  # encrypted: the sender stops with an error; body is its one-line reason
 ACK = 7  # encrypted: u64 count of data records received in the session (cumulative)
 SESSION = 8  # encrypted, once per connection after key confirmation: open or resume
-RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE, ABORT, ACK, SESSION})
+PING = 9  # encrypted, empty: sent by a link that has heard nothing for keepalive_s
+PONG = 10  # encrypted, empty: the answer to a PING
+RECORD_TYPES = frozenset({HELLO, AUTH, BATCH, CHUNK, CLOSE, ABORT, ACK, SESSION, PING, PONG})
 DATA_RECORDS = frozenset({BATCH, CHUNK, CLOSE})
 """Records of the session's reliable stream: numbered, kept until acknowledged, resent."""
 

@@ -32,7 +32,7 @@ from meshmpc.net.config import WanProfile, load_config
 from meshmpc.net.context import Context
 from meshmpc.net.eventloop import run
 from meshmpc.net.keys import IdentityKey
-from meshmpc.net.local import make_local_cluster
+from meshmpc.net.local import LOCAL_RESUME_GRACE_S, make_local_cluster
 from meshmpc.net.tcp import TcpMesh
 from meshmpc.userinput import UserError, explain_os_error
 
@@ -91,6 +91,7 @@ def run_local(
     env: dict[str, str] | None = None,
     pin_cpus: bool = False,
     suite: str = "default",
+    resume_grace_s: float | None = None,
 ) -> dict[str, Any]:
     """Run ``target`` once per party, each in its own process; return {party: result}.
 
@@ -98,11 +99,14 @@ def run_local(
     ``wall_s`` of that party's process. ``pin_cpus`` pins party i to CPU
     ``i mod ncpu``, as parties on separate machines would not share a core
     (benchmarks use it so the scheduler's placement does not add noise).
-    ``suite`` picks the link suite ("default" or "gm") of the local cluster.
+    ``suite`` picks the link suite ("default" or "gm") of the local cluster;
+    ``resume_grace_s`` its resume grace period (None: the local default, 0: off).
     """
     with tempfile.TemporaryDirectory(prefix="meshmpc-") as tmp:
         work = Path(directory or tmp)
-        config, _ = make_local_cluster(list(parties), work, wan=wan, suite=suite)
+        config, _ = make_local_cluster(
+            list(parties), work, wan=wan, suite=suite,
+            resume_grace_s=LOCAL_RESUME_GRACE_S if resume_grace_s is None else resume_grace_s)
         assert config.path is not None
         args_file = work / "job-args.msgpack"
         args_file.write_bytes(codec.pack(kwargs or {}))

@@ -43,6 +43,7 @@ from meshmpc.net.errors import (
     TamperedFrameError,
     TruncatedFrameError,
 )
+from meshmpc.net.keepalive import Keepalive
 from meshmpc.net.keys import IdentityKey, PublicKey
 from meshmpc.net.mailbox import Mailbox
 from meshmpc.net.receive import LargeReceive
@@ -54,6 +55,7 @@ from meshmpc.net.session import (  # noqa: F401  (BATCH_LIMIT, CHUNK_SIZE: re-ex
     CHUNK_SIZE,
     RESUMING,
     SESSION_BODY,
+    Sealed,
     Session,
 )
 from meshmpc.net.stats import LinkStats
@@ -79,10 +81,14 @@ class LinkOwner(Protocol):
     max_frame_bytes: int
     max_message_bytes: int
     handshake_timeout_s: float
+    keepalive_s: float
+    keepalive_timeout_s: float
 
     def pinned_key(self, peer: str) -> PublicKey | tuple[PublicKey, ...]: ...
 
     def check_claim(self, peer: str, dialer: bool) -> None: ...
+
+    def key_revoked(self, key: PublicKey) -> bool: ...
 
     def link_authenticated(self, link: Link) -> bool: ...
 
@@ -134,6 +140,7 @@ class Link(asyncio.BufferedProtocol):
         self._lost = self.loop.create_future()
         self._paused = False
         self._shaper: WanShaper | None = None
+        self.keepalive = Keepalive(self)
 
     @property
     def stats(self) -> LinkStats:
@@ -238,6 +245,10 @@ class Link(asyncio.BufferedProtocol):
         elif rtype == framing.CHUNK:
             self._on_chunk(record)
             session.data_received(len(record.body))
+        elif rtype in (framing.PING, framing.PONG):
+            self._cipher().open(record)
+            if rtype == framing.PING:
+                self.write_control(framing.PONG, b"")
         elif rtype == framing.ACK:
             body = self._cipher().open(record)
             if len(body) != ACK_BODY.size:
@@ -344,6 +355,7 @@ class Link(asyncio.BufferedProtocol):
             session.fail(exc)
             raise
         self.ready.set_result(self)
+        self.keepalive.start()
 
     # ----- receiving ----------------------------------------------------------
 
@@ -425,17 +437,23 @@ class Link(asyncio.BufferedProtocol):
             raise self.error
         await self._session().send(tag, obj)
 
-    def write_data(self, rtype: int, plain: bytes | memoryview) -> None:
-        """Seal one data record of the session with this connection's keys and write it."""
+    def write_data(self, rtype: int, plain: bytes | memoryview,
+                   out: bytearray | None = None) -> Sealed | None:
+        """Seal one data record of the session with this connection's keys and write it
+        (a CHUNK's ciphertext into ``out`` if given); returns the cipher and the record
+        as written (the session keeps them until the peer acknowledges), or None when
+        the connection has failed (nothing written)."""
         if self.error is not None:
-            return
+            return None
         cipher = self._cipher()
         if rtype == framing.CHUNK:
-            header, body = cipher.seal_parts(rtype, plain)
+            header, body = cipher.seal_parts(rtype, plain, out)
             self._write(header)
             self._write(body)
-        else:
-            self._write(cipher.seal(rtype, plain))
+            return cipher, (header, body)
+        record = cipher.seal(rtype, plain)
+        self._write(record)
+        return cipher, (record,)
 
     def write_control(self, rtype: int, body: bytes) -> None:
         """Seal and write one record outside the numbered stream (ACK, ABORT)."""
@@ -489,6 +507,7 @@ class Link(asyncio.BufferedProtocol):
         if self.transport is None or self._closing:
             return
         self._closing = True
+        self.keepalive.stop()
         self.transport.close()
         try:
             await asyncio.wait_for(asyncio.shield(self._lost), timeout)
@@ -503,16 +522,22 @@ class Link(asyncio.BufferedProtocol):
                 self._peer_closed or self.transport.is_closing()):
             self._write(self.cipher.seal(framing.ABORT, one_line(str(error)).encode()))
             self.transport.close()  # after the ABORT
+        self.keepalive.stop()
         if self.error is None:
             self.error = error
             self.reader.release()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
 
+    def drop(self, error: NetworkError) -> None:
+        """Drop this connection as lost (reset): its session resumes it or fails."""
+        self._fail(error)
+
     def _fail(self, error: NetworkError, abort: bool = True) -> None:
         if self.error is not None:
             return
         self.error = error
+        self.keepalive.stop()
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None

@@ -62,6 +62,9 @@ LOCAL_RESUME_GRACE_S = 5.0
 """Every party of a local cluster runs on this machine over loopback: a dropped link
 means a process died, not the network, so its peers resume for 5 s (not a WAN's 30 s)
 before they fail and name it."""
+LOCAL_KEEPALIVE_S = 0.0
+"""Local clusters send no keepalive: loopback cannot half-open (a dead process resets its
+sockets), and a local party busy in a long computation must not lose its links."""
 
 
 def local_connect_timeout() -> float:
@@ -84,11 +87,13 @@ def make_local_cluster(
     wan: WanProfile | None = None,
     host: str = "127.0.0.1",
     suite: str = "default",
+    resume_grace_s: float = LOCAL_RESUME_GRACE_S,
 ) -> tuple[ClusterConfig, dict[str, IdentityKey]]:
     """Keys and a config for ``parties`` on loopback; written to ``directory`` if given.
 
     With a directory, each party's key is saved as ``<party>.key`` (mode 0600)
-    and the config as ``cluster.toml`` referencing them.
+    and the config as ``cluster.toml`` referencing them. ``resume_grace_s = 0``
+    turns resumption off (benchmarks measure what it costs).
     """
     identities = {p: IdentityKey.generate(p, suite) for p in parties}
     ports = free_ports(len(parties), host)
@@ -104,12 +109,13 @@ def make_local_cluster(
     if connect_timeout_s is None:
         connect_timeout_s = local_connect_timeout()
     config = ClusterConfig(cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan,
-                           suite=suite, resume_grace_s=LOCAL_RESUME_GRACE_S)
+                           suite=suite, resume_grace_s=resume_grace_s,
+                           keepalive_s=LOCAL_KEEPALIVE_S)
     if directory is not None:
         path = directory / "cluster.toml"
         path.write_text(config.to_toml())
         config = ClusterConfig(
             cluster_id, entries, connect_timeout_s=connect_timeout_s, wan=wan, path=path,
-            suite=suite, resume_grace_s=LOCAL_RESUME_GRACE_S,
+            suite=suite, resume_grace_s=resume_grace_s, keepalive_s=LOCAL_KEEPALIVE_S,
         )
     return config, identities

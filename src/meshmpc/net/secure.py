@@ -180,6 +180,11 @@ class Handshake:
                 "same cluster config (only listen, key_file and timeouts may differ)"
             )
 
+    @property
+    def peer_key(self) -> PublicKey | None:
+        """The identity key the peer authenticated with (after :meth:`verify_peer`)."""
+        return self._pinned
+
     def _signed_by(self, key: PublicKey, message: bytes, signature: bytes) -> bool:
         if len(signature) != SIGNATURE_SIZE or (self.suite == "gm") != isinstance(
                 key, Sm2PublicKey):
@@ -251,14 +256,41 @@ class SessionCipher:
         self.send_counter += 1
         return out
 
-    def seal_parts(self, record_type: int, plaintext: bytes | memoryview) -> tuple[bytes, bytes]:
+    def seal_parts(self, record_type: int, plaintext: bytes | memoryview,
+                   out: bytearray | None = None) -> tuple[bytes, bytes | bytearray]:
         """The record as (header, ciphertext): for large plaintexts, this skips the
-        zero-filled output buffer of :meth:`seal` and the copy into it."""
+        zero-filled output buffer of :meth:`seal` and the copy into it. ``out`` (exactly
+        ``len(plaintext) + 16`` bytes) receives the ciphertext instead of a new buffer."""
         body_len = len(plaintext) + TAG_SIZE
         header = framing.pack_header(body_len, self.send_counter, record_type)
-        body = self._send.encrypt(_nonce(self.send_counter), plaintext, header)
+        nonce = _nonce(self.send_counter)
+        body: bytes | bytearray
+        if out is not None and len(out) == body_len:
+            self._send.encrypt_into(nonce, plaintext, header, memoryview(out))
+            body = out
+        else:
+            body = self._send.encrypt(nonce, plaintext, header)
         self.send_counter += 1
         return header, body
+
+    def recover(self, sealed: tuple[bytes | bytearray, ...]) -> bytes:
+        """The plaintext of a record this cipher sealed, as written: ``(record,)`` from
+        :meth:`seal` or ``(header, body)`` from :meth:`seal_parts`.
+
+        A resumable session keeps the records it sent until the peer acknowledges them.
+        Keeping the ciphertext (already made for the socket) costs nothing, where a copy
+        of every plaintext cost about 30 % of bulk throughput; on a resume, which is
+        rare, the sender decrypts its own records here and seals them again under the
+        new connection's keys. The send key only decrypts here, it never encrypts
+        again, so no key and nonce pair is used for two plaintexts.
+        """
+        if len(sealed) == 1:
+            view = memoryview(sealed[0])
+            header, body = bytes(view[: framing.HEADER_SIZE]), view[framing.HEADER_SIZE :]
+        else:
+            header, body = bytes(sealed[0]), memoryview(sealed[1])
+        counter = framing.HEADER.unpack(header)[1]
+        return self._send.decrypt(_nonce(counter), body, header)
 
     def _check_counter(self, counter: int) -> None:
         if counter < self.recv_counter:

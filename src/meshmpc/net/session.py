@@ -5,9 +5,13 @@ encodes messages into data records (BATCH, CHUNK, CLOSE), numbers them, and
 hands them to its current connection (:class:`~meshmpc.net.link.Link`), which
 seals them with that connection's keys. A resumable session also keeps every
 data record the peer has not yet acknowledged, up to ``buffer_bytes`` of
-plaintext (a sender waits when the buffer is full, it never drops), and the
-receiving side acknowledges cumulatively: after ``ACK_BYTES`` bytes or
-``ACK_RECORDS`` records, else ``ACK_DELAY_S`` after the last one.
+plaintext size (a sender waits when the buffer is full, it never drops): a
+reference to its plaintext when nobody else can change it (batches, packed
+messages, arrays the session copied), else the record as the connection sealed
+it, never a copy. A resume decrypts sealed records with the old connection's
+send key and seals them again under the new one's. The receiving side acknowledges
+cumulatively: after ``ACK_BYTES`` bytes or ``ACK_RECORDS`` records, else
+``ACK_DELAY_S`` after the last one.
 
 When the connection drops while both processes live, the dialling side
 reconnects; the new connection runs a fresh handshake (new ephemeral keys,
@@ -45,6 +49,14 @@ from meshmpc.net.stats import LinkStats
 
 if TYPE_CHECKING:
     from meshmpc.net.link import Link
+    from meshmpc.net.secure import SessionCipher
+
+Sealed = tuple["SessionCipher", tuple[bytes | bytearray, ...]]
+"""A data record as a connection wrote it: the cipher that sealed it and its bytes."""
+Kept = tuple[int, int, int, "bytes | memoryview | tuple[bytes | bytearray, ...]",
+             "SessionCipher | None"]
+"""An unacknowledged record: number, type, plaintext size, and either its sealed bytes
+with their cipher, or its plaintext (memory nobody else changes) and None."""
 
 BATCH_LIMIT = 256 * 1024
 """Flush a batch record once this many plaintext bytes are queued."""
@@ -54,6 +66,9 @@ ACK_BYTES = 1024 * 1024
 ACK_RECORDS = 64
 ACK_DELAY_S = 0.05
 """Acknowledge after this many bytes or records received, else this long after the last."""
+SPARE_CHUNKS = 8
+"""Acknowledged CHUNK ciphertext buffers a resumable session keeps for reuse (a fresh
+1 MiB buffer per chunk costs page faults and cold memory: about as much as the cipher)."""
 MAX_REFETCH = 3
 """Times a record that failed authentication is fetched again before the link is broken."""
 SESSION_BODY = struct.Struct("<16sQB")
@@ -87,9 +102,10 @@ class Session:
         self._grace: asyncio.TimerHandle | None = None
         # sending
         self.sent = 0
-        self.unacked: deque[tuple[int, int, bytes | memoryview]] = deque()
+        self.unacked: deque[Kept] = deque()
         self.unacked_bytes = 0
         self.peak_unacked_bytes = 0
+        self._spare: list[bytearray] = []  # acknowledged: written and received, reusable
         self._batch: list[bytes] = []
         self._batch_bytes = 0
         self._flush_scheduled = False
@@ -108,6 +124,7 @@ class Session:
         self._refetch_at = -1
         self._refetches = 0
         self.resumes = 0
+        self.held_abort: str | None = None  # an ABORT waiting for the link to come back
 
     # ----- connections ----------------------------------------------------------
 
@@ -127,8 +144,11 @@ class Session:
             self._grace = None
         self.acknowledged(peer_received)
         self.link = link
-        for _seq, rtype, plain in self.unacked:
-            link.write_data(rtype, plain)
+        if self.held_abort is not None:  # we are stopping: the reason, not the data
+            link.write_control(framing.ABORT, self.held_abort.encode())
+            self._wake_delivery()
+            return
+        self.unacked = deque(self._resend(link, kept) for kept in self.unacked)
         if self.last_loss is not None:
             self.resumes += 1
             event(logging.INFO, "link.resumed", peer=self.peer, at=peer_received,
@@ -189,6 +209,7 @@ class Session:
         self._grace = self._ack_timer = None
         self.raw = None
         self.unacked.clear()
+        self._spare = []
         self.unacked_bytes = 0
         for fut in self._waiters:
             if not fut.done():
@@ -234,7 +255,12 @@ class Session:
             raise LinkBrokenError(self.peer, f"acknowledged record {count - 1}, "
                                   f"but only {self.sent} were sent")
         while self.unacked and self.unacked[0][0] < count:
-            self.unacked_bytes -= len(self.unacked.popleft()[2])
+            _, rtype, size, payload, cipher = self.unacked.popleft()
+            self.unacked_bytes -= size
+            if cipher is not None and len(self._spare) < SPARE_CHUNKS:
+                body = payload[-1]  # received by the peer, so the socket is done with it
+                if isinstance(body, bytearray) and len(body) == CHUNK_SIZE + 16:
+                    self._spare.append(body)
         self.wake()
         self._wake_delivery()
 
@@ -267,28 +293,57 @@ class Session:
         if codec.is_raw_array(obj):
             arr = np.ascontiguousarray(obj)
             header = codec.raw_array_header(tag, arr)
-            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data)
+            owned = not np.may_share_memory(arr, obj)  # our own contiguous copy
+            await self._send_large(codec.pack(header), arr.reshape(-1).view(np.uint8).data,
+                                   owned)
             return
         data = codec.pack([tag, codec.KIND_INLINE, obj])
         if len(data) > codec.RAW_ARRAY_THRESHOLD:
             announce = codec.pack([tag, codec.KIND_PACKED_BLOB, len(data)])
-            await self._send_large(announce, memoryview(data))
+            await self._send_large(announce, memoryview(data), owned=True)
             return
         self._enqueue(data)
         if self.backed_up():
             await self.drain()
 
-    def emit(self, rtype: int, plain: bytes | memoryview) -> None:
-        """Number one data record, keep it until acknowledged, write it if connected."""
+    def emit(self, rtype: int, plain: bytes | memoryview, owned: bool = True) -> None:
+        """Number one data record, write it if connected, keep it until acknowledged.
+
+        ``owned``: nobody else can change ``plain`` (bytes, or a buffer the session made),
+        so a reference to it is kept. Otherwise ``plain`` is the caller's memory, which it
+        may reuse once ``send`` returns: what is kept is then the sealed record the
+        connection wrote (the ciphertext is ours, no copy), or a copy when no connection
+        is up."""
         self.sent += 1
-        if self.resumable:
-            if isinstance(plain, memoryview):
-                plain = bytes(plain)  # the caller may reuse its buffer once send returns
-            self.unacked.append((self.sent - 1, rtype, plain))
-            self.unacked_bytes += len(plain)
-            self.peak_unacked_bytes = max(self.peak_unacked_bytes, self.unacked_bytes)
-        if self.link is not None:
-            self.link.write_data(rtype, plain)
+        out = None
+        if self.resumable and not owned and len(plain) == CHUNK_SIZE:
+            out = self._spare.pop() if self._spare else bytearray(CHUNK_SIZE + 16)
+        sealed = self.link.write_data(rtype, plain, out) if self.link is not None else None
+        if not self.resumable:
+            return
+        size = len(plain)
+        if owned or sealed is None:
+            kept = plain if owned else bytes(plain)
+            self.unacked.append((self.sent - 1, rtype, size, kept, None))
+        else:
+            self.unacked.append((self.sent - 1, rtype, size, sealed[1], sealed[0]))
+        self.unacked_bytes += size
+        self.peak_unacked_bytes = max(self.peak_unacked_bytes, self.unacked_bytes)
+
+    @staticmethod
+    def _resend(link: Link, kept: Kept) -> Kept:
+        """Write one unacknowledged record again on ``link``, under its keys."""
+        seq, rtype, size, payload, cipher = kept
+        if cipher is None:
+            assert not isinstance(payload, tuple)
+            plain = payload
+        else:
+            assert isinstance(payload, tuple)
+            plain = cipher.recover(payload)
+        sealed = link.write_data(rtype, plain)
+        if sealed is None:
+            return seq, rtype, size, plain, None
+        return seq, rtype, size, sealed[1], sealed[0]
 
     def _enqueue(self, item: bytes) -> None:
         self._batch.append(item)
@@ -308,7 +363,8 @@ class Session:
         self._batch_bytes = 0
         self.emit(framing.BATCH, plain)
 
-    async def _send_large(self, header_item: bytes, payload: memoryview) -> None:
+    async def _send_large(self, header_item: bytes, payload: memoryview,
+                          owned: bool) -> None:
         async with self._raw_lock:
             self.check_usable()
             self._raw_active = True
@@ -316,7 +372,7 @@ class Session:
                 self._batch.append(header_item)
                 self.flush_batch(force=True)
                 for offset in range(0, len(payload), CHUNK_SIZE):
-                    self.emit(framing.CHUNK, payload[offset : offset + CHUNK_SIZE])
+                    self.emit(framing.CHUNK, payload[offset : offset + CHUNK_SIZE], owned)
                     if self.backed_up():
                         await self.drain()
             finally:
@@ -372,6 +428,8 @@ class Session:
         elif usable and self.link is not None:
             self.flush_batch()
             self.link.write_control(framing.ABORT, reason.encode() if reason else b"")
+        elif usable and self.resumable and reason is not None:
+            await self._hold_abort(reason)
         self.closed = True
         if self._grace is not None:
             self._grace.cancel()
@@ -379,6 +437,22 @@ class Session:
         link = self.link
         if link is not None:
             await link.close_transport(timeout)
+
+    async def _hold_abort(self, reason: str) -> None:
+        """Stopping with an error while the link is down: keep the ABORT until the link is
+        resumed, at most until the grace period ends (the peer waits that long anyway),
+        so the peer fails at once with our reason rather than later with only "not
+        restored". Meanwhile the dialer keeps redialling and the listener listening."""
+        if self._grace is None:
+            return
+        self.held_abort = reason
+        left = self._grace.when() - self.loop.time()
+        event(logging.WARNING, "link.abort_held", peer=self.peer, reason=reason,
+              within_s=round(max(left, 0.0), 1))
+        while self.link is None and self.error is None:
+            fut: asyncio.Future[None] = self.loop.create_future()
+            self._delivery.append(fut)
+            await fut
 
     async def _await_delivery(self, timeout: float) -> None:
         """Wait until the peer acknowledged everything (or closed, or the session failed)."""

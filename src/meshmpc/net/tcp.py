@@ -93,6 +93,8 @@ class TcpMesh(Mesh):
         self.connect_timeout_s = connect_timeout_s or config.connect_timeout_s
         self.resume_grace_s = config.resume_grace_s
         self.resend_buffer_bytes = config.resend_buffer_bytes
+        self.keepalive_s = config.keepalive_s
+        self.keepalive_timeout_s = config.keepalive_timeout_s
         self.links: dict[str, Link] = {}
         self.peer_sessions: dict[str, Session] = {}
         self._redials: dict[str, asyncio.Task[None]] = {}
@@ -274,6 +276,10 @@ class TcpMesh(Mesh):
             return self.config.accepted_keys(peer)
         except ConfigError as exc:
             raise AuthenticationError(peer, exc.problem) from exc
+
+    def key_revoked(self, key: PublicKey) -> bool:
+        """Whether a key an open link authenticated with has been revoked since."""
+        return self.config.is_revoked(key)
 
     def check_claim(self, peer: str, dialer: bool) -> None:
         """Reject (before any crypto) a HELLO claiming a party that cannot be on this link."""
