@@ -36,6 +36,7 @@ ROTATION_DOMAIN = b"meshmpc-key-rotation-v1|"
 MAX_OVERLAP_S = 90 * 86400.0
 PENDING_FILE = "rotation-pending.json"
 REVOKED_FILE = "revoked-own.json"
+PEER_REVOCATIONS_FILE = "revoked-peers.txt"
 
 
 class KeyringError(MeshMPCError, ValueError):
@@ -133,9 +134,33 @@ def apply_revocation(node: Any, owner: str, keys: list[str], actor: str,
             if key == peer.public_key:
                 peer.status, peer.reason = "revoked", f"key revoked: {reason or 'no reason'}"
     if fresh:
+        write_peer_revocations(node)
         node.audit.append("peer.key_revoked", actor, {"party": owner, "keys": fresh,
                                                       "reason": reason})
     return fresh
+
+
+def peer_revocations_path(node: Any) -> Path:
+    """The file every job's cluster config names as ``revocation_file``: all peers' revoked
+    keys, one per line. Running jobs re-read it (net/keepalive.py), so a key revoked while a
+    job's links are up ends those links within seconds, not only later jobs' handshakes."""
+    path = Path(node.config.key_path).parent / PEER_REVOCATIONS_FILE
+    if not path.exists():
+        write_peer_revocations(node)
+    return path
+
+
+def write_peer_revocations(node: Any) -> None:
+    """Rewrite the peers' revocation file from the database (atomically: a job reading it
+    sees the old list or the new one, never half)."""
+    with node.db.session() as s:
+        keys = sorted(r.public_key for r in s.scalars(
+            select(PeerKey).where(PeerKey.state == "revoked")))
+    path = Path(node.config.key_path).parent / PEER_REVOCATIONS_FILE
+    partial = path.with_suffix(".partial")
+    partial.write_text("# peers' revoked identity keys (written by the node)\n"
+                       + "".join(f"{k}\n" for k in keys))
+    partial.replace(path)
 
 
 # ----- this node's own keys ---------------------------------------------------------------

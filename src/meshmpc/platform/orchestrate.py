@@ -408,7 +408,8 @@ class Orchestrator:
                 raise OrchestrationError(f"{self.node.party}: peer {party} is not registered "
                                          f"(PUT /api/v1/peers/{party})")
             entries.append(entry)
-        cluster: dict[str, Any] = {"id": "node-jobs"}
+        cluster: dict[str, Any] = {"id": "node-jobs",
+                                   "revocation_file": str(keyring.peer_revocations_path(self.node))}
         if revoked:
             cluster["revoked_keys"] = revoked
         return parse_config({"cluster": cluster, "parties": entries}).to_toml()
