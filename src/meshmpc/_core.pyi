@@ -206,10 +206,15 @@ def okvs_encode_into(
     start: np.ndarray, band: np.ndarray, values: np.ndarray, m: int, out: np.ndarray
 ) -> bool: ...
 def okvs_decode_into(
-    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray
+    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray, nthreads: int = 1
 ) -> None: ...
 def ea_compress_into(
-    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1
+    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1,
+    nthreads: int = 1,
+) -> None: ...
+def ea_compress_regular_into(
+    code_key: np.ndarray, alpha: np.ndarray, beta: np.ndarray, depth: int, out: np.ndarray,
+    weight: int, path: int = -1, nthreads: int = 1,
 ) -> None: ...
 def ggm_expand_into(
     fixed: np.ndarray, roots: np.ndarray, depth: int, tw0: int, leaves: np.ndarray,

@@ -33,7 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
-from meshmpc.crypto.hashing import ccr_hash, item_hash
+from meshmpc.crypto.hashing import ccr_hash
+from meshmpc.crypto.oprf import threads
+from meshmpc.crypto.sodium import addresses
 from meshmpc.net import Context
 from meshmpc.ot.vole import SilentVoleReceiver, SilentVoleSender
 from meshmpc.progress import Phase, Progress
@@ -76,9 +78,12 @@ def gf_scale(a: U8, scalar: U8) -> U8:
 
 
 def out_hash(values: U8, digests: Digests, width: int) -> U8:
-    """H_out(x, F(x)) truncated to ``width`` bytes."""
+    """H_out(x, F(x)) truncated to ``width`` bytes: BLAKE2b-128 of F(x) || x personalised
+    with OUT_DOMAIN (the value :func:`meshmpc.crypto.hashing.item_hash` gives), on every core."""
     rows = np.concatenate([values, digests], axis=1)
-    return np.ascontiguousarray(item_hash(rows, domain=OUT_DOMAIN)[:, :width])
+    full = np.empty((len(rows), 16), dtype=np.uint8)
+    _core.blake2b_rows_into(addresses(), rows, b"", OUT_DOMAIN, full, threads())
+    return np.ascontiguousarray(full[:, :width])
 
 
 async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8, phase: Phase) -> None:
