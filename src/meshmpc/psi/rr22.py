@@ -166,12 +166,12 @@ async def rr22_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     hits = np.flatnonzero(where >= 0)
     watch.lap("match")
     if reveal == "cardinality":
-        return PsiOutcome(None, len(hits), peer_size, watch.steps, vole)
+        return PsiOutcome(None, len(hits), peer_size, watch.report(), vole)
     hits = hits[canonical_order(values[hits])]
     if reveal == "all":
         await ctx.send(peer, "rr22/result", where[hits])
     watch.lap("result")
-    return PsiOutcome(hits.astype(np.int64), len(hits), peer_size, watch.steps, vole)
+    return PsiOutcome(hits.astype(np.int64), len(hits), peer_size, watch.report(), vole)
 
 
 def _sender_values(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Digests,
@@ -223,7 +223,7 @@ async def rr22_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
                      progress.phase(f"rr22: sending OPRF values to {peer}", n, "values"))
     watch.lap("send_values")
     if reveal != "all":
-        return PsiOutcome(None, None, peer_size, watch.steps, vole)
+        return PsiOutcome(None, None, peer_size, watch.report(), vole)
     positions = received_positions(await ctx.recv(peer, "rr22/result"), n, peer)
     watch.lap("result")
-    return PsiOutcome(perm[positions], len(positions), peer_size, watch.steps, vole)
+    return PsiOutcome(perm[positions], len(positions), peer_size, watch.report(), vole)
