@@ -22,14 +22,20 @@ import pyarrow as pa
 from meshmpc import _core
 from meshmpc.data.scratchdir import scratch_dir
 from meshmpc.net import Context
-from meshmpc.psi import io
+from meshmpc.psi import io, stream
 from meshmpc.psi.align import MATCHED_COLUMN, aligned_table, output_columns
 from meshmpc.psi.common import PsiOutcome, exchange_sizes
 from meshmpc.psi.errors import PsiInputError
 from meshmpc.psi.keys import EXAMPLES, KeyReport
 from meshmpc.psi.protocols import run_protocol
 from meshmpc.psi.spec import PsiJob, PsiSummary, phase_timer, receiver_of
-from meshmpc.psi.stream import Progress, Spill, bucket_keys, spill_input
+from meshmpc.psi.stream import (
+    MemorySpill,
+    Progress,
+    Spill,
+    bucket_keys,
+    spill_input,
+)
 
 
 def learns_output(job: PsiJob, party: str, parties: list[str]) -> bool:
@@ -97,7 +103,8 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     spill_root = job.output.parent if job.output else (
         Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
     with scratch_dir(spill_root, ".psi-spill-") as tmp:
-        spill = Spill(tmp, buckets, job.vault)
+        in_memory = source.estimate_rows() <= stream.MEMORY_SPILL_ROWS  # read at run time
+        spill = MemorySpill(buckets) if in_memory else Spill(tmp, buckets, job.vault)
         with phase_timer(phases, "read_bucket"):
             report = await asyncio.to_thread(spill_input, source, job.keys, cols, spill, progress)
         writer = (io.TableWriter(job.output, _output_schema(empty.schema, job),

@@ -104,6 +104,40 @@ class Spill:
             return reader.read_all()
 
 
+MEMORY_SPILL_ROWS = 1 << 25
+"""Inputs estimated at up to this many rows keep their buckets in memory (about 55 bytes
+a row: ~1.8 GB at the limit) instead of sealed files: no disk, no sealing, nothing at rest."""
+
+
+class MemorySpill(Spill):
+    """The buckets of an input that fits in memory: Arrow tables per bucket, no files."""
+
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self.schema = None
+        self._parts: list[list[pa.Table]] = [[] for _ in range(buckets)]
+
+    def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
+        self.schema = table.schema
+        order = np.argsort(ids, kind="stable")
+        bounds = np.searchsorted(ids[order], np.arange(self.buckets + 1))
+        ordered = table.take(pa.array(order))  # one gather; each bucket is then a slice
+        for b in range(self.buckets):
+            if bounds[b + 1] > bounds[b]:
+                self._parts[b].append(ordered.slice(bounds[b], bounds[b + 1] - bounds[b]))
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+    def abandon(self) -> None:
+        self._parts = [[] for _ in range(self.buckets)]
+
+    def load(self, b: int) -> pa.Table | None:
+        """Bucket b's rows (None when empty); handed over once (memory is freed)."""
+        parts, self._parts[b] = self._parts[b], []
+        return pa.concat_tables(parts) if parts else None
+
+
 def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
                 spill: Spill, progress: Progress) -> KeyReport:
     """Stream the input once: digest keys, drop empty ones, write rows to their bucket."""
@@ -158,5 +192,6 @@ class Progress(BaseProgress):
         self.party = party
 
 
-__all__ = ["PreparedKeys", "Progress", "Spill", "bucket_count", "bucket_ids", "bucket_keys",
+__all__ = ["MEMORY_SPILL_ROWS", "MemorySpill", "PreparedKeys", "Progress", "Spill", "bucket_count",
+           "bucket_ids", "bucket_keys",
            "progress_text", "spill_input"]
