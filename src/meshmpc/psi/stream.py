@@ -48,6 +48,17 @@ def bucket_ids(digests: npt.NDArray[np.uint8], buckets: int) -> npt.NDArray[np.i
     return ((word * np.uint64(buckets)) >> np.uint64(32)).astype(np.int64)
 
 
+def bucket_order(ids: npt.NDArray[np.int64], buckets: int
+                 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows grouped by bucket, stable (input order within a bucket), and each bucket's
+    [start, stop) in that order. Ids below 2^16 sort as uint16: numpy's stable sort is
+    then a radix sort (the int64 timsort was ~2 % of a 10^7-row run)."""
+    small = ids.astype(np.uint16) if buckets <= 1 << 16 else ids
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(buckets + 1))
+    return order, bounds
+
+
 class Spill:
     """Per-bucket sealed Arrow IPC files of (row number, digest, output columns)."""
 
@@ -67,8 +78,7 @@ class Spill:
 
     def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
         self.schema = table.schema
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.arange(self.buckets + 1))
+        order, bounds = bucket_order(ids, self.buckets)
         for b in range(self.buckets):
             lo, hi = bounds[b], bounds[b + 1]
             if hi > lo:
@@ -119,8 +129,7 @@ class MemorySpill(Spill):
 
     def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
         self.schema = table.schema
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.arange(self.buckets + 1))
+        order, bounds = bucket_order(ids, self.buckets)
         ordered = table.take(pa.array(order))  # one gather; each bucket is then a slice
         for b in range(self.buckets):
             if bounds[b + 1] > bounds[b]:
