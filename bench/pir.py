@@ -120,6 +120,54 @@ async def _one_batch(client: Any, keys: list[bytes], size: int, round_: int) -> 
     return wall
 
 
+BREAKDOWN = {
+    "meshmpc.pir.table": ["key_digests", "prf_outputs", "materials", "seal_all", "_geometry",
+                          "_write_slots", "record_digests", "check_records"],
+    "meshmpc.pir.lwe": ["hint"],
+    "meshmpc.crypto.oprf": ["hash_to_group_many", "multiply", "finalize_many"],
+}
+"""Functions whose wall and CPU time ``--setup-breakdown`` reports (OPRF parts nest in
+prf_outputs)."""
+
+
+def setup_breakdown(rows: int, record_bytes: int) -> dict[str, Any]:
+    """One in-process database build with wall / CPU seconds (every thread) per stage."""
+    import importlib
+
+    from meshmpc.pir import build_database
+
+    spent: dict[str, list[float]] = {}
+    saved = []
+    for module_name, names in BREAKDOWN.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            saved.append((module, name, getattr(module, name)))
+            setattr(module, name, _timed(getattr(module, name), spent.setdefault(name, [0, 0])))
+    keys, records = synthetic_keys(rows), synthetic_records(rows, record_bytes, 1)
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        build_database(keys, records, record_bytes)
+    finally:
+        for module, name, fn in saved:
+            setattr(module, name, fn)
+    return {"bench": "pir.setup_breakdown", "rows": rows,
+            "wall_s": round(time.perf_counter() - start, 2),
+            "cpu_s": round(time.process_time() - cpu, 2),
+            "stages": {k: {"wall_s": round(w, 2), "cpu_s": round(c, 2)}
+                       for k, (w, c) in spent.items() if w}}
+
+
+def _timed(fn: Any, acc: list[float]) -> Any:
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            acc[0] += time.perf_counter() - start
+            acc[1] += time.process_time() - cpu
+    return timed
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench pir")
     parser.add_argument("--rows", type=int, default=1 << 20)
@@ -130,9 +178,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--changed", type=float, default=0.01,
                         help="fraction of records changed before the timed rebuild")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--setup-breakdown", action="store_true",
+                        help="only one in-process build, with wall and CPU time per stage")
     args = parser.parse_args(argv)
     if args.rows < 1 or args.repeats < 1 or args.setup_repeats < 1:
         return fail("meshmpc bench pir: --rows, --repeats, --setup-repeats must be >= 1")
+    if args.setup_breakdown:
+        emit(setup_breakdown(args.rows, args.record_bytes), args.json)
+        return 0
     from meshmpc.net.launch import run_local
 
     kwargs = {"rows": args.rows, "record_bytes": args.record_bytes, "batch": args.batch,

@@ -171,6 +171,27 @@ int mm_blake2b_rows(const mm_sodium_fns *f, const uint8_t *in, size_t inlen, siz
     return run(&b, nthreads) < 0 ? 0 : -1;
 }
 
+static int blake_items_range(batch *b, size_t lo, size_t hi) {
+    static const uint8_t salt[16] = {0};
+    for (size_t i = lo; i < hi; i++) {
+        const uint8_t *item = b->data + b->offsets[i];
+        size_t len = (size_t)(b->offsets[i + 1] - b->offsets[i]);
+        if (b->f->blake2b(b->out + b->outlen * i, b->outlen, item, len,
+                          b->keylen ? b->key : NULL, b->keylen, salt, b->personal) != 0)
+            note_failure(b, (int64_t)i);
+    }
+    return 0;
+}
+
+int mm_blake2b_items(const mm_sodium_fns *f, const uint8_t *data, const int64_t *offsets,
+                     size_t n, const uint8_t *key, size_t keylen, const uint8_t personal[16],
+                     uint8_t *out, size_t outlen, int nthreads) {
+    batch b = {0};
+    b.f = f, b.data = data, b.offsets = offsets, b.n = n, b.key = key, b.keylen = keylen;
+    b.personal = personal, b.out = out, b.outlen = outlen, b.fn = blake_items_range;
+    return run(&b, nthreads) < 0 ? 0 : -1;
+}
+
 static int seal_range(batch *b, size_t lo, size_t hi) {
     size_t blocks = (b->inlen + 15) / 16;
     uint8_t *stream = malloc(16 * (blocks ? blocks : 1));

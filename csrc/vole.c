@@ -1,6 +1,7 @@
 /* Random band OKVS and expand-accumulate compression; see meshmpc/vole.h. */
 #include "meshmpc/vole.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,11 +61,14 @@ static int eliminate(size_t n, const uint64_t *rs, u128 *rb, u128 *rv, uint64_t 
         if (rb[i] == 0) return -1;
         uint64_t col = rs[i] + (uint64_t)ctz128(rb[i]);
         pivot[i] = col;
+        /* Branch-free: whether row j has the pivot bit is a coin flip, and a
+         * mispredicted branch per row cost more than the masked XORs. */
+        u128 band_i = rb[i], value_i = rv[i];
+        uint64_t start_i = rs[i];
         for (size_t j = i + 1; j < n && rs[j] <= col; j++) {
-            if ((rb[j] >> (col - rs[j])) & 1) {
-                rb[j] ^= rb[i] >> (rs[j] - rs[i]);
-                rv[j] ^= rv[i];
-            }
+            u128 hit = -(u128)((rb[j] >> (col - rs[j])) & 1);
+            rb[j] ^= (band_i >> (rs[j] - start_i)) & hit;
+            rv[j] ^= value_i & hit;
         }
     }
     return 0;
@@ -108,43 +112,218 @@ static inline u128 decode_one(const uint8_t *base, uint64_t bits) {
     return acc;
 }
 
-void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
-                    uint8_t *out) {
-    for (size_t i = 0; i < n; i++) {
-        uint64_t lo, hi;
-        memcpy(&lo, band + 16 * i, 8);
-        memcpy(&hi, band + 16 * i + 8, 8);
-        const uint8_t *base = p + 16 * start[i];
-        if (i + 4 < n) __builtin_prefetch(p + 16 * start[i + 4]);
-        store128(out + 16 * i, decode_one(base, lo) ^ decode_one(base + 16 * 64, hi));
+/* Run fn over [0, n) split into nthreads contiguous ranges (at least `grain`
+ * items each); thread 0 is the caller. A thread that cannot be created runs its
+ * range on the caller, so the result never depends on the thread count. */
+typedef void (*range_fn)(void *arg, size_t lo, size_t hi);
+typedef struct {
+    range_fn fn;
+    void *arg;
+    size_t lo, hi;
+} span;
+
+#define MAX_THREADS 16
+
+static void *span_main(void *p) {
+    span *s = (span *)p;
+    s->fn(s->arg, s->lo, s->hi);
+    return NULL;
+}
+
+static void parallel(range_fn fn, void *arg, size_t n, int nthreads, size_t grain) {
+    if (nthreads > MAX_THREADS) nthreads = MAX_THREADS;
+    if (grain && n / grain < (size_t)nthreads) nthreads = (int)(n / grain);
+    if (nthreads < 1) nthreads = 1;
+    span spans[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 0; t < nthreads; t++) {
+        spans[t] = (span){fn, arg, n * (size_t)t / (size_t)nthreads,
+                          n * (size_t)(t + 1) / (size_t)nthreads};
+        if (t > 0) started[t] = pthread_create(&tids[t], NULL, span_main, &spans[t]) == 0;
+    }
+    span_main(&spans[0]);
+    for (int t = 1; t < nthreads; t++) {
+        if (started[t])
+            pthread_join(tids[t], NULL);
+        else
+            span_main(&spans[t]);
     }
 }
 
-#define EA_CHUNK 1024
+typedef struct {
+    const uint64_t *start;
+    const uint8_t *band, *p;
+    uint8_t *out;
+} decode_job;
 
-void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
-                    uint8_t *out, size_t n, int weight, int path) {
-    u128 acc[2] = {0, 0};
-    for (size_t i = 0; i < big_n; i++) {
-        for (size_t c = 0; c < width; c++) {
-            acc[c] ^= load128(buf + 16 * (width * i + c));
-            store128(buf + 16 * (width * i + c), acc[c]);
+#define DECODE_AHEAD 8
+
+static void decode_range(void *arg, size_t lo, size_t hi) {
+    const decode_job *d = (const decode_job *)arg;
+    for (size_t i = lo; i < hi; i++) {
+        uint64_t lo_bits, hi_bits;
+        memcpy(&lo_bits, d->band + 16 * i, 8);
+        memcpy(&hi_bits, d->band + 16 * i + 8, 8);
+        const uint8_t *base = d->p + 16 * d->start[i];
+        if (i + DECODE_AHEAD < hi) {
+            /* the window of a later key: its first and middle cache lines */
+            const uint8_t *next = d->p + 16 * d->start[i + DECODE_AHEAD];
+            __builtin_prefetch(next);
+            __builtin_prefetch(next + 16 * 64);
+        }
+        store128(d->out + 16 * i, decode_one(base, lo_bits) ^ decode_one(base + 16 * 64, hi_bits));
+    }
+}
+
+void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
+                    uint8_t *out, int nthreads) {
+    decode_job d = {start, band, p, out};
+    parallel(decode_range, &d, n, nthreads, 1 << 14);
+}
+
+#define EA_CHUNK 1024
+#define EA_AHEAD 4
+
+/* buf[i] ^= buf[0] ^ ... ^ buf[i-1] over rows of `width` blocks, in two passes
+ * over per-thread ranges (range sums, then each range from its offset). */
+typedef struct {
+    uint8_t *buf;
+    size_t width, ranges;
+    size_t big_n;
+    u128 *carry; /* ranges x width: XOR of every row before the range */
+} prefix_job;
+
+static void prefix_sum_range(void *arg, size_t r0, size_t r1) {
+    prefix_job *p = (prefix_job *)arg;
+    for (size_t r = r0; r < r1; r++) {
+        size_t lo = p->big_n * r / p->ranges, hi = p->big_n * (r + 1) / p->ranges;
+        u128 acc[2] = {0, 0};
+        for (size_t i = lo; i < hi; i++)
+            for (size_t c = 0; c < p->width; c++) acc[c] ^= load128(p->buf + 16 * (p->width * i + c));
+        for (size_t c = 0; c < p->width; c++) p->carry[2 * r + c] = acc[c];
+    }
+}
+
+static void prefix_apply_range(void *arg, size_t r0, size_t r1) {
+    prefix_job *p = (prefix_job *)arg;
+    for (size_t r = r0; r < r1; r++) {
+        size_t lo = p->big_n * r / p->ranges, hi = p->big_n * (r + 1) / p->ranges;
+        u128 acc[2] = {p->carry[2 * r], p->carry[2 * r + 1]};
+        for (size_t i = lo; i < hi; i++) {
+            for (size_t c = 0; c < p->width; c++) {
+                uint8_t *at = p->buf + 16 * (p->width * i + c);
+                acc[c] ^= load128(at);
+                store128(at, acc[c]);
+            }
         }
     }
+}
+
+static void prefix_xor(uint8_t *buf, size_t big_n, size_t width, int nthreads) {
+    u128 carry[2 * MAX_THREADS];
+    size_t ranges = nthreads < 1 ? 1 : nthreads > MAX_THREADS ? MAX_THREADS : (size_t)nthreads;
+    if (big_n < ((size_t)1 << 16)) ranges = 1;
+    prefix_job p = {buf, width, ranges, big_n, carry};
+    parallel(prefix_sum_range, &p, ranges, (int)ranges, 1);
+    u128 acc[2] = {0, 0};
+    for (size_t r = 0; r < ranges; r++) {
+        for (size_t c = 0; c < width; c++) {
+            u128 sum = carry[2 * r + c];
+            carry[2 * r + c] = acc[c];
+            acc[c] ^= sum;
+        }
+        if (width == 1) carry[2 * r + 1] = 0;
+    }
+    parallel(prefix_apply_range, &p, ranges, (int)ranges, 1);
+}
+
+typedef struct {
+    const mm_aes_key *code_key;
+    const uint8_t *buf;
+    size_t big_n, width;
+    uint8_t *out;
+    int weight, path;
+    /* regular noise (mm_ea_compress_regular): prefix[r] = beta_0 ^ ... ^ beta_{r-1} */
+    const int64_t *alpha;
+    const u128 *beta, *prefix;
+    int depth;
+} ea_job;
+
+static inline size_t ea_pos(uint32_t w, size_t big_n) {
+    return (size_t)(((uint64_t)w * big_n) >> 32);
+}
+
+static void ea_range(void *arg, size_t lo, size_t hi) {
+    const ea_job *e = (const ea_job *)arg;
     uint32_t words[8 * EA_CHUNK];
-    for (size_t j0 = 0; j0 < n; j0 += EA_CHUNK) {
-        size_t cnt = n - j0 < EA_CHUNK ? n - j0 : EA_CHUNK;
-        mm_aes128_ctr(code_key, 2 * (uint64_t)j0, (uint8_t *)words, 2 * cnt, path);
+    size_t row_bytes = 16 * e->width;
+    for (size_t j0 = lo; j0 < hi; j0 += EA_CHUNK) {
+        size_t cnt = hi - j0 < EA_CHUNK ? hi - j0 : EA_CHUNK;
+        mm_aes128_ctr(e->code_key, 2 * (uint64_t)j0, (uint8_t *)words, 2 * cnt, e->path);
         for (size_t j = 0; j < cnt; j++) {
             const uint32_t *w = words + 8 * j;
+            if (j + EA_AHEAD < cnt)
+                for (int r = 0; r < e->weight; r++)
+                    __builtin_prefetch(e->buf + row_bytes * ea_pos(w[8 * EA_AHEAD + r], e->big_n));
             u128 v[2] = {0, 0};
-            for (int r = 0; r < weight; r++) {
-                const uint8_t *row = buf + 16 * width * (size_t)(((uint64_t)w[r] * big_n) >> 32);
-                for (size_t c = 0; c < width; c++) v[c] ^= load128(row + 16 * c);
+            for (int r = 0; r < e->weight; r++) {
+                const uint8_t *row = e->buf + row_bytes * ea_pos(w[r], e->big_n);
+                for (size_t c = 0; c < e->width; c++) v[c] ^= load128(row + 16 * c);
             }
-            for (size_t c = 0; c < width; c++) store128(out + 16 * (width * (j0 + j) + c), v[c]);
+            for (size_t c = 0; c < e->width; c++) store128(e->out + row_bytes * (j0 + j) + 16 * c, v[c]);
         }
     }
+}
+
+void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
+                    uint8_t *out, size_t n, int weight, int path, int nthreads) {
+    prefix_xor(buf, big_n, width, nthreads);
+    ea_job e = {code_key, buf, big_n, width, out, weight, path, NULL, NULL, NULL, 0};
+    parallel(ea_range, &e, n, nthreads, 1 << 14);
+}
+
+static void ea_regular_range(void *arg, size_t lo, size_t hi) {
+    const ea_job *e = (const ea_job *)arg;
+    uint32_t words[8 * EA_CHUNK];
+    uint64_t mask = ((uint64_t)1 << e->depth) - 1;
+    for (size_t j0 = lo; j0 < hi; j0 += EA_CHUNK) {
+        size_t cnt = hi - j0 < EA_CHUNK ? hi - j0 : EA_CHUNK;
+        mm_aes128_ctr(e->code_key, 2 * (uint64_t)j0, (uint8_t *)words, 2 * cnt, e->path);
+        for (size_t j = 0; j < cnt; j++) {
+            u128 v = 0;
+            for (int r = 0; r < e->weight; r++) {
+                uint64_t pos = ea_pos(words[8 * j + r], e->big_n);
+                size_t region = (size_t)(pos >> e->depth);
+                u128 in = -(u128)((int64_t)(pos & mask) >= e->alpha[region]);
+                v ^= e->prefix[region] ^ (e->beta[region] & in);
+            }
+            store128(e->out + 16 * (j0 + j), v);
+        }
+    }
+}
+
+int mm_ea_compress_regular(const mm_aes_key *code_key, const int64_t *alpha, const uint8_t *beta,
+                           size_t t, int depth, uint8_t *out, size_t n, int weight, int path,
+                           int nthreads) {
+    u128 *b = malloc((t ? t : 1) * sizeof(u128));
+    u128 *prefix = malloc((t ? t : 1) * sizeof(u128));
+    if (!b || !prefix) {
+        free(b);
+        free(prefix);
+        return -2;
+    }
+    u128 acc = 0;
+    for (size_t r = 0; r < t; r++) {
+        b[r] = load128(beta + 16 * r);
+        prefix[r] = acc;
+        acc ^= b[r];
+    }
+    ea_job e = {code_key, NULL, t << depth, 1, out, weight, path, alpha, b, prefix, depth};
+    parallel(ea_regular_range, &e, n, nthreads, 1 << 14);
+    free(b);
+    free(prefix);
+    return 0;
 }
 
 /* Nodes 0..half-1 of buf become nodes 0..2 half-1 of the next level. */

@@ -170,6 +170,8 @@ def ristretto_scalars_into(fns: np.ndarray, wide: np.ndarray, scalars: np.ndarra
                            inverses: np.ndarray | None = None) -> int: ...
 def blake2b_rows_into(fns: np.ndarray, rows: np.ndarray, key: bytes, personal: bytes,
                       out: np.ndarray, nthreads: int = 1) -> None: ...
+def blake2b_items_into(fns: np.ndarray, data: np.ndarray, offsets: np.ndarray, key: bytes,
+                       personal: bytes, out: np.ndarray, nthreads: int = 1) -> None: ...
 def seal_rows_inplace(keys: np.ndarray, starts: np.ndarray, rows: np.ndarray,
                       nthreads: int = 1) -> None: ...
 
@@ -206,10 +208,15 @@ def okvs_encode_into(
     start: np.ndarray, band: np.ndarray, values: np.ndarray, m: int, out: np.ndarray
 ) -> bool: ...
 def okvs_decode_into(
-    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray
+    start: np.ndarray, band: np.ndarray, table: np.ndarray, out: np.ndarray, nthreads: int = 1
 ) -> None: ...
 def ea_compress_into(
-    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1
+    code_key: np.ndarray, buf: np.ndarray, out: np.ndarray, weight: int, path: int = -1,
+    nthreads: int = 1,
+) -> None: ...
+def ea_compress_regular_into(
+    code_key: np.ndarray, alpha: np.ndarray, beta: np.ndarray, depth: int, out: np.ndarray,
+    weight: int, path: int = -1, nthreads: int = 1,
 ) -> None: ...
 def ggm_expand_into(
     fixed: np.ndarray, roots: np.ndarray, depth: int, tw0: int, leaves: np.ndarray,

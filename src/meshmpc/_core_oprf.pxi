@@ -21,6 +21,9 @@ cdef extern from "meshmpc/oprf.h":
                    uint8_t *out, int nthreads) nogil
     int64_t mm_ristretto_scalars(const mm_sodium_fns *f, const uint8_t *wide, size_t n,
                                  uint8_t *scalars, uint8_t *inv) nogil
+    int mm_blake2b_items(const mm_sodium_fns *f, const uint8_t *data, const int64_t *offsets,
+                         size_t n, const uint8_t *key, size_t keylen, const uint8_t *personal,
+                         uint8_t *out, size_t outlen, int nthreads) nogil
     int mm_blake2b_rows(const mm_sodium_fns *f, const uint8_t *inp, size_t inlen, size_t n,
                         const uint8_t *key, size_t keylen, const uint8_t *personal,
                         uint8_t *out, size_t outlen, int nthreads) nogil
@@ -149,6 +152,30 @@ def blake2b_rows_into(const uint64_t[::1] fns, const uint8_t[:, ::1] rows, bytes
         rc = mm_blake2b_rows(f, &rows[0, 0], inl, n, kp, kl, pp, &out[0, 0], outl, nthreads)
     if rc != 0:
         raise RuntimeError("blake2b rows: libsodium failed")
+
+
+def blake2b_items_into(const uint64_t[::1] fns, const uint8_t[::1] data,
+                       const int64_t[::1] offsets, bytes key, bytes personal,
+                       uint8_t[:, ::1] out, int nthreads=1) -> None:
+    """out[i] = BLAKE2b(item i, key, personal) truncated to out's width (16..64), items
+    of any length (data[offsets[i]:offsets[i+1]]), on nthreads threads."""
+    cdef const mm_sodium_fns* f = _oprf_fns(fns)
+    cdef Py_ssize_t n = _oprf_offsets(data, offsets)
+    if len(personal) != 16 or len(key) > 64 or not 16 <= out.shape[1] <= 64:
+        raise ValueError("blake2b items: personal 16 bytes, key <= 64, output 16..64 bytes")
+    if out.shape[0] != n:
+        raise ValueError(f"blake2b items: out must have {n} rows")
+    cdef const uint8_t* kp = key
+    cdef const uint8_t* pp = personal
+    cdef const uint8_t* src = &data[0] if data.shape[0] else pp
+    cdef size_t kl = len(key), outl = out.shape[1]
+    cdef int rc = 0
+    if n == 0:
+        return
+    with nogil:
+        rc = mm_blake2b_items(f, src, &offsets[0], n, kp, kl, pp, &out[0, 0], outl, nthreads)
+    if rc != 0:
+        raise RuntimeError("blake2b items: libsodium failed")
 
 
 def seal_rows_inplace(const uint8_t[:, ::1] keys, const uint64_t[::1] starts,

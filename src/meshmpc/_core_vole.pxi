@@ -8,9 +8,12 @@ cdef extern from "meshmpc/vole.h":
     int mm_okvs_encode(const uint64_t *start, const uint8_t *band, const uint8_t *values,
                        size_t n, uint64_t m, uint8_t *p) nogil
     void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
-                        uint8_t *out) nogil
+                        uint8_t *out, int nthreads) nogil
     void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
-                        uint8_t *out, size_t n, int weight, int path) nogil
+                        uint8_t *out, size_t n, int weight, int path, int nthreads) nogil
+    int mm_ea_compress_regular(const mm_aes_key *code_key, const int64_t *alpha,
+                               const uint8_t *beta, size_t t, int depth, uint8_t *out, size_t n,
+                               int weight, int path, int nthreads) nogil
 
 OKVS_BAND = 128
 
@@ -54,8 +57,8 @@ def okvs_encode_into(start, band, values, uint64_t m, out) -> bool:
     return rc == 0
 
 
-def okvs_decode_into(start, band, table, out) -> None:
-    """out[i] = XOR of table[start[i] + k] over the set bits k of band[i]."""
+def okvs_decode_into(start, band, table, out, int nthreads=1) -> None:
+    """out[i] = XOR of table[start[i] + k] over the set bits k of band[i] (nthreads threads)."""
     cdef Py_ssize_t n = _kn_blocks(band, "band")
     cdef Py_ssize_t m = _kn_blocks(table, "table")
     _vole_starts(start, n)
@@ -66,10 +69,10 @@ def okvs_decode_into(start, band, table, out) -> None:
     cdef const uint8_t* tb = _kn_in(table, "table", 16 * m)
     cdef uint8_t* po = _kn_out(out, "out", 16 * n)
     with nogil:
-        mm_okvs_decode(st, bd, tb, n, po)
+        mm_okvs_decode(st, bd, tb, n, po, nthreads)
 
 
-def ea_compress_into(code_key, buf, out, int weight, int path=-1) -> None:
+def ea_compress_into(code_key, buf, out, int weight, int path=-1, int nthreads=1) -> None:
     """Dual expand-accumulate on rows of buf (n_big, w, 16) or (n_big, 16), w <= 2:
     buf becomes its prefix XOR, out (n, w, 16) the XOR of weight picked rows."""
     cdef Py_ssize_t width = buf.shape[1] if buf.ndim == 3 else 1
@@ -83,7 +86,32 @@ def ea_compress_into(code_key, buf, out, int weight, int path=-1) -> None:
     cdef uint8_t* pb = _kn_out(buf, "buf", 16 * big_n * width)
     cdef uint8_t* po = _kn_out(out, "out", 16 * n * width)
     with nogil:
-        mm_ea_compress(k, pb, big_n, width, po, n, weight, path)
+        mm_ea_compress(k, pb, big_n, width, po, n, weight, path, nthreads)
+
+
+def ea_compress_regular_into(code_key, alpha, beta, int depth, out, int weight, int path=-1,
+                             int nthreads=1) -> None:
+    """ea_compress_into of the regular noise vector (beta[r] at row r 2^depth + alpha[r] of
+    t = len(alpha) regions, zero elsewhere) into out (n, 16), without building it."""
+    if not isinstance(alpha, _kn_np.ndarray) or alpha.dtype != _kn_np.int64:
+        raise ValueError("alpha must be an int64 array")
+    cdef Py_ssize_t t = alpha.size
+    if not 1 <= depth <= 30 or (t << depth) >= (1 << 32):
+        raise ValueError(f"ea_compress_regular: depth {depth} or size out of range")
+    if t and (int(alpha.min()) < 0 or int(alpha.max()) >= (1 << depth)):
+        raise ValueError("a noise position lies outside its region")
+    cdef Py_ssize_t n = _kn_blocks(out, "out")
+    if not 1 <= weight <= 8 or (n and t == 0):
+        raise ValueError(f"ea_compress_regular: weight {weight} or size out of range")
+    cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(code_key, "code_key", 176)
+    cdef const int64_t* pa = <const int64_t*>_kn_in(alpha, "alpha", 8 * t)
+    cdef const uint8_t* pbeta = _kn_in(beta, "beta", 16 * t)
+    cdef uint8_t* po = _kn_out(out, "out", 16 * n)
+    cdef int rc
+    with nogil:
+        rc = mm_ea_compress_regular(k, pa, pbeta, t, depth, po, n, weight, path, nthreads)
+    if rc != 0:
+        raise MemoryError("ea_compress_regular: out of memory")
 
 
 cdef extern from "meshmpc/vole.h":

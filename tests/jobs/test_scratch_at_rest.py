@@ -60,6 +60,7 @@ def _scan(out: Path) -> dict[Path, str]:
 def test_scratch_is_ciphertext_mid_step_and_gone_after(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("meshmpc.psi.job.DEFAULT_BUCKET_ROWS", 16)  # bucketed pair PSIs
+    monkeypatch.setattr("meshmpc.psi.stream.MEMORY_SPILL_ROWS", 0)  # buckets on disk
     out = tmp_path / "out"
     scans: list[dict[Path, str]] = []
     load = stream.Spill.load
@@ -92,6 +93,7 @@ def test_scratch_is_ciphertext_mid_step_and_gone_after(tmp_path: Path,
 def test_a_failed_step_leaves_no_scratch_at_any_party(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("meshmpc.psi.job.DEFAULT_BUCKET_ROWS", 16)
+    monkeypatch.setattr("meshmpc.psi.stream.MEMORY_SPILL_ROWS", 0)  # buckets on disk
     out = tmp_path / "out"
     load = stream.Spill.load
 

@@ -157,7 +157,11 @@ def test_kkrt_refuses_cardinality_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("protocol", ["ecdh", "kkrt"])
 @pytest.mark.parametrize("mode", ["inner", "left"])
-def test_bucketed_run_matches_plaintext(tmp_path: Path, protocol: str, mode: str) -> None:
+@pytest.mark.parametrize("spill_rows", [0, 1 << 25], ids=["disk", "memory"])
+def test_bucketed_run_matches_plaintext(tmp_path: Path, protocol: str, mode: str,
+                                        spill_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Buckets spilled to sealed files or kept in memory: the same plaintext answer."""
+    monkeypatch.setattr("meshmpc.psi.stream.MEMORY_SPILL_ROWS", spill_rows)
     rng = random.Random(11)
     common = random_keys(rng, 300)
     a_keys = common + random_keys(rng, 200, "a") + [common[5], ""]

@@ -72,3 +72,18 @@ def test_first_row_offsets_reports() -> None:
     prep = prepare_keys(table, KeyOptions(("k",)), "f.csv", first_row=101)
     assert prep.report.duplicate_examples == [(102, 101)]
     assert np.array_equal(prep.rows, [0])
+
+
+def test_digests_on_every_core_equal_item_hash() -> None:
+    """digest_items (threaded kernel) gives item_hash's BLAKE2b-128 for keys of any length,
+    also for a sliced arrow array (offsets not starting at zero)."""
+    import pyarrow as pa
+
+    from meshmpc.crypto.hashing import item_hash
+    from meshmpc.psi.keys import DIGEST_PERSON, digest_items
+
+    keys = [f"9131{i:014d}" * (1 + i % 3) for i in range(20_000)] + ["", "统一社会信用代码"]
+    arr = pa.array(keys, pa.string())
+    assert np.array_equal(digest_items(arr), item_hash(keys, domain=DIGEST_PERSON))
+    part = arr.slice(777, 5000)
+    assert np.array_equal(digest_items(part), item_hash(keys[777:5777], domain=DIGEST_PERSON))

@@ -156,3 +156,19 @@ def test_file_to_file_inner_join_with_payload(tmp_path: Path, bucket_rows: int |
     assert [r["credit_code"] for r in out_a] == [r["credit_code"] for r in out_b]
     assert set(r["credit_code"] for r in out_a) == set(common)
     assert all(r["tax"] == r["credit_code"][::-1] for r in out_b)
+
+
+def test_output_hash_is_blake2b_128_of_value_and_digest() -> None:
+    """Known answer: H_out(x, F) = BLAKE2b-128(F || x, person=OUT_DOMAIN) truncated
+    (hashlib's BLAKE2b, independent of the threaded kernel)."""
+    import hashlib
+
+    from meshmpc.psi.rr22 import OUT_DOMAIN, out_hash
+
+    values, items = blocks(3000), blocks(3000)
+    got = out_hash(values, items, 11)
+    for i in (0, 1, 1234, 2999):
+        ref = hashlib.blake2b(values[i].tobytes() + items[i].tobytes(), digest_size=16,
+                              person=OUT_DOMAIN).digest()[:11]
+        assert got[i].tobytes() == ref
+    assert got.shape == (3000, 11)

@@ -52,6 +52,13 @@ int mm_blake2b_rows(const mm_sodium_fns *f, const uint8_t *in, size_t inlen, siz
                     const uint8_t *key, size_t keylen, const uint8_t personal[16],
                     uint8_t *out, size_t outlen, int nthreads);
 
+/* out_i = BLAKE2b(item_i, key, zero salt, personal) truncated to outlen, for items of
+ * any length (item i = data[offsets[i] .. offsets[i+1]]): the digests of
+ * meshmpc.crypto.hashing.item_hash, on nthreads threads. */
+int mm_blake2b_items(const mm_sodium_fns *f, const uint8_t *data, const int64_t *offsets,
+                     size_t n, const uint8_t *key, size_t keylen, const uint8_t personal[16],
+                     uint8_t *out, size_t outlen, int nthreads);
+
 /* rows_i ^= AES-128-CTR keystream under key_i, counter blocks from starts[i]
  * (0 when starts is NULL), len bytes each. */
 void mm_seal_rows(const uint8_t *keys, const uint64_t *starts, uint8_t *rows, size_t len,

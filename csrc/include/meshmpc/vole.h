@@ -37,18 +37,28 @@ void mm_okvs_hash(const mm_aes_key *k_start, const mm_aes_key *k_band, const uin
 int mm_okvs_encode(const uint64_t *start, const uint8_t *band, const uint8_t *values, size_t n,
                    uint64_t m, uint8_t *p);
 /* out[i] = decode(P, key i) from its start and band; P has m blocks and
- * every start[i] <= m - 128 (the caller checks). */
+ * every start[i] <= m - 128 (the caller checks). Keys are split over
+ * nthreads threads (the output does not depend on the count). */
 void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
-                    uint8_t *out);
+                    uint8_t *out, int nthreads);
 
 /* Dual expand-accumulate compression over rows of `width` blocks (1 or 2,
  * compressed independently with the same matrix): buf (N rows) is
  * overwritten by its prefix XOR, then out[j] = XOR over r < weight of
  * buf[pos(j, r)] for j < n, pos drawn from AES-CTR under the public code key
  * (two keystream blocks per output, 32-bit words w, pos = (w * N) >> 32).
- * weight <= 8, N < 2^32. */
+ * weight <= 8, N < 2^32. The prefix XOR and the outputs are split over
+ * nthreads threads (the result does not depend on the count). */
 void mm_ea_compress(const mm_aes_key *code_key, uint8_t *buf, size_t big_n, size_t width,
-                    uint8_t *out, size_t n, int weight, int path);
+                    uint8_t *out, size_t n, int weight, int path, int nthreads);
+/* The same compression of the regular noise vector e of t regions of 2^depth
+ * rows (N = t 2^depth), e[r 2^depth + alpha[r]] = beta[r] and zero elsewhere,
+ * without materialising it: the prefix XOR of e at row p is
+ * beta_0 ^ ... ^ beta_{r-1} (^ beta_r when p mod 2^depth >= alpha[r]), r = p >> depth.
+ * Equal to mm_ea_compress on e (width 1). Returns 0, or -2 when memory runs out. */
+int mm_ea_compress_regular(const mm_aes_key *code_key, const int64_t *alpha, const uint8_t *beta,
+                           size_t t, int depth, uint8_t *out, size_t n, int weight, int path,
+                           int nthreads);
 
 /* GGM trees (punctured PRF of BCGI+19): each of the t roots doubles `depth`
  * times, child k of tree i at level l being H(tw0 + (l << 40) + i 2^l + k, parent)

@@ -229,6 +229,9 @@ def _check_line_breaks(path: Path, batch: pa.RecordBatch, first: int) -> None:
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if not (pa.types.is_string(column.type) or pa.types.is_binary(column.type)):
             continue
+        data = column.buffers()[2]
+        if data is None or b"\n" not in data.to_pybytes():  # memchr over the bytes: the
+            continue  # exact kernel below cost ~0.1 s per 10^6 rows and column
         hits = pc.match_substring(column.cast(pa.binary()), b"\n").fill_null(False)
         if pc.any(hits).as_py():
             row = first + int(pc.index(hits, True).as_py()) + 1

@@ -46,6 +46,7 @@ t d chosen OTs (36 bytes each) plus 16 t; about 0.5 MB for n = 2^20.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import numpy.typing as npt
@@ -155,10 +156,25 @@ def gadget(rows: U8) -> U8:
     return _xor_rows(prods.reshape(t, 128, 16))
 
 
+def threads() -> int:
+    """Threads for the compression kernels: every core."""
+    return os.cpu_count() or 1
+
+
 def compress(full: U8, n: int) -> U8:
     """H * full for N rows of 1 or 2 blocks ((N, 16) or (N, 2, 16), consumed): n rows."""
     out = np.empty((n, *full.shape[1:]), dtype=np.uint8)
-    _core.ea_compress_into(CODE_KEY, full, out, WEIGHT)
+    _core.ea_compress_into(CODE_KEY, full, out, WEIGHT, nthreads=threads())
+    return out
+
+
+def compress_noise(alpha: npt.NDArray[np.int64], beta: U8, depth: int, n: int) -> U8:
+    """H * e for the regular noise e (beta_i at row i 2^depth + alpha_i), never built:
+    equal to :func:`compress` of e, at the cost of a table of t entries instead of N rows."""
+    out = np.empty((n, 16), dtype=np.uint8)
+    _core.ea_compress_regular_into(CODE_KEY, np.ascontiguousarray(alpha),
+                                   np.ascontiguousarray(beta), depth, out, WEIGHT,
+                                   nthreads=threads())
     return out
 
 
@@ -237,12 +253,9 @@ class SilentVoleReceiver:
         leaves = await _in_thread(punctured_leaves, alpha, depth, sums)
         rows = np.arange(t)
         leaves[rows, alpha] = c.view(np.uint8).reshape(t, 16) ^ _xor_rows(leaves) ^ delta_i
-        both = np.zeros((t, leaves_n, 2, 16), dtype=np.uint8)
-        both[:, :, 1] = leaves
-        both[rows, alpha, 0] = beta
+        w = await _in_thread(compress, leaves.reshape(-1, 16), n)
         del leaves
-        out = await _in_thread(compress, both.reshape(-1, 2, 16), n)
-        return np.ascontiguousarray(out[:, 0]), np.ascontiguousarray(out[:, 1])
+        return await _in_thread(compress_noise, alpha, beta, depth, n), w
 
     async def rot(self, n: int) -> tuple[U8, U8]:
         """n silent random OTs: (choice bits (n,), m) with m = the sender's m_{choice}."""

@@ -11,8 +11,9 @@ which ``meshmpc data purge`` removes.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,14 +22,20 @@ import pyarrow as pa
 from meshmpc import _core
 from meshmpc.data.scratchdir import scratch_dir
 from meshmpc.net import Context
-from meshmpc.psi import io
+from meshmpc.psi import io, stream
 from meshmpc.psi.align import MATCHED_COLUMN, aligned_table, output_columns
 from meshmpc.psi.common import PsiOutcome, exchange_sizes
 from meshmpc.psi.errors import PsiInputError
 from meshmpc.psi.keys import EXAMPLES, KeyReport
 from meshmpc.psi.protocols import run_protocol
 from meshmpc.psi.spec import PsiJob, PsiSummary, phase_timer, receiver_of
-from meshmpc.psi.stream import Progress, Spill, bucket_keys, spill_input
+from meshmpc.psi.stream import (
+    MemorySpill,
+    Progress,
+    Spill,
+    bucket_keys,
+    spill_input,
+)
 
 
 def learns_output(job: PsiJob, party: str, parties: list[str]) -> bool:
@@ -97,7 +104,8 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     spill_root = job.output.parent if job.output else (
         Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
     with scratch_dir(spill_root, ".psi-spill-") as tmp:
-        spill = Spill(tmp, buckets, job.vault)
+        in_memory = source.estimate_rows() <= stream.MEMORY_SPILL_ROWS  # read at run time
+        spill = MemorySpill(buckets) if in_memory else Spill(tmp, buckets, job.vault)
         with phase_timer(phases, "read_bucket"):
             report = await asyncio.to_thread(spill_input, source, job.keys, cols, spill, progress)
         writer = (io.TableWriter(job.output, _output_schema(empty.schema, job),
@@ -130,19 +138,53 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
                       traffic.bytes_received + workers.get("worker_bytes_received", 0), scale)
 
 
+class _Prefetch:
+    """A :class:`Spill` whose :meth:`load` of bucket b starts loading bucket b + 1 in a
+    thread, so that reading and opening the next sealed bucket file overlaps bucket b's
+    protocol (at most two buckets are in memory)."""
+
+    def __init__(self, spill: Spill) -> None:
+        self.spill = spill
+        self.buckets = spill.buckets
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="psi-bucket-load")
+        self._ahead: dict[int, Future[pa.Table | None]] = {}
+
+    def load(self, b: int) -> pa.Table | None:
+        future = self._ahead.pop(b, None) or self._pool.submit(self.spill.load, b)
+        if b + 1 < self.buckets and b + 1 not in self._ahead:
+            self._ahead[b + 1] = self._pool.submit(self.spill.load, b + 1)
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,
                        empty: pa.Table, report: KeyReport, writer: io.TableWriter | None,
                        progress: Progress) -> tuple[int | None, int]:
+    """Every bucket in order; the next bucket loads, and the last one's rows are written,
+    while a bucket's protocol runs (the output keeps bucket order)."""
     total: int | None = None
     kept = report.rows - report.empty
     session = None
-    for b in range(spill.buckets):
-        outcome, aligned = await _bucket(ctx, job, parties, spill, b, empty, report, session,
-                                         progress)
-        session = outcome.session
-        if outcome.cardinality is not None:
-            total = (total or 0) + outcome.cardinality
-        if writer is not None and aligned.num_rows:
-            await asyncio.to_thread(writer.write, aligned)
-        progress.update("buckets", b + 1, spill.buckets)
+    ahead = _Prefetch(spill)
+    writing: asyncio.Future[None] | None = None
+    try:
+        for b in range(spill.buckets):
+            outcome, aligned = await _bucket(ctx, job, parties, cast(Spill, ahead), b, empty,
+                                             report, session, progress)
+            session = outcome.session
+            if outcome.cardinality is not None:
+                total = (total or 0) + outcome.cardinality
+            if writer is not None and aligned.num_rows:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(asyncio.to_thread(writer.write, aligned))
+            progress.update("buckets", b + 1, spill.buckets)
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])  # never abort the file under a running write
+        await asyncio.to_thread(ahead.close)
     return total, kept - report.duplicates

@@ -91,16 +91,21 @@ class KeyReport:
 def digest_items(items: pa.Array) -> Digests:
     """BLAKE2b-128 digests of binary/string items, as an (n, 16) uint8 array.
 
-    Whole batches are hashed in C (libsodium's BLAKE2b called from the core);
-    the pure-Python path computes the identical function where the kernel is
-    missing.
+    Whole batches are hashed in C on every core (libsodium's BLAKE2b called from
+    the core, as :func:`meshmpc.crypto.hashing.item_hash` does on one); the
+    pure-Python path computes the identical function where the kernel is missing.
     """
     try:
-        from meshmpc.crypto.hashing import item_hash
+        from meshmpc.crypto.hashing import _flatten
+        from meshmpc.crypto.oprf import threads
+        from meshmpc.crypto.sodium import addresses
     except ImportError:  # pragma: no cover - the kernel ships with meshmpc
         return _digest_python(items)
     arr = items.cast(pa.large_binary()) if items.null_count == 0 else items
-    return item_hash(arr, domain=DIGEST_PERSON)
+    data, offsets = _flatten(arr)  # null keys are refused there, as item_hash does
+    out = np.empty((len(offsets) - 1, 16), dtype=np.uint8)
+    _core.blake2b_items_into(addresses(), data, offsets, b"", DIGEST_PERSON, out, threads())
+    return out
 
 
 def _digest_python(items: pa.Array) -> Digests:

@@ -71,7 +71,8 @@ class OkvsHash:
             raise ValueError(f"OKVS table of shape {table.shape}, expected ({self.m}, 16)")
         start, band = self.rows(keys)
         out = np.empty((len(start), 16), dtype=np.uint8)
-        _core.okvs_decode_into(start, band, np.ascontiguousarray(table), out)
+        _core.okvs_decode_into(start, band, np.ascontiguousarray(table), out,
+                               os.cpu_count() or 1)
         return out
 
 

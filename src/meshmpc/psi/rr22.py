@@ -33,7 +33,9 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
-from meshmpc.crypto.hashing import ccr_hash, item_hash
+from meshmpc.crypto.hashing import ccr_hash
+from meshmpc.crypto.oprf import threads
+from meshmpc.crypto.sodium import addresses
 from meshmpc.net import Context
 from meshmpc.ot.vole import SilentVoleReceiver, SilentVoleSender
 from meshmpc.progress import Phase, Progress
@@ -76,9 +78,12 @@ def gf_scale(a: U8, scalar: U8) -> U8:
 
 
 def out_hash(values: U8, digests: Digests, width: int) -> U8:
-    """H_out(x, F(x)) truncated to ``width`` bytes."""
+    """H_out(x, F(x)) truncated to ``width`` bytes: BLAKE2b-128 of F(x) || x personalised
+    with OUT_DOMAIN (the value :func:`meshmpc.crypto.hashing.item_hash` gives), on every core."""
     rows = np.concatenate([values, digests], axis=1)
-    return np.ascontiguousarray(item_hash(rows, domain=OUT_DOMAIN)[:, :width])
+    full = np.empty((len(rows), 16), dtype=np.uint8)
+    _core.blake2b_rows_into(addresses(), rows, b"", OUT_DOMAIN, full, threads())
+    return np.ascontiguousarray(full[:, :width])
 
 
 async def _send_rows(ctx: Context, peer: str, tag: str, rows: U8, phase: Phase) -> None:
@@ -161,12 +166,12 @@ async def rr22_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     hits = np.flatnonzero(where >= 0)
     watch.lap("match")
     if reveal == "cardinality":
-        return PsiOutcome(None, len(hits), peer_size, watch.steps, vole)
+        return PsiOutcome(None, len(hits), peer_size, watch.report(), vole)
     hits = hits[canonical_order(values[hits])]
     if reveal == "all":
         await ctx.send(peer, "rr22/result", where[hits])
     watch.lap("result")
-    return PsiOutcome(hits.astype(np.int64), len(hits), peer_size, watch.steps, vole)
+    return PsiOutcome(hits.astype(np.int64), len(hits), peer_size, watch.report(), vole)
 
 
 def _sender_values(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Digests,
@@ -218,7 +223,7 @@ async def rr22_sender(ctx: Context, peer: str, digests: Digests, peer_size: int,
                      progress.phase(f"rr22: sending OPRF values to {peer}", n, "values"))
     watch.lap("send_values")
     if reveal != "all":
-        return PsiOutcome(None, None, peer_size, watch.steps, vole)
+        return PsiOutcome(None, None, peer_size, watch.report(), vole)
     positions = received_positions(await ctx.recv(peer, "rr22/result"), n, peer)
     watch.lap("result")
-    return PsiOutcome(perm[positions], len(positions), peer_size, watch.steps, vole)
+    return PsiOutcome(perm[positions], len(positions), peer_size, watch.report(), vole)

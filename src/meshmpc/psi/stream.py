@@ -48,6 +48,17 @@ def bucket_ids(digests: npt.NDArray[np.uint8], buckets: int) -> npt.NDArray[np.i
     return ((word * np.uint64(buckets)) >> np.uint64(32)).astype(np.int64)
 
 
+def bucket_order(ids: npt.NDArray[np.int64], buckets: int
+                 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Rows grouped by bucket, stable (input order within a bucket), and each bucket's
+    [start, stop) in that order. Ids below 2^16 sort as uint16: numpy's stable sort is
+    then a radix sort (the int64 timsort was ~2 % of a 10^7-row run)."""
+    small = ids.astype(np.uint16) if buckets <= 1 << 16 else ids
+    order = np.argsort(small, kind="stable")
+    bounds = np.searchsorted(small[order], np.arange(buckets + 1))
+    return order, bounds
+
+
 class Spill:
     """Per-bucket sealed Arrow IPC files of (row number, digest, output columns)."""
 
@@ -67,8 +78,7 @@ class Spill:
 
     def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
         self.schema = table.schema
-        order = np.argsort(ids, kind="stable")
-        bounds = np.searchsorted(ids[order], np.arange(self.buckets + 1))
+        order, bounds = bucket_order(ids, self.buckets)
         for b in range(self.buckets):
             lo, hi = bounds[b], bounds[b + 1]
             if hi > lo:
@@ -102,6 +112,39 @@ class Spill:
             return None
         with self._scratch(b).reader() as sealed, ipc.open_stream(sealed) as reader:
             return reader.read_all()
+
+
+MEMORY_SPILL_ROWS = 1 << 25
+"""Inputs estimated at up to this many rows keep their buckets in memory (about 55 bytes
+a row: ~1.8 GB at the limit) instead of sealed files: no disk, no sealing, nothing at rest."""
+
+
+class MemorySpill(Spill):
+    """The buckets of an input that fits in memory: Arrow tables per bucket, no files."""
+
+    def __init__(self, buckets: int) -> None:
+        self.buckets = buckets
+        self.schema = None
+        self._parts: list[list[pa.Table]] = [[] for _ in range(buckets)]
+
+    def add(self, table: pa.Table, ids: npt.NDArray[np.int64]) -> None:
+        self.schema = table.schema
+        order, bounds = bucket_order(ids, self.buckets)
+        ordered = table.take(pa.array(order))  # one gather; each bucket is then a slice
+        for b in range(self.buckets):
+            if bounds[b + 1] > bounds[b]:
+                self._parts[b].append(ordered.slice(bounds[b], bounds[b + 1] - bounds[b]))
+
+    def close(self) -> None:
+        """Nothing to flush."""
+
+    def abandon(self) -> None:
+        self._parts = [[] for _ in range(self.buckets)]
+
+    def load(self, b: int) -> pa.Table | None:
+        """Bucket b's rows (None when empty); handed over once (memory is freed)."""
+        parts, self._parts[b] = self._parts[b], []
+        return pa.concat_tables(parts) if parts else None
 
 
 def spill_input(source: BatchSource, opts: KeyOptions, columns: Sequence[str],
@@ -158,5 +201,6 @@ class Progress(BaseProgress):
         self.party = party
 
 
-__all__ = ["PreparedKeys", "Progress", "Spill", "bucket_count", "bucket_ids", "bucket_keys",
+__all__ = ["MEMORY_SPILL_ROWS", "MemorySpill", "PreparedKeys", "Progress", "Spill", "bucket_count",
+           "bucket_ids", "bucket_keys",
            "progress_text", "spill_input"]
