@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
+from meshmpc.crypto.aes import FIXED_KEY_AES
 from meshmpc.crypto.bits import select_rows, xor_where
 from meshmpc.crypto.hashing import tccr_hash
 from meshmpc.crypto.prg import Prg
@@ -237,20 +238,24 @@ class CotSender(_Direction):
         return np.ascontiguousarray(a).reshape(np.shape(x))
 
     async def send_gilboa(self, a: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        """Sender of Gilboa products a_j * b_j: 64 arithmetic correlated OTs per element
-        with correlations a_j 2^k (the wire of ``send_correlated``), summed in C.
+        """Sender of Gilboa products a_j * b_j: 64 correlated OTs per element, the
+        receiver choosing with the bits of b_j.
 
-        Returns this party's share -sum_k m0 of every product (the receiver's
+        The random-OT hash and the correction run fused in C off the event loop;
+        OT k carries only the 64 - k bits its product needs (8 - k // 8 bytes,
+        288 bytes per element instead of 512). Returns this party's share
+        -sum_k H(q)_low 2^k of every product (the receiver's
         :meth:`CotReceiver.receive_gilboa` holds the rest).
         """
         a = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
-        n = 64 * a.size
-        corr = np.empty(n, dtype=np.uint64)
+        corr = np.empty(_core.gilboa_packed_bytes(a.size), dtype=np.uint8)
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
-            tag = self.next_tag("acot")
-            pads = (await self._random_pads(n)).view(np.uint64)
-            _core.gilboa_send(pads, a, corr, share)
+            tag = self.next_tag("gilboa")
+            q = await self._cot(64 * a.size)
+            tweak = self.next_tweak(64 * a.size)
+            await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys, tweak, q,
+                             self.delta, a, corr, share)
             await self.ctx.send(self.peer, tag, corr)
         return share
 
@@ -360,14 +365,17 @@ class CotReceiver(_Direction):
         and returns its share of every a_j * b_j."""
         b = np.ascontiguousarray(b, dtype=np.uint64).reshape(-1)
         bits = np.unpackbits(b.view(np.uint8), bitorder="little")  # bit k of b_j at 64 j + k
-        async with self.lock:
-            tag = self.next_tag("acot")
-            pads = await self._rot(bits)
-            d = await self.ctx.recv(self.peer, tag)
-        if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != bits.size:
-            raise OtProtocolError(self.peer, f"Gilboa corrections of wrong size in {tag}")
         share = np.empty(b.size, dtype=np.uint64)
-        _core.gilboa_recv(pads.view(np.uint64), b, np.ascontiguousarray(d).reshape(-1), share)
+        async with self.lock:
+            tag = self.next_tag("gilboa")
+            t = await self._cot(bits)
+            tweak = self.next_tweak(bits.size)
+            corr = await self.ctx.recv(self.peer, tag)
+            if (not isinstance(corr, np.ndarray) or corr.dtype != np.uint8
+                    or corr.size != _core.gilboa_packed_bytes(b.size)):
+                raise OtProtocolError(self.peer, f"Gilboa corrections of wrong size in {tag}")
+            await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys, tweak, t, b,
+                             np.ascontiguousarray(corr), share)
         return share
 
     async def receive(self, choices: npt.ArrayLike) -> U8:
