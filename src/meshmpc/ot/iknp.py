@@ -211,6 +211,18 @@ class CotSender(_Direction):
         tccr_hash(q, tweak, out=pads[n:])
         return pads
 
+    async def rot_low(self, n: int, width: int) -> tuple[U8, U8]:
+        """The pads of :meth:`rot` trimmed to their low ``width`` bytes: (m0, m1), each
+        (n, width). Hashed in C off the event loop, without the 32-byte pad pairs;
+        the receiver calls :meth:`CotReceiver.rot_low` with its choices."""
+        out0, out1 = (np.empty((n, width), dtype=np.uint8) for _ in range(2))
+        async with self.lock:
+            q = await self._cot(n)
+            tweak = self.next_tweak(n)
+            await _in_thread(_core.cot_low_send, FIXED_KEY_AES.round_keys, tweak, q,
+                             self.delta, out0, out1)
+        return out0, out1
+
     async def send(self, m0: npt.ArrayLike, m1: npt.ArrayLike) -> None:
         """Chosen-message OT of 16-byte messages: the receiver learns m0[j] or m1[j]."""
         n = np.asarray(m0).nbytes // 16
@@ -337,6 +349,17 @@ class CotReceiver(_Direction):
     async def _rot(self, bits: U8) -> U8:
         t = await self._cot(bits)
         return tccr_hash(t, self.next_tweak(bits.size), out=t)
+
+    async def rot_low(self, choices: npt.ArrayLike, width: int) -> tuple[U8, U8]:
+        """Receiver of :meth:`CotSender.rot_low`: (choices, m) with m (n, width) the low
+        bytes of the sender's m_{choices[j]}."""
+        bits = _choice_bits(choices)
+        out = np.empty((bits.size, width), dtype=np.uint8)
+        async with self.lock:
+            t = await self._cot(bits)
+            tweak = self.next_tweak(bits.size)
+            await _in_thread(_core.cot_low_recv, FIXED_KEY_AES.round_keys, tweak, t, out)
+        return bits, out
 
     async def receive_correlated(
         self, choices: npt.ArrayLike, width: int = 1
