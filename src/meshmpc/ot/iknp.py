@@ -54,6 +54,9 @@ CHUNK_OTS = 1 << 17
 """OTs per wire message: 2 MiB of u per chunk keeps memory flat and lets the
 two parties overlap computing one chunk with sending the next."""
 
+SCRATCH_ROWS = 1 << 21
+"""Largest batch (in OTs, 32 MiB of rows) served from a direction's reused buffer."""
+
 U8 = npt.NDArray[np.uint8]
 T = TypeVar("T")
 
@@ -127,6 +130,18 @@ class _Direction:
         self.lock = asyncio.Lock()
         self.stock = _Stock()
         self._batch = 0
+        self._scratch: U8 | None = None
+
+    def rows_buffer(self, n: int, reuse: bool) -> U8:
+        """(pad128(n), 16) rows for an extension. With ``reuse`` (the caller consumes
+        them before it releases the lock) one buffer per direction serves every batch
+        up to SCRATCH_ROWS, so the kernel need not zero fresh pages each time."""
+        rows = _pad128(n)
+        if not reuse or rows > SCRATCH_ROWS:
+            return np.empty((rows, 16), dtype=np.uint8)
+        if self._scratch is None or self._scratch.shape[0] < rows:
+            self._scratch = np.empty((rows, 16), dtype=np.uint8)
+        return self._scratch[:rows]
 
     def next_tag(self, what: str) -> str:
         self._batch += 1
@@ -161,8 +176,8 @@ class CotSender(_Direction):
         self._round_keys = _core.aes128_expand_many(keys)
         return self
 
-    async def _extend(self, n: int, tag: str) -> U8:
-        q = np.empty((_pad128(n), 16), dtype=np.uint8)
+    async def _extend(self, n: int, tag: str, reuse: bool = False) -> U8:
+        q = self.rows_buffer(n, reuse)
         for start in range(0, q.shape[0], CHUNK_OTS):
             rows = q[start : start + CHUNK_OTS]
             u = await self.ctx.recv(self.peer, f"{tag}/{start}")
@@ -184,10 +199,10 @@ class CotSender(_Direction):
         async with self.lock:
             return await self._cot(n)
 
-    async def _cot(self, n: int) -> U8:
+    async def _cot(self, n: int, reuse: bool = False) -> U8:
         tag = self.next_tag("cot")
         if not 0 < n <= self.stock.size:
-            return await self._extend(n, tag)
+            return await self._extend(n, tag, reuse)
         (q,) = self.stock.take(n)
         flips = await self.ctx.recv(self.peer, tag)
         if not isinstance(flips, np.ndarray) or flips.nbytes != (n + 7) // 8:
@@ -217,7 +232,7 @@ class CotSender(_Direction):
         the receiver calls :meth:`CotReceiver.rot_low` with its choices."""
         out0, out1 = (np.empty((n, width), dtype=np.uint8) for _ in range(2))
         async with self.lock:
-            q = await self._cot(n)
+            q = await self._cot(n, reuse=True)
             tweak = self.next_tweak(n)
             await _in_thread(_core.cot_low_send, FIXED_KEY_AES.round_keys, tweak, q,
                              self.delta, out0, out1)
@@ -264,7 +279,7 @@ class CotSender(_Direction):
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
             tag = self.next_tag("gilboa")
-            q = await self._cot(64 * a.size)
+            q = await self._cot(64 * a.size, reuse=True)
             tweak = self.next_tweak(64 * a.size)
             await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys, tweak, q,
                              self.delta, a, corr, share)
@@ -289,10 +304,10 @@ class CotReceiver(_Direction):
         self._round_keys1 = _core.aes128_expand_many(k1)
         return self
 
-    async def _extend(self, bits: U8, tag: str) -> U8:
+    async def _extend(self, bits: U8, tag: str, reuse: bool = False) -> U8:
         n = bits.size
         padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
-        t = np.empty((padded.size, 16), dtype=np.uint8)
+        t = self.rows_buffer(n, reuse)
         for start in range(0, padded.size, CHUNK_OTS):
             rows = t[start : start + CHUNK_OTS]
             r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
@@ -323,11 +338,11 @@ class CotReceiver(_Direction):
         async with self.lock:
             return await self._cot(bits)
 
-    async def _cot(self, bits: U8) -> U8:
+    async def _cot(self, bits: U8, reuse: bool = False) -> U8:
         tag = self.next_tag("cot")
         n = bits.size
         if not 0 < n <= self.stock.size:
-            return await self._extend(bits, tag)
+            return await self._extend(bits, tag, reuse)
         stocked_bits, t = self.stock.take(n)
         await self.ctx.send(self.peer, tag, np.packbits(bits ^ stocked_bits, bitorder="little"))
         return t
@@ -356,7 +371,7 @@ class CotReceiver(_Direction):
         bits = _choice_bits(choices)
         out = np.empty((bits.size, width), dtype=np.uint8)
         async with self.lock:
-            t = await self._cot(bits)
+            t = await self._cot(bits, reuse=True)
             tweak = self.next_tweak(bits.size)
             await _in_thread(_core.cot_low_recv, FIXED_KEY_AES.round_keys, tweak, t, out)
         return bits, out
@@ -391,7 +406,7 @@ class CotReceiver(_Direction):
         share = np.empty(b.size, dtype=np.uint64)
         async with self.lock:
             tag = self.next_tag("gilboa")
-            t = await self._cot(bits)
+            t = await self._cot(bits, reuse=True)
             tweak = self.next_tweak(bits.size)
             corr = await self.ctx.recv(self.peer, tag)
             if (not isinstance(corr, np.ndarray) or corr.dtype != np.uint8
