@@ -230,12 +230,16 @@ class CotSender(_Direction):
         """The pads of :meth:`rot` trimmed to their low ``width`` bytes: (m0, m1), each
         (n, width). Hashed in C off the event loop, without the 32-byte pad pairs;
         the receiver calls :meth:`CotReceiver.rot_low` with its choices."""
-        out0, out1 = (np.empty((n, width), dtype=np.uint8) for _ in range(2))
         async with self.lock:
-            q = await self._cot(n, reuse=True)
-            tweak = self.next_tweak(n)
-            await _in_thread(_core.cot_low_send, FIXED_KEY_AES.round_keys, tweak, q,
-                             self.delta, out0, out1)
+            return await self._low_pads(n, width)
+
+    async def _low_pads(self, n: int, width: int) -> tuple[U8, U8]:
+        """Under the lock: n fresh COTs hashed into trimmed pad pairs (see rot_low)."""
+        out0, out1 = (np.empty((n, width), dtype=np.uint8) for _ in range(2))
+        q = await self._cot(n, reuse=True)
+        tweak = self.next_tweak(n)
+        await _in_thread(_core.cot_low_send, FIXED_KEY_AES.round_keys, tweak, q, self.delta,
+                         out0, out1)
         return out0, out1
 
     async def send(self, m0: npt.ArrayLike, m1: npt.ArrayLike) -> None:
@@ -259,10 +263,10 @@ class CotSender(_Direction):
         n, w = words.shape
         async with self.lock:
             tag = self.next_tag("acot")
-            pads = (await self._random_pads(n)).view(np.uint64)
-            a, m1 = pads[:n, :w], pads[n:, :w]
-            await self.ctx.send(self.peer, tag, np.ascontiguousarray(a - m1 + words))
-        return np.ascontiguousarray(a).reshape(np.shape(x))
+            m0, m1 = await self._low_pads(n, 8 * w)
+            a = m0.view(np.uint64)
+            await self.ctx.send(self.peer, tag, a - m1.view(np.uint64) + words)
+        return a.reshape(np.shape(x))
 
     async def send_gilboa(self, a: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         """Sender of Gilboa products a_j * b_j: 64 correlated OTs per element, the
@@ -369,12 +373,16 @@ class CotReceiver(_Direction):
         """Receiver of :meth:`CotSender.rot_low`: (choices, m) with m (n, width) the low
         bytes of the sender's m_{choices[j]}."""
         bits = _choice_bits(choices)
-        out = np.empty((bits.size, width), dtype=np.uint8)
         async with self.lock:
-            t = await self._cot(bits, reuse=True)
-            tweak = self.next_tweak(bits.size)
-            await _in_thread(_core.cot_low_recv, FIXED_KEY_AES.round_keys, tweak, t, out)
-        return bits, out
+            return bits, await self._low_pads(bits, width)
+
+    async def _low_pads(self, bits: U8, width: int) -> U8:
+        """Under the lock: COTs with these choices hashed into trimmed pads (rot_low)."""
+        out = np.empty((bits.size, width), dtype=np.uint8)
+        t = await self._cot(bits, reuse=True)
+        tweak = self.next_tweak(bits.size)
+        await _in_thread(_core.cot_low_recv, FIXED_KEY_AES.round_keys, tweak, t, out)
+        return out
 
     async def receive_correlated(
         self, choices: npt.ArrayLike, width: int = 1
@@ -388,14 +396,14 @@ class CotReceiver(_Direction):
         bits = _choice_bits(choices)
         async with self.lock:
             tag = self.next_tag("acot")
-            pads = await self._rot(bits)
+            pads = await self._low_pads(bits, 8 * width)
             d = await self.ctx.recv(self.peer, tag)
         n = bits.size
         if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != n * width:
             raise OtProtocolError(self.peer, f"correlated-OT corrections of wrong size in {tag}")
         scale = bits.astype(np.uint64)[:, None]
         corrections = np.multiply(d.reshape(n, width), scale, dtype=np.uint64)
-        out = np.add(pads.view(np.uint64)[:, :width], corrections, dtype=np.uint64)
+        out = np.add(pads.view(np.uint64), corrections, dtype=np.uint64)
         return out.reshape(n) if width == 1 else out
 
     async def receive_gilboa(self, b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
