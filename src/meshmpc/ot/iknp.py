@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -59,6 +59,9 @@ SCRATCH_ROWS = 1 << 21
 
 U8 = npt.NDArray[np.uint8]
 T = TypeVar("T")
+EachChunk = Callable[[int, U8], Awaitable[None]] | None
+"""Called with (first OT index, rows) as each chunk of an extension is ready, so a
+consumer can hash it while it is still in cache and the peer works on the next."""
 
 
 def _pad128(n: int) -> int:
@@ -176,7 +179,7 @@ class CotSender(_Direction):
         self._round_keys = _core.aes128_expand_many(keys)
         return self
 
-    async def _extend(self, n: int, tag: str, reuse: bool = False) -> U8:
+    async def _extend(self, n: int, tag: str, reuse: bool = False, each: EachChunk = None) -> U8:
         q = self.rows_buffer(n, reuse)
         for start in range(0, q.shape[0], CHUNK_OTS):
             rows = q[start : start + CHUNK_OTS]
@@ -187,6 +190,8 @@ class CotSender(_Direction):
                 _core.ext_sender_into, self._round_keys, self.delta, self.block_counter, u, rows
             )
             self.block_counter += rows.shape[0] // 128
+            if each is not None:
+                await each(start, rows[: max(0, n - start)])
         return q[:n]
 
     async def prefill(self, n: int) -> None:
@@ -199,15 +204,17 @@ class CotSender(_Direction):
         async with self.lock:
             return await self._cot(n)
 
-    async def _cot(self, n: int, reuse: bool = False) -> U8:
+    async def _cot(self, n: int, reuse: bool = False, each: EachChunk = None) -> U8:
         tag = self.next_tag("cot")
         if not 0 < n <= self.stock.size:
-            return await self._extend(n, tag, reuse)
+            return await self._extend(n, tag, reuse, each)
         (q,) = self.stock.take(n)
         flips = await self.ctx.recv(self.peer, tag)
         if not isinstance(flips, np.ndarray) or flips.nbytes != (n + 7) // 8:
             raise OtProtocolError(self.peer, f"derandomisation bits of wrong size in {tag}")
         xor_where(flips, self.delta, q)
+        if each is not None:
+            await each(0, q)
         return q
 
     async def rot(self, n: int) -> tuple[U8, U8]:
@@ -272,22 +279,29 @@ class CotSender(_Direction):
         """Sender of Gilboa products a_j * b_j: 64 correlated OTs per element, the
         receiver choosing with the bits of b_j.
 
-        The random-OT hash and the correction run fused in C off the event loop;
-        OT k carries only the 64 - k bits its product needs (8 - k // 8 bytes,
-        288 bytes per element instead of 512). Returns this party's share
-        -sum_k H(q)_low 2^k of every product (the receiver's
-        :meth:`CotReceiver.receive_gilboa` holds the rest).
+        The random-OT hash and the correction run fused in C off the event loop,
+        one extension chunk at a time as it is ready (so the rows are hashed while
+        in cache and the receiver extends the next chunk meanwhile); OT k carries
+        only the 64 - k bits its product needs (8 - k // 8 bytes, 288 bytes per
+        element instead of 512). Returns this party's share -sum_k H(q)_low 2^k of
+        every product (the receiver's :meth:`CotReceiver.receive_gilboa` holds the rest).
         """
         a = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
-        corr = np.empty(_core.gilboa_packed_bytes(a.size), dtype=np.uint8)
+        n = 64 * a.size
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
             tag = self.next_tag("gilboa")
-            q = await self._cot(64 * a.size, reuse=True)
-            tweak = self.next_tweak(64 * a.size)
-            await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys, tweak, q,
-                             self.delta, a, corr, share)
-            await self.ctx.send(self.peer, tag, corr)
+            tweak = self.next_tweak(n)
+
+            async def each(start: int, rows: U8) -> None:
+                first, stop = start // 64, (start + rows.shape[0]) // 64
+                corr = np.empty(_core.gilboa_packed_bytes(stop - first), dtype=np.uint8)
+                await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys,
+                                 tweak + start, rows, self.delta, a[first:stop], corr,
+                                 share[first:stop])
+                await self.ctx.send(self.peer, f"{tag}/{start}", corr)
+
+            await self._cot(n, reuse=True, each=each)
         return share
 
 
@@ -308,7 +322,8 @@ class CotReceiver(_Direction):
         self._round_keys1 = _core.aes128_expand_many(k1)
         return self
 
-    async def _extend(self, bits: U8, tag: str, reuse: bool = False) -> U8:
+    async def _extend(self, bits: U8, tag: str, reuse: bool = False,
+                      each: EachChunk = None) -> U8:
         n = bits.size
         padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
         t = self.rows_buffer(n, reuse)
@@ -318,6 +333,8 @@ class CotReceiver(_Direction):
             correction = await self._extend_chunk(r, rows)
             self.block_counter += rows.shape[0] // 128
             await self.ctx.send(self.peer, f"{tag}/{start}", correction)
+            if each is not None:
+                await each(start, rows[: max(0, n - start)])
         return t[:n]
 
     async def _extend_chunk(self, r: U8, rows: U8) -> U8:
@@ -342,13 +359,15 @@ class CotReceiver(_Direction):
         async with self.lock:
             return await self._cot(bits)
 
-    async def _cot(self, bits: U8, reuse: bool = False) -> U8:
+    async def _cot(self, bits: U8, reuse: bool = False, each: EachChunk = None) -> U8:
         tag = self.next_tag("cot")
         n = bits.size
         if not 0 < n <= self.stock.size:
-            return await self._extend(bits, tag, reuse)
+            return await self._extend(bits, tag, reuse, each)
         stocked_bits, t = self.stock.take(n)
         await self.ctx.send(self.peer, tag, np.packbits(bits ^ stocked_bits, bitorder="little"))
+        if each is not None:
+            await each(0, t)
         return t
 
     async def random_cot(self, n: int) -> tuple[U8, U8]:
@@ -408,20 +427,35 @@ class CotReceiver(_Direction):
 
     async def receive_gilboa(self, b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         """Receiver of :meth:`CotSender.send_gilboa`: chooses with the 64 bits of each b_j
-        and returns its share of every a_j * b_j."""
+        and returns its share of every a_j * b_j. Chunk c is finished after chunk
+        c + 1's extension went out, so the sender's corrections for c are under way."""
         b = np.ascontiguousarray(b, dtype=np.uint64).reshape(-1)
         bits = np.unpackbits(b.view(np.uint8), bitorder="little")  # bit k of b_j at 64 j + k
         share = np.empty(b.size, dtype=np.uint64)
+        pending: list[tuple[int, U8]] = []
         async with self.lock:
             tag = self.next_tag("gilboa")
-            t = await self._cot(bits, reuse=True)
             tweak = self.next_tweak(bits.size)
-            corr = await self.ctx.recv(self.peer, tag)
-            if (not isinstance(corr, np.ndarray) or corr.dtype != np.uint8
-                    or corr.size != _core.gilboa_packed_bytes(b.size)):
-                raise OtProtocolError(self.peer, f"Gilboa corrections of wrong size in {tag}")
-            await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys, tweak, t, b,
-                             np.ascontiguousarray(corr), share)
+
+            async def finish(start: int, rows: U8) -> None:
+                first, stop = start // 64, (start + rows.shape[0]) // 64
+                corr = await self.ctx.recv(self.peer, f"{tag}/{start}")
+                if (not isinstance(corr, np.ndarray) or corr.dtype != np.uint8
+                        or corr.size != _core.gilboa_packed_bytes(stop - first)):
+                    raise OtProtocolError(self.peer,
+                                          f"Gilboa corrections of wrong size in {tag}")
+                await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys,
+                                 tweak + start, rows, b[first:stop],
+                                 np.ascontiguousarray(corr), share[first:stop])
+
+            async def each(start: int, rows: U8) -> None:
+                pending.append((start, rows))
+                if len(pending) > 1:
+                    await finish(*pending.pop(0))
+
+            await self._cot(bits, reuse=True, each=each)
+            for item in pending:
+                await finish(*item)
         return share
 
     async def receive(self, choices: npt.ArrayLike) -> U8:
