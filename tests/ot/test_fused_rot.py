@@ -66,11 +66,13 @@ async def gilboa_job(ctx: Context, k: int, a: np.ndarray, b: np.ndarray) -> Any:
     return shares
 
 
-@pytest.mark.parametrize("k", [2, 4])
-def test_gilboa_over_the_wire_multiplies(k: int) -> None:
-    rng = np.random.default_rng(k)
-    a = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
-    b = rng.integers(0, 2**64, 3000, dtype=np.uint64, endpoint=False)
+@pytest.mark.parametrize(("k", "rows"), [(2, 3000), (4, 3000), (4, 2999), (4, 4097)])
+def test_gilboa_over_the_wire_multiplies(k: int, rows: int) -> None:
+    """Even row counts take the packed-choices path, odd ones the per-bit one; 4097
+    rows span three extension chunks (2^17 OTs each), so the pipelining is exercised."""
+    rng = np.random.default_rng(k + rows)
+    a = rng.integers(0, 2**64, rows, dtype=np.uint64, endpoint=False)
+    b = rng.integers(0, 2**64, rows, dtype=np.uint64, endpoint=False)
     out = run_parties(["s", "r"], gilboa_job, k, a, b)
     for sent, got in zip(out["s"], out["r"], strict=True):
         assert np.array_equal(sent + got, a * b)

@@ -326,10 +326,16 @@ class CotReceiver(_Direction):
                       each: EachChunk = None) -> U8:
         n = bits.size
         padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
+        return await self._extend_packed(np.packbits(padded, bitorder="little"), n, tag,
+                                         reuse, each)
+
+    async def _extend_packed(self, packed: U8, n: int, tag: str, reuse: bool = False,
+                             each: EachChunk = None) -> U8:
+        """The extension for choice bits packed little-endian, pad128(n) of them."""
         t = self.rows_buffer(n, reuse)
-        for start in range(0, padded.size, CHUNK_OTS):
+        for start in range(0, t.shape[0], CHUNK_OTS):
             rows = t[start : start + CHUNK_OTS]
-            r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
+            r = packed[start // 8 : (start + rows.shape[0]) // 8]
             correction = await self._extend_chunk(r, rows)
             self.block_counter += rows.shape[0] // 128
             await self.ctx.send(self.peer, f"{tag}/{start}", correction)
@@ -430,12 +436,12 @@ class CotReceiver(_Direction):
         and returns its share of every a_j * b_j. Chunk c is finished after chunk
         c + 1's extension went out, so the sender's corrections for c are under way."""
         b = np.ascontiguousarray(b, dtype=np.uint64).reshape(-1)
-        bits = np.unpackbits(b.view(np.uint8), bitorder="little")  # bit k of b_j at 64 j + k
+        n = 64 * b.size
         share = np.empty(b.size, dtype=np.uint64)
         pending: list[tuple[int, U8]] = []
         async with self.lock:
             tag = self.next_tag("gilboa")
-            tweak = self.next_tweak(bits.size)
+            tweak = self.next_tweak(n)
 
             async def finish(start: int, rows: U8) -> None:
                 first, stop = start // 64, (start + rows.shape[0]) // 64
@@ -453,7 +459,12 @@ class CotReceiver(_Direction):
                 if len(pending) > 1:
                     await finish(*pending.pop(0))
 
-            await self._cot(bits, reuse=True, each=each)
+            if n % 128 == 0 and not 0 < n <= self.stock.size:
+                # b's words are its choice bits already packed: no per-bit arrays
+                await self._extend_packed(b.view(np.uint8), n, self.next_tag("cot"), True, each)
+            else:  # bit k of b_j at 64 j + k
+                bits = np.unpackbits(b.view(np.uint8), bitorder="little")
+                await self._cot(bits, reuse=True, each=each)
             for item in pending:
                 await finish(*item)
         return share
