@@ -102,9 +102,10 @@ async def run_op(op: str, t: dict[str, SecretTensor]) -> SecretTensor:
 
 
 async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
-                    repeats: int, comparison: str | None = None) -> dict[str, Any]:
+                    repeats: int, comparison: str | None = None,
+                    ot_k: int | None = None) -> dict[str, Any]:
     """One party's side: set up, share inputs, time ``repeats`` runs of the operator."""
-    engine = await make_suite(ctx, suite, triples=triples, comparison=comparison)
+    engine = await make_suite(ctx, suite, triples=triples, comparison=comparison, ot_k=ot_k)
     backend = SecureBackend(engine)
     tensors = await _inputs(backend, op, n)
     walls: list[float] = []
@@ -126,7 +127,7 @@ async def bench_job(ctx: Context, suite: str, triples: str, op: str, n: int,
 
 def _run(args: argparse.Namespace, parties: list[str]) -> dict[str, Any]:
     kwargs = {"suite": args.suite, "triples": args.triples, "op": args.op, "n": args.n,
-              "repeats": args.repeats, "comparison": args.comparison}
+              "repeats": args.repeats, "comparison": args.comparison, "ot_k": args.ot_k}
     if args.transport == "memory":
         from meshmpc.net import run_parties
 
@@ -153,6 +154,8 @@ def record(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
         "parties": len(results), "runs": runs, "walls": [round(w, 4) for w in walls],
     }
     out["comparison"] = next(iter(results.values()))["comparison"]
+    if args.triples == "ot":
+        out["ot_k"] = args.ot_k or 4
     return out
 
 
@@ -204,6 +207,9 @@ def main(argv: list[str]) -> int:
                         help="semi2k comparison: bit-sliced circuit, garbled circuit or "
                              "CrypTFlow2's millionaires' protocol (2 parties); default: "
                              "millionaire for 2 parties with OT triples, else circuit")
+    parser.add_argument("--ot-k", type=int, choices=[1, 2, 4, 8], default=None,
+                        help="semi2k with OT triples: SoftSpokenOT's k (128/k bits per OT; "
+                             "default 4; 2 halves the extension's CPU for twice its bytes)")
     parser.add_argument("--parties", type=int, default=None,
                         help="party count (semi2k: 2..N, default 2; rep3: 3)")
     parser.add_argument("--compare-spu", metavar="PYTHON", default=None,

@@ -1,33 +1,77 @@
-/* Gilboa (CRYPTO 1999) products a * b over Z_2^64 from 64 random OTs per element:
- * the receiver chooses with the bits of b, the sender corrects pad pairs to the
- * correlation a 2^k. One pass over the pads instead of numpy's six temporaries. */
+/* Gilboa products straight from correlated OTs, with shortened messages.
+ *
+ * The random-OT hashing (the tweakable CR hash of Guo-Katz-Wang-Yu) and the
+ * Gilboa correction run in one pass over small stack batches, so no pad array
+ * of 32 bytes per OT is ever written to memory. OT k of an element carries
+ * only the 64 - k low bits its product needs (2^k x mod 2^64 depends on x mod
+ * 2^(64-k) only), rounded up to bytes: 8 - k / 8 bytes, 288 bytes per element
+ * instead of 512 (the trick of CrypTFlow2 / Cheetah's COT-based products). */
+#include <string.h>
+
 #include "meshmpc/gilboa.h"
 
-void gilboa_send(const uint64_t *pads, const uint64_t *a, size_t rows, uint64_t *corr,
-                 uint64_t *share) {
-    size_t n = 64 * rows;
-    const uint64_t *m0 = pads, *m1 = pads + 2 * n;
-    for (size_t j = 0; j < rows; j++) {
-        uint64_t sum = 0;
-        for (unsigned k = 0; k < 64; k++) {
-            size_t t = 64 * j + k;
-            uint64_t p0 = m0[2 * t];
-            corr[t] = p0 - m1[2 * t] + (a[j] << k);
-            sum += p0;
-        }
-        share[j] = (uint64_t)0 - sum;
+#define GB_ROWS 16 /* elements hashed per batch: 1024 OTs, 16 KiB per buffer */
+
+static inline uint64_t load64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline void store64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+size_t gilboa_packed_bytes(size_t rows) { return GILBOA_BYTES_PER_ROW * rows + 8; }
+
+static void xor_delta(const uint8_t *q, const uint8_t delta[16], uint8_t *out, size_t n) {
+    uint64_t d0 = load64(delta), d1 = load64(delta + 8);
+    for (size_t i = 0; i < n; i++) {
+        store64(out + 16 * i, load64(q + 16 * i) ^ d0);
+        store64(out + 16 * i + 8, load64(q + 16 * i + 8) ^ d1);
     }
 }
 
-void gilboa_recv(const uint64_t *pads, const uint64_t *b, size_t rows, const uint64_t *corr,
-                 uint64_t *share) {
-    for (size_t j = 0; j < rows; j++) {
-        uint64_t sum = 0;
-        for (unsigned k = 0; k < 64; k++) {
-            size_t t = 64 * j + k;
-            uint64_t mask = (uint64_t)0 - ((b[j] >> k) & 1u);
-            sum += pads[2 * t] + (corr[t] & mask);
+void gilboa_cot_send(const mm_aes_key *fixed, uint64_t tweak, const uint8_t *q,
+                     const uint8_t delta[16], const uint64_t *a, size_t rows, uint8_t *corr,
+                     uint64_t *share) {
+    uint8_t h0[16 * 64 * GB_ROWS], h1[16 * 64 * GB_ROWS];
+    size_t pos = 0;
+    for (size_t j0 = 0; j0 < rows; j0 += GB_ROWS) {
+        size_t nr = rows - j0 < GB_ROWS ? rows - j0 : GB_ROWS, n = 64 * nr;
+        const uint8_t *qb = q + 16 * 64 * j0;
+        mm_tccr_hash(fixed, tweak + 64 * j0, qb, h0, n, MM_PATH_AUTO);
+        xor_delta(qb, delta, h1, n);
+        mm_tccr_hash(fixed, tweak + 64 * j0, h1, h1, n, MM_PATH_AUTO);
+        for (size_t j = 0; j < nr; j++) {
+            uint64_t sum = 0, aj = a[j0 + j];
+            for (unsigned k = 0; k < 64; k++) {
+                size_t t = 64 * j + k;
+                uint64_t p0 = load64(h0 + 16 * t);
+                store64(corr + pos, p0 - load64(h1 + 16 * t) + aj); /* high bytes: overwritten */
+                pos += 8 - k / 8;
+                sum += p0 << k;
+            }
+            share[j0 + j] = (uint64_t)0 - sum;
         }
-        share[j] = sum;
+    }
+    memset(corr + pos, 0, 8); /* the slack after the last message carries nothing */
+}
+
+void gilboa_cot_recv(const mm_aes_key *fixed, uint64_t tweak, const uint8_t *t_rows,
+                     const uint64_t *b, size_t rows, const uint8_t *corr, uint64_t *share) {
+    uint8_t h[16 * 64 * GB_ROWS];
+    size_t pos = 0;
+    for (size_t j0 = 0; j0 < rows; j0 += GB_ROWS) {
+        size_t nr = rows - j0 < GB_ROWS ? rows - j0 : GB_ROWS, n = 64 * nr;
+        mm_tccr_hash(fixed, tweak + 64 * j0, t_rows + 16 * 64 * j0, h, n, MM_PATH_AUTO);
+        for (size_t j = 0; j < nr; j++) {
+            uint64_t sum = 0, bj = b[j0 + j];
+            for (unsigned k = 0; k < 64; k++) {
+                uint64_t mask = (uint64_t)0 - ((bj >> k) & 1u);
+                /* bytes past the message belong to the next one: shifted out by << k */
+                sum += (load64(h + 16 * (64 * j + k)) + (load64(corr + pos) & mask)) << k;
+                pos += 8 - k / 8;
+            }
+            share[j0 + j] = sum;
+        }
     }
 }

@@ -256,6 +256,7 @@ void mm_aes128_ctr(const mm_aes_key *k, uint64_t c, uint8_t *out, size_t n, int 
         return;
     }
     if (path == MM_PATH_VAES) done = ctr_vaes(k, c, out, n);
+    else if (mm_cpu_features() & MM_CPU_VAES256) done = mm_ctr_vaes256(k, c, out, n);
     ctr_aesni(k, c + done, out + 16 * done, n - done);
 }
 
@@ -291,5 +292,6 @@ void mm_tccr_hash(const mm_aes_key *k, uint64_t tw, const uint8_t *in, uint8_t *
         return;
     }
     if (path == MM_PATH_VAES) done = tccr_vaes(k, tw, in, out, n);
+    else if (mm_cpu_features() & MM_CPU_VAES256) done = mm_tccr_vaes256(k, tw, in, out, n);
     tccr_aesni(k, tw + done, in + 16 * done, out + 16 * done, n - done);
 }

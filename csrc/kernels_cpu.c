@@ -22,6 +22,8 @@ int mm_cpu_features(void) {
     if (__builtin_cpu_supports("avx2")) f |= MM_CPU_AVX2;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) f |= MM_CPU_AVX512;
     if ((f & MM_CPU_AVX512) && (f & MM_CPU_AESNI) && __builtin_cpu_supports("vaes")) f |= MM_CPU_VAES;
+    if ((f & MM_CPU_AVX2) && (f & MM_CPU_AESNI) && __builtin_cpu_supports("vaes"))
+        f |= MM_CPU_VAES256;
     if ((f & MM_CPU_AVX512) && (f & MM_CPU_PCLMUL) && __builtin_cpu_supports("vpclmulqdq"))
         f |= MM_CPU_VPCLMUL;
 #endif

@@ -12,9 +12,9 @@
 
 #define DIGITS 16
 
-static inline uint32_t pad32(const uint8_t *pads, size_t row) {
+static inline uint32_t pad32(const uint8_t *pads, size_t stride, size_t row) {
     uint32_t v;
-    memcpy(&v, pads + 16 * row, sizeof v);
+    memcpy(&v, pads + stride * row, sizeof v);
     return v;
 }
 
@@ -22,7 +22,7 @@ static inline unsigned plane_bit(const uint64_t *planes, size_t w, unsigned d, s
     return (unsigned)(planes[d * w + (e >> 6)] >> (e & 63)) & 1u;
 }
 
-void mill_send(const uint8_t *m0, const uint8_t *m1, const uint64_t *u, size_t n,
+void mill_send(const uint8_t *m0, const uint8_t *m1, size_t stride, const uint64_t *u, size_t n,
                const uint64_t *lt_s, const uint64_t *eq_s, uint32_t *w_out) {
     size_t w = (n + 63) / 64;
     for (size_t e = 0; e < n; e++) {
@@ -30,8 +30,8 @@ void mill_send(const uint8_t *m0, const uint8_t *m1, const uint64_t *u, size_t n
             size_t t = e * DIGITS + d;
             uint32_t p[2][4];
             for (unsigned i = 0; i < 4; i++) {
-                p[0][i] = pad32(m0, 4 * t + i);
-                p[1][i] = pad32(m1, 4 * t + i);
+                p[0][i] = pad32(m0, stride, 4 * t + i);
+                p[1][i] = pad32(m1, stride, 4 * t + i);
             }
             uint32_t lo[4], hi[4];
             for (unsigned k = 0; k < 4; k++) {
@@ -51,7 +51,7 @@ void mill_send(const uint8_t *m0, const uint8_t *m1, const uint64_t *u, size_t n
     }
 }
 
-void mill_recv(const uint8_t *m, const uint64_t *v, size_t n, const uint32_t *w_in,
+void mill_recv(const uint8_t *m, size_t stride, const uint64_t *v, size_t n, const uint32_t *w_in,
                uint64_t *lt, uint64_t *eq) {
     size_t w = (n + 63) / 64;
     memset(lt, 0, DIGITS * w * sizeof(uint64_t));
@@ -60,8 +60,8 @@ void mill_recv(const uint8_t *m, const uint64_t *v, size_t n, const uint32_t *w_
         for (unsigned d = 0; d < DIGITS; d++) {
             size_t t = e * DIGITS + d;
             unsigned c = (unsigned)(v[e] >> (4 * d)) & 15u;
-            uint32_t mask = pad32(m, 4 * t) ^ pad32(m, 4 * t + 1) ^ pad32(m, 4 * t + 2) ^
-                            pad32(m, 4 * t + 3);
+            uint32_t mask = pad32(m, stride, 4 * t) ^ pad32(m, stride, 4 * t + 1) ^
+                            pad32(m, stride, 4 * t + 2) ^ pad32(m, stride, 4 * t + 3);
             unsigned out = (unsigned)((w_in[t] ^ mask) >> (2 * c)) & 3u;
             lt[d * w + (e >> 6)] |= (uint64_t)(out & 1u) << (e & 63);
             eq[d * w + (e >> 6)] |= (uint64_t)(out >> 1) << (e & 63);

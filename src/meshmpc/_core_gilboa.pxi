@@ -1,37 +1,50 @@
 # Bindings for the Gilboa product kernels (csrc/gilboa.c); see _core.pyx.
 
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint8_t, uint64_t
 
 cdef extern from "meshmpc/gilboa.h":
-    void _c_gilboa_send "gilboa_send"(const uint64_t *pads, const uint64_t *a, size_t rows,
-                                      uint64_t *corr, uint64_t *share) nogil
-    void _c_gilboa_recv "gilboa_recv"(const uint64_t *pads, const uint64_t *b, size_t rows,
-                                      const uint64_t *corr, uint64_t *share) nogil
+    size_t _c_gilboa_packed_bytes "gilboa_packed_bytes"(size_t rows) nogil
+    void _c_gilboa_cot_send "gilboa_cot_send"(const mm_aes_key *fixed, uint64_t tweak,
+                                              const uint8_t *q, const uint8_t *delta,
+                                              const uint64_t *a, size_t rows, uint8_t *corr,
+                                              uint64_t *share) nogil
+    void _c_gilboa_cot_recv "gilboa_cot_recv"(const mm_aes_key *fixed, uint64_t tweak,
+                                              const uint8_t *t_rows, const uint64_t *b,
+                                              size_t rows, const uint8_t *corr,
+                                              uint64_t *share) nogil
 
 
-def gilboa_send(const uint64_t[:, ::1] pads, const uint64_t[::1] a, uint64_t[::1] corr,
-                uint64_t[::1] share):
-    """Sender's corrections and share of a * b (64 random-OT pad pairs per element)."""
+def gilboa_packed_bytes(size_t rows) -> int:
+    """Bytes of the shortened Gilboa corrections for ``rows`` elements."""
+    return _c_gilboa_packed_bytes(rows)
+
+
+def gilboa_cot_send(rk, uint64_t tweak, q, delta, const uint64_t[::1] a, corr,
+                    uint64_t[::1] share):
+    """Sender's packed corrections and share of a * b, hashing its COTs q (64 per element)."""
     cdef size_t rows = a.shape[0]
-    if <size_t>pads.shape[0] != 128 * rows or pads.shape[1] != 2:
-        raise ValueError(f"pads must be {128 * rows} x 2 words (m0 rows, then m1 rows)")
-    if <size_t>corr.shape[0] != 64 * rows or <size_t>share.shape[0] != rows:
-        raise ValueError(f"corr must hold {64 * rows} words and share {rows}")
+    if <size_t>share.shape[0] != rows:
+        raise ValueError(f"share must hold {rows} words")
+    cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(rk, "rk", 176)
+    cdef const uint8_t* qp = _kn_in(q, "q", 16 * 64 * rows)
+    cdef const uint8_t* dp = _kn_in(delta, "delta", 16)
+    cdef uint8_t* cp = _kn_out(corr, "corr", _c_gilboa_packed_bytes(rows))
     if rows == 0:
         return
     with nogil:
-        _c_gilboa_send(&pads[0, 0], &a[0], rows, &corr[0], &share[0])
+        _c_gilboa_cot_send(k, tweak, qp, dp, &a[0], rows, cp, &share[0])
 
 
-def gilboa_recv(const uint64_t[:, ::1] pads, const uint64_t[::1] b, const uint64_t[::1] corr,
-                uint64_t[::1] share):
-    """Receiver's share of a * b from the pads its bits of b chose and the corrections."""
+def gilboa_cot_recv(rk, uint64_t tweak, t_rows, const uint64_t[::1] b, corr,
+                    uint64_t[::1] share):
+    """Receiver's share of a * b from its COTs t (chosen with the bits of b) and corr."""
     cdef size_t rows = b.shape[0]
-    if <size_t>pads.shape[0] != 64 * rows or pads.shape[1] != 2:
-        raise ValueError(f"pads must be {64 * rows} x 2 words")
-    if <size_t>corr.shape[0] != 64 * rows or <size_t>share.shape[0] != rows:
-        raise ValueError(f"corr must hold {64 * rows} words and share {rows}")
+    if <size_t>share.shape[0] != rows:
+        raise ValueError(f"share must hold {rows} words")
+    cdef const mm_aes_key* k = <const mm_aes_key*>_kn_in(rk, "rk", 176)
+    cdef const uint8_t* tp = _kn_in(t_rows, "t_rows", 16 * 64 * rows)
+    cdef const uint8_t* cp = _kn_in(corr, "corr", _c_gilboa_packed_bytes(rows))
     if rows == 0:
         return
     with nogil:
-        _c_gilboa_recv(&pads[0, 0], &b[0], rows, &corr[0], &share[0])
+        _c_gilboa_cot_recv(k, tweak, tp, &b[0], rows, cp, &share[0])

@@ -64,20 +64,57 @@ def test_ot_provider_refuses_what_it_cannot_make() -> None:
             run_parties(["p0", "p1"], job, what)
 
 
-def test_gilboa_kernels_multiply_with_the_receivers_bits() -> None:
-    from meshmpc import _core
-
-    rng = np.random.default_rng(8)
-    rows = 37
-    a = rng.integers(0, 2**63, rows, dtype=np.uint64) * np.uint64(3)
-    b = rng.integers(0, 2**63, rows, dtype=np.uint64) * np.uint64(5)
-    pads = rng.integers(0, 2**63, (128 * rows, 2), dtype=np.uint64)
-    corr, sent = np.empty(64 * rows, np.uint64), np.empty(rows, np.uint64)
-    _core.gilboa_send(pads, a, corr, sent)
+def _cot_batch(rows: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Random COTs for the Gilboa kernels: q, delta, b and t = q ^ bit * delta."""
+    rng = np.random.default_rng(seed)
+    b = rng.integers(0, 2**64, rows, dtype=np.uint64, endpoint=False)
+    q = rng.integers(0, 256, (64 * rows, 16), dtype=np.uint8)
+    delta = rng.integers(0, 256, 16, dtype=np.uint8)
     bits = np.unpackbits(b.view(np.uint8), bitorder="little").astype(bool)
-    chosen = np.ascontiguousarray(np.where(bits[:, None], pads[64 * rows:], pads[:64 * rows]))
+    t = np.where(bits[:, None], q ^ delta, q)
+    return q, delta, b, np.ascontiguousarray(t)
+
+
+def _gilboa_send(q: np.ndarray, delta: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, ...]:
+    from meshmpc import _core
+    from meshmpc.crypto.aes import FIXED_KEY_AES
+
+    corr = np.empty(_core.gilboa_packed_bytes(a.size), np.uint8)
+    sent = np.empty(a.size, np.uint64)
+    _core.gilboa_cot_send(FIXED_KEY_AES.round_keys, 77, q, delta, a, corr, sent)
+    return corr, sent
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 37])
+def test_gilboa_cot_kernels_multiply_with_the_receivers_bits(rows: int) -> None:
+    from meshmpc import _core
+    from meshmpc.crypto.aes import FIXED_KEY_AES
+
+    q, delta, b, t = _cot_batch(rows, rows)
+    a = np.random.default_rng(100 + rows).integers(0, 2**64, rows, dtype=np.uint64,
+                                                   endpoint=False)
+    corr, sent = _gilboa_send(q, delta, a)
+    assert corr.size == 288 * rows + 8 and not corr[-8:].any()
     got = np.empty(rows, np.uint64)
-    _core.gilboa_recv(chosen, b, corr, got)
+    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 77, t, b, corr, got)
     assert np.array_equal(sent + got, a * b)
-    with pytest.raises(ValueError, match="pads"):
-        _core.gilboa_recv(chosen[:-1], b, corr, got)
+    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 78, t, b, corr, got)  # other tweak
+    assert not np.array_equal(sent + got, a * b)
+    with pytest.raises(ValueError, match="corr"):
+        _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 77, t, b, corr[:-1], got)
+
+
+def test_gilboa_corrections_look_uniform_whatever_the_senders_value() -> None:
+    """The receiver's view: with its own t fixed, the packed corrections carry no
+    trace of a (a = 0 and a = 2^64 - 1 both give balanced, unbiased bits)."""
+    rows = 2048
+    q, delta, _, _ = _cot_batch(rows, 5)
+    for a in (np.zeros(rows, np.uint64), np.full(rows, 2**64 - 1, np.uint64)):
+        corr, _ = _gilboa_send(q, delta, a)
+        bits = np.unpackbits(corr[:-8])
+        # 4.7M bits: the mean of fair bits is within 0.5 +- 0.002 (about 9 sigma)
+        assert abs(bits.mean() - 0.5) < 0.002
+        byte_counts = np.bincount(corr[:-8], minlength=256)
+        expected = corr[:-8].size / 256
+        chi2 = float(((byte_counts - expected) ** 2 / expected).sum())
+        assert chi2 < 400  # 255 degrees of freedom: p < 1e-6 past 400

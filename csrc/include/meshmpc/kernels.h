@@ -28,6 +28,7 @@
 #define MM_CPU_AVX512 8 /* avx512f + avx512bw */
 #define MM_CPU_VAES 16  /* vaes usable on 512-bit vectors */
 #define MM_CPU_VPCLMUL 32
+#define MM_CPU_VAES256 64 /* vaes on 256-bit vectors (AVX2), used by the AES-NI path */
 
 /* CPU features found at run time (MM_CPU_* bits). */
 int mm_cpu_features(void);

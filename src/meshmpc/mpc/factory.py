@@ -19,14 +19,16 @@ SUITES = ("semi2k", "rep3")
 TRIPLE_SOURCES = ("ot", "dealer", "none")
 
 
-def make_provider(ctx: Context, triples: str) -> TripleProvider:
-    """The semi2k correlation source named ``triples`` ("ot" or "dealer")."""
+def make_provider(ctx: Context, triples: str, ot_k: int | None = None) -> TripleProvider:
+    """The semi2k correlation source named ``triples`` ("ot" or "dealer").
+
+    ``ot_k``: SoftSpokenOT's k for the OT provider (None: the default, 4)."""
     if triples == "dealer":
         return DealerTripleProvider(ctx)
     if triples == "ot":
         from meshmpc.mpc.ot_triples import OtTripleProvider
 
-        return OtTripleProvider(ctx)
+        return OtTripleProvider(ctx) if ot_k is None else OtTripleProvider(ctx, ot_k)
     raise MpcError(f"semi2k triples must be 'ot' or 'dealer' (insecure, tests only), "
                    f"got {triples!r}")
 
@@ -39,12 +41,14 @@ def default_comparison(parties: int, triples: str) -> str:
 
 
 async def make_suite(ctx: Context, suite: str, triples: str = "ot",
-                     ring_bits: int = 64, comparison: str | None = None) -> Suite:
+                     ring_bits: int = 64, comparison: str | None = None,
+                     ot_k: int | None = None) -> Suite:
     """A suite bound to ``ctx`` with its set-up done (keys exchanged, base OTs run).
 
     ``comparison`` (semi2k): "circuit" (bit-sliced GMW), "gc" (half-gates) or
     "millionaire" (CrypTFlow2's digit-wise comparison; the last two need 2
-    parties); None picks :func:`default_comparison`.
+    parties); None picks :func:`default_comparison`. ``ot_k``: see
+    :func:`make_provider`.
     """
     ring = ring_for(ring_bits)
     if suite == "rep3":
@@ -57,7 +61,7 @@ async def make_suite(ctx: Context, suite: str, triples: str = "ot",
         await rep3.setup()
         return rep3
     if suite == "semi2k":
-        provider = make_provider(ctx, triples)
+        provider = make_provider(ctx, triples, ot_k)
         await provider.setup()
         if comparison is None:
             comparison = default_comparison(len(ctx.parties), triples)

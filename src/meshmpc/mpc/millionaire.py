@@ -15,7 +15,8 @@ sends, party 1 chooses with its digit); a tree of 4 layers then combines
 adjacent digits, lt = lt_hi ^ (eq_hi & lt_lo) and eq = eq_hi & eq_lo (the two
 cases lt_hi and eq_hi exclude each other, so XOR is OR), with AND triples from
 the suite's provider. Each 1-of-16 OT is four random OTs (Naor-Pinkas style,
-C kernel csrc/mill.c). Per element: 64 random OTs and 64 bytes for the
+C kernel csrc/mill.c; the pads come trimmed to the bytes used from
+csrc/cot_hash.c). Per element: 64 random OTs and 64 bytes for the
 leaves, 29 AND gates for the tree (15 merges, the last needs lt only), 5
 rounds; the bit-sliced adder circuit takes 188 AND gates. The two ANDs of a
 merge share the operand eq_hi, so they run on one triple with a common mask
@@ -38,7 +39,7 @@ from meshmpc.net import Context
 from meshmpc.ot import OtPool
 
 DIGITS = 16
-CHUNK = 1 << 16  # elements per OT batch: 2^22 random OTs, bounded memory
+CHUNK = 1 << 14  # elements per OT batch: 2^20 random OTs, 16 MiB of COTs
 LOW63 = np.uint64((1 << 63) - 1)
 
 
@@ -112,13 +113,13 @@ class MillionaireSign:
         corr = b1_bits | (b2_bits << 1)
 
         async def as_sender() -> np.ndarray:
-            m0, m1 = await self.pool.sender.rot(corr.size)
+            m0, m1 = await self.pool.sender.rot_low(corr.size, 1)
             u, v = m0[:, 0] & 3, m1[:, 0] & 3
             await self.ctx.send(self.pool.peer, f"p/{batch}", u ^ v ^ corr)
             return u
 
         async def as_receiver() -> np.ndarray:
-            _, m = await self.pool.receiver.rot(a_bits)
+            _, m = await self.pool.receiver.rot_low(a_bits, 1)
             fix = await self.ctx.recv(self.pool.peer, f"p/{batch}")
             if not isinstance(fix, np.ndarray) or fix.dtype != np.uint8 \
                     or fix.size != a_bits.size:
@@ -136,22 +137,21 @@ class MillionaireSign:
 
     async def _send(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = u.size
-        m0, m1 = await self.pool.sender.rot(4 * DIGITS * n)
+        m0, m1 = await self.pool.sender.rot_low(4 * DIGITS * n, 4)
         lt_s = self._prg.words(DIGITS * plane_words(n), self._batch, 0).reshape(DIGITS, -1)
         eq_s = self._prg.words(DIGITS * plane_words(n), self._batch, 1).reshape(DIGITS, -1)
         if n % 64:  # the tail bits past n stay zero, like the receiver's
             lt_s[:, -1] &= np.uint64((1 << (n % 64)) - 1)
             eq_s[:, -1] &= np.uint64((1 << (n % 64)) - 1)
         masked = np.empty(DIGITS * n, np.uint32)
-        _core.mill_send(np.ascontiguousarray(m0), np.ascontiguousarray(m1), u, lt_s, eq_s,
-                        masked)
+        await asyncio.to_thread(_core.mill_send, m0, m1, u, lt_s, eq_s, masked)
         await self.ctx.send(self.pool.peer, f"w/{self._batch}", masked)
         return lt_s, eq_s
 
     async def _receive(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = v.size
         choices = np.unpackbits(v.view(np.uint8), bitorder="little")  # bit 4d+i of v_e
-        _, m = await self.pool.receiver.rot(choices)
+        _, m = await self.pool.receiver.rot_low(choices, 4)
         masked = await self.ctx.recv(self.pool.peer, f"w/{self._batch}")
         if (not isinstance(masked, np.ndarray) or masked.dtype != np.uint32
                 or masked.size != DIGITS * n):
@@ -160,7 +160,7 @@ class MillionaireSign:
                            f"{DIGITS * n} uint32 words")
         lt = np.empty((DIGITS, plane_words(n)), np.uint64)
         eq = np.empty_like(lt)
-        _core.mill_recv(np.ascontiguousarray(m), v, np.ascontiguousarray(masked), lt, eq)
+        await asyncio.to_thread(_core.mill_recv, m, v, np.ascontiguousarray(masked), lt, eq)
         return lt, eq
 
 

@@ -43,6 +43,7 @@ from meshmpc.mpc.ring import Ring
 from meshmpc.mpc.triples import Arrays, TripleProvider
 from meshmpc.net import Context
 from meshmpc.ot import OtPool, setup_pools
+from meshmpc.ot.softspoken import DEFAULT_K
 
 CHUNK_ELEMENTS = 1 << 14  # elements per OT batch: 2^20 OTs, bounded memory
 SHIFTS = np.arange(64, dtype=np.uint64)
@@ -65,15 +66,19 @@ class OtTripleProvider(TripleProvider):
 
     name = "ot"
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, ot_k: int = DEFAULT_K) -> None:
+        """``ot_k``: SoftSpokenOT's k for the pools (128 / k bits per OT on the wire,
+        about 2^k / k AES blocks per OT and side): 4 suits real links; 2 halves the
+        extension's CPU for twice its bytes (in-memory or fast LAN runs)."""
         super().__init__(ctx)
+        self.ot_k = ot_k
         self.pools: dict[str, OtPool] = {}
         self._prg = Prg(fresh_key())
         self._nonce = 0
 
     async def setup(self) -> None:
         if not self.pools:
-            self.pools = await setup_pools(self.ctx.scope("ot-triples"))
+            self.pools = await setup_pools(self.ctx.scope("ot-triples"), k=self.ot_k)
 
     def _random(self, count: int) -> np.ndarray:
         self._nonce += 1

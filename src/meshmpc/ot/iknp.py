@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from meshmpc import _core
+from meshmpc.crypto.aes import FIXED_KEY_AES
 from meshmpc.crypto.bits import select_rows, xor_where
 from meshmpc.crypto.hashing import tccr_hash
 from meshmpc.crypto.prg import Prg
@@ -53,8 +54,14 @@ CHUNK_OTS = 1 << 17
 """OTs per wire message: 2 MiB of u per chunk keeps memory flat and lets the
 two parties overlap computing one chunk with sending the next."""
 
+SCRATCH_ROWS = 1 << 21
+"""Largest batch (in OTs, 32 MiB of rows) served from a direction's reused buffer."""
+
 U8 = npt.NDArray[np.uint8]
 T = TypeVar("T")
+EachChunk = Callable[[int, U8], Awaitable[None]] | None
+"""Called with (first OT index, rows) as each chunk of an extension is ready, so a
+consumer can hash it while it is still in cache and the peer works on the next."""
 
 
 def _pad128(n: int) -> int:
@@ -126,6 +133,18 @@ class _Direction:
         self.lock = asyncio.Lock()
         self.stock = _Stock()
         self._batch = 0
+        self._scratch: U8 | None = None
+
+    def rows_buffer(self, n: int, reuse: bool) -> U8:
+        """(pad128(n), 16) rows for an extension. With ``reuse`` (the caller consumes
+        them before it releases the lock) one buffer per direction serves every batch
+        up to SCRATCH_ROWS, so the kernel need not zero fresh pages each time."""
+        rows = _pad128(n)
+        if not reuse or rows > SCRATCH_ROWS:
+            return np.empty((rows, 16), dtype=np.uint8)
+        if self._scratch is None or self._scratch.shape[0] < rows:
+            self._scratch = np.empty((rows, 16), dtype=np.uint8)
+        return self._scratch[:rows]
 
     def next_tag(self, what: str) -> str:
         self._batch += 1
@@ -160,8 +179,8 @@ class CotSender(_Direction):
         self._round_keys = _core.aes128_expand_many(keys)
         return self
 
-    async def _extend(self, n: int, tag: str) -> U8:
-        q = np.empty((_pad128(n), 16), dtype=np.uint8)
+    async def _extend(self, n: int, tag: str, reuse: bool = False, each: EachChunk = None) -> U8:
+        q = self.rows_buffer(n, reuse)
         for start in range(0, q.shape[0], CHUNK_OTS):
             rows = q[start : start + CHUNK_OTS]
             u = await self.ctx.recv(self.peer, f"{tag}/{start}")
@@ -171,6 +190,8 @@ class CotSender(_Direction):
                 _core.ext_sender_into, self._round_keys, self.delta, self.block_counter, u, rows
             )
             self.block_counter += rows.shape[0] // 128
+            if each is not None:
+                await each(start, rows[: max(0, n - start)])
         return q[:n]
 
     async def prefill(self, n: int) -> None:
@@ -183,15 +204,17 @@ class CotSender(_Direction):
         async with self.lock:
             return await self._cot(n)
 
-    async def _cot(self, n: int) -> U8:
+    async def _cot(self, n: int, reuse: bool = False, each: EachChunk = None) -> U8:
         tag = self.next_tag("cot")
         if not 0 < n <= self.stock.size:
-            return await self._extend(n, tag)
+            return await self._extend(n, tag, reuse, each)
         (q,) = self.stock.take(n)
         flips = await self.ctx.recv(self.peer, tag)
         if not isinstance(flips, np.ndarray) or flips.nbytes != (n + 7) // 8:
             raise OtProtocolError(self.peer, f"derandomisation bits of wrong size in {tag}")
         xor_where(flips, self.delta, q)
+        if each is not None:
+            await each(0, q)
         return q
 
     async def rot(self, n: int) -> tuple[U8, U8]:
@@ -209,6 +232,22 @@ class CotSender(_Direction):
         np.bitwise_xor(q, self.delta, out=q)
         tccr_hash(q, tweak, out=pads[n:])
         return pads
+
+    async def rot_low(self, n: int, width: int) -> tuple[U8, U8]:
+        """The pads of :meth:`rot` trimmed to their low ``width`` bytes: (m0, m1), each
+        (n, width). Hashed in C off the event loop, without the 32-byte pad pairs;
+        the receiver calls :meth:`CotReceiver.rot_low` with its choices."""
+        async with self.lock:
+            return await self._low_pads(n, width)
+
+    async def _low_pads(self, n: int, width: int) -> tuple[U8, U8]:
+        """Under the lock: n fresh COTs hashed into trimmed pad pairs (see rot_low)."""
+        out0, out1 = (np.empty((n, width), dtype=np.uint8) for _ in range(2))
+        q = await self._cot(n, reuse=True)
+        tweak = self.next_tweak(n)
+        await _in_thread(_core.cot_low_send, FIXED_KEY_AES.round_keys, tweak, q, self.delta,
+                         out0, out1)
+        return out0, out1
 
     async def send(self, m0: npt.ArrayLike, m1: npt.ArrayLike) -> None:
         """Chosen-message OT of 16-byte messages: the receiver learns m0[j] or m1[j]."""
@@ -231,27 +270,38 @@ class CotSender(_Direction):
         n, w = words.shape
         async with self.lock:
             tag = self.next_tag("acot")
-            pads = (await self._random_pads(n)).view(np.uint64)
-            a, m1 = pads[:n, :w], pads[n:, :w]
-            await self.ctx.send(self.peer, tag, np.ascontiguousarray(a - m1 + words))
-        return np.ascontiguousarray(a).reshape(np.shape(x))
+            m0, m1 = await self._low_pads(n, 8 * w)
+            a = m0.view(np.uint64)
+            await self.ctx.send(self.peer, tag, a - m1.view(np.uint64) + words)
+        return a.reshape(np.shape(x))
 
     async def send_gilboa(self, a: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        """Sender of Gilboa products a_j * b_j: 64 arithmetic correlated OTs per element
-        with correlations a_j 2^k (the wire of ``send_correlated``), summed in C.
+        """Sender of Gilboa products a_j * b_j: 64 correlated OTs per element, the
+        receiver choosing with the bits of b_j.
 
-        Returns this party's share -sum_k m0 of every product (the receiver's
-        :meth:`CotReceiver.receive_gilboa` holds the rest).
+        The random-OT hash and the correction run fused in C off the event loop,
+        one extension chunk at a time as it is ready (so the rows are hashed while
+        in cache and the receiver extends the next chunk meanwhile); OT k carries
+        only the 64 - k bits its product needs (8 - k // 8 bytes, 288 bytes per
+        element instead of 512). Returns this party's share -sum_k H(q)_low 2^k of
+        every product (the receiver's :meth:`CotReceiver.receive_gilboa` holds the rest).
         """
         a = np.ascontiguousarray(a, dtype=np.uint64).reshape(-1)
         n = 64 * a.size
-        corr = np.empty(n, dtype=np.uint64)
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
-            tag = self.next_tag("acot")
-            pads = (await self._random_pads(n)).view(np.uint64)
-            _core.gilboa_send(pads, a, corr, share)
-            await self.ctx.send(self.peer, tag, corr)
+            tag = self.next_tag("gilboa")
+            tweak = self.next_tweak(n)
+
+            async def each(start: int, rows: U8) -> None:
+                first, stop = start // 64, (start + rows.shape[0]) // 64
+                corr = np.empty(_core.gilboa_packed_bytes(stop - first), dtype=np.uint8)
+                await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys,
+                                 tweak + start, rows, self.delta, a[first:stop], corr,
+                                 share[first:stop])
+                await self.ctx.send(self.peer, f"{tag}/{start}", corr)
+
+            await self._cot(n, reuse=True, each=each)
         return share
 
 
@@ -272,16 +322,25 @@ class CotReceiver(_Direction):
         self._round_keys1 = _core.aes128_expand_many(k1)
         return self
 
-    async def _extend(self, bits: U8, tag: str) -> U8:
+    async def _extend(self, bits: U8, tag: str, reuse: bool = False,
+                      each: EachChunk = None) -> U8:
         n = bits.size
         padded = np.concatenate([bits, self.prg.bits(_pad128(n) - n)])
-        t = np.empty((padded.size, 16), dtype=np.uint8)
-        for start in range(0, padded.size, CHUNK_OTS):
+        return await self._extend_packed(np.packbits(padded, bitorder="little"), n, tag,
+                                         reuse, each)
+
+    async def _extend_packed(self, packed: U8, n: int, tag: str, reuse: bool = False,
+                             each: EachChunk = None) -> U8:
+        """The extension for choice bits packed little-endian, pad128(n) of them."""
+        t = self.rows_buffer(n, reuse)
+        for start in range(0, t.shape[0], CHUNK_OTS):
             rows = t[start : start + CHUNK_OTS]
-            r = np.packbits(padded[start : start + rows.shape[0]], bitorder="little")
+            r = packed[start // 8 : (start + rows.shape[0]) // 8]
             correction = await self._extend_chunk(r, rows)
             self.block_counter += rows.shape[0] // 128
             await self.ctx.send(self.peer, f"{tag}/{start}", correction)
+            if each is not None:
+                await each(start, rows[: max(0, n - start)])
         return t[:n]
 
     async def _extend_chunk(self, r: U8, rows: U8) -> U8:
@@ -306,13 +365,15 @@ class CotReceiver(_Direction):
         async with self.lock:
             return await self._cot(bits)
 
-    async def _cot(self, bits: U8) -> U8:
+    async def _cot(self, bits: U8, reuse: bool = False, each: EachChunk = None) -> U8:
         tag = self.next_tag("cot")
         n = bits.size
         if not 0 < n <= self.stock.size:
-            return await self._extend(bits, tag)
+            return await self._extend(bits, tag, reuse, each)
         stocked_bits, t = self.stock.take(n)
         await self.ctx.send(self.peer, tag, np.packbits(bits ^ stocked_bits, bitorder="little"))
+        if each is not None:
+            await each(0, t)
         return t
 
     async def random_cot(self, n: int) -> tuple[U8, U8]:
@@ -333,6 +394,21 @@ class CotReceiver(_Direction):
         t = await self._cot(bits)
         return tccr_hash(t, self.next_tweak(bits.size), out=t)
 
+    async def rot_low(self, choices: npt.ArrayLike, width: int) -> tuple[U8, U8]:
+        """Receiver of :meth:`CotSender.rot_low`: (choices, m) with m (n, width) the low
+        bytes of the sender's m_{choices[j]}."""
+        bits = _choice_bits(choices)
+        async with self.lock:
+            return bits, await self._low_pads(bits, width)
+
+    async def _low_pads(self, bits: U8, width: int) -> U8:
+        """Under the lock: COTs with these choices hashed into trimmed pads (rot_low)."""
+        out = np.empty((bits.size, width), dtype=np.uint8)
+        t = await self._cot(bits, reuse=True)
+        tweak = self.next_tweak(bits.size)
+        await _in_thread(_core.cot_low_recv, FIXED_KEY_AES.round_keys, tweak, t, out)
+        return out
+
     async def receive_correlated(
         self, choices: npt.ArrayLike, width: int = 1
     ) -> npt.NDArray[np.uint64]:
@@ -345,29 +421,52 @@ class CotReceiver(_Direction):
         bits = _choice_bits(choices)
         async with self.lock:
             tag = self.next_tag("acot")
-            pads = await self._rot(bits)
+            pads = await self._low_pads(bits, 8 * width)
             d = await self.ctx.recv(self.peer, tag)
         n = bits.size
         if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != n * width:
             raise OtProtocolError(self.peer, f"correlated-OT corrections of wrong size in {tag}")
         scale = bits.astype(np.uint64)[:, None]
         corrections = np.multiply(d.reshape(n, width), scale, dtype=np.uint64)
-        out = np.add(pads.view(np.uint64)[:, :width], corrections, dtype=np.uint64)
+        out = np.add(pads.view(np.uint64), corrections, dtype=np.uint64)
         return out.reshape(n) if width == 1 else out
 
     async def receive_gilboa(self, b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
         """Receiver of :meth:`CotSender.send_gilboa`: chooses with the 64 bits of each b_j
-        and returns its share of every a_j * b_j."""
+        and returns its share of every a_j * b_j. Chunk c is finished after chunk
+        c + 1's extension went out, so the sender's corrections for c are under way."""
         b = np.ascontiguousarray(b, dtype=np.uint64).reshape(-1)
-        bits = np.unpackbits(b.view(np.uint8), bitorder="little")  # bit k of b_j at 64 j + k
-        async with self.lock:
-            tag = self.next_tag("acot")
-            pads = await self._rot(bits)
-            d = await self.ctx.recv(self.peer, tag)
-        if not isinstance(d, np.ndarray) or d.dtype != np.uint64 or d.size != bits.size:
-            raise OtProtocolError(self.peer, f"Gilboa corrections of wrong size in {tag}")
+        n = 64 * b.size
         share = np.empty(b.size, dtype=np.uint64)
-        _core.gilboa_recv(pads.view(np.uint64), b, np.ascontiguousarray(d).reshape(-1), share)
+        pending: list[tuple[int, U8]] = []
+        async with self.lock:
+            tag = self.next_tag("gilboa")
+            tweak = self.next_tweak(n)
+
+            async def finish(start: int, rows: U8) -> None:
+                first, stop = start // 64, (start + rows.shape[0]) // 64
+                corr = await self.ctx.recv(self.peer, f"{tag}/{start}")
+                if (not isinstance(corr, np.ndarray) or corr.dtype != np.uint8
+                        or corr.size != _core.gilboa_packed_bytes(stop - first)):
+                    raise OtProtocolError(self.peer,
+                                          f"Gilboa corrections of wrong size in {tag}")
+                await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys,
+                                 tweak + start, rows, b[first:stop],
+                                 np.ascontiguousarray(corr), share[first:stop])
+
+            async def each(start: int, rows: U8) -> None:
+                pending.append((start, rows))
+                if len(pending) > 1:
+                    await finish(*pending.pop(0))
+
+            if n % 128 == 0 and not 0 < n <= self.stock.size:
+                # b's words are its choice bits already packed: no per-bit arrays
+                await self._extend_packed(b.view(np.uint8), n, self.next_tag("cot"), True, each)
+            else:  # bit k of b_j at 64 j + k
+                bits = np.unpackbits(b.view(np.uint8), bitorder="little")
+                await self._cot(bits, reuse=True, each=each)
+            for item in pending:
+                await finish(*item)
         return share
 
     async def receive(self, choices: npt.ArrayLike) -> U8:

@@ -36,7 +36,7 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
 from meshmpc.ot.errors import OtInputError, OtProtocolError
-from meshmpc.ot.iknp import CHUNK_OTS, KAPPA, CotReceiver, CotSender, _in_thread, _pad128
+from meshmpc.ot.iknp import CHUNK_OTS, KAPPA, CotReceiver, CotSender, EachChunk, _in_thread
 
 DEFAULT_K = 4
 # CHUNK_OTS comes from iknp: the shared receiver extension loop and this sender must agree.
@@ -132,8 +132,8 @@ class SoftSpokenSender(CotSender):
         self._leaf_keys = _core.aes128_expand_many(_sender_trees(path, k, keys, sums))
         return self
 
-    async def _extend(self, n: int, tag: str) -> U8:
-        q = np.empty((_pad128(n), 16), dtype=np.uint8)
+    async def _extend(self, n: int, tag: str, reuse: bool = False, each: EachChunk = None) -> U8:
+        q = self.rows_buffer(n, reuse)
         rows_per_ot = KAPPA // self.k
         for start in range(0, q.shape[0], CHUNK_OTS):
             rows = q[start : start + CHUNK_OTS]
@@ -145,6 +145,8 @@ class SoftSpokenSender(CotSender):
                 self.block_counter, corr, rows,
             )
             self.block_counter += rows.shape[0] // 128
+            if each is not None:
+                await each(start, rows[: max(0, n - start)])
         return q[:n]
 
 
