@@ -104,7 +104,8 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
     spill_root = job.output.parent if job.output else (
         Path(job.input).parent if isinstance(job.input, Path) else Path.cwd())
     with scratch_dir(spill_root, ".psi-spill-") as tmp:
-        in_memory = source.estimate_rows() <= stream.MEMORY_SPILL_ROWS  # read at run time
+        # read at run time; Ray workers are other processes: they read the sealed bucket files
+        in_memory = job.ray is None and source.estimate_rows() <= stream.MEMORY_SPILL_ROWS
         spill = MemorySpill(buckets) if in_memory else Spill(tmp, buckets, job.vault)
         with phase_timer(phases, "read_bucket"):
             report = await asyncio.to_thread(spill_input, source, job.keys, cols, spill, progress)
