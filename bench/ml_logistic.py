@@ -45,6 +45,7 @@ from meshmpc_bench._common import (
     wan_fields,
     wan_profile,
 )
+from meshmpc_bench._ml_woe import plain_woe, secure_woe
 
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
 from meshmpc.ml.metrics import auc
@@ -122,14 +123,23 @@ def reference_matrix(path: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
                     security: str, seed: int, batch_size: int | None,
-                    triples: str, files: dict[str, str] | None = None) -> dict[str, Any]:
-    """One party: generate its columns, train, and (bank) evaluate on the test rows."""
+                    triples: str, files: dict[str, str] | None = None,
+                    woe_bins: int = 0) -> dict[str, Any]:
+    """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
+    WOE features, timed apart), train, and (bank) evaluate on the test rows."""
+    x: Any
     if files:
         x, y = reference_matrix(files[ctx.party])
         rows = x.shape[0]
     else:
         x = party_columns(ctx.party, rows, widths[ctx.party], seed)
         y = labels(rows, seed) if ctx.party == "bank" else None
+    binning_s = None
+    if woe_bins:
+        await ctx.barrier("ml-logistic-woe")
+        begin = time.perf_counter()
+        x = await secure_woe(ctx, list(widths), x, y, woe_bins)
+        binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
     config = LogisticConfig(epochs=epochs, batch_size=batch_size)
     await ctx.barrier("ml-logistic-start")
@@ -140,7 +150,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     wall = time.perf_counter() - start
     out: dict[str, Any] = {"wall": wall, "cpu": time.process_time() - cpu,
                            "sent": ctx.traffic().bytes_sent - before,
-                           "compute": session.compute, "width": x.shape[1], "rows": rows}
+                           "compute": session.compute, "width": x.shape[1], "rows": rows,
+                           "binning_s": binning_s}
     if ctx.party == "bank" and y is not None and result.scores_z is not None:
         test = roles == 2
         out["auc"] = auc(y[test], result.scores_z[test])
@@ -148,7 +159,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
 
 
 def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
-                   files: dict[str, str] | None = None) -> tuple[float, float, float]:
+                   files: dict[str, str] | None = None,
+                   woe_bins: int = 0) -> tuple[float, float, float]:
     """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only), and
     the secure algorithm itself run on the pooled plaintext (exact sigmoid)."""
     from sklearn.linear_model import LogisticRegression
@@ -161,6 +173,8 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: Logisti
     else:
         y = labels(rows, seed)
         blocks = {p: party_columns(p, rows, w, seed) for p, w in widths.items()}
+    if woe_bins:
+        blocks = {p: plain_woe(b, y, woe_bins) for p, b in blocks.items()}
     roles = split_roles(rows, 0.3, 0.0, seed)
     train_rows, test = roles == 0, roles == 2
     result = []
@@ -190,6 +204,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--seed", type=int, default=7)
     _add(parser, "--timeout", type=float, default=3600.0)
     _add(parser, "--plaintext-max-cells", type=float, default=5e7)
+    _add(parser, "--woe", action="store_true",
+         help="train on WOE features: ml.binning first (quantile, --bins), timed apart "
+              "(binning_s); scikit-learn gets the same WOE features")
+    _add(parser, "--bins", type=int, default=10)
     _add(parser, "--data", choices=["synthetic", "reference"], default="synthetic",
          help="synthetic latent-factor columns (--features), or the credit app's reference "
               "data (meshmpc-credit datagen, --rows per party, joined on credit_code)")
@@ -219,7 +237,8 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     parties = list(widths)
     kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
-              "triples": args.triples, "files": files}
+              "triples": args.triples, "files": files,
+              "woe_bins": args.bins if args.woe else 0}
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -229,11 +248,14 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     record: dict[str, Any] = {
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
+        "inputs": "woe" if args.woe else "standardised", "load": _load(),
+        "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
         config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
-        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files)
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
+                                                kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
                        "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
                        "auc_same_algorithm_plaintext": round(same, 4)})
@@ -243,6 +265,20 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     else:
         record["auc_plaintext"] = None
     return record
+
+
+def _binning_s(runs: list[dict[str, Any]], parties: list[str]) -> float | None:
+    """The slowest party's WOE binning time (median over runs), None without --woe."""
+    values = [max(r[p]["binning_s"] for p in parties) for r in runs
+              if r[parties[0]].get("binning_s") is not None]
+    return round(float(np.median(values)), 3) if values else None
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str]) -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from meshmpc.jobs.api import PartyInput, StepOutput
 from meshmpc.ml.binning import Binning
+from meshmpc.ml.binning_protocol import decoded
 from meshmpc.ml.bins import fine_bins
 from meshmpc.ml.components_binning import binning
 from meshmpc.ml.inprocess import run_component
@@ -69,7 +70,7 @@ def test_binning_equals_toad(names, tmp_path):
         model = Binning.from_dict(out[party].models["binning"])
         features = out[party].tables["features"]
         _toad_check(model, tables[party], features)
-        assert model.transform(tables[party]).equals(features.select(model.order))
+        assert model.transform(tables[party]).equals(decoded(features.select(model.order)))
         assert out[party].report["iv"] == pytest.approx(model.iv())
     bank = out["bank"]
     assert bank.tables["features"].column("y").to_numpy().tolist() == LABEL.tolist()
@@ -235,7 +236,10 @@ def test_snapshots_joined_as_of_the_observation_date(tmp_path):
 def test_float32_woe_table(tmp_path):
     out = _run(["bank", "gov"], tmp_path, params={**DEALER, "woe_dtype": "float32"})
     features = out["gov"].tables["features"]
-    assert features.schema.field("capital").type == pa.float32()
+    kind = features.schema.field("capital").type
+    # compact: one uint8 bin index per cell and a float32 WOE table per feature
+    assert kind == pa.dictionary(pa.uint8(), pa.float32())
+    assert features.column("capital").nbytes < features.num_rows * 2
     model = Binning.from_dict(out["gov"].models["binning"])
     expected = model.transform(_tables()["gov"]).column("capital").to_numpy()
     assert np.allclose(features.column("capital").to_numpy(), expected, atol=1e-6)

@@ -491,14 +491,34 @@ def _bins_from_plans(fine: FineBins, plans: Mapping[str, Mapping[str, Any]],
 
 def woe_table(fine: FineBins, bins: Mapping[str, FeatureBins],
               mappings: Mapping[str, np.ndarray], dtype: str = "float64") -> pa.Table:
-    """The WOE of every row's final bin, straight from the fine bin indices."""
+    """The WOE of every row's final bin, dictionary-encoded (compact).
+
+    Each column is an Arrow dictionary array: per cell the uint8 index of the row's
+    final bin, per feature the float table of its bins' WOE. That is one byte a cell
+    instead of four or eight (at 10^6 rows x 500 features 0.5 GB instead of 2 or 4 GB);
+    ``to_numpy`` and every reader see the decoded floats. To add nothing to the peak,
+    the indices overwrite ``fine.groups`` column by column (the fine indices are not
+    needed once the merge plans are known) and the arrays are views of it.
+    """
     columns = {}
     for j, f in enumerate(fine.features):
-        by_fine = bins[f.name].woe[mappings[f.name]].astype(dtype)  # per fine bin: one gather
-        columns[f.name] = pa.array(by_fine[fine.groups[:, j]])
+        mapping = np.asarray(mappings[f.name], dtype=np.int64)
+        if mapping.size and (mapping.min() < 0 or mapping.max() > 255):
+            raise BinningError(f"feature {f.name!r}: a final bin index does not fit a uint8")
+        column = fine.groups[:, j]
+        column[:] = mapping.astype(np.uint8)[column]
+        woe = pa.array(np.asarray(bins[f.name].woe, dtype=dtype))
+        columns[f.name] = pa.DictionaryArray.from_arrays(pa.array(column), woe)
     if not columns:  # no features here: an empty table that still has the rows
         return pa.table({"rows": pa.nulls(fine.groups.shape[0])}).drop_columns(["rows"])
     return pa.table(columns)
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded (compact WOE) columns as plain float columns."""
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+               for c in table.columns]
+    return pa.table(columns, names=table.column_names)
 
 
 async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str, Any],

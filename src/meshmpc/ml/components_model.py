@@ -76,7 +76,7 @@ async def logistic(step: StepContext, inputs: Mapping[str, StepOutput],
     config = LogisticConfig(**{k: params[k] for k in LOGISTIC_KEYS if k in params})
     bank = _bank(step)
     stats: dict[str, Any] = {}
-    names, x = feature_matrix(step, inputs, params, stats_out=stats)
+    names, x = feature_matrix(step, inputs, params, stats_out=stats, coded=True)
     roles = split_roles(x.shape[0], float(params.get("test", 0.3)),
                         float(params.get("validation", 0.2)), int(params.get("seed", 0)))
     y = bank_labels(step, inputs) if step.party == bank else None

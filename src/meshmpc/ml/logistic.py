@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.predict import sum_to
 from meshmpc.ml.vertical import VerticalError, VerticalSession, share_words
 
@@ -125,12 +126,21 @@ def split_roles(n: int, test: float, validation: float, seed: int = 0) -> np.nda
     return roles
 
 
-def feature_scale(x: np.ndarray) -> np.ndarray:
+def feature_scale(x: np.ndarray | CodedMatrix) -> np.ndarray:
     """Per-column standard deviation (1 for constant columns), computed by the owner alone."""
     if x.shape[0] == 0:
         return np.ones(x.shape[1])
-    std = x.std(axis=0)
+    std = x.column_std() if isinstance(x, CodedMatrix) else x.std(axis=0)
     return np.where(std > 1e-12, std, 1.0)
+
+
+def laid_out(x: np.ndarray | CodedMatrix, order: np.ndarray,
+             scale: np.ndarray) -> np.ndarray | CodedMatrix:
+    """x's rows in layout order, columns divided by ``scale``: a CodedMatrix stays coded
+    (its codes permuted once, 1 byte a cell), an array becomes a float64 copy."""
+    if isinstance(x, CodedMatrix):
+        return x[order].scaled(scale)
+    return np.ascontiguousarray(x[order] / scale, dtype=np.float64)
 
 
 def make_layout(roles: np.ndarray, seed: int = 0) -> Layout:
@@ -187,7 +197,8 @@ class LogisticResult:
 class _Trainer:
     """The compute parties' training loop over a registered layout."""
 
-    def __init__(self, session: VerticalSession, widths: dict[str, int], x: np.ndarray | None,
+    def __init__(self, session: VerticalSession, widths: dict[str, int],
+                 x: np.ndarray | CodedMatrix | None,
                  label_holder: str, layout: Layout, config: LogisticConfig) -> None:
         self.session = session
         self.backend: SecureBackend = session.require_backend()
@@ -311,17 +322,18 @@ async def exchange_widths(session: VerticalSession, width: int) -> dict[str, int
     return {p: widths[p] for p in session.ctx.parties}
 
 
-async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
+async def train(session: VerticalSession, x: np.ndarray | CodedMatrix, y: np.ndarray | None,
                 label_holder: str, roles: np.ndarray, config: LogisticConfig) -> LogisticResult:
-    """One party's side of training; ``x`` is its n x d matrix of the aligned rows."""
+    """One party's side of training; ``x`` is its n x d matrix of the aligned rows (an
+    array, or a :class:`~meshmpc.ml.coded.CodedMatrix` of WOE codes: 1 byte a cell)."""
     widths = await exchange_widths(session, x.shape[1])
     layout = make_layout(roles, config.seed)
     scale = feature_scale(x[roles == ROLE_TRAIN])
-    laid = np.ascontiguousarray(x[layout.order] / scale, dtype=np.float64)
+    laid = laid_out(x, layout.order, scale)
     for owner, width in widths.items():
         if width:
             mine = laid if owner == session.ctx.party else None
-            await session.register(owner, mine, (layout.n, width))
+            await session.register(owner, mine, (layout.n, width), stream=True)
     result = LogisticResult(feature_scale=scale)
     trained = None
     if session.computes:
@@ -339,7 +351,8 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
     return result
 
 
-async def _train_compute(session: VerticalSession, widths: dict[str, int], laid: np.ndarray,
+async def _train_compute(session: VerticalSession, widths: dict[str, int],
+                         laid: np.ndarray | CodedMatrix,
                          y: np.ndarray | None, bank: str, layout: Layout,
                          config: LogisticConfig, result: LogisticResult) -> SecretTensor:
     """The training loop; returns the shared weights (intercept last) kept at the best epoch."""
