@@ -65,15 +65,26 @@ def parse_features(text: str) -> dict[str, int]:
     return out
 
 
-def party_columns(party: str, rows: int, width: int, seed: int) -> np.ndarray:
-    """This party's synthetic columns: loadings on the shared latent factors plus noise."""
+COLUMN_BLOCK = 32
+"""Columns generated at a time (a rows x 32 float64 temporary: 256 MB at 10^6 rows)."""
+
+
+def party_columns(party: str, rows: int, width: int, seed: int,
+                  dtype: Any = np.float64) -> np.ndarray:
+    """This party's synthetic columns: loadings on the shared latent factors plus noise,
+    standardised; column-major and made COLUMN_BLOCK columns at a time, so a float32
+    10^6 x 500 matrix costs its 2 GB and no float64 copy."""
     latent = np.random.default_rng(seed).normal(size=(rows, LATENT))  # synthetic data only
     rng = np.random.default_rng([seed, PARTY_ORDER.index(party) + 1 if party in PARTY_ORDER
                                  else 99])
     strength = 0.15 if party == "bank" else 0.6  # the bank's own data is weak
     loadings = rng.normal(scale=strength, size=(LATENT, width))
-    x = latent @ loadings + rng.normal(size=(rows, width))
-    return np.asarray((x - x.mean(axis=0)) / x.std(axis=0), dtype=np.float64)
+    out = np.empty((rows, width), dtype=dtype, order="F")
+    for lo in range(0, width, COLUMN_BLOCK):
+        hi = min(lo + COLUMN_BLOCK, width)
+        block = latent @ loadings[:, lo:hi] + rng.normal(size=(rows, hi - lo))
+        out[:, lo:hi] = (block - block.mean(axis=0)) / block.std(axis=0)
+    return out
 
 
 def labels(rows: int, seed: int) -> np.ndarray:
@@ -124,7 +135,7 @@ def reference_matrix(path: str) -> tuple[np.ndarray, np.ndarray | None]:
 async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
                     security: str, seed: int, batch_size: int | None,
                     triples: str, files: dict[str, str] | None = None,
-                    woe_bins: int = 0) -> dict[str, Any]:
+                    woe_bins: int = 0, decay: float | None = None) -> dict[str, Any]:
     """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
     WOE features, timed apart), train, and (bank) evaluate on the test rows."""
     x: Any
@@ -132,7 +143,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         x, y = reference_matrix(files[ctx.party])
         rows = x.shape[0]
     else:
-        x = party_columns(ctx.party, rows, widths[ctx.party], seed)
+        x = party_columns(ctx.party, rows, widths[ctx.party], seed,
+                          np.float32 if woe_bins else np.float64)
         y = labels(rows, seed) if ctx.party == "bank" else None
     binning_s = None
     if woe_bins:
@@ -141,7 +153,7 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         x = await secure_woe(ctx, list(widths), x, y, woe_bins)
         binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
-    config = LogisticConfig(epochs=epochs, batch_size=batch_size)
+    config = LogisticConfig(epochs=epochs, batch_size=batch_size, **decay_option(decay))
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
     start, cpu = time.perf_counter(), time.process_time()
@@ -156,6 +168,11 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         test = roles == 2
         out["auc"] = auc(y[test], result.scores_z[test])
     return out
+
+
+def decay_option(decay: float | None) -> dict[str, float]:
+    """``{"decay": decay}`` when given, else nothing (LogisticConfig's default)."""
+    return {} if decay is None else {"decay": decay}
 
 
 def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
@@ -199,6 +216,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
          help="party=count,...: columns per party")
     _add(parser, "--epochs", type=int, default=10)
     _add(parser, "--batch-size", type=int, default=None)
+    _add(parser, "--decay", type=float, default=None,
+         help="learning-rate decay per epoch (default: LogisticConfig's)")
     _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
          help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
     _add(parser, "--seed", type=int, default=7)
@@ -238,7 +257,7 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
               "triples": args.triples, "files": files,
-              "woe_bins": args.bins if args.woe else 0}
+              "woe_bins": args.bins if args.woe else 0, "decay": args.decay}
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -249,11 +268,13 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
         "inputs": "woe" if args.woe else "standardised", "load": _load(),
+        "batch_size": args.batch_size, "decay": args.decay,
         "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
-        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
+        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
+                                **decay_option(args.decay))
         joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
                                                 kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),

@@ -540,17 +540,20 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     else:
         obs = await _owner_start(step, ctx, bank, table)
     fine, excluded, error = _prepare(step, table, obs, settings)
+    n = table.num_rows
+    kept = table if step.party == bank or step.me.obs_date else None
+    del table  # an owner's raw columns are binned: freed now unless the caller holds them
     layouts = await _exchange_layouts(step, ctx, bank, owners, fine, error)
     assert fine is not None
     if settings.grouped_sum == "he":
         counts = await _he_counts(step, ctx.scope("he-counts"), bank, owners, layouts, y,
-                                  fine, table.num_rows)
+                                  fine, n)
     else:
-        counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine,
-                                      table.num_rows, factory, params)
+        counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine, n, factory,
+                                      params)
     if step.party == bank:
-        assert y is not None
-        rules, plans = await _bank_decide(step, ctx, table, settings, layouts, counts)
+        assert y is not None and kept is not None
+        rules, plans = await _bank_decide(step, ctx, kept, settings, layouts, counts)
         own = plan_party([f.layout() for f in fine.features], _local_counts(fine, y), rules)
         bins = {f.name: apply_plan(f, own[f.name].to_message()) for f in fine.features}
         mappings = {name: plan.mapping for name, plan in own.items()}
@@ -562,7 +565,7 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
         mappings = {f.name: np.asarray(decision["plan"][f.name]["map"], dtype=np.int64)
                     for f in fine.features}
         iv_all = None
-    return _outcome(step, table, settings, fine, bins, mappings, excluded, iv_all)
+    return _outcome(step, kept, settings, fine, bins, mappings, excluded, iv_all)
 
 
 def _prepare(step: StepContext, table: pa.Table, obs: np.ndarray | None,
@@ -577,15 +580,16 @@ def _prepare(step: StepContext, table: pa.Table, obs: np.ndarray | None,
         return None, [], text if text.startswith("party ") else f"{_where(step)}: {text}"
 
 
-def _outcome(step: StepContext, table: pa.Table, settings: Settings, fine: FineBins,
+def _outcome(step: StepContext, table: pa.Table | None, settings: Settings, fine: FineBins,
              bins: dict[str, FeatureBins], mappings: Mapping[str, np.ndarray],
              excluded: list[str], iv_all: dict[str, float] | None) -> BinningOutcome:
     binning = Binning(step.party, bins, settings.smoothing)
     features = woe_table(fine, bins, mappings, settings.woe_dtype)
     me = step.me
-    if me.label:
+    assert table is not None or not (me.label or me.obs_date)
+    if me.label and table is not None:
         features = features.append_column(me.label, pa.array(_label(step, table)))
-    if me.obs_date:
+    if me.obs_date and table is not None:
         features = features.append_column(me.obs_date, table.column(me.obs_date))
     report = binning.report()
     if excluded:
