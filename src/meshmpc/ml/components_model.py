@@ -48,7 +48,7 @@ from meshmpc.ml.step_data import (
 from meshmpc.ml.vertical import VerticalSession
 
 LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "l2", "class_weight",
-                 "patience", "tol", "sigmoid", "strict", "seed")
+                 "patience", "tol", "sigmoid", "strict", "seed", "curvature")
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
