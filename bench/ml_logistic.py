@@ -135,7 +135,8 @@ def reference_matrix(path: str) -> tuple[np.ndarray, np.ndarray | None]:
 async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
                     security: str, seed: int, batch_size: int | None,
                     triples: str, files: dict[str, str] | None = None,
-                    woe_bins: int = 0, decay: float | None = None) -> dict[str, Any]:
+                    woe_bins: int = 0, decay: float | None = None,
+                    curvature: bool = False) -> dict[str, Any]:
     """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
     WOE features, timed apart), train, and (bank) evaluate on the test rows."""
     x: Any
@@ -153,7 +154,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         x = await secure_woe(ctx, list(widths), x, y, woe_bins)
         binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
-    config = LogisticConfig(epochs=epochs, batch_size=batch_size, **decay_option(decay))
+    config = LogisticConfig(epochs=epochs, batch_size=batch_size,
+                            **decay_option(decay, curvature))
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
     start, cpu = time.perf_counter(), time.process_time()
@@ -170,9 +172,9 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     return out
 
 
-def decay_option(decay: float | None) -> dict[str, float]:
-    """``{"decay": decay}`` when given, else nothing (LogisticConfig's default)."""
-    return {} if decay is None else {"decay": decay}
+def decay_option(decay: float | None, curvature: bool = False) -> dict[str, Any]:
+    """``{"decay": decay}`` when given (else LogisticConfig's default), and ``curvature``."""
+    return {"curvature": curvature, **({} if decay is None else {"decay": decay})}
 
 
 def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
@@ -200,7 +202,8 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: Logisti
         model = LogisticRegression(C=1.0 / config.l2, max_iter=1000).fit(x[train_rows],
                                                                          y[train_rows])
         result.append(auc(y[test], model.decision_function(x[test])))
-    w, b, _, _ = plaintext_reference(pooled, y, roles, config)
+    w, b, _, _ = plaintext_reference(pooled, y, roles, config,
+                                     [b.shape[1] for b in blocks.values()])
     return result[0], result[1], auc(y[test], pooled[test] @ w + b)
 
 
@@ -218,6 +221,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--batch-size", type=int, default=None)
     _add(parser, "--decay", type=float, default=None,
          help="learning-rate decay per epoch (default: LogisticConfig's)")
+    _add(parser, "--curvature", action="store_true",
+         help="scale the learning rate by the owners' announced curvature bound "
+              "(LogisticConfig.curvature; wide correlated features diverge without)")
     _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
          help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
     _add(parser, "--seed", type=int, default=7)
@@ -257,7 +263,8 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
               "triples": args.triples, "files": files,
-              "woe_bins": args.bins if args.woe else 0, "decay": args.decay}
+              "woe_bins": args.bins if args.woe else 0, "decay": args.decay,
+              "curvature": args.curvature}
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -268,13 +275,13 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
         "inputs": "woe" if args.woe else "standardised", "load": _load(),
-        "batch_size": args.batch_size, "decay": args.decay,
+        "batch_size": args.batch_size, "decay": args.decay, "curvature": args.curvature,
         "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
         config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
-                                **decay_option(args.decay))
+                                **decay_option(args.decay, args.curvature))
         joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
                                                 kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
