@@ -100,8 +100,10 @@ async def bench_job(ctx: Context, parties: list[str], counts: dict[str, int], ro
                     grouped_sum: str = "he") -> dict[str, Any]:
     """One party's side: build its table, run the binning ``repeats`` times."""
     index = parties.index(ctx.party)
-    table: pa.Table | None = synthetic_table(ctx.party, index, rows, counts[ctx.party])
-    y = table.column("y").to_numpy().astype(np.float64) if index == 0 else None
+    first = synthetic_table(ctx.party, index, rows, counts[ctx.party])
+    y = first.column("y").to_numpy().astype(np.float64) if index == 0 else None
+    table: pa.Table | None = first
+    del first
     params = {"method": "quantile", "bins": bins, "security": security, "triples": triples,
               "woe_dtype": woe_dtype, "grouped_sum": grouped_sum}
     walls, sent, cpus = [], [], []
