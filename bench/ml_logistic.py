@@ -45,6 +45,7 @@ from meshmpc_bench._common import (
     wan_fields,
     wan_profile,
 )
+from meshmpc_bench._ml_woe import plain_woe, secure_woe
 
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
 from meshmpc.ml.metrics import auc
@@ -64,15 +65,26 @@ def parse_features(text: str) -> dict[str, int]:
     return out
 
 
-def party_columns(party: str, rows: int, width: int, seed: int) -> np.ndarray:
-    """This party's synthetic columns: loadings on the shared latent factors plus noise."""
+COLUMN_BLOCK = 32
+"""Columns generated at a time (a rows x 32 float64 temporary: 256 MB at 10^6 rows)."""
+
+
+def party_columns(party: str, rows: int, width: int, seed: int,
+                  dtype: Any = np.float64) -> np.ndarray:
+    """This party's synthetic columns: loadings on the shared latent factors plus noise,
+    standardised; column-major and made COLUMN_BLOCK columns at a time, so a float32
+    10^6 x 500 matrix costs its 2 GB and no float64 copy."""
     latent = np.random.default_rng(seed).normal(size=(rows, LATENT))  # synthetic data only
     rng = np.random.default_rng([seed, PARTY_ORDER.index(party) + 1 if party in PARTY_ORDER
                                  else 99])
     strength = 0.15 if party == "bank" else 0.6  # the bank's own data is weak
     loadings = rng.normal(scale=strength, size=(LATENT, width))
-    x = latent @ loadings + rng.normal(size=(rows, width))
-    return np.asarray((x - x.mean(axis=0)) / x.std(axis=0), dtype=np.float64)
+    out = np.empty((rows, width), dtype=dtype, order="F")
+    for lo in range(0, width, COLUMN_BLOCK):
+        hi = min(lo + COLUMN_BLOCK, width)
+        block = latent @ loadings[:, lo:hi] + rng.normal(size=(rows, hi - lo))
+        out[:, lo:hi] = (block - block.mean(axis=0)) / block.std(axis=0)
+    return out
 
 
 def labels(rows: int, seed: int) -> np.ndarray:
@@ -122,16 +134,28 @@ def reference_matrix(path: str) -> tuple[np.ndarray, np.ndarray | None]:
 
 async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int,
                     security: str, seed: int, batch_size: int | None,
-                    triples: str, files: dict[str, str] | None = None) -> dict[str, Any]:
-    """One party: generate its columns, train, and (bank) evaluate on the test rows."""
+                    triples: str, files: dict[str, str] | None = None,
+                    woe_bins: int = 0, decay: float | None = None,
+                    curvature: bool = False) -> dict[str, Any]:
+    """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
+    WOE features, timed apart), train, and (bank) evaluate on the test rows."""
+    x: Any
     if files:
         x, y = reference_matrix(files[ctx.party])
         rows = x.shape[0]
     else:
-        x = party_columns(ctx.party, rows, widths[ctx.party], seed)
+        x = party_columns(ctx.party, rows, widths[ctx.party], seed,
+                          np.float32 if woe_bins else np.float64)
         y = labels(rows, seed) if ctx.party == "bank" else None
+    binning_s = None
+    if woe_bins:
+        await ctx.barrier("ml-logistic-woe")
+        begin = time.perf_counter()
+        x = await secure_woe(ctx, list(widths), x, y, woe_bins)
+        binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
-    config = LogisticConfig(epochs=epochs, batch_size=batch_size)
+    config = LogisticConfig(epochs=epochs, batch_size=batch_size,
+                            **decay_option(decay, curvature))
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
     start, cpu = time.perf_counter(), time.process_time()
@@ -140,15 +164,22 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     wall = time.perf_counter() - start
     out: dict[str, Any] = {"wall": wall, "cpu": time.process_time() - cpu,
                            "sent": ctx.traffic().bytes_sent - before,
-                           "compute": session.compute, "width": x.shape[1], "rows": rows}
+                           "compute": session.compute, "width": x.shape[1], "rows": rows,
+                           "binning_s": binning_s}
     if ctx.party == "bank" and y is not None and result.scores_z is not None:
         test = roles == 2
         out["auc"] = auc(y[test], result.scores_z[test])
     return out
 
 
+def decay_option(decay: float | None, curvature: bool = False) -> dict[str, Any]:
+    """``{"decay": decay}`` when given (else LogisticConfig's default), and ``curvature``."""
+    return {"curvature": curvature, **({} if decay is None else {"decay": decay})}
+
+
 def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
-                   files: dict[str, str] | None = None) -> tuple[float, float, float]:
+                   files: dict[str, str] | None = None,
+                   woe_bins: int = 0) -> tuple[float, float, float]:
     """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only), and
     the secure algorithm itself run on the pooled plaintext (exact sigmoid)."""
     from sklearn.linear_model import LogisticRegression
@@ -161,6 +192,8 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: Logisti
     else:
         y = labels(rows, seed)
         blocks = {p: party_columns(p, rows, w, seed) for p, w in widths.items()}
+    if woe_bins:
+        blocks = {p: plain_woe(b, y, woe_bins) for p, b in blocks.items()}
     roles = split_roles(rows, 0.3, 0.0, seed)
     train_rows, test = roles == 0, roles == 2
     result = []
@@ -169,7 +202,8 @@ def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: Logisti
         model = LogisticRegression(C=1.0 / config.l2, max_iter=1000).fit(x[train_rows],
                                                                          y[train_rows])
         result.append(auc(y[test], model.decision_function(x[test])))
-    w, b, _, _ = plaintext_reference(pooled, y, roles, config)
+    w, b, _, _ = plaintext_reference(pooled, y, roles, config,
+                                     [b.shape[1] for b in blocks.values()])
     return result[0], result[1], auc(y[test], pooled[test] @ w + b)
 
 
@@ -185,11 +219,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
          help="party=count,...: columns per party")
     _add(parser, "--epochs", type=int, default=10)
     _add(parser, "--batch-size", type=int, default=None)
+    _add(parser, "--decay", type=float, default=None,
+         help="learning-rate decay per epoch (default: LogisticConfig's)")
+    _add(parser, "--curvature", action="store_true",
+         help="scale the learning rate by the owners' announced curvature bound "
+              "(LogisticConfig.curvature; wide correlated features diverge without)")
     _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
          help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
     _add(parser, "--seed", type=int, default=7)
     _add(parser, "--timeout", type=float, default=3600.0)
     _add(parser, "--plaintext-max-cells", type=float, default=5e7)
+    _add(parser, "--woe", action="store_true",
+         help="train on WOE features: ml.binning first (quantile, --bins), timed apart "
+              "(binning_s); scikit-learn gets the same WOE features")
+    _add(parser, "--bins", type=int, default=10)
     _add(parser, "--data", choices=["synthetic", "reference"], default="synthetic",
          help="synthetic latent-factor columns (--features), or the credit app's reference "
               "data (meshmpc-credit datagen, --rows per party, joined on credit_code)")
@@ -219,7 +262,9 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     parties = list(widths)
     kwargs = {"rows": args.rows, "widths": widths, "epochs": args.epochs,
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
-              "triples": args.triples, "files": files}
+              "triples": args.triples, "files": files,
+              "woe_bins": args.bins if args.woe else 0, "decay": args.decay,
+              "curvature": args.curvature}
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -229,11 +274,16 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     record: dict[str, Any] = {
         "bench": "ml.logistic", "security": args.security, "rows": rows, "data": args.data,
         "features": widths, "parties": len(parties), "epochs": args.epochs,
+        "inputs": "woe" if args.woe else "standardised", "load": _load(),
+        "batch_size": args.batch_size, "decay": args.decay, "curvature": args.curvature,
+        "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
-        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size)
-        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files)
+        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
+                                **decay_option(args.decay, args.curvature))
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
+                                                kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
                        "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
                        "auc_same_algorithm_plaintext": round(same, 4)})
@@ -243,6 +293,20 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     else:
         record["auc_plaintext"] = None
     return record
+
+
+def _binning_s(runs: list[dict[str, Any]], parties: list[str]) -> float | None:
+    """The slowest party's WOE binning time (median over runs), None without --woe."""
+    values = [max(r[p]["binning_s"] for p in parties) for r in runs
+              if r[parties[0]].get("binning_s") is not None]
+    return round(float(np.median(values)), 3) if values else None
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def main(argv: list[str]) -> int:

@@ -491,14 +491,34 @@ def _bins_from_plans(fine: FineBins, plans: Mapping[str, Mapping[str, Any]],
 
 def woe_table(fine: FineBins, bins: Mapping[str, FeatureBins],
               mappings: Mapping[str, np.ndarray], dtype: str = "float64") -> pa.Table:
-    """The WOE of every row's final bin, straight from the fine bin indices."""
+    """The WOE of every row's final bin, dictionary-encoded (compact).
+
+    Each column is an Arrow dictionary array: per cell the uint8 index of the row's
+    final bin, per feature the float table of its bins' WOE. That is one byte a cell
+    instead of four or eight (at 10^6 rows x 500 features 0.5 GB instead of 2 or 4 GB);
+    ``to_numpy`` and every reader see the decoded floats. To add nothing to the peak,
+    the indices overwrite ``fine.groups`` column by column (the fine indices are not
+    needed once the merge plans are known) and the arrays are views of it.
+    """
     columns = {}
     for j, f in enumerate(fine.features):
-        by_fine = bins[f.name].woe[mappings[f.name]].astype(dtype)  # per fine bin: one gather
-        columns[f.name] = pa.array(by_fine[fine.groups[:, j]])
+        mapping = np.asarray(mappings[f.name], dtype=np.int64)
+        if mapping.size and (mapping.min() < 0 or mapping.max() > 255):
+            raise BinningError(f"feature {f.name!r}: a final bin index does not fit a uint8")
+        column = fine.groups[:, j]
+        column[:] = mapping.astype(np.uint8)[column]
+        woe = pa.array(np.asarray(bins[f.name].woe, dtype=dtype))
+        columns[f.name] = pa.DictionaryArray.from_arrays(pa.array(column), woe)
     if not columns:  # no features here: an empty table that still has the rows
         return pa.table({"rows": pa.nulls(fine.groups.shape[0])}).drop_columns(["rows"])
     return pa.table(columns)
+
+
+def decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded (compact WOE) columns as plain float columns."""
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+               for c in table.columns]
+    return pa.table(columns, names=table.column_names)
 
 
 async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str, Any],
@@ -520,17 +540,20 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     else:
         obs = await _owner_start(step, ctx, bank, table)
     fine, excluded, error = _prepare(step, table, obs, settings)
+    n = table.num_rows
+    kept = table if step.party == bank or step.me.obs_date else None
+    del table  # an owner's raw columns are binned: freed now unless the caller holds them
     layouts = await _exchange_layouts(step, ctx, bank, owners, fine, error)
     assert fine is not None
     if settings.grouped_sum == "he":
         counts = await _he_counts(step, ctx.scope("he-counts"), bank, owners, layouts, y,
-                                  fine, table.num_rows)
+                                  fine, n)
     else:
-        counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine,
-                                      table.num_rows, factory, params)
+        counts = await _secure_counts(step, ctx, bank, owners, layouts, y, fine, n, factory,
+                                      params)
     if step.party == bank:
-        assert y is not None
-        rules, plans = await _bank_decide(step, ctx, table, settings, layouts, counts)
+        assert y is not None and kept is not None
+        rules, plans = await _bank_decide(step, ctx, kept, settings, layouts, counts)
         own = plan_party([f.layout() for f in fine.features], _local_counts(fine, y), rules)
         bins = {f.name: apply_plan(f, own[f.name].to_message()) for f in fine.features}
         mappings = {name: plan.mapping for name, plan in own.items()}
@@ -542,7 +565,7 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
         mappings = {f.name: np.asarray(decision["plan"][f.name]["map"], dtype=np.int64)
                     for f in fine.features}
         iv_all = None
-    return _outcome(step, table, settings, fine, bins, mappings, excluded, iv_all)
+    return _outcome(step, kept, settings, fine, bins, mappings, excluded, iv_all)
 
 
 def _prepare(step: StepContext, table: pa.Table, obs: np.ndarray | None,
@@ -557,15 +580,16 @@ def _prepare(step: StepContext, table: pa.Table, obs: np.ndarray | None,
         return None, [], text if text.startswith("party ") else f"{_where(step)}: {text}"
 
 
-def _outcome(step: StepContext, table: pa.Table, settings: Settings, fine: FineBins,
+def _outcome(step: StepContext, table: pa.Table | None, settings: Settings, fine: FineBins,
              bins: dict[str, FeatureBins], mappings: Mapping[str, np.ndarray],
              excluded: list[str], iv_all: dict[str, float] | None) -> BinningOutcome:
     binning = Binning(step.party, bins, settings.smoothing)
     features = woe_table(fine, bins, mappings, settings.woe_dtype)
     me = step.me
-    if me.label:
+    assert table is not None or not (me.label or me.obs_date)
+    if me.label and table is not None:
         features = features.append_column(me.label, pa.array(_label(step, table)))
-    if me.obs_date:
+    if me.obs_date and table is not None:
         features = features.append_column(me.obs_date, table.column(me.obs_date))
     report = binning.report()
     if excluded:

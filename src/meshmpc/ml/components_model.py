@@ -48,7 +48,7 @@ from meshmpc.ml.step_data import (
 from meshmpc.ml.vertical import VerticalSession
 
 LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "l2", "class_weight",
-                 "patience", "tol", "sigmoid", "strict", "seed")
+                 "patience", "tol", "sigmoid", "strict", "seed", "curvature")
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
@@ -76,7 +76,7 @@ async def logistic(step: StepContext, inputs: Mapping[str, StepOutput],
     config = LogisticConfig(**{k: params[k] for k in LOGISTIC_KEYS if k in params})
     bank = _bank(step)
     stats: dict[str, Any] = {}
-    names, x = feature_matrix(step, inputs, params, stats_out=stats)
+    names, x = feature_matrix(step, inputs, params, stats_out=stats, coded=True)
     roles = split_roles(x.shape[0], float(params.get("test", 0.3)),
                         float(params.get("validation", 0.2)), int(params.get("seed", 0)))
     y = bank_labels(step, inputs) if step.party == bank else None

@@ -26,13 +26,15 @@ output, needed for evaluation). Security model: that of the suite (see
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
+from meshmpc.ml import curvature
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.predict import sum_to
 from meshmpc.ml.vertical import VerticalError, VerticalSession, share_words
 
@@ -65,6 +67,10 @@ class LogisticConfig:
     strict: bool = False
     seed: int = 0
     """Public seed of the batch order (not a secret: any party may know it)."""
+    curvature: bool = False
+    """Scale the learning rate by min(1, 2.5 / L), L a bound on the Hessian from each
+    owner's announced top eigenvalue (:mod:`meshmpc.ml.curvature`): wide, correlated
+    features (10^5 x 1,000 WOE) otherwise diverge at learning_rate 0.5."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -125,12 +131,21 @@ def split_roles(n: int, test: float, validation: float, seed: int = 0) -> np.nda
     return roles
 
 
-def feature_scale(x: np.ndarray) -> np.ndarray:
+def feature_scale(x: np.ndarray | CodedMatrix) -> np.ndarray:
     """Per-column standard deviation (1 for constant columns), computed by the owner alone."""
     if x.shape[0] == 0:
         return np.ones(x.shape[1])
-    std = x.std(axis=0)
+    std = x.column_std() if isinstance(x, CodedMatrix) else x.std(axis=0)
     return np.where(std > 1e-12, std, 1.0)
+
+
+def laid_out(x: np.ndarray | CodedMatrix, order: np.ndarray,
+             scale: np.ndarray) -> np.ndarray | CodedMatrix:
+    """x's rows in layout order, columns divided by ``scale``: a CodedMatrix stays coded
+    (its codes permuted once, 1 byte a cell), an array becomes a float64 copy."""
+    if isinstance(x, CodedMatrix):
+        return x[order].scaled(scale)
+    return np.ascontiguousarray(x[order] / scale, dtype=np.float64)
 
 
 def make_layout(roles: np.ndarray, seed: int = 0) -> Layout:
@@ -187,7 +202,8 @@ class LogisticResult:
 class _Trainer:
     """The compute parties' training loop over a registered layout."""
 
-    def __init__(self, session: VerticalSession, widths: dict[str, int], x: np.ndarray | None,
+    def __init__(self, session: VerticalSession, widths: dict[str, int],
+                 x: np.ndarray | CodedMatrix | None,
                  label_holder: str, layout: Layout, config: LogisticConfig) -> None:
         self.session = session
         self.backend: SecureBackend = session.require_backend()
@@ -298,6 +314,24 @@ def _class_weights(y: np.ndarray, spec: str | Mapping[Any, float]) -> tuple[floa
                         f"got {spec!r}")
 
 
+async def _rate_factor(session: VerticalSession, laid: Any, layout: Layout,
+                       config: LogisticConfig) -> float:
+    """The common learning-rate factor (1 unless ``config.curvature``): every party
+    announces its block's top eigenvalue; all compute the same factor."""
+    if not config.curvature:
+        return 1.0
+    rows = min(layout.n_train, curvature.SAMPLE_ROWS)
+    own = curvature.top_eigenvalue(laid[:rows]) if laid.shape[1] else 0.0
+    ctx = session.ctx.scope("curvature")
+    await ctx.broadcast("lambda", own)
+    values = [own]
+    for party, value in (await ctx.recv_all("lambda")).items():
+        if not isinstance(value, float) or not 0.0 <= value <= 1e7:
+            raise VerticalError(f"party {party} announced an invalid eigenvalue {value!r}")
+        values.append(value)
+    return curvature.rate_factor(sorted(values))
+
+
 async def exchange_widths(session: VerticalSession, width: int) -> dict[str, int]:
     """Every party's feature count (public), in cluster order."""
     ctx = session.ctx.scope("widths")
@@ -311,22 +345,24 @@ async def exchange_widths(session: VerticalSession, width: int) -> dict[str, int
     return {p: widths[p] for p in session.ctx.parties}
 
 
-async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
+async def train(session: VerticalSession, x: np.ndarray | CodedMatrix, y: np.ndarray | None,
                 label_holder: str, roles: np.ndarray, config: LogisticConfig) -> LogisticResult:
-    """One party's side of training; ``x`` is its n x d matrix of the aligned rows."""
+    """One party's side of training; ``x`` is its n x d matrix of the aligned rows (an
+    array, or a :class:`~meshmpc.ml.coded.CodedMatrix` of WOE codes: 1 byte a cell)."""
     widths = await exchange_widths(session, x.shape[1])
     layout = make_layout(roles, config.seed)
     scale = feature_scale(x[roles == ROLE_TRAIN])
-    laid = np.ascontiguousarray(x[layout.order] / scale, dtype=np.float64)
+    laid = laid_out(x, layout.order, scale)
+    factor = await _rate_factor(session, laid, layout, config)
     for owner, width in widths.items():
         if width:
             mine = laid if owner == session.ctx.party else None
-            await session.register(owner, mine, (layout.n, width))
+            await session.register(owner, mine, (layout.n, width), stream=True)
     result = LogisticResult(feature_scale=scale)
     trained = None
     if session.computes:
         trained = await _train_compute(session, widths, laid, y, label_holder, layout, config,
-                                       result)
+                                       result, factor)
     if not config.strict:
         await _reveal_weights(session, widths, label_holder, trained, result)
         if result.weights is not None and result.weights.size:
@@ -339,9 +375,11 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
     return result
 
 
-async def _train_compute(session: VerticalSession, widths: dict[str, int], laid: np.ndarray,
+async def _train_compute(session: VerticalSession, widths: dict[str, int],
+                         laid: np.ndarray | CodedMatrix,
                          y: np.ndarray | None, bank: str, layout: Layout,
-                         config: LogisticConfig, result: LogisticResult) -> SecretTensor:
+                         config: LogisticConfig, result: LogisticResult,
+                         factor: float = 1.0) -> SecretTensor:
     """The training loop; returns the shared weights (intercept last) kept at the best epoch."""
     trainer = _Trainer(session, widths, laid, bank, layout, config)
     backend = trainer.backend
@@ -356,7 +394,7 @@ async def _train_compute(session: VerticalSession, widths: dict[str, int], laid:
     for epoch in range(config.epochs):
         batches = layout.batches(config.batch_size)
         total = None
-        rate = config.learning_rate / (1.0 + config.decay * epoch)
+        rate = factor * config.learning_rate / (1.0 + config.decay * epoch)
         for rows in batches:
             w, v = await trainer.step(w, v, labels, rows, rate)
             total = w if total is None else total + w
@@ -422,10 +460,11 @@ async def _reveal_weights(session: VerticalSession, widths: dict[str, int], bank
 
 
 def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
-                        config: LogisticConfig
+                        config: LogisticConfig, widths: Sequence[int] | None = None
                         ) -> tuple[np.ndarray, float, int, list[float]]:
     """The same algorithm on pooled plaintext (exact sigmoid): weights, intercept, epochs
-    and the validation Brier score of every epoch.
+    and the validation Brier score of every epoch. ``widths``: the owners' column counts
+    in x's order (with ``config.curvature``: each owner's block gives its eigenvalue).
 
     Not private: a yardstick for the tests and the benchmark.
     """
@@ -441,9 +480,14 @@ def plaintext_reference(x: np.ndarray, y: np.ndarray, roles: np.ndarray,
         if config.class_weight is not None else (1.0, 1.0)
     best, best_w, waited, epochs = math.inf, w.copy(), 0, 0
     history: list[float] = []
+    factor = 1.0
+    if config.curvature:
+        sample = min(layout.n_train, curvature.SAMPLE_ROWS)
+        factor = curvature.rate_factor(sorted(curvature.block_eigenvalues(
+            xs, list(widths) if widths is not None else [d], sample)))
     for epoch in range(config.epochs):
         batches = layout.batches(config.batch_size)
-        rate = config.learning_rate / (1.0 + config.decay * epoch)
+        rate = factor * config.learning_rate / (1.0 + config.decay * epoch)
         total = np.zeros(d + 1)
         for rows in batches:
             xb, yb = xs[rows], ys[rows]

@@ -28,6 +28,7 @@ import numpy as np
 
 from meshmpc import _core
 from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.product import MatrixLike, OwnerProduct, one_hot
 from meshmpc.mpc.errors import MpcError
 from meshmpc.mpc.fixedpoint import FixedPoint
@@ -113,17 +114,7 @@ class Rep3Product(OwnerProduct):
             first, second = await self._receive_replicated(owner, shape)
             z = _stream_product(first, v0 + v1, transpose)
             z += _stream_product(second, v0, transpose)
-        z += suite._zero(suite.ring, z.shape)
-        out = await suite._reshare(z)
-        rows = d if transpose else n
-        if v.ndim == 1:
-            out = (out[0].reshape(rows), out[1].reshape(rows))
-        backend = self.backend
-        result = SecretTensor(backend, out, v.scale + (0 if integer else backend.f))
-        if result.scale > backend.f:
-            result = SecretTensor(backend, await suite.trunc(out, result.scale - backend.f),
-                                  backend.f)
-        return result
+        return await _finish(self.backend, z, v, d if transpose else n, integer)
 
     # --- an input provider's matrix: replicated, two of three components from seeds ----
     async def _provide(self, x: Any, shape: tuple[int, int], integer: bool) -> None:
@@ -226,7 +217,10 @@ class Rep3Product(OwnerProduct):
 
 def row_window(x: Any) -> tuple[Any, int]:
     """(base, first row) when x is a block of whole rows of a C-ordered 2-D array (a
-    mini-batch ``x[lo:hi]``), so the base is split once for every batch; else (x, 0)."""
+    mini-batch ``x[lo:hi]``, also of a :class:`CodedMatrix`), so the base is split once for
+    every batch; else (x, 0)."""
+    if isinstance(x, CodedMatrix):
+        return (x.parent, x.lo) if x.parent is not None else (x, 0)
     base = getattr(x, "base", None)
     if not (isinstance(x, np.ndarray) and isinstance(base, np.ndarray)) or x.ndim != 2 \
             or base.ndim != 2 or not base.flags.c_contiguous or x.strides != base.strides \
@@ -420,3 +414,80 @@ def _put(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
     cache.move_to_end(key)
     while len(cache) > CACHE:
         cache.popitem(last=False)
+
+
+async def _finish(backend: SecureBackend, z: np.ndarray, v: SecretTensor, rows: int,
+                  integer: bool) -> SecretTensor:
+    """This party's local product z into a rep3 sharing: zero sharing, reshare, truncate."""
+    suite = cast(Rep3, backend.suite)
+    z += suite._zero(suite.ring, z.shape)
+    out = await suite._reshare(z)
+    if v.ndim == 1:
+        out = (out[0].reshape(rows), out[1].reshape(rows))
+    result = SecretTensor(backend, out, v.scale + (0 if integer else backend.f))
+    if result.scale > backend.f:
+        result = SecretTensor(backend, await suite.trunc(out, result.scale - backend.f),
+                              backend.f)
+    return result
+
+
+# --- an input provider's matrix shared once, the products without the provider --------
+Replicated = tuple[_Operand, _Operand]
+"""A compute party's two components (x_i, x_{i+1}) of a provider's replicated matrix."""
+
+
+async def provide_matrix(ctx: Context, compute: Sequence[str], x: Any, frac: int,
+                         party: str) -> None:
+    """The input provider's side: x = x_0 + x_1 + x_2 with x_0, x_1 from fresh seeds and
+    x_2 streamed a message per group of tiles to the two parties holding it (party i
+    holds (x_i, x_{i+1})). x is encoded tile by tile: any :class:`RowMatrix` works and
+    no n x d array of words is ever held."""
+    shape = (int(x.shape[0]), int(x.shape[1]))
+    s0, s1 = fresh_key(), fresh_key()
+    seeds = {compute[0]: [s0, s1], compute[1]: [s1], compute[2]: [s0]}
+    for p in compute:
+        await ctx.send(p, "seeds", seeds[p])
+    encoded, a, b = _Encoded(x, frac, party), _Seeded(s0, shape), _Seeded(s1, shape)
+    tiles = _tiles(shape)
+    for g in range(0, len(tiles), TILES_PER_MESSAGE):
+        group = tiles[g:g + TILES_PER_MESSAGE]
+        block = np.concatenate([encoded.rows(lo, hi) - a.rows(lo, hi) - b.rows(lo, hi)
+                                for lo, hi in group])
+        for p in compute[1:]:
+            await ctx.send(p, f"x/d/{group[0][0]}", block)
+        del block
+
+
+async def receive_matrix(ctx: Context, owner: str, index: int,
+                         shape: tuple[int, int]) -> Replicated:
+    """Compute party ``index``'s components of the provider's matrix (seeds expanded
+    lazily, x_2 in memory or a temporary file: see :class:`_Stored`)."""
+    seeds = await ctx.recv(owner, "seeds")
+    if not isinstance(seeds, list) or len(seeds) != (2 if index == 0 else 1):
+        raise MpcError(f"party {owner}: sent malformed matrix seeds")
+    seeded = [_Seeded(_check_seed(sd, owner), shape) for sd in seeds]
+    if index == 0:
+        return seeded[0], seeded[1]
+    stored = await _receive_difference(ctx, owner, "x", shape)
+    return (seeded[0], stored) if index == 1 else (stored, seeded[0])
+
+
+async def replicated_product(backend: SecureBackend, held: Replicated, rows: slice,
+                             v: SecretTensor, transpose: bool) -> SecretTensor:
+    """<X[rows] @ v> or <X[rows]^T @ v> for a provider's matrix X held as ``held``:
+    x_i (v_i + v_{i+1}) + x_{i+1} v_i locally, then a reshare of the outputs."""
+    suite = cast(Rep3, backend.suite)
+    full = held[0].shape
+    n = rows.stop - rows.start
+    shape = (n, full[1])
+    first, second = ((held[0], held[1]) if (rows.start, n) == (0, full[0]) else
+                     (_Window(held[0], rows.start, shape), _Window(held[1], rows.start, shape)))
+    inner = n if transpose else full[1]
+    if v.shape[0] != inner:
+        raise MpcError(f"party {suite.ctx.party}: the vector has {v.shape[0]} rows, the "
+                       f"product by a {shape} matrix needs {inner}")
+    suite.next_nonce()
+    v0, v1 = (a.reshape(inner, -1) for a in v.share)
+    z = _stream_product(first, v0 + v1, transpose)
+    z += _stream_product(second, v0, transpose)
+    return await _finish(backend, z, v, full[1] if transpose else n, False)

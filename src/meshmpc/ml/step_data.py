@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from meshmpc.errors import DataError
 from meshmpc.jobs.api import StepContext, StepOutput, find_table
+from meshmpc.ml.coded import CodedMatrix, is_coded
 
 MAX_CATEGORIES = 30
 
@@ -34,13 +35,17 @@ def _reserved(step: StepContext) -> set[str]:
 def feature_matrix(step: StepContext, inputs: Mapping[str, StepOutput],
                    params: Mapping[str, Any],
                    stats: Mapping[str, Any] | None = None,
-                   stats_out: dict[str, Any] | None = None) -> tuple[list[str], np.ndarray]:
+                   stats_out: dict[str, Any] | None = None,
+                   coded: bool = False) -> tuple[list[str], Any]:
     """This party's feature names and n x d float matrix.
 
     ``features: woe`` (default): the float columns of the nearest ``features``
     table. ``features: raw``: the ``aligned`` columns, numbers standardised
     (missing -> the mean), strings one-hot; ``stats`` (from the trained model)
-    fixes the transform, else it is fitted on these rows.
+    fixes the transform, else it is fitted on these rows. With ``coded`` and
+    ml.binning's compact WOE columns the matrix is a
+    :class:`~meshmpc.ml.coded.CodedMatrix` (1 byte a cell, decoded by row blocks
+    where used) instead of an n x d float64 array.
     """
     source = str(params.get("features", "woe"))
     name = "aligned" if source == "raw" else "features"
@@ -57,12 +62,20 @@ def feature_matrix(step: StepContext, inputs: Mapping[str, StepOutput],
         return names, x
     for column in columns:
         kind = table.schema.field(column).type
+        if pa.types.is_dictionary(kind):  # ml.binning's compact WOE: bin index -> WOE
+            kind = kind.value_type
         if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
             raise StepDataError(f"party {step.party}, step {step.step_id}, column {column!r}: "
                                 f"type {kind} is not numeric; features must be WOE floats "
                                 f"(run ml.binning first, or use features: raw)")
     if not columns:
         return [], np.zeros((table.num_rows, 0))
+    if coded and is_coded(table, columns):
+        matrix = CodedMatrix.from_table(table, columns)
+        if not np.all(np.isfinite(matrix.values)):
+            raise StepDataError(f"party {step.party}, step {step.step_id}: a WOE table holds a "
+                                f"value that is not finite; rerun ml.binning")
+        return columns, matrix
     x = np.column_stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float64)
                          for c in columns])
     bad = np.argwhere(~np.isfinite(x))

@@ -35,6 +35,7 @@ import numpy as np
 
 from meshmpc.errors import MeshMPCError
 from meshmpc.linalg import SecretTensor, SecureBackend
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.product import OwnerProduct
 from meshmpc.mpc.factory import make_suite
 from meshmpc.mpc.prg import Prg, fresh_key
@@ -108,6 +109,7 @@ class VerticalSession:
         self.backend = backend
         self.product = product
         self._shared: dict[str, SecretTensor] = {}
+        self._replicated: dict[str, Any] = {}  # rep3: a provider's (x_i, x_{i+1}) operands
         self._combined: dict[str, SecretTensor] = {}
 
     @classmethod
@@ -145,25 +147,33 @@ class VerticalSession:
         """Whether ``owner``'s matrix goes through the OwnerProduct (else shared once)."""
         return self.product is not None and owner in self.compute
 
-    async def register(self, owner: str, x: np.ndarray | None, shape: tuple[int, int]) -> None:
+    async def register(self, owner: str, x: np.ndarray | CodedMatrix | None,
+                       shape: tuple[int, int], stream: bool = False) -> None:
         """Make ``owner``'s matrix usable by :meth:`forward` / :meth:`backward`.
 
         With an OwnerProduct nothing happens (the owner keeps x); otherwise the
-        owner secret-shares x once. Input providers call this too.
+        owner secret-shares x once. Input providers call this too. ``stream``
+        (honest majority): a provider's matrix is held as streamed rep3 operands
+        usable by forward / backward only (not :meth:`shared_matrix`), so no party
+        holds it as n x d words in memory.
         """
         if self.uses_product(owner):
             return
         if owner in self.compute:
             if self.backend is not None:
-                self._shared[owner] = await self.backend.input(owner, x, shape=shape)
+                dense = None if x is None else np.asarray(x)
+                self._shared[owner] = await self.backend.input(owner, dense, shape=shape)
             return
         if self.ctx.party != owner and not self.computes:
+            return
+        if stream and self.security == "honest-majority":
+            await self._replicate_from_provider(owner, x, shape)
             return
         tensor = await self._input_from_provider(owner, x, shape)
         if tensor is not None:
             self._shared[owner] = tensor
 
-    async def _input_from_provider(self, owner: str, x: np.ndarray | None,
+    async def _input_from_provider(self, owner: str, x: np.ndarray | CodedMatrix | None,
                                    shape: tuple[int, int]) -> SecretTensor | None:
         """A sharing of x made by a non-compute owner, seed-compressed.
 
@@ -175,7 +185,7 @@ class VerticalSession:
         if self.ctx.party == owner:
             if x is None or x.shape != shape:
                 raise VerticalError(f"party {owner}: feature matrix must be {shape}")
-            await self._send_provided(ctx, x, shape)
+            await self._send_provided(ctx, np.asarray(x), shape)
             return None
         backend = self.require_backend()
         ring, index = backend.ring, self.compute.index(self.ctx.party)
@@ -202,6 +212,22 @@ class VerticalSession:
         else:
             share = (await array(), expand(await ctx.recv(owner, "seed")))
         return SecretTensor(backend, share, backend.f)
+
+    async def _replicate_from_provider(self, owner: str, x: np.ndarray | CodedMatrix | None,
+                                       shape: tuple[int, int]) -> None:
+        """rep3: the provider's matrix replicated among the compute parties, streamed
+        tile by tile both ways (two components from seeds, expanded per tile; the third
+        in memory or a temporary file): bounded memory at every party."""
+        from meshmpc.ml.product_rep3 import provide_matrix, receive_matrix
+
+        ctx = self.ctx.scope(f"replicate/{owner}")
+        if self.ctx.party == owner:
+            if x is None or tuple(x.shape) != shape:
+                raise VerticalError(f"party {owner}: feature matrix must be {shape}")
+            await provide_matrix(ctx, self.compute, x, self._frac_bits(), owner)
+            return
+        index = self.compute.index(self.ctx.party)
+        self._replicated[owner] = await receive_matrix(ctx, owner, index, shape)
 
     async def _send_provided(self, ctx: Context, x: np.ndarray, shape: tuple[int, int]) -> None:
         encoded = RING64.encode(x, self._frac_bits())
@@ -242,7 +268,7 @@ class VerticalSession:
             self._combined[key] = first.concat(rest, axis=1) if rest else first
         return self._combined[key]
 
-    async def forward(self, owner: str, x: np.ndarray | None, rows: slice,
+    async def forward(self, owner: str, x: np.ndarray | CodedMatrix | None, rows: slice,
                       w: SecretTensor, width: int) -> SecretTensor:
         """<X_owner[rows] @ w> (compute parties only)."""
         if self.uses_product(owner):
@@ -250,9 +276,13 @@ class VerticalSession:
             n = rows.stop - rows.start
             part = x[rows] if x is not None and self.ctx.party == owner else None
             return await self.product.matvec(owner, part, w, (n, width))
+        if owner in self._replicated:
+            from meshmpc.ml.product_rep3 import replicated_product
+            return await replicated_product(self.require_backend(), self._replicated[owner],
+                                            rows, w, transpose=False)
         return await (self._shared[owner][rows] @ w)
 
-    async def backward(self, owner: str, x: np.ndarray | None, rows: slice,
+    async def backward(self, owner: str, x: np.ndarray | CodedMatrix | None, rows: slice,
                        r: SecretTensor, width: int) -> SecretTensor:
         """<X_owner[rows]^T @ r> (compute parties only)."""
         if self.uses_product(owner):
@@ -260,6 +290,10 @@ class VerticalSession:
             n = rows.stop - rows.start
             part = x[rows] if x is not None and self.ctx.party == owner else None
             return await self.product.rmatvec(owner, part, r, (n, width))
+        if owner in self._replicated:
+            from meshmpc.ml.product_rep3 import replicated_product
+            return await replicated_product(self.require_backend(), self._replicated[owner],
+                                            rows, r, transpose=True)
         return await (self._shared[owner][rows].T @ r)
 
     # --- outputs --------------------------------------------------------------------
