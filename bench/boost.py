@@ -101,10 +101,17 @@ def party_data(party: str, rows: int, features: dict[str, int], seed: int,
 async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
                     params: dict[str, Any], files: dict[str, str] | None = None,
                     trace: str | None = None) -> dict[str, Any]:
-    """One party of the benchmark (run by meshmpc.net.launch in its own process)."""
+    """One party of the benchmark (run by meshmpc.net.launch in its own process).
+
+    The barrier first: a party's mesh is up once it has *sent* its last handshake
+    record, which the WAN shaper releases only when the event loop next runs; the
+    data generation below blocks the loop for seconds on a loaded machine, and the
+    peer's handshake deadline (5 s) would expire meanwhile.
+    """
     from meshmpc.ml.boost import predict_bank, predict_partner, train_bank, train_partner
     from meshmpc.ml.boost_core import BoostParams
 
+    await ctx.barrier("boost-bench-start")
     x, y = party_data(ctx.party, rows, features, seed, files)
     rows = x.shape[0]
     test = split_rows(rows)
