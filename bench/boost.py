@@ -112,13 +112,15 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
     from meshmpc.ml.boost_core import BoostParams
 
     await ctx.barrier("boost-bench-start")
+    # Every party's clock starts here, together: the data preparation counts as busy
+    # (the bank waits for a partner's features while the partner still bins them).
+    clock = MessageClock(ctx, Path(trace) if trace else None)
     x, y = party_data(ctx.party, rows, features, seed, files)
     rows = x.shape[0]
     test = split_rows(rows)
     bank = next(iter(features))
     partners = [p for p in features if p != bank]
     start = time.perf_counter()
-    clock = MessageClock(ctx, Path(trace) if trace else None)
     if ctx.party == bank:
         p = BoostParams.from_mapping(params)
         model = await train_bank(ctx, x[~test], y[~test], partners, p, on_tree=_progress)
