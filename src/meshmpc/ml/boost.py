@@ -91,11 +91,15 @@ class BankCrypto:
         keeps the links busy meanwhile). Same ciphertexts, same bytes as one message."""
         parts = np.array_split(self.plain, self.chunks)
         pending = asyncio.ensure_future(asyncio.to_thread(self.sk.encrypt, parts[0]))
-        for i in range(len(parts)):
-            cts = await pending
-            if i + 1 < len(parts):
-                pending = asyncio.ensure_future(asyncio.to_thread(self.sk.encrypt, parts[i + 1]))
-            await asyncio.gather(*(ctx.send(q, "ct", cts.data) for q in partners))
+        try:
+            for i in range(len(parts)):
+                cts = await pending
+                if i + 1 < len(parts):
+                    pending = asyncio.ensure_future(asyncio.to_thread(self.sk.encrypt,
+                                                                      parts[i + 1]))
+                await asyncio.gather(*(ctx.send(q, "ct", cts.data) for q in partners))
+        finally:
+            pending.cancel()  # a failed send leaves no encryption result unread
 
     def decode(self, data: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.packing is not None
