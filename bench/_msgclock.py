@@ -48,6 +48,7 @@ class MessageClock:
     def __init__(self, ctx: Any, trace: Path | None = None) -> None:
         self.start = time.perf_counter()
         self.blocked_s = 0.0
+        self._pending, self._since = 0, self.start
         self.sent = self.received = self.waited = 0
         self.bytes_out = self.bytes_in = 0
         self._log: TextIO | None = None
@@ -58,19 +59,38 @@ class MessageClock:
         ctx.send, ctx.recv = self.send, self.recv
 
     async def send(self, peer: str, tag: str, obj: Any) -> None:
-        t = time.perf_counter()
-        await self._send(peer, tag, obj)
+        t = self._enter()
+        try:
+            await self._send(peer, tag, obj)
+        finally:
+            self._leave()
         self._account("send", peer, tag, obj, time.perf_counter() - t)
 
     async def recv(self, peer: str, tag: str) -> Any:
-        t = time.perf_counter()
-        obj = await self._recv(peer, tag)
+        t = self._enter()
+        try:
+            obj = await self._recv(peer, tag)
+        finally:
+            self._leave()
         self._account("recv", peer, tag, obj, time.perf_counter() - t)
         return obj
 
+    def _enter(self) -> float:
+        """One more pending send/recv; blocked time runs while any is pending (the bank
+        waits on its partners concurrently: their waits overlap, not add)."""
+        now = time.perf_counter()
+        if self._pending == 0:
+            self._since = now
+        self._pending += 1
+        return now
+
+    def _leave(self) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self.blocked_s += time.perf_counter() - self._since
+
     def _account(self, way: str, peer: str, tag: str, obj: Any, blocked: float) -> None:
         size = _nbytes(obj)
-        self.blocked_s += blocked
         if way == "send":
             self.sent, self.bytes_out = self.sent + 1, self.bytes_out + size
         else:
