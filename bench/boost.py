@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 from meshmpc_bench._common import add_common, emit, fail, wan_fields, wan_profile
+from meshmpc_bench._msgclock import MessageClock, link_estimate
 
 HOLDOUT = 0.2
 
@@ -98,12 +99,22 @@ def party_data(party: str, rows: int, features: dict[str, int], seed: int,
 
 
 async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
-                    params: dict[str, Any], files: dict[str, str] | None = None
-                    ) -> dict[str, Any]:
-    """One party of the benchmark (run by meshmpc.net.launch in its own process)."""
+                    params: dict[str, Any], files: dict[str, str] | None = None,
+                    trace: str | None = None) -> dict[str, Any]:
+    """One party of the benchmark (run by meshmpc.net.launch in its own process).
+
+    The barrier first: a party's mesh is up once it has *sent* its last handshake
+    record, which the WAN shaper releases only when the event loop next runs; the
+    data generation below blocks the loop for seconds on a loaded machine, and the
+    peer's handshake deadline (5 s) would expire meanwhile.
+    """
     from meshmpc.ml.boost import predict_bank, predict_partner, train_bank, train_partner
     from meshmpc.ml.boost_core import BoostParams
 
+    await ctx.barrier("boost-bench-start")
+    # Every party's clock starts here, together: the data preparation counts as busy
+    # (the bank waits for a partner's features while the partner still bins them).
+    clock = MessageClock(ctx, Path(trace) if trace else None)
     x, y = party_data(ctx.party, rows, features, seed, files)
     rows = x.shape[0]
     test = split_rows(rows)
@@ -114,13 +125,13 @@ async def party_job(ctx: Any, rows: int, features: dict[str, int], seed: int,
         p = BoostParams.from_mapping(params)
         model = await train_bank(ctx, x[~test], y[~test], partners, p, on_tree=_progress)
         train_s = time.perf_counter() - start
-        scores = await predict_bank(ctx, model, x[test], partners)
-        out: dict[str, Any] = {"train_s": train_s, "scores": scores,
-                               "trees_built": len(model["boosted"]["trees"])}
+        out: dict[str, Any] = {"train_s": train_s, "clock": clock.summary()}
+        out["scores"] = await predict_bank(ctx, model, x[test], partners)
+        out["trees_built"] = len(model["boosted"]["trees"])
     else:
         model = await train_partner(ctx, x[~test], bank)
+        out = {"clock": clock.summary()}
         await predict_partner(ctx, model, x[test])
-        out = {}
     await ctx.barrier("boost-bench-end")
     out["bytes_sent"] = int(ctx.traffic().bytes_sent)
     use = resource.getrusage(resource.RUSAGE_SELF)
@@ -175,6 +186,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--goss", default=None, help="a,b: GOSS top fraction a, sample b")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=7200.0)
+    parser.add_argument("--trace", default=None, metavar="DIR",
+                        help="write one line per message of the training to DIR/<party>.log")
     parser.add_argument("--data", choices=["synthetic", "reference"], default="synthetic",
                         help="synthetic columns (--features), or the credit app's four-party "
                              "reference data (meshmpc-credit datagen, --rows per party)")
@@ -205,7 +218,7 @@ def run(args: argparse.Namespace, features: dict[str, int],
     if args.goss:
         params["goss"] = [float(v) for v in args.goss.split(",")]
     kwargs = {"rows": args.rows, "features": features, "seed": args.seed, "params": params,
-              "files": files}
+              "files": files, "trace": args.trace}
     start = time.perf_counter()
     res = run_local(list(features), "meshmpc_bench.boost:party_job", kwargs,
                     wan=wan_profile(args), timeout=args.timeout)
@@ -230,6 +243,9 @@ def run(args: argparse.Namespace, features: dict[str, int],
           "bytes_sent_by_party": {p: int(r["bytes_sent"]) for p, r in res.items()},
           "peak_rss_mb_by_party": {p: round(float(r["peak_rss_mb"]), 1)
                                    for p, r in res.items()},
+          "train_clock_by_party": {p: r["clock"] for p, r in res.items()},
+          "link_s_estimate": link_estimate({p: r["clock"] for p, r in res.items()},
+                                           next(iter(features))),
           "bins": args.bins, "scheme": args.scheme,
           "goss": args.goss, "loadavg": [round(v, 2) for v in os.getloadavg()],
           **wan_fields(args)}, args.json)

@@ -13,14 +13,16 @@ operations of ``phe`` are measured in the same run, one line with scheme
 ZPaillier and OU batch APIs, lines ``heu-zpaillier`` and ``heu-ou``. Each
 figure is checked (decryptions equal the plaintexts).
 
-``--dec-breakdown`` adds one line (scheme ``paillier-dec-breakdown``): the
+``--key-shapes standard,subgroup`` measures Paillier with each key shape
+(protocols/he.md; the subgroup shape is opt-in): the line's ``key_shape`` says
+which. ``--dec-breakdown`` adds one line (scheme ``paillier-dec-breakdown``): the
 milliseconds of one CRT half of a Paillier decryption (c^(p-1) mod p^2, one
 thread, CPU time) through each available power, side by side in the same run:
 OpenSSL's constant-time power (the one decryption uses), GMP's constant-time
 ``mpz_powm_sec`` and variable-time ``mpz_powm`` (through gmpy2; variable time
-leaks p - 1 and is listed only as a yardstick), and OpenSSL's constant-time
-power with a 224-bit exponent (what a decryption exponent of 2 x security bits,
-as in small-order-subgroup key shapes, would cost; such keys are not used).
+leaks p - 1 and is listed only as a yardstick), OpenSSL's constant-time power
+with a 224-bit exponent (the subgroup shape's a_p), and the full decryption of
+each key shape.
 """
 
 from __future__ import annotations
@@ -91,12 +93,13 @@ def _rate(fn: Callable[[], Any], count: int, repeats: int,
     return count / median(times)
 
 
-def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> dict[str, Any]:
+def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int,
+            key_shape: str = "standard") -> dict[str, Any]:
     from meshmpc.crypto.he import generate
     from meshmpc.crypto.he._limbs import int_to_limbs, limbs_to_ints, random_limbs
 
     t0 = time.perf_counter()
-    sk = generate(scheme, bits, threads=threads)
+    sk = generate(scheme, bits, key_shape=key_shape, threads=threads)
     pk = sk.public
     plain = random_limbs(batch, 128)
     sk.encrypt(plain[:8])
@@ -107,7 +110,7 @@ def measure(scheme: str, bits: int, batch: int, repeats: int, threads: int) -> d
     scalar = int_to_limbs(12345678901, 1)
     cpu: dict[str, float] = {}
     rec: dict[str, Any] = {
-        "bench": "he", "scheme": scheme, "bits": bits,
+        "bench": "he", "scheme": scheme, "bits": bits, "key_shape": key_shape,
         "enc_per_s": _rate(lambda: sk.encrypt(plain), batch, repeats, cpu, "enc"),
         "dec_per_s": _rate(lambda: sk.decrypt(ct), batch, repeats, cpu, "dec"),
         "add_per_s": _rate(lambda: pk.add(ct, ct2), batch, repeats, cpu, "add"),
@@ -142,31 +145,37 @@ def dec_breakdown(bits: int, count: int, repeats: int) -> dict[str, Any]:
     import gmpy2
 
     from meshmpc import _core
-    from meshmpc.crypto.he import generate
+    from meshmpc.crypto.he import generate_paillier
     from meshmpc.crypto.he._limbs import int_to_limbs, random_limbs
 
-    sk = generate("paillier", bits, threads=1)
+    sk = generate_paillier(bits, threads=1)
+    sub = generate_paillier(bits, threads=1, key_shape="subgroup")
     p, p2 = sk.p, sk.p * sk.p
     ct = sk.encrypt(random_limbs(count, 128))
+    sub_ct = sub.encrypt(random_limbs(count, 128))
     rows = _core.he_mod(ct.data, sk._p2, sk._p2.shape[0], 1)
     ints = [gmpy2.mpz(int.from_bytes(r.tobytes(), "little")) for r in rows]
     short = int_to_limbs(int.from_bytes(os.urandom(28), "little") | (1 << 223))
     width = sk._p2.shape[0]
 
     def batch_ms(exp: np.ndarray) -> float:
-        return _cpu_ms(lambda: _core.he_powmod(rows, exp, sk._p2, width, 1), 1, repeats) / count
+        return _cpu_ms(lambda: _core.he_powmod_secret(rows, exp, sk._p2, width, 1), 1,
+                       repeats) / count
 
     def each_ms(fn: Callable[[gmpy2.mpz], Any]) -> float:
         it = iter(ints * (repeats + 1))
         return _cpu_ms(lambda: fn(next(it)), count, repeats)
 
     dec = _cpu_ms(lambda: sk.decrypt(ct), 1, repeats) / count
+    sub_dec = _cpu_ms(lambda: sub.decrypt(sub_ct), 1, repeats) / count
     return {"bench": "he", "scheme": "paillier-dec-breakdown", "bits": bits,
-            "half_ms_openssl_consttime": round(batch_ms(sk._pm1), 4),
+            "half_ms_openssl_consttime": round(batch_ms(sk._ep), 4),
             "half_ms_gmp_powm_sec": each_ms(lambda c: gmpy2.powmod_sec(c, p - 1, p2)),
             "half_ms_gmp_powm_variable_time": each_ms(lambda c: gmpy2.powmod(c, p - 1, p2)),
             "half_ms_openssl_consttime_224bit_exp": round(batch_ms(short), 4),
             "decrypt_ms": round(dec, 4), "dec_per_cpu_s": round(1000 / dec),
+            "subgroup_decrypt_ms": round(sub_dec, 4),
+            "subgroup_dec_per_cpu_s": round(1000 / sub_dec),
             "count": count, "loadavg": os.getloadavg()[0]}
 
 
@@ -193,6 +202,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--schemes", default="paillier,ou")
     parser.add_argument("--batch", type=int, default=4000, help="ciphertexts per timed batch")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--key-shapes", default="standard",
+                        help="Paillier key shapes to measure: standard,subgroup")
     parser.add_argument("--peer-python", default=None,
                         help="python of a venv with python-paillier: measure phe in this run")
     parser.add_argument("--peer-batch", type=int, default=200)
@@ -204,7 +215,12 @@ def main(argv: list[str]) -> int:
     for scheme in args.schemes.split(","):
         if scheme not in ("paillier", "ou"):
             return fail(f"meshmpc bench he: unknown scheme {scheme!r}")
-        emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads), args.json)
+        shapes = args.key_shapes.split(",") if scheme == "paillier" else ["standard"]
+        for shape in shapes:
+            if shape not in ("standard", "subgroup"):
+                return fail(f"meshmpc bench he: unknown key shape {shape!r}")
+            emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads, shape),
+                 args.json)
     if args.dec_breakdown:
         emit(dec_breakdown(args.bits, max(1, min(args.batch, 200)), args.repeats), args.json)
     if args.peer_python:

@@ -132,6 +132,7 @@ static int lfunc_row(const void *vj, size_t i, scratch *s) {
     const ew_job *J = vj;
     mpz_t va;
     mpz_sub_ui(s->t, view(va, J->a, i), 1);
+    if (!mpz_divisible_p(s->t, J->m)) return MM_HE_ENOTSUB;
     mpz_divexact(s->t, s->t, J->m);
     return put(J->out + i * J->out_width, J->out_width, s->t);
 }

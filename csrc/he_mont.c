@@ -116,6 +116,15 @@ int mm_he_powmod(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size
     return rc;
 }
 
+int mm_he_powmod_secret(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width,
+                        size_t count, const uint64_t *m, size_t m_limbs, int nthreads) {
+    pow_job J = {a, e, out, out_width, {NULL, NULL}, {{0}}};
+    int rc = mont_open(&J.M, m, m_limbs);
+    if (!rc) rc = mm_he_run_rows(powmod_row, &J, count, nthreads);
+    mont_close(&J.M);
+    return rc;
+}
+
 /* ---- fixed-base exponentiation ------------------------------------------ */
 
 typedef struct {

@@ -19,6 +19,8 @@ cdef extern from "meshmpc/he.h":
                      const uint64_t *m, size_t m_limbs, int nthreads) nogil
     int mm_he_powmod(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
                      const uint64_t *m, size_t m_limbs, int nthreads) nogil
+    int mm_he_powmod_secret(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width,
+                            size_t count, const uint64_t *m, size_t m_limbs, int nthreads) nogil
     int mm_he_mod(mm_he_vec a, uint64_t *out, size_t out_width, size_t count,
                   const uint64_t *m, size_t m_limbs, int nthreads) nogil
     int mm_he_invert(mm_he_vec a, uint64_t *out, size_t out_width, size_t count,
@@ -48,6 +50,7 @@ _HE_ERRORS = {
     -3: "a number has no inverse modulo the modulus",
     -4: "out of memory (or an OpenSSL BIGNUM call failed)",
     -5: "the modulus must be odd",
+    -6: "a ciphertext is not in this key's group (not made under this key, or corrupted)",
 }
 
 
@@ -99,9 +102,12 @@ def _he_binary(int which, a, b, m, size_t out_width, int nthreads):
     with nogil:
         if which == 0:
             rc = mm_he_mulmod(va, vb, op, out_width, count, &mv[0], mv.shape[0], nthreads)
-        else:
+        elif which == 1:
             rc = mm_he_powmod(va, vb, op, out_width, count, &mv[0], mv.shape[0], nthreads)
-    _he_check(rc, "mulmod" if which == 0 else "powmod")
+        else:
+            rc = mm_he_powmod_secret(va, vb, op, out_width, count, &mv[0], mv.shape[0],
+                                     nthreads)
+    _he_check(rc, ("mulmod", "powmod", "powmod_secret")[which])
     return out
 
 
@@ -113,6 +119,11 @@ def he_mulmod(a, b, m, size_t out_width, int nthreads=1):
 def he_powmod(a, e, m, size_t out_width, int nthreads=1):
     """Row-wise a ^ e mod m."""
     return _he_binary(1, a, e, m, out_width, nthreads)
+
+
+def he_powmod_secret(a, e, m, size_t out_width, int nthreads=1):
+    """Row-wise a ^ e mod m, constant time in e (OpenSSL) whatever its length; m odd."""
+    return _he_binary(2, a, e, m, out_width, nthreads)
 
 
 def _he_unary(int which, a, m, size_t out_width, int nthreads):

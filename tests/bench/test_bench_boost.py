@@ -67,3 +67,35 @@ def test_bench_boost_reference_reports_every_party(capsys: pytest.CaptureFixture
     assert all(v > 0 for v in rec["bytes_sent_by_party"].values())
     assert rec["peak_rss_mb"] == max(rec["peak_rss_mb_by_party"].values())
     assert abs(rec["auc"] - rec["auc_xgboost"]) < 0.1
+
+
+def test_message_clock_counts_concurrent_waits_once(tmp_path: Path) -> None:
+    """Blocked time is wall time with any send/recv pending: the bank's waits on three
+    partners at once count once (they had added up to more than the wall time)."""
+    import asyncio
+
+    from meshmpc_bench._msgclock import MessageClock, link_estimate
+
+    class FakeContext:
+        party = "bank"
+
+        async def send(self, peer: str, tag: str, obj: object) -> None:
+            return None
+
+        async def recv(self, peer: str, tag: str) -> object:
+            await asyncio.sleep(0.2)
+            return np.zeros(4)
+
+    async def run() -> dict[str, float | int]:
+        ctx = FakeContext()
+        clock = MessageClock(ctx, tmp_path)
+        await asyncio.gather(*(ctx.recv(p, "x") for p in ("gov", "fin", "telco")))
+        await ctx.send("gov", "y", {"op": "tree"})
+        return clock.summary()
+
+    got = asyncio.run(run())
+    assert 0.19 <= got["blocked_s"] <= got["wall_s"] < 0.5
+    assert got["received"] == 3 and got["sent"] == 1 and got["payload_bytes_in"] == 96
+    assert len((tmp_path / "bank.log").read_text().splitlines()) == 4
+    assert link_estimate({"bank": {"blocked_s": 5.0}, "gov": {"busy_s": 3.5}}, "bank") == 1.5
+    assert link_estimate({"a": got, "b": got, "c": got}, "a") is None

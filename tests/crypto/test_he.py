@@ -27,8 +27,14 @@ P = gmpy2.next_prime(gmpy2.mpz(2) ** 255 + 12345)
 Q = gmpy2.next_prime(gmpy2.mpz(2) ** 255 + 987654321)
 
 
+SCHEMES = ["paillier", "paillier-subgroup", "ou"]
+"""The schemes and key shapes every property test runs on (the subgroup shape opt-in)."""
+
+
 @functools.cache
 def key(scheme: str, bits: int = 1024):
+    if scheme == "paillier-subgroup":
+        return generate("paillier", bits, key_shape="subgroup", allow_insecure=True)
     return generate(scheme, bits, allow_insecure=True)
 
 
@@ -55,7 +61,7 @@ def test_ou_known_answer_decrypts_definition() -> None:
     assert limbs_to_ints(got) == [m]
 
 
-@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 def test_round_trip_public_and_secret_encryption(scheme: str) -> None:
     sk = key(scheme)
     vals = [0, 1, 2**64 + 5, 2 ** (sk.public.plain_bits - 1) + 17]
@@ -67,7 +73,7 @@ def test_round_trip_public_and_secret_encryption(scheme: str) -> None:
     assert not np.array_equal(a.data, b.data)
 
 
-@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 @settings(max_examples=15, deadline=None)
 @given(a=st.lists(st.integers(0, 2**120), min_size=1, max_size=6), k=st.integers(0, 2**60))
 def test_homomorphic_add_sub_mul(scheme: str, a: list[int], k: int) -> None:
@@ -102,7 +108,7 @@ def test_histogram_kernel_matches_plain_sums() -> None:
         pk.histogram(c, rows, bins, 3)
 
 
-@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 def test_packing_sums_and_decodes(scheme: str) -> None:
     sk = key(scheme)
     pk = sk.public

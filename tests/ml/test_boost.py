@@ -69,6 +69,38 @@ def test_federated_equals_plaintext_reference(widths: list[int]) -> None:
     assert auc(scores, y) > 0.8
 
 
+def test_ciphertexts_in_chunks_give_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bank streams each tree's ciphertexts in chunks (encrypted while the previous
+    one is on the link): with 7-row chunks the model equals the plaintext reference."""
+    import meshmpc.ml.boost as boost
+
+    monkeypatch.setattr(boost, "CT_CHUNK_ROWS", 7)
+    crypto = boost.BankCrypto(BoostParams(**TEST_KEY), 20)
+    crypto.new_tree(np.zeros(20), np.ones(20) / 4, np.ones(20, bool), 1.0, 0.25)
+    assert crypto.chunks == 3
+    x, y = dataset(300, 5)
+    parts = split_cols(x, [2, 2, 1], ["bank", "gov", "fin"])
+    p = BoostParams(trees=2, depth=2, **TEST_KEY)
+    model, scores = federated(parts, y, p)["bank"]
+    ref, margin = asyncio.run(train_reference(list(parts.values()), y, p, list(parts)))
+    assert [t["owner"] for t in model["boosted"]["trees"]] == [t.owner for t in ref.trees]
+    assert np.allclose(model["margin"], margin, atol=1e-9)
+
+
+def test_partner_refuses_a_bad_chunk_count() -> None:
+    x, _ = dataset(50, 4)
+
+    async def job(ctx):
+        if ctx.party == "bank":
+            await ctx.send("gov", "cmd", {"op": "tree", "chunks": 0})
+            await ctx.send("gov", "rows", np.arange(3))
+            return None
+        return await train_partner(ctx, x, "bank")
+
+    with pytest.raises(Exception, match="ciphertext chunks"):
+        run_parties(["bank", "gov"], job)
+
+
 def test_constant_features_and_no_valid_split() -> None:
     x, y = dataset(400, 4)
     parts = {"bank": np.ones((400, 1)), "gov": np.zeros((400, 2))}

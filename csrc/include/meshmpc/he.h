@@ -27,6 +27,7 @@
 #define MM_HE_EINVERT (-3)  /* a number has no inverse modulo m */
 #define MM_HE_ENOMEM (-4)   /* out of memory (or an OpenSSL BIGNUM call failed) */
 #define MM_HE_EEVEN (-5)    /* an even modulus where a Montgomery form is needed */
+#define MM_HE_ENOTSUB (-6)  /* an L-function input is not 1 mod p (not of the key's group) */
 
 typedef struct {
     const uint64_t *p; /* first limb of row 0 */
@@ -41,13 +42,18 @@ int mm_he_mulmod(mm_he_vec a, mm_he_vec b, uint64_t *out, size_t out_width, size
  * limbs or more: OpenSSL's constant-time Montgomery ladder; otherwise mpz_powm. */
 int mm_he_powmod(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
                  const uint64_t *m, size_t m_limbs, int nthreads);
+/* out_i = a_i ^ e_i mod m for secret exponents of any length: always OpenSSL's
+ * constant-time power (m odd, MM_HE_EEVEN otherwise). Decryption exponents. */
+int mm_he_powmod_secret(mm_he_vec a, mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
+                        const uint64_t *m, size_t m_limbs, int nthreads);
 /* out_i = a_i mod m */
 int mm_he_mod(mm_he_vec a, uint64_t *out, size_t out_width, size_t count, const uint64_t *m,
               size_t m_limbs, int nthreads);
 /* out_i = a_i^-1 mod m */
 int mm_he_invert(mm_he_vec a, uint64_t *out, size_t out_width, size_t count, const uint64_t *m,
                  size_t m_limbs, int nthreads);
-/* out_i = (a_i - 1) / p, exact (the L function of Paillier and Okamoto-Uchiyama) */
+/* out_i = (a_i - 1) / p (the L function of Paillier and Okamoto-Uchiyama);
+ * MM_HE_ENOTSUB when p does not divide a_i - 1 (a ciphertext outside the key's group) */
 int mm_he_lfunc(mm_he_vec a, uint64_t *out, size_t out_width, size_t count, const uint64_t *p,
                 size_t p_limbs, int nthreads);
 /* out_i = 1 + a_i * n (Paillier's (1+n)^a mod n^2 for a < n; no reduction needed) */

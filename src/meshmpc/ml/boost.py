@@ -57,6 +57,10 @@ class BoostProtocolError(ValueError):
     """A peer sent something the protocol does not allow (names the party and step)."""
 
 
+CT_CHUNK_ROWS = 8192
+"""Rows of (g, h) per encrypted chunk sent to the partners (2 MB of OU ciphertexts)."""
+
+
 class BankCrypto:
     """The bank's key and this tree's encrypted, packed (g, h) rows (shared by partners)."""
 
@@ -65,7 +69,7 @@ class BankCrypto:
         self.modulus = self.sk.plain_modulus
         self.p, self.n_rows = p, n_rows
         self.packing: GHPacking | None = None
-        self.cts: Ciphertexts | None = None
+        self.plain = np.zeros((0, 1), np.uint64)
 
     def new_tree(self, g: np.ndarray, h: np.ndarray, sample: np.ndarray,
                  g_bound: float, h_bound: float) -> None:
@@ -73,7 +77,29 @@ class BankCrypto:
         self.packing = GHPacking(self.p.frac_bits, g_bound, h_bound, max(1, rows.size),
                                  self.sk.public.plain_bits)
         self.rows = rows
-        self.cts = self.sk.encrypt(self.packing.encode(g[rows], h[rows], self.modulus))
+        self.plain = self.packing.encode(g[rows], h[rows], self.modulus)
+
+    @property
+    def chunks(self) -> int:
+        """Ciphertext messages this tree (at least one, possibly empty)."""
+        return max(1, -(-self.rows.size // CT_CHUNK_ROWS))
+
+    async def send_ciphertexts(self, ctx: Context, partners: list[str]) -> None:
+        """Encrypt the tree's rows chunk by chunk in a worker thread and send each chunk
+        to every partner while the next one is encrypted: on a slow link the transfer
+        hides behind the encryption (the C kernels release the GIL, so the event loop
+        keeps the links busy meanwhile). Same ciphertexts, same bytes as one message."""
+        parts = np.array_split(self.plain, self.chunks)
+        pending = asyncio.ensure_future(asyncio.to_thread(self.sk.encrypt, parts[0]))
+        try:
+            for i in range(len(parts)):
+                cts = await pending
+                if i + 1 < len(parts):
+                    pending = asyncio.ensure_future(asyncio.to_thread(self.sk.encrypt,
+                                                                      parts[i + 1]))
+                await asyncio.gather(*(ctx.send(q, "ct", cts.data) for q in partners))
+        finally:
+            pending.cancel()  # a failed send leaves no encryption result unread
 
     def decode(self, data: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.packing is not None
@@ -94,13 +120,15 @@ class PartnerSource:
 
     async def begin_tree(self, g: np.ndarray, h: np.ndarray, sample: np.ndarray,
                          features: np.ndarray | None) -> None:
+        """The tree's parameters and rows; the ciphertexts follow in ``c.chunks``
+        messages (:meth:`BankCrypto.send_ciphertexts`)."""
         c = self.crypto
-        assert c.packing is not None and c.cts is not None
+        assert c.packing is not None
         meta = {"op": "tree", "slot": c.packing.slot_bits, "k": c.packing.per_plaintext,
-                "features": None if features is None else features.tolist()}
+                "features": None if features is None else features.tolist(),
+                "chunks": c.chunks}
         await self.ctx.send(self.party, "cmd", meta)
         await self.ctx.send(self.party, "rows", c.rows.astype(np.int64))
-        await self.ctx.send(self.party, "ct", c.cts.data)
 
     async def candidates(self, assign: np.ndarray, plans: list[NodePlan]
                          ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -178,6 +206,7 @@ async def train_bank(ctx: Context, x: np.ndarray, y: np.ndarray, partners: list[
         crypto.new_tree(g, h, sample, g_bound * _goss_factor(p), obj.h_bound * _goss_factor(p))
         for s in sources:
             await s.begin_tree(g, h, sample, choose_features(s.n_features(), p))
+        await crypto.send_ciphertexts(ctx, partners)
         tree, leaves = await grow_tree(sources, g, h, sample, p)
         model.trees.append(tree)
         margin += np.array(tree.value)[leaves]
@@ -323,8 +352,7 @@ async def train_partner(ctx: Context, x: np.ndarray, bank: str,
             await ctx.send(bank, "features", int(st.x.shape[1]))
         elif op == "tree":
             rows = await ctx.recv(bank, "rows")
-            cts = await ctx.recv(bank, "ct")
-            st.begin_tree(msg, np.asarray(rows), np.asarray(cts))
+            st.begin_tree(msg, np.asarray(rows), await _recv_chunks(ctx, bank, msg))
         elif op == "level":
             assign = await ctx.recv(bank, "assign")
             counts, data = st.level([int(v) for v in msg["nodes"]], np.asarray(assign))
@@ -338,6 +366,17 @@ async def train_partner(ctx: Context, x: np.ndarray, bank: str,
             return _partner_model(st, msg["used"], names, msg.get("importance", {}))
         else:
             raise BoostProtocolError(f"ml.boost: unknown step {op!r} from {bank}")
+
+
+async def _recv_chunks(ctx: Context, bank: str, msg: dict[str, Any]) -> np.ndarray:
+    """The tree's ciphertexts, sent in ``msg["chunks"]`` messages (checked by begin_tree)."""
+    chunks = msg.get("chunks", 1)
+    if not isinstance(chunks, int) or not 1 <= chunks <= 1 << 20:
+        raise BoostProtocolError(f"ml.boost: the bank announced {chunks!r} ciphertext chunks")
+    parts = [np.asarray(await ctx.recv(bank, "ct")) for _ in range(chunks)]
+    if any(a.ndim != 2 or a.shape[1] != parts[0].shape[1] for a in parts):
+        raise BoostProtocolError("ml.boost: the bank's ciphertext chunks differ in shape")
+    return np.concatenate(parts) if chunks > 1 else parts[0]
 
 
 def _partner_model(st: PartnerState, used: list[int], names: list[str] | None,

@@ -21,10 +21,14 @@ SecretKey = PaillierSecretKey | OUSecretKey
 PublicKey = PaillierPublicKey | OUPublicKey
 
 
-def generate(scheme: str = "ou", bits: int = 2048, **kwargs: object) -> SecretKey:
-    """A fresh key pair of ``scheme`` ("paillier" or "ou")."""
+def generate(scheme: str = "ou", bits: int = 2048, key_shape: str = "standard",
+             **kwargs: object) -> SecretKey:
+    """A fresh key pair of ``scheme`` ("paillier" or "ou"); ``key_shape`` "subgroup"
+    (Paillier only, opt-in) is the fast-decryption shape of protocols/he.md."""
     if scheme == "paillier":
-        return generate_paillier(bits, **kwargs)  # type: ignore[arg-type]
+        return generate_paillier(bits, key_shape=key_shape, **kwargs)  # type: ignore[arg-type]
+    if key_shape != "standard":
+        raise ValueError(f"he: key shape {key_shape!r} exists for paillier only, not {scheme!r}")
     if scheme == "ou":
         return generate_ou(bits, **kwargs)  # type: ignore[arg-type]
     raise ValueError(f"he: unknown scheme {scheme!r} (paillier, ou)")
