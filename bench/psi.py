@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from meshmpc_bench import psi_ray
+from meshmpc_bench import _psi_ray as psi_ray
 from meshmpc_bench._common import add_common, emit, fail, median, wan_fields, wan_profile
 
 from meshmpc.psi.spec import DEFAULT_BUCKET_ROWS
@@ -107,7 +107,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bucket-rows", type=int, default=None, help="rows per PSI bucket")
     parser.add_argument("--ray-workers", type=int, default=None,
                         help="also run on a local Ray cluster with this many worker pairs "
-                        "(bench/psi_ray.py); the single-process run uses the same buckets")
+                        "(bench/_psi_ray.py); the single-process run uses the same buckets")
     parser.add_argument("--ray-kill-after", type=float, default=None,
                         help="SIGKILL one Ray worker this many seconds into the Ray run")
     parser.add_argument("--ray-relay", action="store_true",
