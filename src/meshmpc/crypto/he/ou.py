@@ -107,7 +107,7 @@ class OUSecretKey:
         self.public._check(c)
         t, w = self.threads, self._p2.shape[0]
         cp = _core.he_mod(c.data, self._p2, w, t)
-        x = _core.he_powmod(cp, self._pm1, self._p2, w, t)
+        x = _core.he_powmod_secret(cp, self._pm1, self._p2, w, t)
         lx = _core.he_lfunc(x, self._p, self._p.shape[0], t)
         return _core.he_mulmod(lx, self._lg_inv, self._p, self._p.shape[0], t)
 
