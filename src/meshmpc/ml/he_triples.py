@@ -62,11 +62,7 @@ class HeMatrixTripleProvider(OtTripleProvider):
             return result
         assert self.lift_pool is not None
         (m, k), (_, p) = sx, sy
-        if reuse is None:
-            a = self._random(m * k).reshape(m, k)
-        else:
-            a = np.ascontiguousarray(reuse[0].T if reuse[1] else reuse[0])
-        b = self._random(k * p).reshape(k, p)
+        a, b = self._matrix_factors(sx, sy, reuse)
         self._products += 1
         me, peer = self.ctx.party, self.ctx.peers[0]
         shape = (m, k, p)

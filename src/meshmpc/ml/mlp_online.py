@@ -50,7 +50,13 @@ from meshmpc.crypto.hashing import item_hash
 from meshmpc.linalg import SecretTensor
 from meshmpc.ml.mlp import MLPConfig
 from meshmpc.ml.mlp_model import MLPModel, PrecomputedFirstLayer
-from meshmpc.ml.predict import FRAC_BITS, ScoreUnavailable, _sign, pairwise_seeds
+from meshmpc.ml.predict import (
+    FRAC_BITS,
+    ScoreUnavailable,
+    _sign,
+    cached_pir_client,
+    pairwise_seeds,
+)
 from meshmpc.ml.vertical import VerticalError, VerticalSession, tensor_from_words
 from meshmpc.mpc.prg import Prg, fresh_key
 from meshmpc.mpc.ring import RING64
@@ -259,13 +265,7 @@ class MLPOnlineScorer:
         self._clients: dict[str, Any] = {}
 
     async def _client(self, partner: str) -> Any:
-        from meshmpc.pir.client import PirClient
-
-        if partner not in self._clients:
-            client = PirClient(self.ctx, partner)
-            await client.refresh()
-            self._clients[partner] = client
-        return self._clients[partner]
+        return await cached_pir_client(self.ctx, self._clients, partner)
 
     async def partners_partial(self, key: object) -> tuple[np.ndarray, dict[str, list[str]]]:
         """sum_P m_P(key) as ring words, and (mode "shared") each holder's boxes."""

@@ -148,6 +148,18 @@ async def publish_partial_scores(ctx: Context, bank: str, partners: Sequence[str
     return await server.serve(ctx, bank)
 
 
+
+async def cached_pir_client(ctx: Context, clients: dict[str, Any], partner: str) -> Any:
+    """``partner``'s PIR client from ``clients``, made and refreshed on first use (its hint
+    is downloaded once per scorer, not once per applicant)."""
+    from meshmpc.pir.client import PirClient
+
+    if partner not in clients:
+        client = PirClient(ctx, partner)
+        await client.refresh()
+        clients[partner] = client
+    return clients[partner]
+
 class OnlineScorer:
     """The bank's scorer of single applicants (used by the decision service).
 
@@ -162,13 +174,7 @@ class OnlineScorer:
         self._clients: dict[str, Any] = {}
 
     async def _client(self, partner: str) -> Any:
-        from meshmpc.pir.client import PirClient
-
-        if partner not in self._clients:
-            client = PirClient(self.ctx, partner)
-            await client.refresh()
-            self._clients[partner] = client
-        return self._clients[partner]
+        return await cached_pir_client(self.ctx, self._clients, partner)
 
     async def score(self, key: object, bank_fields: Mapping[str, Any],
                     purpose: str | None = None, consent_ref: str | None = None) -> float:

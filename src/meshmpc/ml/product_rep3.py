@@ -137,14 +137,7 @@ class Rep3Product(OwnerProduct):
         for p in compute:
             await ctx.send(p, tag, {"handle": self._handles, "seeds": seeds[p]})
         encoded = _Encoded(x, 0 if integer else self._frac, self.party)
-        a, b = _Seeded(s0, shape), _Seeded(s1, shape)
-        tiles = _tiles(shape)
-        for g in range(0, len(tiles), TILES_PER_MESSAGE):
-            group = tiles[g:g + TILES_PER_MESSAGE]
-            block = np.concatenate([encoded.rows(lo, hi) - a.rows(lo, hi) - b.rows(lo, hi)
-                                    for lo, hi in group])
-            for p in compute[1:]:
-                await ctx.send(p, f"{tag}/d/{group[0][0]}", block)
+        await _stream_third_share(ctx, compute[1:], tag, encoded, s0, s1, shape)
 
     async def _receive_replicated(self, owner: str, shape: tuple[int, int]) -> Any:
         assert self.suite is not None
@@ -447,14 +440,21 @@ async def provide_matrix(ctx: Context, compute: Sequence[str], x: Any, frac: int
     seeds = {compute[0]: [s0, s1], compute[1]: [s1], compute[2]: [s0]}
     for p in compute:
         await ctx.send(p, "seeds", seeds[p])
-    encoded, a, b = _Encoded(x, frac, party), _Seeded(s0, shape), _Seeded(s1, shape)
+    await _stream_third_share(ctx, compute[1:], "x", _Encoded(x, frac, party), s0, s1, shape)
+
+
+async def _stream_third_share(ctx: Context, holders: Sequence[str], tag: str, encoded: Any,
+                              s0: bytes, s1: bytes, shape: tuple[int, int]) -> None:
+    """Send x_2 = X - PRG(s0) - PRG(s1) to its two holders a group of tiles per message
+    (``<tag>/d/<first row>``), so no n x d array of words is ever held."""
+    a, b = _Seeded(s0, shape), _Seeded(s1, shape)
     tiles = _tiles(shape)
     for g in range(0, len(tiles), TILES_PER_MESSAGE):
         group = tiles[g:g + TILES_PER_MESSAGE]
         block = np.concatenate([encoded.rows(lo, hi) - a.rows(lo, hi) - b.rows(lo, hi)
                                 for lo, hi in group])
-        for p in compute[1:]:
-            await ctx.send(p, f"x/d/{group[0][0]}", block)
+        for p in holders:
+            await ctx.send(p, f"{tag}/d/{group[0][0]}", block)
         del block
 
 

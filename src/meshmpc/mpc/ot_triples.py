@@ -130,6 +130,16 @@ class OtTripleProvider(TripleProvider):
         c = a * b + cross.reshape(n)
         return a.reshape(shape), b.reshape(shape), c.reshape(shape)
 
+    def _matrix_factors(self, sx: Sequence[int], sy: Sequence[int], reuse: Any
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """This party's random shares of A (m x k; an earlier A when ``reuse``) and B (k x p)."""
+        (m, k), (_, p) = sx, sy
+        if reuse is None:
+            a = self._random(m * k).reshape(m, k)
+        else:
+            a = np.ascontiguousarray(reuse[0].T if reuse[1] else reuse[0])
+        return a, self._random(k * p).reshape(k, p)
+
     async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int],
                              reuse: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
         """C = A @ B: choices are bits of A[s, t], correlations rows B[t, cols].
@@ -139,11 +149,7 @@ class OtTripleProvider(TripleProvider):
         _ring64(ring)
         await self.setup()
         (m, k), (_, p) = sx, sy
-        if reuse is None:
-            a = self._random(m * k).reshape(m, k)
-        else:
-            a = np.ascontiguousarray(reuse[0].T if reuse[1] else reuse[0])
-        b = self._random(k * p).reshape(k, p)
+        a, b = self._matrix_factors(sx, sy, reuse)
         c = np.matmul(a, b, dtype=np.uint64)
         for col in range(0, p, 2):
             cols = slice(col, min(col + 2, p))
