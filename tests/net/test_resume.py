@@ -504,3 +504,34 @@ def test_abort_while_the_link_is_down_is_delivered_on_resume(run_checked, stoppi
     error, told_after = run_checked(main())
     assert "boom" in str(error) and error.peer == stopping
     assert told_after < 2.5  # on resume, not after the 5 s grace period
+
+
+def test_first_connection_lost_before_the_session_answer_is_resumed(run_checked,
+                                                                     monkeypatch) -> None:
+    """The dialer's first connection dies after the listener opened the session but before
+    its answer arrived (a handshake deadline under load): the dialer offers the same session
+    id again and the listener resumes it instead of refusing a 'restarted' peer."""
+    from meshmpc.net import link as link_module
+
+    real = link_module.Link._on_session
+    dropped: list[bool] = []
+
+    def lose_first_answer(self: Any, body: bytes) -> None:
+        if self.dialer and not dropped:
+            dropped.append(True)
+            raise PeerDisconnectedError(self.peer, "connection lost before the session answer")
+        real(self, body)
+
+    monkeypatch.setattr(link_module.Link, "_on_session", lose_first_answer)
+
+    async def main() -> None:
+        a, b, relay, _, _ = await _pair()
+        assert dropped, "the first answer was never lost"
+        await asyncio.gather(_exchange(a, b, np.arange(1000, dtype=np.int64), 20),
+                             _exchange(b, a, np.arange(500, dtype=np.int64), 20))
+        assert a.peer_sessions["b"].id == b.peer_sessions["a"].id
+        await asyncio.gather(a.close(), b.close())
+        _nothing_left(a, b)
+        await relay.stop()
+
+    run_checked(main())

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import socket
 from typing import Any, Protocol, cast
 
@@ -97,6 +96,8 @@ class LinkOwner(Protocol):
     def session_for(self, link: Link, session_id: bytes, flags: int) -> Session: ...
 
     def open_session(self, link: Link, session_id: bytes, resumable: bool) -> Session: ...
+
+    def first_session_id(self, peer: str) -> bytes: ...
 
     @property
     def resumable(self) -> bool: ...
@@ -311,7 +312,8 @@ class Link(asyncio.BufferedProtocol):
             self._offered = self.session.offer(resuming=True)
         else:
             flags = CAN_RESUME if self.owner.resumable else 0
-            self._offered = SESSION_BODY.pack(os.urandom(16), 0, flags)
+            assert self.peer is not None
+            self._offered = SESSION_BODY.pack(self.owner.first_session_id(self.peer), 0, flags)
         self._write(self._cipher().seal(framing.SESSION, self._offered))
 
     def _on_session(self, body: bytes) -> None:

@@ -97,6 +97,7 @@ class TcpMesh(Mesh):
         self.keepalive_timeout_s = config.keepalive_timeout_s
         self.links: dict[str, Link] = {}
         self.peer_sessions: dict[str, Session] = {}
+        self._first_ids: dict[str, bytes] = {}  # see first_session_id
         self._redials: dict[str, asyncio.Task[None]] = {}
         self.connections: set[Link] = set()
         self.rejected = 0
@@ -330,7 +331,16 @@ class TcpMesh(Mesh):
     def open_session(self, link: Link, session_id: bytes, resumable: bool) -> Session:
         """The dialer's new session, as the listener accepted it."""
         assert link.peer is not None
+        self._first_ids.pop(link.peer, None)  # a later fresh session gets a fresh id
         return self._new_session(link.peer, session_id, True, resumable)
+
+    def first_session_id(self, peer: str) -> bytes:
+        """The id the dialer offers for its first session with ``peer``: the same on every
+        attempt until a session opens, so a first connection that died after the listener
+        had opened the session but before its answer arrived is resumed, not refused as a
+        restarted process (only this process knows the id; it travels inside the
+        authenticated channel)."""
+        return self._first_ids.setdefault(peer, os.urandom(16))
 
     def session_for(self, link: Link, session_id: bytes, flags: int) -> Session:
         """The listener's answer to a SESSION request: the session to resume, a new one,
@@ -351,6 +361,9 @@ class TcpMesh(Mesh):
                     self._set_ready_error(peer, error)
                 raise error
             return current
+        if live and current is not None and current.resumable and not current.dialer \
+                and current.id == session_id:
+            return current  # its first connection died before our answer reached it
         if live and current is not None and current.resumable:
             error = SessionRefused(peer, "opened a new session while ours was in progress: "
                                    "it was restarted and its protocol state is gone; run the "
