@@ -195,6 +195,21 @@ def measure_heu(python: str, bits: int, batch: int) -> list[dict[str, Any]]:
              **{k: round(v) for k, v in r.items()}, "batch": batch} for r in lines]
 
 
+def _measure_with(constant_time: bool, *args: Any) -> dict[str, Any]:
+    """:func:`measure` with the constant-time fixed-base powers switched on or off."""
+    from meshmpc.crypto.he.base import CONSTANT_TIME_ENV
+
+    before = os.environ.get(CONSTANT_TIME_ENV)
+    os.environ[CONSTANT_TIME_ENV] = "1" if constant_time else "0"
+    try:
+        return {**measure(*args), "constant_time": constant_time}
+    finally:
+        if before is None:
+            os.environ.pop(CONSTANT_TIME_ENV, None)
+        else:
+            os.environ[CONSTANT_TIME_ENV] = before
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="meshmpc bench he", description=__doc__)
     add_common(parser)
@@ -209,6 +224,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--peer-batch", type=int, default=200)
     parser.add_argument("--heu-python", default=None,
                         help="python of a venv with sf-heu: measure HEU in this run")
+    parser.add_argument("--constant-time", choices=["off", "on", "both"], default="off",
+                        help="fixed-base powers in constant time (MESHMPC_HE_CONSTANT_TIME)")
     parser.add_argument("--dec-breakdown", action="store_true",
                         help="also time one CRT half of Paillier decryption per power")
     args = parser.parse_args(argv)
@@ -219,8 +236,10 @@ def main(argv: list[str]) -> int:
         for shape in shapes:
             if shape not in ("standard", "subgroup"):
                 return fail(f"meshmpc bench he: unknown key shape {shape!r}")
-            emit(measure(scheme, args.bits, args.batch, args.repeats, args.threads, shape),
-                 args.json)
+            for constant in {"off": [False], "on": [True], "both": [False, True]}[
+                    args.constant_time]:
+                emit(_measure_with(constant, scheme, args.bits, args.batch, args.repeats,
+                                   args.threads, shape), args.json)
     if args.dec_breakdown:
         emit(dec_breakdown(args.bits, max(1, min(args.batch, 200)), args.repeats), args.json)
     if args.peer_python:

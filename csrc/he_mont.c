@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "he_internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -227,6 +229,66 @@ int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_
     J.out_width = out_width;
     int rc = mont_open(&J.M, m, m_limbs);
     if (!rc) rc = mm_he_run_rows(fb_pow_row, &J, count, nthreads);
+    mont_close(&J.M);
+    return rc;
+}
+
+/* ---- fixed-base exponentiation in constant time ------------------------ */
+
+#define FB_CT_MAX_LIMBS 128
+
+/* entry = table row d of a window, read without an address that depends on d:
+ * every entry of the window is loaded and masked (the masked scan OpenSSL's
+ * constant-time exponentiation uses since CacheBleed). */
+static void fb_ct_gather(uint64_t *entry, const uint64_t *window, size_t span, size_t L,
+                         unsigned d) {
+    memset(entry, 0, L * sizeof(uint64_t));
+    for (size_t t = 0; t < span; t++) {
+        uint64_t diff = (uint64_t)(t ^ d);
+        uint64_t mask = ((diff | (0 - diff)) >> 63) - 1; /* all ones iff t == d */
+        const uint64_t *row = window + t * L;
+        for (size_t k = 0; k < L; k++) entry[k] |= row[k] & mask;
+    }
+}
+
+/* Every window is gathered and multiplied, zero digits included (entry 0 is
+ * one in Montgomery form), so neither the addresses read nor the number of
+ * products depends on the exponent. */
+static int fb_pow_ct_row(const void *vj, size_t i, mm_he_scratch *s) {
+    const fb_job *J = vj;
+    size_t L = J->m_limbs, span = (size_t)1 << J->w;
+    const uint64_t *e = J->e.p + J->e.stride * i;
+    uint64_t entry[FB_CT_MAX_LIMBS];
+    int rc = mm_he_bn_ready(s);
+    for (size_t j = 0; j < J->nwin && !rc; j++) {
+        unsigned d = digit(e, J->e.width, j * (size_t)J->w, J->w);
+        fb_ct_gather(entry, J->ctable + j * span * L, span, L, d);
+        if (!bn_of(j ? s->y : s->x, entry, L)) rc = MM_HE_ENOMEM;
+        else if (j) rc = mont_mul(s->x, s->x, s->y, &J->M, s->bn);
+    }
+    OPENSSL_cleanse(entry, sizeof entry);
+    if (rc) return rc;
+    if (!J->nwin) return BN_one(s->z) ? bn_put(J->out + i * J->out_width, J->out_width, s->z)
+                                      : MM_HE_ENOMEM;
+    if (!BN_from_montgomery(s->z, s->x, J->M.mont, s->bn)) return MM_HE_ENOMEM;
+    return bn_put(J->out + i * J->out_width, J->out_width, s->z);
+}
+
+int mm_he_fb_pow_ct(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
+                    size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
+                    int nthreads) {
+    if (m_limbs > FB_CT_MAX_LIMBS) return MM_HE_EWIDTH;
+    fb_job J;
+    memset(&J, 0, sizeof J);
+    J.ctable = table;
+    J.w = w;
+    J.nwin = nwin;
+    J.m_limbs = m_limbs;
+    J.e = e;
+    J.out = out;
+    J.out_width = out_width;
+    int rc = mont_open(&J.M, m, m_limbs);
+    if (!rc) rc = mm_he_run_rows(fb_pow_ct_row, &J, count, nthreads);
     mont_close(&J.M);
     return rc;
 }

@@ -37,6 +37,9 @@ cdef extern from "meshmpc/he.h":
     int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
                      size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
                      int nthreads) nogil
+    int mm_he_fb_pow_ct(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
+                        size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
+                        int nthreads) nogil
     int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_width,
                      size_t count, const uint64_t *m, size_t m_limbs, int nthreads) nogil
     int mm_he_hist(mm_he_vec c, const int64_t *rows, size_t nrows, const uint8_t *bins,
@@ -202,8 +205,14 @@ def he_fb_table(base, int w, size_t nwin, m, int nthreads=1):
     return out
 
 
-def he_fb_pow(table, e, m, size_t out_width, int nthreads=1):
-    """Row-wise base ^ e mod m from a fixed-base table (e < 2^(w * nwin))."""
+def he_fb_pow(table, e, m, size_t out_width, int nthreads=1, bint constant_time=False):
+    """Row-wise base ^ e mod m from a fixed-base table (e < 2^(w * nwin)).
+
+    ``constant_time``: every entry of every window is read (masked) and every
+    window multiplied, so memory addresses and the number of products do not
+    depend on e (for secret exponents: randomisers, plaintexts); cost grows
+    with the table's 2^w entries per window.
+    """
     T = _he_np.ascontiguousarray(table, dtype=_he_np.uint64)
     E, M = _he_rows(e), _he_mod_arg(m)
     if T.ndim != 3 or T.shape[2] != M.shape[0]:
@@ -218,8 +227,12 @@ def he_fb_pow(table, e, m, size_t out_width, int nthreads=1):
     cdef int rc
     cdef uint64_t *op = &o[0, 0] if count else NULL
     with nogil:
-        rc = mm_he_fb_pow(&tv[0, 0, 0], w, tv.shape[0], ve, op, out_width, count, &mv[0],
-                          mv.shape[0], nthreads)
+        if constant_time:
+            rc = mm_he_fb_pow_ct(&tv[0, 0, 0], w, tv.shape[0], ve, op, out_width, count,
+                                 &mv[0], mv.shape[0], nthreads)
+        else:
+            rc = mm_he_fb_pow(&tv[0, 0, 0], w, tv.shape[0], ve, op, out_width, count, &mv[0],
+                              mv.shape[0], nthreads)
     _he_check(rc, "fb_pow")
     return out
 

@@ -18,7 +18,7 @@ import pytest
 from meshmpc import _core
 from meshmpc.crypto.he import generate
 from meshmpc.crypto.he._limbs import int_to_limbs, ints_to_limbs, limbs_to_ints
-from meshmpc.crypto.he.base import randomizer_bits_for
+from meshmpc.crypto.he.base import CONSTANT_TIME_ENV, CONSTANT_TIME_WINDOW, randomizer_bits_for
 
 
 def odd_modulus(bits: int) -> int:
@@ -60,6 +60,45 @@ def test_fixed_base_table_powers_match_gmpy2(w: int) -> None:
     e = randoms(20, 1 << bits) + [0, (1 << bits) - 1, 1]
     got = _core.he_fb_pow(table, ints_to_limbs(e, 7), int_to_limbs(m), 32, 2)
     assert limbs_to_ints(got) == [int(gmpy2.powmod(base, x, m)) for x in e]
+
+
+@pytest.mark.parametrize(("bits", "w"), [(2048, 1), (2048, 6), (4096, 5)])
+def test_constant_time_fixed_base_powers_match_gmpy2(bits: int, w: int) -> None:
+    m = odd_modulus(bits)
+    L = bits // 64
+    base = randoms(1, m)[0]
+    nwin = -(-448 // w)
+    table = _core.he_fb_table(int_to_limbs(base, L), w, nwin, int_to_limbs(m), 2)
+    e = randoms(20, 1 << 448) + [0, (1 << 448) - 1, 1, 1 << 447]
+    exps = ints_to_limbs(e, 7)
+    got = _core.he_fb_pow(table, exps, int_to_limbs(m), L, 2, True)
+    assert limbs_to_ints(got) == [int(gmpy2.powmod(base, x, m)) for x in e]
+    assert np.array_equal(got, _core.he_fb_pow(table, exps, int_to_limbs(m), L, 2))
+    empty = _core.he_fb_pow(table, np.zeros((0, 7), np.uint64), int_to_limbs(m), L, 2, True)
+    assert empty.shape == (0, L)
+
+
+def test_constant_time_power_refuses_moduli_wider_than_its_buffer() -> None:
+    m = odd_modulus(8256)  # 129 limbs
+    table = _core.he_fb_table(int_to_limbs(3, 129), 2, 1, int_to_limbs(m), 1)
+    with pytest.raises(ValueError, match="fit"):
+        _core.he_fb_pow(table, ints_to_limbs([3], 1), int_to_limbs(m), 129, 1, True)
+
+
+@pytest.mark.parametrize("scheme", ["paillier", "ou"])
+def test_constant_time_keys_round_trip(scheme: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CONSTANT_TIME_ENV, "1")
+    sk = generate(scheme, 2048, threads=2)
+    pk = sk.public
+    vals = randoms(30, 1 << 100)
+    a, b = sk.encrypt(ints_to_limbs(vals, 2)), pk.encrypt(ints_to_limbs(vals, 2))
+    assert limbs_to_ints(sk.decrypt(a)) == vals
+    assert limbs_to_ints(sk.decrypt(pk.add(a, b))) == [2 * v for v in vals]
+    own = getattr(sk, "_tables", None) or []
+    tables = [pk._rand_table, *own, getattr(pk, "_g_table", None)]
+    built = [t for t in tables if t is not None]
+    assert built and all(t.constant_time and t.table.shape[1] <= 1 << CONSTANT_TIME_WINDOW
+                         for t in built)
 
 
 def test_fixed_base_table_needs_an_odd_modulus() -> None:

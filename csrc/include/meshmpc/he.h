@@ -71,6 +71,12 @@ int mm_he_fb_table(const uint64_t *base, size_t base_limbs, int w, size_t nwin, 
 int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
                  size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
                  int nthreads);
+/* The same in constant time: every table entry of a window is read (masked)
+ * and every window multiplied, whatever the exponent's digits (secret
+ * randomisers and plaintexts); the cost grows with 2^w, so use a small w. */
+int mm_he_fb_pow_ct(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
+                    size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
+                    int nthreads);
 /* Horner packing: out_i = prod_{j<k} c_{i,j}^(2^(shift*j)) mod m, where c_{i,j} is
  * row i*k + j of c (so the plaintexts become sum_j x_{i,j} * 2^(shift*j)). */
 int mm_he_horner(mm_he_vec c, size_t k, size_t shift, uint64_t *out, size_t out_width,

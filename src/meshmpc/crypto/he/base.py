@@ -77,19 +77,45 @@ class Ciphertexts:
         return Ciphertexts(np.ascontiguousarray(rows.reshape(-1, self.data.shape[1])), self.key_id)
 
 
-class FixedBase:
-    """A windowed fixed-base table: base^e mod m in about bits(e)/w multiplications."""
+CONSTANT_TIME_ENV = "MESHMPC_HE_CONSTANT_TIME"
+"""Set to 1 to make every fixed-base power constant-time (see :class:`FixedBase`)."""
 
-    def __init__(self, base: int, modulus: int, exp_bits: int, window: int, threads: int):
+CONSTANT_TIME_WINDOW = 6
+"""Window of a constant-time table: each window reads all 2^w entries, so the
+cost has its minimum near w = 5-7 at 1366- to 4096-bit moduli (measured)."""
+
+
+def constant_time_default() -> bool:
+    """Whether fixed-base powers run in constant time unless a caller says otherwise."""
+    return os.environ.get(CONSTANT_TIME_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+class FixedBase:
+    """A windowed fixed-base table: base^e mod m in about bits(e)/w multiplications.
+
+    The exponents are secret (encryption randomisers, OU plaintexts). The fast
+    path reads one table entry per window at an address set by the exponent's
+    digit and skips zero digits: a process sharing the CPU's caches could learn
+    digits by cache timing (Flush+Reload, Prime+Probe). ``constant_time`` (or
+    MESHMPC_HE_CONSTANT_TIME=1) reads every entry of every window and multiplies
+    every window, with a smaller window: about 2.5x slower (protocols/he.md).
+    """
+
+    def __init__(self, base: int, modulus: int, exp_bits: int, window: int, threads: int,
+                 constant_time: bool | None = None):
         self.modulus = int_to_limbs(modulus)
         self.exp_bits = exp_bits
+        self.constant_time = constant_time_default() if constant_time is None else constant_time
+        if self.constant_time:
+            window = min(window, CONSTANT_TIME_WINDOW)
         nwin = (exp_bits + window - 1) // window
         self.table = _core.he_fb_table(int_to_limbs(base), window, nwin, self.modulus, threads)
 
     def pow(self, exps: np.ndarray, threads: int) -> np.ndarray:
         """Row-wise base^e mod m (e as limb rows of at most ``exp_bits`` bits)."""
         width = self.modulus.shape[0]
-        return _core.he_fb_pow(self.table, exps, self.modulus, width, threads)
+        return _core.he_fb_pow(self.table, exps, self.modulus, width, threads,
+                               self.constant_time)
 
 
 class PublicKeyBase:
