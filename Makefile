@@ -68,7 +68,9 @@ bench: build
 	@$(MAKE) --no-print-directory deb-install PKGS="$(DEB_BENCH)"
 	$(VENV)/bin/meshmpc bench all --json
 
-lint: build
+# ruff and mypy read the sources and src/meshmpc/_core.pyi: no need to rebuild the C core
+# (rebuilding it in place under a running process that has it loaded is unsafe).
+lint: install
 	$(VENV)/bin/ruff check src apps bench tests
 	$(VENV)/bin/mypy
 
