@@ -8,9 +8,10 @@
 #include "meshmpc/kernels.h"
 
 void mm_aes_block_portable(const mm_aes_key *k, const uint8_t in[16], uint8_t out[16]);
-/* 256-bit VAES bulk of CTR / tccr (csrc/kernels_vaes256.c): the blocks done, a multiple
+/* 256-bit VAES bulk of CTR / ccr / tccr (csrc/kernels_vaes256.c): the blocks done, a multiple
  * of 16; call only when mm_cpu_features() has MM_CPU_VAES256. */
 size_t mm_ctr_vaes256(const mm_aes_key *k, uint64_t c, uint8_t *out, size_t n);
+size_t mm_ccr_vaes256(const mm_aes_key *k, const uint8_t *in, uint8_t *out, size_t n);
 size_t mm_tccr_vaes256(const mm_aes_key *k, uint64_t tw, const uint8_t *in, uint8_t *out,
                        size_t n);
 

@@ -54,6 +54,11 @@ CHUNK_OTS = 1 << 17
 """OTs per wire message: 2 MiB of u per chunk keeps memory flat and lets the
 two parties overlap computing one chunk with sending the next."""
 
+GILBOA_TAG = "gilboa-ccr"
+"""Message tag (and wire version) of the fused Gilboa products: "-ccr" since their pads
+are the circular CR hash H(x) (one AES call) instead of H(j, x); a peer on the older
+tweakable-hash messages waits on another tag instead of computing wrong products."""
+
 SCRATCH_ROWS = 1 << 21
 """Largest batch (in OTs, 32 MiB of rows) served from a direction's reused buffer."""
 
@@ -290,15 +295,13 @@ class CotSender(_Direction):
         n = 64 * a.size
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
-            tag = self.next_tag("gilboa")
-            tweak = self.next_tweak(n)
+            tag = self.next_tag(GILBOA_TAG)
 
             async def each(start: int, rows: U8) -> None:
                 first, stop = start // 64, (start + rows.shape[0]) // 64
                 corr = np.empty(_core.gilboa_packed_bytes(stop - first), dtype=np.uint8)
                 await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys,
-                                 tweak + start, rows, self.delta, a[first:stop], corr,
-                                 share[first:stop])
+                                 rows, self.delta, a[first:stop], corr, share[first:stop])
                 await self.ctx.send(self.peer, f"{tag}/{start}", corr)
 
             await self._cot(n, reuse=True, each=each)
@@ -440,8 +443,7 @@ class CotReceiver(_Direction):
         share = np.empty(b.size, dtype=np.uint64)
         pending: list[tuple[int, U8]] = []
         async with self.lock:
-            tag = self.next_tag("gilboa")
-            tweak = self.next_tweak(n)
+            tag = self.next_tag(GILBOA_TAG)
 
             async def finish(start: int, rows: U8) -> None:
                 first, stop = start // 64, (start + rows.shape[0]) // 64
@@ -451,8 +453,8 @@ class CotReceiver(_Direction):
                     raise OtProtocolError(self.peer,
                                           f"Gilboa corrections of wrong size in {tag}")
                 await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys,
-                                 tweak + start, rows, b[first:stop],
-                                 np.ascontiguousarray(corr), share[first:stop])
+                                 rows, b[first:stop], np.ascontiguousarray(corr),
+                                 share[first:stop])
 
             async def each(start: int, rows: U8) -> None:
                 pending.append((start, rows))
