@@ -15,4 +15,15 @@ size_t mm_ccr_vaes256(const mm_aes_key *k, const uint8_t *in, uint8_t *out, size
 size_t mm_tccr_vaes256(const mm_aes_key *k, uint64_t tw, const uint8_t *in, uint8_t *out,
                        size_t n);
 
+/* SoftSpokenOT with the leaf PRG and level sums fused on 256-bit VAES (k <= 4;
+ * csrc/softspoken_vaes256.c): same contract and output as mm_softspoken_receiver /
+ * mm_softspoken_sender; call only when mm_softspoken_fused_ok(k). */
+int mm_softspoken_fused_ok(int k);
+int mm_softspoken_receiver_vaes256(const mm_aes_key *leaf_keys, int k, uint64_t ctr,
+                                   const uint8_t *r, size_t m, uint8_t *corrections,
+                                   uint8_t *t_rows);
+int mm_softspoken_sender_vaes256(const mm_aes_key *leaf_keys, int k, const uint8_t delta[16],
+                                 uint64_t ctr, const uint8_t *corrections, size_t m,
+                                 uint8_t *q_rows);
+
 #endif

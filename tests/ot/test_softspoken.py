@@ -86,11 +86,14 @@ def test_random_and_chosen_ot_on_top() -> None:
     assert np.array_equal(got, np.where(c[:, None] == 1, m1, m0))
 
 
-@pytest.mark.parametrize("k", [2, 8])
-def test_kernel_paths_agree(k: int) -> None:
+@pytest.mark.parametrize(("k", "m"), [(1, 8192 + 384), (2, 2048 + 128), (4, 4096 + 640),
+                                    (4, 128), (8, 2048 + 128)])
+def test_kernel_paths_agree(k: int, m: int) -> None:
+    """Portable, AES-NI (the fused 256-bit VAES kernel for k <= 4 where the CPU has it)
+    and VAES give the same corrections and rows; m past one column tile and not a
+    multiple of the fused kernel's 8-block groups."""
     rng = np.random.default_rng(k)
     keys = _core.aes128_expand_many(rng.integers(0, 256, ((128 // k) << k, 16), np.uint8))
-    m = 2048 + 128
     r = rng.integers(0, 256, m // 8, np.uint8)
     delta = rng.integers(0, 256, 16, np.uint8)
     results = []
