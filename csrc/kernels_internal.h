@@ -15,6 +15,9 @@ size_t mm_ccr_vaes256(const mm_aes_key *k, const uint8_t *in, uint8_t *out, size
 size_t mm_tccr_vaes256(const mm_aes_key *k, uint64_t tw, const uint8_t *in, uint8_t *out,
                        size_t n);
 
+/* 128 x 128 bit-block transposes (csrc/kernels_bits.c, AVX2 only): block b is 128 rows
+ * of 16 bytes at in + 2048 b and becomes the 128 rows at out + 2048 b. */
+void mm_transpose128_blocks_avx2(const uint8_t *in, uint8_t *out, size_t nblocks);
 /* SoftSpokenOT with the leaf PRG and level sums fused on 256-bit VAES (k <= 4;
  * csrc/softspoken_vaes256.c): same contract and output as mm_softspoken_receiver /
  * mm_softspoken_sender; call only when mm_softspoken_fused_ok(k). */

@@ -11,7 +11,10 @@
  * with fold(y) = low(y) ^ high(y), S_l = XOR of the leaves x with bit l of x set.
  * The receiver's row ik + l is S_l, its correction U ^ r; the sender (leaf d of the
  * chunk unknown, its lane zeroed) takes S_l or U ^ S_l as bit l of d is 0 or 1 and
- * adds the correction where it is 1. Same output as the generic kernel (tested). */
+ * adds the correction where it is 1. The rows go to the tile as 128 x 128 bit blocks
+ * (128 OTs, the 128 rows' 16 bytes each, one after the other), so each block
+ * transposes in place without the generic transpose's strip copies. Same output as
+ * the generic kernel (tested). */
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,7 @@
 #define INLINE VAES256 static inline __attribute__((always_inline))
 #define REGS 8 /* AES registers in flight: 2^(k-1) leaves pairs x G blocks */
 #define TILE_BITS 4096 /* OTs per column tile: 64 KiB of rows, in L2 */
+#define BLOCK_BYTES 2048 /* the tile holds 128 x 128 bit blocks: 128 OTs' 128 rows of 16 bytes */
 
 typedef struct {
     int nq; /* 2^(k-1) leaf pairs; a chunk_tile makes REGS / nq blocks at once */
@@ -87,7 +91,7 @@ static int chunk_delta(const uint8_t delta[16], size_t i, int k) {
 /* One chunk of one tile: cw OTs from block counter ctr. Receiver (d < 0): rows get S_l,
  * corr gets U ^ r. Sender (leaf d unknown): rows get its sums plus d_l times corr. */
 INLINE void chunk_tile(const chunk_state *s, const int k, uint64_t ctr, size_t cw, int d,
-                       uint8_t *rows, size_t row_stride, uint8_t *corr, const uint8_t *r) {
+                       uint8_t *rows, uint8_t *corr, const uint8_t *r) {
     __m256i b[REGS];
     __m128i sums[4];
     const int nq = 1 << (k - 1), group = REGS / nq;
@@ -95,18 +99,19 @@ INLINE void chunk_tile(const chunk_state *s, const int k, uint64_t ctr, size_t c
         leaf_blocks(s, nq, group, ctr + p, b);
         for (int g = 0; g < group && p + (size_t)g < cw / 128; g++) {
             size_t at = 16 * (p + (size_t)g);
+            uint8_t *block = rows + BLOCK_BYTES * (p + (size_t)g);
             __m128i u = level_sums(b + g * nq, k, nq, sums);
             if (d < 0) {
                 __m128i rv = _mm_loadu_si128((const __m128i *)(r + at));
                 _mm_storeu_si128((__m128i *)(corr + at), _mm_xor_si128(u, rv));
                 for (int l = 0; l < k; l++)
-                    _mm_storeu_si128((__m128i *)(rows + (size_t)l * row_stride + at), sums[l]);
+                    _mm_storeu_si128((__m128i *)(block + 16 * l), sums[l]);
                 continue;
             }
             __m128i c = _mm_loadu_si128((const __m128i *)(corr + at));
             for (int l = 0; l < k; l++) {
                 __m128i row = (d >> l) & 1 ? _mm_xor_si128(_mm_xor_si128(u, sums[l]), c) : sums[l];
-                _mm_storeu_si128((__m128i *)(rows + (size_t)l * row_stride + at), row);
+                _mm_storeu_si128((__m128i *)(block + 16 * l), row);
             }
         }
     }
@@ -114,17 +119,16 @@ INLINE void chunk_tile(const chunk_state *s, const int k, uint64_t ctr, size_t c
 
 #define CHUNK_TILE_K(K)                                                                   \
     VAES256 static void chunk_tile_##K(const chunk_state *s, uint64_t ctr, size_t cw, int d, \
-                                       uint8_t *rows, size_t row_stride, uint8_t *corr,     \
-                                       const uint8_t *r) {                                  \
-        chunk_tile(s, K, ctr, cw, d, rows, row_stride, corr, r);                            \
+                                       uint8_t *rows, uint8_t *corr, const uint8_t *r) {    \
+        chunk_tile(s, K, ctr, cw, d, rows, corr, r);                                        \
     }
 CHUNK_TILE_K(1)
 CHUNK_TILE_K(2)
 CHUNK_TILE_K(3)
 CHUNK_TILE_K(4)
 
-typedef void (*chunk_tile_fn)(const chunk_state *, uint64_t, size_t, int, uint8_t *, size_t,
-                              uint8_t *, const uint8_t *);
+typedef void (*chunk_tile_fn)(const chunk_state *, uint64_t, size_t, int, uint8_t *, uint8_t *,
+                              const uint8_t *);
 static const chunk_tile_fn CHUNK_TILES[5] = {NULL, chunk_tile_1, chunk_tile_2, chunk_tile_3,
                                              chunk_tile_4};
 
@@ -136,14 +140,14 @@ VAES256 static void fused(const mm_aes_key *leaf_keys, int k, const uint8_t *del
     size_t c = 128 / (size_t)k, row_bytes = m / 8;
     s.nq = 1 << (k - 1);
     for (size_t j0 = 0; j0 < m; j0 += TILE_BITS) {
-        size_t cw = m - j0 < TILE_BITS ? m - j0 : TILE_BITS, wb = cw / 8;
+        size_t cw = m - j0 < TILE_BITS ? m - j0 : TILE_BITS;
         for (size_t i = 0; i < c; i++) {
             int d = delta ? chunk_delta(delta, i, k) : -1;
             load_chunk(&s, leaf_keys + (i << k), d);
-            CHUNK_TILES[k](&s, ctr + j0 / 128, cw, d, tile + i * (size_t)k * wb, wb,
+            CHUNK_TILES[k](&s, ctr + j0 / 128, cw, d, tile + 16 * i * (size_t)k,
                            corrections + i * row_bytes + j0 / 8, r ? r + j0 / 8 : NULL);
         }
-        mm_transpose(tile, out_rows + j0 * 16, 128, cw, MM_PATH_AESNI);
+        mm_transpose128_blocks_avx2(tile, out_rows + j0 * 16, cw / 128);
     }
 }
 
