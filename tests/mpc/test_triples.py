@@ -51,6 +51,26 @@ def test_correlations_hold(source: str, count: int) -> None:
     assert not np.array_equal(first["arith"][0], combine(out, "arith", 0))
 
 
+async def arith_sizes(ctx: Context, sizes: list[int], ot_k: int) -> list[Any]:
+    from meshmpc.mpc.ot_triples import OtTripleProvider
+
+    provider = OtTripleProvider(ctx, ot_k=ot_k)
+    return [await provider.arith_triples(RING64, (n,)) for n in sizes]
+
+
+@pytest.mark.parametrize("ot_k", [2, 4])
+def test_ot_triples_at_edge_sizes(ot_k: int) -> None:
+    """0, 1, odd and past one 2^17-OT extension chunk (2048 elements) and past the
+    3-slot ring of the streamed pipeline (6144): c = a b mod 2^64 on every element."""
+    sizes = [0, 1, 7, 2049, 6145 + 4096]
+    out = run_parties(["p0", "p1"], arith_sizes, sizes, ot_k)
+    for i, n in enumerate(sizes):
+        a, b, c = (out["p0"][i][j] + out["p1"][i][j] for j in range(3))
+        assert a.shape == (n,) and np.array_equal(a * b, c)
+        if n > 1:  # fresh randomness: neither party's share is the whole value
+            assert not np.array_equal(out["p0"][i][0], a)
+
+
 def test_ot_provider_refuses_what_it_cannot_make() -> None:
     async def job(ctx: Context, what: str) -> Any:
         provider = make_provider(ctx, "ot")

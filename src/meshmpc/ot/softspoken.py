@@ -37,7 +37,14 @@ from meshmpc.net.context import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
 from meshmpc.ot.errors import OtInputError, OtProtocolError
 from meshmpc.ot.iknp import (
-    CHUNK_OTS, KAPPA, CotReceiver, CotSender, EachChunk, _in_thread, _pad128, chunk_rows,
+    CHUNK_OTS,
+    KAPPA,
+    CotReceiver,
+    CotSender,
+    EachChunk,
+    _in_thread,
+    _pad128,
+    chunk_rows,
 )
 
 DEFAULT_K = 4
