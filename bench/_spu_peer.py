@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 FEATURES = 100
+RECV_TIMEOUT_MS = 30 * 60 * 1000
+"""The simulator's in-memory links wait this long for a message (yacl's default gave
+'Get data timeout' in Cheetah's mul on a machine at load 30)."""
 
 
 def _program(op: str, n: int,
@@ -60,6 +63,15 @@ def main(argv: list[str]) -> None:
     op, n, protocol, parties, repeats = argv[0], int(argv[1]), argv[2], int(argv[3]), int(argv[4])
     import spu.libspu as libspu  # type: ignore[import-not-found, unused-ignore]
     import spu.utils.simulation as pps  # type: ignore[import-not-found, unused-ignore]
+
+    plain_desc = libspu.link.Desc
+
+    def patient_desc() -> Any:
+        desc = plain_desc()
+        desc.recv_timeout_ms = RECV_TIMEOUT_MS
+        return desc
+
+    libspu.link.Desc = patient_desc  # the simulator builds its links from this name
 
     sim = pps.Simulator.simple(parties, getattr(libspu.ProtocolKind, protocol),
                                libspu.FieldType.FM64)

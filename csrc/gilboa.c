@@ -1,6 +1,7 @@
 /* Gilboa products straight from correlated OTs, with shortened messages.
  *
- * The random-OT hashing (the tweakable CR hash of Guo-Katz-Wang-Yu) and the
+ * The random-OT hashing (the circular correlation-robust hash of Guo-Katz-Wang-Yu,
+ * one fixed-key AES call per pad; protocols/ot.md has the security argument) and the
  * Gilboa correction run in one pass over small stack batches, so no pad array
  * of 32 bytes per OT is ever written to memory. OT k of an element carries
  * only the 64 - k low bits its product needs (2^k x mod 2^64 depends on x mod
@@ -30,17 +31,16 @@ static void xor_delta(const uint8_t *q, const uint8_t delta[16], uint8_t *out, s
     }
 }
 
-void gilboa_cot_send(const mm_aes_key *fixed, uint64_t tweak, const uint8_t *q,
-                     const uint8_t delta[16], const uint64_t *a, size_t rows, uint8_t *corr,
-                     uint64_t *share) {
+void gilboa_cot_send(const mm_aes_key *fixed, const uint8_t *q, const uint8_t delta[16],
+                     const uint64_t *a, size_t rows, uint8_t *corr, uint64_t *share, int path) {
     uint8_t h0[16 * 64 * GB_ROWS], h1[16 * 64 * GB_ROWS];
     size_t pos = 0;
     for (size_t j0 = 0; j0 < rows; j0 += GB_ROWS) {
         size_t nr = rows - j0 < GB_ROWS ? rows - j0 : GB_ROWS, n = 64 * nr;
         const uint8_t *qb = q + 16 * 64 * j0;
-        mm_tccr_hash(fixed, tweak + 64 * j0, qb, h0, n, MM_PATH_AUTO);
+        mm_ccr_hash(fixed, qb, h0, n, path);
         xor_delta(qb, delta, h1, n);
-        mm_tccr_hash(fixed, tweak + 64 * j0, h1, h1, n, MM_PATH_AUTO);
+        mm_ccr_hash(fixed, h1, h1, n, path);
         for (size_t j = 0; j < nr; j++) {
             uint64_t sum = 0, aj = a[j0 + j];
             for (unsigned k = 0; k < 64; k++) {
@@ -56,13 +56,13 @@ void gilboa_cot_send(const mm_aes_key *fixed, uint64_t tweak, const uint8_t *q,
     memset(corr + pos, 0, 8); /* the slack after the last message carries nothing */
 }
 
-void gilboa_cot_recv(const mm_aes_key *fixed, uint64_t tweak, const uint8_t *t_rows,
-                     const uint64_t *b, size_t rows, const uint8_t *corr, uint64_t *share) {
+void gilboa_cot_recv(const mm_aes_key *fixed, const uint8_t *t_rows, const uint64_t *b,
+                     size_t rows, const uint8_t *corr, uint64_t *share, int path) {
     uint8_t h[16 * 64 * GB_ROWS];
     size_t pos = 0;
     for (size_t j0 = 0; j0 < rows; j0 += GB_ROWS) {
         size_t nr = rows - j0 < GB_ROWS ? rows - j0 : GB_ROWS, n = 64 * nr;
-        mm_tccr_hash(fixed, tweak + 64 * j0, t_rows + 16 * 64 * j0, h, n, MM_PATH_AUTO);
+        mm_ccr_hash(fixed, t_rows + 16 * 64 * j0, h, n, path);
         for (size_t j = 0; j < nr; j++) {
             uint64_t sum = 0, bj = b[j0 + j];
             for (unsigned k = 0; k < 64; k++) {

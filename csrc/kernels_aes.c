@@ -280,6 +280,7 @@ void mm_ccr_hash(const mm_aes_key *k, const uint8_t *in, uint8_t *out, size_t n,
         return;
     }
     if (path == MM_PATH_VAES) done = ccr_vaes(k, in, out, n);
+    else if (mm_cpu_features() & MM_CPU_VAES256) done = mm_ccr_vaes256(k, in, out, n);
     ccr_aesni(k, in + 16 * done, out + 16 * done, n - done);
 }
 

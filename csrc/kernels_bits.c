@@ -100,6 +100,14 @@ AVX512 static void tile_avx512(const uint8_t *in, size_t in_stride, uint8_t *out
     }
 }
 
+/* Internal (kernels_internal.h): nblocks 128 x 128 bit blocks, block b being 128 rows
+ * of 16 bytes at in + 2048 b, each transposed into out + 2048 b. The rows of a tile
+ * are 16 bytes apart (no cache-set aliasing), so no strip copy is needed. */
+AVX2 void mm_transpose128_blocks_avx2(const uint8_t *in, uint8_t *out, size_t nblocks) {
+    for (size_t b = 0; b < nblocks; b++)
+        for (int g = 0; g < 4; g++) tile_avx2(in + 2048 * b + 512 * g, 16, out + 2048 * b + 4 * g, 16);
+}
+
 /* SIMD transpose of rows [0, rs) x column bytes [0, cbs), tile_rows at a time. */
 static void transpose_simd(const uint8_t *in, uint8_t *out, size_t rows, size_t cols,
                            size_t rs, size_t cbs, size_t tile_rows) {

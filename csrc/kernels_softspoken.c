@@ -9,13 +9,23 @@
  * The receiver sends C_i = U_i ^ r; the sender adds delta_il C_i, so row ik+l
  * of Q equals row ik+l of T xor delta_{ik+l} r, and the transposed rows satisfy
  * q_j = t_j ^ r_j delta, exactly like IKNP, for 128 / k bits of traffic per OT.
- * Sums use the halving trick: about 2^(k+1) vector XORs per chunk.
+ * Sums use the halving trick: about 2^(k+1) vector XORs per chunk. On CPUs with
+ * 256-bit VAES and k <= 4 the AES-NI path (and MM_PATH_AUTO there) runs the fused
+ * kernel of softspoken_vaes256.c instead: leaves and sums in registers.
  */
+
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels_internal.h"
 #include "meshmpc/kernels.h"
+
+/* The fused kernel serves the AES-NI path where the CPU has 256-bit VAES (as the
+ * CTR and hash bulk do); portable and the AVX-512 path keep the generic code. */
+static int use_fused(int path, int k) {
+    return mm_resolve_path(path) == MM_PATH_AESNI && mm_softspoken_fused_ok(k);
+}
 
 static void xor_portable(uint8_t *dst, const uint8_t *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] ^= src[i];
@@ -91,6 +101,8 @@ static void expand_leaves(const mm_aes_key *keys, int k, int skip, uint64_t ctr,
 
 int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, const uint8_t *r,
                            size_t m, uint8_t *corrections, uint8_t *t_rows, int path) {
+    if (use_fused(path, k))
+        return mm_softspoken_receiver_vaes256(leaf_keys, k, ctr, r, m, corrections, t_rows);
     size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
     xor_fn xor_into = pick_xor(path);
     uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);
@@ -117,6 +129,8 @@ int mm_softspoken_receiver(const mm_aes_key *leaf_keys, int k, uint64_t ctr, con
 int mm_softspoken_sender(const mm_aes_key *leaf_keys, int k, const uint8_t delta[16],
                          uint64_t ctr, const uint8_t *corrections, size_t m, uint8_t *q_rows,
                          int path) {
+    if (use_fused(path, k))
+        return mm_softspoken_sender_vaes256(leaf_keys, k, delta, ctr, corrections, m, q_rows);
     size_t c = 128 / (size_t)k, w = tile_bits(k, m), row_bytes = m / 8;
     xor_fn xor_into = pick_xor(path);
     uint8_t *leaves = malloc(((size_t)1 << k) * w / 8), *tile = malloc(128 * w / 8);

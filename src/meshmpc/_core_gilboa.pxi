@@ -4,14 +4,14 @@ from libc.stdint cimport uint8_t, uint64_t
 
 cdef extern from "meshmpc/gilboa.h":
     size_t _c_gilboa_packed_bytes "gilboa_packed_bytes"(size_t rows) nogil
-    void _c_gilboa_cot_send "gilboa_cot_send"(const mm_aes_key *fixed, uint64_t tweak,
-                                              const uint8_t *q, const uint8_t *delta,
-                                              const uint64_t *a, size_t rows, uint8_t *corr,
-                                              uint64_t *share) nogil
-    void _c_gilboa_cot_recv "gilboa_cot_recv"(const mm_aes_key *fixed, uint64_t tweak,
-                                              const uint8_t *t_rows, const uint64_t *b,
-                                              size_t rows, const uint8_t *corr,
-                                              uint64_t *share) nogil
+    void _c_gilboa_cot_send "gilboa_cot_send"(const mm_aes_key *fixed, const uint8_t *q,
+                                              const uint8_t *delta, const uint64_t *a,
+                                              size_t rows, uint8_t *corr, uint64_t *share,
+                                              int path) nogil
+    void _c_gilboa_cot_recv "gilboa_cot_recv"(const mm_aes_key *fixed, const uint8_t *t_rows,
+                                              const uint64_t *b, size_t rows,
+                                              const uint8_t *corr, uint64_t *share,
+                                              int path) nogil
 
 
 def gilboa_packed_bytes(size_t rows) -> int:
@@ -19,8 +19,8 @@ def gilboa_packed_bytes(size_t rows) -> int:
     return _c_gilboa_packed_bytes(rows)
 
 
-def gilboa_cot_send(rk, uint64_t tweak, q, delta, const uint64_t[::1] a, corr,
-                    uint64_t[::1] share):
+def gilboa_cot_send(rk, q, delta, const uint64_t[::1] a, corr, uint64_t[::1] share,
+                    int path=-1):
     """Sender's packed corrections and share of a * b, hashing its COTs q (64 per element)."""
     cdef size_t rows = a.shape[0]
     if <size_t>share.shape[0] != rows:
@@ -32,11 +32,11 @@ def gilboa_cot_send(rk, uint64_t tweak, q, delta, const uint64_t[::1] a, corr,
     if rows == 0:
         return
     with nogil:
-        _c_gilboa_cot_send(k, tweak, qp, dp, &a[0], rows, cp, &share[0])
+        _c_gilboa_cot_send(k, qp, dp, &a[0], rows, cp, &share[0], path)
 
 
-def gilboa_cot_recv(rk, uint64_t tweak, t_rows, const uint64_t[::1] b, corr,
-                    uint64_t[::1] share):
+def gilboa_cot_recv(rk, t_rows, const uint64_t[::1] b, corr, uint64_t[::1] share,
+                    int path=-1):
     """Receiver's share of a * b from its COTs t (chosen with the bits of b) and corr."""
     cdef size_t rows = b.shape[0]
     if <size_t>share.shape[0] != rows:
@@ -47,4 +47,4 @@ def gilboa_cot_recv(rk, uint64_t tweak, t_rows, const uint64_t[::1] b, corr,
     if rows == 0:
         return
     with nogil:
-        _c_gilboa_cot_recv(k, tweak, tp, &b[0], rows, cp, &share[0])
+        _c_gilboa_cot_recv(k, tp, &b[0], rows, cp, &share[0], path)

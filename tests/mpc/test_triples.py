@@ -51,6 +51,26 @@ def test_correlations_hold(source: str, count: int) -> None:
     assert not np.array_equal(first["arith"][0], combine(out, "arith", 0))
 
 
+async def arith_sizes(ctx: Context, sizes: list[int], ot_k: int) -> list[Any]:
+    from meshmpc.mpc.ot_triples import OtTripleProvider
+
+    provider = OtTripleProvider(ctx, ot_k=ot_k)
+    return [await provider.arith_triples(RING64, (n,)) for n in sizes]
+
+
+@pytest.mark.parametrize("ot_k", [2, 4])
+def test_ot_triples_at_edge_sizes(ot_k: int) -> None:
+    """0, 1, odd and past one 2^17-OT extension chunk (2048 elements) and past the
+    3-slot ring of the streamed pipeline (6144): c = a b mod 2^64 on every element."""
+    sizes = [0, 1, 7, 2049, 6145 + 4096]
+    out = run_parties(["p0", "p1"], arith_sizes, sizes, ot_k)
+    for i, n in enumerate(sizes):
+        a, b, c = (out["p0"][i][j] + out["p1"][i][j] for j in range(3))
+        assert a.shape == (n,) and np.array_equal(a * b, c)
+        if n > 1:  # fresh randomness: neither party's share is the whole value
+            assert not np.array_equal(out["p0"][i][0], a)
+
+
 def test_ot_provider_refuses_what_it_cannot_make() -> None:
     async def job(ctx: Context, what: str) -> Any:
         provider = make_provider(ctx, "ot")
@@ -75,13 +95,14 @@ def _cot_batch(rows: int, seed: int) -> tuple[np.ndarray, ...]:
     return q, delta, b, np.ascontiguousarray(t)
 
 
-def _gilboa_send(q: np.ndarray, delta: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, ...]:
+def _gilboa_send(q: np.ndarray, delta: np.ndarray, a: np.ndarray,
+                 path: int = -1) -> tuple[np.ndarray, ...]:
     from meshmpc import _core
     from meshmpc.crypto.aes import FIXED_KEY_AES
 
     corr = np.empty(_core.gilboa_packed_bytes(a.size), np.uint8)
     sent = np.empty(a.size, np.uint64)
-    _core.gilboa_cot_send(FIXED_KEY_AES.round_keys, 77, q, delta, a, corr, sent)
+    _core.gilboa_cot_send(FIXED_KEY_AES.round_keys, q, delta, a, corr, sent, path)
     return corr, sent
 
 
@@ -96,12 +117,30 @@ def test_gilboa_cot_kernels_multiply_with_the_receivers_bits(rows: int) -> None:
     corr, sent = _gilboa_send(q, delta, a)
     assert corr.size == 288 * rows + 8 and not corr[-8:].any()
     got = np.empty(rows, np.uint64)
-    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 77, t, b, corr, got)
+    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, t, b, corr, got)
     assert np.array_equal(sent + got, a * b)
-    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 78, t, b, corr, got)  # other tweak
+    t[0, 0] ^= 1  # one receiver block off: its pad (hence the product) changes
+    _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, t, b, corr, got)
     assert not np.array_equal(sent + got, a * b)
     with pytest.raises(ValueError, match="corr"):
-        _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, 77, t, b, corr[:-1], got)
+        _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, t, b, corr[:-1], got)
+
+
+@pytest.mark.parametrize("rows", [1, 17, 40])
+def test_gilboa_kernel_paths_agree(rows: int) -> None:
+    """Portable C, AES-NI and (where the CPU has it) VAES give the same bytes."""
+    from meshmpc import _core
+    from meshmpc.crypto.aes import FIXED_KEY_AES
+
+    q, delta, b, t = _cot_batch(rows, 3 * rows)
+    a = np.random.default_rng(rows).integers(0, 2**64, rows, dtype=np.uint64, endpoint=False)
+    outs = [_gilboa_send(q, delta, a, path) for path in (0, 1, 2, -1)]
+    for corr, sent in outs[1:]:
+        assert np.array_equal(corr, outs[0][0]) and np.array_equal(sent, outs[0][1])
+    got = [np.empty(rows, np.uint64) for _ in range(2)]
+    for path, out in zip((0, -1), got, strict=True):
+        _core.gilboa_cot_recv(FIXED_KEY_AES.round_keys, t, b, outs[0][0], out, path)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(outs[0][1] + got[0], a * b)
 
 
 def test_gilboa_corrections_look_uniform_whatever_the_senders_value() -> None:

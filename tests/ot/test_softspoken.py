@@ -86,11 +86,14 @@ def test_random_and_chosen_ot_on_top() -> None:
     assert np.array_equal(got, np.where(c[:, None] == 1, m1, m0))
 
 
-@pytest.mark.parametrize("k", [2, 8])
-def test_kernel_paths_agree(k: int) -> None:
+@pytest.mark.parametrize(("k", "m"), [(1, 8192 + 384), (2, 2048 + 128), (4, 4096 + 640),
+                                    (4, 128), (8, 2048 + 128)])
+def test_kernel_paths_agree(k: int, m: int) -> None:
+    """Portable, AES-NI (the fused 256-bit VAES kernel for k <= 4 where the CPU has it)
+    and VAES give the same corrections and rows; m past one column tile and not a
+    multiple of the fused kernel's 8-block groups."""
     rng = np.random.default_rng(k)
     keys = _core.aes128_expand_many(rng.integers(0, 256, ((128 // k) << k, 16), np.uint8))
-    m = 2048 + 128
     r = rng.integers(0, 256, m // 8, np.uint8)
     delta = rng.integers(0, 256, 16, np.uint8)
     results = []
@@ -103,6 +106,28 @@ def test_kernel_paths_agree(k: int) -> None:
         results.append((corr, t, q))
     for other in results[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(results[0], other, strict=True))
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_corrections_look_uniform_whatever_the_choices(k: int) -> None:
+    """The extension sender's view: the corrections U_i ^ r for choices all 0 and all 1
+    (fresh PRG positions, as the protocol advances its counter) are balanced bits
+    with flat byte counts, and the two carry no visible trace of r."""
+    rng = np.random.default_rng(40 + k)
+    keys = _core.aes128_expand_many(rng.integers(0, 256, ((128 // k) << k, 16), np.uint8))
+    m = 1 << 15
+    views = []
+    for ctr, fill in ((0, 0x00), (m // 128, 0xFF)):
+        corr = np.empty((128 // k, m // 8), np.uint8)
+        t = np.empty((m, 16), np.uint8)
+        _core.softspoken_receiver_into(keys, k, ctr, np.full(m // 8, fill, np.uint8), corr, t)
+        bits = np.unpackbits(corr)
+        assert abs(bits.mean() - 0.5) < 0.003  # >= 2^19 bits: about 4 sigma
+        counts = np.bincount(corr.reshape(-1), minlength=256)
+        expected = corr.size / 256
+        assert float(((counts - expected) ** 2 / expected).sum()) < 400  # 255 dof
+        views.append(bits)
+    assert abs((views[0] == views[1]).mean() - 0.5) < 0.003
 
 
 def test_bad_k_raises() -> None:

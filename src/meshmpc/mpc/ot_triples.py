@@ -113,8 +113,11 @@ class OtTripleProvider(TripleProvider):
         x: (r, width) correlations, y: (r,) choice words; both this party's.
         """
         total = np.zeros_like(x)
-        for start in range(0, x.shape[0], CHUNK_ELEMENTS):
-            part = slice(start, start + CHUNK_ELEMENTS)
+        # the fused C path streams any batch through a ring of chunk buffers: one
+        # unbroken pipeline per direction (no drain and refill every CHUNK_ELEMENTS)
+        step = max(1, x.shape[0]) if width == 1 else CHUNK_ELEMENTS
+        for start in range(0, x.shape[0], step):
+            part = slice(start, start + step)
             shares = await asyncio.gather(*(
                 self._gilboa(pool, x[part], y[part], width) for pool in self.pools.values()))
             for s in shares:

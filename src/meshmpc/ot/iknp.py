@@ -54,6 +54,16 @@ CHUNK_OTS = 1 << 17
 """OTs per wire message: 2 MiB of u per chunk keeps memory flat and lets the
 two parties overlap computing one chunk with sending the next."""
 
+RING_SLOTS = 3
+"""Chunk buffers of a streamed extension (one with a consumer per chunk): the chunk being
+filled, the one the consumer still holds (the Gilboa receiver finishes chunk c after
+c + 1 went out) and one spare, so a batch of any size needs 3 x 2 MiB of rows."""
+
+GILBOA_TAG = "gilboa-ccr"
+"""Message tag (and wire version) of the fused Gilboa products: "-ccr" since their pads
+are the circular CR hash H(x) (one AES call) instead of H(j, x); a peer on the older
+tweakable-hash messages waits on another tag instead of computing wrong products."""
+
 SCRATCH_ROWS = 1 << 21
 """Largest batch (in OTs, 32 MiB of rows) served from a direction's reused buffer."""
 
@@ -87,6 +97,16 @@ def _words(x: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     if arr.dtype != np.uint64 or arr.ndim not in (1, 2) or (arr.ndim == 2 and arr.shape[1] > 2):
         raise OtInputError("correlated OT inputs must be uint64 of shape (n,) or (n, w<=2)")
     return arr.reshape(arr.shape[0], -1)
+
+
+def chunk_rows(buf: U8, start: int, total: int, streamed: bool) -> U8:
+    """Rows [start, start + CHUNK_OTS) of an extension of ``total`` (padded) rows held in
+    ``buf``: a slot of the ring when ``streamed`` (see _Direction.rows_buffer)."""
+    count = min(CHUNK_OTS, total - start)
+    if not streamed:
+        return buf[start : start + count]
+    slot = (start // CHUNK_OTS) % RING_SLOTS * CHUNK_OTS
+    return buf[slot : slot + count]
 
 
 async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -134,12 +154,19 @@ class _Direction:
         self.stock = _Stock()
         self._batch = 0
         self._scratch: U8 | None = None
+        self._ring: U8 | None = None
 
-    def rows_buffer(self, n: int, reuse: bool) -> U8:
+    def rows_buffer(self, n: int, reuse: bool, streamed: bool = False) -> U8:
         """(pad128(n), 16) rows for an extension. With ``reuse`` (the caller consumes
         them before it releases the lock) one buffer per direction serves every batch
-        up to SCRATCH_ROWS, so the kernel need not zero fresh pages each time."""
+        up to SCRATCH_ROWS, so the kernel need not zero fresh pages each time.
+        ``streamed`` (a consumer takes every chunk as it is ready, nothing is returned):
+        the direction's ring of RING_SLOTS chunks, whatever n; see :func:`chunk_rows`."""
         rows = _pad128(n)
+        if streamed:
+            if self._ring is None:
+                self._ring = np.empty((RING_SLOTS * CHUNK_OTS, 16), dtype=np.uint8)
+            return self._ring
         if not reuse or rows > SCRATCH_ROWS:
             return np.empty((rows, 16), dtype=np.uint8)
         if self._scratch is None or self._scratch.shape[0] < rows:
@@ -180,9 +207,11 @@ class CotSender(_Direction):
         return self
 
     async def _extend(self, n: int, tag: str, reuse: bool = False, each: EachChunk = None) -> U8:
-        q = self.rows_buffer(n, reuse)
-        for start in range(0, q.shape[0], CHUNK_OTS):
-            rows = q[start : start + CHUNK_OTS]
+        """q for n OTs; with ``each`` streamed through the ring (returns no rows)."""
+        streamed, total = each is not None, _pad128(n)
+        q = self.rows_buffer(n, reuse, streamed)
+        for start in range(0, total, CHUNK_OTS):
+            rows = chunk_rows(q, start, total, streamed)
             u = await self.ctx.recv(self.peer, f"{tag}/{start}")
             if not isinstance(u, np.ndarray) or u.nbytes != rows.shape[0] * 16:
                 raise OtProtocolError(self.peer, f"OT extension matrix of wrong size in {tag}")
@@ -290,15 +319,13 @@ class CotSender(_Direction):
         n = 64 * a.size
         share = np.empty(a.size, dtype=np.uint64)
         async with self.lock:
-            tag = self.next_tag("gilboa")
-            tweak = self.next_tweak(n)
+            tag = self.next_tag(GILBOA_TAG)
 
             async def each(start: int, rows: U8) -> None:
                 first, stop = start // 64, (start + rows.shape[0]) // 64
                 corr = np.empty(_core.gilboa_packed_bytes(stop - first), dtype=np.uint8)
                 await _in_thread(_core.gilboa_cot_send, FIXED_KEY_AES.round_keys,
-                                 tweak + start, rows, self.delta, a[first:stop], corr,
-                                 share[first:stop])
+                                 rows, self.delta, a[first:stop], corr, share[first:stop])
                 await self.ctx.send(self.peer, f"{tag}/{start}", corr)
 
             await self._cot(n, reuse=True, each=each)
@@ -331,17 +358,19 @@ class CotReceiver(_Direction):
 
     async def _extend_packed(self, packed: U8, n: int, tag: str, reuse: bool = False,
                              each: EachChunk = None) -> U8:
-        """The extension for choice bits packed little-endian, pad128(n) of them."""
-        t = self.rows_buffer(n, reuse)
-        for start in range(0, t.shape[0], CHUNK_OTS):
-            rows = t[start : start + CHUNK_OTS]
+        """The extension for choice bits packed little-endian, pad128(n) of them; with
+        ``each`` streamed through the ring (returns no rows)."""
+        streamed, total = each is not None, _pad128(n)
+        t = self.rows_buffer(n, reuse, streamed)
+        for start in range(0, total, CHUNK_OTS):
+            rows = chunk_rows(t, start, total, streamed)
             r = packed[start // 8 : (start + rows.shape[0]) // 8]
             correction = await self._extend_chunk(r, rows)
             self.block_counter += rows.shape[0] // 128
             await self.ctx.send(self.peer, f"{tag}/{start}", correction)
             if each is not None:
                 await each(start, rows[: max(0, n - start)])
-        return t[:n]
+        return t[:0] if streamed else t[:n]
 
     async def _extend_chunk(self, r: U8, rows: U8) -> U8:
         """Fill ``rows`` with t for the packed choice bits ``r``; return the sender's
@@ -440,8 +469,7 @@ class CotReceiver(_Direction):
         share = np.empty(b.size, dtype=np.uint64)
         pending: list[tuple[int, U8]] = []
         async with self.lock:
-            tag = self.next_tag("gilboa")
-            tweak = self.next_tweak(n)
+            tag = self.next_tag(GILBOA_TAG)
 
             async def finish(start: int, rows: U8) -> None:
                 first, stop = start // 64, (start + rows.shape[0]) // 64
@@ -451,8 +479,8 @@ class CotReceiver(_Direction):
                     raise OtProtocolError(self.peer,
                                           f"Gilboa corrections of wrong size in {tag}")
                 await _in_thread(_core.gilboa_cot_recv, FIXED_KEY_AES.round_keys,
-                                 tweak + start, rows, b[first:stop],
-                                 np.ascontiguousarray(corr), share[first:stop])
+                                 rows, b[first:stop], np.ascontiguousarray(corr),
+                                 share[first:stop])
 
             async def each(start: int, rows: U8) -> None:
                 pending.append((start, rows))

@@ -36,7 +36,16 @@ from meshmpc.crypto.prg import Prg
 from meshmpc.net.context import Context
 from meshmpc.ot.base import base_ot_receive, base_ot_send
 from meshmpc.ot.errors import OtInputError, OtProtocolError
-from meshmpc.ot.iknp import CHUNK_OTS, KAPPA, CotReceiver, CotSender, EachChunk, _in_thread
+from meshmpc.ot.iknp import (
+    CHUNK_OTS,
+    KAPPA,
+    CotReceiver,
+    CotSender,
+    EachChunk,
+    _in_thread,
+    _pad128,
+    chunk_rows,
+)
 
 DEFAULT_K = 4
 # CHUNK_OTS comes from iknp: the shared receiver extension loop and this sender must agree.
@@ -133,10 +142,11 @@ class SoftSpokenSender(CotSender):
         return self
 
     async def _extend(self, n: int, tag: str, reuse: bool = False, each: EachChunk = None) -> U8:
-        q = self.rows_buffer(n, reuse)
+        streamed, total = each is not None, _pad128(n)
+        q = self.rows_buffer(n, reuse, streamed)
         rows_per_ot = KAPPA // self.k
-        for start in range(0, q.shape[0], CHUNK_OTS):
-            rows = q[start : start + CHUNK_OTS]
+        for start in range(0, total, CHUNK_OTS):
+            rows = chunk_rows(q, start, total, streamed)
             corr = await self.ctx.recv(self.peer, f"{tag}/{start}")
             if not isinstance(corr, np.ndarray) or corr.nbytes != rows_per_ot * rows.shape[0] // 8:
                 raise OtProtocolError(self.peer, f"SoftSpoken corrections of wrong size in {tag}")
@@ -147,7 +157,7 @@ class SoftSpokenSender(CotSender):
             self.block_counter += rows.shape[0] // 128
             if each is not None:
                 await each(start, rows[: max(0, n - start)])
-        return q[:n]
+        return q[:0] if streamed else q[:n]
 
 
 class SoftSpokenReceiver(CotReceiver):
