@@ -175,6 +175,23 @@ def blake2b_items_into(fns: np.ndarray, data: np.ndarray, offsets: np.ndarray, k
 def seal_rows_inplace(keys: np.ndarray, starts: np.ndarray, rows: np.ndarray,
                       nthreads: int = 1) -> None: ...
 
+# pir oprf family (csrc/pir_oprf.c): fns is the uint64 table of libsodium addresses
+# (meshmpc.pir.oprf25519.FUNCTIONS); each returns -1 or the first failing index
+X25519_FUNCTIONS: int
+def x25519_h1_into(fns: np.ndarray, domain: bytes, data: np.ndarray, offsets: np.ndarray,
+                   u: np.ndarray, nthreads: int = 1) -> int: ...
+def x25519_prf_into(fns: np.ndarray, key: bytes, d1: bytes, d2: bytes, data: np.ndarray,
+                    offsets: np.ndarray, out: np.ndarray, nthreads: int = 1) -> int: ...
+def x25519_blind_into(fns: np.ndarray, u: np.ndarray, r: np.ndarray, out: np.ndarray,
+                      nthreads: int = 1) -> int: ...
+def x25519_ed_mul_into(fns: np.ndarray, scalars: np.ndarray, points: np.ndarray,
+                       out: np.ndarray, nthreads: int = 1) -> int: ...
+def x25519_finalize_into(fns: np.ndarray, scalars: np.ndarray, points: np.ndarray, d2: bytes,
+                         data: np.ndarray, offsets: np.ndarray, out: np.ndarray,
+                         nthreads: int = 1) -> int: ...
+def x25519_scalars_into(fns: np.ndarray, wide: np.ndarray, r: np.ndarray,
+                        s: np.ndarray) -> int: ...
+
 # --- he (batched GMP arithmetic on uint64 limb rows; csrc/he.c) ---
 
 _U64 = npt.NDArray[np.uint64]

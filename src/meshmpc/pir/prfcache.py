@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc.crypto.hashing import item_hash
-from meshmpc.crypto.oprf import OprfKey
+from meshmpc.pir.oprf25519 import PirOprfKey
 
 _DOMAIN = b"meshmpc-pir-key"
 PRF_BATCH = 1 << 14
@@ -72,7 +72,7 @@ class PrfCache:
         return at >= 0, np.maximum(at, 0)
 
 
-def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
+def prf_outputs(key: PirOprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
                 previous: PrfCache | None, tick: Callable[[int], None] | None = None,
                 ) -> tuple[npt.NDArray[np.uint8], PrfCache, int]:
     """F(x) of every key (reusing ``previous``), the new cache, and how many were computed.

@@ -37,6 +37,7 @@ from meshmpc.pir.table import (
     PirDatabase,
     build_database,
     check_records,
+    check_same_format,
     key_bytes,
     materials,
     place,
@@ -55,6 +56,7 @@ def rebuild_database(previous: PirDatabase, keys: Sequence[bytes],
     digests = key_digests(keys)
     if not _quick_check(digests, rec, record_bytes, len(keys)):
         check_records(keys, rec, record_bytes, key_name)  # names the offending rows
+    check_same_format(previous)
     old = previous.layout
     if old is None or record_bytes != previous.params.record_bytes:
         return build_database(keys, records, record_bytes, key_name, previous=previous)
