@@ -334,3 +334,65 @@ void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, 
         for (size_t t = 0; t < n; t++) h[t] += d * a[t];
     }
 }
+
+/* ---------- slot writing and record bodies ---------- */
+
+typedef struct {
+    uint8_t *db;
+    size_t buckets, cols, slots, size, next;
+    const int64_t *table;
+    const uint8_t *content;
+} slot_job;
+
+static void write_band(const slot_job *J, size_t b, size_t j) {
+    size_t m = J->cols, size = J->size;
+    uint8_t *band = J->db + (b * J->slots * size + j * size) * m;
+    const int64_t *bins = J->table + b * m * J->slots + j;
+    for (size_t c = 0; c < m; c++) {
+        int64_t item = bins[c * J->slots];
+        if (item < 0) continue;
+        const uint8_t *src = J->content + (size_t)item * size;
+        for (size_t t = 0; t < size; t++) band[t * m + c] = src[t];
+    }
+}
+
+static void *slot_worker(void *arg) {
+    slot_job *J = (slot_job *)arg;
+    size_t bands = J->buckets * J->slots;
+    for (;;) {
+        size_t k = __atomic_fetch_add(&J->next, 1, __ATOMIC_RELAXED);
+        if (k >= bands) break;
+        write_band(J, k / J->slots, k % J->slots);
+    }
+    return NULL;
+}
+
+void mm_pir_write_slots(uint8_t *db, size_t buckets, size_t cols, size_t slots, size_t size,
+                        const int64_t *table, const uint8_t *content, int nthreads) {
+    slot_job J = {db, buckets, cols, slots, size, 0, table, content};
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    pthread_t tids[64];
+    int spawned = 0;
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&tids[spawned], NULL, slot_worker, &J) != 0) break;
+        spawned++;
+    }
+    slot_worker(&J);
+    for (int t = 0; t < spawned; t++) pthread_join(tids[t], NULL);
+}
+
+int64_t mm_pir_pack_bodies(const uint8_t *data, const int64_t *offsets, size_t n,
+                           size_t record_bytes, uint8_t *out) {
+    size_t width = 2 + record_bytes;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = (size_t)(offsets[i + 1] - offsets[i]);
+        if (len > record_bytes || len > 0xffff) return (int64_t)i;
+        uint8_t *row = out + i * width;
+        row[0] = (uint8_t)len;
+        row[1] = (uint8_t)(len >> 8);
+        if (len) memcpy(row + 2, data + offsets[i], len);
+        memset(row + 2 + len, 0, record_bytes - len);
+    }
+    return -1;
+}

@@ -120,6 +120,9 @@ PIR_PATH_AVX2: int
 PIR_PATH_AVX512: int
 PIR_GAUSS_AMBIGUOUS: int
 
+def pir_write_slots(db: np.ndarray, buckets: int, slots: int, table: np.ndarray,
+                    content: np.ndarray, nthreads: int = 1) -> None: ...
+def pir_pack_bodies_into(data: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> int: ...
 def pir_best_path() -> int: ...
 def pir_dot_u8_into(
     L: npt.NDArray[np.uint8], R: npt.NDArray[np.uint32], out: npt.NDArray[np.uint32],

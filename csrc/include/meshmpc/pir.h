@@ -50,4 +50,17 @@ void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, 
                         const int64_t *rows, const int64_t *cols, const int32_t *delta,
                         size_t count);
 
+/* Write every placed slot down its column: for bucket b, slot j, column c with
+ * item = table[(b * cols + c) * slots + j] >= 0, rows b * rows_per_bucket + j * size
+ * + t of column c get content[item * size + t] (t < size). Buckets x slots are
+ * split over threads; each writes one band of size rows, which stays in cache. */
+void mm_pir_write_slots(uint8_t *db, size_t buckets, size_t cols, size_t slots, size_t size,
+                        const int64_t *table, const uint8_t *content, int nthreads);
+
+/* out row i = le16(len_i) || item_i || zero padding (width 2 + record_bytes), items
+ * data[offsets[i] .. offsets[i + 1]] no longer than record_bytes (-1), else the
+ * index of the first item that is too long. */
+int64_t mm_pir_pack_bodies(const uint8_t *data, const int64_t *offsets, size_t n,
+                           size_t record_bytes, uint8_t *out);
+
 #endif

@@ -306,17 +306,9 @@ def _geometry(mats: npt.NDArray[np.uint8], params: PirParams) -> tuple[PirParams
 
 
 def _write_slots(db: np.ndarray, table: np.ndarray, slots: np.ndarray, params: PirParams) -> None:
-    """Copy each placed slot's bytes down its column (vectorised, in chunks)."""
-    where = np.flatnonzero(table >= 0)
-    items = table[where]
-    s, m, size = params.slots, params.columns, params.slot_bytes
-    bins, j = where // s, where % s
-    row0 = (bins // m) * params.rows_per_bucket + j * size
-    col = bins % m
-    offsets = np.arange(size)
-    for lo in range(0, len(where), 1 << 15):
-        hi = lo + (1 << 15)
-        db[row0[lo:hi, None] + offsets, col[lo:hi, None]] = slots[items[lo:hi]]
+    """Copy each placed slot's bytes down its column (C, one band of rows per thread)."""
+    _core.pir_write_slots(db, params.buckets, params.slots, np.ascontiguousarray(table),
+                          np.ascontiguousarray(slots), oprf.threads())
 
 
 def build_database(
