@@ -89,9 +89,11 @@ def prf_outputs(key: PirOprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.
         out[found] = previous.outputs[at[found]]
         missing = np.flatnonzero(~found)
     step = PRF_BATCH if tick is not None else max(len(missing), 1)
+    every = len(missing) == len(keys)  # a fresh build: slice the keys, no per-key indexing
     for start in range(0, len(missing), step):
         part = missing[start : start + step]
-        out[part] = key.evaluate_rows([keys[int(i)] for i in part])
+        out[part] = key.evaluate_rows(keys[start : start + step] if every
+                                      else [keys[int(i)] for i in part])
         if tick is not None:
             tick(len(part))
     return out, PrfCache.of(digests, out), len(missing)

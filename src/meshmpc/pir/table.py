@@ -248,6 +248,19 @@ def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record
             )
 
 
+def records_fit(digests: npt.NDArray[np.void], records: Sequence[bytes] | None,
+                record_bytes: int, n: int) -> bool:
+    """True when the key digests are distinct and every record fits (vectorised); when
+    False the caller runs :func:`check_records`, which names the rows."""
+    if not 0 <= record_bytes <= MAX_RECORD_BYTES:
+        return False
+    if records is not None and (len(records) != n or max(map(len, records), default=0)
+                                > record_bytes):
+        return False
+    ordered = np.sort(np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 2)[:, 0])
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
+
+
 @dataclass
 class Layout:
     """Where every item of a version sits, so a rebuild can patch it (rebuild.py).
@@ -325,14 +338,15 @@ def build_database(
     seed and layout are fresh. ``workers`` is ignored (C threads use every core).
     ``tick`` is told the size of each OPRF batch done (progress display).
     """
-    keys = [key_bytes(k) for k in keys]
+    keys = keys if all(type(k) is bytes for k in keys) else [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
-    check_records(keys, rec, record_bytes, key_name)
+    digests = key_digests(keys)
+    if not records_fit(digests, rec, record_bytes, len(keys)):
+        check_records(keys, rec, record_bytes, key_name)  # names the offending rows
     if previous is not None:
         check_same_format(previous)
     oprf_key = previous.oprf_key if previous is not None else PirOprfKey.generate()
     salt, seed = os.urandom(16), os.urandom(16)
-    digests = key_digests(keys)
     prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None,
                                 tick)
     n = len(keys)
