@@ -324,15 +324,66 @@ void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const
  * H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 for every changed entry
  * e of the database (H = D A, A is m x n): a rebuild that rewrites a few slots
  * updates the hint in O(changed entries * n) instead of recomputing D A. */
+static TGT256 void axpy_avx2(uint32_t *h, const uint32_t *a, uint32_t d, size_t n) {
+    __m256i dv = _mm256_set1_epi32((int)d);
+    size_t t = 0;
+    for (; t + 8 <= n; t += 8) {
+        __m256i hv = _mm256_loadu_si256((const __m256i *)(h + t));
+        __m256i av = _mm256_loadu_si256((const __m256i *)(a + t));
+        _mm256_storeu_si256((__m256i *)(h + t), _mm256_add_epi32(hv, _mm256_mullo_epi32(dv, av)));
+    }
+    for (; t < n; t++) h[t] += d * a[t];
+}
+
+static void axpy_port(uint32_t *h, const uint32_t *a, uint32_t d, size_t n) {
+    for (size_t t = 0; t < n; t++) h[t] += d * a[t];
+}
+
+typedef struct {
+    uint32_t *H;
+    size_t ldh, lda, n, count;
+    const uint32_t *A;
+    const int64_t *rows, *cols;
+    const int32_t *delta;
+    int nthreads, next, avx2;
+} hint_job;
+
+/* Thread t owns the hint rows r with (r / 16) % nthreads == t, so no two threads
+ * write one row; each scans the whole (small) entry list. */
+static void *hint_worker(void *arg) {
+    hint_job *J = (hint_job *)arg;
+    int me = __atomic_fetch_add(&J->next, 1, __ATOMIC_RELAXED);
+    for (size_t e = 0; e < J->count; e++) {
+        if ((int)(((size_t)J->rows[e] >> 4) % (size_t)J->nthreads) != me) continue;
+        uint32_t *h = J->H + (size_t)J->rows[e] * J->ldh;
+        const uint32_t *a = J->A + (size_t)J->cols[e] * J->lda;
+        if (J->avx2) axpy_avx2(h, a, (uint32_t)J->delta[e], J->n);
+        else axpy_port(h, a, (uint32_t)J->delta[e], J->n);
+    }
+    return NULL;
+}
+
 void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
                         const int64_t *rows, const int64_t *cols, const int32_t *delta,
-                        size_t count) {
-    for (size_t e = 0; e < count; e++) {
-        uint32_t *h = H + (size_t)rows[e] * ldh;
-        const uint32_t *a = A + (size_t)cols[e] * lda;
-        uint32_t d = (uint32_t)delta[e];
-        for (size_t t = 0; t < n; t++) h[t] += d * a[t];
+                        size_t count, int nthreads) {
+    if (nthreads < 1) nthreads = 1;
+    if (nthreads > 64) nthreads = 64;
+    if (count < 4096) nthreads = 1;
+    hint_job J = {H, ldh, lda, n, count, A, rows, cols, delta, nthreads, 0,
+                  mm_pir_best_path() >= MM_PIR_PATH_AVX2};
+    pthread_t tids[64];
+    int spawned = 0;
+    for (int t = 1; t < nthreads; t++) {
+        if (pthread_create(&tids[spawned], NULL, hint_worker, &J) != 0) break;
+        spawned++;
     }
+    hint_worker(&J);
+    for (int t = spawned + 1; t < nthreads; t++) { /* shares of threads that did not start */
+        hint_job K = J;
+        K.next = t;
+        hint_worker(&K);
+    }
+    for (int t = 0; t < spawned; t++) pthread_join(tids[t], NULL);
 }
 
 /* ---------- slot writing and record bodies ---------- */

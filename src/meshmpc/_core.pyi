@@ -143,7 +143,7 @@ def pir_gauss_add_into(
 
 def pir_hint_update(H: npt.NDArray[np.uint32], A: npt.NDArray[np.uint32],
                     rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64],
-                    delta: npt.NDArray[np.int32]) -> None: ...
+                    delta: npt.NDArray[np.int32], nthreads: int = 1) -> None: ...
 
 # --- psi (hash-table matching, first occurrences, cuckoo hashing) ---
 

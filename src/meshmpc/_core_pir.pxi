@@ -22,7 +22,7 @@ cdef extern from "meshmpc/pir.h":
                           const int8_t *lut, int32_t center, uint32_t *out) nogil
     void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
                             const int64_t *rows, const int64_t *cols, const int32_t *delta,
-                            size_t count) nogil
+                            size_t count, int nthreads) nogil
 
 PIR_PATH_AUTO = -1
 PIR_PATH_PORTABLE = 0
@@ -117,7 +117,8 @@ def pir_gauss_add_into(const uint64_t[::1] u, const uint64_t[::1] cdf256, const 
 
 
 def pir_hint_update(uint32_t[:, ::1] H, const uint32_t[:, ::1] A, const int64_t[::1] rows,
-                    const int64_t[::1] cols, const int32_t[::1] delta) -> None:
+                    const int64_t[::1] cols, const int32_t[::1] delta,
+                    int nthreads=1) -> None:
     """H[rows[e]] += delta[e] * A[cols[e]] mod 2^32 for every entry e (H = D A)."""
     cdef size_t count = rows.shape[0], e
     if cols.shape[0] != count or delta.shape[0] != count:
@@ -131,7 +132,7 @@ def pir_hint_update(uint32_t[:, ::1] H, const uint32_t[:, ::1] A, const int64_t[
         return
     with nogil:
         mm_pir_hint_update(&H[0, 0], H.shape[1], &A[0, 0], A.shape[1], H.shape[1], &rows[0],
-                           &cols[0], &delta[0], count)
+                           &cols[0], &delta[0], count, nthreads)
 
 
 cdef extern from "meshmpc/pir.h":

@@ -47,3 +47,19 @@ def test_pack_bodies_frames_and_pads() -> None:
     assert _core.pir_pack_bodies_into(data, offsets, out) == -1
     assert [bytes(r) for r in out] == [b"\0" * 8, b"\3\0abc\0\0\0", b"\6\0xxxxxx"]
     assert _core.pir_pack_bodies_into(data, offsets, np.empty((3, 6), np.uint8)) == 2
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_hint_update_matches_reference(threads: int) -> None:
+    """H[r] += delta * A[c] mod 2^32, entries repeating rows, on several threads."""
+    rng = np.random.default_rng(threads)
+    h = rng.integers(0, 2**32, (300, 37), dtype=np.uint32)
+    a = rng.integers(0, 2**32, (50, 37), dtype=np.uint32)
+    count = 6000  # above the threading threshold
+    rows = rng.integers(0, 300, count).astype(np.int64)
+    cols = rng.integers(0, 50, count).astype(np.int64)
+    delta = rng.integers(-255, 256, count).astype(np.int32)
+    want = h.astype(np.uint64)
+    np.add.at(want, rows, delta.astype(np.int64)[:, None].astype(np.uint64) * a[cols])
+    _core.pir_hint_update(h, a, rows, cols, delta, threads)
+    assert np.array_equal(h, (want % 2**32).astype(np.uint32))

@@ -45,10 +45,11 @@ int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, si
 void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const int8_t *lut,
                       int32_t center, uint32_t *out);
 
-/* H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 (incremental hint of D A). */
+/* H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 (incremental hint of D A), rows
+ * split over nthreads threads, AVX2 when the CPU has it. */
 void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
                         const int64_t *rows, const int64_t *cols, const int32_t *delta,
-                        size_t count);
+                        size_t count, int nthreads);
 
 /* Write every placed slot down its column: for bucket b, slot j, column c with
  * item = table[(b * cols + c) * slots + j] >= 0, rows b * rows_per_bucket + j * size

@@ -144,5 +144,5 @@ def _patch(previous: PirDatabase, table: I64, slots: I64,
     a = lwe.expand_matrix(p.seed, m, lwe.LWE_N)
     _core.pir_hint_update(hint, a, np.ascontiguousarray(rows[nz], dtype=np.int64),
                           np.ascontiguousarray(cols[nz], dtype=np.int64),
-                          np.ascontiguousarray(delta[nz]))
+                          np.ascontiguousarray(delta[nz]), lwe.threads())
     return db, hint

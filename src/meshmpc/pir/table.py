@@ -33,8 +33,8 @@ from meshmpc.crypto import oprf
 from meshmpc.crypto.prg import Prg
 from meshmpc.crypto.sodium import addresses
 from meshmpc.pir import lwe, oprf25519
-from meshmpc.pir.oprf25519 import PirOprfKey
 from meshmpc.pir.errors import PirInputError, PirProtocolError
+from meshmpc.pir.oprf25519 import PirOprfKey
 from meshmpc.pir.prfcache import PrfCache, key_digests, prf_outputs, record_digests
 from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal  # noqa: F401
 
