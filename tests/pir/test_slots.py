@@ -63,3 +63,21 @@ def test_hint_update_matches_reference(threads: int) -> None:
     np.add.at(want, rows, delta.astype(np.int64)[:, None].astype(np.uint64) * a[cols])
     _core.pir_hint_update(h, a, rows, cols, delta, threads)
     assert np.array_equal(h, (want % 2**32).astype(np.uint32))
+
+
+@pytest.mark.parametrize("items", [[], [b""], [b"a", b"", b"xyz" * 50], (b"t", b"u")])
+def test_as_arrow_flattens_like_the_list(items: list[bytes]) -> None:
+    from meshmpc.pir.flat import as_arrow
+
+    data, offsets = _flatten(as_arrow(items))
+    want_data, want_offsets = _flatten(list(items))
+    assert np.array_equal(offsets, want_offsets)
+    assert bytes(data[offsets[0] : offsets[-1]]) == bytes(want_data)
+
+
+def test_as_arrow_leaves_other_inputs_alone() -> None:
+    from meshmpc.pir.flat import as_arrow
+
+    mixed = [b"a", "b"]
+    rows = np.zeros((2, 3), np.uint8)
+    assert as_arrow(mixed) is mixed and as_arrow(rows) is rows

@@ -35,6 +35,7 @@ from meshmpc import _core
 from meshmpc.crypto.hashing import _flatten
 from meshmpc.crypto.oprf import OprfError, threads
 from meshmpc.crypto.sodium import library
+from meshmpc.pir.flat import as_arrow
 
 POINT_BYTES = 32
 OUTPUT_BYTES = 32
@@ -69,6 +70,7 @@ def addresses() -> np.ndarray:
 
 def _items(items: Sequence[bytes] | Any) -> tuple[np.ndarray, np.ndarray]:
     """(data, offsets) of byte items, or of an arrow array of strings/binaries."""
+    items = as_arrow(items)
     if isinstance(items, np.ndarray) or hasattr(items, "buffers") \
             or hasattr(items, "combine_chunks"):
         return _flatten(items)

@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc.crypto.hashing import item_hash
+from meshmpc.pir.flat import as_arrow
 from meshmpc.pir.oprf25519 import PirOprfKey
 
 _DOMAIN = b"meshmpc-pir-key"
@@ -24,14 +25,14 @@ PRF_BATCH = 1 << 14
 
 def key_digests(keys: Sequence[bytes]) -> npt.NDArray[np.void]:
     """(n,) 16-byte digests of the keys, as a sortable fixed-width dtype."""
-    return np.ascontiguousarray(item_hash(keys, domain=_DOMAIN)).view("V16").reshape(-1)
+    return np.ascontiguousarray(item_hash(as_arrow(keys), domain=_DOMAIN)).view("V16").reshape(-1)
 
 
 def record_digests(records: Sequence[bytes] | None, n: int) -> npt.NDArray[np.void]:
     """(n,) 16-byte digests of the records (zeros in membership mode)."""
     if records is None:
         return np.zeros((n, 16), np.uint8).view("V16").reshape(-1)
-    return np.ascontiguousarray(item_hash(records, domain=b"meshmpc-pir-rec")).view(
+    return np.ascontiguousarray(item_hash(as_arrow(records), domain=b"meshmpc-pir-rec")).view(
         "V16").reshape(-1)
 
 

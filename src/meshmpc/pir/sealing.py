@@ -18,6 +18,7 @@ import numpy.typing as npt
 from meshmpc import _core
 from meshmpc.crypto import oprf
 from meshmpc.crypto.hashing import _flatten
+from meshmpc.pir.flat import as_arrow
 
 LEN_BYTES = 2
 NONCE_BYTES = 8
@@ -33,7 +34,7 @@ def seal_all(seal_keys: npt.NDArray[np.uint8], records: Sequence[bytes] | None,
     n = len(seal_keys)
     if not record_bytes or records is None:
         return np.empty((n, 0), np.uint8)
-    data, offsets = _flatten(records)
+    data, offsets = _flatten(as_arrow(records))
     bodies = np.empty((n, LEN_BYTES + record_bytes), np.uint8)
     if _core.pir_pack_bodies_into(data, offsets, bodies) >= 0:
         raise ValueError(f"a record is longer than record_bytes={record_bytes}")
