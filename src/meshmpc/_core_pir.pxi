@@ -22,7 +22,7 @@ cdef extern from "meshmpc/pir.h":
                           const int8_t *lut, int32_t center, uint32_t *out) nogil
     void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
                             const int64_t *rows, const int64_t *cols, const int32_t *delta,
-                            size_t count) nogil
+                            size_t count, int nthreads) nogil
 
 PIR_PATH_AUTO = -1
 PIR_PATH_PORTABLE = 0
@@ -117,7 +117,8 @@ def pir_gauss_add_into(const uint64_t[::1] u, const uint64_t[::1] cdf256, const 
 
 
 def pir_hint_update(uint32_t[:, ::1] H, const uint32_t[:, ::1] A, const int64_t[::1] rows,
-                    const int64_t[::1] cols, const int32_t[::1] delta) -> None:
+                    const int64_t[::1] cols, const int32_t[::1] delta,
+                    int nthreads=1) -> None:
     """H[rows[e]] += delta[e] * A[cols[e]] mod 2^32 for every entry e (H = D A)."""
     cdef size_t count = rows.shape[0], e
     if cols.shape[0] != count or delta.shape[0] != count:
@@ -131,4 +132,51 @@ def pir_hint_update(uint32_t[:, ::1] H, const uint32_t[:, ::1] A, const int64_t[
         return
     with nogil:
         mm_pir_hint_update(&H[0, 0], H.shape[1], &A[0, 0], A.shape[1], H.shape[1], &rows[0],
-                           &cols[0], &delta[0], count)
+                           &cols[0], &delta[0], count, nthreads)
+
+
+cdef extern from "meshmpc/pir.h":
+    void mm_pir_write_slots(uint8_t *db, size_t buckets, size_t cols, size_t slots, size_t size,
+                            const int64_t *table, const uint8_t *content, int nthreads) nogil
+    int64_t mm_pir_pack_bodies(const uint8_t *data, const int64_t *offsets, size_t n,
+                               size_t record_bytes, uint8_t *out) nogil
+
+
+def pir_write_slots(uint8_t[:, ::1] db, size_t buckets, size_t slots,
+                    const int64_t[::1] table, const uint8_t[:, ::1] content,
+                    int nthreads=1) -> None:
+    """Write content[item] down its column for every placed slot of ``table``
+    (buckets x columns bins of ``slots``; -1 free) into db (rows x columns, uint8)."""
+    cdef size_t cols = db.shape[1], size = content.shape[1]
+    if db.shape[0] != buckets * slots * size:
+        raise ValueError(f"pir write slots: db needs {buckets * slots * size} rows")
+    if table.shape[0] != buckets * cols * slots:
+        raise ValueError(f"pir write slots: table needs {buckets * cols * slots} entries")
+    placed = _pir_np.asarray(table)
+    if placed.size and (placed.max() >= content.shape[0] or placed.min() < -1):
+        raise ValueError("pir write slots: table names an item outside content")
+    if db.shape[0] == 0 or cols == 0 or size == 0 or content.shape[0] == 0:
+        return
+    with nogil:
+        mm_pir_write_slots(&db[0, 0], buckets, cols, slots, size, &table[0], &content[0, 0],
+                           nthreads)
+
+
+def pir_pack_bodies_into(const uint8_t[::1] data, const int64_t[::1] offsets,
+                         uint8_t[:, ::1] out) -> int:
+    """out[i] = le16(len) || item i || zeros (width 2 + record_bytes); -1 or the first
+    item longer than record_bytes."""
+    cdef size_t n = out.shape[0]
+    if out.shape[1] < 2 or offsets.shape[0] != n + 1:
+        raise ValueError("pir pack bodies: need n + 1 offsets and rows of 2 + record_bytes")
+    if n and (offsets[0] < 0 or offsets[n] > data.shape[0]):
+        raise ValueError("pir pack bodies: offsets beyond the data")
+    if n and _pir_np.any(_pir_np.diff(_pir_np.asarray(offsets)) < 0):
+        raise ValueError("pir pack bodies: offsets must rise")
+    cdef int64_t bad = -1
+    cdef const uint8_t* src = &data[0] if data.shape[0] else NULL
+    if n == 0:
+        return -1
+    with nogil:
+        bad = mm_pir_pack_bodies(src, &offsets[0], n, out.shape[1] - 2, &out[0, 0])
+    return bad

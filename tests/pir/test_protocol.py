@@ -153,7 +153,7 @@ def test_malformed_query_gets_a_clear_error(server_db: Any) -> None:
         await ctx.send("fin", REQ, {"op": "launch"})
         unknown = await ctx.recv("fin", RESP)
         await ctx.send("fin", REQ, {"op": "oprf", "version": version})
-        await ctx.send("fin", DATA, np.zeros((2, 32), np.uint8))  # identity: not allowed
+        await ctx.send("fin", DATA, np.zeros((2, 32), np.uint8))  # low order: refused
         bad_point = await ctx.recv("fin", RESP)
         await ctx.send("fin", REQ, {"op": "close"})
         return reply, unknown, bad_point
@@ -161,7 +161,7 @@ def test_malformed_query_gets_a_clear_error(server_db: Any) -> None:
     reply, unknown, bad_point = run_parties(["fin", "bank"], party)["bank"]
     assert reply["error"] == "malformed" and "uint32 array of shape" in reply["detail"]
     assert "unknown request 'launch'" in unknown["detail"]
-    assert "blinded element 0 is not a valid group element" in bad_point["detail"]
+    assert "blinded element 0 is not a point of the prime-order subgroup" in bad_point["detail"]
 
 
 def test_client_raises_on_server_rejection(server_db: Any) -> None:

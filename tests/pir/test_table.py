@@ -76,10 +76,30 @@ def test_tables_of_another_format_are_rejected_not_misread() -> None:
     wire = db.params.to_wire()
     assert wire["format"] == table.FORMAT
     old = {k: v for k, v in wire.items() if k != "format"}  # a table from before formats
-    with pytest.raises(PirProtocolError, match="format 'pir-1 .*must be rebuilt"):
+    with pytest.raises(PirProtocolError, match="format 'pir-1 .*rebuild its table"):
         table.PirParams.from_wire(old, "fin")
+    ristretto = wire["format"].replace("pir-3:oprf-3:x25519", "pir-2:oprf-2:ristretto255")
+    with pytest.raises(PirProtocolError, match="format 'pir-2:oprf-2.*rebuild its table"):
+        table.PirParams.from_wire({**wire, "format": ristretto}, "fin")
     with pytest.raises(PirProtocolError, match="format 'pir-9'"):
         table.PirParams.from_wire({**wire, "format": "pir-9"}, "fin")
+
+
+def test_a_previous_version_of_the_old_format_is_refused_with_a_rebuild_message() -> None:
+    """A pir-2 (ristretto255) version cannot seed a pir-3 one: its OPRF key and cached
+    outputs belong to another PRF; both the patch and the fresh-build paths refuse it."""
+    from dataclasses import replace
+
+    from meshmpc.crypto.oprf import OprfKey
+    from meshmpc.pir.rebuild import rebuild_database
+
+    db = table.build_database([b"a", b"b"], [b"1", b"2"], 4)
+    old = replace(db, params=replace(db.params, format="pir-2:oprf-2:ristretto255:x"),
+                  oprf_key=OprfKey.generate())  # type: ignore[arg-type]
+    with pytest.raises(PirInputError, match="format 'pir-2.*rebuild the table from scratch"):
+        rebuild_database(old, [b"a", b"b"], [b"1", b"3"], 4)
+    with pytest.raises(PirInputError, match="rebuild the table from scratch"):
+        table.build_database([b"a"], [b"1"], 4, previous=old)
 
 
 def test_rebuild_reuses_oprf_outputs_of_unchanged_keys(monkeypatch: pytest.MonkeyPatch) -> None:

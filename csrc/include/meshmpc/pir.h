@@ -45,9 +45,23 @@ int64_t mm_pir_cuckoo_place(const uint32_t *c1, const uint32_t *c2, size_t n, si
 void mm_pir_gauss_add(const uint64_t *u, size_t n, const uint64_t *cdf256, const int8_t *lut,
                       int32_t center, uint32_t *out);
 
-/* H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 (incremental hint of D A). */
+/* H[rows[e], :] += delta[e] * A[cols[e], :] mod 2^32 (incremental hint of D A), rows
+ * split over nthreads threads, AVX2 when the CPU has it. */
 void mm_pir_hint_update(uint32_t *H, size_t ldh, const uint32_t *A, size_t lda, size_t n,
                         const int64_t *rows, const int64_t *cols, const int32_t *delta,
-                        size_t count);
+                        size_t count, int nthreads);
+
+/* Write every placed slot down its column: for bucket b, slot j, column c with
+ * item = table[(b * cols + c) * slots + j] >= 0, rows b * rows_per_bucket + j * size
+ * + t of column c get content[item * size + t] (t < size). Buckets x slots are
+ * split over threads; each writes one band of size rows, which stays in cache. */
+void mm_pir_write_slots(uint8_t *db, size_t buckets, size_t cols, size_t slots, size_t size,
+                        const int64_t *table, const uint8_t *content, int nthreads);
+
+/* out row i = le16(len_i) || item_i || zero padding (width 2 + record_bytes), items
+ * data[offsets[i] .. offsets[i + 1]] no longer than record_bytes (-1), else the
+ * index of the first item that is too long. */
+int64_t mm_pir_pack_bodies(const uint8_t *data, const int64_t *offsets, size_t n,
+                           size_t record_bytes, uint8_t *out);
 
 #endif

@@ -2,8 +2,9 @@
 
 The bank asks a partner about applicants; the partner learns neither which
 keys were asked nor whether they were found, the bank learns the records of
-the keys it asked about and nothing else. Built from an Ed25519 OPRF
-(:mod:`meshmpc.crypto.oprf`), AES-sealed records in a bucketed cuckoo table
+the keys it asked about and nothing else. Built from a Curve25519 OPRF
+(:mod:`~meshmpc.pir.oprf25519`: X25519 ladder for the server's records,
+edwards25519 blinding for queries), AES-sealed records in a bucketed cuckoo table
 (:mod:`~meshmpc.pir.table`) and SimplePIR over LWE (:mod:`~meshmpc.pir.lwe`).
 
 * :func:`~meshmpc.pir.table.build_database` - server offline phase;

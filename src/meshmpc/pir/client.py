@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from meshmpc.crypto import oprf
 from meshmpc.crypto.prg import Prg
 from meshmpc.net import Context
 from meshmpc.pir import lwe
+from meshmpc.pir import oprf25519 as oprf
 from meshmpc.pir.errors import LookupRefused, PirProtocolError, StaleHintError
 from meshmpc.pir.sealing import unseal
 from meshmpc.pir.server import DATA, REQ, RESP
@@ -149,9 +149,8 @@ class PirClient:
     async def _oprf(self, keys: list[bytes]) -> list[bytes]:
         assert self.params is not None
         batch = oprf.blind(keys)
-        points = np.frombuffer(b"".join(batch.points), np.uint8).reshape(len(keys), 32)
         await self._send({**self._fields, "op": "oprf", "version": self.params.version},
-                         points)
+                         batch.points)
         await self._reply()
         evaluated = await self._array((len(keys), 32), np.uint8)
         return oprf.finalize(batch, evaluated)

@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from meshmpc.crypto.hashing import item_hash
-from meshmpc.crypto.oprf import OprfKey
+from meshmpc.pir.flat import as_arrow
+from meshmpc.pir.oprf25519 import PirOprfKey
 
 _DOMAIN = b"meshmpc-pir-key"
 PRF_BATCH = 1 << 14
@@ -24,14 +25,14 @@ PRF_BATCH = 1 << 14
 
 def key_digests(keys: Sequence[bytes]) -> npt.NDArray[np.void]:
     """(n,) 16-byte digests of the keys, as a sortable fixed-width dtype."""
-    return np.ascontiguousarray(item_hash(keys, domain=_DOMAIN)).view("V16").reshape(-1)
+    return np.ascontiguousarray(item_hash(as_arrow(keys), domain=_DOMAIN)).view("V16").reshape(-1)
 
 
 def record_digests(records: Sequence[bytes] | None, n: int) -> npt.NDArray[np.void]:
     """(n,) 16-byte digests of the records (zeros in membership mode)."""
     if records is None:
         return np.zeros((n, 16), np.uint8).view("V16").reshape(-1)
-    return np.ascontiguousarray(item_hash(records, domain=b"meshmpc-pir-rec")).view(
+    return np.ascontiguousarray(item_hash(as_arrow(records), domain=b"meshmpc-pir-rec")).view(
         "V16").reshape(-1)
 
 
@@ -72,7 +73,7 @@ class PrfCache:
         return at >= 0, np.maximum(at, 0)
 
 
-def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
+def prf_outputs(key: PirOprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.void],
                 previous: PrfCache | None, tick: Callable[[int], None] | None = None,
                 ) -> tuple[npt.NDArray[np.uint8], PrfCache, int]:
     """F(x) of every key (reusing ``previous``), the new cache, and how many were computed.
@@ -89,9 +90,11 @@ def prf_outputs(key: OprfKey, keys: Sequence[bytes], digests: npt.NDArray[np.voi
         out[found] = previous.outputs[at[found]]
         missing = np.flatnonzero(~found)
     step = PRF_BATCH if tick is not None else max(len(missing), 1)
+    every = len(missing) == len(keys)  # a fresh build: slice the keys, no per-key indexing
     for start in range(0, len(missing), step):
         part = missing[start : start + step]
-        out[part] = key.evaluate_rows([keys[int(i)] for i in part])
+        out[part] = key.evaluate_rows(keys[start : start + step] if every
+                                      else [keys[int(i)] for i in part])
         if tick is not None:
             tick(len(part))
     return out, PrfCache.of(digests, out), len(missing)

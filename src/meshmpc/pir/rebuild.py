@@ -37,9 +37,11 @@ from meshmpc.pir.table import (
     PirDatabase,
     build_database,
     check_records,
+    check_same_format,
     key_bytes,
     materials,
     place,
+    records_fit,
 )
 
 MAX_KICKS = 2000
@@ -53,8 +55,9 @@ def rebuild_database(previous: PirDatabase, keys: Sequence[bytes],
     keys = keys if all(type(k) is bytes for k in keys) else [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
     digests = key_digests(keys)
-    if not _quick_check(digests, rec, record_bytes, len(keys)):
+    if not records_fit(digests, rec, record_bytes, len(keys)):
         check_records(keys, rec, record_bytes, key_name)  # names the offending rows
+    check_same_format(previous)
     old = previous.layout
     if old is None or record_bytes != previous.params.record_bytes:
         return build_database(keys, records, record_bytes, key_name, previous=previous)
@@ -83,16 +86,6 @@ def rebuild_database(previous: PirDatabase, keys: Sequence[bytes],
     db, hint = _patch(previous, table, np.array(sorted(dirty), np.int64), mats, rec)
     return PirDatabase(params, db, hint, previous.oprf_key, cache,
                        Layout(table, digests, rdigests))
-
-
-def _quick_check(digests: npt.NDArray[np.void], records: Sequence[bytes] | None,
-                 record_bytes: int, n: int) -> bool:
-    """True when keys are distinct and records fit (vectorised); else check_records."""
-    if records is not None and (len(records) != n or max(map(len, records), default=0)
-                                > record_bytes):
-        return False
-    ordered = np.sort(np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 2)[:, 0])
-    return not bool(np.any(ordered[1:] == ordered[:-1]))
 
 
 def _insert(table: I64, items: I64, g1: I64, g2: I64, cap: int, dirty: set[int]) -> bool:
@@ -151,5 +144,5 @@ def _patch(previous: PirDatabase, table: I64, slots: I64,
     a = lwe.expand_matrix(p.seed, m, lwe.LWE_N)
     _core.pir_hint_update(hint, a, np.ascontiguousarray(rows[nz], dtype=np.int64),
                           np.ascontiguousarray(cols[nz], dtype=np.int64),
-                          np.ascontiguousarray(delta[nz]))
+                          np.ascontiguousarray(delta[nz]), lwe.threads())
     return db, hint

@@ -17,13 +17,11 @@ import numpy.typing as npt
 
 from meshmpc import _core
 from meshmpc.crypto import oprf
+from meshmpc.crypto.hashing import _flatten
+from meshmpc.pir.flat import as_arrow
 
 LEN_BYTES = 2
 NONCE_BYTES = 8
-
-
-def _body(record: bytes, record_bytes: int) -> bytes:
-    return len(record).to_bytes(LEN_BYTES, "little") + record.ljust(record_bytes, b"\0")
 
 
 def _nonces(n: int) -> npt.NDArray[np.uint64]:
@@ -36,8 +34,10 @@ def seal_all(seal_keys: npt.NDArray[np.uint8], records: Sequence[bytes] | None,
     n = len(seal_keys)
     if not record_bytes or records is None:
         return np.empty((n, 0), np.uint8)
-    bodies = np.frombuffer(b"".join(_body(r, record_bytes) for r in records),
-                           np.uint8).reshape(n, LEN_BYTES + record_bytes).copy()
+    data, offsets = _flatten(as_arrow(records))
+    bodies = np.empty((n, LEN_BYTES + record_bytes), np.uint8)
+    if _core.pir_pack_bodies_into(data, offsets, bodies) >= 0:
+        raise ValueError(f"a record is longer than record_bytes={record_bytes}")
     nonces = _nonces(n)
     _core.seal_rows_inplace(np.ascontiguousarray(seal_keys), nonces, bodies, oprf.threads())
     return np.concatenate([nonces.astype("<u8").view(np.uint8).reshape(n, NONCE_BYTES),

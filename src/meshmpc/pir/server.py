@@ -135,10 +135,9 @@ class PirServer:
             points = _oprf_points(data, client)
             if self.admit is not None:
                 await self.admit(client, len(points), header)
-            evaluated = await asyncio.to_thread(db.oprf_key.evaluate_blinded, points)
+            evaluated = await asyncio.to_thread(db.oprf_key.evaluate_blinded_rows, points)
             await ctx.send(client, RESP, {})
-            await ctx.send(client, DATA, np.frombuffer(b"".join(evaluated), np.uint8)
-                           .reshape(len(points), 32))
+            await ctx.send(client, DATA, evaluated)
             return len(points)
         start = time.perf_counter()
         answers = await asyncio.to_thread(answer_batch, db, data, header.get("per_bucket"),
@@ -149,11 +148,11 @@ class PirServer:
         return 0
 
 
-def _oprf_points(data: Any, client: str) -> list[bytes]:
+def _oprf_points(data: Any, client: str) -> np.ndarray:
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 32:
         raise PirProtocolError(f"party {client!r}: OPRF points must be a (k, 32) uint8 array")
-    return [bytes(row) for row in data]
+    return np.ascontiguousarray(data)
 
 
 def answer_batch(db: PirDatabase, queries: Any, per_bucket: Any, client: str) -> np.ndarray:

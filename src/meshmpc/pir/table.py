@@ -30,11 +30,11 @@ import numpy.typing as npt
 
 from meshmpc import _core
 from meshmpc.crypto import oprf
-from meshmpc.crypto.oprf import OprfKey
 from meshmpc.crypto.prg import Prg
 from meshmpc.crypto.sodium import addresses
-from meshmpc.pir import lwe
+from meshmpc.pir import lwe, oprf25519
 from meshmpc.pir.errors import PirInputError, PirProtocolError
+from meshmpc.pir.oprf25519 import PirOprfKey
 from meshmpc.pir.prfcache import PrfCache, key_digests, prf_outputs, record_digests
 from meshmpc.pir.sealing import LEN_BYTES, NONCE_BYTES, seal, seal_all, unseal  # noqa: F401
 
@@ -46,9 +46,10 @@ LOAD_FACTOR = 0.9  # cuckoo fill target (2 choices, >= 4 slots per bin: threshol
 HINT_CAP_BYTES = 64 << 20  # square buckets while the hint stays below this (choose_slots)
 BATCH_FAILURE_LOG2 = -40  # a batch overflows a bucket with probability <= 2^-40
 _PERSONAL = b"meshmpc-pir-v2".ljust(16, b"\0")
-FORMAT = f"pir-2:{oprf.FORMAT}:aes128ctr-meshmpc"
+FORMAT = f"pir-3:{oprf25519.FORMAT}:aes128ctr-meshmpc"
 """The table format (OPRF, material hash, sealing). A client that meets another
-format refuses the hint with a clear message instead of misreading slots."""
+format refuses the hint with a clear message instead of misreading slots; a
+rebuild refuses a previous version of another format (pir-2: ristretto255)."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,8 @@ class PirParams:
         if self.format != FORMAT:
             raise PirProtocolError(
                 f"party {peer!r} serves a PIR table of format {self.format!r}; this client "
-                f"reads {FORMAT!r} only: upgrade the older side (tables built before the "
-                "ristretto255 OPRF must be rebuilt)")
+                f"reads {FORMAT!r} only: upgrade the older side and rebuild its table "
+                "(tables built before the X25519 OPRF, pir-2 and older, cannot be read)")
         ints = ("n_records", "record_bytes", "buckets", "slots", "columns", "lwe_n", "log_p")
         for name in ints:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
@@ -247,6 +248,19 @@ def check_records(keys: Sequence[bytes], records: Sequence[bytes] | None, record
             )
 
 
+def records_fit(digests: npt.NDArray[np.void], records: Sequence[bytes] | None,
+                record_bytes: int, n: int) -> bool:
+    """True when the key digests are distinct and every record fits (vectorised); when
+    False the caller runs :func:`check_records`, which names the rows."""
+    if not 0 <= record_bytes <= MAX_RECORD_BYTES:
+        return False
+    if records is not None and (len(records) != n or max(map(len, records), default=0)
+                                > record_bytes):
+        return False
+    ordered = np.sort(np.ascontiguousarray(digests).view(np.uint64).reshape(-1, 2)[:, 0])
+    return not bool(np.any(ordered[1:] == ordered[:-1]))
+
+
 @dataclass
 class Layout:
     """Where every item of a version sits, so a rebuild can patch it (rebuild.py).
@@ -267,13 +281,23 @@ class PirDatabase:
     params: PirParams
     db: npt.NDArray[np.uint8]
     hint: npt.NDArray[np.uint32]
-    oprf_key: OprfKey
+    oprf_key: PirOprfKey
     prf_cache: PrfCache | None = None
     layout: Layout | None = None
 
     def bucket_rows(self, bucket: int) -> npt.NDArray[np.uint8]:
         r = self.params.rows_per_bucket
         return self.db[bucket * r : (bucket + 1) * r]
+
+
+def check_same_format(previous: PirDatabase) -> None:
+    """Refuse to derive a version from one of another table format (its OPRF key and
+    outputs belong to another PRF); the caller must build from scratch."""
+    if previous.params.format != FORMAT or not isinstance(previous.oprf_key, PirOprfKey):
+        raise PirInputError(
+            f"the previous PIR table has format {previous.params.format!r}, this version "
+            f"builds {FORMAT!r}: rebuild the table from scratch (build_database without "
+            "previous; clients then download the new hint)")
 
 
 def _geometry(mats: npt.NDArray[np.uint8], params: PirParams) -> tuple[PirParams, np.ndarray]:
@@ -295,17 +319,9 @@ def _geometry(mats: npt.NDArray[np.uint8], params: PirParams) -> tuple[PirParams
 
 
 def _write_slots(db: np.ndarray, table: np.ndarray, slots: np.ndarray, params: PirParams) -> None:
-    """Copy each placed slot's bytes down its column (vectorised, in chunks)."""
-    where = np.flatnonzero(table >= 0)
-    items = table[where]
-    s, m, size = params.slots, params.columns, params.slot_bytes
-    bins, j = where // s, where % s
-    row0 = (bins // m) * params.rows_per_bucket + j * size
-    col = bins % m
-    offsets = np.arange(size)
-    for lo in range(0, len(where), 1 << 15):
-        hi = lo + (1 << 15)
-        db[row0[lo:hi, None] + offsets, col[lo:hi, None]] = slots[items[lo:hi]]
+    """Copy each placed slot's bytes down its column (C, one band of rows per thread)."""
+    _core.pir_write_slots(db, params.buckets, params.slots, np.ascontiguousarray(table),
+                          np.ascontiguousarray(slots), oprf.threads())
 
 
 def build_database(
@@ -322,12 +338,15 @@ def build_database(
     seed and layout are fresh. ``workers`` is ignored (C threads use every core).
     ``tick`` is told the size of each OPRF batch done (progress display).
     """
-    keys = [key_bytes(k) for k in keys]
+    keys = keys if all(type(k) is bytes for k in keys) else [key_bytes(k) for k in keys]
     rec = records if record_bytes else None
-    check_records(keys, rec, record_bytes, key_name)
-    oprf_key = previous.oprf_key if previous is not None else OprfKey.generate()
-    salt, seed = os.urandom(16), os.urandom(16)
     digests = key_digests(keys)
+    if not records_fit(digests, rec, record_bytes, len(keys)):
+        check_records(keys, rec, record_bytes, key_name)  # names the offending rows
+    if previous is not None:
+        check_same_format(previous)
+    oprf_key = previous.oprf_key if previous is not None else PirOprfKey.generate()
+    salt, seed = os.urandom(16), os.urandom(16)
     prf, cache, _ = prf_outputs(oprf_key, keys, digests, previous.prf_cache if previous else None,
                                 tick)
     n = len(keys)
