@@ -6,18 +6,19 @@ full-field VOLE over GF(2^128). Security: semi-honest, static corruption;
 silent VOLE per :mod:`meshmpc.ot.vole` (dual LPN, expand-accumulate code,
 SoftSpokenOT base correlations); OKVS per :mod:`meshmpc.psi.okvs` (random band
 matrix, BPSY23, in place of the paper's PaXoS); H(x) = fixed-key AES CCR hash
-of the digest; H_out = BLAKE2b-128, truncated to lambda + log2 nR + log2 nS bits.
+of the digest; H_out = the fixed-key AES CCR hash under its own public key (wire
+version 2; version 1 used BLAKE2b), truncated to lambda + log2 nR + log2 nS bits.
 
 Receiver R (set Y, VOLE receiver: A, C) and sender S (set X, VOLE sender:
 delta, B) with C = B + A * delta over GF(2^128)^m, m = 1.1 |Y| + 128:
   set-up: the VOLE's SoftSpokenOT base OTs (once per job, reused by batches);
   VOLE:   the silent VOLE batch of m correlations (~0.5 MB at m = 2^20);
   R -> S: OKVS seed (16 bytes) and A' = P + A, P = Encode({(y, H(y))}) (16 m bytes);
-  S -> R: {H_out(x, Decode(B + delta A', x) + delta H(x))} for x in X shuffled
+  S -> R: {H_out(Decode(B + delta A', x) + delta H(x))} for x in X shuffled
           (t bytes each);
   R -> S: (reveal="all") positions of the matches in canonical order.
 For y in Y, Decode(B + delta A', y) + delta H(y) = Decode(C, y): R compares
-H_out(y, Decode(C, y)). R learns the intersection and |X|, S learns |Y| (and the
+H_out(Decode(C, y)). R learns the intersection and |X|, S learns |Y| (and the
 intersection when reveal="all"). Cardinality-only is refused as for KKRT: R
 sees which of its own items matched. Bytes per item: ~17.6 (R) + t (S) plus
 the VOLE. See protocols/psi-rr22.md.
