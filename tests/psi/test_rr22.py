@@ -156,6 +156,10 @@ def test_file_to_file_inner_join_with_payload(tmp_path: Path, bucket_rows: int |
     assert [r["credit_code"] for r in out_a] == [r["credit_code"] for r in out_b]
     assert set(r["credit_code"] for r in out_a) == set(common)
     assert all(r["tax"] == r["credit_code"][::-1] for r in out_b)
+    if bucket_rows:  # per-step times summed over the buckets
+        bank, gov = res["bank"].phases, res["gov"].phases
+        assert bank["protocol.decode"] > 0 and "protocol.decode.cpu" in bank
+        assert gov["protocol.oprf_values"] > 0 and "protocol.match" not in gov
 
 
 def test_output_hash_is_fixed_key_aes_ccr_of_the_value() -> None:
