@@ -66,6 +66,16 @@ static int64_t table_insert(psi_table *t, const uint8_t *base, size_t width, int
     }
 }
 
+/* Slots of the row PREFETCH_AHEAD rows on are fetched while this one probes: the
+ * table is far larger than the cache, and overlapping the misses roughly halves the
+ * time of a 10^6-row match (the results do not change). */
+#define PREFETCH_AHEAD 16
+
+static inline void prefetch_slot(const psi_table *t, const uint8_t *v)
+{
+    __builtin_prefetch(&t->slots[load64(v) & t->mask]);
+}
+
 int64_t psi_match(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, size_t width,
                   int64_t *out)
 {
@@ -73,9 +83,14 @@ int64_t psi_match(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, size
     int64_t hits = 0;
     if (table_init(&t, nb) != 0)
         return -1;
-    for (size_t j = 0; j < nb; j++)
+    for (size_t j = 0; j < nb; j++) {
+        if (j + PREFETCH_AHEAD < nb)
+            prefetch_slot(&t, b + (j + PREFETCH_AHEAD) * width);
         table_insert(&t, b, width, (int64_t)j);
+    }
     for (size_t i = 0; i < na; i++) {
+        if (i + PREFETCH_AHEAD < na)
+            prefetch_slot(&t, a + (i + PREFETCH_AHEAD) * width);
         out[i] = table_find(&t, b, width, a + i * width);
         hits += out[i] >= 0;
     }
@@ -90,6 +105,8 @@ int64_t psi_first_index(const uint8_t *v, size_t n, size_t width, int64_t *out)
     if (table_init(&t, n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_AHEAD < n)
+            prefetch_slot(&t, v + (i + PREFETCH_AHEAD) * width);
         out[i] = table_insert(&t, v, width, (int64_t)i);
         repeats += out[i] != (int64_t)i;
     }

@@ -55,10 +55,18 @@ static int sorted_rows(const uint64_t *start, const uint8_t *band, const uint8_t
     return 0;
 }
 
+#define NO_PIVOT UINT64_MAX
+
 /* Forward elimination: every row gets a pivot column no earlier row keeps. */
 static int eliminate(size_t n, const uint64_t *rs, u128 *rb, u128 *rv, uint64_t *pivot) {
     for (size_t i = 0; i < n; i++) {
-        if (rb[i] == 0) return -1;
+        if (rb[i] == 0) {
+            /* a dependent row: consistent (0 = 0, e.g. a repeated key with its value)
+             * keeps no pivot; inconsistent means no solution for these hashes */
+            if (rv[i] != 0) return -1;
+            pivot[i] = NO_PIVOT;
+            continue;
+        }
         uint64_t col = rs[i] + (uint64_t)ctz128(rb[i]);
         pivot[i] = col;
         /* Branch-free: whether row j has the pivot bit is a coin flip, and a
@@ -86,6 +94,7 @@ int mm_okvs_encode(const uint64_t *start, const uint8_t *band, const uint8_t *va
     if (rc == 0) rc = eliminate(n, rs, rb, rv, pivot);
     /* Back substitution in reverse: a row's other columns are later pivots or free (zero). */
     for (size_t i = n; rc == 0 && i-- > 0;) {
+        if (pivot[i] == NO_PIVOT) continue;
         u128 val = rv[i];
         u128 bits = rb[i] & (rb[i] - 1); /* drop the pivot, the lowest set bit */
         const uint8_t *base = p + 16 * rs[i];
@@ -176,8 +185,65 @@ static void decode_range(void *arg, size_t lo, size_t hi) {
     }
 }
 
+typedef struct {
+    const uint64_t *start;
+    const uint8_t *band, *p;
+    uint8_t *out;
+    const uint32_t *order;
+} sorted_decode_job;
+
+static void sorted_decode_range(void *arg, size_t lo, size_t hi) {
+    const sorted_decode_job *d = (const sorted_decode_job *)arg;
+    for (size_t k = lo; k < hi; k++) {
+        size_t i = d->order[k];
+        if (k + DECODE_AHEAD < hi) {
+            size_t ahead = d->order[k + DECODE_AHEAD];
+            __builtin_prefetch(d->start + ahead);
+            __builtin_prefetch(d->band + 16 * ahead);
+            __builtin_prefetch(d->out + 16 * ahead, 1);
+        }
+        uint64_t lo_bits, hi_bits;
+        memcpy(&lo_bits, d->band + 16 * i, 8);
+        memcpy(&hi_bits, d->band + 16 * i + 8, 8);
+        const uint8_t *base = d->p + 16 * d->start[i];
+        store128(d->out + 16 * i, decode_one(base, lo_bits) ^ decode_one(base + 16 * 64, hi_bits));
+    }
+}
+
+/* Keys in order of start >> SORT_SHIFT (a counting sort): consecutive keys then read
+ * overlapping windows of the table, which stay in cache, instead of 32 cache lines
+ * at a random place per key (the table is larger than the cache from ~2^17 keys). */
+#define SORT_SHIFT 8
+#define SORT_MIN_KEYS ((size_t)1 << 16)
+
+static uint32_t *decode_order(const uint64_t *start, size_t n) {
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; i++) top = start[i] > top ? start[i] : top;
+    size_t groups = (size_t)(top >> SORT_SHIFT) + 2;
+    size_t *count = calloc(groups, sizeof(size_t));
+    uint32_t *order = malloc(n * sizeof(uint32_t));
+    if (!count || !order) {
+        free(count);
+        free(order);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) count[(start[i] >> SORT_SHIFT) + 1]++;
+    for (size_t g = 1; g < groups; g++) count[g] += count[g - 1];
+    for (size_t i = 0; i < n; i++) order[count[start[i] >> SORT_SHIFT]++] = (uint32_t)i;
+    free(count);
+    return order;
+}
+
 void mm_okvs_decode(const uint64_t *start, const uint8_t *band, const uint8_t *p, size_t n,
                     uint8_t *out, int nthreads) {
+    uint32_t *order = NULL;
+    if (n >= SORT_MIN_KEYS && n <= UINT32_MAX) order = decode_order(start, n);
+    if (order) {
+        sorted_decode_job d = {start, band, p, out, order};
+        parallel(sorted_decode_range, &d, n, nthreads, 1 << 14);
+        free(order);
+        return;
+    }
     decode_job d = {start, band, p, out};
     parallel(decode_range, &d, n, nthreads, 1 << 14);
 }

@@ -120,8 +120,10 @@ async def run_bucketed(ctx: Context, job: PsiJob, parties: list[str], source: io
                     total, kept, scale = await ray_buckets(ctx, job, parties, spill, empty,
                                                            report, writer, progress)
                 else:
+                    steps: dict[str, float] = {}
                     total, kept = await _all_buckets(ctx, job, parties, spill, empty, report,
-                                                     writer, progress)
+                                                     writer, progress, steps)
+                    phases.update({f"protocol.{k}": round(v, 4) for k, v in steps.items()})
         except BaseException:
             if writer is not None:
                 writer.abort()
@@ -162,9 +164,11 @@ class _Prefetch:
 
 async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spill,
                        empty: pa.Table, report: KeyReport, writer: io.TableWriter | None,
-                       progress: Progress) -> tuple[int | None, int]:
+                       progress: Progress, steps: dict[str, float] | None = None
+                       ) -> tuple[int | None, int]:
     """Every bucket in order; the next bucket loads, and the last one's rows are written,
-    while a bucket's protocol runs (the output keeps bucket order)."""
+    while a bucket's protocol runs (the output keeps bucket order). ``steps`` sums each
+    protocol step's wall and CPU time over the buckets (the job's ``protocol.*`` phases)."""
     total: int | None = None
     kept = report.rows - report.empty
     session = None
@@ -175,6 +179,9 @@ async def _all_buckets(ctx: Context, job: PsiJob, parties: list[str], spill: Spi
             outcome, aligned = await _bucket(ctx, job, parties, cast(Spill, ahead), b, empty,
                                              report, session, progress)
             session = outcome.session
+            for name, seconds in outcome.steps.items():
+                if steps is not None:
+                    steps[name] = steps.get(name, 0.0) + seconds
             if outcome.cardinality is not None:
                 total = (total or 0) + outcome.cardinality
             if writer is not None and aligned.num_rows:

@@ -77,7 +77,8 @@ class OkvsHash:
 
 
 def encode(keys: U8, values: U8, m: int | None = None) -> tuple[OkvsHash, U8]:
-    """A table with decode(table, keys[i]) == values[i]; keys must be distinct."""
+    """A table with decode(table, keys[i]) == values[i]; a key may repeat with the same
+    value (its equation is dependent and skipped), not with another value (OkvsError)."""
     keys = np.ascontiguousarray(keys, dtype=np.uint8).reshape(-1, 16)
     values = np.ascontiguousarray(values, dtype=np.uint8).reshape(-1, 16)
     if len(keys) != len(values):

@@ -6,18 +6,19 @@ full-field VOLE over GF(2^128). Security: semi-honest, static corruption;
 silent VOLE per :mod:`meshmpc.ot.vole` (dual LPN, expand-accumulate code,
 SoftSpokenOT base correlations); OKVS per :mod:`meshmpc.psi.okvs` (random band
 matrix, BPSY23, in place of the paper's PaXoS); H(x) = fixed-key AES CCR hash
-of the digest; H_out = BLAKE2b-128, truncated to lambda + log2 nR + log2 nS bits.
+of the digest; H_out = the fixed-key AES CCR hash under its own public key (wire
+version 2; version 1 used BLAKE2b), truncated to lambda + log2 nR + log2 nS bits.
 
 Receiver R (set Y, VOLE receiver: A, C) and sender S (set X, VOLE sender:
 delta, B) with C = B + A * delta over GF(2^128)^m, m = 1.1 |Y| + 128:
   set-up: the VOLE's SoftSpokenOT base OTs (once per job, reused by batches);
   VOLE:   the silent VOLE batch of m correlations (~0.5 MB at m = 2^20);
   R -> S: OKVS seed (16 bytes) and A' = P + A, P = Encode({(y, H(y))}) (16 m bytes);
-  S -> R: {H_out(x, Decode(B + delta A', x) + delta H(x))} for x in X shuffled
+  S -> R: {H_out(Decode(B + delta A', x) + delta H(x))} for x in X shuffled
           (t bytes each);
   R -> S: (reveal="all") positions of the matches in canonical order.
 For y in Y, Decode(B + delta A', y) + delta H(y) = Decode(C, y): R compares
-H_out(y, Decode(C, y)). R learns the intersection and |X|, S learns |Y| (and the
+H_out(Decode(C, y)). R learns the intersection and |X|, S learns |Y| (and the
 intersection when reveal="all"). Cardinality-only is refused as for KKRT: R
 sees which of its own items matched. Bytes per item: ~17.6 (R) + t (S) plus
 the VOLE. See protocols/psi-rr22.md.
@@ -34,8 +35,6 @@ import numpy.typing as npt
 
 from meshmpc import _core
 from meshmpc.crypto.hashing import ccr_hash
-from meshmpc.crypto.oprf import threads
-from meshmpc.crypto.sodium import addresses
 from meshmpc.net import Context
 from meshmpc.ot.vole import SilentVoleReceiver, SilentVoleSender
 from meshmpc.progress import Phase, Progress
@@ -44,7 +43,6 @@ from meshmpc.psi.common import (
     PsiOutcome,
     Reveal,
     Stopwatch,
-    canonical_order,
     chunks,
     random_permutation,
     received_positions,
@@ -54,6 +52,8 @@ from meshmpc.psi.errors import PsiError
 from meshmpc.psi.keys import Digests
 
 OUT_DOMAIN = b"meshmpc.rr22.out"
+OUT_KEY = _core.aes128_expand(OUT_DOMAIN)
+"""Round keys of H_out's fixed public AES key (16 bytes: OUT_DOMAIN itself)."""
 SEND_ROWS = 1 << 18
 U8 = npt.NDArray[np.uint8]
 
@@ -77,12 +77,12 @@ def gf_scale(a: U8, scalar: U8) -> U8:
     return out
 
 
-def out_hash(values: U8, digests: Digests, width: int) -> U8:
-    """H_out(x, F(x)) truncated to ``width`` bytes: BLAKE2b-128 of F(x) || x personalised
-    with OUT_DOMAIN (the value :func:`meshmpc.crypto.hashing.item_hash` gives), on every core."""
-    rows = np.concatenate([values, digests], axis=1)
-    full = np.empty((len(rows), 16), dtype=np.uint8)
-    _core.blake2b_rows_into(addresses(), rows, b"", OUT_DOMAIN, full, threads())
+def out_hash(values: U8, width: int) -> U8:
+    """H_out(F(x)) truncated to ``width`` bytes: the fixed-key AES CCR hash
+    pi_out(sigma(u)) + sigma(u) (Guo-Katz-Wang-Yu, S&P 2020) under the public key
+    OUT_DOMAIN, a permutation apart from H's; why it suffices: protocols/psi-rr22.md."""
+    full = np.empty_like(values)
+    _core.ccr_hash_into(OUT_KEY, np.ascontiguousarray(values), full)
     return np.ascontiguousarray(full[:, :width])
 
 
@@ -119,10 +119,20 @@ def _in_batches(n: int, width: int, phase: Phase,
 
 
 def _encode(digests: Digests) -> tuple[okvs.OkvsHash, U8]:
-    """OKVS of the distinct digests with values H(y): (hash, table)."""
-    first = _core.psi_first_index(digests) if len(digests) else np.empty(0, np.int64)
-    unique = np.ascontiguousarray(digests[first == np.arange(len(digests))])
-    return okvs.encode(unique, ccr_hash(unique), okvs.table_size(len(digests)))
+    """OKVS of the digests with values H(y): (hash, table). A repeated digest is a
+    repeated equation with the same value, which the elimination skips (no dedup pass)."""
+    digests = np.ascontiguousarray(digests)
+    return okvs.encode(digests, ccr_hash(digests), okvs.table_size(len(digests)))
+
+
+def match_order(values: U8) -> npt.NDArray[np.int64]:
+    """Order of the matches R sends: by the first 64 bits of their OPRF values (a random
+    order, independent of either party's input order). Only R computes it; S receives
+    it, so ties (probability < n^2 2^-65) need no rule."""
+    if len(values) == 0:
+        return np.empty(0, np.int64)
+    head = np.ascontiguousarray(values[:, :8]).view(">u8").reshape(-1)
+    return np.argsort(head).astype(np.int64)
 
 
 def _encode_timed(digests: Digests, phase: Phase) -> tuple[okvs.OkvsHash, U8]:
@@ -156,7 +166,7 @@ async def rr22_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     watch.lap("send_table")
     values = await asyncio.to_thread(
         _in_batches, n, width, progress.phase("rr22: OPRF decoding", n, "keys"),
-        lambda s, e: out_hash(okvs_hash.decode(c, digests[s:e]), digests[s:e], width))
+        lambda s, e: out_hash(okvs_hash.decode(c, digests[s:e]), width))
     watch.lap("decode")
     peer_values = await _recv_rows(ctx, peer, "rr22/values", peer_size, width,
                                    progress.phase(f"rr22: receiving {peer}'s OPRF values",
@@ -167,7 +177,7 @@ async def rr22_receiver(ctx: Context, peer: str, digests: Digests, peer_size: in
     watch.lap("match")
     if reveal == "cardinality":
         return PsiOutcome(None, len(hits), peer_size, watch.report(), vole)
-    hits = hits[canonical_order(values[hits])]
+    hits = hits[match_order(values[hits])]
     if reveal == "all":
         await ctx.send(peer, "rr22/result", where[hits])
     watch.lap("result")
@@ -179,7 +189,7 @@ def _sender_values(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Dige
     """H_out(x, Decode(K, x) + delta H(x)) for every x."""
     decoded = okvs_hash.decode(table, digests)
     decoded ^= gf_scale(ccr_hash(digests), delta)
-    return out_hash(decoded, digests, width)
+    return out_hash(decoded, width)
 
 
 def _sender_batch(okvs_hash: okvs.OkvsHash, table: U8, delta: U8, digests: Digests,

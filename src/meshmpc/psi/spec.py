@@ -17,6 +17,9 @@ from meshmpc.psi.keys import KeyOptions, KeyReport
 from meshmpc.scale.options import RayOptions
 
 DEFAULT_BUCKET_ROWS = 1 << 21
+PROTOCOL_VERSIONS = {"rr22": 2}
+"""Wire version per protocol (1 when absent), agreed before any protocol message:
+rr22 2 = H_out by fixed-key AES (1 was BLAKE2b; the two never match each other)."""
 
 
 @dataclass
@@ -64,6 +67,7 @@ class PsiJob:
             "reveal": self.reveal, "bucket_rows": self.bucket_rows,
             "mode": self.mode, "parties": parties, "validate": self.validate,
             "scale_out": self.ray is not None,
+            "protocol_version": PROTOCOL_VERSIONS.get(self.protocol, 1),
             **self.keys.agreement(),
         }
 

@@ -167,8 +167,10 @@ def _spill_batches(source: BatchSource, opts: KeyOptions, columns: Sequence[str]
         keys, empty = combined_keys(batch, opts, str(source.path), first_row)
         report.merge(_empty_report(batch.num_rows, empty, first_row))
         keep = np.flatnonzero(~empty)
-        digests = digest_items(keys.take(pa.array(keep)) if len(keep) < len(empty) else keys)
-        table = pa.Table.from_batches([batch]).select(list(columns)).take(pa.array(keep))
+        dropped = len(keep) < len(empty)  # no gather (a copy of the batch) when none is empty
+        digests = digest_items(keys.take(pa.array(keep)) if dropped else keys)
+        table = pa.Table.from_batches([batch]).select(list(columns))
+        table = table.take(pa.array(keep)) if dropped else table
         table = table.append_column(ROW_COLUMN, pa.array(keep + first_row - 1, pa.int64()))
         table = table.append_column(DIGEST_COLUMN, pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(16), len(digests), [None, pa.py_buffer(digests.tobytes())]))
