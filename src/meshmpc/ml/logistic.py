@@ -363,6 +363,9 @@ async def train(session: VerticalSession, x: np.ndarray | CodedMatrix, y: np.nda
     if session.computes:
         trained = await _train_compute(session, widths, laid, y, label_holder, layout, config,
                                        result, factor)
+        await session.release_providers()
+    else:
+        await session.serve_providers()
     if not config.strict:
         await _reveal_weights(session, widths, label_holder, trained, result)
         if result.weights is not None and result.weights.size:
