@@ -39,6 +39,7 @@ from meshmpc.ml.product_he_owner import (
     EncodedMatrix,
     Layout,
     OwnerJob,
+    PlainCache,
     run_chunks,
     vector_block,
 )
@@ -58,14 +59,22 @@ T_MASK = np.uint64((1 << PLAIN_BITS) - 1)
 SPLIT_SHIFT = 64 - PLAIN_BITS  # u_hi = v_j >> 5 has 59 bits: exact mod t, shifted into 2^64
 
 
-def choose_layout(rows: int, cols: int, vectors: int) -> Layout:
-    """The block width minimising bytes: inputs (few wide blocks) vs outputs (dense)."""
+CPU_BYTES = (2_000_000, 3_200_000)
+"""CPU of one input and of one output ciphertext (encrypt + NTT; re-randomise, flood,
+switch, decrypt), in bytes of traffic it is worth (~100 kB per ms), for
+:func:`choose_layout`'s ``cpu``: an output costs about 1.6 inputs."""
+
+
+def choose_layout(rows: int, cols: int, vectors: int, cpu: bool = False) -> Layout:
+    """The block width minimising bytes: inputs (few wide blocks) vs outputs (dense);
+    with ``cpu`` bytes plus the ciphertexts' CPU (:data:`CPU_BYTES`)."""
     best: tuple[float, Layout] | None = None
+    cpu_in, cpu_out = CPU_BYTES if cpu else (0, 0)
     d_w = 1
     while d_w <= POLY_DEGREE:
         lay = Layout(rows, cols, d_w)
-        sent_in = lay.col_blocks * 2 * POLY_DEGREE * 3 * 8
-        sent_out = lay.row_blocks * (POLY_DEGREE + lay.n_w) * 2 * 8
+        sent_in = lay.col_blocks * (2 * POLY_DEGREE * 3 * 8 + cpu_in)
+        sent_out = lay.row_blocks * ((POLY_DEGREE + lay.n_w) * 2 * 8 + cpu_out)
         cost = vectors * (sent_in + sent_out)
         if best is None or cost < best[0]:
             best = (cost, lay)
@@ -174,15 +183,16 @@ class HeParty:
         return await self._lift_owner(masks, k, not combined, local)
 
     async def _owner_masks(self, ctx: Context, matrix: EncodedMatrix, lay: Layout,
-                           vectors: int, holders: list[str],
-                           own: np.ndarray | None) -> dict[str, np.ndarray]:
+                           vectors: int, holders: list[str], own: np.ndarray | None,
+                           cache: PlainCache | None = None,
+                           cache_key: Any = None) -> dict[str, np.ndarray]:
         """Receive every holder's input ciphertexts, return ``M u + r`` to each (masked,
         re-randomised, flooded); the owner's shares ``-r`` per holder (vectors x rows)."""
         inputs = {h: await self._receive_inputs(ctx, h, vectors * lay.col_blocks)
                   for h in holders}
         bits = flood_bits(lay.col_blocks, lay.row_blocks * vectors * len(holders) * POLY_DEGREE)
         job = OwnerJob(matrix, lay, bits, vectors, inputs,
-                       {h: self._public[h] for h in holders}, own)
+                       {h: self._public[h] for h in holders}, own, cache, cache_key)
         masks = {h: np.zeros((vectors, lay.rows), np.uint64) for h in holders}
         async for index, (words, shares) in run_chunks(job):
             lo = lay.span(index * BLOCK_CHUNK)[0]

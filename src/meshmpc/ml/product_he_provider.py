@@ -37,7 +37,7 @@ import numpy as np
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.ml.product_he import T_MASK, HeParty, choose_layout, truncate_product
 from meshmpc.ml.product_he_matrix import lift_receiver, lift_sender
-from meshmpc.ml.product_he_owner import EncodedMatrix
+from meshmpc.ml.product_he_owner import EncodedMatrix, PlainCache
 from meshmpc.mpc.errors import MpcError
 from meshmpc.net import Context
 from meshmpc.ot import OtPool
@@ -63,32 +63,41 @@ class ProviderProduct(HeParty):
         self.one_limb = len(self.compute) == 2
         self._calls = 0
         self._lift_pool: OtPool | None = None
+        self.cache: PlainCache | None = None
 
     async def product(self, x: Any, share: np.ndarray | None, shape: tuple[int, int],
-                      transpose: bool, k: int, integer: bool = False) -> np.ndarray | None:
+                      transpose: bool, k: int, integer: bool = False,
+                      rows_key: Any = None) -> np.ndarray | None:
         """M @ V with M = x (shape ``shape``) or its transpose, V (cols x k) shared among the
         compute parties. The provider passes ``x`` and gets None; a compute party passes
         its share (uint64, cols x k) and gets its share of M V mod 2^64 (rows x k) at V's
-        scale plus f (plus 0 when ``integer``): truncate it with :func:`finish`."""
+        scale plus f (plus 0 when ``integer``): truncate it with :func:`finish`.
+        ``rows_key`` (provider): names the rows x is, so their NTT plaintexts are cached
+        for the next product of the same rows (None: not cached)."""
         self._calls += 1
         rows, cols = (shape[1], shape[0]) if transpose else shape
         ctx = self.ctx.scope(f"p/{self._calls}")
         await self._setup(self.provider)
         limbs = 1 if self.one_limb else 2
-        lay = choose_layout(rows, cols, limbs * k * len(self.compute))
+        lay = choose_layout(rows, cols, limbs * k * len(self.compute), cpu=True)
         if self.party == self.provider:
             if x is None:
                 raise MpcError(f"party {self.provider}: pass the matrix you provide")
             matrix = EncodedMatrix(x, shape, transpose, 0 if integer else self.f, self.party)
-            await self._provide(ctx, matrix, lay, k)
+            key = None if rows_key is None else (rows_key, transpose, integer, lay.d_w)
+            await self._provide(ctx, matrix, lay, k, key)
             return None
         if share is None or share.shape != (cols, k) or share.dtype != np.uint64:
             raise MpcError(f"party {self.party}: the shared vector must be uint64 {(cols, k)}")
         return await self._receive(ctx, share, lay, rows, k)
 
-    async def _provide(self, ctx: Context, matrix: EncodedMatrix, lay: Any, k: int) -> None:
+    async def _provide(self, ctx: Context, matrix: EncodedMatrix, lay: Any, k: int,
+                       key: Any) -> None:
         vectors = k * (1 if self.one_limb else 2)
-        masks = await self._owner_masks(ctx, matrix, lay, vectors, self.compute, None)
+        if key is not None and self.cache is None:
+            self.cache = PlainCache()
+        masks = await self._owner_masks(ctx, matrix, lay, vectors, self.compute, None,
+                                        None if key is None else self.cache, key)
         if self.one_limb:
             total = np.zeros((k, lay.rows), dtype=np.uint64)
             for o in masks.values():
@@ -193,5 +202,5 @@ class ProvidedMatrix:
                                f"{self.provider}'s matrix ({req!r}); rows must lie in "
                                f"[0, {self.shape[0]})")
             await self.he.product(x[lo:hi], None, (hi - lo, self.shape[1]),
-                                  op == "rmatvec", k)
+                                  op == "rmatvec", k, rows_key=(lo, hi))
             served += 1
