@@ -106,8 +106,9 @@ class HeParty:
     def party(self) -> str:
         return self._ctx.party
 
-    async def _setup(self, owner: str) -> None:
-        """Key holders publish their BFV public keys; each pair gets an OT pool (once)."""
+    async def _setup(self, owner: str, pools: bool = True) -> None:
+        """Key holders publish their BFV public keys; each owner-holder pair gets an OT
+        pool (once; not with ``pools=False``, when the owner lifts nothing)."""
         setup = self.ctx.scope("he-setup")
         for p in self.ctx.parties:
             if p == owner or p in self._published:
@@ -121,7 +122,7 @@ class HeParty:
                 self.bfv.public_encryptor(public, p)  # validates it now, not in a worker
                 self._public[p] = bytes(public)
         partners = self.ctx.peers if self.party == owner else [owner]
-        for peer in partners:
+        for peer in partners if pools else []:
             if peer not in self._pools:
                 self._pools[peer] = await OtPool.setup(self.ctx.scope("he-ot"), peer)
 

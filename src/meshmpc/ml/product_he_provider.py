@@ -77,7 +77,7 @@ class ProviderProduct(HeParty):
         self._calls += 1
         rows, cols = (shape[1], shape[0]) if transpose else shape
         ctx = self.ctx.scope(f"p/{self._calls}")
-        await self._setup(self.provider)
+        await self._setup(self.provider, pools=not self.one_limb)
         limbs = 1 if self.one_limb else 2
         lay = choose_layout(rows, cols, limbs * k * len(self.compute), cpu=True)
         if self.party == self.provider:
