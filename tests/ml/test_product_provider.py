@@ -22,8 +22,9 @@ def _shares(v: np.ndarray, count: int) -> list[np.ndarray]:
     return [*parts, last]
 
 
-def _run(compute, x, vectors, calls):
-    """Run ``calls`` = [(transpose, vector index)] products; returns each party's outputs."""
+def _run(compute, x, vectors, calls, rows_key=None, hits=None):
+    """Run ``calls`` = [(transpose, vector index)] products; returns each party's outputs
+    (``rows_key``: the provider caches its NTT plaintexts; ``hits`` gets the cache hits)."""
     parties = [PROVIDER, *compute]
     shares = {i: _shares(v, len(compute)) for i, v in enumerate(vectors)}
 
@@ -37,7 +38,10 @@ def _run(compute, x, vectors, calls):
                 share = share.reshape(share.shape[0], -1)
             k = vectors[index].reshape(vectors[index].shape[0], -1).shape[1]
             out.append(await he.product(x if ctx.party == PROVIDER else None, share,
-                                        x.shape, transpose, k, integer=True))
+                                        x.shape, transpose, k, integer=True,
+                                        rows_key=rows_key))
+        if hits is not None and he.cache is not None:
+            hits.append(he.cache.hits)
         return out
 
     return run_parties(parties, one)
@@ -131,3 +135,23 @@ def test_provider_refuses_a_bad_request_naming_the_party():
         return None
 
     run_parties([PROVIDER, "bank", "gov"], one)
+
+
+def test_cached_plaintexts_give_the_same_exact_products():
+    """Repeated products of the same rows reuse the provider's NTT plaintexts (a training
+    loop's mini-batches every epoch) and stay exact; fresh masks every call."""
+    compute = ["bank", "gov"]
+    n, d = 700, 5
+    x = RNG.integers(-2**20, 2**20, size=(n, d)).astype(np.float64)
+    v = RNG.integers(-2**20, 2**20, size=d)
+    r = RNG.integers(-2**12, 2**12, size=n)
+    hits: list[int] = []
+    calls = [(False, 0), (True, 1), (False, 0), (True, 1)]
+    results = _run(compute, x, [v, r], calls, rows_key=(0, n), hits=hits)
+    xi = x.astype(np.int64).view(np.uint64)
+    assert hits and hits[0] > 0
+    for i, (transpose, _) in enumerate(calls):
+        want = np.matmul(xi.T, r.view(np.uint64), dtype=np.uint64) if transpose else \
+            np.matmul(xi, v.view(np.uint64), dtype=np.uint64)
+        assert np.array_equal(_opened(results, compute, i).reshape(-1), want)
+    assert not np.array_equal(results["bank"][0], results["bank"][2])
