@@ -168,7 +168,17 @@ class ProvidedMatrix:
         return await self._compute("rmatvec", rows, r)
 
     async def _compute(self, op: str, rows: slice, v: SecretTensor) -> SecretTensor:
+        return await self.finish(await self.raw(op, rows, v), v)
+
+    async def finish(self, out: np.ndarray, v: SecretTensor) -> SecretTensor:
+        """:meth:`raw`'s share truncated (uses the suite: one at a time)."""
         assert self.backend is not None
+        return await finish(self.backend, out, v.scale + self.backend.f,
+                            np.asarray(v.share).ndim == 1)
+
+    async def raw(self, op: str, rows: slice, v: SecretTensor) -> np.ndarray:
+        """This compute party's untruncated share of the product (no suite operation, so
+        several providers' products may run concurrently)."""
         share = np.asarray(v.share, dtype=np.uint64)
         k = 1 if share.ndim == 1 else share.shape[1]
         width = self.shape[1]
@@ -180,7 +190,7 @@ class ProvidedMatrix:
         out = await self.he.product(None, share.reshape(expected, k),
                                     (rows.stop - rows.start, width), op == "rmatvec", k)
         assert out is not None
-        return await finish(self.backend, out, v.scale + self.backend.f, share.ndim == 1)
+        return out
 
     async def release(self) -> None:
         """The first compute party ends the provider's :meth:`serve` loop."""

@@ -27,6 +27,7 @@ shapes the step agreed on.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Sequence
 from typing import Any
@@ -332,6 +333,28 @@ class VerticalSession:
             return await replicated_product(self.require_backend(), self._replicated[owner],
                                             rows, r, transpose=True)
         return await (self._shared[owner][rows].T @ r)
+
+    async def products(self, x: np.ndarray | CodedMatrix | None, rows: slice,
+                       calls: Sequence[tuple[str, SecretTensor, int]],
+                       transpose: bool) -> list[SecretTensor]:
+        """:meth:`forward` (or :meth:`backward`) for several (owner, vector, width) at once:
+        the providers' HE products run concurrently with the other owners' (those one
+        after another), then the providers' shares are truncated in order."""
+        provided = {i for i, call in enumerate(calls) if call[0] in self._provided}
+        op = "rmatvec" if transpose else "matvec"
+        step = self.backward if transpose else self.forward
+
+        async def others() -> dict[int, SecretTensor]:
+            return {i: await step(owner, x, rows, v, width)
+                    for i, (owner, v, width) in enumerate(calls) if i not in provided}
+
+        order = sorted(provided)
+        done, *raws = await asyncio.gather(
+            others(), *(self._provided[calls[i][0]].raw(op, rows, calls[i][1]) for i in order))
+        results = dict(done)
+        for i, raw in zip(order, raws, strict=True):
+            results[i] = await self._provided[calls[i][0]].finish(raw, calls[i][1])
+        return [results[i] for i in range(len(calls))]
 
     # --- outputs --------------------------------------------------------------------
     async def reveal_to(self, tensor: SecretTensor | None, party: str,
