@@ -17,7 +17,9 @@ Products of an owner's plaintext matrix with a shared vector go through an
 :class:`~meshmpc.ml.product.OwnerProduct` (the fast HE / rep3 products plug in
 through ``make_product`` when installed); when none is available, or for an
 input provider's matrix, the matrix is secret-shared once and the suite
-multiplies (traffic of order n*d once, then the suite's product cost).
+multiplies (traffic of order n*d once, then the suite's product cost), except
+a provider's streamed matrix in dishonest majority (``ml.logistic``): the
+provider keeps it and serves HE products (:mod:`meshmpc.ml.product_he_provider`).
 
 Security: semi-honest, static corruption; what a caller reveals is its
 choice (see protocols/vertical-lr.md). Nothing received is used before the
