@@ -278,6 +278,8 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "batch_size": args.batch_size, "decay": args.decay, "curvature": args.curvature,
         "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
+        "per_party": {p: {"cpu_s": round(runs[-1][p]["cpu"], 1),
+                          "sent_mb": round(runs[-1][p]["sent"] / 1e6, 1)} for p in parties},
     }
     if rows * sum(widths.values()) <= args.plaintext_max_cells:
         config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,

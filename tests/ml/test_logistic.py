@@ -150,11 +150,29 @@ def test_early_stopping_reveals_only_validation_scores(tmp_path):
         assert "validation_brier" not in outs[p].report and "scores" not in outs[p].tables
 
 
-def test_dishonest_majority_with_ot_triples_four_parties(tmp_path):
-    """semi2k with OT-made triples (no dealer): two compute parties, two input providers."""
+def test_dishonest_majority_with_ot_triples_four_parties(tmp_path, monkeypatch):
+    """semi2k with OT-made triples (no dealer): two compute parties, two input providers
+    whose matrices are never shared: they serve HE products (product_he_provider)."""
+    from meshmpc.ml.product_he_provider import ProvidedMatrix
+    from meshmpc.ml.vertical import VerticalSession
+
+    served: dict[str, int] = {}
+    serve = ProvidedMatrix.serve
+
+    async def counting_serve(self, x):
+        served[self.provider] = await serve(self, x)
+        return served[self.provider]
+
+    async def no_sharing(*args, **kwargs):
+        raise AssertionError("a provider's matrix was secret-shared")
+
+    monkeypatch.setattr(ProvidedMatrix, "serve", counting_serve)
+    monkeypatch.setattr(VerticalSession, "_input_from_provider", no_sharing)
     widths = {"bank": 2, "gov": 2, "fin": 2, "telco": 1}
     params = {"epochs": 2, "batch_size": 200, "validation": 0.0}
     data, outs = _train(tmp_path, widths, 500, params)
+    # 2 epochs x 2 mini-batches (350 training rows) x (forward + backward) per provider
+    assert served == {"fin": 8, "telco": 8}
     roles = split_roles(500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,

@@ -234,12 +234,11 @@ class _Trainer:
         bias = w[self.total:].broadcast_to((rows.stop - rows.start,))
         if combined is not None:
             return await (self._rows_of(combined, rows) @ w[: self.total]) + bias
-        out = None
-        for owner in self.owners:
-            part = await self.session.forward(owner, self.x, rows, w[self.slices[owner]],
-                                              self.widths[owner])
-            out = part if out is None else out + part
-        assert out is not None
+        parts = await self.session.products(
+            self.x, rows, [(o, w[self.slices[o]], self.widths[o]) for o in self.owners], False)
+        out = parts[0]
+        for part in parts[1:]:
+            out = out + part
         return out + bias
 
     async def gradient(self, r: SecretTensor, rows: slice) -> SecretTensor:
@@ -247,8 +246,8 @@ class _Trainer:
         if combined is not None:
             xb = self._rows_of(combined, rows)
             return concatenate([await (xb.T @ r), r.sum().reshape(1)])
-        parts = [await self.session.backward(owner, self.x, rows, r, self.widths[owner])
-                 for owner in self.owners]
+        parts = await self.session.products(
+            self.x, rows, [(o, r, self.widths[o]) for o in self.owners], True)
         return concatenate([*parts, r.sum().reshape(1)])
 
     async def residual(self, p: SecretTensor, labels: dict[str, SecretTensor],
@@ -363,6 +362,9 @@ async def train(session: VerticalSession, x: np.ndarray | CodedMatrix, y: np.nda
     if session.computes:
         trained = await _train_compute(session, widths, laid, y, label_holder, layout, config,
                                        result, factor)
+        await session.release_providers()
+    else:
+        await session.serve_providers()
     if not config.strict:
         await _reveal_weights(session, widths, label_holder, trained, result)
         if result.weights is not None and result.weights.size:

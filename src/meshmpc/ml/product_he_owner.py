@@ -103,6 +103,31 @@ class EncodedMatrix:
         return out
 
 
+class PlainCache:
+    """The owner's NTT-form plaintext blocks kept across products of the same rows (a
+    training loop's mini-batches come back every epoch), within a byte budget: blocks
+    are kept first come, first kept; once the budget is spent the rest are recomputed.
+    Only products run in the owner's process use it (workers' copies are discarded)."""
+
+    def __init__(self, budget_mb: float | None = None) -> None:
+        if budget_mb is None:
+            budget_mb = float(os.environ.get("MESHMPC_HE_PLAIN_CACHE_MB", "1536"))
+        self.free = int(budget_mb * 2**20)
+        self.blocks: dict[tuple[Any, int], list[Any]] = {}
+        self.hits = 0
+
+    def get(self, key: Any, block: int) -> list[Any] | None:
+        found = self.blocks.get((key, block))
+        self.hits += found is not None
+        return found
+
+    def put(self, key: Any, block: int, plains: list[Any]) -> None:
+        size = sum(POLY_DEGREE * 3 * 8 for p in plains if p is not None)
+        if size <= self.free:
+            self.blocks[(key, block)] = plains
+            self.free -= size
+
+
 @dataclass
 class OwnerJob:
     """Everything a worker needs to compute chunks of one product."""
@@ -114,6 +139,8 @@ class OwnerJob:
     inputs: dict[str, list[bytes]]  # per key holder: vectors x col_blocks ciphertexts
     public_keys: dict[str, bytes]
     own: np.ndarray | None  # two parties: the owner's share, added under the holder's key
+    cache: PlainCache | None = None  # NTT plaintexts kept across products (in-process only)
+    cache_key: Any = None  # which rows and layout of the matrix this product uses
 
 
 Chunk = tuple[dict[str, list[np.ndarray]], dict[str, np.ndarray]]
@@ -153,8 +180,7 @@ class OwnerEngine:
                  for h in self.inputs}
         nonce = 0
         for block in range(start, stop):
-            plains = [None if c is None else self.bfv.ntt_plaintext(c)
-                      for c in self.job.matrix.plaintext_blocks(lay, block)]
+            plains = self._plains(block)
             lo, hi = lay.span(block)
             for holder, cts in self.inputs.items():
                 for vec in range(self.job.vectors):
@@ -163,6 +189,17 @@ class OwnerEngine:
                     words[holder].append(out)
                     masks[holder][vec, lo - lo_row:hi - lo_row] = r[: hi - lo]
         return words, masks
+
+    def _plains(self, block: int) -> list[Any]:
+        """The row block's NTT plaintexts (None for all-zero blocks), cached when allowed."""
+        cache, key = self.job.cache, self.job.cache_key
+        plains = None if cache is None else cache.get(key, block)
+        if plains is None:
+            plains = [None if c is None else self.bfv.ntt_plaintext(c)
+                      for c in self.job.matrix.plaintext_blocks(self.job.lay, block)]
+            if cache is not None:
+                cache.put(key, block, plains)
+        return plains
 
     def _block(self, holder: str, cts: list[Any], plains: list[Any], prg: Prg,
                nonce: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +217,9 @@ class OwnerEngine:
         if acc is None:
             acc = encryptor.encrypt_zero()
         mask = prg.words(POLY_DEGREE, nonce, 0) & T_MASK
-        out = self.bfv.finish(acc, encryptor.encrypt_zero(), mask, self.job.bits, prg, nonce)
+        # only the coefficients sent (compact) are flooded: c0's others never leave
+        out = self.bfv.finish(acc, encryptor.encrypt_zero(), mask, self.job.bits, prg, nonce,
+                              lay.positions)
         owner_share = (np.uint64(0) - mask[lay.positions]) & T_MASK
         return self.bfv.compact(out, lay.positions), owner_share
 

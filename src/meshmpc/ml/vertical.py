@@ -17,7 +17,9 @@ Products of an owner's plaintext matrix with a shared vector go through an
 :class:`~meshmpc.ml.product.OwnerProduct` (the fast HE / rep3 products plug in
 through ``make_product`` when installed); when none is available, or for an
 input provider's matrix, the matrix is secret-shared once and the suite
-multiplies (traffic of order n*d once, then the suite's product cost).
+multiplies (traffic of order n*d once, then the suite's product cost), except
+a provider's streamed matrix in dishonest majority (``ml.logistic``): the
+provider keeps it and serves HE products (:mod:`meshmpc.ml.product_he_provider`).
 
 Security: semi-honest, static corruption; what a caller reveals is its
 choice (see protocols/vertical-lr.md). Nothing received is used before the
@@ -27,6 +29,7 @@ shapes the step agreed on.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Sequence
 from typing import Any
@@ -102,7 +105,8 @@ class VerticalSession:
     """One party's handle on the compute group of a vertical step."""
 
     def __init__(self, ctx: Context, compute: list[str], security: str,
-                 backend: SecureBackend | None, product: OwnerProduct | None) -> None:
+                 backend: SecureBackend | None, product: OwnerProduct | None,
+                 he_providers: bool = False) -> None:
         self.ctx = ctx
         self.compute = compute
         self.security = security
@@ -111,6 +115,11 @@ class VerticalSession:
         self._shared: dict[str, SecretTensor] = {}
         self._replicated: dict[str, Any] = {}  # rep3: a provider's (x_i, x_{i+1}) operands
         self._combined: dict[str, SecretTensor] = {}
+        self.he_providers = he_providers
+        """dishonest-majority: a provider's streamed matrix is multiplied by HE products
+        it serves (meshmpc.ml.product_he_provider), not secret-shared."""
+        self._provided: dict[str, Any] = {}  # owner -> ProvidedMatrix
+        self._provided_x: Any = None  # the provider's own matrix
 
     @classmethod
     async def open(cls, ctx: Context, label_holder: str, security: str = "dishonest-majority",
@@ -118,8 +127,9 @@ class VerticalSession:
                    product: str = "auto") -> VerticalSession:
         """Set up the suite among the compute parties (keys, base OTs)."""
         group = compute_parties(ctx.parties, label_holder, security, compute, triples)
+        he_providers = security == "dishonest-majority" and product == "auto"
         if ctx.party not in group:
-            return cls(ctx, group, security, None, None)
+            return cls(ctx, group, security, None, None, he_providers)
         sub = ctx.subgroup(group).scope("suite")
         if security == "honest-majority":
             suite = await make_suite(sub, "rep3", triples="none")
@@ -131,7 +141,7 @@ class VerticalSession:
             suite = await make_suite(sub, "semi2k", triples=triples)
         backend = SecureBackend(suite)
         chosen = load_product_factory(backend, security) if product == "auto" else None
-        return cls(ctx, group, security, backend, chosen)
+        return cls(ctx, group, security, backend, chosen, he_providers)
 
     @property
     def computes(self) -> bool:
@@ -155,7 +165,8 @@ class VerticalSession:
         owner secret-shares x once. Input providers call this too. ``stream``
         (honest majority): a provider's matrix is held as streamed rep3 operands
         usable by forward / backward only (not :meth:`shared_matrix`), so no party
-        holds it as n x d words in memory.
+        holds it as n x d words in memory; dishonest majority: the provider keeps it and
+        serves HE products (:meth:`serve_providers`) until :meth:`release_providers`.
         """
         if self.uses_product(owner):
             return
@@ -168,6 +179,9 @@ class VerticalSession:
             return
         if stream and self.security == "honest-majority":
             await self._replicate_from_provider(owner, x, shape)
+            return
+        if stream and self.he_providers:
+            self._provide_by_he(owner, x, shape)
             return
         tensor = await self._input_from_provider(owner, x, shape)
         if tensor is not None:
@@ -229,6 +243,28 @@ class VerticalSession:
         index = self.compute.index(self.ctx.party)
         self._replicated[owner] = await receive_matrix(ctx, owner, index, shape)
 
+    def _provide_by_he(self, owner: str, x: np.ndarray | CodedMatrix | None,
+                       shape: tuple[int, int]) -> None:
+        from meshmpc.ml.product_he_provider import ProvidedMatrix
+
+        if self.ctx.party == owner:
+            if x is None or tuple(x.shape) != shape:
+                raise VerticalError(f"party {owner}: feature matrix must be {shape}")
+            self._provided_x = x
+        self._provided[owner] = ProvidedMatrix(self.ctx, owner, self.compute, shape,
+                                               self._frac_bits(), self.backend)
+
+    async def serve_providers(self) -> int:
+        """An input provider: serve the compute parties' products of its matrix until
+        they release it (returns the number served; 0 if it provides nothing)."""
+        mine = self._provided.get(self.ctx.party)
+        return 0 if mine is None else int(await mine.serve(self._provided_x))
+
+    async def release_providers(self) -> None:
+        """Compute parties: end every provider's :meth:`serve_providers` loop."""
+        for provided in self._provided.values():
+            await provided.release()
+
     async def _send_provided(self, ctx: Context, x: np.ndarray, shape: tuple[int, int]) -> None:
         encoded = RING64.encode(x, self._frac_bits())
         if self.security == "dishonest-majority":
@@ -276,6 +312,8 @@ class VerticalSession:
             n = rows.stop - rows.start
             part = x[rows] if x is not None and self.ctx.party == owner else None
             return await self.product.matvec(owner, part, w, (n, width))
+        if owner in self._provided:
+            return await self._provided[owner].matvec(rows, w)
         if owner in self._replicated:
             from meshmpc.ml.product_rep3 import replicated_product
             return await replicated_product(self.require_backend(), self._replicated[owner],
@@ -290,11 +328,35 @@ class VerticalSession:
             n = rows.stop - rows.start
             part = x[rows] if x is not None and self.ctx.party == owner else None
             return await self.product.rmatvec(owner, part, r, (n, width))
+        if owner in self._provided:
+            return await self._provided[owner].rmatvec(rows, r)
         if owner in self._replicated:
             from meshmpc.ml.product_rep3 import replicated_product
             return await replicated_product(self.require_backend(), self._replicated[owner],
                                             rows, r, transpose=True)
         return await (self._shared[owner][rows].T @ r)
+
+    async def products(self, x: np.ndarray | CodedMatrix | None, rows: slice,
+                       calls: Sequence[tuple[str, SecretTensor, int]],
+                       transpose: bool) -> list[SecretTensor]:
+        """:meth:`forward` (or :meth:`backward`) for several (owner, vector, width) at once:
+        the providers' HE products run concurrently with the other owners' (those one
+        after another), then the providers' shares are truncated in order."""
+        provided = {i for i, call in enumerate(calls) if call[0] in self._provided}
+        op = "rmatvec" if transpose else "matvec"
+        step = self.backward if transpose else self.forward
+
+        async def others() -> dict[int, SecretTensor]:
+            return {i: await step(owner, x, rows, v, width)
+                    for i, (owner, v, width) in enumerate(calls) if i not in provided}
+
+        order = sorted(provided)
+        done, *raws = await asyncio.gather(
+            others(), *(self._provided[calls[i][0]].raw(op, rows, calls[i][1]) for i in order))
+        results = dict(done)
+        for i, raw in zip(order, raws, strict=True):
+            results[i] = await self._provided[calls[i][0]].finish(raw, calls[i][1])
+        return [results[i] for i in range(len(calls))]
 
     # --- outputs --------------------------------------------------------------------
     async def reveal_to(self, tensor: SecretTensor | None, party: str,
