@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -121,10 +122,59 @@ def _seal_strays(workdir: Path, sealing: Sealing) -> None:
             _store(workdir, str(path.relative_to(workdir)), path.read_bytes(), sealing)
 
 
+COMPACT_KEY = b"meshmpc.compact"
+"""Schema metadata of a table artefact whose float dictionary columns (ml.binning's
+compact WOE) are stored as their integer indices: {column: [value type, hex of the
+values' bytes]}. pyarrow reads float dictionaries back dense (8 bytes a cell); this
+way a reloaded WOE table is 1 byte a cell again, with bit-identical values."""
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(compact_for_parquet(table), sink)
     return sink.getvalue()
+
+
+def compact_for_parquet(table: pa.Table) -> pa.Table:
+    """``table`` with every float dictionary column replaced by its indices, the
+    dictionaries recorded in the schema metadata (see COMPACT_KEY)."""
+    dictionaries: dict[str, list[str]] = {}
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind) and pa.types.is_floating(kind.value_type):
+            merged = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if merged.dictionary.null_count == 0:
+                values = merged.dictionary.to_numpy(zero_copy_only=False)
+                dictionaries[name] = [values.dtype.str, values.tobytes().hex()]
+                columns.append(merged.indices)
+                continue
+        columns.append(column)
+    if not dictionaries:
+        return table
+    metadata = dict(table.schema.metadata or {})
+    metadata[COMPACT_KEY] = json.dumps(dictionaries).encode()
+    return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata)
+
+
+def table_from_parquet(data: bytes) -> pa.Table:
+    """A table artefact's bytes as a table, its compact columns rebuilt as dictionary
+    arrays (the inverse of :func:`compact_for_parquet`)."""
+    table = pq.read_table(pa.BufferReader(data))
+    metadata = dict(table.schema.metadata or {})
+    recorded = metadata.pop(COMPACT_KEY, None)
+    if recorded is None:
+        return table
+    dictionaries = json.loads(recorded)
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in dictionaries:
+            kind, hexed = dictionaries[name]
+            values = pa.array(np.frombuffer(bytes.fromhex(hexed), dtype=np.dtype(kind)))
+            indices = column.combine_chunks()
+            column = pa.chunked_array([pa.DictionaryArray.from_arrays(indices, values)])
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata or None)
 
 
 def _store(workdir: Path, rel: str, data: bytes, sealing: Sealing | None) -> None:
@@ -159,7 +209,7 @@ def read_json(step_dir: Path, rel: str, vault: Vault | None = None) -> Any:
 
 def read_table(step_dir: Path, name: str, vault: Vault | None = None) -> pa.Table:
     """The table ``name`` (``<name>.parquet``) of a completed step."""
-    return pq.read_table(io.BytesIO(read_bytes(step_dir, f"{name}.parquet", vault)))
+    return table_from_parquet(read_bytes(step_dir, f"{name}.parquet", vault))
 
 
 def _check_name(name: str, kind: str) -> None:
@@ -251,7 +301,7 @@ def read_local(path: Path) -> bytes:
 
 def read_local_table(path: Path) -> pa.Table:
     """A table artefact of a local run (see :func:`read_local`)."""
-    return pq.read_table(io.BytesIO(read_local(path)))
+    return table_from_parquet(read_local(path))
 
 
 def read_local_json(path: Path) -> Any:

@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from meshmpc.jobs.api import StepContext, StepOutput, find_model, find_table
 from meshmpc.ml import evaluate as evaluation
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.logistic import LogisticConfig, split_roles, train
 from meshmpc.ml.model_io import logistic_model, read_logistic_model
 from meshmpc.ml.predict import sum_to
@@ -47,8 +48,9 @@ from meshmpc.ml.step_data import (
 )
 from meshmpc.ml.vertical import VerticalSession
 
-LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "l2", "class_weight",
-                 "patience", "tol", "sigmoid", "strict", "seed", "curvature")
+LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "decay", "schedule",
+                 "average", "l2", "exact_l2", "class_weight", "patience", "tol", "sigmoid",
+                 "strict", "seed", "curvature")
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
@@ -95,7 +97,8 @@ async def logistic(step: StepContext, inputs: Mapping[str, StepOutput],
                                              if result.weights is not None else []),
                                       strict=False)),
                   "features": len(names), "security": _security(step, params),
-                  "compute_parties": session.compute}
+                  "compute_parties": session.compute,
+                  "matrix": {"coded": isinstance(x, CodedMatrix), "bytes": int(x.nbytes)}}
     if step.party == bank:
         out.report.update({"intercept": result.intercept, "epochs_run": result.epochs_run,
                            "stopped_early": result.stopped_early,
