@@ -137,7 +137,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
                     security: str, seed: int, batch_size: int | None,
                     triples: str, files: dict[str, str] | None = None,
                     woe_bins: int = 0, decay: float | None = None,
-                    curvature: bool = True, schedule: str | None = None) -> dict[str, Any]:
+                    curvature: bool = True, schedule: str | None = None,
+                    exact_l2: bool = True) -> dict[str, Any]:
     """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
     WOE features, timed apart), train, and (bank) evaluate on the test rows."""
     x: Any
@@ -156,7 +157,7 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
     config = LogisticConfig(epochs=epochs, batch_size=batch_size,
-                            **decay_option(decay, curvature, schedule))
+                            **decay_option(decay, curvature, schedule, exact_l2))
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
     start, cpu = time.perf_counter(), time.process_time()
@@ -174,10 +175,11 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
 
 
 def decay_option(decay: float | None, curvature: bool = True,
-                 schedule: str | None = None) -> dict[str, Any]:
+                 schedule: str | None = None, exact_l2: bool = True) -> dict[str, Any]:
     """LogisticConfig's step options: ``decay`` and ``schedule`` when given (else its
-    defaults), and ``curvature``."""
-    return {"curvature": curvature, **({} if decay is None else {"decay": decay}),
+    defaults), ``curvature`` and ``exact_l2``."""
+    return {"curvature": curvature, "exact_l2": exact_l2,
+            **({} if decay is None else {"decay": decay}),
             **({} if schedule is None else {"schedule": schedule})}
 
 
@@ -257,6 +259,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--schedule", choices=["cosine", "inverse"], default=None,
          help="learning-rate schedule (default: LogisticConfig's, cosine; inverse uses "
               "--decay)")
+    _add(parser, "--exact-l2", action=argparse.BooleanOptionalAction, default=True,
+         help="L2 on the original columns' weights (scikit-learn's objective; default) "
+              "or on the standardised ones (--no-exact-l2, the old rule)")
+    _add(parser, "--plaintext-only", action="store_true",
+         help="only the yardsticks: scikit-learn and the same algorithm on the pooled "
+              "plaintext (no parties, no mesh); for tuning the step rule")
     _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
          help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
     _add(parser, "--seed", type=int, default=7)
@@ -299,7 +307,10 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
               "triples": args.triples, "files": files,
               "woe_bins": args.bins if args.woe else 0, "decay": args.decay,
-              "curvature": args.curvature, "schedule": args.schedule}
+              "curvature": args.curvature, "schedule": args.schedule,
+              "exact_l2": args.exact_l2}
+    if args.plaintext_only:
+        return _plaintext_only(args, widths, files, kwargs)
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -311,7 +322,7 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "features": widths, "parties": len(parties), "epochs": args.epochs,
         "inputs": "woe" if args.woe else "standardised", "load": _load(),
         "batch_size": args.batch_size, "decay": args.decay, "curvature": args.curvature,
-        "schedule": args.schedule or LogisticConfig().schedule,
+        "schedule": args.schedule or LogisticConfig().schedule, "exact_l2": args.exact_l2,
         "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
     }
@@ -319,12 +330,11 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         else (2e9 if args.woe else 5e7)
     if rows * sum(widths.values()) <= limit:
         begin = time.perf_counter()
-        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
-                                **decay_option(args.decay, args.curvature, args.schedule))
-        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, _config(args), files,
                                                 kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
                        "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
+                       "auc_minus_plaintext": round(record["auc"] - joint, 4),
                        "auc_same_algorithm_plaintext": round(same, 4),
                        "plaintext_s": round(time.perf_counter() - begin, 1)})
         if abs(record["auc"] - same) > 0.005:
@@ -333,6 +343,29 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
     else:
         record["auc_plaintext"] = None
     return record
+
+
+def _config(args: argparse.Namespace) -> LogisticConfig:
+    return LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
+                          **decay_option(args.decay, args.curvature, args.schedule,
+                                         args.exact_l2))
+
+
+def _plaintext_only(args: argparse.Namespace, widths: dict[str, int],
+                    files: dict[str, str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The yardsticks alone (``--plaintext-only``): scikit-learn and the secure algorithm
+    on the same pooled plaintext rows, and their AUC difference."""
+    begin = time.perf_counter()
+    joint, bank_only, same = plaintext_aucs(args.rows, widths, args.seed, _config(args), files,
+                                            kwargs["woe_bins"])
+    return {"bench": "ml.logistic.plaintext", "rows": args.rows, "features": widths,
+            "epochs": args.epochs, "inputs": "woe" if args.woe else "standardised",
+            "batch_size": args.batch_size, "curvature": args.curvature,
+            "schedule": args.schedule or LogisticConfig().schedule, "decay": args.decay,
+            "exact_l2": args.exact_l2, "auc_plaintext": round(joint, 4),
+            "auc_bank_only": round(bank_only, 4), "auc_same_algorithm_plaintext": round(same, 4),
+            "same_minus_plaintext": round(same - joint, 4),
+            "wall_s": round(time.perf_counter() - begin, 1), "load": _load()}
 
 
 def _binning_s(runs: list[dict[str, Any]], parties: list[str]) -> float | None:

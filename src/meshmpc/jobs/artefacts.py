@@ -9,6 +9,14 @@ after every step) records each step's component and version, timings, bytes
 sent and received, the SHA-256 of every artefact and the digest of the step's
 inputs, which ``--resume`` compares before skipping a step.
 
+A table's float dictionary columns (``ml.binning``'s compact WOE: a uint8 bin
+index a cell, a float WOE a bin) are stored as their index columns with the
+dictionaries in the Parquet schema metadata (:data:`COMPACT_KEY`), since pyarrow
+reads float dictionaries back dense; :func:`read_table` and
+:func:`read_local_table` rebuild them, so a reloaded WOE table is 1 byte a cell
+with bit-identical values. Read table artefacts through these functions: a bare
+``pq.read_table`` sees the indices, not the WOE.
+
 With a vault (the party's key, :mod:`meshmpc.data.vault`) every artefact file
 of a step (tables, models, ``report.json`` and the files a component wrote)
 is sealed with AES-256-GCM before the step is renamed into place, each bound
