@@ -50,7 +50,7 @@ def _feature_columns(table: pa.Table) -> list[str]:
 
 def test_a_compact_table_round_trips_bit_identical(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    woe = np.array([-0.731, 0.0, 0.2718281828, 1e-9], dtype=np.float32)
+    woe = np.array([-0.731, 0.0, 0.2718281828, -0.731], dtype=np.float32)  # two bins alike
     codes = rng.integers(0, 4, size=1000).astype(np.uint8)
     table = pa.table({
         "gov_f0": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(woe)),
@@ -68,6 +68,12 @@ def test_a_compact_table_round_trips_bit_identical(tmp_path: Path) -> None:
     assert again.equals(table)  # same indices, bit-identical WOE values, same types
     assert again.schema.field("gov_f1").type.value_type == pa.float64()
     assert again.schema.field("city").type == table.schema.field("city").type
+    # for pandas and people: plain floats (one WOE in two bins is no valid categorical)
+    dense = artefacts.table_from_parquet((folder / "features.parquet").read_bytes(),
+                                         compact=False)
+    assert dense.schema.field("gov_f0").type == pa.float32()
+    assert len(dense.to_pandas()) == 1000
+    assert np.array_equal(dense.column("gov_f0").to_numpy(), woe[codes])
 
 
 SEEN: dict[str, list[pa.Table]] = {}

@@ -12,10 +12,10 @@ inputs, which ``--resume`` compares before skipping a step.
 A table's float dictionary columns (``ml.binning``'s compact WOE: a uint8 bin
 index a cell, a float WOE a bin) are stored as their index columns with the
 dictionaries in the Parquet schema metadata (:data:`COMPACT_KEY`), since pyarrow
-reads float dictionaries back dense; :func:`read_table` and
-:func:`read_local_table` rebuild them, so a reloaded WOE table is 1 byte a cell
-with bit-identical values. Read table artefacts through these functions: a bare
-``pq.read_table`` sees the indices, not the WOE.
+reads float dictionaries back dense; :func:`read_table` (the runner's ``--resume``)
+rebuilds them, so a reloaded WOE table is 1 byte a cell with bit-identical values,
+and :func:`read_local_table` gives plain floats by default (for pandas). Read table
+artefacts through these functions: a bare ``pq.read_table`` sees the indices.
 
 With a vault (the party's key, :mod:`meshmpc.data.vault`) every artefact file
 of a step (tables, models, ``report.json`` and the files a component wrote)
@@ -165,9 +165,11 @@ def compact_for_parquet(table: pa.Table) -> pa.Table:
     return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata)
 
 
-def table_from_parquet(data: bytes) -> pa.Table:
+def table_from_parquet(data: bytes, compact: bool = True) -> pa.Table:
     """A table artefact's bytes as a table, its compact columns rebuilt as dictionary
-    arrays (the inverse of :func:`compact_for_parquet`)."""
+    arrays (the inverse of :func:`compact_for_parquet`), or with ``compact=False`` as
+    plain float columns (what pandas and people want: a WOE table may hold one value
+    in two bins, which pandas' categoricals refuse)."""
     table = pq.read_table(pa.BufferReader(data))
     metadata = dict(table.schema.metadata or {})
     recorded = metadata.pop(COMPACT_KEY, None)
@@ -180,7 +182,8 @@ def table_from_parquet(data: bytes) -> pa.Table:
             kind, hexed = dictionaries[name]
             values = pa.array(np.frombuffer(bytes.fromhex(hexed), dtype=np.dtype(kind)))
             indices = column.combine_chunks()
-            column = pa.chunked_array([pa.DictionaryArray.from_arrays(indices, values)])
+            rebuilt = pa.DictionaryArray.from_arrays(indices, values)
+            column = pa.chunked_array([rebuilt if compact else rebuilt.cast(values.type)])
         columns.append(column)
     return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata or None)
 
@@ -215,9 +218,11 @@ def read_json(step_dir: Path, rel: str, vault: Vault | None = None) -> Any:
     return json.loads(read_bytes(step_dir, rel, vault))
 
 
-def read_table(step_dir: Path, name: str, vault: Vault | None = None) -> pa.Table:
-    """The table ``name`` (``<name>.parquet``) of a completed step."""
-    return table_from_parquet(read_bytes(step_dir, f"{name}.parquet", vault))
+def read_table(step_dir: Path, name: str, vault: Vault | None = None,
+               compact: bool = True) -> pa.Table:
+    """The table ``name`` (``<name>.parquet``) of a completed step (compact WOE columns
+    as dictionary arrays unless ``compact=False``: see :func:`table_from_parquet`)."""
+    return table_from_parquet(read_bytes(step_dir, f"{name}.parquet", vault), compact)
 
 
 def _check_name(name: str, kind: str) -> None:
@@ -307,9 +312,10 @@ def read_local(path: Path) -> bytes:
     return read_bytes(path.parent, path.name, local_vault(path.parent.parent.name))
 
 
-def read_local_table(path: Path) -> pa.Table:
-    """A table artefact of a local run (see :func:`read_local`)."""
-    return table_from_parquet(read_local(path))
+def read_local_table(path: Path, compact: bool = False) -> pa.Table:
+    """A table artefact of a local run (see :func:`read_local`); WOE columns as plain
+    floats unless ``compact`` (see :func:`table_from_parquet`)."""
+    return table_from_parquet(read_local(path), compact)
 
 
 def read_local_json(path: Path) -> Any:

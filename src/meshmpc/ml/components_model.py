@@ -8,8 +8,11 @@ raw``). Artefacts and report fields:
 every party, table ``scores`` (row, role, z, probability) at the bank; model
 ``logistic`` (this party's feature names and weights; the bank's also the
 intercept; in ``strict`` mode this party's shares instead); report: the
-party's own weights, at the bank also intercept, epochs_run, stopped_early and
-validation_brier (the one scalar per epoch revealed to the bank).
+party's own weights, ``matrix`` ({coded: 1-byte WOE codes or not, bytes}), at the
+bank also intercept, epochs_run, stopped_early and validation_brier (the one scalar
+per epoch revealed to the bank). Parameters: LOGISTIC_KEYS of
+:class:`~meshmpc.ml.logistic.LogisticConfig` (the step rule: ``curvature``,
+``schedule``, ``decay``, ``exact_l2``), plus ``test``, ``validation``, ``security``.
 
 ``ml.scorecard``: model ``scorecard`` and files ``scorecard.json``,
 ``scorecard.csv``, ``scorecard.params.json`` (this party's points table); the

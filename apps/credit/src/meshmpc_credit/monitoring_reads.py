@@ -52,7 +52,7 @@ class MonitoringRun:
         path = self.folder / f"{name}.parquet"
         if not path.is_file():
             return None
-        return table_from_parquet(read_artefact(path, self.vault))
+        return table_from_parquet(read_artefact(path, self.vault), compact=False)
 
     def rows(self, table: str) -> int:
         found = self.table(table)
