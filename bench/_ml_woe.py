@@ -53,19 +53,38 @@ async def secure_woe(ctx: Context, parties: list[str], x: np.ndarray, y: np.ndar
     return CodedMatrix.from_table(outcome.features, names)
 
 
+WOE_BLOCK = 64
+"""Columns binned at a time by :func:`plain_woe_coded` (bounded float temporaries)."""
+
+
+def plain_woe_coded(x: np.ndarray, y: np.ndarray, bins: int) -> CodedMatrix:
+    """The same WOE matrix in the clear (the launcher's yardstick) as 1-byte codes and a
+    float32-rounded table per column: at 10^6 x 1,000 1 GB, not 8 GB of float64, binned
+    WOE_BLOCK columns at a time."""
+    n, d = x.shape
+    codes = np.empty((n, d), dtype=np.uint8)
+    values: list[np.ndarray] = []
+    rules = MergeRules(bins, min_rows_for(n, 0.05, 50))
+    for lo in range(0, d, WOE_BLOCK):
+        hi = min(lo + WOE_BLOCK, d)
+        table = party_table("p", x[:, lo:hi], None)
+        fine = fine_bins(table, table.column_names, "quantile", bins, {}, [])
+        counts = np.concatenate([
+            np.stack([np.bincount(fine.groups[:, j], weights=y, minlength=f.n_bins),
+                      np.bincount(fine.groups[:, j], minlength=f.n_bins)], axis=1)
+            for j, f in enumerate(fine.features)]).astype(np.int64)
+        plans = plan_party([f.layout() for f in fine.features], counts, rules)
+        for j, f in enumerate(fine.features):
+            plan = plans[f.name]
+            codes[:, lo + j] = np.asarray(plan.mapping, dtype=np.uint8)[fine.groups[:, j]]
+            values.append(np.asarray(plan.woe, dtype=np.float32).astype(np.float64))
+    table_width = max((v.size for v in values), default=1)
+    woe = np.zeros((d, table_width))
+    for j, v in enumerate(values):
+        woe[j, : v.size] = v
+    return CodedMatrix(codes, woe)
+
+
 def plain_woe(x: np.ndarray, y: np.ndarray, bins: int) -> np.ndarray:
-    """The same WOE matrix in the clear (the launcher's yardstick), float64."""
-    table = party_table("p", x, None)
-    fine = fine_bins(table, table.column_names, "quantile", bins, {}, [])
-    layout = [f.layout() for f in fine.features]
-    counts = np.concatenate([
-        np.stack([np.bincount(fine.groups[:, j], weights=y, minlength=f.n_bins),
-                  np.bincount(fine.groups[:, j], minlength=f.n_bins)], axis=1)
-        for j, f in enumerate(fine.features)]).astype(np.int64)
-    rules = MergeRules(bins, min_rows_for(x.shape[0], 0.05, 50))
-    plans = plan_party(layout, counts, rules)
-    out = np.empty(x.shape, dtype=np.float64)
-    for j, f in enumerate(fine.features):
-        plan = plans[f.name]
-        out[:, j] = plan.woe.astype(np.float32)[plan.mapping[fine.groups[:, j]]]
-    return out
+    """The same WOE matrix in the clear, float64 (small sizes)."""
+    return np.asarray(plain_woe_coded(x, y, bins))

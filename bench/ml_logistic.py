@@ -45,8 +45,9 @@ from meshmpc_bench._common import (
     wan_fields,
     wan_profile,
 )
-from meshmpc_bench._ml_woe import plain_woe, secure_woe
+from meshmpc_bench._ml_woe import plain_woe_coded, secure_woe
 
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.logistic import LogisticConfig, plaintext_reference, split_roles, train
 from meshmpc.ml.metrics import auc
 from meshmpc.ml.step_data import raw_matrix
@@ -136,7 +137,8 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
                     security: str, seed: int, batch_size: int | None,
                     triples: str, files: dict[str, str] | None = None,
                     woe_bins: int = 0, decay: float | None = None,
-                    curvature: bool = False) -> dict[str, Any]:
+                    curvature: bool = True, schedule: str | None = None,
+                    exact_l2: bool = True) -> dict[str, Any]:
     """One party: generate its columns (with ``woe_bins``: bin them by ml.binning into
     WOE features, timed apart), train, and (bank) evaluate on the test rows."""
     x: Any
@@ -155,7 +157,7 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
         binning_s = time.perf_counter() - begin
     roles = split_roles(rows, 0.3, 0.0, seed)
     config = LogisticConfig(epochs=epochs, batch_size=batch_size,
-                            **decay_option(decay, curvature))
+                            **decay_option(decay, curvature, schedule, exact_l2))
     await ctx.barrier("ml-logistic-start")
     before = ctx.traffic().bytes_sent
     start, cpu = time.perf_counter(), time.process_time()
@@ -172,39 +174,68 @@ async def party_job(ctx: Context, rows: int, widths: dict[str, int], epochs: int
     return out
 
 
-def decay_option(decay: float | None, curvature: bool = False) -> dict[str, Any]:
-    """``{"decay": decay}`` when given (else LogisticConfig's default), and ``curvature``."""
-    return {"curvature": curvature, **({} if decay is None else {"decay": decay})}
+def decay_option(decay: float | None, curvature: bool = True,
+                 schedule: str | None = None, exact_l2: bool = True) -> dict[str, Any]:
+    """LogisticConfig's step options: ``decay`` and ``schedule`` when given (else its
+    defaults), ``curvature`` and ``exact_l2``."""
+    return {"curvature": curvature, "exact_l2": exact_l2,
+            **({} if decay is None else {"decay": decay}),
+            **({} if schedule is None else {"schedule": schedule})}
+
+
+YARDSTICK_FLOAT64_CELLS = 2e8
+"""Above this many cells scikit-learn gets float32 (its lbfgs keeps float32 input):
+the 10^6 x 1,000 WOE training rows are 2.8 GB, not 5.6."""
 
 
 def plaintext_aucs(rows: int, widths: dict[str, int], seed: int, config: LogisticConfig,
                    files: dict[str, str] | None = None,
                    woe_bins: int = 0) -> tuple[float, float, float]:
     """scikit-learn on the pooled rows (joint) and on the bank's columns (bank-only), and
-    the secure algorithm itself run on the pooled plaintext (exact sigmoid)."""
-    from sklearn.linear_model import LogisticRegression
-
+    the secure algorithm itself run on the pooled plaintext (exact sigmoid). WOE blocks
+    stay 1-byte codes (:class:`CodedMatrix`) and are decoded only for scikit-learn."""
+    blocks: dict[str, Any]
     if files:
         blocks = {p: reference_matrix(files[p])[0] for p in files}
         y = reference_matrix(files["bank"])[1]
         assert y is not None
         rows = y.size
+        if woe_bins:
+            blocks = {p: plain_woe_coded(b, y, woe_bins) for p, b in blocks.items()}
     else:
         y = labels(rows, seed)
-        blocks = {p: party_columns(p, rows, w, seed) for p, w in widths.items()}
-    if woe_bins:
-        blocks = {p: plain_woe(b, y, woe_bins) for p, b in blocks.items()}
+        dtype = np.float32 if woe_bins else np.float64
+        # one party's float columns at a time: only its WOE codes are kept
+        blocks = {p: plain_woe_coded(party_columns(p, rows, w, seed, dtype), y, woe_bins)
+                  if woe_bins else party_columns(p, rows, w, seed) for p, w in widths.items()}
     roles = split_roles(rows, 0.3, 0.0, seed)
-    train_rows, test = roles == 0, roles == 2
-    result = []
-    pooled = np.hstack(list(blocks.values()))
-    for x in (pooled, blocks["bank"]):
-        model = LogisticRegression(C=1.0 / config.l2, max_iter=1000).fit(x[train_rows],
-                                                                         y[train_rows])
-        result.append(auc(y[test], model.decision_function(x[test])))
+    pooled = CodedMatrix.hstack(list(blocks.values())) if woe_bins \
+        else np.hstack(list(blocks.values()))
+    joint = sklearn_auc(pooled, y, roles, config.l2)
+    bank_only = sklearn_auc(blocks["bank"], y, roles, config.l2)
     w, b, _, _ = plaintext_reference(pooled, y, roles, config,
                                      [b.shape[1] for b in blocks.values()])
-    return result[0], result[1], auc(y[test], pooled[test] @ w + b)
+    test = roles == 2
+    return joint, bank_only, auc(y[test], pooled[test] @ w + b)
+
+
+def sklearn_auc(x: np.ndarray | CodedMatrix, y: np.ndarray, roles: np.ndarray,
+                l2: float) -> float:
+    """Held-out AUC of scikit-learn's LogisticRegression(C = 1 / l2) fitted on the training
+    rows; a CodedMatrix is decoded (float32 above YARDSTICK_FLOAT64_CELLS) for it."""
+    from sklearn.linear_model import LogisticRegression
+
+    train_rows, test = roles == 0, roles == 2
+    model = LogisticRegression(C=1.0 / l2, max_iter=1000)
+    if isinstance(x, CodedMatrix):
+        big = x.shape[0] * x.shape[1] > YARDSTICK_FLOAT64_CELLS
+        dtype = np.float32 if big else np.float64
+        model.fit(x.decode_rows(train_rows, dtype), y[train_rows])
+        scores = model.decision_function(x.decode_rows(test, dtype))
+    else:
+        model.fit(x[train_rows], y[train_rows])
+        scores = model.decision_function(x[test])
+    return auc(y[test], scores)
 
 
 def _add(parser: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
@@ -221,14 +252,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--batch-size", type=int, default=None)
     _add(parser, "--decay", type=float, default=None,
          help="learning-rate decay per epoch (default: LogisticConfig's)")
-    _add(parser, "--curvature", action="store_true",
+    _add(parser, "--curvature", action=argparse.BooleanOptionalAction, default=True,
          help="scale the learning rate by the owners' announced curvature bound "
-              "(LogisticConfig.curvature; wide correlated features diverge without)")
+              "(LogisticConfig.curvature, on by default; wide correlated features diverge "
+              "without)")
+    _add(parser, "--schedule", choices=["cosine", "inverse"], default=None,
+         help="learning-rate schedule (default: LogisticConfig's, cosine; inverse uses "
+              "--decay)")
+    _add(parser, "--exact-l2", action=argparse.BooleanOptionalAction, default=True,
+         help="L2 on the original columns' weights (scikit-learn's objective; default) "
+              "or on the standardised ones (--no-exact-l2, the old rule)")
+    _add(parser, "--plaintext-only", action="store_true",
+         help="only the yardsticks: scikit-learn and the same algorithm on the pooled "
+              "plaintext (no parties, no mesh); for tuning the step rule")
     _add(parser, "--triples", choices=["ot", "dealer"], default="ot",
          help="semi2k correlations: ot (default) or dealer (insecure, benchmarks only)")
     _add(parser, "--seed", type=int, default=7)
     _add(parser, "--timeout", type=float, default=3600.0)
-    _add(parser, "--plaintext-max-cells", type=float, default=5e7)
+    _add(parser, "--plaintext-max-cells", type=float, default=None,
+         help="skip the scikit-learn yardstick above this many cells (default 5e7, "
+              "with --woe 2e9: WOE blocks stay 1-byte codes)")
     _add(parser, "--woe", action="store_true",
          help="train on WOE features: ml.binning first (quantile, --bins), timed apart "
               "(binning_s); scikit-learn gets the same WOE features")
@@ -264,7 +307,10 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
               "security": args.security, "seed": args.seed, "batch_size": args.batch_size,
               "triples": args.triples, "files": files,
               "woe_bins": args.bins if args.woe else 0, "decay": args.decay,
-              "curvature": args.curvature}
+              "curvature": args.curvature, "schedule": args.schedule,
+              "exact_l2": args.exact_l2}
+    if args.plaintext_only:
+        return _plaintext_only(args, widths, files, kwargs)
     runs = []
     for _ in range(args.repeats):
         runs.append(run_local(parties, "meshmpc_bench.ml_logistic:party_job", kwargs,
@@ -276,25 +322,52 @@ def _measure(args: argparse.Namespace, widths: dict[str, int],
         "features": widths, "parties": len(parties), "epochs": args.epochs,
         "inputs": "woe" if args.woe else "standardised", "load": _load(),
         "batch_size": args.batch_size, "decay": args.decay, "curvature": args.curvature,
+        "schedule": args.schedule or LogisticConfig().schedule, "exact_l2": args.exact_l2,
         "binning_s": _binning_s(runs, parties),
         **model_run_fields(runs, parties), "triples": args.triples, **wan_fields(args),
         "per_party": {p: {"cpu_s": round(runs[-1][p]["cpu"], 1),
                           "sent_mb": round(runs[-1][p]["sent"] / 1e6, 1)} for p in parties},
     }
-    if rows * sum(widths.values()) <= args.plaintext_max_cells:
-        config = LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
-                                **decay_option(args.decay, args.curvature))
-        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, config, files,
+    limit = args.plaintext_max_cells if args.plaintext_max_cells is not None \
+        else (2e9 if args.woe else 5e7)
+    if rows * sum(widths.values()) <= limit:
+        begin = time.perf_counter()
+        joint, bank_only, same = plaintext_aucs(rows, widths, args.seed, _config(args), files,
                                                 kwargs["woe_bins"])
         record.update({"auc_plaintext": round(joint, 4), "auc_bank_only": round(bank_only, 4),
                        "auc_margin_vs_bank_only": round(record["auc"] - bank_only, 4),
-                       "auc_same_algorithm_plaintext": round(same, 4)})
+                       "auc_minus_plaintext": round(record["auc"] - joint, 4),
+                       "auc_same_algorithm_plaintext": round(same, 4),
+                       "plaintext_s": round(time.perf_counter() - begin, 1)})
         if abs(record["auc"] - same) > 0.005:
             raise SystemExit(f"ml.logistic: secure AUC {record['auc']} differs from the same "
                              f"algorithm on pooled plaintext ({same:.4f}) by more than 0.005")
     else:
         record["auc_plaintext"] = None
     return record
+
+
+def _config(args: argparse.Namespace) -> LogisticConfig:
+    return LogisticConfig(epochs=args.epochs, batch_size=args.batch_size,
+                          **decay_option(args.decay, args.curvature, args.schedule,
+                                         args.exact_l2))
+
+
+def _plaintext_only(args: argparse.Namespace, widths: dict[str, int],
+                    files: dict[str, str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The yardsticks alone (``--plaintext-only``): scikit-learn and the secure algorithm
+    on the same pooled plaintext rows, and their AUC difference."""
+    begin = time.perf_counter()
+    joint, bank_only, same = plaintext_aucs(args.rows, widths, args.seed, _config(args), files,
+                                            kwargs["woe_bins"])
+    return {"bench": "ml.logistic.plaintext", "rows": args.rows, "features": widths,
+            "epochs": args.epochs, "inputs": "woe" if args.woe else "standardised",
+            "batch_size": args.batch_size, "curvature": args.curvature,
+            "schedule": args.schedule or LogisticConfig().schedule, "decay": args.decay,
+            "exact_l2": args.exact_l2, "auc_plaintext": round(joint, 4),
+            "auc_bank_only": round(bank_only, 4), "auc_same_algorithm_plaintext": round(same, 4),
+            "same_minus_plaintext": round(same - joint, 4),
+            "wall_s": round(time.perf_counter() - begin, 1), "load": _load()}
 
 
 def _binning_s(runs: list[dict[str, Any]], parties: list[str]) -> float | None:

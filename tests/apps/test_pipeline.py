@@ -14,6 +14,7 @@ from meshmpc_credit.datagen import generate
 from meshmpc_credit.demo import JOB_FILE
 from meshmpc_credit.pipeline import KEY
 
+from meshmpc.jobs.artefacts import read_local_table
 from meshmpc.jobs.errors import PeerStepError, StepFailedError
 from meshmpc.jobs.local import run_job_in_memory
 from meshmpc.jobs.spec import read_yaml
@@ -86,14 +87,15 @@ def test_screening_finds_exactly_the_listed_applicants(job) -> None:
 def test_secure_model_matches_the_plaintext_computation(job) -> None:
     root, results = job
     out = root / "out" / "preloan"
-    blocks = [pq.read_table(out / p / "select" / "features.parquet").to_pandas()
+    blocks = [read_local_table(out / p / "select" / "features.parquet").to_pandas()
               for p in PARTIES]
     y = blocks[0]["default_12m"].to_numpy()
     x = np.hstack([b.drop(columns=[c for c in ("default_12m",) if c in b]).to_numpy(float)
                    for b in blocks])
     roles = pq.read_table(out / "bank" / "lr" / "split.parquet").column("role").to_numpy()
+    widths = [len(b.columns) - ("default_12m" in b) for b in blocks]
     weights, intercept, _, _ = plaintext_reference(
-        x, y, roles, LogisticConfig(epochs=EPOCHS, batch_size=1024, l2=1.0))
+        x, y, roles, LogisticConfig(epochs=EPOCHS, batch_size=1024, l2=1.0), widths)
     test = roles == 2
     expected = auc(y[test], x[test] @ weights + intercept)
     evaluation = report(results, "bank", "eval")

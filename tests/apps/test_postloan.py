@@ -50,8 +50,9 @@ def test_early_warning_auc_equals_the_plaintext_algorithm(run) -> None:
     x = np.hstack([b.drop(columns=[c for c in (LABEL,) if c in b]).to_numpy(float)
                    for b in blocks])
     roles = _out(root, "bank", "lr", "split")["role"].to_numpy()
+    widths = [len(b.columns) - (LABEL in b) for b in blocks]
     weights, intercept, _, _ = plaintext_reference(
-        x, y, roles, LogisticConfig(epochs=10, batch_size=512, l2=1.0))
+        x, y, roles, LogisticConfig(epochs=10, batch_size=512, l2=1.0), widths)
     test = roles == 2
     plain = auc(y[test], x[test] @ weights + intercept)
     secure = results["bank"]["steps"]["eval"]["report"]["auc"]

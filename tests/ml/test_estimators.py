@@ -34,7 +34,8 @@ def test_fit_predict_save_load(tmp_path):
     assert params["epochs"] == 3 and params["security"] == "honest-majority"
     x = np.hstack([DATA.woe[p] for p in WIDTHS])
     w, b, _, _ = plaintext_reference(x, DATA.labels, split_roles(600, 0.0, 0.0),
-                                     LogisticConfig(epochs=3, batch_size=150))
+                                     LogisticConfig(epochs=3, batch_size=150),
+                                     list(WIDTHS.values()))
     assert np.allclose(proba[:, 1], 1 / (1 + np.exp(-(x @ w + b))), atol=2e-3)
     assert out["gov"][1] is None and np.array_equal(reloaded, partial)
 

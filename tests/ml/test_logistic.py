@@ -63,7 +63,8 @@ def test_secure_lr_matches_plaintext_and_sklearn(tmp_path, widths, params):
     # each owner learns exactly its own weights; they equal the plaintext algorithm's
     config = LogisticConfig(epochs=6)
     x = np.hstack([data.woe[p] for p in parties])
-    ref_w, ref_b, ref_epochs, _ = plaintext_reference(x, data.labels, roles, config)
+    ref_w, ref_b, ref_epochs, _ = plaintext_reference(x, data.labels, roles, config,
+                                                      list(widths.values()))
     got = np.concatenate([outs[p].models["logistic"]["weights"] for p in parties])
     assert np.allclose(x @ got, x @ ref_w, atol=2e-2)
     bank = outs["bank"]
@@ -96,7 +97,8 @@ def test_strict_mode_keeps_weights_shared(tmp_path):
     roles = split_roles(1500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,
-                                          LogisticConfig(epochs=4, batch_size=500))
+                                             LogisticConfig(epochs=4, batch_size=500),
+                                             list(widths.values()))
     z = outs["bank"].tables["scores"].column("z").to_numpy()
     assert np.allclose(z, x @ ref_w + ref_b, atol=1e-2)
     # ml.predict scores jointly from the shares; the bank learns z only
@@ -117,7 +119,7 @@ def test_class_weights_follow_plaintext(tmp_path):
     roles = split_roles(1500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, _, _, _ = plaintext_reference(x, data.labels, roles, LogisticConfig(
-        epochs=3, batch_size=500, class_weight="balanced"))
+        epochs=3, batch_size=500, class_weight="balanced"), list(widths.values()))
     got = np.concatenate([outs[p].models["logistic"]["weights"] for p in widths])
     assert np.allclose(x @ got, x @ ref_w, atol=2e-2)
 
@@ -142,7 +144,7 @@ def test_early_stopping_reveals_only_validation_scores(tmp_path):
     roles = split_roles(1500, 0.3, 0.3)
     x = np.hstack([data.woe[p] for p in widths])
     _, _, epochs, history = plaintext_reference(x, data.labels, roles, LogisticConfig(
-        epochs=12, batch_size=200, learning_rate=1.0, patience=1))
+        epochs=12, batch_size=200, learning_rate=1.0, patience=1), list(widths.values()))
     bank = outs["bank"].report
     assert bank["epochs_run"] == epochs < 12 and bank["stopped_early"]
     assert np.allclose(bank["validation_brier"], history, atol=1e-3)
@@ -176,7 +178,8 @@ def test_dishonest_majority_with_ot_triples_four_parties(tmp_path, monkeypatch):
     roles = split_roles(500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,
-                                             LogisticConfig(epochs=2, batch_size=200))
+                                             LogisticConfig(epochs=2, batch_size=200),
+                                             list(widths.values()))
     got = np.concatenate([outs[p].models["logistic"]["weights"] for p in widths])
     assert np.allclose(x @ got, x @ ref_w, atol=2e-2)
     assert outs["telco"].report["compute_parties"] == ["bank", "gov"]

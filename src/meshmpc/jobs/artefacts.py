@@ -9,6 +9,14 @@ after every step) records each step's component and version, timings, bytes
 sent and received, the SHA-256 of every artefact and the digest of the step's
 inputs, which ``--resume`` compares before skipping a step.
 
+A table's float dictionary columns (``ml.binning``'s compact WOE: a uint8 bin
+index a cell, a float WOE a bin) are stored as their index columns with the
+dictionaries in the Parquet schema metadata (:data:`COMPACT_KEY`), since pyarrow
+reads float dictionaries back dense; :func:`read_table` (the runner's ``--resume``)
+rebuilds them, so a reloaded WOE table is 1 byte a cell with bit-identical values,
+and :func:`read_local_table` gives plain floats by default (for pandas). Read table
+artefacts through these functions: a bare ``pq.read_table`` sees the indices.
+
 With a vault (the party's key, :mod:`meshmpc.data.vault`) every artefact file
 of a step (tables, models, ``report.json`` and the files a component wrote)
 is sealed with AES-256-GCM before the step is renamed into place, each bound
@@ -32,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -121,10 +130,62 @@ def _seal_strays(workdir: Path, sealing: Sealing) -> None:
             _store(workdir, str(path.relative_to(workdir)), path.read_bytes(), sealing)
 
 
+COMPACT_KEY = b"meshmpc.compact"
+"""Schema metadata of a table artefact whose float dictionary columns (ml.binning's
+compact WOE) are stored as their integer indices: {column: [value type, hex of the
+values' bytes]}. pyarrow reads float dictionaries back dense (8 bytes a cell); this
+way a reloaded WOE table is 1 byte a cell again, with bit-identical values."""
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(compact_for_parquet(table), sink)
     return sink.getvalue()
+
+
+def compact_for_parquet(table: pa.Table) -> pa.Table:
+    """``table`` with every float dictionary column replaced by its indices, the
+    dictionaries recorded in the schema metadata (see COMPACT_KEY)."""
+    dictionaries: dict[str, list[str]] = {}
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_dictionary(kind) and pa.types.is_floating(kind.value_type):
+            merged = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if merged.dictionary.null_count == 0:
+                values = merged.dictionary.to_numpy(zero_copy_only=False)
+                dictionaries[name] = [values.dtype.str, values.tobytes().hex()]
+                columns.append(merged.indices)
+                continue
+        columns.append(column)
+    if not dictionaries:
+        return table
+    metadata = dict(table.schema.metadata or {})
+    metadata[COMPACT_KEY] = json.dumps(dictionaries).encode()
+    return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata)
+
+
+def table_from_parquet(data: bytes, compact: bool = True) -> pa.Table:
+    """A table artefact's bytes as a table, its compact columns rebuilt as dictionary
+    arrays (the inverse of :func:`compact_for_parquet`), or with ``compact=False`` as
+    plain float columns (what pandas and people want: a WOE table may hold one value
+    in two bins, which pandas' categoricals refuse)."""
+    table = pq.read_table(pa.BufferReader(data))
+    metadata = dict(table.schema.metadata or {})
+    recorded = metadata.pop(COMPACT_KEY, None)
+    if recorded is None:
+        return table
+    dictionaries = json.loads(recorded)
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in dictionaries:
+            kind, hexed = dictionaries[name]
+            values = pa.array(np.frombuffer(bytes.fromhex(hexed), dtype=np.dtype(kind)))
+            indices = column.combine_chunks()
+            rebuilt = pa.DictionaryArray.from_arrays(indices, values)
+            column = pa.chunked_array([rebuilt if compact else rebuilt.cast(values.type)])
+        columns.append(column)
+    return pa.table(columns, names=table.column_names).replace_schema_metadata(metadata or None)
 
 
 def _store(workdir: Path, rel: str, data: bytes, sealing: Sealing | None) -> None:
@@ -157,9 +218,11 @@ def read_json(step_dir: Path, rel: str, vault: Vault | None = None) -> Any:
     return json.loads(read_bytes(step_dir, rel, vault))
 
 
-def read_table(step_dir: Path, name: str, vault: Vault | None = None) -> pa.Table:
-    """The table ``name`` (``<name>.parquet``) of a completed step."""
-    return pq.read_table(io.BytesIO(read_bytes(step_dir, f"{name}.parquet", vault)))
+def read_table(step_dir: Path, name: str, vault: Vault | None = None,
+               compact: bool = True) -> pa.Table:
+    """The table ``name`` (``<name>.parquet``) of a completed step (compact WOE columns
+    as dictionary arrays unless ``compact=False``: see :func:`table_from_parquet`)."""
+    return table_from_parquet(read_bytes(step_dir, f"{name}.parquet", vault), compact)
 
 
 def _check_name(name: str, kind: str) -> None:
@@ -249,9 +312,10 @@ def read_local(path: Path) -> bytes:
     return read_bytes(path.parent, path.name, local_vault(path.parent.parent.name))
 
 
-def read_local_table(path: Path) -> pa.Table:
-    """A table artefact of a local run (see :func:`read_local`)."""
-    return pq.read_table(io.BytesIO(read_local(path)))
+def read_local_table(path: Path, compact: bool = False) -> pa.Table:
+    """A table artefact of a local run (see :func:`read_local`); WOE columns as plain
+    floats unless ``compact`` (see :func:`table_from_parquet`)."""
+    return table_from_parquet(read_local(path), compact)
 
 
 def read_local_json(path: Path) -> Any:

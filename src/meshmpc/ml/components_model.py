@@ -8,8 +8,11 @@ raw``). Artefacts and report fields:
 every party, table ``scores`` (row, role, z, probability) at the bank; model
 ``logistic`` (this party's feature names and weights; the bank's also the
 intercept; in ``strict`` mode this party's shares instead); report: the
-party's own weights, at the bank also intercept, epochs_run, stopped_early and
-validation_brier (the one scalar per epoch revealed to the bank).
+party's own weights, ``matrix`` ({coded: 1-byte WOE codes or not, bytes}), at the
+bank also intercept, epochs_run, stopped_early and validation_brier (the one scalar
+per epoch revealed to the bank). Parameters: LOGISTIC_KEYS of
+:class:`~meshmpc.ml.logistic.LogisticConfig` (the step rule: ``curvature``,
+``schedule``, ``decay``, ``exact_l2``), plus ``test``, ``validation``, ``security``.
 
 ``ml.scorecard``: model ``scorecard`` and files ``scorecard.json``,
 ``scorecard.csv``, ``scorecard.params.json`` (this party's points table); the
@@ -33,6 +36,7 @@ import pyarrow as pa
 
 from meshmpc.jobs.api import StepContext, StepOutput, find_model, find_table
 from meshmpc.ml import evaluate as evaluation
+from meshmpc.ml.coded import CodedMatrix
 from meshmpc.ml.logistic import LogisticConfig, split_roles, train
 from meshmpc.ml.model_io import logistic_model, read_logistic_model
 from meshmpc.ml.predict import sum_to
@@ -47,8 +51,9 @@ from meshmpc.ml.step_data import (
 )
 from meshmpc.ml.vertical import VerticalSession
 
-LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "l2", "class_weight",
-                 "patience", "tol", "sigmoid", "strict", "seed", "curvature")
+LOGISTIC_KEYS = ("epochs", "batch_size", "learning_rate", "momentum", "decay", "schedule",
+                 "average", "l2", "exact_l2", "class_weight", "patience", "tol", "sigmoid",
+                 "strict", "seed", "curvature")
 
 
 def _security(step: StepContext, params: Mapping[str, Any]) -> str:
@@ -95,7 +100,8 @@ async def logistic(step: StepContext, inputs: Mapping[str, StepOutput],
                                              if result.weights is not None else []),
                                       strict=False)),
                   "features": len(names), "security": _security(step, params),
-                  "compute_parties": session.compute}
+                  "compute_parties": session.compute,
+                  "matrix": {"coded": isinstance(x, CodedMatrix), "bytes": int(x.nbytes)}}
     if step.party == bank:
         out.report.update({"intercept": result.intercept, "epochs_run": result.epochs_run,
                            "stopped_early": result.stopped_early,

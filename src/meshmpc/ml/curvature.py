@@ -54,8 +54,10 @@ def rate_factor(eigenvalues: Sequence[float]) -> float:
     return min(1.0, TARGET / bound)
 
 
-def block_eigenvalues(xs: np.ndarray, widths: Sequence[int], rows: int) -> list[float]:
-    """Per-block top eigenvalues of pooled x (the plaintext reference's view of owners)."""
+def block_eigenvalues(xs: Any, widths: Sequence[int], rows: int) -> list[float]:
+    """Per-block top eigenvalues of pooled x, an array or a CodedMatrix (the plaintext
+    reference's view of owners)."""
     bounds = np.cumsum([0, *widths])
-    return [top_eigenvalue(xs[:rows, bounds[i]:bounds[i + 1]]) for i in range(len(widths))
+    sample = np.asarray(xs[:rows], dtype=np.float64)  # xs may be a CodedMatrix
+    return [top_eigenvalue(sample[:, bounds[i]:bounds[i + 1]]) for i in range(len(widths))
             if widths[i]]

@@ -286,6 +286,22 @@ class VerticalSession:
         await ctx.send(c2, "rest", x2)
         await ctx.send(c2, "seed", s0)
 
+    async def share_vector(self, owner: str, values: np.ndarray | None,
+                           size: int) -> SecretTensor | None:
+        """A sharing of ``owner``'s private vector among the compute parties (a compute
+        owner inputs it; an input provider sends it seed-compressed). Returns the
+        shares at the compute parties, None elsewhere; the owner and the compute
+        parties call this, in the same order."""
+        if owner in self.compute:
+            if self.backend is None:
+                return None
+            return await self.backend.input(owner, values, shape=(size,))
+        if self.ctx.party != owner and not self.computes:
+            return None
+        row = None if values is None else np.asarray(values, dtype=np.float64).reshape(1, size)
+        tensor = await self._input_from_provider(owner, row, (1, size))
+        return None if tensor is None else tensor.reshape((size,))
+
     def _frac_bits(self) -> int:
         from meshmpc.mpc.fixedpoint import FixedPoint
         return FixedPoint().f

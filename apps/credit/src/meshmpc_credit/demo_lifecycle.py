@@ -48,7 +48,8 @@ def bank_only_auc(out: Path, label: str = "default_12m") -> float:
     roles = _bank(out, "preloan", "lr", "split")["role"].to_numpy()
     y = features[label].to_numpy()
     x = features.drop(columns=[label]).to_numpy(float)
-    w, b, _, _ = plaintext_reference(x, y, roles, LogisticConfig(epochs=10, batch_size=1024))
+    w, b, _, _ = plaintext_reference(x, y, roles, LogisticConfig(epochs=10, batch_size=1024),
+                                     [x.shape[1]])  # one owner: the bank
     return float(auc(y[roles == 2], x[roles == 2] @ w + b))
 
 

@@ -11,18 +11,16 @@ the run's manifest hashes).
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from meshmpc.data.vault import Vault
-from meshmpc.jobs.artefacts import read_artefact
+from meshmpc.jobs.artefacts import read_artefact, table_from_parquet
 from meshmpc.platform.api import ApiError
 from meshmpc.platform.jobfiles import parse_spec
 from meshmpc.platform.models import Job
@@ -54,7 +52,7 @@ class MonitoringRun:
         path = self.folder / f"{name}.parquet"
         if not path.is_file():
             return None
-        return pq.read_table(io.BytesIO(read_artefact(path, self.vault)))
+        return table_from_parquet(read_artefact(path, self.vault), compact=False)
 
     def rows(self, table: str) -> int:
         found = self.table(table)
