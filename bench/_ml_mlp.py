@@ -279,12 +279,12 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
         acts.append(a)
         masks.append(d)
         h = await timed(PHASES[2] if k < len(net.params.shapes) - 1 else PHASES[3],
-                        a @ net.params.weight(theta, k))
+                        net.matmul(a, net.params.weight(theta, k)))
     delta = (await timed(PHASES[3], h.sigmoid(cfg.sigmoid))) - y.reshape(-1, 1)
     output_delta = delta
     for k in range(len(net.params.shapes) - 1, 0, -1):
-        await timed(PHASES[4], acts[k - 1].T @ delta)
-        back = await timed(PHASES[4], delta @ net.params.weight(theta, k).T)
+        await timed(PHASES[4], net.matmul(acts[k - 1].T, delta))
+        back = await timed(PHASES[4], net.matmul(delta, net.params.weight(theta, k).T))
         delta = await timed(PHASES[4], times_mask(masks[k - 1], back))
     await timed(PHASES[5], net.first_layer_gradient(delta, rows_slice))
     flat = await net.gradient(theta, acts, masks, output_delta, rows_slice)

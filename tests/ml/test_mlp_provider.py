@@ -149,3 +149,42 @@ def test_mlp_four_parties_two_providers_trains_as_the_float_reference():
     zref = ref.forward(xs)
     assert np.max(np.abs(out["bank"][0].scores_z - zref)) < 1e-2
     assert np.std(zref) > 0.1
+
+
+def test_three_limb_split_recomposes_mod_2_64_within_the_bound():
+    from meshmpc.ml.mlp_dense import recombine, signed_limbs3
+
+    words = np.random.default_rng(3).integers(0, 2**64, size=2000, dtype=np.uint64)
+    words[:5] = [0, 2**63, 2**64 - 1, 2**21, 2**43]
+    limbs = signed_limbs3(words)
+    assert all(np.all(np.abs(limb) <= 2**21) for limb in limbs)
+    assert np.array_equal(recombine([limb.view(np.uint64) for limb in limbs]), words)
+
+
+@pytest.mark.parametrize("m,k,p", [(37, 70, 5), (1, 1, 1), (200, 3, 40)])
+def test_direct_dense_product_equals_the_float_product(m, k, p):
+    """Shared x shared without triples: X_0 V and X_1 V by the plain-side product."""
+    from meshmpc.linalg import SecureBackend
+    from meshmpc.ml.he_triples import make_he_suite
+    from meshmpc.ml.mlp_dense import dense_for
+
+    rng = np.random.default_rng(m)
+    x = rng.normal(scale=3.0, size=(m, k))
+    v = rng.normal(scale=0.5, size=(k, p))
+    x[0] = 0.0
+
+    async def job(ctx):
+        backend = SecureBackend(await make_he_suite(ctx))
+        dense = dense_for(backend)
+        assert dense is not None
+        sx = await backend.input("p0", x if ctx.party == "p0" else None, shape=x.shape)
+        sv = await backend.input("p1", v if ctx.party == "p1" else None, shape=v.shape)
+        out = await dense.matmul(sx, sv)
+        again = await dense.matmul(sx, sv)
+        return await out.reveal(), await again.reveal(), out.share
+
+    got = run_parties(["p0", "p1"], job)
+    want = x @ v
+    for a in (got["p0"][0], got["p0"][1]):
+        assert np.max(np.abs(a - want)) < 1e-3 + 1e-5 * k
+    assert not np.array_equal(got["p0"][2], got["p1"][2])  # shares, not the value twice

@@ -43,6 +43,7 @@ from meshmpc.ml.mlp import (
     standardise_stats,
     step_scales,
 )
+from meshmpc.ml.mlp_dense import dense_for
 from meshmpc.ml.mlp_provider import ProviderProducts, place, provider_product_applies, serve
 from meshmpc.ml.mlp_relu import SharedBits, mux_for, relu_bits, times_mask
 from meshmpc.ml.vertical import VerticalSession, share_words
@@ -127,6 +128,8 @@ class MLPNetwork:
         self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers,
                                                config.outputs))
         self.mux = mux_for(self.backend)
+        self.dense = dense_for(self.backend)
+        """Two-party semi2k with HE: dense products without triples (ml/mlp_dense.py)."""
         self.remote: ProviderProducts | None = None
         """Two compute parties: the input providers' products (ml/mlp_provider.py)."""
         self._cached_rows: tuple[int, int] | None = None
@@ -148,11 +151,18 @@ class MLPNetwork:
         depend on no data and run while the first layer waits on the owners and
         providers. The a^T delta triples reuse a forward A and are made on demand."""
         ahead = getattr(getattr(self.backend.suite, "provider", None), "prefetch", None)
-        if ahead is None:
+        if ahead is None or self.dense is not None:
             return
         hidden = self.params.shapes[1:]
         ahead([((m, a), (a, b)) for a, b in hidden] +
               [((m, b), (b, a)) for a, b in reversed(hidden)])
+
+    async def matmul(self, x: SecretTensor, v: SecretTensor) -> SecretTensor:
+        """x @ v for the hidden layers (v the weight or delta): the direct HE product in
+        two-party semi2k with HE, else the suite's (triples)."""
+        if self.dense is not None:
+            return await self.dense.matmul(x, v)
+        return await (x @ v)
 
     def _is_remote(self, owner: str) -> bool:
         return self.remote is not None and owner in self.remote.providers
@@ -227,7 +237,7 @@ class MLPNetwork:
             masks.append(d)
             bias = self.params.bias(theta, k).reshape(1, -1).broadcast_to(
                 (a.shape[0], self.params.shapes[k][1]))
-            h = (await (a @ self.params.weight(theta, k))) + bias
+            h = (await self.matmul(a, self.params.weight(theta, k))) + bias
         return acts, masks, h
 
     async def gradient(self, theta: SecretTensor, acts: list[SecretTensor],
@@ -238,9 +248,9 @@ class MLPNetwork:
         gw: list[SecretTensor | None] = [None] * count
         gb: list[SecretTensor | None] = [None] * count
         for k in range(count - 1, 0, -1):
-            gw[k] = await (acts[k - 1].T @ delta)
+            gw[k] = await self.matmul(acts[k - 1].T, delta)
             gb[k] = delta.sum(axis=0)
-            back = await (delta @ self.params.weight(theta, k).T)
+            back = await self.matmul(delta, self.params.weight(theta, k).T)
             delta = await times_mask(masks[k - 1], back)
         gw[0] = await self.first_layer_gradient(delta, rows)
         gb[0] = delta.sum(axis=0)
