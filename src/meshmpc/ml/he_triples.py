@@ -40,8 +40,6 @@ class HeMatrixTripleProvider(OtTripleProvider):
         self.engine: HeMatrixEngine | None = None
         self.lift_pool: OtPool | None = None
         self._products = 0
-        self._ahead: dict[tuple[tuple[int, ...], tuple[int, ...]], list[Any]] = {}
-        self._chain: asyncio.Future[None] | None = None
 
     async def setup(self) -> None:
         await super().setup()
@@ -55,55 +53,23 @@ class HeMatrixTripleProvider(OtTripleProvider):
 
     async def matrix_triples(self, ring: Ring, sx: Sequence[int], sy: Sequence[int],
                              reuse: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-        """C = A @ B: local A_i B_i plus the two cross terms by HE (A reused if asked);
-        a triple of this shape made ahead by :meth:`prefetch` is taken first."""
+        """C = A @ B: local A_i B_i plus the two cross terms by HE (A reused if asked)."""
         await self.setup()
         if self.engine is None or ring.bits != 64:
             parent = OtTripleProvider.matrix_triples.__wrapped__  # type: ignore[attr-defined]
             result: tuple[np.ndarray, np.ndarray, np.ndarray, Any] = await parent(
                 self, ring, sx, sy, reuse)
             return result
-        key = (tuple(sx), tuple(sy))
-        queue = self._ahead.get(key)
-        if reuse is None and queue:
-            return await queue.pop(0)
-        return await self._in_turn(sx, sy, reuse)
-
-    def prefetch(self, shapes: Sequence[tuple[tuple[int, int], tuple[int, int]]]) -> None:
-        """Start making fresh matrix triples of these shapes now (they depend on no data):
-        they run while the caller waits on the wire (comparisons, input providers) and are
-        handed out, in order, to later requests of the same shapes. Products run one at a
-        time in the order they were asked for, at both parties alike."""
-        if self.engine is None:
-            return
-        for sx, sy in shapes:
-            task = asyncio.ensure_future(self._in_turn(sx, sy, None))
-            self._ahead.setdefault((tuple(sx), tuple(sy)), []).append(task)
-
-    async def _in_turn(self, sx: Sequence[int], sy: Sequence[int], reuse: Any
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-        """One triple after every earlier one (tickets taken in program order, so the two
-        parties pair their HE products and lift OTs identically)."""
-        before, mine = self._chain, asyncio.get_running_loop().create_future()
-        self._chain = mine
+        assert self.lift_pool is not None
         (m, k), (_, p) = sx, sy
         a, b = self._matrix_factors(sx, sy, reuse)
         self._products += 1
-        number = self._products
-        try:
-            if before is not None:
-                await before
-            return await self._triple(a, b, (m, k, p), number, reuse)
-        finally:
-            mine.set_result(None)
-
-    async def _triple(self, a: np.ndarray, b: np.ndarray, shape: tuple[int, int, int],
-                      number: int, reuse: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-        assert self.engine is not None and self.lift_pool is not None
         me, peer = self.ctx.party, self.ctx.peers[0]
+        shape = (m, k, p)
         left, right = await asyncio.gather(
-            cross_term(self.engine, self.lift_pool, True, a, shape, f"{number}/{me}"),
-            cross_term(self.engine, self.lift_pool, False, b, shape, f"{number}/{peer}"))
+            cross_term(self.engine, self.lift_pool, True, a, shape, f"{self._products}/{me}"),
+            cross_term(self.engine, self.lift_pool, False, b, shape,
+                       f"{self._products}/{peer}"))
         c = np.matmul(a, b, dtype=np.uint64) + left + right
         return a, b, c, (a if reuse is None else reuse[0])
 

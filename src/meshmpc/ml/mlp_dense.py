@@ -10,9 +10,9 @@ its share X_i cut in three signed 22-bit limbs,
     X_i = l_0 + 2^22 l_1 + 2^44 l_2   (|l| <= 2^21, mod 2^64)
     X_i V = l_0 V + 2^22 l_1 V + 2^44 l_2 V   (mod 2^64)
 
-Each |l V| < 2^21 |V| k stays below 2^57 for |V| < 2^36 / k (the MLP's V is a
-weight matrix or a back-propagated delta in 16-bit fixed point: |W|, |delta|
-far below 2^20 / k), so the masked results (the plain side keeps -R, the key
+Each |l V| < 2^21 |V| k stays below 2^57 for an encoded |V| < 2^36 / k, a real
+|V| < 2^20 / k with 16 fraction bits (the MLP's V is a weight matrix or a
+back-propagated delta, far below that; not checked, as in the owner product), so the masked results (the plain side keeps -R, the key
 holder decrypts l V + R, uniform mod t) lift from mod t = 2^59 to Z_2^64 by one
 correlated OT per entry and limb, and the limbs recombine exactly. Both
 directions run at once (each party is plain side of its own X_i and key holder

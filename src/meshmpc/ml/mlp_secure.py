@@ -145,18 +145,6 @@ class MLPNetwork:
             self._cached = np.ascontiguousarray(self.x[rows])
         return self._cached
 
-    def prefetch(self, m: int) -> None:
-        """Start the step's fresh matrix triples (forward a_k @ W_{k+1}, backward
-        delta @ W^T) now, when the suite can make them ahead (``triples: he``): they
-        depend on no data and run while the first layer waits on the owners and
-        providers. The a^T delta triples reuse a forward A and are made on demand."""
-        ahead = getattr(getattr(self.backend.suite, "provider", None), "prefetch", None)
-        if ahead is None or self.dense is not None:
-            return
-        hidden = self.params.shapes[1:]
-        ahead([((m, a), (a, b)) for a, b in hidden] +
-              [((m, b), (b, a)) for a, b in reversed(hidden)])
-
     async def matmul(self, x: SecretTensor, v: SecretTensor) -> SecretTensor:
         """x @ v for the hidden layers (v the weight or delta): the direct HE product in
         two-party semi2k with HE, else the suite's (triples)."""
@@ -414,7 +402,6 @@ async def _train_compute(session: VerticalSession, net: MLPNetwork, y: np.ndarra
     decide = session.ctx.subgroup(session.compute).scope("mlp-early-stop")
     for epoch in range(config.epochs):
         for rows in mlp_batches(layout, config.batch_size):
-            net.prefetch(rows.stop - rows.start)
             acts, masks, z = await net.forward(theta, rows)
             delta = await net.output_delta(z, labels[rows])
             grad = await net.gradient(theta, acts, masks, delta, rows)
