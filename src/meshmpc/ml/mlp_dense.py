@@ -12,8 +12,9 @@ its share X_i cut in three signed 22-bit limbs,
 
 Each |l V| < 2^21 |V| k stays below 2^57 for an encoded |V| < 2^36 / k, a real
 |V| < 2^20 / k with 16 fraction bits (the MLP's V is a weight matrix or a
-back-propagated delta, far below that; not checked, as in the owner product), so the masked results (the plain side keeps -R, the key
-holder decrypts l V + R, uniform mod t) lift from mod t = 2^59 to Z_2^64 by one
+back-propagated delta, far below that; not checked, as in the owner product),
+so the masked results (the plain side keeps -R, the key holder decrypts
+l V + R, uniform mod t) lift from mod t = 2^59 to Z_2^64 by one
 correlated OT per entry and limb, and the limbs recombine exactly. Both
 directions run at once (each party is plain side of its own X_i and key holder
 for the other's). Per product: one uploaded set and three returned sets per
