@@ -19,6 +19,12 @@ owner learns its own block W1_o; every other weight stays shared (the model
 files of the compute parties hold share words). Security model: the suite's
 (semi-honest; rep3: one corruption of three; semi2k: any but one). Costs per
 layer in protocols/mlp.md.
+
+Two compute parties (dishonest majority): an input provider's first-layer
+products run with the provider as the plain side of packed BFV products
+(:mod:`meshmpc.ml.mlp_provider`; its matrix is never shared), and with
+``triples: he`` the hidden dense products take no matrix triples
+(:mod:`meshmpc.ml.mlp_dense`).
 """
 
 from __future__ import annotations
