@@ -236,18 +236,28 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
                        config: dict[str, Any], triples: str = "dealer") -> dict[str, Any]:
     """One training step of ``rows`` rows: the bytes each phase sends from this party and
     its seconds (parties in one process: the compute parties' work adds up)."""
+    from meshmpc.ml.mlp_provider import ProviderProducts, provider_product_applies, serve
     from meshmpc.ml.mlp_relu import times_mask
     from meshmpc.ml.mlp_secure import MLPNetwork, Optimizer, initial_parameters
+    from meshmpc.mpc.fixedpoint import FixedPoint
 
     cfg = MLPConfig(**config)
     session = await VerticalSession.open(ctx.scope("probe"), "bank", security,
                                          triples=triples)
     x = np.random.default_rng(1).normal(size=(rows, widths[ctx.party]))  # synthetic
+    remote = provider_product_applies(session)
+    providers = [o for o in widths if remote and o not in session.compute]
     for owner, width in widths.items():
-        await session.register(owner, x if owner == ctx.party else None, (rows, width))
+        if owner not in providers:
+            await session.register(owner, x if owner == ctx.party else None, (rows, width))
+    if ctx.party in providers:
+        await serve(session, x, FixedPoint().f)
     if not session.computes:
         return {}
     net = MLPNetwork(session, widths, x, cfg)
+    if providers:
+        net.remote = ProviderProducts(session, providers)
+        await net.remote.setup()
     theta = await initial_parameters(session, net.params, cfg)
     y = await session.require_backend().input(
         "bank", np.zeros(rows) if ctx.party == "bank" else None, shape=(rows,))
@@ -269,17 +279,18 @@ async def _phase_costs(ctx: Context, security: str, widths: dict[str, int], rows
         acts.append(a)
         masks.append(d)
         h = await timed(PHASES[2] if k < len(net.params.shapes) - 1 else PHASES[3],
-                        a @ net.params.weight(theta, k))
+                        net.matmul(a, net.params.weight(theta, k)))
     delta = (await timed(PHASES[3], h.sigmoid(cfg.sigmoid))) - y.reshape(-1, 1)
     output_delta = delta
     for k in range(len(net.params.shapes) - 1, 0, -1):
-        await timed(PHASES[4], acts[k - 1].T @ delta)
-        back = await timed(PHASES[4], delta @ net.params.weight(theta, k).T)
+        await timed(PHASES[4], net.matmul(acts[k - 1].T, delta))
+        back = await timed(PHASES[4], net.matmul(delta, net.params.weight(theta, k).T))
         delta = await timed(PHASES[4], times_mask(masks[k - 1], back))
-    for owner in net.owners:
-        await timed(PHASES[5], net._owner_product(owner, rows_slice, delta, True))
+    await timed(PHASES[5], net.first_layer_gradient(delta, rows_slice))
     flat = await net.gradient(theta, acts, masks, output_delta, rows_slice)
     await timed(PHASES[6], Optimizer(net.backend, net.params, cfg).step(theta, flat, rows))
+    if net.remote is not None:
+        await net.remote.close()
     return {"costs": costs, "seconds": seconds}
 
 

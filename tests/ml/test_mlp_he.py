@@ -122,8 +122,9 @@ def test_plain_side_rejects_malformed_inputs_naming_the_party():
 
 
 def test_mlp_trains_with_he_triples_as_the_float_reference():
-    """Two compute parties and an input provider: the provider's first layer and every
-    hidden product use HE matrix triples, the owners' first layer the packed product."""
+    """Two compute parties and an input provider: the provider's first layer is its
+    plain-side product (ml/mlp_provider.py), every hidden product the direct HE product
+    (ml/mlp_dense.py), the owners' first layer the packed owner product."""
     widths = {"bank": 3, "gov": 4, "fin": 2}
     config = MLPConfig(layers=(5, 3), epochs=1, batch_size=64, learning_rate=0.2,
                        init_seed=SEED)

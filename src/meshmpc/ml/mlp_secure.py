@@ -19,6 +19,12 @@ owner learns its own block W1_o; every other weight stays shared (the model
 files of the compute parties hold share words). Security model: the suite's
 (semi-honest; rep3: one corruption of three; semi2k: any but one). Costs per
 layer in protocols/mlp.md.
+
+Two compute parties (dishonest majority): an input provider's first-layer
+products run with the provider as the plain side of packed BFV products
+(:mod:`meshmpc.ml.mlp_provider`; its matrix is never shared), and with
+``triples: he`` the hidden dense products take no matrix triples
+(:mod:`meshmpc.ml.mlp_dense`).
 """
 
 from __future__ import annotations
@@ -43,8 +49,11 @@ from meshmpc.ml.mlp import (
     standardise_stats,
     step_scales,
 )
+from meshmpc.ml.mlp_dense import dense_for
+from meshmpc.ml.mlp_provider import ProviderProducts, place, provider_product_applies, serve
 from meshmpc.ml.mlp_relu import SharedBits, mux_for, relu_bits, times_mask
 from meshmpc.ml.vertical import VerticalSession, share_words
+from meshmpc.mpc.fixedpoint import FixedPoint
 from meshmpc.mpc.prg import fresh_key
 
 SCORE_BLOCK = 8192  # rows per block of the validation and final forward passes
@@ -125,6 +134,10 @@ class MLPNetwork:
         self.params = ParamLayout(layer_shapes(int(offsets[-1]), config.layers,
                                                config.outputs))
         self.mux = mux_for(self.backend)
+        self.dense = dense_for(self.backend)
+        """Two-party semi2k with HE: dense products without triples (ml/mlp_dense.py)."""
+        self.remote: ProviderProducts | None = None
+        """Two compute parties: the input providers' products (ml/mlp_provider.py)."""
         self._cached_rows: tuple[int, int] | None = None
         self._cached: np.ndarray | None = None
 
@@ -138,16 +151,54 @@ class MLPNetwork:
             self._cached = np.ascontiguousarray(self.x[rows])
         return self._cached
 
+    async def matmul(self, x: SecretTensor, v: SecretTensor) -> SecretTensor:
+        """x @ v for the hidden layers (v the weight or delta): the direct HE product in
+        two-party semi2k with HE, else the suite's (triples)."""
+        if self.dense is not None:
+            return await self.dense.matmul(x, v)
+        return await (x @ v)
+
+    def _is_remote(self, owner: str) -> bool:
+        return self.remote is not None and owner in self.remote.providers
+
     async def first_layer(self, theta: SecretTensor, rows: slice) -> SecretTensor:
+        """sum_o X_o[rows] W1_o + b1: the providers' requests go out first, so they compute
+        while the owners' products run; their results are summed before one lift."""
         w1 = self.params.weight(theta, 0)
         m = rows.stop - rows.start
+        pending = []
+        if self.remote is not None:
+            pending = [await self.remote.request(o, w1[self.slices[o]], rows, self.widths[o],
+                                                 False)
+                       for o in self.owners if self._is_remote(o)]
         out = None
         for owner in self.owners:
+            if self._is_remote(owner):
+                continue
             part = await self._owner_product(owner, rows, w1[self.slices[owner]], False)
             out = part if out is None else out + part
+        if pending:
+            assert self.remote is not None
+            (summed,) = await self.remote.collect(pending, summed=True)
+            out = summed if out is None else out + summed
         assert out is not None
         return out + self.params.bias(theta, 0).reshape(1, -1).broadcast_to(
             (m, self.config.layers[0]))
+
+    async def first_layer_gradient(self, delta: SecretTensor, rows: slice) -> SecretTensor:
+        """X_o[rows]^T delta_1 for every owner, stacked in owner order."""
+        remote = [o for o in self.owners if self._is_remote(o)]
+        pending = []
+        if self.remote is not None:
+            pending = [await self.remote.request(o, delta, rows, self.widths[o], True)
+                       for o in remote]
+        parts = {o: await self._owner_product(o, rows, delta, True)
+                 for o in self.owners if o not in remote}
+        if pending:
+            assert self.remote is not None
+            parts.update(zip(remote, await self.remote.collect(pending, summed=False),
+                             strict=True))
+        return place(parts, self.owners)
 
     async def _owner_product(self, owner: str, rows: slice, v: SecretTensor,
                              transpose: bool) -> SecretTensor:
@@ -180,7 +231,7 @@ class MLPNetwork:
             masks.append(d)
             bias = self.params.bias(theta, k).reshape(1, -1).broadcast_to(
                 (a.shape[0], self.params.shapes[k][1]))
-            h = (await (a @ self.params.weight(theta, k))) + bias
+            h = (await self.matmul(a, self.params.weight(theta, k))) + bias
         return acts, masks, h
 
     async def gradient(self, theta: SecretTensor, acts: list[SecretTensor],
@@ -191,12 +242,11 @@ class MLPNetwork:
         gw: list[SecretTensor | None] = [None] * count
         gb: list[SecretTensor | None] = [None] * count
         for k in range(count - 1, 0, -1):
-            gw[k] = await (acts[k - 1].T @ delta)
+            gw[k] = await self.matmul(acts[k - 1].T, delta)
             gb[k] = delta.sum(axis=0)
-            back = await (delta @ self.params.weight(theta, k).T)
+            back = await self.matmul(delta, self.params.weight(theta, k).T)
             delta = await times_mask(masks[k - 1], back)
-        parts = [await self._owner_product(o, rows, delta, True) for o in self.owners]
-        gw[0] = concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+        gw[0] = await self.first_layer_gradient(delta, rows)
         gb[0] = delta.sum(axis=0)
         flat = [t.reshape(-1) for t in gw if t is not None]
         flat += [t.reshape(-1) for t in gb if t is not None]
@@ -286,20 +336,29 @@ async def train(session: VerticalSession, x: np.ndarray, y: np.ndarray | None,
     layout = make_layout(roles, config.seed)
     mean, scale = standardise_stats(x[roles == 0])
     laid = np.ascontiguousarray((x[layout.order] - mean) / scale, dtype=np.float64)
+    remote = provider_product_applies(session)
+    providers = [o for o, w in widths.items() if w and o not in session.compute]
     for owner, width in widths.items():
-        if width:
+        if width and not (remote and owner in providers):
             await session.register(owner, laid if owner == session.ctx.party else None,
                                    (layout.n, width))
     result = MLPResult(mean=mean, scale=scale, widths=widths)
     theta = None
     net = None
+    if remote and session.ctx.party in providers:
+        await serve(session, laid, FixedPoint().f)
     if session.computes:
         net = MLPNetwork(session, widths, laid, config)
+        if remote and providers:
+            net.remote = ProviderProducts(session, providers)
+            await net.remote.setup()
         theta = await _train_compute(session, net, y, label_holder, layout, config, result)
         result.shares = {"words": share_words(theta), "scale": theta.scale,
                          "suite": net.backend.suite.name, "compute": session.compute,
                          "widths": widths, "layers": list(config.layers)}
         opened = await (await net.logits(theta, slice(0, layout.n))).reveal(to=label_holder)
+        if net.remote is not None:
+            await net.remote.close()
         if opened is not None:
             opened = np.asarray(opened)
             result.scores_z = np.empty(opened.shape)
