@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,19 @@ def run_step(component: Any, kind: str, tmp: Path, ray: RayOptions | None,
             handover.close()
 
     return run_parties(list(PARTIES), one)
+
+
+class CrashOnce:
+    """A partition target that ends its worker process abruptly (as a SIGKILL would) the
+    first time ``party``'s worker reaches ``item``, then scores as usual."""
+
+    def __init__(self, target: Any, party: str, item: int, flag: Path) -> None:
+        self.target, self.party, self.item, self.flag = target, party, item, str(flag)
+
+    async def __call__(self, ctx: Context, item: int, state: dict[str, Any],
+                       **args: Any) -> dict[str, Any]:
+        if ctx.party == self.party and item == self.item and not Path(self.flag).exists():
+            Path(self.flag).write_text("crashed")
+            os._exit(1)
+        result: dict[str, Any] = await self.target(ctx, item, state, **args)
+        return result

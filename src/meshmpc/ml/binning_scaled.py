@@ -177,7 +177,7 @@ def bad_counts(results: dict[int, dict[str, Any]], sizes: Sequence[int],
             raise BinningError(f"partition {k}: {slots.size} slot sums, expected {summed.size}")
         summed = (summed + slots) % T
     out = []
-    for f, bins in enumerate(sizes):
+    for f in range(len(sizes)):
         part = summed[offsets[f]:offsets[f + 1]]
         out.append(np.concatenate([part, [total_bad - int(part.sum())]]))
     return np.concatenate(out) if out else np.zeros(0, np.int64)
