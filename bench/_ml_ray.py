@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "single_wall_s": round(single_s, 3), "ray_wall_s": round(ray_s, 3),
         "ray_over_single": round(ray_s / single_s, 3),
         "partition_s_mean": {p: scale[p].get("partition_s_mean") for p in PARTIES},
+        "partition_cpu_s_mean": {p: scale[p].get("partition_cpu_s_mean") for p in PARTIES},
         "worker_peak_rss_mb": {p: scale[p]["worker_peak_rss_mb"] for p in PARTIES},
         "worker_bytes_sent_per_partition": {p: round(scale[p]["worker_bytes_sent"] / parts)
                                             for p in PARTIES},

@@ -41,7 +41,7 @@ from meshmpc.jobs.datasets import DatasetHandOver, TableDataset, write_dataset
 from meshmpc.ml import grouped_he
 from meshmpc.ml.bins import FineBins
 from meshmpc.ml.grouped_kernel import FusedProducts, bins_by_feature
-from meshmpc.ml.predict_scaled import agree_partitions
+from meshmpc.ml.predict_scaled import agree_partitions, partition_costs
 from meshmpc.ml.product_he_owner import workers as kernel_threads
 from meshmpc.ml.woe import BinningError
 from meshmpc.mpc.errors import MpcError
@@ -118,7 +118,7 @@ async def count_partition(ctx: Context, item: int, state: dict[str, Any], *, ban
                           owner: str, dataset: TableDataset, sizes: list[int],
                           masks: np.ndarray | None) -> dict[str, Any]:
     """One partition on a worker: the bank's masked slot sums (mod t), or the owner's part."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     table = await asyncio.to_thread(dataset.read, item)
     scope = ctx.scope(f"part/{item}")
     if ctx.party == bank:
@@ -127,12 +127,14 @@ async def count_partition(ctx: Context, item: int, state: dict[str, Any], *, ban
         counts = await grouped_he.bank_receive(scope, owner, enc, lay, sizes)
         keep = np.ones(counts.size, dtype=bool)
         keep[np.cumsum([int(b) for b in sizes]) - 1] = False  # last bins: not sums
-        return {"slots": counts[keep].tolist(), "seconds": round(time.perf_counter() - start, 4)}
+        return {"slots": counts[keep].tolist(), "seconds": round(time.perf_counter() - start, 4),
+            "cpu_s": round(time.process_time() - cpu, 4)}
     assert masks is not None
     groups = np.column_stack([c.to_numpy() for c in table.columns]).astype(np.uint8) \
         if table.num_columns else np.zeros((table.num_rows, 0), np.uint8)
     await masked_owner_side(scope, bank, groups, sizes, masks[item])
-    return {"seconds": round(time.perf_counter() - start, 4)}
+    return {"seconds": round(time.perf_counter() - start, 4),
+            "cpu_s": round(time.process_time() - cpu, 4)}
 
 
 def _folder(step: StepContext) -> Path:
@@ -159,10 +161,7 @@ async def counts_with(ctx: Context, step: StepContext, peer: str, options: RayOp
                      "masks": masks})
     scale = await run_on_ray(ctx, peer, list(range(dataset.partitions)), work, options)
     report = {**scale.to_dict(), "partitions": dataset.partitions,
-              "partition_rows": partition_rows}
-    if scale.results:
-        report["partition_s_mean"] = round(sum(float(r["seconds"]) for r in
-                                               scale.results.values()) / len(scale.results), 4)
+              "partition_rows": partition_rows, **partition_costs(scale.results)}
     return scale.results, report
 
 

@@ -131,7 +131,7 @@ async def score_partition(ctx: Context, item: int, state: dict[str, Any], *, vie
                           bank: str, dataset: TableDataset, scorer: PartialScorer,
                           out_dir: str) -> dict[str, Any]:
     """One partition on a worker: read it, score it, sum at the bank, write the totals."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     table = await asyncio.to_thread(dataset.read, item)
     partial = scorer.partial(view, table)
     total = await sum_to(ctx.scope(f"part/{item}"), bank, partial)
@@ -139,7 +139,8 @@ async def score_partition(ctx: Context, item: int, state: dict[str, Any], *, vie
         path = totals_path(Path(out_dir), item)
         vault = Vault(dataset.vault_key, dataset.suite)
         await asyncio.to_thread(vault.write_table, path, pa.table({"total": total}), path.name)
-    return {"rows": int(table.num_rows), "seconds": round(time.perf_counter() - start, 4)}
+    return {"rows": int(table.num_rows), "seconds": round(time.perf_counter() - start, 4),
+            "cpu_s": round(time.process_time() - cpu, 4)}
 
 
 def totals_path(directory: Path, item: int) -> Path:
@@ -164,7 +165,7 @@ async def scores_on_ray(step: StepContext, options: RayOptions, bank: str, rows:
     scale = await run_on_ray(ctx, peer, list(range(dataset.partitions)), work, options,
                              quiet=False)
     report = {**scale.to_dict(), "partitions": dataset.partitions,
-              "partition_rows": partition_rows, **_partition_costs(scale.results)}
+              "partition_rows": partition_rows, **partition_costs(scale.results)}
     if step.party != bank:
         return None, report
     vault = Vault(dataset.vault_key, dataset.suite)
@@ -173,11 +174,14 @@ async def scores_on_ray(step: StepContext, options: RayOptions, bank: str, rows:
     return np.concatenate(parts) if parts else np.zeros(0), report
 
 
-def _partition_costs(results: Mapping[int, Mapping[str, Any]]) -> dict[str, float]:
+def partition_costs(results: Mapping[int, Mapping[str, Any]]) -> dict[str, float]:
+    """Mean wall and CPU seconds of a partition on its worker (the cost model's terms;
+    CPU seconds say more than wall time on a loaded machine)."""
     if not results:
         return {}
-    return {"partition_s_mean": round(sum(float(r["seconds"]) for r in results.values())
-                                      / len(results), 4)}
+    return {f"partition_{key}_mean": round(sum(float(r[name]) for r in results.values())
+                                           / len(results), 4)
+            for key, name in (("s", "seconds"), ("cpu_s", "cpu_s"))}
 
 
 def _scorer(step: StepContext, inputs: Mapping[str, StepOutput],
