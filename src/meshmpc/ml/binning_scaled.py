@@ -122,7 +122,11 @@ async def count_partition(ctx: Context, item: int, state: dict[str, Any], *, ban
     table = await asyncio.to_thread(dataset.read, item)
     scope = ctx.scope(f"part/{item}")
     if ctx.party == bank:
-        enc = grouped_he.BankEncryption(table.column("y").to_numpy())
+        labels = table.column("y").to_numpy()
+        enc = await asyncio.to_thread(grouped_he.BankEncryption, labels)
+        # encrypt off the event loop (bank_send reuses the cache): a loop busy for seconds
+        # misses the pair link's pings on a loaded node, and the pair is retried
+        await asyncio.to_thread(enc.blocks, grouped_he.plan(labels.size, sizes).k)
         lay = await grouped_he.bank_send(scope, owner, enc, sizes)
         counts = await grouped_he.bank_receive(scope, owner, enc, lay, sizes)
         keep = np.ones(counts.size, dtype=bool)
