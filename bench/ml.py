@@ -18,8 +18,9 @@ on the machine); the owner checks the revealed result against numpy.
 no truncation: semi2k with OT triples cannot truncate among more than two
 parties yet).
 
-Other ops (``binning``, ``logistic``, ``mlp``) come from bench/ml_binning.py,
-bench/ml_logistic.py and bench/_ml_mlp.py when present: each exposes ``add_arguments(parser)`` and
+Other ops (``binning``, ``logistic``, ``mlp``; ``predict`` and ``binning_ray`` on a
+local Ray cluster) come from bench/ml_binning.py, bench/ml_logistic.py,
+bench/_ml_mlp.py and bench/_ml_ray.py when present: each exposes ``add_arguments(parser)`` and
 ``run(args) -> list[dict]``.
 """
 
@@ -183,7 +184,8 @@ def _external(module: str) -> tuple[Callable[..., Any], Callable[..., Any]] | No
 
 
 OPS: dict[str, Callable[[argparse.Namespace], list[dict[str, Any]]]] = {"matvec": _run_matvec}
-EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic", "mlp": "_ml_mlp"}
+EXTERNAL = {"binning": "ml_binning", "logistic": "ml_logistic", "mlp": "_ml_mlp",
+            "predict": "_ml_ray", "binning_ray": "_ml_ray"}
 
 
 def main(argv: list[str]) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import secrets
 import shutil
 import time
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from meshmpc.data import scratchdir
 from meshmpc.data.vault import Vault
 from meshmpc.jobs import artefacts
 from meshmpc.jobs.api import StepContext, StepOutput
+from meshmpc.jobs.datasets import DatasetHandOver
 from meshmpc.jobs.errors import JobError, JobMismatchError, PeerStepError, StepFailedError
 from meshmpc.jobs.progress import ProgressSink
 from meshmpc.jobs.registry import ComponentRegistry, Resolved
@@ -323,7 +325,12 @@ async def _call_component(run: _Run, step: StepSpec, component: Resolved,
         scratch_vault=run.scratch_vault,
     )
     inputs = {a: run.outputs[a] for a in run.spec.ancestors(step.id) if a in run.outputs}
-    output = await component.run(context, inputs, dict(step.params))
+    handover = _dataset_handover(run, step, context, inputs)
+    try:
+        output = await component.run(context, inputs, dict(step.params))
+    finally:
+        if handover is not None:
+            handover.close()
     sealing = artefacts.Sealing.for_step(run.vault, run.spec.name, run.me, step.id)
     entry = await asyncio.to_thread(artefacts.write_output, workdir, output, sealing)
     run.outputs[step.id] = output
@@ -331,6 +338,18 @@ async def _call_component(run: _Run, step: StepSpec, component: Resolved,
                  component_origin=component.origin, parties=list(step.parties),
                  input_digest=_input_digest(run, step, run.manifest["steps"]))
     return entry
+
+
+def _dataset_handover(run: _Run, step: StepSpec, context: StepContext,
+                      inputs: Mapping[str, StepOutput]) -> DatasetHandOver | None:
+    """For a step this party runs on Ray (``party_params.<me>.ray``): its input tables as
+    sealed Parquet row partitions, in ``options["datasets"]`` (meshmpc.jobs.datasets)."""
+    if context.party_params.get("ray") is None:
+        return None
+    folder = run.root / f".tmp-{step.id}-datasets-{secrets.token_hex(4)}"
+    handover = DatasetHandOver(inputs, folder, run.scratch_vault)
+    context.options = {**context.options, "datasets": handover}
+    return handover
 
 
 async def _send_status(run: _Run, step: StepSpec, status: dict[str, Any]) -> None:

@@ -529,7 +529,8 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
         raise BinningError(f"{_where(step)}: ml.binning needs the label holder among the "
                            f"step's parties (declare parties.<bank>.label)")
     params = job_params(step, params)
-    settings = Settings.of(params, step.party_params)
+    ray = step.party_params.get("ray")  # row partitions on this party's Ray (binning_scaled)
+    settings = Settings.of(params, {k: v for k, v in step.party_params.items() if k != "ray"})
     ctx = step.ctx.scope("binning")
     owners = [p for p in step.step_parties if p != bank]
     peers = [p for p in step.step_parties if p != step.party]
@@ -545,7 +546,13 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
     del table  # an owner's raw columns are binned: freed now unless the caller holds them
     layouts = await _exchange_layouts(step, ctx, bank, owners, fine, error)
     assert fine is not None
-    if settings.grouped_sum == "he":
+    scale: dict[str, Any] | None = None
+    if ray is not None:
+        from meshmpc.ml.binning_scaled import ray_counts
+
+        counts, scale = await ray_counts(step, ctx.scope("he-counts-ray"), bank, owners,
+                                         layouts, y, fine, n, ray, settings.grouped_sum)
+    elif settings.grouped_sum == "he":
         counts = await _he_counts(step, ctx.scope("he-counts"), bank, owners, layouts, y,
                                   fine, n)
     else:
@@ -565,7 +572,10 @@ async def secure_binning(step: StepContext, table: pa.Table, params: Mapping[str
         mappings = {f.name: np.asarray(decision["plan"][f.name]["map"], dtype=np.int64)
                     for f in fine.features}
         iv_all = None
-    return _outcome(step, kept, settings, fine, bins, mappings, excluded, iv_all)
+    outcome = _outcome(step, kept, settings, fine, bins, mappings, excluded, iv_all)
+    if scale is not None:
+        outcome.report["scale"] = scale
+    return outcome
 
 
 def _prepare(step: StepContext, table: pa.Table, obs: np.ndarray | None,

@@ -164,6 +164,12 @@ async def predict(step: StepContext, inputs: Mapping[str, StepOutput],
     card_model = find_model(inputs, "scorecard")
     lr_model = find_model(inputs, "logistic")
     bank = _bank(step)
+    if step.party_params.get("ray") is not None:  # row partitions on this party's Ray
+        from meshmpc.ml.predict_scaled import predict_on_ray, ray_setting
+
+        options = ray_setting(step)
+        assert options is not None
+        return await predict_on_ray(step, inputs, params, options, bank)
     mlp_model = find_model(inputs, "mlp")
     if mlp_model is not None and (params.get("use") == "mlp"
                                   or (card_model is None and lr_model is None)):

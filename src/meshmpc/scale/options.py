@@ -20,7 +20,9 @@ from meshmpc.errors import MeshMPCError
 from meshmpc.userinput import check_known_keys
 
 KEYS = ("address", "workers", "cpus", "relay", "max_attempts", "start_timeout_s",
-        "link_timeout_s")
+        "link_timeout_s", "partition_rows")
+DEFAULT_PARTITION_ROWS = 1 << 20
+"""Rows per partition of a row-partitioned step (ml.predict, ml.binning on Ray)."""
 
 
 class ScaleConfigError(MeshMPCError, ValueError):
@@ -41,7 +43,9 @@ class RayOptions:
     pairs wanted (the run uses the smaller count of the two parties). ``cpus``: CPUs
     each worker reserves. ``relay``: partner workers reach ours through this party's
     own listening port (one inbound port), not through each worker's port.
-    ``max_attempts``: tries per bucket before the job fails.
+    ``max_attempts``: tries per bucket before the job fails. ``partition_rows``: rows
+    per row partition of the steps that score or count row by row (ml.predict,
+    ml.binning); both parties use the smaller of their two values.
     """
 
     address: str = "auto"
@@ -51,6 +55,7 @@ class RayOptions:
     max_attempts: int = 3
     start_timeout_s: float = 120.0
     link_timeout_s: float = 60.0
+    partition_rows: int = DEFAULT_PARTITION_ROWS
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (for job options passed between processes)."""
@@ -79,7 +84,7 @@ def _check(options: RayOptions, where: str) -> None:
     if not isinstance(address, str) or not (address in ("auto", "local") or _host_port(address)):
         raise ScaleConfigError(f"{where}.address: {address!r}: use auto, local or "
                                f"\"host:port\" of the Ray head")
-    for name in ("workers", "max_attempts"):
+    for name in ("workers", "max_attempts", "partition_rows"):
         number = getattr(options, name)
         if isinstance(number, bool) or not isinstance(number, int) or number < 1:
             raise ScaleConfigError(f"{where}.{name}: must be a whole number >= 1, "
