@@ -33,3 +33,17 @@ def test_real_run_small(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert bench.main(["--rows", "2000", "--overlap", "0.25", "--repeats", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["intersection"] == 500
+
+
+def test_ecdh_record_names_the_x25519_path(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    monkeypatch.setattr(bench, "_one_run", _fake_run(50))
+    monkeypatch.setenv("MESHMPC_X25519", "libsodium")
+    assert bench.main(["--rows", "100", "--protocol", "ecdh", "--repeats", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (record["x25519_path"], record["x25519_mb_reason"]) == \
+        ("libsodium", "MESHMPC_X25519=libsodium")
+    assert bench.main(["--rows", "100", "--protocol", "kkrt", "--repeats", "1", "--json"]) == 0
+    assert "x25519_path" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
