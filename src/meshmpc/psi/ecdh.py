@@ -83,7 +83,7 @@ async def _exp_incoming(ctx: Context, peer: str, tag: str, n: int, pool: GroupPo
 
     ``phase`` counts exponentiated values as each chunk's job completes.
     """
-    jobs = []
+    jobs: list[asyncio.Future[bytes]] = []
     for k, (s, e) in enumerate(chunks(n, CHUNK)):
         rows = await ctx.recv(peer, f"{tag}/{k}")
         job = asyncio.ensure_future(
