@@ -191,3 +191,17 @@ def test_pool_threads_give_the_inline_result() -> None:
     threaded, inline = asyncio.run(both())
     assert threaded == inline == hash_and_exponentiate(scalar, digests, path="libsodium")
     assert len(digests) // 3 > group.INLINE_BYTES // 2  # the threaded chunks left the loop
+
+
+def test_low_order_point_from_a_peer_names_the_peer_and_value() -> None:
+    from meshmpc.psi.ecdh import _exp_checked
+    from meshmpc.psi.errors import PsiError
+
+    data = _random_points(3, 11) + ORDER8
+
+    async def run() -> bytes:
+        with GroupPool(0) as pool:
+            return await _exp_checked(pool, os.urandom(32), data, "gov", 8192)
+
+    with pytest.raises(PsiError, match=r"value 8195 received from party gov .*low-order"):
+        asyncio.run(run())

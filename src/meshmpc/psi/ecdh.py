@@ -85,7 +85,11 @@ async def _exp_incoming(ctx: Context, peer: str, tag: str, n: int, pool: GroupPo
     """
     jobs: list[asyncio.Future[bytes]] = []
     for k, (s, e) in enumerate(chunks(n, CHUNK)):
-        rows = await ctx.recv(peer, f"{tag}/{k}")
+        rows = np.asarray(await ctx.recv(peer, f"{tag}/{k}"))
+        if rows.dtype != np.uint8 or rows.shape != (e - s, POINT_BYTES):
+            raise PsiError(f"ECDH PSI: chunk {k} from party {peer} holds {rows.dtype} "
+                           f"{rows.shape}, expected {e - s} points of {POINT_BYTES} bytes; "
+                           f"stop the job and check party {peer}'s node")
         job = asyncio.ensure_future(
             _exp_checked(pool, scalar, np.ascontiguousarray(rows).tobytes(), peer, s))
         job.add_done_callback(functools.partial(_count_done, phase, e - s))

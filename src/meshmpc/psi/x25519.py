@@ -32,6 +32,7 @@ import numpy as np
 from meshmpc import _core
 from meshmpc.crypto import sodium
 from meshmpc.errors import MeshMPCError
+from meshmpc.psi.errors import PsiError
 
 PATH_ENV = "MESHMPC_X25519"
 PATH_NAMES = {_core.X25519_SODIUM: "libsodium", _core.X25519_MB8: "mb8-ifma"}
@@ -50,7 +51,7 @@ class X25519PathError(MeshMPCError, RuntimeError):
     """The X25519 path asked for (``MESHMPC_X25519``) cannot run on this machine."""
 
 
-class LowOrderPointError(MeshMPCError, ValueError):
+class LowOrderPointError(PsiError, ValueError):
     """An X25519 input gave the all-zero result: a low-order point, never a hashed item."""
 
     def __init__(self, index: int) -> None:
