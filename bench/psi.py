@@ -13,6 +13,8 @@ receiver's per-phase times.
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -112,8 +114,14 @@ def main(argv: list[str]) -> int:
                         help="SIGKILL one Ray worker this many seconds into the Ray run")
     parser.add_argument("--ray-relay", action="store_true",
                         help="gov's workers reached only through gov's listening port")
+    parser.add_argument("--compare-spu", metavar="PYTHON", default=None,
+                        help="ecdh: then run SecretFlow's ECDH PSI (Curve25519) at the same "
+                        "size with this interpreter (a venv holding spu) and add its figures "
+                        "and the ratio")
     add_common(parser)
     args = parser.parse_args(argv)
+    if args.compare_spu and args.protocol != "ecdh":
+        parser.error("--compare-spu compares ECDH PSI: use it with --protocol ecdh")
     if args.ray_workers and args.bucket_rows is None:
         args.bucket_rows = DEFAULT_BUCKET_ROWS
     with tempfile.TemporaryDirectory(prefix="meshmpc-bench-psi-") as tmp:
@@ -137,8 +145,34 @@ def main(argv: list[str]) -> int:
     if scaled is not None:
         emit(psi_ray.record(runs, scaled, killed, args), args.json)
         return 0
-    emit(_record(runs, args), args.json)
+    record = _record(runs, args)
+    if args.compare_spu:
+        record = _compare_spu(args, record)
+    emit(record, args.json)
     return 0
+
+
+def _compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]:
+    """Run SecretFlow's ECDH PSI (bench/_spu_psi_peer.py) right after ours; add its figures.
+
+    Raises SystemExit with what to do when the interpreter cannot run it.
+    """
+    script = Path(__file__).with_name("_spu_psi_peer.py")
+    command = [args.compare_spu, str(script), str(args.rows), "PROTOCOL_ECDH", "CURVE_25519",
+               str(args.repeats)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              timeout=args.timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SystemExit(f"--compare-spu {args.compare_spu}: cannot run it ({exc}); name a "
+                         "python interpreter whose venv holds spu") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"--compare-spu {args.compare_spu}: SecretFlow's ECDH PSI failed "
+                         f"({tail}); check that this interpreter's venv holds spu")
+    spu = json.loads(lines[-1])
+    return {**out, **spu, "ratio": round(spu["spu_wall_s"] / out["wall_s"], 3)}
 
 
 def _record(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -154,5 +188,20 @@ def _record(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, A
         "launch_s": round(median([r["launch_s"] for r in runs]), 3),
         "cpu_s": {p: mid[p].get("cpu_s") for p in PARTIES},
         "phases": mid["bank"]["phases"], "phases_sender": mid["gov"]["phases"],
+        **_x25519_fields(args.protocol),
         **wan_fields(args),
     }
+
+
+def _x25519_fields(protocol: str) -> dict[str, Any]:
+    """For ECDH: which X25519 ran ("mb8-ifma" | "libsodium") and why not mb8 if not.
+
+    The parties choose the same way in the same environment on this machine
+    (meshmpc.psi.x25519.choose_path), so the bench process asks it too.
+    """
+    if protocol not in ("ecdh", "ecdh-mp"):
+        return {}
+    from meshmpc.psi.x25519 import choose_path
+
+    chosen = choose_path()
+    return {"x25519_path": chosen.name, "x25519_mb_reason": chosen.mb_reason}

@@ -1,5 +1,8 @@
 """ECDH PSI (Meadows 1986; Huberman-Franklin-Hogg 1999) over X25519.
 
+The group operations run in C (meshmpc.psi.group): Intel's 8-way multi-buffer
+X25519 on CPUs with AVX-512 IFMA, libsodium elsewhere, with identical results.
+
 Receiver R holds X, sender S holds Y; a, b are fresh secret scalars.
 
 1. R -> S: H(x)^a for x in X (chunks, R's order).
@@ -37,8 +40,10 @@ from meshmpc.psi.common import (
     received_positions,
     truncation_bytes,
 )
+from meshmpc.psi.errors import PsiError
 from meshmpc.psi.group import POINT_BYTES, GroupPool, as_rows, new_scalar
 from meshmpc.psi.keys import Digests
+from meshmpc.psi.x25519 import LowOrderPointError
 
 CHUNK = 8192
 
@@ -58,16 +63,35 @@ def _schedule(pool: GroupPool, fn: str, scalar: bytes, data: bytes) -> asyncio.F
     return asyncio.ensure_future(pool.run(fn, scalar, data))
 
 
+async def _exp_checked(pool: GroupPool, scalar: bytes, data: bytes, peer: str,
+                       first: int) -> bytes:
+    """Exponentiate values received from ``peer`` (the first at index ``first``).
+
+    A low-order point is never a hashed item: name the peer and the value.
+    """
+    try:
+        return await pool.run("exp", scalar, data)
+    except LowOrderPointError as exc:
+        raise PsiError(f"ECDH PSI: value {first + exc.index} received from party {peer} is a "
+                       "low-order X25519 point, which an honest party never sends; stop the "
+                       f"job and check party {peer}'s node") from exc
+
+
 async def _exp_incoming(ctx: Context, peer: str, tag: str, n: int, pool: GroupPool,
                         scalar: bytes, phase: Phase) -> list[asyncio.Future[bytes]]:
     """Receive the peer's chunks and schedule their exponentiation as they arrive.
 
     ``phase`` counts exponentiated values as each chunk's job completes.
     """
-    jobs = []
+    jobs: list[asyncio.Future[bytes]] = []
     for k, (s, e) in enumerate(chunks(n, CHUNK)):
-        rows = await ctx.recv(peer, f"{tag}/{k}")
-        job = _schedule(pool, "exp", scalar, np.ascontiguousarray(rows).tobytes())
+        rows = np.asarray(await ctx.recv(peer, f"{tag}/{k}"))
+        if rows.dtype != np.uint8 or rows.shape != (e - s, POINT_BYTES):
+            raise PsiError(f"ECDH PSI: chunk {k} from party {peer} holds {rows.dtype} "
+                           f"{rows.shape}, expected {e - s} points of {POINT_BYTES} bytes; "
+                           f"stop the job and check party {peer}'s node")
+        job = asyncio.ensure_future(
+            _exp_checked(pool, scalar, np.ascontiguousarray(rows).tobytes(), peer, s))
         job.add_done_callback(functools.partial(_count_done, phase, e - s))
         jobs.append(job)
     return jobs

@@ -1,4 +1,4 @@
-"""The prime-order group for ECDH PSI: X25519 (OpenSSL through ``cryptography``).
+"""The prime-order group for ECDH PSI: X25519 (RFC 7748) in C kernels.
 
 Items are mapped to the Montgomery u-line by u = BLAKE2b-256(digest) (the
 hash-to-group of HFH99, modelled as a random oracle) and exponentiated with
@@ -8,23 +8,25 @@ prime-order subgroup, and X25519(a, X25519(b, u)) = X25519(b, X25519(a, u)):
 the commutativity ECDH PSI needs. Both the curve (order 8p) and its twist
 (order 4p') have large prime-order subgroups in which DDH is believed hard.
 
-OpenSSL's X25519 holds the GIL in ``cryptography``, so batches run in worker
-processes (:class:`GroupPool`) to use every core; one call handles a whole
-chunk of points, never one Python call per point across processes.
+The scalar multiplications run in csrc/ecdh_x25519.c, on Intel's 8-way
+multi-buffer X25519 where the CPU has AVX-512 IFMA, else on libsodium
+(:mod:`meshmpc.psi.x25519` chooses; both give the same bytes). A whole chunk
+is one C call that releases the GIL, so :class:`GroupPool` spreads chunks over
+threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from meshmpc.psi.x25519 import x25519_batch
 
 POINT_BYTES = 32
 HASH_PERSON = b"meshmpc-psi-x255"
@@ -38,49 +40,40 @@ def new_scalar() -> bytes:
 
 
 def hash_to_points(digests: bytes) -> bytes:
-    """u = BLAKE2b-256(digest) for each 16-byte digest (concatenated in, out)."""
-    person = HASH_PERSON
+    """u = BLAKE2b-256(digest, person) for each 16-byte digest (concatenated in, out).
+
+    The kernels hash in C (libsodium); this is the same map in Python, for
+    tests and transcript checks.
+    """
     return b"".join(
-        hashlib.blake2b(digests[i : i + 16], digest_size=32, person=person).digest()
+        hashlib.blake2b(digests[i : i + 16], digest_size=32, person=HASH_PERSON).digest()
         for i in range(0, len(digests), 16)
     )
 
 
-def exponentiate(scalar: bytes, points: bytes) -> bytes:
-    """X25519(scalar, u) for each 32-byte u (concatenated in, out). Runs in workers."""
-    key = X25519PrivateKey.from_private_bytes(scalar)
-    load = X25519PublicKey.from_public_bytes
-    ex = key.exchange
-    return b"".join(ex(load(points[i : i + 32])) for i in range(0, len(points), 32))
+def exponentiate(scalar: bytes, points: bytes, path: str | None = None) -> bytes:
+    """X25519(scalar, u) for each 32-byte u (concatenated in, out).
+
+    ``path`` forces "libsodium" or "mb8-ifma" (tests); default: the run-time choice.
+    """
+    return x25519_batch(scalar, points, None, path)
 
 
-def hash_and_exponentiate(scalar: bytes, digests: bytes) -> bytes:
-    """X25519(scalar, H(d)) for each 16-byte digest d."""
-    return exponentiate(scalar, hash_to_points(digests))
-
-
-def _watch_parent(parent: int) -> None:
-    """Worker initializer: exit as soon as the party process is gone (e.g. killed)."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+def hash_and_exponentiate(scalar: bytes, digests: bytes, path: str | None = None) -> bytes:
+    """X25519(scalar, H(d)) for each 16-byte digest d, H(d) = BLAKE2b-256(d, person)."""
+    return x25519_batch(scalar, digests, HASH_PERSON, path)
 
 
 INLINE_BYTES = 256 * 32
-"""Chunks up to this size run in the party's own process: starting workers
-costs more than a few hundred scalar multiplications."""
+"""Chunks up to this size run on the event loop's thread: a hand-off to a
+worker costs more than a few hundred scalar multiplications would gain."""
 
 
 class GroupPool:
-    """Runs chunked group operations in worker processes (or inline when workers=0).
+    """Runs chunked group operations on worker threads (or inline when workers=0).
 
-    Workers start on the first chunk too large to run inline.
+    Each chunk is one C call without the GIL, so ``workers`` threads keep as
+    many cores busy; they start on the first chunk too large to run inline.
     """
 
     def __init__(self, workers: int | None = None,
@@ -92,10 +85,8 @@ class GroupPool:
 
     def _pool(self) -> Executor:
         if self._executor is None:
-            ctx = multiprocessing.get_context("spawn")
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
-                                                 initializer=_watch_parent,
-                                                 initargs=(os.getpid(),))
+            self._executor = ThreadPoolExecutor(max_workers=self.workers,
+                                                thread_name_prefix="meshmpc-x25519")
         return self._executor
 
     async def run(self, fn_name: str, scalar: bytes, data: bytes) -> bytes:
