@@ -89,7 +89,7 @@ static int all_zero(const uint8_t *q) {
 }
 
 /* Fill lanes with the next m <= 8 inputs as canonical u-coordinates. */
-static int load_lanes(const mm_x25519_fns *f, const uint8_t *in, size_t m,
+static int load_lanes(const mm_ecdh_fns *f, const uint8_t *in, size_t m,
                       const uint8_t *personal, uint8_t u[MB_LANES][32]) {
     for (size_t j = 0; j < m; j++) {
         if (personal) {
@@ -102,7 +102,7 @@ static int load_lanes(const mm_x25519_fns *f, const uint8_t *in, size_t m,
     return 0;
 }
 
-int64_t mm_x25519_batch(const mm_x25519_fns *f, int path, const uint8_t key[32],
+int64_t mm_x25519_batch(const mm_ecdh_fns *f, int path, const uint8_t key[32],
                         const uint8_t *in, size_t n, const uint8_t *personal, uint8_t *out) {
     if (path == MM_X25519_MB8 ? !g_mb8 : path != MM_X25519_SODIUM) return -2;
     uint8_t k[32], u[MB_LANES][32], q[MB_LANES][32];

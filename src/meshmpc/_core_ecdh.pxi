@@ -1,20 +1,20 @@
 # Bindings for the ECDH PSI X25519 kernels (csrc/ecdh_x25519.c); see _core.pyx.
 #
 # Thin layer: argument checks only. ``fns`` is a uint64 array of the two
-# libsodium addresses in mm_x25519_fns order (meshmpc.psi.group builds it).
+# libsodium addresses in mm_ecdh_fns order (meshmpc.psi.group builds it).
 # The batch releases the GIL so that worker threads run chunks in parallel.
 
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "meshmpc/ecdh.h":
-    ctypedef struct mm_x25519_fns:
+    ctypedef struct mm_ecdh_fns:
         pass
     int MM_X25519_SODIUM
     int MM_X25519_MB8
     int mm_x25519_mb_load(const char *const *paths, size_t n, int check_cpu, char *why,
                           size_t whylen)
     int mm_x25519_mb_ready()
-    int64_t mm_x25519_batch(const mm_x25519_fns *f, int path, const uint8_t *key,
+    int64_t mm_x25519_batch(const mm_ecdh_fns *f, int path, const uint8_t *key,
                             const uint8_t *inp, size_t n, const uint8_t *personal,
                             uint8_t *out) nogil
 
@@ -63,7 +63,7 @@ def x25519_batch_into(const uint64_t[::1] fns, int path, bytes key, const uint8_
         raise ValueError(f"x25519: out must be {n}x32")
     if n == 0:
         return -1
-    cdef const mm_x25519_fns *f = <const mm_x25519_fns*>&fns[0]
+    cdef const mm_ecdh_fns *f = <const mm_ecdh_fns*>&fns[0]
     cdef const uint8_t *k = key
     cdef const uint8_t *pp = NULL
     if personal is not None:

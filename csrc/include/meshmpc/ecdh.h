@@ -27,7 +27,7 @@ typedef struct {
     int (*blake2b)(unsigned char *out, size_t outlen, const unsigned char *in,
                    unsigned long long inlen, const unsigned char *key, size_t keylen,
                    const unsigned char *salt, const unsigned char *personal);
-} mm_x25519_fns;
+} mm_ecdh_fns;
 
 /* Try to make MM_X25519_MB8 usable: check the CPU (AVX-512 F/DQ/BW/IFMA/VBMI2)
  * unless check_cpu is 0, dlopen() paths[0..n-2] (the library's runtime
@@ -46,7 +46,7 @@ int mm_x25519_mb_ready(void);
  * u_i = BLAKE2b-256(d_i, personal) (unkeyed, zero salt). Returns -1, the index
  * of the first input whose result is all zero (a low-order point), or -2 when
  * the path is unknown or not ready (nothing computed). */
-int64_t mm_x25519_batch(const mm_x25519_fns *f, int path, const uint8_t key[32],
+int64_t mm_x25519_batch(const mm_ecdh_fns *f, int path, const uint8_t key[32],
                         const uint8_t *in, size_t n, const uint8_t *personal, uint8_t *out);
 
 #endif
