@@ -279,7 +279,7 @@ def bfv_grouped(
 # ecdh family (csrc/ecdh_x25519.c): fns is the uint64 table of two libsodium addresses
 X25519_SODIUM: int
 X25519_MB8: int
-X25519_FUNCTIONS: int
+ECDH_X25519_FUNCTIONS: int
 def x25519_mb_load(paths: list[str], check_cpu: bool = True) -> str: ...
 def x25519_mb_ready() -> bool: ...
 def x25519_batch_into(fns: np.ndarray, path: int, key: bytes, inp: np.ndarray,

@@ -20,7 +20,7 @@ cdef extern from "meshmpc/ecdh.h":
 
 X25519_SODIUM = MM_X25519_SODIUM
 X25519_MB8 = MM_X25519_MB8
-X25519_FUNCTIONS = 2
+ECDH_X25519_FUNCTIONS = 2
 
 
 def x25519_mb_load(list paths, bint check_cpu=True) -> str:
@@ -47,8 +47,8 @@ def x25519_batch_into(const uint64_t[::1] fns, int path, bytes key, const uint8_
                       personal, uint8_t[:, ::1] out) -> int:
     """out[i] = X25519(key, u_i); u_i = inp[i] (32 bytes) or BLAKE2b-256(inp[i], personal)
     (16-byte rows). Returns -1 or the index of the first all-zero (low-order) result."""
-    if fns.shape[0] != X25519_FUNCTIONS or fns[0] == 0 or fns[1] == 0:
-        raise ValueError(f"x25519: need {X25519_FUNCTIONS} libsodium function addresses")
+    if fns.shape[0] != ECDH_X25519_FUNCTIONS or fns[0] == 0 or fns[1] == 0:
+        raise ValueError(f"x25519: need {ECDH_X25519_FUNCTIONS} libsodium function addresses")
     if len(key) != 32:
         raise ValueError("x25519: the scalar is 32 bytes")
     cdef Py_ssize_t n = inp.shape[0]

@@ -31,7 +31,7 @@ import asyncio
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend
-from meshmpc.ml.product_he import _truncate
+from meshmpc.ml.product_he import truncate_product
 from meshmpc.ml.product_he_matrix import (
     T_MASK,
     HeMatrixEngine,
@@ -102,7 +102,7 @@ class DenseProducts:
             self._plain(spec, signed_limbs3(xs), vs, f"{self.calls}/{me}"),
             self._key(spec, vs, f"{self.calls}/{self.peer}"))
         share = mine + theirs
-        return await _truncate(SecretTensor(self.backend, share, x.scale + v.scale))
+        return await truncate_product(SecretTensor(self.backend, share, x.scale + v.scale))
 
     async def _plain(self, spec: ProductSpec, limbs: list[np.ndarray], own: np.ndarray,
                      tag: str) -> np.ndarray:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from meshmpc.linalg import SecretTensor, SecureBackend, concatenate
-from meshmpc.ml.product_he import _truncate
+from meshmpc.ml.product_he import truncate_product
 from meshmpc.ml.product_he_matrix import (
     T_MASK,
     MatrixLayout,
@@ -157,7 +157,7 @@ class ProviderProducts:
         """:meth:`lifted` as tensors, truncated to scale f by one truncation for all."""
         parts = await self.lifted(pending, summed)
         flat = np.concatenate([p.reshape(-1) for p in parts])
-        tensor = await _truncate(SecretTensor(self.backend, flat, pending[0].scale))
+        tensor = await truncate_product(SecretTensor(self.backend, flat, pending[0].scale))
         out, offset = [], 0
         for part in parts:
             out.append(tensor[offset: offset + part.size].reshape(part.shape))
