@@ -165,8 +165,14 @@ def test_dishonest_majority_with_ot_triples_four_parties(tmp_path, monkeypatch):
         served[self.provider] = await serve(self, x)
         return served[self.provider]
 
-    async def no_sharing(*args, **kwargs):
-        raise AssertionError("a provider's matrix was secret-shared")
+    shared_vectors: list[tuple[int, int]] = []
+    provide = VerticalSession._input_from_provider
+
+    async def no_sharing(self, owner, x, shape):
+        if shape[0] != 1:  # one row: the exact-L2 weights vector (ml.logistic exact_l2)
+            raise AssertionError("a provider's matrix was secret-shared")
+        shared_vectors.append(tuple(shape))
+        return await provide(self, owner, x, shape)
 
     monkeypatch.setattr(ProvidedMatrix, "serve", counting_serve)
     monkeypatch.setattr(VerticalSession, "_input_from_provider", no_sharing)
@@ -175,6 +181,7 @@ def test_dishonest_majority_with_ot_triples_four_parties(tmp_path, monkeypatch):
     data, outs = _train(tmp_path, widths, 500, params)
     # 2 epochs x 2 mini-batches (350 training rows) x (forward + backward) per provider
     assert served == {"fin": 8, "telco": 8}
+    assert shared_vectors  # the providers still input their exact-L2 vectors (one row)
     roles = split_roles(500, 0.3, 0.0)
     x = np.hstack([data.woe[p] for p in widths])
     ref_w, ref_b, _, _ = plaintext_reference(x, data.labels, roles,
