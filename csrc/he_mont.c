@@ -215,9 +215,10 @@ static int fb_pow_row(const void *vj, size_t i, mm_he_scratch *s) {
     return bn_put(J->out + i * J->out_width, J->out_width, s->z);
 }
 
-int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
-                 size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
-                 int nthreads) {
+/* Run a fixed-base power row function over every exponent row. */
+static int fb_pow_rows(mm_he_row_fn row_fn, const uint64_t *table, int w, size_t nwin,
+                       mm_he_vec e, uint64_t *out, size_t out_width, size_t count,
+                       const uint64_t *m, size_t m_limbs, int nthreads) {
     fb_job J;
     memset(&J, 0, sizeof J);
     J.ctable = table;
@@ -228,9 +229,16 @@ int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_
     J.out = out;
     J.out_width = out_width;
     int rc = mont_open(&J.M, m, m_limbs);
-    if (!rc) rc = mm_he_run_rows(fb_pow_row, &J, count, nthreads);
+    if (!rc) rc = mm_he_run_rows(row_fn, &J, count, nthreads);
     mont_close(&J.M);
     return rc;
+}
+
+int mm_he_fb_pow(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint64_t *out,
+                 size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
+                 int nthreads) {
+    return fb_pow_rows(fb_pow_row, table, w, nwin, e, out, out_width, count, m, m_limbs,
+                       nthreads);
 }
 
 /* ---- fixed-base exponentiation in constant time ------------------------ */
@@ -278,19 +286,8 @@ int mm_he_fb_pow_ct(const uint64_t *table, int w, size_t nwin, mm_he_vec e, uint
                     size_t out_width, size_t count, const uint64_t *m, size_t m_limbs,
                     int nthreads) {
     if (m_limbs > FB_CT_MAX_LIMBS) return MM_HE_EWIDTH;
-    fb_job J;
-    memset(&J, 0, sizeof J);
-    J.ctable = table;
-    J.w = w;
-    J.nwin = nwin;
-    J.m_limbs = m_limbs;
-    J.e = e;
-    J.out = out;
-    J.out_width = out_width;
-    int rc = mont_open(&J.M, m, m_limbs);
-    if (!rc) rc = mm_he_run_rows(fb_pow_ct_row, &J, count, nthreads);
-    mont_close(&J.M);
-    return rc;
+    return fb_pow_rows(fb_pow_ct_row, table, w, nwin, e, out, out_width, count, m, m_limbs,
+                       nthreads);
 }
 
 /* ---- packing by Horner's rule -------------------------------------------- */

@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from meshmpc import _core
 from meshmpc.crypto.hashing import _flatten
-from meshmpc.crypto.oprf import OprfError, threads
+from meshmpc.crypto.oprf import OprfError, as_points, threads
 from meshmpc.crypto.sodium import library
 from meshmpc.pir.flat import as_arrow
 
@@ -98,18 +98,6 @@ def clamp(raw: bytes) -> bytes:
     k[0] &= 248
     k[31] = (k[31] & 127) | 64
     return bytes(k)
-
-
-def as_points(points: Sequence[bytes] | Rows, who: str) -> Rows:
-    """Received elements as an (n, 32) array; names the first one of the wrong length."""
-    if isinstance(points, np.ndarray):
-        if points.dtype != np.uint8 or points.ndim != 2 or points.shape[1] != POINT_BYTES:
-            raise OprfError(f"OPRF: {who} elements are not rows of {POINT_BYTES} bytes")
-        return np.ascontiguousarray(points)
-    for i, p in enumerate(points):
-        if not isinstance(p, bytes | bytearray) or len(p) != POINT_BYTES:
-            raise OprfError(f"OPRF: {who} element {i} is not {POINT_BYTES} bytes")
-    return np.frombuffer(b"".join(points), np.uint8).reshape(-1, POINT_BYTES)
 
 
 @dataclass(frozen=True)
