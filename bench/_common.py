@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -71,3 +72,26 @@ def wan_fields(args: argparse.Namespace) -> dict[str, Any]:
 def fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 1
+
+
+def run_spu_peer(python: str, script: str, argv: Sequence[str], what: str,
+                 timeout: float | None = None) -> dict[str, Any]:
+    """Run a peer script of SecretFlow / SPU with ``python`` (a venv holding spu, never our
+    dependency) and return the JSON object of its last output line.
+
+    Raises SystemExit saying what to do when the interpreter cannot run it or ``what``
+    fails there."""
+    command = [python, script, *argv]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SystemExit(f"--compare-spu {python}: cannot run it ({exc}); name a "
+                         "python interpreter whose venv holds spu") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"--compare-spu {python}: {what} failed ({tail}); check that this "
+                         "interpreter's venv holds spu")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

@@ -36,16 +36,14 @@ the real encrypted mesh on loopback (meshmpc.net.launch.run_local).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from meshmpc_bench._common import add_common, emit, median
+from meshmpc_bench._common import add_common, emit, median, run_spu_peer
 
 from meshmpc.linalg import SecretTensor, SecureBackend
 from meshmpc.mpc.factory import make_suite
@@ -174,19 +172,9 @@ def compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any]
     Raises SystemExit with what to do when the interpreter cannot run the peer."""
     protocol = spu_protocol(args, out["parties"])
     script = Path(__file__).with_name("_spu_peer.py")
-    command = [args.compare_spu, str(script), args.op, str(args.n), protocol,
-               str(out["parties"]), str(args.repeats)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise SystemExit(f"--compare-spu {args.compare_spu}: cannot run it ({exc}); name a "
-                         "python interpreter whose venv holds spu") from exc
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"--compare-spu {args.compare_spu}: the SPU run of {args.op} failed "
-                         f"({tail}); check that this interpreter's venv holds spu")
-    spu = json.loads(lines[-1])
+    spu = run_spu_peer(args.compare_spu, str(script),
+                       [args.op, str(args.n), protocol, str(out["parties"]), str(args.repeats)],
+                       f"the SPU run of {args.op}")
     out.update(spu)
     out["ratio"] = round(spu["spu_wall_s"] / out["wall_s"], 3)
     return out

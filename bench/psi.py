@@ -13,8 +13,6 @@ receiver's per-phase times.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from meshmpc_bench import _psi_ray as psi_ray
-from meshmpc_bench._common import add_common, emit, fail, median, wan_fields, wan_profile
+from meshmpc_bench._common import (
+    add_common,
+    emit,
+    fail,
+    median,
+    run_spu_peer,
+    wan_fields,
+    wan_profile,
+)
 
 from meshmpc.psi.spec import DEFAULT_BUCKET_ROWS
 
@@ -158,20 +164,9 @@ def _compare_spu(args: argparse.Namespace, out: dict[str, Any]) -> dict[str, Any
     Raises SystemExit with what to do when the interpreter cannot run it.
     """
     script = Path(__file__).with_name("_spu_psi_peer.py")
-    command = [args.compare_spu, str(script), str(args.rows), "PROTOCOL_ECDH", "CURVE_25519",
-               str(args.repeats)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False,
-                              timeout=args.timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SystemExit(f"--compare-spu {args.compare_spu}: cannot run it ({exc}); name a "
-                         "python interpreter whose venv holds spu") from exc
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"--compare-spu {args.compare_spu}: SecretFlow's ECDH PSI failed "
-                         f"({tail}); check that this interpreter's venv holds spu")
-    spu = json.loads(lines[-1])
+    spu = run_spu_peer(args.compare_spu, str(script),
+                       [str(args.rows), "PROTOCOL_ECDH", "CURVE_25519", str(args.repeats)],
+                       "SecretFlow's ECDH PSI", timeout=args.timeout)
     return {**out, **spu, "ratio": round(spu["spu_wall_s"] / out["wall_s"], 3)}
 
 
