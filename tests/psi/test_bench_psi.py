@@ -63,7 +63,7 @@ def test_compare_spu_adds_secretflow_figures_and_ratio(
         return subprocess.CompletedProcess(command, 0, out + "\n", "")
 
     monkeypatch.setattr(bench, "_one_run", _fake_run(50))
-    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.setattr(subprocess, "run", fake_run)  # the peer runner in bench._common
     assert bench.main(["--rows", "100", "--repeats", "1", "--json",
                        "--compare-spu", "/peer/python"]) == 0
     record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
